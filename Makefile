@@ -1,0 +1,44 @@
+# pwru-record / pwru-replay. `make help` lists the targets.
+GO      ?= go
+KERNEL  ?= all
+RUN     ?= .
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: help deps test unit vmtest lint generate check-generate fuzz bench vmbench build cross demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+deps: ## install the Debian packages the build and the VM tests need (root)
+	./scripts/install-deps.sh
+
+test: unit vmtest ## everything CI runs: lint, unit tests, VM end-to-end tests
+
+unit: lint ## host tests: format, analyzer, filters (no kernel needed)
+	$(GO) test -count=1 ./...
+
+vmtest: ## real-kernel end-to-end tests in qemu (KERNEL=6.1|6.12|all RUN=regex)
+	$(GO) test -tags vmtest -count=1 -timeout 80m -v ./vmtest/ -run '$(RUN)' -args -kernels=$(KERNEL)
+
+lint: ## gofmt, go vet, staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfe[lb]\.go$$'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet ./...
+	$(GO) vet -tags vmtest ./vmtest/...
+	$(GO) tool staticcheck ./...
+
+generate: ## rebuild the bpf2go output (needs clang, bpftool)
+	$(GO) generate ./bpf/...
+
+fuzz: ## run the capture reader fuzzer for a while (FUZZTIME=60s)
+	$(GO) test ./format/ -run '^$$' -fuzz FuzzReader -fuzztime $(or $(FUZZTIME),60s)
+
+bench: ## Go benchmarks as one table
+	./scripts/bench.sh
+
+build: ## static binaries in bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/pwru-replay ./cmd/pwru-replay
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/pwru-record ./cmd/pwru-record
+
+clean: ## remove build outputs (keeps the kernel cache)
+	rm -rf bin
