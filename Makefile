@@ -36,9 +36,14 @@ fuzz: ## run the capture reader fuzzer for a while (FUZZTIME=60s)
 bench: ## Go benchmarks as one table
 	./scripts/bench.sh
 
-build: ## static binaries in bin/
+LIBPCAP := $(CURDIR)/.cache/libpcap
+
+build: ## static binaries in bin/ (pwru-record links a libpcap built from Debian's source)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/pwru-replay ./cmd/pwru-replay
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/pwru-record ./cmd/pwru-record
+	./scripts/build-libpcap.sh $(LIBPCAP)
+	CGO_ENABLED=1 CGO_CFLAGS='-I$(LIBPCAP)/include' CGO_LDFLAGS='-L$(LIBPCAP)/lib' \
+		$(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags -static' \
+		-o bin/pwru-record ./cmd/pwru-record
 
 clean: ## remove build outputs (keeps the kernel cache)
 	rm -rf bin
