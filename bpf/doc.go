@@ -1,0 +1,45 @@
+// Package bpf holds the pwru-record kernel program (pwru.c) and its
+// bpf2go output. `make generate` rebuilds pwru_x86_bpfel.go and .o from
+// pwru.c with clang; the generated files are committed so that building
+// the Go code needs no C toolchain.
+//
+// vmlinux.h was made with `bpftool btf dump file vmlinux format c` from the
+// Debian linux-image-6.12.117+deb12-cloud-amd64 kernel. The program only
+// reads kernel structures through CO-RE relocations, so the same object
+// loads on other kernels (tested: Debian 6.1 and 6.12).
+//
+// # Programs
+//
+//   - kprobe_skb_N / kprobe_multi_skb_N (N = 1..5): a kernel function whose
+//     Nth argument is a struct sk_buff *, attached as a kprobe or as part of
+//     a kprobe.multi link. The attach cookie is the probe id.
+//   - kprobe_non_skb / kprobe_multi_non_skb: functions without an skb
+//     (--filter-non-skb-funcs); they emit only when their call stack is
+//     tracked (--filter-track-skb-by-stackid).
+//   - raw_tp_kfree_skb: the skb:kfree_skb tracepoint, for drop reasons;
+//     its probe id is Config.DropProbeId.
+//   - kprobe_kfree_skbmem: forgets tracking state when an skb is freed.
+//   - fexit_skb_clone, fexit_skb_copy, fexit_pskb_copy_fclone,
+//     fexit_skb_copy_expand: a clone or copy inherits the track id.
+//   - fentry_tc / fexit_tc, fentry_xdp / fexit_xdp: attached to loaded tc
+//     and XDP programs (--filter-trace-tc/xdp); cookie = probe id.
+//
+// # Record layout
+//
+// Each ring buffer record is a PwruEvent followed by its variable parts in
+// this order, each PwruEvent.*Len bytes long: payload, raw struct sk_buff,
+// raw struct skb_shared_info, skb->cb, metadata (8 bytes per field, native
+// byte order), XDP metadata. Protocol, Sport and Dport are in network byte
+// order; addresses are raw bytes (4 for IPv4, 16 for IPv6).
+//
+// # Filter placeholders
+//
+// The programs call six static __noinline subprograms that
+// internal/pcapfilter and internal/skbexpr rewrite before load (see
+// DESIGN.md): filter_pcap_l2, filter_pcap_l3, filter_pcap_tunnel_l2,
+// filter_pcap_tunnel_l3 (R1 = kernel address of the first byte, R2 = R1 +
+// min(linear length, 512)), filter_skb_expr (R1 = struct sk_buff *) and
+// filter_xdp_expr (R1 = struct xdp_buff *). They are only called when the
+// corresponding Config.Filter* flag is set. The callers use at most 160
+// bytes of stack, so an injected body may use up to 256 bytes.
+package bpf

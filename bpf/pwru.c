@@ -1,0 +1,952 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// The pwru-record kernel program. One event per probe hit leaves through a
+// BPF ring buffer: a fixed-size core (struct event) followed by the variable
+// parts the configuration asks for (payload, raw struct bytes, metadata).
+// See doc.go for the layout contract with the tracer package.
+
+//go:build ignore
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+char __license[] SEC("license") = "GPL";
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ARPHRD_ETHER 1
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IPPROTO_SCTP_ 132
+
+// Bounds of the variable parts of a record.
+#define MAX_PAYLOAD 2048 // --snaplen is capped to this
+#define MAX_RAW 1024	 // raw struct sk_buff / skb_shared_info bytes
+#define CB_SIZE 48
+#define MAX_META 4	   // --output-skb-metadata fields
+#define META_SIZE (MAX_META * 8)
+#define MAX_META_DEREF 3   // pointer hops in one metadata path
+#define MAX_XDP_META 64	   // --output-xdp-metadata bytes
+#define PCAP_BOUND 512	   // data_end = data + min(linear length, PCAP_BOUND)
+#define FILTER_STACK 256   // stack the filter placeholders may use
+#define PAYLOAD_HASH_WORDS 8
+#define MAX_STACK_DEPTH 64
+
+// Event flags: identical to format.EventFlags.
+#define F_DROP_REASON (1 << 0)
+#define F_RETVAL (1 << 1)
+#define F_EXIT (1 << 2)
+#define F_TRACKED (1 << 3)
+#define F_XDP (1 << 4)
+#define F_NON_SKB (1 << 5)
+
+// payload_flags bits.
+#define PAYLOAD_L3 (1 << 0)
+
+// Counter indexes of the per-CPU counters map.
+enum counter {
+	COUNTER_RINGBUF_LOST = 0,
+	COUNTER_STACK_LOST,
+	COUNTER_PAYLOAD_READ_ERR,
+	COUNTER_TRACK_FULL,
+	NUM_COUNTERS,
+};
+
+// event is the fixed-size core of every ring buffer record. Variable parts
+// follow it in this order, each of the stated length: payload
+// (payload_len), raw sk_buff (skb_len), raw skb_shared_info (shinfo_len),
+// skb->cb (cb_len), metadata (meta_len), xdp metadata (xdp_meta_len).
+struct event {
+	u64 time;
+	u64 skb;
+	u64 track_id;
+	u64 caller;
+	s64 retval;
+	u32 probe_id;
+	u32 cpu;
+	u32 pid;
+	u32 netns;
+	u32 mark;
+	u32 ifindex;
+	u32 len;
+	u32 mtu;
+	u32 drop_reason;
+	s32 stack_id;
+	u32 orig_len; // length the payload was cut from
+	u16 protocol; // network byte order
+	u16 flags;
+	u16 sport; // network byte order
+	u16 dport; // network byte order
+	u8 pkt_type;
+	u8 l4_proto;
+	u8 ip_version; // 0 (none), 4 or 6
+	u8 payload_flags;
+	u8 saddr[16];
+	u8 daddr[16];
+	char comm[16];
+	u16 payload_len;
+	u16 skb_len;
+	u16 shinfo_len;
+	u16 cb_len;
+	u16 meta_len;
+	u16 xdp_meta_len;
+};
+
+// meta_field describes one --output-skb-metadata path: starting at the
+// sk_buff, follow nderef pointers (each read at off[i] of the previous
+// struct), then read size bytes at off[nderef]; bitfields are shifted and
+// masked.
+struct meta_field {
+	u32 off[MAX_META_DEREF + 1];
+	u8 nderef;
+	u8 size;
+	u8 bit_shift; // right shift applied after the read
+	u8 bit_width; // 0 = whole value
+};
+
+// config is set by the tracer before load (.rodata); every zero value means
+// "off".
+struct config {
+	u32 netns;
+	u32 mark;
+	u32 mark_mask;
+	u32 ifindex;
+	u32 snaplen;
+	u32 drop_probe_id;
+	u32 kfree_skbmem_probe_id; // 0 = kfree_skbmem is not a traced probe
+	u8 filter_netns;
+	u8 filter_mark;
+	u8 filter_ifindex;
+	u8 filter_pcap;
+	u8 filter_tunnel;
+	u8 filter_skb_expr;
+	u8 filter_xdp_expr;
+	u8 payload_every;
+	u8 track_skb;
+	u8 track_stackid;
+	u8 output_stack;
+	u8 output_caller;
+	u8 output_skb;
+	u8 output_shinfo;
+	u8 output_cb;
+	u8 output_xdp_meta;
+	u8 meta_count;
+	u8 pad[3];
+	struct meta_field meta[MAX_META];
+};
+
+volatile const struct config CFG = {};
+
+struct scratch {
+	struct event ev;
+	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + MAX_XDP_META];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); // overridden by the tracer
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, u32);
+	__type(value, struct scratch);
+	__uint(max_entries, 1);
+} scratch_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, u32);
+	__type(value, u64);
+	__uint(max_entries, NUM_COUNTERS);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(u32));
+	__uint(value_size, MAX_STACK_DEPTH * sizeof(u64));
+	__uint(max_entries, 8192);
+} stacks SEC(".maps");
+
+// skb address -> track id, while the skb lives (--filter-track-skb).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, u64);
+	__type(value, u64);
+	__uint(max_entries, 65536);
+} track_skb SEC(".maps");
+
+// stack id -> track id (--filter-track-skb-by-stackid).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, u32);
+	__type(value, u64);
+	__uint(max_entries, 8192);
+} track_stack SEC(".maps");
+
+// skb address -> hash of the payload last captured for it (--payload first).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, u64);
+	__type(value, u64);
+	__uint(max_entries, 65536);
+} payload_seen SEC(".maps");
+
+// Source of track ids.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, u32);
+	__type(value, u64);
+	__uint(max_entries, 1);
+} track_ids SEC(".maps");
+
+static __always_inline void count(u32 idx)
+{
+	u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+// Filter placeholders. internal/pcapfilter and internal/skbexpr replace the
+// bodies before load; the defaults match everything. The asm statement
+// keeps the arguments live and the result opaque, so the compiler neither
+// drops parameters nor folds the call away. The probe paths that call them
+// keep their own stack frame small (see doc.go) so an injected body has
+// room for FILTER_STACK bytes of stack.
+#define PLACEHOLDER_BODY(a, b)                                              \
+	bool ret = true;                                                    \
+	asm volatile("" : "+r"(ret) : "r"(a), "r"(b));                      \
+	return ret;
+
+static __noinline bool filter_pcap_l2(void *data, void *data_end)
+{
+	PLACEHOLDER_BODY(data, data_end)
+}
+
+static __noinline bool filter_pcap_l3(void *data, void *data_end)
+{
+	PLACEHOLDER_BODY(data, data_end)
+}
+
+static __noinline bool filter_pcap_tunnel_l2(void *data, void *data_end)
+{
+	PLACEHOLDER_BODY(data, data_end)
+}
+
+static __noinline bool filter_pcap_tunnel_l3(void *data, void *data_end)
+{
+	PLACEHOLDER_BODY(data, data_end)
+}
+
+static __noinline bool filter_skb_expr(struct sk_buff *skb)
+{
+	PLACEHOLDER_BODY(skb, skb)
+}
+
+static __noinline bool filter_xdp_expr(struct xdp_buff *xdp)
+{
+	PLACEHOLDER_BODY(xdp, xdp)
+}
+
+// Where packet bytes start in an skb.
+struct skb_data {
+	void *start;
+	u32 linear; // bytes available in the linear area from start
+	u32 orig;   // packet length counted from start
+	bool l3;
+};
+
+static __always_inline bool skb_locate(struct sk_buff *skb, struct skb_data *d)
+{
+	void *head = BPF_CORE_READ(skb, head);
+	u16 mac = BPF_CORE_READ(skb, mac_header);
+	u16 net = BPF_CORE_READ(skb, network_header);
+	u32 tail = BPF_CORE_READ(skb, tail);
+	u32 len = BPF_CORE_READ(skb, len);
+	u32 data_off = (u32)((u64)BPF_CORE_READ(skb, data) - (u64)head);
+	u16 type = BPF_CORE_READ(skb, dev, type);
+	u32 off;
+
+	if (!head)
+		return false;
+	if (mac != (u16)~0 && mac < net && type == ARPHRD_ETHER) {
+		off = mac;
+		d->l3 = false;
+	} else if (net != 0 && net != (u16)~0) {
+		off = net;
+		d->l3 = true;
+	} else {
+		off = data_off;
+		d->l3 = true;
+	}
+	if (tail <= off)
+		return false;
+	d->start = head + off;
+	d->linear = tail - off;
+	d->orig = len;
+	if (data_off > off)
+		d->orig = len + (data_off - off);
+	else if (off - data_off < len)
+		d->orig = len - (off - data_off);
+	return true;
+}
+
+static __always_inline bool run_pcap(struct skb_data *d)
+{
+	u32 n = d->linear < PCAP_BOUND ? d->linear : PCAP_BOUND;
+	void *end = d->start + n;
+
+	if (d->l3)
+		return filter_pcap_l3(d->start, end);
+	return filter_pcap_l2(d->start, end);
+}
+
+#define VXLAN_PORT 4789
+#define GENEVE_PORT 6081
+
+// Finds the inner Ethernet frame of a VXLAN or Geneve packet whose network
+// header starts at net. Returns NULL when the packet is not one.
+static __always_inline void *tunnel_inner(void *net, void *end)
+{
+	u8 vhl;
+	u8 proto;
+	u32 l3len;
+	struct udphdr udp;
+	u16 dport;
+	u8 gopt;
+
+	if (bpf_probe_read_kernel(&vhl, 1, net))
+		return NULL;
+	if ((vhl >> 4) == 4) {
+		l3len = (vhl & 0xf) * 4;
+		if (bpf_probe_read_kernel(&proto, 1, net + 9))
+			return NULL;
+	} else if ((vhl >> 4) == 6) {
+		l3len = 40;
+		if (bpf_probe_read_kernel(&proto, 1, net + 6))
+			return NULL;
+	} else {
+		return NULL;
+	}
+	if (proto != IPPROTO_UDP_)
+		return NULL;
+	if (bpf_probe_read_kernel(&udp, sizeof(udp), net + l3len))
+		return NULL;
+	dport = bpf_ntohs(udp.dest);
+	if (dport == VXLAN_PORT)
+		return net + l3len + 8 + 8;
+	if (dport == GENEVE_PORT) {
+		if (bpf_probe_read_kernel(&gopt, 1, net + l3len + 8))
+			return NULL;
+		return net + l3len + 8 + 8 + (gopt & 0x3f) * 4;
+	}
+	return NULL;
+}
+
+static __always_inline bool run_tunnel_pcap(struct sk_buff *skb)
+{
+	void *head = BPF_CORE_READ(skb, head);
+	u16 net = BPF_CORE_READ(skb, network_header);
+	u32 tail = BPF_CORE_READ(skb, tail);
+	void *end = head + tail;
+	void *inner;
+	void *inner_end;
+	u64 n;
+
+	if (!head || net == 0 || net == (u16)~0 || net >= tail)
+		return false;
+	inner = tunnel_inner(head + net, end);
+	if (!inner || inner + 14 >= end)
+		return false;
+	n = end - inner;
+	if (n > PCAP_BOUND)
+		n = PCAP_BOUND;
+	inner_end = inner + n;
+	if (!filter_pcap_tunnel_l2(inner, inner_end))
+		return false;
+	return filter_pcap_tunnel_l3(inner + 14, inner_end);
+}
+
+static __always_inline u32 skb_netns(struct sk_buff *skb)
+{
+	u32 ino = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+
+	if (ino == 0)
+		ino = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net, ns.inum);
+	return ino;
+}
+
+// Fills the tuple fields of ev from the skb's network header.
+static __always_inline void skb_tuple(struct sk_buff *skb, struct event *ev)
+{
+	void *head = BPF_CORE_READ(skb, head);
+	u16 net = BPF_CORE_READ(skb, network_header);
+	u16 trans = BPF_CORE_READ(skb, transport_header);
+	void *l4;
+	u8 vhl;
+
+	if (!head || net == 0 || net == (u16)~0)
+		return;
+	if (bpf_probe_read_kernel(&vhl, 1, head + net))
+		return;
+	if ((vhl >> 4) == 4) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + net))
+			return;
+		ev->ip_version = 4;
+		ev->l4_proto = ip.protocol;
+		__builtin_memcpy(ev->saddr, &ip.saddr, 4);
+		__builtin_memcpy(ev->daddr, &ip.daddr, 4);
+		l4 = head + net + (vhl & 0xf) * 4;
+	} else if ((vhl >> 4) == 6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + net))
+			return;
+		ev->ip_version = 6;
+		ev->l4_proto = ip6.nexthdr;
+		__builtin_memcpy(ev->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(ev->daddr, &ip6.daddr, 16);
+		l4 = head + net + sizeof(ip6);
+	} else {
+		return;
+	}
+	if (trans != (u16)~0 && trans > net)
+		l4 = head + trans;
+	if (ev->l4_proto == IPPROTO_TCP_ || ev->l4_proto == IPPROTO_UDP_ ||
+	    ev->l4_proto == IPPROTO_SCTP_) {
+		u16 ports[2];
+
+		if (bpf_probe_read_kernel(ports, sizeof(ports), l4) == 0) {
+			ev->sport = ports[0];
+			ev->dport = ports[1];
+		}
+	}
+}
+
+static __always_inline u64 next_track_id(void)
+{
+	u32 zero = 0;
+	u64 *v = bpf_map_lookup_elem(&track_ids, &zero);
+
+	if (!v)
+		return 0;
+	return __sync_fetch_and_add(v, 1) + 1;
+}
+
+// Hash of the first bytes of the payload, for --payload first.
+static __always_inline u64 payload_hash(struct skb_data *d)
+{
+	u64 w[PAYLOAD_HASH_WORDS] = {};
+	u64 h = 0xcbf29ce484222325ULL ^ d->orig;
+	u32 n = d->linear;
+
+	if (n > sizeof(w))
+		n = sizeof(w);
+	if (n == 0 || bpf_probe_read_kernel(w, n, d->start))
+		return h;
+	for (int i = 0; i < PAYLOAD_HASH_WORDS; i++) {
+		h ^= w[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+// Where the variable parts go: a bounded cursor into scratch->data.
+#define DATA_CAP (sizeof(((struct scratch *)0)->data))
+
+static __always_inline u32 put_payload(struct scratch *s, u32 pos, struct skb_data *d)
+{
+	u32 n = CFG.snaplen;
+
+	if (n > d->linear)
+		n = d->linear;
+	if (n > MAX_PAYLOAD)
+		n = MAX_PAYLOAD;
+	if (n == 0)
+		return pos;
+	if (pos > DATA_CAP - MAX_PAYLOAD)
+		return pos;
+	if (bpf_probe_read_kernel(&s->data[pos], n, d->start)) {
+		count(COUNTER_PAYLOAD_READ_ERR);
+		return pos;
+	}
+	s->ev.payload_len = n;
+	s->ev.orig_len = d->orig;
+	if (d->l3)
+		s->ev.payload_flags |= PAYLOAD_L3;
+	return pos + n;
+}
+
+static __always_inline u32 put_raw(struct scratch *s, u32 pos, void *src, u32 size, u16 *lenp)
+{
+	if (size > MAX_RAW)
+		size = MAX_RAW;
+	if (size == 0 || pos > DATA_CAP - MAX_RAW)
+		return pos;
+	if (bpf_probe_read_kernel(&s->data[pos], size, src))
+		return pos;
+	*lenp = size;
+	return pos + size;
+}
+
+static __always_inline u64 read_meta(struct sk_buff *skb, u32 i)
+{
+	u64 p = (u64)skb;
+	u64 v = 0;
+	u8 n;
+	u8 size;
+
+	if (i >= MAX_META)
+		return 0;
+	n = CFG.meta[i].nderef;
+	for (u32 k = 0; k < MAX_META_DEREF; k++) {
+		if (k >= n)
+			break;
+		if (bpf_probe_read_kernel(&p, sizeof(p), (void *)(p + CFG.meta[i].off[k])) || !p)
+			return 0;
+	}
+	if (n > MAX_META_DEREF)
+		return 0;
+	size = CFG.meta[i].size;
+	if (size == 0 || size > 8)
+		return 0;
+	if (bpf_probe_read_kernel(&v, size, (void *)(p + CFG.meta[i].off[n])))
+		return 0;
+	if (CFG.meta[i].bit_width) {
+		v >>= CFG.meta[i].bit_shift;
+		if (CFG.meta[i].bit_width < 64)
+			v &= (1ULL << CFG.meta[i].bit_width) - 1;
+	}
+	return v;
+}
+
+static __always_inline u32 put_meta(struct scratch *s, u32 pos, struct sk_buff *skb)
+{
+	u32 n = CFG.meta_count;
+
+	if (n == 0 || pos > DATA_CAP - META_SIZE)
+		return pos;
+	for (u32 i = 0; i < MAX_META; i++) {
+		u64 v;
+
+		if (i >= n)
+			break;
+		v = read_meta(skb, i);
+		__builtin_memcpy(&s->data[pos + i * 8], &v, 8);
+	}
+	if (n > MAX_META)
+		n = MAX_META;
+	s->ev.meta_len = n * 8;
+	return pos + n * 8;
+}
+
+static __always_inline struct scratch *scratch_get(void)
+{
+	u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+
+	if (!s)
+		return NULL;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	return s;
+}
+
+static __always_inline void fill_common(struct event *ev, u32 probe_id, u16 flags)
+{
+	u64 tgid = bpf_get_current_pid_tgid();
+
+	ev->time = bpf_ktime_get_ns();
+	ev->cpu = bpf_get_smp_processor_id();
+	ev->pid = tgid >> 32;
+	ev->probe_id = probe_id;
+	ev->flags |= flags;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+static __always_inline void emit(struct scratch *s, u32 pos)
+{
+	u64 size = sizeof(struct event) + pos;
+
+	if (size > sizeof(struct scratch))
+		return;
+	if (bpf_ringbuf_output(&events, s, size, 0))
+		count(COUNTER_RINGBUF_LOST);
+}
+
+static __always_inline s32 get_stack(void *ctx)
+{
+	s32 id = bpf_get_stackid(ctx, &stacks, 0);
+
+	if (id < 0)
+		count(COUNTER_STACK_LOST);
+	return id;
+}
+
+// Decides whether skb passes: tracked skbs always pass, others go through
+// the filters. Returns the track id through *track (0 = untracked) and the
+// tracked flag.
+static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scratch *s)
+{
+	u64 addr = (u64)skb;
+	u64 *tid;
+	struct skb_data d;
+
+	if (CFG.track_skb) {
+		tid = bpf_map_lookup_elem(&track_skb, &addr);
+		if (tid) {
+			s->ev.track_id = *tid;
+			s->ev.flags |= F_TRACKED;
+			return true;
+		}
+	}
+	if (CFG.track_stackid) {
+		s->ev.stack_id = get_stack(ctx);
+		if (s->ev.stack_id >= 0) {
+			u32 sid = s->ev.stack_id;
+
+			tid = bpf_map_lookup_elem(&track_stack, &sid);
+			if (tid) {
+				s->ev.track_id = *tid;
+				s->ev.flags |= F_TRACKED;
+				if (CFG.track_skb)
+					bpf_map_update_elem(&track_skb, &addr, tid, BPF_ANY);
+				return true;
+			}
+		}
+	}
+	if (CFG.filter_netns && skb_netns(skb) != CFG.netns)
+		return false;
+	if (CFG.filter_mark && (BPF_CORE_READ(skb, mark) & CFG.mark_mask) != CFG.mark)
+		return false;
+	if (CFG.filter_ifindex && BPF_CORE_READ(skb, dev, ifindex) != CFG.ifindex)
+		return false;
+	if (CFG.filter_skb_expr && !filter_skb_expr(skb))
+		return false;
+	if (CFG.filter_pcap) {
+		if (!skb_locate(skb, &d) || !run_pcap(&d))
+			return false;
+	}
+	if (CFG.filter_tunnel && !run_tunnel_pcap(skb))
+		return false;
+	if (CFG.track_skb || CFG.track_stackid) {
+		u64 id = next_track_id();
+
+		s->ev.track_id = id;
+		if (CFG.track_skb && bpf_map_update_elem(&track_skb, &addr, &id, BPF_ANY))
+			count(COUNTER_TRACK_FULL);
+	}
+	return true;
+}
+
+// handle_skb is the whole probe path for one sk_buff.
+static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_id,
+				      u64 caller, u16 flags, s64 retval)
+{
+	struct scratch *s;
+	struct skb_data d;
+	bool have_data;
+	u64 addr = (u64)skb;
+	u32 pos = 0;
+
+	if (!skb)
+		return 0;
+	s = scratch_get();
+	if (!s)
+		return 0;
+	s->ev.stack_id = -1;
+	if (!skb_pass(ctx, skb, s))
+		return 0;
+
+	fill_common(&s->ev, probe_id, flags);
+	s->ev.skb = addr;
+	s->ev.caller = caller;
+	s->ev.retval = retval;
+	s->ev.mark = BPF_CORE_READ(skb, mark);
+	s->ev.len = BPF_CORE_READ(skb, len);
+	s->ev.protocol = BPF_CORE_READ(skb, protocol);
+	s->ev.pkt_type = BPF_CORE_READ_BITFIELD_PROBED(skb, pkt_type);
+	s->ev.ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	s->ev.mtu = BPF_CORE_READ(skb, dev, mtu);
+	s->ev.netns = skb_netns(skb);
+	skb_tuple(skb, &s->ev);
+
+	if ((CFG.output_stack || CFG.track_stackid) && s->ev.stack_id < 0)
+		s->ev.stack_id = get_stack(ctx);
+	if (CFG.track_stackid && s->ev.stack_id >= 0 && s->ev.track_id) {
+		u32 sid = s->ev.stack_id;
+
+		bpf_map_update_elem(&track_stack, &sid, &s->ev.track_id, BPF_ANY);
+	}
+
+	have_data = false;
+	if (CFG.snaplen)
+		have_data = skb_locate(skb, &d);
+	if (have_data) {
+		if (CFG.payload_every) {
+			pos = put_payload(s, pos, &d);
+		} else {
+			u64 h = payload_hash(&d);
+			u64 *old = bpf_map_lookup_elem(&payload_seen, &addr);
+
+			if (!old || *old != h) {
+				pos = put_payload(s, pos, &d);
+				bpf_map_update_elem(&payload_seen, &addr, &h, BPF_ANY);
+			}
+		}
+	}
+	if (CFG.output_skb)
+		pos = put_raw(s, pos, skb, bpf_core_type_size(struct sk_buff), &s->ev.skb_len);
+	if (CFG.output_shinfo) {
+		void *head = BPF_CORE_READ(skb, head);
+		u32 end = BPF_CORE_READ(skb, end);
+
+		if (head)
+			pos = put_raw(s, pos, head + end,
+				      bpf_core_type_size(struct skb_shared_info), &s->ev.shinfo_len);
+	}
+	if (CFG.output_cb)
+		pos = put_raw(s, pos, (void *)skb + bpf_core_field_offset(struct sk_buff, cb),
+			      CB_SIZE, &s->ev.cb_len);
+	pos = put_meta(s, pos, skb);
+	emit(s, pos);
+
+	if (CFG.kfree_skbmem_probe_id && probe_id == CFG.kfree_skbmem_probe_id) {
+		bpf_map_delete_elem(&track_skb, &addr);
+		bpf_map_delete_elem(&payload_seen, &addr);
+	}
+	return 0;
+}
+
+static __always_inline u64 kprobe_caller(struct pt_regs *ctx)
+{
+	u64 ret = 0;
+
+	if (!CFG.output_caller)
+		return 0;
+	bpf_probe_read_kernel(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx));
+	return ret;
+}
+
+#define KPROBE_SKB(X)                                                            \
+	SEC("kprobe/skb_" #X)                                                    \
+	int kprobe_skb_##X(struct pt_regs *ctx)                                  \
+	{                                                                        \
+		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx),     \
+				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0); \
+	}                                                                        \
+	SEC("kprobe.multi/skb_" #X)                                              \
+	int kprobe_multi_skb_##X(struct pt_regs *ctx)                            \
+	{                                                                        \
+		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx),     \
+				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0); \
+	}
+
+KPROBE_SKB(1)
+KPROBE_SKB(2)
+KPROBE_SKB(3)
+KPROBE_SKB(4)
+KPROBE_SKB(5)
+
+// Functions without an skb argument (--filter-non-skb-funcs): an event is
+// emitted only when the call stack belongs to a tracked skb
+// (--filter-track-skb-by-stackid).
+static __always_inline int handle_non_skb(struct pt_regs *ctx)
+{
+	struct scratch *s;
+	u64 *tid;
+	u32 sid;
+	s32 id;
+
+	if (!CFG.track_stackid)
+		return 0;
+	id = bpf_get_stackid(ctx, &stacks, 0);
+	if (id < 0)
+		return 0;
+	sid = id;
+	tid = bpf_map_lookup_elem(&track_stack, &sid);
+	if (!tid)
+		return 0;
+	s = scratch_get();
+	if (!s)
+		return 0;
+	s->ev.track_id = *tid;
+	s->ev.stack_id = id;
+	fill_common(&s->ev, bpf_get_attach_cookie(ctx), F_NON_SKB | F_TRACKED);
+	s->ev.caller = kprobe_caller(ctx);
+	emit(s, 0);
+	return 0;
+}
+
+SEC("kprobe/non_skb")
+int kprobe_non_skb(struct pt_regs *ctx)
+{
+	return handle_non_skb(ctx);
+}
+
+SEC("kprobe.multi/non_skb")
+int kprobe_multi_non_skb(struct pt_regs *ctx)
+{
+	return handle_non_skb(ctx);
+}
+
+// kfree_skbmem ends an skb's life: forget its tracking state. Attached only
+// when kfree_skbmem is not itself a traced probe (handle_skb does the same
+// for it then).
+SEC("kprobe/kfree_skbmem")
+int kprobe_kfree_skbmem(struct pt_regs *ctx)
+{
+	u64 addr = PT_REGS_PARM1(ctx);
+
+	bpf_map_delete_elem(&track_skb, &addr);
+	bpf_map_delete_elem(&payload_seen, &addr);
+	return 0;
+}
+
+// Drop reasons: the skb:kfree_skb tracepoint (args: skb, location, reason).
+SEC("raw_tp/kfree_skb")
+int raw_tp_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
+	u64 location = ctx->args[1];
+	u32 reason = ctx->args[2];
+
+	// The drop event goes through the same filters and tracking as any
+	// other probe hit.
+	return handle_skb(ctx, skb, CFG.drop_probe_id, location, F_DROP_REASON, reason);
+}
+
+// Clone/copy tracking: the new skb inherits the original's track id.
+static __always_inline void track_copy(struct sk_buff *from, struct sk_buff *to)
+{
+	u64 a = (u64)from;
+	u64 b = (u64)to;
+	u64 *tid;
+
+	if (!to || !CFG.track_skb)
+		return;
+	tid = bpf_map_lookup_elem(&track_skb, &a);
+	if (tid)
+		bpf_map_update_elem(&track_skb, &b, tid, BPF_ANY);
+}
+
+SEC("fexit/skb_clone")
+int BPF_PROG(fexit_skb_clone, struct sk_buff *skb, gfp_t gfp, struct sk_buff *ret)
+{
+	track_copy(skb, ret);
+	return 0;
+}
+
+SEC("fexit/skb_copy")
+int BPF_PROG(fexit_skb_copy, struct sk_buff *skb, gfp_t gfp, struct sk_buff *ret)
+{
+	track_copy(skb, ret);
+	return 0;
+}
+
+SEC("fexit/__pskb_copy_fclone")
+int BPF_PROG(fexit_pskb_copy_fclone, struct sk_buff *skb, int headroom, gfp_t gfp, bool fclone,
+	     struct sk_buff *ret)
+{
+	track_copy(skb, ret);
+	return 0;
+}
+
+SEC("fexit/skb_copy_expand")
+int BPF_PROG(fexit_skb_copy_expand, struct sk_buff *skb, int newheadroom, int newtailroom,
+	     gfp_t gfp, struct sk_buff *ret)
+{
+	track_copy(skb, ret);
+	return 0;
+}
+
+// tc programs (--filter-trace-tc): entry and verdict. The tracer loads one
+// copy per target program and sets the attach cookie to the probe id.
+SEC("fentry/tc")
+int BPF_PROG(fentry_tc, struct sk_buff *skb)
+{
+	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, 0, 0);
+}
+
+SEC("fexit/tc")
+int BPF_PROG(fexit_tc, struct sk_buff *skb, int verdict)
+{
+	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, F_EXIT | F_RETVAL, verdict);
+}
+
+// handle_xdp is the probe path for an xdp_buff (--filter-trace-xdp).
+static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe_id, u16 flags,
+				      s64 retval)
+{
+	struct scratch *s;
+	void *data;
+	void *data_end;
+	void *meta;
+	u32 len;
+	u32 pos = 0;
+
+	if (!xdp)
+		return 0;
+	data = BPF_CORE_READ(xdp, data);
+	data_end = BPF_CORE_READ(xdp, data_end);
+	meta = BPF_CORE_READ(xdp, data_meta);
+	len = data_end > data ? data_end - data : 0;
+
+	s = scratch_get();
+	if (!s)
+		return 0;
+	s->ev.stack_id = -1;
+	s->ev.netns = BPF_CORE_READ(xdp, rxq, dev, nd_net.net, ns.inum);
+	s->ev.ifindex = BPF_CORE_READ(xdp, rxq, dev, ifindex);
+	if (CFG.filter_netns && s->ev.netns != CFG.netns)
+		return 0;
+	if (CFG.filter_ifindex && s->ev.ifindex != CFG.ifindex)
+		return 0;
+	if (CFG.filter_xdp_expr && !filter_xdp_expr(xdp))
+		return 0;
+	if (CFG.filter_pcap &&
+	    !filter_pcap_l2(data, data + (len < PCAP_BOUND ? len : PCAP_BOUND)))
+		return 0;
+
+	fill_common(&s->ev, probe_id, flags | F_XDP);
+	s->ev.skb = (u64)xdp;
+	s->ev.retval = retval;
+	s->ev.len = len;
+	s->ev.mtu = BPF_CORE_READ(xdp, rxq, dev, mtu);
+	if (CFG.output_stack)
+		s->ev.stack_id = get_stack(ctx);
+	if (CFG.snaplen && len) {
+		struct skb_data d = {.start = data, .linear = len, .orig = len, .l3 = false};
+
+		pos = put_payload(s, pos, &d);
+	}
+	if (CFG.output_xdp_meta && meta && meta < data) {
+		u32 n = data - meta;
+
+		if (n > MAX_XDP_META)
+			n = MAX_XDP_META;
+		if (pos <= DATA_CAP - MAX_XDP_META && n &&
+		    bpf_probe_read_kernel(&s->data[pos], n, meta) == 0) {
+			s->ev.xdp_meta_len = n;
+			pos += n;
+		}
+	}
+	emit(s, pos);
+	return 0;
+}
+
+SEC("fentry/xdp")
+int BPF_PROG(fentry_xdp, struct xdp_buff *xdp)
+{
+	return handle_xdp(ctx, xdp, bpf_get_attach_cookie(ctx), 0, 0);
+}
+
+SEC("fexit/xdp")
+int BPF_PROG(fexit_xdp, struct xdp_buff *xdp, int verdict)
+{
+	return handle_xdp(ctx, xdp, bpf_get_attach_cookie(ctx), F_EXIT | F_RETVAL, verdict);
+}
