@@ -1,0 +1,16 @@
+// Package bpfpatch replaces the bodies of placeholder subprograms in an
+// [ebpf.CollectionSpec] before it is loaded.
+//
+// The kernel program declares small `static __noinline` functions (the filter
+// placeholders of DESIGN.md) whose default body returns true. cilium/ebpf
+// copies every subprogram a program calls into that program's instruction
+// stream, marking each function's first instruction with its symbol and BTF
+// function metadata; [Replace] finds the placeholder in every program and
+// swaps its instructions for generated code, keeping the metadata the kernel
+// needs (func_info and line_info at the function start).
+//
+// [Frame] gives generated code a standard shape: it saves and restores the
+// callee-saved registers R6-R9 the code writes, and turns the verdict in R0
+// into 0 or 1 before exiting. Generated code owns the stack below
+// [SpillBytes].
+package bpfpatch

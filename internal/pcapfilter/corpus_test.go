@@ -1,0 +1,241 @@
+package pcapfilter
+
+import (
+	"net"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// testPacket is one corpus entry: an Ethernet frame and, for IP packets, the
+// offset of the network header (0 for frames without an IP header).
+type testPacket struct {
+	name  string
+	frame []byte
+	l3off int
+}
+
+var (
+	macA = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
+	macB = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
+	ip4A = net.IP{10, 0, 0, 1}
+	ip4B = net.IP{10, 0, 0, 2}
+	ip4C = net.IP{192, 168, 7, 9}
+	ip6A = net.ParseIP("2001:db8::1")
+	ip6B = net.ParseIP("2001:db8::2")
+	ip6C = net.ParseIP("fe80::1")
+)
+
+func serialize(tb testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	tb.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, ls...); err != nil {
+		tb.Fatalf("serialize: %v", err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+func ether(t layers.EthernetType) *layers.Ethernet {
+	return &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: t}
+}
+
+func ipv4(src, dst net.IP, proto layers.IPProtocol) *layers.IPv4 {
+	return &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto, SrcIP: src, DstIP: dst}
+}
+
+func ipv6(src, dst net.IP, next layers.IPProtocol) *layers.IPv6 {
+	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: src, DstIP: dst}
+}
+
+// buildCorpus returns the full packets of the corpus; truncations are
+// added by the caller.
+func buildCorpus(tb testing.TB) []testPacket {
+	tb.Helper()
+	var out []testPacket
+	add := func(name string, l3off int, ls ...gopacket.SerializableLayer) {
+		out = append(out, testPacket{name, serialize(tb, ls...), l3off})
+	}
+	tcp := func(sp, dp layers.TCPPort, flags string) *layers.TCP {
+		t := &layers.TCP{SrcPort: sp, DstPort: dp, Seq: 1000, Window: 512}
+		for _, f := range flags {
+			switch f {
+			case 'S':
+				t.SYN = true
+			case 'A':
+				t.ACK = true
+			case 'F':
+				t.FIN = true
+			case 'R':
+				t.RST = true
+			case 'P':
+				t.PSH = true
+			}
+		}
+		return t
+	}
+	for _, c := range []struct {
+		name   string
+		src    net.IP
+		dst    net.IP
+		sp, dp layers.TCPPort
+		flags  string
+		pay    string
+	}{
+		{"tcp4-syn-80", ip4A, ip4B, 40000, 80, "S", ""},
+		{"tcp4-synack-80", ip4B, ip4A, 80, 40000, "SA", ""},
+		{"tcp4-ack-get", ip4A, ip4B, 40000, 80, "PA", "GET / HTTP/1.1\r\n\r\n"},
+		{"tcp4-fin-8080", ip4C, ip4B, 12345, 8080, "FA", ""},
+		{"tcp4-rst-22", ip4B, ip4C, 22, 5555, "R", ""},
+	} {
+		ip := ipv4(c.src, c.dst, layers.IPProtocolTCP)
+		t := tcp(c.sp, c.dp, c.flags)
+		if err := t.SetNetworkLayerForChecksum(ip); err != nil {
+			tb.Fatal(err)
+		}
+		add(c.name, 14, ether(layers.EthernetTypeIPv4), ip, t, gopacket.Payload(c.pay))
+	}
+	for _, c := range []struct {
+		name     string
+		src, dst net.IP
+		sp, dp   layers.UDPPort
+		pay      []byte
+	}{
+		{"udp4-dns", ip4A, ip4B, 33333, 53, []byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4}},
+		{"udp4-8080", ip4C, ip4A, 8080, 9000, make([]byte, 120)},
+		{"udp4-multicast", ip4A, net.IP{224, 0, 0, 251}, 5353, 5353, []byte{1}},
+		{"udp4-broadcast", ip4A, net.IP{255, 255, 255, 255}, 68, 67, make([]byte, 300)},
+	} {
+		ip := ipv4(c.src, c.dst, layers.IPProtocolUDP)
+		u := &layers.UDP{SrcPort: c.sp, DstPort: c.dp}
+		if err := u.SetNetworkLayerForChecksum(ip); err != nil {
+			tb.Fatal(err)
+		}
+		add(c.name, 14, ether(layers.EthernetTypeIPv4), ip, u, gopacket.Payload(c.pay))
+	}
+	add("icmp4-echo", 14, ether(layers.EthernetTypeIPv4), ipv4(ip4A, ip4B, layers.IPProtocolICMPv4),
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 7, Seq: 1}, gopacket.Payload("pingpingping"))
+	add("icmp4-reply", 14, ether(layers.EthernetTypeIPv4), ipv4(ip4B, ip4A, layers.IPProtocolICMPv4),
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoReply, 0), Id: 7, Seq: 1})
+	add("icmp4-unreach", 14, ether(layers.EthernetTypeIPv4), ipv4(ip4C, ip4A, layers.IPProtocolICMPv4),
+		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeDestinationUnreachable, 3)})
+
+	// IPv4 with options (IHL 6) carrying TCP to port 80.
+	{
+		ip := ipv4(ip4A, ip4B, layers.IPProtocolTCP)
+		ip.Options = []layers.IPv4Option{{OptionType: 1}, {OptionType: 1}, {OptionType: 1}, {OptionType: 0}}
+		t := tcp(1234, 80, "S")
+		if err := t.SetNetworkLayerForChecksum(ip); err != nil {
+			tb.Fatal(err)
+		}
+		add("tcp4-options-80", 14, ether(layers.EthernetTypeIPv4), ip, t)
+	}
+	// A non-first IPv4 fragment: the bytes after the header are not a
+	// TCP header, so port filters must not match it.
+	{
+		ip := ipv4(ip4A, ip4B, layers.IPProtocolTCP)
+		ip.FragOffset = 100
+		add("tcp4-fragment", 14, ether(layers.EthernetTypeIPv4), ip, gopacket.Payload([]byte{0, 80, 0, 80, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}))
+	}
+
+	for _, c := range []struct {
+		name     string
+		src, dst net.IP
+		proto    string
+	}{
+		{"tcp6-syn-80", ip6A, ip6B, "tcp"},
+		{"udp6-dns", ip6B, ip6A, "udp"},
+		{"udp6-linklocal", ip6C, ip6A, "udp"},
+	} {
+		switch c.proto {
+		case "tcp":
+			ip := ipv6(c.src, c.dst, layers.IPProtocolTCP)
+			t := tcp(40000, 80, "S")
+			if err := t.SetNetworkLayerForChecksum(ip); err != nil {
+				tb.Fatal(err)
+			}
+			add(c.name, 14, ether(layers.EthernetTypeIPv6), ip, t)
+		case "udp":
+			ip := ipv6(c.src, c.dst, layers.IPProtocolUDP)
+			u := &layers.UDP{SrcPort: 5000, DstPort: 53}
+			if err := u.SetNetworkLayerForChecksum(ip); err != nil {
+				tb.Fatal(err)
+			}
+			add(c.name, 14, ether(layers.EthernetTypeIPv6), ip, u, gopacket.Payload("abcd"))
+		}
+	}
+	for _, c := range []struct {
+		name string
+		typ  uint8
+	}{
+		{"icmp6-echo", layers.ICMPv6TypeEchoRequest},
+		{"icmp6-reply", layers.ICMPv6TypeEchoReply},
+		{"icmp6-ns", layers.ICMPv6TypeNeighborSolicitation},
+	} {
+		ip := ipv6(ip6A, ip6B, layers.IPProtocolICMPv6)
+		ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(c.typ, 0)}
+		if err := ic.SetNetworkLayerForChecksum(ip); err != nil {
+			tb.Fatal(err)
+		}
+		add(c.name, 14, ether(layers.EthernetTypeIPv6), ip, ic, gopacket.Payload([]byte{0, 1, 0, 2, 'x', 'y'}))
+	}
+	// IPv6 with a hop-by-hop extension header in front of UDP.
+	{
+		ip := ipv6(ip6A, ip6B, layers.IPProtocolIPv6HopByHop)
+		hbh := &layers.IPv6HopByHop{}
+		hbh.NextHeader = layers.IPProtocolUDP
+		hbh.Options = []*layers.IPv6HopByHopOption{{OptionType: 1, OptionLength: 4, OptionData: []byte{0, 0, 0, 0}}}
+		u := &layers.UDP{SrcPort: 7, DstPort: 53}
+		if err := u.SetNetworkLayerForChecksum(ip); err != nil {
+			tb.Fatal(err)
+		}
+		add("udp6-hopbyhop", 14, ether(layers.EthernetTypeIPv6), ip, hbh, u, gopacket.Payload("q"))
+	}
+
+	for _, op := range []uint16{layers.ARPRequest, layers.ARPReply} {
+		arp := &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+			HwAddressSize: 6, ProtAddressSize: 4, Operation: op,
+			SourceHwAddress: macA, SourceProtAddress: ip4A, DstHwAddress: macB, DstProtAddress: ip4B}
+		eth := ether(layers.EthernetTypeARP)
+		if op == layers.ARPRequest {
+			eth.DstMAC = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+		}
+		add("arp-"+map[uint16]string{layers.ARPRequest: "request", layers.ARPReply: "reply"}[op], 0, eth, arp)
+	}
+
+	// 802.1Q VLAN 100 carrying UDP, and VLAN 200 carrying TCP, and QinQ.
+	{
+		ip := ipv4(ip4A, ip4B, layers.IPProtocolUDP)
+		u := &layers.UDP{SrcPort: 1000, DstPort: 53}
+		if err := u.SetNetworkLayerForChecksum(ip); err != nil {
+			tb.Fatal(err)
+		}
+		add("vlan100-udp4", 18, ether(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeIPv4}, ip, u)
+	}
+	{
+		ip := ipv4(ip4C, ip4A, layers.IPProtocolTCP)
+		t := tcp(443, 50000, "A")
+		if err := t.SetNetworkLayerForChecksum(ip); err != nil {
+			tb.Fatal(err)
+		}
+		add("vlan200-tcp4", 18, ether(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 200, Type: layers.EthernetTypeIPv4}, ip, t)
+		add("qinq-tcp4", 22, ether(layers.EthernetTypeQinQ),
+			&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeDot1Q},
+			&layers.Dot1Q{VLANIdentifier: 200, Type: layers.EthernetTypeIPv4}, ip, t)
+	}
+	// Something neither IPv4, IPv6 nor ARP.
+	add("lldp-ish", 0, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: 0x88cc}, gopacket.Payload(make([]byte, 40)))
+	return out
+}
+
+// truncations returns prefixes of pkt at interesting lengths.
+func truncations(n int) []int {
+	var out []int
+	for _, l := range []int{0, 1, 12, 13, 14, 15, 19, 20, 23, 24, 33, 34, 35, 37, 38, 40, 41, 53, 54, 55, 57, 58, 61, 62} {
+		if l < n {
+			out = append(out, l)
+		}
+	}
+	return out
+}

@@ -1,0 +1,24 @@
+// Package pcapfilter compiles pcap-filter expressions (tcpdump syntax) into
+// eBPF code that runs inside pwru-record's kprobe programs, and injects that
+// code into the program's filter placeholders before it is loaded.
+//
+// The pipeline is: libpcap (pcap_open_dead + pcap_compile, through cgo) turns
+// the expression into classic BPF for Ethernet frames or raw IP packets;
+// github.com/cloudflare/cbpfc turns the classic BPF into eBPF; [Translate]
+// then adapts that eBPF to a tracing context. In a kprobe the packet is not
+// a verifier packet pointer: the placeholder receives the kernel addresses
+// of the first byte and one past the last byte in R1 and R2, and every
+// packet load becomes a bpf_probe_read_kernel into the stack followed by a
+// stack load. A failed read makes the filter return "no match".
+//
+// The generated function body keeps R6-R9 (spilled and restored when
+// written), uses [StackBytes] bytes of its own stack frame and returns 0 or 1
+// in R0. The placeholders are the `static __noinline bool f(void *data, void
+// *data_end)` functions named by [PlaceholderL2], [PlaceholderL3],
+// [PlaceholderTunnelL2] and [PlaceholderTunnelL3]; see DESIGN.md for the
+// contract with the kernel program.
+//
+// Compiling needs libpcap and therefore cgo on Linux. Builds without cgo
+// still provide [Translate] and the injection functions, and report
+// [ErrNoLibpcap] for any non-empty expression.
+package pcapfilter

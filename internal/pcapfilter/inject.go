@@ -1,0 +1,73 @@
+package pcapfilter
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/net/bpf"
+
+	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+)
+
+// Names of the placeholder functions in the kernel program (DESIGN.md).
+const (
+	// PlaceholderL2 filters packets by their Ethernet header.
+	PlaceholderL2 = "filter_pcap_l2"
+	// PlaceholderL3 filters packets without a MAC header by their
+	// IPv4/IPv6 header.
+	PlaceholderL3 = "filter_pcap_l3"
+	// PlaceholderTunnelL2 filters the inner Ethernet frame of a tunnel.
+	PlaceholderTunnelL2 = "filter_pcap_tunnel_l2"
+	// PlaceholderTunnelL3 filters the inner IP packet of a tunnel.
+	PlaceholderTunnelL3 = "filter_pcap_tunnel_l3"
+)
+
+// Inject compiles expr (for Ethernet frames, or raw IP packets when l3 is
+// true) and replaces the body of the placeholder function in every program
+// of spec that contains it. An empty expr leaves spec untouched (the
+// placeholder's default body matches everything). Compile errors are
+// returned as they are; it is an error if no program contains placeholder.
+func Inject(spec *ebpf.CollectionSpec, placeholder, expr string, l3 bool) error {
+	if expr == "" {
+		return nil
+	}
+	code, err := Compile(expr, l3, placeholder)
+	if err != nil {
+		return err
+	}
+	if _, err := bpfpatch.Replace(spec, placeholder, code); err != nil {
+		return fmt.Errorf("inject pcap filter: %w", err)
+	}
+	return nil
+}
+
+// InjectAll injects the filters of pwru's --filter-pcap (expr),
+// --filter-tunnel-pcap-l2 and --filter-tunnel-pcap-l3 flags, skipping empty
+// ones. expr goes into both [PlaceholderL2] (compiled for Ethernet) and
+// [PlaceholderL3] (compiled for raw IP); the kernel program calls the first
+// for an skb with a MAC header and the second otherwise. When expr compiles
+// for Ethernet but not for raw IP because it names link-layer things
+// ("arp", "ether host ..."), packets without a MAC header cannot match, and
+// PlaceholderL3 gets a filter that rejects everything. tunnelL2 and tunnelL3
+// go into [PlaceholderTunnelL2] and [PlaceholderTunnelL3].
+func InjectAll(spec *ebpf.CollectionSpec, expr, tunnelL2, tunnelL3 string) error {
+	if expr != "" {
+		if err := Inject(spec, PlaceholderL2, expr, false); err != nil {
+			return err
+		}
+		code, err := Compile(expr, true, PlaceholderL3)
+		if err != nil {
+			code, err = Translate([]bpf.Instruction{bpf.RetConstant{Val: 0}}, PlaceholderL3)
+			if err != nil {
+				return fmt.Errorf("inject pcap filter: %w", err)
+			}
+		}
+		if _, err := bpfpatch.Replace(spec, PlaceholderL3, code); err != nil {
+			return fmt.Errorf("inject pcap filter: %w", err)
+		}
+	}
+	if err := Inject(spec, PlaceholderTunnelL2, tunnelL2, false); err != nil {
+		return err
+	}
+	return Inject(spec, PlaceholderTunnelL3, tunnelL3, true)
+}
