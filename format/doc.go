@@ -1,0 +1,19 @@
+// Package format reads and writes pwru-record capture files: one
+// self-contained, compressed, crash-safe file holding the events of a
+// recording together with everything needed to interpret them offline
+// (BTF, kallsyms, probes, interfaces, stacks, raw struct bytes and packet
+// payloads as pcapng).
+//
+// [Writer] writes a capture to any io.Writer without seeking (a pipe
+// works); [File] reads one lazily from an io.ReaderAt. SPEC.md next to
+// this file is the byte-level specification. The layers are:
+//
+//   - wire.go: varints and strings, a bounds-checked decoder;
+//   - section.go: the raw container (preamble, section headers, footer);
+//   - events.go, meta.go, kallsyms.go, pcapng.go: section payloads;
+//   - writer.go, reader.go, iter.go: the validating API on top.
+//
+// A file cut at any byte reads back every complete section; corrupt
+// sections yield errors matching [ErrCorrupt] that name the section and
+// its offset, and never panics.
+package format

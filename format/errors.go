@@ -1,0 +1,52 @@
+package format
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Errors returned by this package match them with
+// [errors.Is].
+var (
+	// ErrNotCapture: the input does not start with the capture file magic.
+	ErrNotCapture = errors.New("not a capture file")
+	// ErrCorrupt: a checksum, length or field is invalid.
+	ErrCorrupt = errors.New("corrupt capture")
+	// ErrTruncated: the input ends inside a section.
+	ErrTruncated = errors.New("truncated capture")
+	// ErrUnsupportedVersion: the file's major version is newer than this
+	// reader's.
+	ErrUnsupportedVersion = errors.New("unsupported capture format version")
+	// ErrNotFound: an ID or name does not exist in the capture.
+	ErrNotFound = errors.New("not found in capture")
+)
+
+// SectionError is an error located in one section of a capture. It
+// unwraps to the cause, which matches [ErrCorrupt] or [ErrTruncated].
+type SectionError struct {
+	Type   SectionType
+	Offset int64 // file offset of the section header
+	Err    error
+}
+
+// Error implements error: "events section at offset 4096: <cause>".
+func (e *SectionError) Error() string {
+	return fmt.Sprintf("%s section at offset %d: %v", e.Type, e.Offset, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *SectionError) Unwrap() error { return e.Err }
+
+// corruptf builds a cause matching ErrCorrupt.
+func corruptf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// asCorrupt makes err match ErrCorrupt unless it already matches a
+// sentinel of this package.
+func asCorrupt(err error) error {
+	if err == nil || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTruncated) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrCorrupt, err)
+}

@@ -1,0 +1,617 @@
+package format
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// This file encodes and decodes the payload of an events section (a
+// "chunk"). SPEC.md "Events section" is the normative description; in
+// short: events are sorted by time; each event names its skb through a
+// move-to-front code and is stored as the set of fields that differ from
+// the previous event of the same skb, one column per field.
+
+// Columns of an events chunk, in payload order.
+const (
+	colTime = iota
+	colRef
+	colMask
+	colSKB
+	colTrack
+	colProbe
+	colCaller
+	colCPU
+	colPID
+	colComm
+	colNetns
+	colMark
+	colIfindex
+	colLen
+	colMTU
+	colProtocol
+	colPktType
+	colFlags
+	colDrop
+	colRetval
+	colTuple
+	colStack
+	colPayload
+	colBlobs
+	numCols
+)
+
+// Mask bits: which fields of an event differ from its base.
+const (
+	mProbe uint64 = 1 << iota
+	mCaller
+	mCPU
+	mPID
+	mComm
+	mNetns
+	mMark
+	mIfindex
+	mLen
+	mMTU
+	mProtocol
+	mPktType
+	mFlags
+	mDrop
+	mRetval
+	mTuple
+	mStack
+	mPayload
+	mBlobs
+	mTrack
+)
+
+const (
+	mtfSize = 64 // entries of the move-to-front list of recent skbs
+	// maxPredictProbe: probe IDs at or above it are never predicted, which
+	// bounds the prediction tables.
+	maxPredictProbe = 1 << 16
+	// maxChunkEvents bounds the events of one chunk.
+	maxChunkEvents = 1 << 20
+	// minEventBytes is the least number of payload bytes an event takes
+	// (time, ref and mask columns).
+	minEventBytes = 3
+)
+
+// predictor holds the state shared by the chunk encoder and decoder:
+// recent skbs and the per-probe predictions. Both sides update it
+// identically, so it is never stored.
+type predictor struct {
+	refs   []Event // last event of each skb of the chunk, by ref
+	mtf    [mtfSize]int32
+	nmtf   int
+	last   int32 // ref of the previous event, -1 at chunk start
+	succ   []uint32
+	caller []uint64
+}
+
+func (p *predictor) reset() {
+	p.refs = p.refs[:0]
+	p.nmtf = 0
+	p.last = -1
+	clear(p.succ)
+	clear(p.caller)
+}
+
+// touch moves ref to the front of the move-to-front list. from is its
+// position there, or -1 when it is not in the list.
+func (p *predictor) touch(ref int32, from int) {
+	if from < 0 {
+		if p.nmtf < mtfSize {
+			p.nmtf++
+		}
+		from = p.nmtf - 1
+	}
+	copy(p.mtf[1:from+1], p.mtf[:from])
+	p.mtf[0] = ref
+}
+
+// predictProbe returns the probe expected after prev.
+func (p *predictor) predictProbe(prev uint32) uint32 {
+	if int(prev) < len(p.succ) {
+		return p.succ[prev]
+	}
+	return 0
+}
+
+func (p *predictor) predictCaller(probe uint32) uint64 {
+	if int(probe) < len(p.caller) {
+		return p.caller[probe]
+	}
+	return 0
+}
+
+// learn records that probe followed prev and was called from caller.
+func (p *predictor) learn(prev, probe uint32, caller uint64) {
+	if prev < maxPredictProbe {
+		if int(prev) >= len(p.succ) {
+			p.succ = growU32(p.succ, int(prev)+1)
+		}
+		p.succ[prev] = probe
+	}
+	if probe < maxPredictProbe {
+		if int(probe) >= len(p.caller) {
+			p.caller = growU64(p.caller, int(probe)+1)
+		}
+		p.caller[probe] = caller
+	}
+}
+
+func growU32(s []uint32, n int) []uint32 {
+	if n <= cap(s) {
+		return s[:n]
+	}
+	t := make([]uint32, n, max(n, 2*cap(s), 64))
+	copy(t, s)
+	return t
+}
+
+func growU64(s []uint64, n int) []uint64 {
+	if n <= cap(s) {
+		return s[:n]
+	}
+	t := make([]uint64, n, max(n, 2*cap(s), 64))
+	copy(t, s)
+	return t
+}
+
+// newBase returns the base of a new skb: the previous event with the new
+// skb address and no probe.
+func (p *predictor) newBase(skb uint64) Event {
+	var b Event
+	if p.last >= 0 {
+		b = p.refs[p.last]
+	}
+	b.SKB = skb
+	b.ProbeID = 0
+	return b
+}
+
+// chunkEncoder turns sorted events into a chunk payload. It is reused
+// across chunks to avoid allocations.
+type chunkEncoder struct {
+	predictor
+	cols    [numCols][]byte
+	skbRef  map[uint64]int32
+	comms   map[string]uint32
+	commTab []string
+	prevSKB uint64
+	prevCal uint64
+	out     []byte
+}
+
+func newChunkEncoder() *chunkEncoder {
+	return &chunkEncoder{
+		skbRef: make(map[uint64]int32),
+		comms:  make(map[string]uint32),
+	}
+}
+
+// encode appends the payload for events (in the order of perm, which must
+// be sorted by time) and returns it. base is the time of the first event.
+func (c *chunkEncoder) encode(events []Event, perm []int32, base uint64) []byte {
+	c.reset()
+	for i := range c.cols {
+		c.cols[i] = c.cols[i][:0]
+	}
+	clear(c.skbRef)
+	clear(c.comms)
+	c.commTab = c.commTab[:0]
+	c.prevSKB, c.prevCal = 0, 0
+	t := base
+	for _, i := range perm {
+		e := &events[i]
+		c.cols[colTime] = appendUvarint(c.cols[colTime], e.Time-t)
+		t = e.Time
+		c.encodeOne(e)
+	}
+
+	out := c.out[:0]
+	out = appendUvarint(out, uint64(len(c.commTab)))
+	for _, s := range c.commTab {
+		out = appendString(out, s)
+	}
+	out = appendUvarint(out, numCols)
+	for i := range c.cols {
+		out = appendUvarint(out, uint64(len(c.cols[i])))
+	}
+	for i := range c.cols {
+		out = append(out, c.cols[i]...)
+	}
+	c.out = out
+	return out
+}
+
+func (c *chunkEncoder) encodeOne(e *Event) {
+	ref, known := c.skbRef[e.SKB]
+	var base Event
+	if !known {
+		ref = int32(len(c.refs))
+		c.skbRef[e.SKB] = ref
+		c.cols[colRef] = append(c.cols[colRef], 0)
+		c.cols[colSKB] = appendVarint(c.cols[colSKB], int64(e.SKB-c.prevSKB))
+		c.prevSKB = e.SKB
+		base = c.newBase(e.SKB)
+		c.refs = append(c.refs, Event{})
+		c.touch(ref, -1)
+	} else {
+		pos := -1
+		for j := 0; j < c.nmtf; j++ {
+			if c.mtf[j] == ref {
+				pos = j
+				break
+			}
+		}
+		if pos >= 0 {
+			c.cols[colRef] = appendUvarint(c.cols[colRef], uint64(pos+1))
+		} else {
+			c.cols[colRef] = appendUvarint(c.cols[colRef], uint64(ref)+mtfSize+1)
+		}
+		c.touch(ref, pos)
+		base = c.refs[ref]
+	}
+
+	var mask uint64
+	pred := c.predictProbe(base.ProbeID)
+	if e.ProbeID != pred {
+		mask |= mProbe
+		c.cols[colProbe] = appendUvarint(c.cols[colProbe], uint64(e.ProbeID))
+	}
+	if e.Caller != c.predictCaller(e.ProbeID) {
+		mask |= mCaller
+		c.cols[colCaller] = appendVarint(c.cols[colCaller], int64(e.Caller-c.prevCal))
+		c.prevCal = e.Caller
+	}
+	c.learn(base.ProbeID, e.ProbeID, e.Caller)
+	if e.TrackID != base.TrackID {
+		mask |= mTrack
+		c.cols[colTrack] = appendVarint(c.cols[colTrack], int64(e.TrackID-base.TrackID))
+	}
+	mask |= c.u32(mCPU, colCPU, e.CPU, base.CPU)
+	mask |= c.u32(mPID, colPID, e.PID, base.PID)
+	if e.Comm != base.Comm {
+		mask |= mComm
+		id, ok := c.comms[e.Comm]
+		if !ok {
+			id = uint32(len(c.commTab))
+			c.comms[e.Comm] = id
+			c.commTab = append(c.commTab, e.Comm)
+		}
+		c.cols[colComm] = appendUvarint(c.cols[colComm], uint64(id))
+	}
+	mask |= c.u32(mNetns, colNetns, e.Netns, base.Netns)
+	mask |= c.u32(mMark, colMark, e.Mark, base.Mark)
+	mask |= c.u32(mIfindex, colIfindex, e.Ifindex, base.Ifindex)
+	if e.Len != base.Len {
+		mask |= mLen
+		c.cols[colLen] = appendVarint(c.cols[colLen], int64(e.Len)-int64(base.Len))
+	}
+	mask |= c.u32(mMTU, colMTU, e.MTU, base.MTU)
+	mask |= c.u32(mProtocol, colProtocol, uint32(e.Protocol), uint32(base.Protocol))
+	mask |= c.u32(mPktType, colPktType, uint32(e.PktType), uint32(base.PktType))
+	mask |= c.u32(mFlags, colFlags, uint32(e.Flags), uint32(base.Flags))
+	mask |= c.u32(mDrop, colDrop, e.DropReason, base.DropReason)
+	if e.Retval != base.Retval {
+		mask |= mRetval
+		c.cols[colRetval] = appendVarint(c.cols[colRetval], e.Retval)
+	}
+	if e.Tuple != base.Tuple {
+		mask |= mTuple
+		c.cols[colTuple] = appendTuple(c.cols[colTuple], &e.Tuple)
+	}
+	mask |= c.u32(mStack, colStack, e.StackID, base.StackID)
+	mask |= c.u32(mPayload, colPayload, e.PayloadID, base.PayloadID)
+	if e.Blobs != base.Blobs {
+		mask |= mBlobs
+		var sub uint64
+		for k := range e.Blobs {
+			if e.Blobs[k] != base.Blobs[k] {
+				sub |= 1 << k
+			}
+		}
+		b := appendUvarint(c.cols[colBlobs], sub)
+		for k := range e.Blobs {
+			if sub&(1<<k) != 0 {
+				b = appendUvarint(b, uint64(e.Blobs[k]))
+			}
+		}
+		c.cols[colBlobs] = b
+	}
+	c.cols[colMask] = appendUvarint(c.cols[colMask], mask)
+	c.refs[ref] = *e
+	c.last = ref
+}
+
+func (c *chunkEncoder) u32(bit uint64, col int, v, base uint32) uint64 {
+	if v == base {
+		return 0
+	}
+	c.cols[col] = appendUvarint(c.cols[col], uint64(v))
+	return bit
+}
+
+// Address families in the tuple column.
+const (
+	famNone = 0
+	famV4   = 1
+	famV6   = 2
+)
+
+func addrFamily(a netip.Addr) byte {
+	switch {
+	case a.Is4():
+		return famV4
+	case a.IsValid():
+		return famV6
+	}
+	return famNone
+}
+
+func appendAddr(b []byte, a netip.Addr) []byte {
+	switch {
+	case a.Is4():
+		v := a.As4()
+		return append(b, v[:]...)
+	case a.IsValid():
+		v := a.As16()
+		return append(b, v[:]...)
+	}
+	return b
+}
+
+func appendTuple(b []byte, t *Tuple) []byte {
+	b = append(b, addrFamily(t.Src)|addrFamily(t.Dst)<<2, t.Proto)
+	b = appendAddr(b, t.Src)
+	b = appendAddr(b, t.Dst)
+	b = appendUvarint(b, uint64(t.Sport))
+	return appendUvarint(b, uint64(t.Dport))
+}
+
+// chunkDecoder reads the events of one chunk payload in order.
+type chunkDecoder struct {
+	predictor
+	cols    [numCols][]byte
+	comms   []string
+	time    uint64
+	left    int
+	prevSKB uint64
+	prevCal uint64
+	err     error
+}
+
+// init prepares the decoder for a chunk payload of count events whose
+// first event is at time base. intern maps decoded strings to shared
+// copies.
+func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte) string) error {
+	c.reset()
+	c.comms = c.comms[:0]
+	c.time, c.left, c.prevSKB, c.prevCal, c.err = base, 0, 0, 0, nil
+	if count > maxChunkEvents || count > len(p)/minEventBytes+1 {
+		return corruptf("event count %d does not fit a %d-byte chunk", count, len(p))
+	}
+	d := decoder{b: p}
+	n := d.count(1)
+	for i := 0; i < n && d.err == nil; i++ {
+		c.comms = append(c.comms, intern(d.lenBytes()))
+	}
+	ncols := d.count(1)
+	var lens [numCols]uint64
+	var extra uint64
+	for i := 0; i < ncols; i++ {
+		v := d.uvarint()
+		if i < numCols {
+			lens[i] = v
+		} else {
+			extra += v
+		}
+	}
+	if d.err != nil {
+		return asCorrupt(fmt.Errorf("read chunk columns: %w", d.err))
+	}
+	for i := range c.cols {
+		if lens[i] > uint64(d.remaining()) {
+			return corruptf("column %d length %d exceeds the %d bytes left", i, lens[i], d.remaining())
+		}
+		c.cols[i] = d.bytes(int(lens[i]))
+	}
+	_ = extra // columns of newer minor versions are ignored
+	c.left = count
+	return nil
+}
+
+// uv reads a uvarint from column p; the fast path is inlined.
+func (c *chunkDecoder) uv(p *[]byte) uint64 {
+	b := *p
+	if len(b) > 0 && b[0] < 0x80 {
+		*p = b[1:]
+		return uint64(b[0])
+	}
+	return c.uvSlow(p)
+}
+
+func (c *chunkDecoder) uvSlow(p *[]byte) uint64 {
+	d := decoder{b: *p}
+	v := d.uvarint()
+	if d.err != nil && c.err == nil {
+		c.err = corruptf("events column: %v", d.err)
+	}
+	*p = d.b[d.off:]
+	return v
+}
+
+func (c *chunkDecoder) u32(p *[]byte) uint32 {
+	v := c.uv(p)
+	if v > 0xffffffff && c.err == nil {
+		c.err = corruptf("events column value %d overflows 32 bits", v)
+	}
+	return uint32(v)
+}
+
+// next decodes the next event into e. It returns false at the end of the
+// chunk or on error (c.err).
+func (c *chunkDecoder) next(e *Event) bool {
+	if c.left <= 0 || c.err != nil {
+		return false
+	}
+	c.left--
+	c.time += c.uv(&c.cols[colTime])
+	code := c.uv(&c.cols[colRef])
+	var ref int32
+	var st *Event
+	switch {
+	case code == 0:
+		if len(c.refs) >= maxChunkEvents {
+			c.err = corruptf("too many skbs in chunk")
+			return false
+		}
+		c.prevSKB += uint64(c.varint(&c.cols[colSKB]))
+		ref = int32(len(c.refs))
+		c.refs = append(c.refs, c.newBase(c.prevSKB))
+		c.touch(ref, -1)
+	case code <= mtfSize:
+		pos := int(code - 1)
+		if pos >= c.nmtf {
+			c.err = corruptf("skb code %d beyond %d recent skbs", code, c.nmtf)
+			return false
+		}
+		ref = c.mtf[pos]
+		c.touch(ref, pos)
+	default:
+		r := code - mtfSize - 1
+		if r >= uint64(len(c.refs)) {
+			c.err = corruptf("skb reference %d beyond %d skbs", r, len(c.refs))
+			return false
+		}
+		ref = int32(r)
+		c.touch(ref, -1)
+	}
+	st = &c.refs[ref]
+	st.Time = c.time
+	mask := c.uv(&c.cols[colMask])
+	prev := st.ProbeID
+	if mask&mProbe != 0 {
+		st.ProbeID = c.u32(&c.cols[colProbe])
+	} else {
+		st.ProbeID = c.predictProbe(prev)
+	}
+	if mask&mCaller != 0 {
+		c.prevCal += uint64(c.varint(&c.cols[colCaller]))
+		st.Caller = c.prevCal
+	} else {
+		st.Caller = c.predictCaller(st.ProbeID)
+	}
+	c.learn(prev, st.ProbeID, st.Caller)
+	if mask&^(mProbe|mCaller) != 0 {
+		c.apply(st, mask)
+	}
+	c.last = ref
+	if c.err != nil {
+		return false
+	}
+	*e = *st
+	return true
+}
+
+func (c *chunkDecoder) varint(p *[]byte) int64 { return unzigzag(c.uv(p)) }
+
+// apply reads the changed fields named by mask into st.
+func (c *chunkDecoder) apply(st *Event, mask uint64) {
+	if mask&mTrack != 0 {
+		st.TrackID += uint64(c.varint(&c.cols[colTrack]))
+	}
+	if mask&mCPU != 0 {
+		st.CPU = c.u32(&c.cols[colCPU])
+	}
+	if mask&mPID != 0 {
+		st.PID = c.u32(&c.cols[colPID])
+	}
+	if mask&mComm != 0 {
+		i := c.uv(&c.cols[colComm])
+		if i >= uint64(len(c.comms)) {
+			c.err = corruptf("comm index %d beyond %d comms", i, len(c.comms))
+			return
+		}
+		st.Comm = c.comms[i]
+	}
+	if mask&mNetns != 0 {
+		st.Netns = c.u32(&c.cols[colNetns])
+	}
+	if mask&mMark != 0 {
+		st.Mark = c.u32(&c.cols[colMark])
+	}
+	if mask&mIfindex != 0 {
+		st.Ifindex = c.u32(&c.cols[colIfindex])
+	}
+	if mask&mLen != 0 {
+		st.Len = uint32(int64(st.Len) + c.varint(&c.cols[colLen]))
+	}
+	if mask&mMTU != 0 {
+		st.MTU = c.u32(&c.cols[colMTU])
+	}
+	if mask&mProtocol != 0 {
+		st.Protocol = uint16(c.u32(&c.cols[colProtocol]))
+	}
+	if mask&mPktType != 0 {
+		st.PktType = uint8(c.u32(&c.cols[colPktType]))
+	}
+	if mask&mFlags != 0 {
+		st.Flags = EventFlags(c.u32(&c.cols[colFlags]))
+	}
+	if mask&mDrop != 0 {
+		st.DropReason = c.u32(&c.cols[colDrop])
+	}
+	if mask&mRetval != 0 {
+		st.Retval = c.varint(&c.cols[colRetval])
+	}
+	if mask&mTuple != 0 {
+		c.tuple(&st.Tuple)
+	}
+	if mask&mStack != 0 {
+		st.StackID = c.u32(&c.cols[colStack])
+	}
+	if mask&mPayload != 0 {
+		st.PayloadID = c.u32(&c.cols[colPayload])
+	}
+	if mask&mBlobs != 0 {
+		sub := c.uv(&c.cols[colBlobs])
+		for k := range st.Blobs {
+			if sub&(1<<k) != 0 {
+				st.Blobs[k] = c.u32(&c.cols[colBlobs])
+			}
+		}
+	}
+}
+
+func (c *chunkDecoder) tuple(t *Tuple) {
+	d := decoder{b: c.cols[colTuple]}
+	fam := d.u8()
+	t.Proto = d.u8()
+	t.Src = readAddr(&d, fam&3)
+	t.Dst = readAddr(&d, fam>>2&3)
+	t.Sport = uint16(d.u32v())
+	t.Dport = uint16(d.u32v())
+	if d.err == nil && (fam&3 > famV6 || fam>>2 > famV6) {
+		d.err = fmt.Errorf("bad address family byte 0x%02x", fam)
+	}
+	if d.err != nil && c.err == nil {
+		c.err = corruptf("tuple column: %v", d.err)
+	}
+	c.cols[colTuple] = d.b[d.off:]
+}
+
+func readAddr(d *decoder, fam byte) netip.Addr {
+	switch fam {
+	case famV4:
+		if p := d.bytes(4); p != nil {
+			return netip.AddrFrom4([4]byte(p))
+		}
+	case famV6:
+		if p := d.bytes(16); p != nil {
+			return netip.AddrFrom16([16]byte(p))
+		}
+	}
+	return netip.Addr{}
+}

@@ -1,0 +1,175 @@
+package format
+
+import (
+	"container/heap"
+)
+
+// IterOptions select the events an [EventIter] returns. The zero value
+// selects all.
+type IterOptions struct {
+	// Since and Until bound event times (inclusive); Until 0 means no bound.
+	Since, Until uint64
+}
+
+// EventIter walks events in time order, decoding chunks lazily: only the
+// chunks whose time ranges overlap the current position are in memory.
+// It is not safe for concurrent use.
+type EventIter struct {
+	f      *File
+	chunks []SectionInfo
+	next   int // next chunk to open
+	since  uint64
+	until  uint64
+	active cursorHeap
+	free   []*cursor
+	err    error
+	skip   int
+	seq    int
+}
+
+// cursor is one open chunk with its next event decoded.
+type cursor struct {
+	dec    chunkDecoder
+	cur    Event
+	seq    int
+	info   SectionInfo
+	stored []byte
+	raw    []byte
+}
+
+type cursorHeap []*cursor
+
+func (h cursorHeap) Len() int { return len(h) }
+func (h cursorHeap) Less(i, j int) bool {
+	if h[i].cur.Time != h[j].cur.Time {
+		return h[i].cur.Time < h[j].cur.Time
+	}
+	return h[i].seq < h[j].seq
+}
+func (h cursorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)   { *h = append(*h, x.(*cursor)) }
+func (h *cursorHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
+}
+
+// Events returns an iterator over the events in time order. Events of
+// equal time keep file order.
+func (f *File) Events(opts *IterOptions) *EventIter {
+	it := &EventIter{f: f, until: ^uint64(0)}
+	if opts != nil {
+		it.since = opts.Since
+		if opts.Until != 0 {
+			it.until = opts.Until
+		}
+	}
+	for _, c := range f.chunks {
+		if c.Last >= it.since && c.First <= it.until {
+			it.chunks = append(it.chunks, c)
+		}
+	}
+	return it
+}
+
+// Skipped returns the number of corrupt chunks skipped so far
+// (ReaderOptions.SkipCorrupt).
+func (it *EventIter) Skipped() int { return it.skip }
+
+// Err returns the error that stopped the iteration, if any.
+func (it *EventIter) Err() error { return it.err }
+
+// Next fills e with the next event and reports whether there was one.
+// Strings in e are shared between events: do not modify them.
+func (it *EventIter) Next(e *Event) bool {
+	for {
+		if it.err != nil {
+			return false
+		}
+		// Open every chunk that may hold an event before the current head.
+		for it.next < len(it.chunks) && (len(it.active) == 0 || it.chunks[it.next].First <= it.active[0].cur.Time) {
+			it.open(it.chunks[it.next])
+			it.next++
+			if it.err != nil {
+				return false
+			}
+		}
+		if len(it.active) == 0 {
+			return false
+		}
+		c := it.active[0]
+		*e = c.cur
+		if c.dec.next(&c.cur) {
+			if len(it.active) > 1 {
+				heap.Fix(&it.active, 0)
+			}
+		} else {
+			heap.Pop(&it.active)
+			if c.dec.err != nil && !it.fail(c.info, c.dec.err) {
+				return false
+			}
+			it.free = append(it.free, c)
+		}
+		if e.Time < it.since {
+			continue
+		}
+		if e.Time > it.until {
+			it.active = it.active[:0]
+			it.next = len(it.chunks)
+			return false
+		}
+		return true
+	}
+}
+
+// fail records a chunk error; it returns true when the iteration goes on.
+func (it *EventIter) fail(s SectionInfo, err error) bool {
+	if _, ok := err.(*SectionError); !ok {
+		err = &SectionError{Type: s.Type, Offset: s.Offset, Err: err}
+	}
+	if it.f.opts.SkipCorrupt {
+		it.skip++
+		return true
+	}
+	it.err = err
+	return false
+}
+
+// open decodes the header of chunk s and pushes its first event.
+func (it *EventIter) open(s SectionInfo) {
+	var c *cursor
+	if n := len(it.free); n > 0 {
+		c = it.free[n-1]
+		it.free = it.free[:n-1]
+	} else {
+		c = &cursor{}
+	}
+	if cap(c.stored) < int(s.Size) && s.Size <= maxSectionStored+sectionHeaderSize {
+		c.stored = make([]byte, 0, s.Size)
+	}
+	h, p, err := it.f.readSection(s, c.stored, c.raw)
+	if err == nil && cap(p) > cap(c.raw) && h.Flags&sectionZstd != 0 {
+		c.raw = p[:0]
+	}
+	if err == nil {
+		err = c.dec.init(p, int(h.Count), h.A, it.f.internLocked)
+	}
+	if err != nil {
+		if it.fail(s, err) {
+			it.free = append(it.free, c)
+		}
+		return
+	}
+	c.info = s
+	c.seq = it.seq
+	it.seq++
+	if !c.dec.next(&c.cur) {
+		if c.dec.err != nil {
+			it.fail(s, c.dec.err)
+		}
+		it.free = append(it.free, c)
+		return
+	}
+	heap.Push(&it.active, c)
+}

@@ -1,0 +1,128 @@
+package format_test
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/synth"
+)
+
+// writeStream writes s to a buffer and returns the bytes.
+func writeStream(tb testing.TB, s *synth.Stream, opts *format.WriterOptions) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	w, err := format.NewWriter(&buf, &s.Header, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := synth.Write(w, s); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func mustOpen(tb testing.TB, b []byte, opts *format.ReaderOptions) *format.File {
+	tb.Helper()
+	f, err := format.NewFile(bytes.NewReader(b), int64(len(b)), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return f
+}
+
+func readEvents(tb testing.TB, f *format.File, opts *format.IterOptions) []format.Event {
+	tb.Helper()
+	var out []format.Event
+	it := f.Events(opts)
+	var e format.Event
+	for it.Next(&e) {
+		out = append(out, e)
+	}
+	if err := it.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+var cmpOpts = []cmp.Option{cmpopts.EquateComparable(netip.Addr{}), cmpopts.EquateEmpty()}
+
+func TestRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  synth.Config
+		opts *format.WriterOptions
+	}{
+		{"small", synth.Config{Seed: 1, SKBs: 20}, nil},
+		{"chunked", synth.Config{Seed: 2, SKBs: 300}, &format.WriterOptions{ChunkEvents: 500}},
+		{"tiny-chunks", synth.Config{Seed: 3, SKBs: 50, Concurrent: 40}, &format.WriterOptions{ChunkEvents: 7, Level: 1}},
+		{"default", synth.Config{Seed: 4}, &format.WriterOptions{Level: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := synth.Generate(tt.cfg)
+			f := mustOpen(t, writeStream(t, s, tt.opts), nil)
+			if diff := cmp.Diff(s.SortedEvents(), readEvents(t, f, nil), cmpOpts...); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(&s.Header, f.Header(), cmpOpts...); diff != "" {
+				t.Errorf("header (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(s.Probes, f.Probes(), cmpOpts...); diff != "" {
+				t.Errorf("probes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(s.Interfaces, f.Interfaces(), cmpOpts...); diff != "" {
+				t.Errorf("interfaces (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(s.Netns, f.Netns(), cmpOpts...); diff != "" {
+				t.Errorf("netns (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(s.Losses, f.Losses(), cmpOpts...); diff != "" {
+				t.Errorf("losses (-want +got):\n%s", diff)
+			}
+			for i, st := range s.Stacks {
+				got, err := f.Stack(uint32(i + 1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(st, got); diff != "" {
+					t.Errorf("stack %d (-want +got):\n%s", i+1, diff)
+				}
+			}
+			for i := range s.Packets {
+				got, err := f.Packet(uint32(i + 1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(&s.Packets[i], got, cmpOpts...); diff != "" {
+					t.Errorf("packet %d (-want +got):\n%s", i+1, diff)
+				}
+			}
+			for i, b := range s.Blobs {
+				kind, data, err := f.Blob(uint32(i + 1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if kind != b.Kind || !bytes.Equal(data, b.Data) {
+					t.Errorf("blob %d: got kind %d %x, want kind %d %x", i+1, kind, data, b.Kind, b.Data)
+				}
+			}
+			sum := f.Summary()
+			if !sum.Complete || sum.Truncated || sum.Events != uint64(len(s.Events)) ||
+				sum.Packets != uint64(len(s.Packets)) || sum.Stacks != uint64(len(s.Stacks)) {
+				t.Errorf("summary %+v: want complete with %d events, %d packets, %d stacks", sum, len(s.Events), len(s.Packets), len(s.Stacks))
+			}
+			if _, err := f.BTF(); err != nil {
+				t.Errorf("btf: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,145 @@
+package format
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+)
+
+// This file is the raw container layer: the file preamble, section
+// headers and the footer. It reads and writes sections without judging
+// their contents. SPEC.md describes the same layout byte by byte.
+
+// Format version written by this package. A reader accepts any minor
+// version of its major version; see SPEC.md "Versioning".
+const (
+	VersionMajor = 1
+	VersionMinor = 0
+)
+
+// fileMagic starts every capture (8 bytes).
+var fileMagic = [8]byte{0x89, 'P', 'W', 'R', 'U', '\r', '\n', 0x1a}
+
+// footerMagic ends a complete capture (8 bytes).
+var footerMagic = [8]byte{'P', 'W', 'R', 'U', 'E', 'N', 'D', '\n'}
+
+// sectionSync starts every section header.
+const sectionSync uint32 = 0x53455750 // "PWES" little endian
+
+const (
+	preambleSize      = 16 // magic, major u16, minor u16, reserved u32
+	sectionHeaderSize = 44
+	footerSize        = 16 // trailer offset u64, footerMagic
+
+	// maxSectionStored bounds the stored (compressed) payload of one section.
+	maxSectionStored = 1 << 30
+	// maxSectionRaw bounds the decompressed payload of one section.
+	maxSectionRaw = 1 << 30
+)
+
+// SectionType identifies what a section holds.
+type SectionType uint8
+
+// Section types. Values are part of the file format.
+const (
+	SectionHeader     SectionType = 1
+	SectionBTF        SectionType = 2
+	SectionKallsyms   SectionType = 3
+	SectionProbes     SectionType = 4
+	SectionInterfaces SectionType = 5
+	SectionEvents     SectionType = 6
+	SectionStacks     SectionType = 7
+	SectionBlobs      SectionType = 8
+	SectionPackets    SectionType = 9
+	SectionLosses     SectionType = 10
+	SectionTrailer    SectionType = 11
+)
+
+var sectionNames = [...]string{
+	SectionHeader:     "header",
+	SectionBTF:        "btf",
+	SectionKallsyms:   "kallsyms",
+	SectionProbes:     "probes",
+	SectionInterfaces: "interfaces",
+	SectionEvents:     "events",
+	SectionStacks:     "stacks",
+	SectionBlobs:      "blobs",
+	SectionPackets:    "packets",
+	SectionLosses:     "losses",
+	SectionTrailer:    "trailer",
+}
+
+// String returns the section type's name, e.g. "events".
+func (t SectionType) String() string {
+	if int(t) < len(sectionNames) && sectionNames[t] != "" {
+		return sectionNames[t]
+	}
+	return fmt.Sprintf("unknown(%d)", uint8(t))
+}
+
+// Section flags.
+const (
+	sectionZstd = 1 << 0 // payload is one zstd frame
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// sectionHeader is the fixed 44-byte header in front of every section
+// payload.
+type sectionHeader struct {
+	Type   SectionType
+	Flags  uint8
+	Stored uint32 // payload bytes in the file
+	Raw    uint32 // payload bytes after decompression
+	A, B   uint64 // type-specific: first time / first ID, last time
+	Count  uint32 // type-specific: number of events / records
+	CRC    uint32 // CRC32C of the stored payload
+}
+
+func (h *sectionHeader) marshal(b []byte) []byte {
+	start := len(b)
+	b = appendU32(b, sectionSync)
+	b = append(b, byte(h.Type), h.Flags, 0, 0)
+	b = appendU32(b, h.Stored)
+	b = appendU32(b, h.Raw)
+	b = appendU64(b, h.A)
+	b = appendU64(b, h.B)
+	b = appendU32(b, h.Count)
+	b = appendU32(b, h.CRC)
+	return appendU32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// unmarshal parses a header from exactly sectionHeaderSize bytes.
+func (h *sectionHeader) unmarshal(p []byte) error {
+	le := binary.LittleEndian
+	if le.Uint32(p[0:]) != sectionSync {
+		return corruptf("bad section sync 0x%08x", le.Uint32(p[0:]))
+	}
+	if got, want := crc32.Checksum(p[:40], castagnoli), le.Uint32(p[40:]); got != want {
+		return corruptf("section header checksum 0x%08x, want 0x%08x", got, want)
+	}
+	*h = sectionHeader{
+		Type:   SectionType(p[4]),
+		Flags:  p[5],
+		Stored: le.Uint32(p[8:]),
+		Raw:    le.Uint32(p[12:]),
+		A:      le.Uint64(p[16:]),
+		B:      le.Uint64(p[24:]),
+		Count:  le.Uint32(p[32:]),
+		CRC:    le.Uint32(p[36:]),
+	}
+	if h.Stored > maxSectionStored || h.Raw > maxSectionRaw {
+		return corruptf("section size %d (%d decompressed) exceeds the limit", h.Stored, h.Raw)
+	}
+	if h.Flags&sectionZstd == 0 && h.Raw != h.Stored {
+		return corruptf("uncompressed section has raw size %d != stored size %d", h.Raw, h.Stored)
+	}
+	return nil
+}
+
+func appendPreamble(b []byte) []byte {
+	b = append(b, fileMagic[:]...)
+	b = binary.LittleEndian.AppendUint16(b, VersionMajor)
+	b = binary.LittleEndian.AppendUint16(b, VersionMinor)
+	return appendU32(b, 0)
+}
