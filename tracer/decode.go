@@ -1,0 +1,258 @@
+package tracer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"unsafe"
+
+	"github.com/pwru-record/pwru-record/bpf"
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// recordCoreSize is the size of the fixed part of a ring buffer record
+// (struct event in bpf/pwru.c).
+const recordCoreSize = int(unsafe.Sizeof(bpf.PwruEvent{}))
+
+// Offsets of the record fields, taken from the bpf2go mirror of struct
+// event so that they follow the C program.
+const (
+	offTime         = unsafe.Offsetof(bpf.PwruEvent{}.Time)
+	offSKB          = unsafe.Offsetof(bpf.PwruEvent{}.Skb)
+	offTrackID      = unsafe.Offsetof(bpf.PwruEvent{}.TrackId)
+	offCaller       = unsafe.Offsetof(bpf.PwruEvent{}.Caller)
+	offRetval       = unsafe.Offsetof(bpf.PwruEvent{}.Retval)
+	offProbeID      = unsafe.Offsetof(bpf.PwruEvent{}.ProbeId)
+	offCPU          = unsafe.Offsetof(bpf.PwruEvent{}.Cpu)
+	offPID          = unsafe.Offsetof(bpf.PwruEvent{}.Pid)
+	offNetns        = unsafe.Offsetof(bpf.PwruEvent{}.Netns)
+	offMark         = unsafe.Offsetof(bpf.PwruEvent{}.Mark)
+	offIfindex      = unsafe.Offsetof(bpf.PwruEvent{}.Ifindex)
+	offLen          = unsafe.Offsetof(bpf.PwruEvent{}.Len)
+	offMTU          = unsafe.Offsetof(bpf.PwruEvent{}.Mtu)
+	offDropReason   = unsafe.Offsetof(bpf.PwruEvent{}.DropReason)
+	offStackID      = unsafe.Offsetof(bpf.PwruEvent{}.StackId)
+	offOrigLen      = unsafe.Offsetof(bpf.PwruEvent{}.OrigLen)
+	offProtocol     = unsafe.Offsetof(bpf.PwruEvent{}.Protocol)
+	offFlags        = unsafe.Offsetof(bpf.PwruEvent{}.Flags)
+	offSport        = unsafe.Offsetof(bpf.PwruEvent{}.Sport)
+	offDport        = unsafe.Offsetof(bpf.PwruEvent{}.Dport)
+	offPktType      = unsafe.Offsetof(bpf.PwruEvent{}.PktType)
+	offL4Proto      = unsafe.Offsetof(bpf.PwruEvent{}.L4Proto)
+	offIPVersion    = unsafe.Offsetof(bpf.PwruEvent{}.IpVersion)
+	offPayloadFlags = unsafe.Offsetof(bpf.PwruEvent{}.PayloadFlags)
+	offSaddr        = unsafe.Offsetof(bpf.PwruEvent{}.Saddr)
+	offDaddr        = unsafe.Offsetof(bpf.PwruEvent{}.Daddr)
+	offComm         = unsafe.Offsetof(bpf.PwruEvent{}.Comm)
+	offPayloadLen   = unsafe.Offsetof(bpf.PwruEvent{}.PayloadLen)
+	offSKBLen       = unsafe.Offsetof(bpf.PwruEvent{}.SkbLen)
+	offShinfoLen    = unsafe.Offsetof(bpf.PwruEvent{}.ShinfoLen)
+	offCBLen        = unsafe.Offsetof(bpf.PwruEvent{}.CbLen)
+	offMetaLen      = unsafe.Offsetof(bpf.PwruEvent{}.MetaLen)
+	offXDPMetaLen   = unsafe.Offsetof(bpf.PwruEvent{}.XdpMetaLen)
+)
+
+// payloadL3 is the payload_flags bit saying the payload starts at the
+// network header.
+const payloadL3 = 1
+
+// maxPayloadSKBs bounds the skb -> last payload map of a decoder; it is
+// cleared when full (the next event of each skb then refers to no payload
+// until the kernel captures one again).
+const maxPayloadSKBs = 1 << 18
+
+// ErrBadRecord is wrapped by errors about ring buffer records that do not
+// have the layout of the kernel program.
+var ErrBadRecord = errors.New("malformed ring buffer record")
+
+// StackSource resolves kernel stack ids to instruction pointers (the
+// stack trace map in production).
+type StackSource interface {
+	Stack(id uint32) ([]uint64, error)
+}
+
+// decoder turns ring buffer records into format events, storing stacks,
+// payloads and blobs in the writer. It is owned by the drain goroutine.
+type decoder struct {
+	w      *format.Writer
+	stacks StackSource
+
+	stackIDs map[int32]uint32  // kernel stack id -> capture stack id
+	payloads map[uint64]uint32 // skb -> last payload id
+	comms    map[string]string // interned comms
+	freeing  map[uint32]bool   // probe ids that end an skb's life
+
+	ev  format.Event
+	pkt format.Packet
+
+	stackLost uint64 // stack ids the stack map could not resolve
+}
+
+func newDecoder(w *format.Writer, stacks StackSource, freeing map[uint32]bool) *decoder {
+	return &decoder{
+		w:        w,
+		stacks:   stacks,
+		stackIDs: make(map[int32]uint32),
+		payloads: make(map[uint64]uint32),
+		comms:    make(map[string]string),
+		freeing:  freeing,
+	}
+}
+
+func u16at(b []byte, off uintptr) uint16 { return binary.LittleEndian.Uint16(b[off:]) }
+func u32at(b []byte, off uintptr) uint32 { return binary.LittleEndian.Uint32(b[off:]) }
+func u64at(b []byte, off uintptr) uint64 { return binary.LittleEndian.Uint64(b[off:]) }
+
+// decode converts one record and writes it as an event.
+func (d *decoder) decode(rec []byte) error {
+	if len(rec) < recordCoreSize {
+		return fmt.Errorf("decode record: %d bytes, core needs %d: %w", len(rec), recordCoreSize, ErrBadRecord)
+	}
+	e := &d.ev
+	*e = format.Event{
+		Time:       u64at(rec, offTime),
+		SKB:        u64at(rec, offSKB),
+		TrackID:    u64at(rec, offTrackID),
+		Caller:     u64at(rec, offCaller),
+		Retval:     int64(u64at(rec, offRetval)),
+		ProbeID:    u32at(rec, offProbeID),
+		CPU:        u32at(rec, offCPU),
+		PID:        u32at(rec, offPID),
+		Netns:      u32at(rec, offNetns),
+		Mark:       u32at(rec, offMark),
+		Ifindex:    u32at(rec, offIfindex),
+		Len:        u32at(rec, offLen),
+		MTU:        u32at(rec, offMTU),
+		DropReason: u32at(rec, offDropReason),
+		Protocol:   binary.BigEndian.Uint16(rec[offProtocol:]),
+		PktType:    rec[offPktType],
+		Flags:      format.EventFlags(u16at(rec, offFlags)),
+	}
+	e.Comm = d.comm(rec[offComm : offComm+16])
+
+	switch rec[offIPVersion] {
+	case 4:
+		e.Tuple.Src = netip.AddrFrom4([4]byte(rec[offSaddr : offSaddr+4]))
+		e.Tuple.Dst = netip.AddrFrom4([4]byte(rec[offDaddr : offDaddr+4]))
+	case 6:
+		e.Tuple.Src = netip.AddrFrom16([16]byte(rec[offSaddr : offSaddr+16]))
+		e.Tuple.Dst = netip.AddrFrom16([16]byte(rec[offDaddr : offDaddr+16]))
+	}
+	if rec[offIPVersion] != 0 {
+		e.Tuple.Proto = rec[offL4Proto]
+		e.Tuple.Sport = binary.BigEndian.Uint16(rec[offSport:])
+		e.Tuple.Dport = binary.BigEndian.Uint16(rec[offDport:])
+	}
+
+	if sid := int32(u32at(rec, offStackID)); sid >= 0 {
+		id, err := d.stack(sid)
+		if err != nil {
+			return err
+		}
+		e.StackID = id
+	}
+
+	// Variable parts, in the order of struct event's length fields.
+	rest := rec[recordCoreSize:]
+	take := func(n uint16) ([]byte, error) {
+		if int(n) > len(rest) {
+			return nil, fmt.Errorf("decode record: part of %d bytes, %d left: %w", n, len(rest), ErrBadRecord)
+		}
+		p := rest[:n]
+		rest = rest[n:]
+		return p, nil
+	}
+	payload, err := take(u16at(rec, offPayloadLen))
+	if err != nil {
+		return err
+	}
+	if len(payload) > 0 {
+		d.pkt = format.Packet{
+			Time:    e.Time,
+			Netns:   e.Netns,
+			Ifindex: e.Ifindex,
+			OrigLen: max(u32at(rec, offOrigLen), uint32(len(payload))),
+			L3:      rec[offPayloadFlags]&payloadL3 != 0,
+			Data:    payload,
+		}
+		id, err := d.w.AddPacket(&d.pkt)
+		if err != nil {
+			return err
+		}
+		if e.Flags&format.FlagXDP == 0 {
+			if len(d.payloads) >= maxPayloadSKBs {
+				clear(d.payloads)
+			}
+			d.payloads[e.SKB] = id
+		}
+		e.PayloadID = id
+	} else if e.Flags&format.FlagXDP == 0 {
+		e.PayloadID = d.payloads[e.SKB]
+	}
+	for _, part := range [...]struct {
+		kind int
+		off  uintptr
+	}{
+		{format.BlobSKB, offSKBLen},
+		{format.BlobSharedInfo, offShinfoLen},
+		{format.BlobCB, offCBLen},
+		{format.BlobMeta, offMetaLen},
+		{format.BlobXDPMeta, offXDPMetaLen},
+	} {
+		b, err := take(u16at(rec, part.off))
+		if err != nil {
+			return err
+		}
+		if len(b) == 0 {
+			continue
+		}
+		id, err := d.w.AddBlob(part.kind, b)
+		if err != nil {
+			return err
+		}
+		e.Blobs[part.kind] = id
+	}
+	if d.freeing[e.ProbeID] {
+		delete(d.payloads, e.SKB)
+	}
+	return d.w.WriteEvent(e)
+}
+
+func (d *decoder) comm(b []byte) string {
+	n := 0
+	for n < len(b) && b[n] != 0 {
+		n++
+	}
+	b = b[:n]
+	if s, ok := d.comms[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.comms) < 1<<16 {
+		d.comms[s] = s
+	}
+	return s
+}
+
+func (d *decoder) stack(sid int32) (uint32, error) {
+	if id, ok := d.stackIDs[sid]; ok {
+		return id, nil
+	}
+	if d.stacks == nil {
+		return 0, nil
+	}
+	ips, err := d.stacks.Stack(uint32(sid))
+	if err != nil || len(ips) == 0 {
+		// The stack map entry is gone (or never filled): count, keep the
+		// event without a stack.
+		d.stackLost++
+		return 0, nil
+	}
+	id, err := d.w.AddStack(ips)
+	if err != nil {
+		return 0, err
+	}
+	d.stackIDs[sid] = id
+	return id, nil
+}
