@@ -1,0 +1,235 @@
+package analyze
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// Capture is an opened capture plus the lookup tables the analyzer builds
+// from it once: probes by id, interface and netns names, drop reason names,
+// lazily loaded kallsyms and BTF. It is not safe for concurrent use.
+type Capture struct {
+	// Path is the name the capture was opened as (for messages).
+	Path string
+	// File is the underlying reader.
+	File *format.File
+
+	probes  []*format.Probe // by ID
+	ifaces  map[ifKey]*format.Interface
+	netns   map[uint32]string
+	reasons map[uint32]string // enum skb_drop_reason, prefix stripped
+	order   binary.ByteOrder
+
+	syms      *format.Symbols
+	symsErr   error
+	symsDone  bool
+	spec      *btf.Spec
+	specErr   error
+	specDone  bool
+	reasonsOK bool
+}
+
+type ifKey struct{ netns, ifindex uint32 }
+
+// Open opens the capture at path. Errors name the path:
+// "open x.pwru: not a capture file".
+func Open(path string) (*Capture, error) {
+	f, err := format.Open(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, openCause(err))
+	}
+	c := NewCapture(f)
+	c.Path = path
+	return c, nil
+}
+
+// openCause drops the path an *fs.PathError repeats.
+func openCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// NewCapture wraps an already opened file.
+func NewCapture(f *format.File) *Capture {
+	c := &Capture{
+		File:   f,
+		ifaces: map[ifKey]*format.Interface{},
+		netns:  map[uint32]string{},
+		order:  binary.LittleEndian,
+	}
+	for _, p := range f.Probes() {
+		p := p
+		if int(p.ID) >= len(c.probes) {
+			if p.ID > 1<<20 {
+				continue
+			}
+			n := make([]*format.Probe, p.ID+1)
+			copy(n, c.probes)
+			c.probes = n
+		}
+		c.probes[p.ID] = &p
+	}
+	ifs := f.Interfaces()
+	for i := range ifs {
+		c.ifaces[ifKey{ifs[i].Netns, ifs[i].Ifindex}] = &ifs[i]
+	}
+	for _, n := range f.Netns() {
+		c.netns[n.Inode] = n.Name
+	}
+	if h := f.Header(); h != nil {
+		switch h.Uname.Machine {
+		case "s390x", "ppc64", "mips", "mips64", "sparc64":
+			c.order = binary.BigEndian
+		}
+	}
+	return c
+}
+
+// Close closes the underlying file.
+func (c *Capture) Close() error { return c.File.Close() }
+
+// Probe returns the probe with the given id, or nil.
+func (c *Capture) Probe(id uint32) *format.Probe {
+	if int(id) < len(c.probes) {
+		return c.probes[id]
+	}
+	return nil
+}
+
+// ProbeName returns the probe's function or program name, or "probe#N"
+// when the capture does not describe it.
+func (c *Capture) ProbeName(id uint32) string {
+	if p := c.Probe(id); p != nil {
+		return p.Name
+	}
+	return "probe#" + strconv.FormatUint(uint64(id), 10)
+}
+
+// Interface returns the interface (netns, ifindex), or nil.
+func (c *Capture) Interface(netns, ifindex uint32) *format.Interface {
+	return c.ifaces[ifKey{netns, ifindex}]
+}
+
+// IfName returns the interface name or "" when unknown.
+func (c *Capture) IfName(netns, ifindex uint32) string {
+	if i := c.ifaces[ifKey{netns, ifindex}]; i != nil {
+		return i.Name
+	}
+	return ""
+}
+
+// NetnsName returns the recorded name of a network namespace ("" if none).
+func (c *Capture) NetnsName(inode uint32) string { return c.netns[inode] }
+
+// ByteOrder is the recording host's byte order (from uname machine).
+func (c *Capture) ByteOrder() binary.ByteOrder { return c.order }
+
+// Symbols returns the capture's kallsyms (loaded on first use). A capture
+// without kallsyms yields nil and no error.
+func (c *Capture) Symbols() *format.Symbols {
+	if !c.symsDone {
+		c.symsDone = true
+		c.syms, c.symsErr = c.File.Symbols()
+	}
+	if c.symsErr != nil {
+		return nil
+	}
+	return c.syms
+}
+
+// Sym formats a kernel address with the capture's kallsyms:
+// "symbol+0x1c [module]", or the hex address when it cannot be resolved.
+func (c *Capture) Sym(addr uint64) string {
+	if s := c.Symbols(); s != nil {
+		return s.Format(addr)
+	}
+	return "0x" + strconv.FormatUint(addr, 16)
+}
+
+// BTF returns the capture's vmlinux BTF (loaded on first use), or nil.
+func (c *Capture) BTF() *btf.Spec {
+	if !c.specDone {
+		c.specDone = true
+		c.spec, c.specErr = c.File.BTF()
+	}
+	if c.specErr != nil {
+		return nil
+	}
+	return c.spec
+}
+
+// DropReason returns the name of an enum skb_drop_reason value without
+// its SKB_DROP_REASON_ prefix ("NO_SOCKET"), and false when the capture's
+// BTF has no name for it.
+func (c *Capture) DropReason(v uint32) (string, bool) {
+	if !c.reasonsOK {
+		c.reasonsOK = true
+		c.reasons = dropReasons(c.BTF())
+	}
+	n, ok := c.reasons[v]
+	return n, ok
+}
+
+// DropReasonValue looks a drop reason up by name: "NO_SOCKET",
+// "no_socket" and "SKB_DROP_REASON_NO_SOCKET" are the same; a number is
+// accepted too.
+func (c *Capture) DropReasonValue(name string) (uint32, bool) {
+	if v, err := strconv.ParseUint(name, 0, 32); err == nil {
+		return uint32(v), true
+	}
+	c.DropReason(0)
+	want := normReason(name)
+	for v, n := range c.reasons {
+		if normReason(n) == want {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+func normReason(s string) string {
+	s = strings.ToUpper(s)
+	s = strings.TrimPrefix(s, "SKB_DROP_REASON_")
+	return strings.TrimPrefix(s, "SKB_")
+}
+
+// dropReasons reads enum skb_drop_reason from spec.
+func dropReasons(spec *btf.Spec) map[uint32]string {
+	m := map[uint32]string{}
+	if spec == nil {
+		return m
+	}
+	var e *btf.Enum
+	if err := spec.TypeByName("skb_drop_reason", &e); err != nil {
+		return m
+	}
+	for _, v := range e.Values {
+		m[uint32(v.Value)] = strings.TrimPrefix(v.Name, "SKB_DROP_REASON_")
+	}
+	return m
+}
+
+// StructType finds a struct by name in the capture's BTF (vmlinux first,
+// then modules).
+func (c *Capture) StructType(name string) btf.Type {
+	spec := c.BTF()
+	if spec == nil {
+		return nil
+	}
+	var s *btf.Struct
+	if err := spec.TypeByName(name, &s); err == nil {
+		return s
+	}
+	return nil
+}

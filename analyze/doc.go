@@ -1,0 +1,34 @@
+// Package analyze turns a pwru-record capture into answers, offline and on
+// any operating system: pwru's live output ([Print]), a summary ([Info]),
+// skb journeys ([Paths]), statistics ([Stats]), a pcapng export
+// ([WritePcap]), the difference between two runs ([Diff]) and a smaller
+// capture holding only the interesting skbs ([Slice]).
+//
+// Every address is symbolized with the capture's own kallsyms and every
+// struct, enum and drop reason is rendered with the capture's own BTF
+// (github.com/cilium/ebpf/btf), never the analyzing machine's kernel.
+//
+// # Skbs and journeys
+//
+// Events are streamed in time order; an skb's lifetime ends when its fate
+// is known (consumed, dropped, freed) and the freeing path is over, or when
+// it stays silent for [Filter.Window]. Per-skb state is released then, so
+// memory is bounded by the number of skbs alive at once, not by the size
+// of the capture. A later event at the same address starts a new journey.
+//
+// # Filters
+//
+// [Filter] is shared by all commands. Event predicates select events;
+// skb predicates (dropped, drop reason, pcap expression on stored
+// payloads) select whole skbs and need a first pass over the capture that
+// keeps one bit per skb.
+//
+// # JSON
+//
+// [Print] with PrintOptions.JSON writes one object per line with pwru's
+// field names; JSON.md in this directory lists every field of every
+// command's JSON output. Field names are stable: new fields may be added,
+// existing ones are not renamed or retyped.
+//
+// Nothing here prints to os.Stdout: every command takes an io.Writer.
+package analyze

@@ -1,0 +1,254 @@
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// InfoOptions tune [Info].
+type InfoOptions struct {
+	Filter Filter
+	// Top is the number of functions listed (0 = 10).
+	Top int
+	// Size is the file size in bytes (0 = not shown).
+	Size int64
+	// Location is the time zone of wall-clock times (nil = UTC).
+	Location *time.Location
+}
+
+// Info writes a summary of the capture: recorder, host, kernel, options
+// and filter, time range, sections, counts, losses, truncation and the
+// busiest functions.
+func Info(w io.Writer, c *Capture, o *InfoOptions) error {
+	if o == nil {
+		o = &InfoOptions{}
+	}
+	top := o.Top
+	if top <= 0 {
+		top = 10
+	}
+	loc := o.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	f := c.File
+	h := f.Header()
+	sum := f.Summary()
+
+	// Count events, skbs and functions in one pass.
+	s, err := newScanner(c, &o.Filter)
+	if err != nil {
+		return err
+	}
+	perProbe := map[uint32]uint64{}
+	var events, skbs, dropped uint64
+	var first, last uint64
+	err = s.run(func(e *format.Event, l *life) error {
+		events++
+		perProbe[e.ProbeID]++
+		if first == 0 || e.Time < first {
+			first = e.Time
+		}
+		if e.Time > last {
+			last = e.Time
+		}
+		if l != nil && l.ext == nil {
+			l.ext = true
+			skbs++
+		}
+		return nil
+	}, func(l *life) {
+		if l.ext != nil && l.fate == FateDropped {
+			dropped++
+		}
+	})
+	if err != nil {
+		return err
+	}
+
+	var b strings.Builder
+	kv := func(k, format string, args ...any) {
+		fmt.Fprintf(&b, "%-13s "+format+"\n", append([]any{k + ":"}, args...)...)
+	}
+	state := "complete"
+	if !sum.Complete {
+		state = "incomplete (no trailer)"
+	}
+	if o.Size > 0 {
+		kv("file", "%s (%d bytes, format %s, %s)", c.Path, o.Size, sum.Version, state)
+	} else {
+		kv("file", "%s (format %s, %s)", c.Path, sum.Version, state)
+	}
+	kv("recorder", "%s", orDash(h.WriterVersion))
+	kv("host", "%s", orDash(h.Hostname))
+	kv("kernel", "%s", orDash(strings.TrimSpace(strings.Join([]string{h.Uname.Sysname, h.Uname.Release, h.Uname.Version, h.Uname.Machine}, " "))))
+	if h.BootID != "" {
+		kv("boot id", "%s", h.BootID)
+	}
+	if len(h.CommandLine) > 0 {
+		kv("command", "%s", strings.Join(h.CommandLine, " "))
+	}
+	kv("pcap filter", "%s", orDash(h.PcapFilter))
+	if h.Snaplen != 0 {
+		kv("snaplen", "%d", h.Snaplen)
+	}
+	if len(h.Options) > 0 {
+		keys := slices.Sorted(maps.Keys(h.Options))
+		opts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			opts = append(opts, k+"="+h.Options[k])
+		}
+		kv("options", "%s", strings.Join(opts, " "))
+	}
+	if !h.Start.IsZero() {
+		kv("recording", "started %s", h.Start.In(loc).Format(time.RFC3339Nano))
+	}
+	if sum.Events > 0 {
+		wall := func(t uint64) string {
+			return time.Unix(0, int64(t)+h.MonoOffset).In(loc).Format("2006-01-02T15:04:05.000000000Z07:00")
+		}
+		kv("first event", "%s (%d)", wall(sum.FirstTime), sum.FirstTime)
+		kv("last event", "%s (%d)", wall(sum.LastTime), sum.LastTime)
+		kv("duration", "%s", time.Duration(sum.LastTime-sum.FirstTime))
+	}
+	hit := 0
+	for _, n := range perProbe {
+		if n > 0 {
+			hit++
+		}
+	}
+	kv("events", "%d", sum.Events)
+	if events != sum.Events {
+		kv("selected", "%d events", events)
+	}
+	kv("skbs", "%d (%d dropped)", skbs, dropped)
+	kv("packets", "%d", sum.Packets)
+	kv("stacks", "%d", sum.Stacks)
+	kv("blobs", "%d", sum.Blobs)
+	failed := 0
+	for _, p := range f.Probes() {
+		if p.Error != "" {
+			failed++
+		}
+	}
+	kv("functions", "%d probed, %d hit, %d failed to attach", len(f.Probes()), hit, failed)
+	kv("interfaces", "%d in %d netns", len(f.Interfaces()), countNetns(f))
+	if mods := f.BTFModules(); len(mods) > 0 {
+		names := make([]string, len(mods))
+		for i, m := range mods {
+			names[i] = m
+			if m == "" {
+				names[i] = "vmlinux"
+			}
+		}
+		kv("btf", "%s", strings.Join(names, " "))
+	} else {
+		kv("btf", "none")
+	}
+	if syms := c.Symbols(); syms != nil {
+		kv("kallsyms", "%d symbols", syms.Len())
+	} else {
+		kv("kallsyms", "none")
+	}
+	ls := f.Losses()
+	lost := fmt.Sprintf("%d events lost in the kernel", ls.TotalLost())
+	if ls.TotalLost() > 0 {
+		var per []string
+		for cpu, n := range ls.RingbufLost {
+			if n > 0 {
+				per = append(per, fmt.Sprintf("cpu%d=%d", cpu, n))
+			}
+		}
+		lost += " (" + strings.Join(per, " ") + ")"
+	}
+	lost += fmt.Sprintf(", %d probes failed", ls.ProbesFailed)
+	for _, k := range slices.Sorted(maps.Keys(ls.Other)) {
+		lost += fmt.Sprintf(", %s=%d", k, ls.Other[k])
+	}
+	kv("losses", "%s", lost)
+	switch {
+	case sum.Truncated:
+		kv("truncated", "yes, at offset %d", sum.TruncatedAt)
+	default:
+		kv("truncated", "no")
+	}
+	if sum.Skipped > 0 {
+		kv("skipped", "%d corrupt sections", sum.Skipped)
+	}
+	for _, p := range f.Problems() {
+		kv("problem", "%v", p)
+	}
+
+	// Sections grouped by type.
+	type agg struct {
+		n           int
+		size, raw   int64
+		count       int
+		first, last int64
+	}
+	byType := map[format.SectionType]*agg{}
+	var order []format.SectionType
+	for _, si := range f.Sections() {
+		a := byType[si.Type]
+		if a == nil {
+			a = &agg{}
+			byType[si.Type] = a
+			order = append(order, si.Type)
+		}
+		a.n++
+		a.size += si.Size
+		a.raw += si.RawSize
+		a.count += si.Count
+	}
+	b.WriteString("sections:\n")
+	fmt.Fprintf(&b, "  %-11s %8s %12s %12s %10s\n", "TYPE", "SECTIONS", "BYTES", "RAW", "ITEMS")
+	for _, t := range order {
+		a := byType[t]
+		fmt.Fprintf(&b, "  %-11s %8d %12d %12d %10d\n", t, a.n, a.size, a.raw, a.count)
+	}
+
+	b.WriteString("top functions:\n")
+	ids := slices.Collect(maps.Keys(perProbe))
+	slices.SortFunc(ids, func(a, b uint32) int {
+		if d := cmp.Compare(perProbe[b], perProbe[a]); d != 0 {
+			return d
+		}
+		return cmp.Compare(c.ProbeName(a), c.ProbeName(b))
+	})
+	if len(ids) > top {
+		ids = ids[:top]
+	}
+	for _, id := range ids {
+		pct := 0.0
+		if events > 0 {
+			pct = 100 * float64(perProbe[id]) / float64(events)
+		}
+		fmt.Fprintf(&b, "  %10d %5.1f%%  %s\n", perProbe[id], pct, c.ProbeName(id))
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func countNetns(f *format.File) int {
+	seen := map[uint32]bool{}
+	for _, i := range f.Interfaces() {
+		seen[i.Netns] = true
+	}
+	return len(seen)
+}

@@ -1,0 +1,188 @@
+package analyze
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// json appends one event as a JSON object and a newline to p.buf. The
+// field names are pwru's (--output-json) plus drop_reason and retval; they
+// are documented in JSON.md and stable.
+func (p *printer) json(e *format.Event, l *life) {
+	b := p.buf
+	b = append(b, `{"skb":"0x`...)
+	b = strconv.AppendUint(b, e.SKB, 16)
+	b = append(b, `","cpu":`...)
+	b = strconv.AppendUint(b, uint64(e.CPU), 10)
+	b = append(b, `,"process":`...)
+	b = appendJSONString(b, p.process(e))
+	b = append(b, `,"func":`...)
+	b = appendJSONString(b, p.funcName(e))
+	if p.o.OutputCaller && e.Caller != 0 {
+		b = append(b, `,"caller_func":`...)
+		b = appendJSONString(b, p.c.Sym(e.Caller))
+	}
+	switch p.ts() {
+	case TimestampAbsolute:
+		b = append(b, `,"time":`...)
+		b = appendJSONString(b, p.absolute(e))
+	case TimestampCurrent, TimestampRelative:
+		b = append(b, `,"time":`...)
+		b = strconv.AppendUint(b, p.timestamp(e, l), 10)
+	}
+	if p.o.OutputMeta {
+		b = append(b, `,"netns":`...)
+		b = strconv.AppendUint(b, uint64(e.Netns), 10)
+		b = append(b, `,"mark":`...)
+		b = strconv.AppendUint(b, uint64(e.Mark), 10)
+		b = append(b, `,"iface":`...)
+		b = appendJSONString(b, p.iface(e))
+		b = append(b, `,"proto":`...)
+		b = strconv.AppendUint(b, uint64(e.Protocol), 10)
+		b = append(b, `,"mtu":`...)
+		b = strconv.AppendUint(b, uint64(e.MTU), 10)
+		b = append(b, `,"len":`...)
+		b = strconv.AppendUint(b, uint64(e.Len), 10)
+	}
+	if p.o.OutputSkbCB {
+		if w, ok := p.cbWords(e); ok {
+			b = append(b, `,"cb":[`...)
+			for i, v := range w {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendUint(b, uint64(v), 10)
+			}
+			b = append(b, ']')
+		}
+	}
+	if p.o.OutputNetnsNames {
+		if n := p.c.NetnsName(e.Netns); n != "" {
+			b = append(b, `,"netns_name":`...)
+			b = appendJSONString(b, n)
+		}
+	}
+	var pi pktInfo
+	if p.o.OutputTCPFlags || p.o.OutputTunnel {
+		pi = p.packet(e)
+	}
+	if p.o.OutputTuple {
+		b = append(b, `,"tuple":`...)
+		b = appendJSONTuple(b, &e.Tuple, pi.tcpFlags, p.o.OutputTCPFlags)
+	}
+	if p.o.OutputTunnel && pi.innerOK {
+		b = append(b, `,"tunnel_tuple":`...)
+		b = appendJSONTuple(b, &pi.inner, pi.innerTCP, p.o.OutputTCPFlags)
+	}
+	if p.o.OutputStack && e.StackID != 0 {
+		if ips, err := p.c.File.Stack(e.StackID); err == nil {
+			b = append(b, `,"stack":[`...)
+			first := true
+			for _, ip := range ips {
+				if ip == 0 {
+					continue
+				}
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = appendJSONString(b, p.c.Sym(ip))
+			}
+			b = append(b, ']')
+		}
+	}
+	if p.o.OutputSkb {
+		if s := p.structText(e, format.BlobSKB, "sk_buff"); s != nil {
+			b = append(b, `,"skb_metadata":`...)
+			b = appendJSONString(b, string(s))
+		}
+	}
+	if p.o.OutputShinfo {
+		if s := p.structText(e, format.BlobSharedInfo, "skb_shared_info"); s != nil {
+			b = append(b, `,"skb_shared_info":`...)
+			b = appendJSONString(b, string(s))
+		}
+	}
+	if e.Flags&format.FlagDropReason != 0 {
+		b = append(b, `,"drop_reason":`...)
+		if r, ok := p.c.DropReason(e.DropReason); ok {
+			b = appendJSONString(b, r)
+		} else {
+			b = strconv.AppendUint(b, uint64(e.DropReason), 10)
+		}
+	}
+	if e.Flags&format.FlagRetval != 0 {
+		b = append(b, `,"retval":`...)
+		b = strconv.AppendInt(b, e.Retval, 10)
+	}
+	p.buf = append(b, "}\n"...)
+}
+
+func appendJSONTuple(b []byte, t *format.Tuple, flags uint8, withFlags bool) []byte {
+	b = append(b, `{"saddr":"`...)
+	if t.Src.IsValid() {
+		b = t.Src.AppendTo(b)
+	}
+	b = append(b, `","daddr":"`...)
+	if t.Dst.IsValid() {
+		b = t.Dst.AppendTo(b)
+	}
+	b = append(b, `","sport":`...)
+	b = strconv.AppendUint(b, uint64(t.Sport), 10)
+	b = append(b, `,"dport":`...)
+	b = strconv.AppendUint(b, uint64(t.Dport), 10)
+	b = append(b, `,"proto":`...)
+	b = strconv.AppendUint(b, uint64(t.Proto), 10)
+	if withFlags && t.Proto == 6 && flags != 0 {
+		b = append(b, `,"flags":"`...)
+		b = appendTCPFlags(b, flags)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

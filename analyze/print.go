@@ -1,0 +1,488 @@
+package analyze
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// Timestamp modes of [PrintOptions.Timestamp], as pwru's --timestamp.
+const (
+	TimestampNone     = "none"     // no timestamp column
+	TimestampCurrent  = "current"  // kernel monotonic ns of the event
+	TimestampRelative = "relative" // ns since the previous event of the same skb
+	TimestampAbsolute = "absolute" // wall-clock time of the event (capture clock)
+)
+
+// PrintOptions selects pwru's columns and extras.
+type PrintOptions struct {
+	Filter Filter
+
+	OutputMeta       bool // NETNS MARK IFACE PROTO MTU LEN (pwru default on)
+	OutputTuple      bool // TUPLE (pwru default on)
+	OutputTunnel     bool // inner tuple of VXLAN/Geneve payloads
+	OutputTCPFlags   bool // TCP flags after the protocol in tuples
+	OutputSkb        bool // struct sk_buff rendered with the capture's BTF
+	OutputShinfo     bool // struct skb_shared_info rendered with BTF
+	OutputSkbCB      bool // __sk_buff->cb[] words
+	OutputStack      bool // kernel stack, one symbolized frame per line
+	OutputCaller     bool // CALLER column
+	OutputNetnsNames bool // NETNS NAME column
+	// NetnsNamesMaxLength is the width of the NETNS NAME column (0 = 16).
+	NetnsNamesMaxLength int
+	// Timestamp is one of the Timestamp* modes ("" = none).
+	Timestamp string
+	// LimitLines stops after this many events (0 = no limit).
+	LimitLines uint64
+	// JSON writes one JSON object per event (see JSON.md).
+	JSON bool
+	// Color highlights drops and tracked events with ANSI colours.
+	Color bool
+	// Location is the time zone of absolute timestamps (nil = UTC).
+	Location *time.Location
+}
+
+const absoluteLayout = "2006-01-02T15:04:05.000"
+
+// printer holds the per-run state of Print.
+type printer struct {
+	c         *Capture
+	o         *PrintOptions
+	w         *bufio.Writer
+	buf       []byte
+	maxTuple  int
+	maxFunc   int
+	nsWidth   int
+	ifNames   map[ifKey]string
+	pktCache  map[uint32]pktInfo
+	n         uint64
+}
+
+// Print writes the capture's selected events to w in pwru's live format,
+// or as JSON lines with o.JSON.
+func Print(w io.Writer, c *Capture, o *PrintOptions) error {
+	if o == nil {
+		o = &PrintOptions{OutputMeta: true, OutputTuple: true}
+	}
+	switch o.Timestamp {
+	case "", TimestampNone, TimestampCurrent, TimestampRelative, TimestampAbsolute:
+	default:
+		return fmt.Errorf("parse --timestamp: %q is not none, relative, absolute or current", o.Timestamp)
+	}
+	s, err := newScanner(c, &o.Filter)
+	if err != nil {
+		return err
+	}
+	p := &printer{
+		c: c, o: o, w: bufio.NewWriterSize(w, 64<<10),
+		ifNames:  map[ifKey]string{},
+		pktCache: map[uint32]pktInfo{},
+		nsWidth:  o.NetnsNamesMaxLength,
+	}
+	if p.nsWidth <= 0 {
+		p.nsWidth = 16
+	}
+	if p.nsWidth < 10 {
+		p.nsWidth = 10
+	}
+	if !o.JSON {
+		p.header()
+	}
+	err = s.run(func(e *format.Event, l *life) error {
+		if o.LimitLines != 0 && p.n >= o.LimitLines {
+			return errStop
+		}
+		p.n++
+		p.buf = p.buf[:0]
+		if o.JSON {
+			p.json(e, l)
+		} else {
+			p.line(e, l)
+		}
+		if l != nil {
+			l.ext = e.Time
+		}
+		_, err := p.w.Write(p.buf)
+		return err
+	}, nil)
+	if ferr := p.w.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("write output: %w", ferr)
+	}
+	return err
+}
+
+func (p *printer) ts() string {
+	if p.o.Timestamp == "" {
+		return TimestampNone
+	}
+	return p.o.Timestamp
+}
+
+func (p *printer) header() {
+	b := p.buf[:0]
+	ts := p.ts()
+	if ts == TimestampAbsolute {
+		b = fmt.Appendf(b, "%-23s ", "TIME")
+	}
+	b = fmt.Appendf(b, "%-18s %-3s %-16s", "SKB", "CPU", "PROCESS")
+	if ts != TimestampNone {
+		b = fmt.Appendf(b, " %-16s", "TIMESTAMP")
+	}
+	if p.o.OutputMeta {
+		b = fmt.Appendf(b, " %-10s %-8s %16s %-6s %-5s %-5s", "NETNS", "MARK/x", centerAlign("IFACE", 16), "PROTO", "MTU", "LEN")
+		if p.o.OutputSkbCB {
+			b = fmt.Appendf(b, " %-56s", "__sk_buff->cb[]")
+		}
+	}
+	if p.o.OutputNetnsNames {
+		b = append(b, centerAlign("NETNS NAME", p.nsWidth)...)
+	}
+	if p.o.OutputTuple {
+		b = append(b, " TUPLE"...)
+	}
+	b = append(b, " FUNC"...)
+	if p.o.OutputCaller {
+		b = append(b, " CALLER"...)
+	}
+	if p.o.OutputTunnel {
+		b = append(b, " TUNNEL"...)
+	}
+	b = append(b, '\n')
+	p.w.Write(b)
+	p.buf = b[:0]
+}
+
+func centerAlign(s string, width int) string {
+	if len(s) >= width {
+		return s
+	}
+	left := (width - len(s)) / 2
+	return strings.Repeat(" ", left) + s + strings.Repeat(" ", width-len(s)-left)
+}
+
+// tildeTrim keeps the last 16 bytes of s, marking the cut with '~' (pwru).
+func tildeTrim(s string) string {
+	if len(s) <= 16 {
+		return s
+	}
+	return "~" + s[len(s)-15:]
+}
+
+func (p *printer) process(e *format.Event) string {
+	comm := e.Comm
+	if comm == "" {
+		comm = "<empty>"
+	}
+	return tildeTrim(comm + ":" + strconv.FormatUint(uint64(e.PID), 10))
+}
+
+func (p *printer) iface(e *format.Event) string {
+	k := ifKey{e.Netns, e.Ifindex}
+	if s, ok := p.ifNames[k]; ok {
+		return s
+	}
+	s := strconv.FormatUint(uint64(e.Ifindex), 10)
+	if n := p.c.IfName(e.Netns, e.Ifindex); n != "" {
+		s = tildeTrim(n + ":" + s)
+	}
+	p.ifNames[k] = s
+	return s
+}
+
+// funcName is pwru's FUNC column: the probe name, the drop reason in
+// parentheses, "(tc)"/"(xdp)" for BPF programs.
+func (p *printer) funcName(e *format.Event) string {
+	name := p.c.ProbeName(e.ProbeID)
+	if e.Flags&format.FlagDropReason != 0 {
+		if r, ok := p.c.DropReason(e.DropReason); ok {
+			name += "(" + r + ")"
+		} else {
+			name += " (" + strconv.FormatUint(uint64(e.DropReason), 10) + ")"
+		}
+	}
+	if pr := p.c.Probe(e.ProbeID); pr != nil {
+		switch pr.Kind {
+		case format.ProbeTC:
+			name += "(tc)"
+		case format.ProbeXDP:
+			name += "(xdp)"
+		}
+	}
+	return name
+}
+
+func protoName(proto uint8) string {
+	switch proto {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1:
+		return "icmp"
+	case 58:
+		return "icmp6"
+	}
+	return ""
+}
+
+func appendAddr(b []byte, a netip.Addr) []byte {
+	switch {
+	case !a.IsValid():
+		return b
+	case a.Is4():
+		return a.AppendTo(b)
+	default:
+		b = append(b, '[')
+		b = a.AppendTo(b)
+		return append(b, ']')
+	}
+}
+
+var tcpFlagNames = [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
+
+func appendTCPFlags(b []byte, f uint8) []byte {
+	first := true
+	for i, n := range tcpFlagNames {
+		if f&(1<<i) != 0 {
+			if !first {
+				b = append(b, '|')
+			}
+			b = append(b, n...)
+			first = false
+		}
+	}
+	return b
+}
+
+// appendTuple formats a tuple as pwru: "10.0.0.1:80->10.0.0.2:4242(tcp)".
+func appendTuple(b []byte, t *format.Tuple, flags uint8, withFlags bool) []byte {
+	b = appendAddr(b, t.Src)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(t.Sport), 10)
+	b = append(b, "->"...)
+	b = appendAddr(b, t.Dst)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(t.Dport), 10)
+	b = append(b, '(')
+	b = append(b, protoName(t.Proto)...)
+	if withFlags && t.Proto == 6 && flags != 0 {
+		b = append(b, ':')
+		b = appendTCPFlags(b, flags)
+	}
+	return append(b, ')')
+}
+
+// packet returns the decoded payload of e (cached by payload id).
+func (p *printer) packet(e *format.Event) pktInfo {
+	if e.PayloadID == 0 {
+		return pktInfo{}
+	}
+	if pi, ok := p.pktCache[e.PayloadID]; ok {
+		return pi
+	}
+	var pi pktInfo
+	if pk, err := p.c.File.Packet(e.PayloadID); err == nil && pk != nil {
+		pi = parsePacket(pk.Data, pk.L3)
+	}
+	if len(p.pktCache) > 1<<14 {
+		clear(p.pktCache)
+	}
+	p.pktCache[e.PayloadID] = pi
+	return pi
+}
+
+func (p *printer) timestamp(e *format.Event, l *life) uint64 {
+	if p.ts() == TimestampRelative {
+		if l != nil {
+			if last, ok := l.ext.(uint64); ok {
+				return e.Time - last
+			}
+		}
+		return 0
+	}
+	return e.Time
+}
+
+func (p *printer) absolute(e *format.Event) string {
+	loc := p.o.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return time.Unix(0, int64(e.Time)+p.c.File.Header().MonoOffset).In(loc).Format(absoluteLayout)
+}
+
+const (
+	colorRed   = "\x1b[31m"
+	colorDim   = "\x1b[2m"
+	colorReset = "\x1b[0m"
+)
+
+// line formats one event as pwru's text output into p.buf.
+func (p *printer) line(e *format.Event, l *life) {
+	b := p.buf
+	ts := p.ts()
+	if ts == TimestampAbsolute {
+		b = fmt.Appendf(b, "%-23s ", p.absolute(e))
+	}
+	b = fmt.Appendf(b, "%-18s %-3s %-16s", "0x"+strconv.FormatUint(e.SKB, 16), strconv.FormatUint(uint64(e.CPU), 10), p.process(e))
+	if ts != TimestampNone {
+		b = fmt.Appendf(b, " %-16d", p.timestamp(e, l))
+	}
+	if p.o.OutputMeta {
+		b = fmt.Appendf(b, " %-10s %-8s %16s %#04x %-5s %-5s",
+			strconv.FormatUint(uint64(e.Netns), 10),
+			strconv.FormatUint(uint64(e.Mark), 16),
+			centerAlign(p.iface(e), 16),
+			e.Protocol,
+			strconv.FormatUint(uint64(e.MTU), 10),
+			strconv.FormatUint(uint64(e.Len), 10))
+		if p.o.OutputSkbCB {
+			b = append(b, ' ')
+			b = p.appendCB(b, e)
+		}
+	}
+	if p.o.OutputNetnsNames {
+		if n := p.c.NetnsName(e.Netns); n != "" {
+			if len(n) > p.nsWidth {
+				n = n[:p.nsWidth]
+			}
+			b = append(b, centerAlign(n, p.nsWidth)...)
+		} else {
+			b = append(b, strings.Repeat(" ", p.nsWidth)...)
+		}
+	}
+	var pi pktInfo
+	if p.o.OutputTCPFlags || p.o.OutputTunnel {
+		pi = p.packet(e)
+	}
+	if p.o.OutputTuple {
+		start := len(b) + 1
+		b = append(b, ' ')
+		b = appendTuple(b, &e.Tuple, pi.tcpFlags, p.o.OutputTCPFlags)
+		if n := len(b) - start; n > p.maxTuple {
+			p.maxTuple = n
+		} else {
+			for range p.maxTuple - n {
+				b = append(b, ' ')
+			}
+		}
+	}
+	fn := p.funcName(e)
+	color := ""
+	if p.o.Color {
+		switch {
+		case e.Flags&format.FlagDropReason != 0:
+			color = colorRed
+		case e.Flags&format.FlagTracked != 0:
+			color = colorDim
+		}
+	}
+	b = append(b, ' ')
+	b = append(b, color...)
+	b = append(b, fn...)
+	if color != "" {
+		b = append(b, colorReset...)
+	}
+	if p.o.OutputCaller {
+		if len(fn) > p.maxFunc {
+			p.maxFunc = len(fn)
+		}
+		for range p.maxFunc - len(fn) {
+			b = append(b, ' ')
+		}
+		b = append(b, ' ')
+		if e.Caller != 0 {
+			b = append(b, p.c.Sym(e.Caller)...)
+		}
+	}
+	if p.o.OutputStack && e.StackID != 0 {
+		if ips, err := p.c.File.Stack(e.StackID); err == nil {
+			for _, ip := range ips {
+				if ip != 0 {
+					b = append(b, '\n')
+					b = append(b, p.c.Sym(ip)...)
+				}
+			}
+		}
+	}
+	if p.o.OutputSkb {
+		b = p.appendStruct(b, e, format.BlobSKB, "sk_buff")
+	}
+	if p.o.OutputShinfo {
+		b = p.appendStruct(b, e, format.BlobSharedInfo, "skb_shared_info")
+	}
+	if p.o.OutputTunnel {
+		b = append(b, ' ')
+		var zero format.Tuple
+		if pi.innerOK {
+			b = appendTuple(b, &pi.inner, pi.innerTCP, p.o.OutputTCPFlags)
+		} else {
+			b = appendTuple(b, &zero, 0, false)
+		}
+	}
+	p.buf = append(b, '\n')
+}
+
+// cbWords returns __sk_buff->cb[]: the 5 words of qdisc_skb_cb.data, at
+// offset 8 of skb->cb.
+func (p *printer) cbWords(e *format.Event) ([5]uint32, bool) {
+	var w [5]uint32
+	id := e.Blobs[format.BlobCB]
+	if id == 0 {
+		return w, false
+	}
+	_, data, err := p.c.File.Blob(id)
+	if err != nil || len(data) < 28 {
+		return w, false
+	}
+	order := p.c.ByteOrder()
+	for i := range w {
+		w[i] = order.Uint32(data[8+4*i:])
+	}
+	return w, true
+}
+
+func (p *printer) appendCB(b []byte, e *format.Event) []byte {
+	w, _ := p.cbWords(e)
+	b = append(b, '[')
+	for i, v := range w {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, "0x%08X", v)
+	}
+	return append(b, ']')
+}
+
+// appendStruct appends "\n" and the BTF rendering of the event's blob of
+// the given kind as struct name.
+func (p *printer) appendStruct(b []byte, e *format.Event, kind int, name string) []byte {
+	s := p.structText(e, kind, name)
+	if s == nil {
+		return b
+	}
+	b = append(b, '\n')
+	return append(b, s...)
+}
+
+func (p *printer) structText(e *format.Event, kind int, name string) []byte {
+	id := e.Blobs[kind]
+	if id == 0 {
+		return nil
+	}
+	_, data, err := p.c.File.Blob(id)
+	if err != nil {
+		return nil
+	}
+	typ := p.c.StructType(name)
+	if typ == nil {
+		return fmt.Appendf(nil, "(struct %s){ %d bytes, no BTF in capture }\n", name, len(data))
+	}
+	return AppendBTF(nil, typ, data, p.c.ByteOrder())
+}

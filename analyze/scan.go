@@ -1,0 +1,121 @@
+package analyze
+
+import (
+	"fmt"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// scanner streams a capture's events through a compiled filter. When the
+// filter has skb predicates it reads the capture twice: the first pass
+// records, one bit per skb lifetime, which skbs match; the second pass
+// numbers lifetimes identically and yields the events of matching ones.
+type scanner struct {
+	c *Capture
+	m *matcher
+
+	matched []uint64            // bitset by lifetime id (first pass)
+	tracks  map[uint64]struct{} // matching track ids (Track)
+}
+
+func newScanner(c *Capture, flt *Filter) (*scanner, error) {
+	if flt == nil {
+		flt = &Filter{}
+	}
+	m, err := flt.compile(c)
+	if err != nil {
+		return nil, err
+	}
+	return &scanner{c: c, m: m}, nil
+}
+
+func (s *scanner) iter() *format.EventIter {
+	return s.c.File.Events(&format.IterOptions{Since: s.m.since, Until: s.m.until})
+}
+
+// prepass runs the first pass when needed.
+func (s *scanner) prepass() error {
+	if !s.m.skbLevel() {
+		return nil
+	}
+	s.tracks = map[uint64]struct{}{}
+	tr := newTracker(s.c, s.m.window, func(l *life) {
+		if !s.m.lifeMatches(l) {
+			return
+		}
+		w := l.id / 64
+		for uint64(len(s.matched)) <= w {
+			s.matched = append(s.matched, 0)
+		}
+		s.matched[w] |= 1 << (l.id % 64)
+		if s.m.track && l.track != 0 {
+			s.tracks[l.track] = struct{}{}
+		}
+	})
+	it := s.iter()
+	var e format.Event
+	for it.Next(&e) {
+		l := tr.observe(&e)
+		s.m.observePayload(&e, l)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	tr.flush()
+	return nil
+}
+
+// selected reports whether lifetime l passed the skb predicates.
+func (s *scanner) selected(l *life) bool {
+	if !s.m.skbLevel() {
+		return true
+	}
+	if l == nil {
+		return false
+	}
+	if w := l.id / 64; w < uint64(len(s.matched)) && s.matched[w]&(1<<(l.id%64)) != 0 {
+		return true
+	}
+	if s.m.track && l.track != 0 {
+		_, ok := s.tracks[l.track]
+		return ok
+	}
+	return false
+}
+
+// run calls fn for every selected event in time order, and end for every
+// lifetime when it ends (selected or not; end may be nil). Both run on the
+// caller's goroutine; e and l are only valid during the call. fn returning
+// errStop ends the scan without error.
+func (s *scanner) run(fn func(e *format.Event, l *life) error, end func(l *life)) error {
+	if err := s.prepass(); err != nil {
+		return err
+	}
+	tr := newTracker(s.c, s.m.window, end)
+	it := s.iter()
+	var e format.Event
+	for it.Next(&e) {
+		l := tr.observe(&e)
+		if !s.m.event(&e) || !s.selected(l) {
+			continue
+		}
+		if err := fn(&e, l); err != nil {
+			if err == errStop {
+				return nil
+			}
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	tr.flush()
+	return nil
+}
+
+// errStop ends a scan early (--output-limit-lines).
+var errStop = stopError{}
+
+type stopError struct{}
+
+func (stopError) Error() string { return "stop" }

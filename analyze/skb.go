@@ -1,0 +1,240 @@
+package analyze
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// Fate is what finally happened to an skb.
+type Fate uint8
+
+// Fates, in increasing order of precedence.
+const (
+	// FateUnknown: the capture ends (or the skb went quiet) before any
+	// freeing function was seen.
+	FateUnknown Fate = iota
+	// FateFreed: the skb was freed (kfree_skbmem, __kfree_skb) without a
+	// consume or drop event.
+	FateFreed
+	// FateDelivered: the skb was consumed (consume_skb, SKB_CONSUMED):
+	// the normal end of a packet that reached its destination.
+	FateDelivered
+	// FateDropped: kfree_skb / kfree_skb_reason / sk_skb_reason_drop with
+	// a drop reason.
+	FateDropped
+)
+
+// String returns "unknown", "freed", "delivered" or "dropped".
+func (f Fate) String() string {
+	switch f {
+	case FateFreed:
+		return "freed"
+	case FateDelivered:
+		return "delivered"
+	case FateDropped:
+		return "dropped"
+	}
+	return "unknown"
+}
+
+// probeClass says what a probed function means for an skb's fate.
+type probeClass uint8
+
+const (
+	classNone    probeClass = iota
+	classRelease            // part of the freeing path (does not start a new skb)
+	classFreed              // final free
+	classConsume            // consumed (delivered)
+	classDrop               // dropped
+)
+
+// classify a function by name.
+func classifyName(name string) probeClass {
+	switch name {
+	case "kfree_skb_reason", "sk_skb_reason_drop", "kfree_skb", "kfree_skb_list_reason", "__kfree_skb_reason":
+		return classDrop
+	case "consume_skb", "napi_consume_skb", "__consume_stateless_skb", "dev_consume_skb_any":
+		return classConsume
+	case "kfree_skbmem", "__kfree_skb", "skb_free_head", "__napi_kfree_skb", "kfree_skb_partial":
+		return classFreed
+	}
+	if strings.Contains(name, "free") || strings.Contains(name, "release") ||
+		strings.Contains(name, "consume") || strings.Contains(name, "destruct") ||
+		strings.Contains(name, "drop") || strings.Contains(name, "unref") {
+		return classRelease
+	}
+	return classNone
+}
+
+// DefaultWindow is how long (ns) an skb may stay silent before its state is
+// dropped and its next event starts a new journey.
+const DefaultWindow = 10_000_000_000
+
+// freedLinger is how long (ns) a freed skb's state is kept for the events
+// of the freeing path that follow the fate event.
+const freedLinger = 50_000_000
+
+// life is one lifetime of an skb address: from its first event to its
+// fate. Lifetimes are numbered 1, 2, ... in order of first event, so two
+// passes over the same capture number them identically.
+type life struct {
+	id      uint64
+	addr    uint64
+	track   uint64
+	first   uint64
+	last    uint64
+	fate    Fate
+	reason  uint32
+	hasRsn  bool
+	fateAt  uint64
+	events  uint32
+	payload uint32 // last payload id checked for the pcap filter
+	// match: the skb-level filter verdict accumulated so far.
+	pktMatch bool
+	// ext is per-consumer state (paths, diff).
+	ext any
+}
+
+// tracker splits the event stream into skb lifetimes and reports each
+// lifetime once when it ends. Memory is bounded by the skbs alive within
+// the window, not by the length of the capture.
+type tracker struct {
+	cap     *Capture
+	live    map[uint64]*life
+	nextID  uint64
+	window  uint64
+	lastGC  uint64
+	classes []probeClass // by probe id
+	onEnd   func(*life)
+	free    []*life
+}
+
+func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
+	if window == 0 {
+		window = DefaultWindow
+	}
+	t := &tracker{cap: c, live: map[uint64]*life{}, window: window, onEnd: onEnd}
+	t.classes = make([]probeClass, len(c.probes))
+	for i, p := range c.probes {
+		if p != nil {
+			t.classes[i] = classifyName(p.Name)
+		}
+	}
+	return t
+}
+
+func (t *tracker) class(probe uint32) probeClass {
+	if int(probe) < len(t.classes) {
+		return t.classes[probe]
+	}
+	return classNone
+}
+
+// observe assigns e to a lifetime (nil for events without an skb) and
+// updates its fate.
+func (t *tracker) observe(e *format.Event) *life {
+	if e.Time > t.lastGC+t.window/4 {
+		t.gc(e.Time)
+	}
+	if e.SKB == 0 {
+		return nil
+	}
+	cl := t.class(e.ProbeID)
+	l := t.live[e.SKB]
+	if l != nil && (e.Time > l.last+t.window || (l.fate != FateUnknown && cl == classNone)) {
+		t.end(l)
+		l = nil
+	}
+	if l == nil {
+		l = t.alloc()
+		t.nextID++
+		l.id = t.nextID
+		l.addr = e.SKB
+		l.first = e.Time
+		t.live[e.SKB] = l
+	}
+	if e.TrackID != 0 && l.track == 0 {
+		l.track = e.TrackID
+	}
+	l.last = e.Time
+	l.events++
+	switch {
+	case e.Flags&format.FlagDropReason != 0 && (cl == classDrop || cl == classNone || cl == classRelease || cl == classConsume):
+		name, _ := t.cap.DropReason(e.DropReason)
+		if name == "SKB_CONSUMED" || name == "CONSUMED" || e.DropReason == 0 && name == "" && cl == classConsume {
+			t.setFate(l, FateDelivered, e)
+		} else {
+			t.setFate(l, FateDropped, e)
+			l.reason, l.hasRsn = e.DropReason, true
+		}
+	case cl == classDrop:
+		t.setFate(l, FateDropped, e)
+	case cl == classConsume:
+		t.setFate(l, FateDelivered, e)
+	case cl == classFreed:
+		t.setFate(l, FateFreed, e)
+	}
+	return l
+}
+
+func (t *tracker) setFate(l *life, f Fate, e *format.Event) {
+	if f > l.fate {
+		l.fate = f
+		l.fateAt = e.Time
+	}
+}
+
+func (t *tracker) alloc() *life {
+	if n := len(t.free); n > 0 {
+		l := t.free[n-1]
+		t.free = t.free[:n-1]
+		*l = life{}
+		return l
+	}
+	return &life{}
+}
+
+func (t *tracker) end(l *life) {
+	delete(t.live, l.addr)
+	if t.onEnd != nil {
+		t.onEnd(l)
+	}
+	if len(t.free) < 1024 {
+		t.free = append(t.free, l)
+	}
+}
+
+// gc ends lifetimes that went quiet: freed ones shortly after their fate,
+// others after the window.
+func (t *tracker) gc(now uint64) {
+	t.lastGC = now
+	var done []*life
+	for _, l := range t.live {
+		if (l.fate != FateUnknown && now > l.last+freedLinger) || now > l.last+t.window {
+			done = append(done, l)
+		}
+	}
+	sortLives(done)
+	for _, l := range done {
+		t.end(l)
+	}
+}
+
+// flush ends every remaining lifetime (end of capture), in id order.
+func (t *tracker) flush() {
+	done := make([]*life, 0, len(t.live))
+	for _, l := range t.live {
+		done = append(done, l)
+	}
+	sortLives(done)
+	for _, l := range done {
+		t.end(l)
+	}
+}
+
+func sortLives(ls []*life) {
+	slices.SortFunc(ls, func(a, b *life) int { return cmp.Compare(a.id, b.id) })
+}

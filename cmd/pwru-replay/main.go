@@ -1,0 +1,210 @@
+// Command pwru-replay analyzes a capture written by pwru-record, offline,
+// on any operating system: pwru's live output, skb journeys, statistics,
+// pcapng export, the difference between two runs, and slices small enough
+// to attach to a bug report.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pwru-record/pwru-record/analyze"
+)
+
+// version is set at build time (-ldflags -X main.version=...).
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr, isTerminal(os.Stdout)))
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// exitError carries an exit status without a message (diff: 1 = differ).
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// run is main without the process: it parses args, runs the subcommand and
+// returns the exit status. Errors are printed as one line on stderr.
+func run(args []string, stdout, stderr io.Writer, tty bool) int {
+	app := newApp(stdout, stderr, tty)
+	err := app.Run(args)
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return int(ee)
+	}
+	fmt.Fprintf(stderr, "pwru-replay: %s\n", oneLine(err.Error()))
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) && ec.ExitCode() != 0 {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+// usageError marks a command line mistake.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func newApp(stdout, stderr io.Writer, tty bool) *cli.App {
+	env := &env{stdout: stdout, stderr: stderr, tty: tty}
+	app := &cli.App{
+		Name:      "pwru-replay",
+		Usage:     "analyze a pwru-record capture offline",
+		Version:   version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		UsageText: "pwru-replay COMMAND [options] FILE [pcap-filter]",
+		Description: `pwru-replay reads a capture written by pwru-record and answers questions
+about it on any machine: no kernel, no privileges, no cgo.
+
+Example:
+   pwru-replay print --output-tuple capture.pwru 'tcp port 80'
+   pwru-replay paths --dropped capture.pwru`,
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			infoCommand(env),
+			printCommand(env),
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err.Error()}
+		},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = app.OnUsageError
+	}
+	return app
+}
+
+// env is what the commands write to.
+type env struct {
+	stdout, stderr io.Writer
+	tty            bool
+}
+
+// filterFlags are the filters every subcommand shares.
+func filterFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "func", Usage: "only functions whose name matches this RE2 `REGEX`", Category: "Filters"},
+		&cli.StringFlag{Name: "netns", Usage: "only events in this network namespace (`INODE` or recorded name)", Category: "Filters"},
+		&cli.StringFlag{Name: "mark", Usage: "only skbs with this `MARK[/MASK]`", Category: "Filters"},
+		&cli.StringFlag{Name: "ifname", Usage: "only events on this interface `NAME`", Category: "Filters"},
+		&cli.UintFlag{Name: "ifindex", Usage: "only events on this interface `INDEX`", Category: "Filters"},
+		&cli.StringFlag{Name: "skb", Usage: "only this skb `ADDR` (hex)", Category: "Filters"},
+		&cli.StringFlag{Name: "since", Usage: "only events from `TIME` on: a duration from the first event (1.5s) or RFC 3339", Category: "Filters"},
+		&cli.StringFlag{Name: "until", Usage: "only events up to `TIME` (same forms as --since)", Category: "Filters"},
+		&cli.BoolFlag{Name: "dropped", Usage: "only skbs that were dropped", Category: "Filters"},
+		&cli.StringFlag{Name: "reason", Usage: "only skbs dropped with this `REASON` (NO_SOCKET)", Category: "Filters"},
+		&cli.BoolFlag{Name: "track", Usage: "include clones of matching skbs (same track id)", Category: "Filters"},
+		&cli.DurationFlag{Name: "window", Usage: "an skb silent for this long starts a new journey", Value: 10 * time.Second, Category: "Filters"},
+	}
+}
+
+// filterFrom turns the shared flags and the pcap expression (the
+// arguments after the file) into an analyze.Filter.
+func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
+	return analyze.Filter{
+		Func:    c.String("func"),
+		Netns:   c.String("netns"),
+		Mark:    c.String("mark"),
+		Ifname:  c.String("ifname"),
+		Ifindex: uint32(c.Uint("ifindex")),
+		SKB:     c.String("skb"),
+		Since:   c.String("since"),
+		Until:   c.String("until"),
+		Dropped: c.Bool("dropped"),
+		Reason:  c.String("reason"),
+		Track:   c.Bool("track"),
+		Window:  c.Duration("window"),
+		Pcap:    strings.Join(pcapArgs, " "),
+	}
+}
+
+// openCapture opens path; the error is one line naming the file.
+func openCapture(path string) (*analyze.Capture, error) {
+	return analyze.Open(path)
+}
+
+// fileAndFilter splits "FILE [pcap-filter...]".
+func fileAndFilter(c *cli.Context) (string, []string, error) {
+	if c.NArg() < 1 {
+		return "", nil, usagef("%s: missing FILE (see pwru-replay %s --help)", c.Command.Name, c.Command.Name)
+	}
+	return c.Args().First(), c.Args().Tail(), nil
+}
+
+func infoCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "info",
+		Usage:     "summarize captures: host, kernel, options, time range, sections, counts, losses, top functions",
+		ArgsUsage: "FILE...",
+		Description: `Example:
+   pwru-replay info capture.pwru
+   pwru-replay info --top 20 a.pwru b.pwru`,
+		Flags: append([]cli.Flag{
+			&cli.IntFlag{Name: "top", Value: 10, Usage: "list the `N` busiest functions"},
+		}, filterFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 1 {
+				return usagef("info: missing FILE (see pwru-replay info --help)")
+			}
+			for i, path := range c.Args().Slice() {
+				if i > 0 {
+					fmt.Fprintln(e.stdout)
+				}
+				capt, err := openCapture(path)
+				if err != nil {
+					return err
+				}
+				var size int64
+				if st, err := os.Stat(path); err == nil {
+					size = st.Size()
+				}
+				err = analyze.Info(e.stdout, capt, &analyze.InfoOptions{
+					Filter:   filterFrom(c, nil),
+					Top:      c.Int("top"),
+					Size:     size,
+					Location: time.Local,
+				})
+				capt.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pwru-record/pwru-record/analyze"
+)
+
+func printCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "print",
+		Usage:     "print events as pwru would have printed them live",
+		ArgsUsage: "FILE [pcap-filter]",
+		Description: `Columns and options are pwru's. The pcap filter is matched against the
+payloads stored in the capture: an skb matches when one of its payloads
+matches, and then all of its events are printed.
+
+Example:
+   pwru-replay print capture.pwru
+   pwru-replay print --output-caller --timestamp relative capture.pwru 'dst host 10.0.0.2 and tcp port 80'
+   pwru-replay print --json --output-skb --dropped capture.pwru | jq .`,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "output-meta", Value: true, Usage: "print skb metadata (NETNS MARK IFACE PROTO MTU LEN)"},
+			&cli.BoolFlag{Name: "output-tuple", Value: true, Usage: "print L4 tuple"},
+			&cli.BoolFlag{Name: "output-tunnel", Usage: "print the inner tuple of VXLAN/Geneve payloads"},
+			&cli.BoolFlag{Name: "output-tcp-flags", Usage: "print TCP flags"},
+			&cli.BoolFlag{Name: "output-skb", Usage: "print struct sk_buff (rendered with the capture's BTF)"},
+			&cli.BoolFlag{Name: "output-skb-shared-info", Usage: "print struct skb_shared_info"},
+			&cli.BoolFlag{Name: "output-skb-cb", Usage: "print __sk_buff->cb[]"},
+			&cli.BoolFlag{Name: "output-stack", Usage: "print the kernel stack"},
+			&cli.BoolFlag{Name: "output-caller", Usage: "print the caller function"},
+			&cli.BoolFlag{Name: "output-netns-names", Usage: "print netns names where recorded"},
+			&cli.UintFlag{Name: "netns-names-max-length", Value: 16, Usage: "width of the NETNS NAME column (min 10)"},
+			&cli.StringFlag{Name: "timestamp", Value: "none", Usage: "timestamp per event: none, relative (to the skb's previous event), absolute or current"},
+			&cli.Uint64Flag{Name: "output-limit-lines", Usage: "stop after `N` events"},
+			&cli.BoolFlag{Name: "json", Aliases: []string{"output-json"}, Usage: "one JSON object per event (fields: analyze/JSON.md)"},
+			&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour output: auto (on a terminal), always, never"},
+		}, filterFlags()...),
+		Action: func(c *cli.Context) error {
+			path, pcap, err := fileAndFilter(c)
+			if err != nil {
+				return err
+			}
+			color, err := colorMode(c.String("color"), e.tty)
+			if err != nil {
+				return err
+			}
+			capt, err := openCapture(path)
+			if err != nil {
+				return err
+			}
+			defer capt.Close()
+			return analyze.Print(e.stdout, capt, &analyze.PrintOptions{
+				Filter:              filterFrom(c, pcap),
+				OutputMeta:          c.Bool("output-meta"),
+				OutputTuple:         c.Bool("output-tuple"),
+				OutputTunnel:        c.Bool("output-tunnel"),
+				OutputTCPFlags:      c.Bool("output-tcp-flags"),
+				OutputSkb:           c.Bool("output-skb"),
+				OutputShinfo:        c.Bool("output-skb-shared-info"),
+				OutputSkbCB:         c.Bool("output-skb-cb"),
+				OutputStack:         c.Bool("output-stack"),
+				OutputCaller:        c.Bool("output-caller"),
+				OutputNetnsNames:    c.Bool("output-netns-names"),
+				NetnsNamesMaxLength: int(c.Uint("netns-names-max-length")),
+				Timestamp:           c.String("timestamp"),
+				LimitLines:          c.Uint64("output-limit-lines"),
+				JSON:                c.Bool("json"),
+				Color:               color,
+				Location:            time.Local,
+			})
+		},
+	}
+}
+
+// colorMode resolves --color against whether stdout is a terminal.
+func colorMode(mode string, tty bool) (bool, error) {
+	switch mode {
+	case "auto", "":
+		return tty, nil
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	}
+	return false, usagef("--color: %q is not auto, always or never", mode)
+}
