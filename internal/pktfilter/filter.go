@@ -1,0 +1,96 @@
+package pktfilter
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors wrapped by every error [Compile] returns; test with
+// errors.Is.
+var (
+	// ErrSyntax marks an expression that is not valid pcap-filter syntax
+	// or is rejected by libpcap's rules (bad qualifier, bad address).
+	ErrSyntax = errors.New("invalid filter expression")
+	// ErrUnsupported marks valid pcap-filter syntax that pktfilter does
+	// not implement (see the package documentation for the list).
+	ErrUnsupported = errors.New("unsupported filter primitive")
+)
+
+// Error describes a problem in an expression and where it is. It wraps
+// [ErrSyntax] or [ErrUnsupported].
+type Error struct {
+	Offset int    // byte offset in the expression
+	Msg    string // what is wrong, without the position
+	kind   error
+}
+
+// Error returns the one-line message, e.g.
+// `pcap filter: unsupported primitive "gateway" at offset 5`.
+func (e *Error) Error() string {
+	return fmt.Sprintf("pcap filter: %s at offset %d", e.Msg, e.Offset)
+}
+
+// Unwrap returns [ErrSyntax] or [ErrUnsupported].
+func (e *Error) Unwrap() error { return e.kind }
+
+func errorf(pos int, format string, args ...any) error {
+	return &Error{Offset: pos, Msg: fmt.Sprintf(format, args...), kind: ErrSyntax}
+}
+
+func unsupported(pos int, what string) error {
+	return &Error{Offset: pos, Msg: fmt.Sprintf("unsupported primitive %q", what), kind: ErrUnsupported}
+}
+
+// Filter is a compiled pcap-filter expression. It is immutable and safe
+// for concurrent use by multiple goroutines.
+type Filter struct {
+	expr string
+	root *node // nil matches every packet
+}
+
+// Compile parses a pcap-filter expression (tcpdump syntax). The empty
+// expression matches every packet. Errors are of type *[Error].
+func Compile(expr string) (*Filter, error) {
+	toks, err := lex(expr)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{toks: toks}
+	root, err := p.parseProgram()
+	if err != nil {
+		return nil, err
+	}
+	return &Filter{expr: strings.Join(strings.Fields(expr), " "), root: root}, nil
+}
+
+// String returns the expression the filter was compiled from, with runs
+// of white space collapsed to one space.
+func (f *Filter) String() string { return f.expr }
+
+// Match reports whether the packet matches. data holds the captured bytes:
+// from the Ethernet header, or from the IPv4/IPv6 header when l3 is true.
+// The packet's length for len, less and greater is len(data); use
+// [Filter.MatchLen] when the capture was truncated. Reading past the end
+// of data rejects the packet, as in libpcap. Match does not allocate and
+// does not retain data.
+func (f *Filter) Match(data []byte, l3 bool) bool {
+	return f.MatchLen(data, len(data), l3)
+}
+
+// MatchLen is [Filter.Match] for a packet whose original length on the
+// wire was origLen while only data was captured (origLen below len(data)
+// counts as len(data)).
+func (f *Filter) MatchLen(data []byte, origLen int, l3 bool) bool {
+	if f.root == nil {
+		return true
+	}
+	if origLen < len(data) {
+		origLen = len(data)
+	}
+	if origLen > 0xffffffff {
+		origLen = 0xffffffff
+	}
+	m := machine{data: data, wirelen: uint32(origLen), l3: l3}
+	return m.eval(f.root) == resTrue
+}

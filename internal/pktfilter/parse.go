@@ -1,0 +1,1305 @@
+package pktfilter
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// protocol qualifiers ("pqual" in libpcap's grammar).
+type qproto uint8
+
+const (
+	pDefault qproto = iota
+	pLink
+	pIP
+	pARP
+	pRARP
+	pSCTP
+	pTCP
+	pUDP
+	pICMP
+	pIGMP
+	pIGRP
+	pPIM
+	pVRRP
+	pCARP
+	pIP6
+	pICMP6
+	pAH
+	pESP
+	pUndef
+)
+
+var protoByKeyword = map[string]qproto{
+	"link": pLink, "ip": pIP, "arp": pARP, "rarp": pRARP, "sctp": pSCTP, "tcp": pTCP, "udp": pUDP,
+	"icmp": pICMP, "igmp": pIGMP, "igrp": pIGRP, "pim": pPIM, "vrrp": pVRRP, "carp": pCARP,
+	"ip6": pIP6, "icmp6": pICMP6, "ah": pAH, "esp": pESP,
+}
+
+var protoName = [...]string{
+	pDefault: "", pLink: "link", pIP: "ip", pARP: "arp", pRARP: "rarp", pSCTP: "sctp", pTCP: "tcp",
+	pUDP: "udp", pICMP: "icmp", pIGMP: "igmp", pIGRP: "igrp", pPIM: "pim", pVRRP: "vrrp",
+	pCARP: "carp", pIP6: "ip6", pICMP6: "icmp6", pAH: "ah", pESP: "esp", pUndef: "",
+}
+
+// unsupportedKeywords are libpcap keywords whose primitives pktfilter does
+// not implement.
+var unsupportedKeywords = map[string]bool{
+	"radio": true, "atalk": true, "aarp": true, "decnet": true, "lat": true, "sca": true,
+	"moprc": true, "mopdl": true, "iso": true, "esis": true, "isis": true, "l1": true, "l2": true,
+	"iih": true, "lsp": true, "snp": true, "csnp": true, "psnp": true, "clnp": true, "stp": true,
+	"ipx": true, "netbeui": true, "protochain": true, "gateway": true, "type": true, "subtype": true,
+	"dir": true, "addr1": true, "addr2": true, "addr3": true, "addr4": true, "ra": true, "ta": true,
+	"inbound": true, "outbound": true, "ifindex": true, "mpls": true, "pppoed": true, "pppoes": true,
+	"geneve": true, "lane": true, "llc": true, "metac": true, "bcc": true, "oam": true, "oamf4": true,
+	"oamf4ec": true, "oamf4sc": true, "sc": true, "ilmic": true, "vpi": true, "vci": true,
+	"connectmsg": true, "metaconnect": true, "ifname": true, "rset": true, "rnr": true, "srnr": true,
+	"reason": true, "action": true, "fisu": true, "lssu": true, "msu": true, "hfisu": true,
+	"hlssu": true, "hmsu": true, "sio": true, "opc": true, "dpc": true, "sls": true, "hsio": true,
+	"hopc": true, "hdpc": true, "hsls": true,
+}
+
+// direction qualifiers.
+type qdir uint8
+
+const (
+	dDefault qdir = iota
+	dSrc
+	dDst
+	dOr
+	dAnd
+	dUndef
+)
+
+// address-type qualifiers.
+type qaddr uint8
+
+const (
+	aqDefault qaddr = iota
+	aqHost
+	aqNet
+	aqPort
+	aqPortRange
+	aqProto
+	aqUndef
+)
+
+// qual is the qualifier set that an address inherits ("port 53 or 80").
+type qual struct {
+	proto qproto
+	dir   qdir
+	addr  qaddr
+}
+
+var qerr = qual{proto: pUndef, dir: dUndef, addr: aqUndef}
+
+// EtherTypes and IP protocol numbers used by the code generator.
+const (
+	etherIP     = 0x0800
+	etherARP    = 0x0806
+	etherRARP   = 0x8035
+	etherIP6    = 0x86dd
+	ether8021Q  = 0x8100
+	ether8021AD = 0x88a8
+	etherQinQ   = 0x9100
+
+	ipprotoICMP  = 1
+	ipprotoIGMP  = 2
+	ipprotoIGRP  = 9
+	ipprotoTCP   = 6
+	ipprotoUDP   = 17
+	ipprotoFrag  = 44
+	ipprotoESP   = 50
+	ipprotoAH    = 51
+	ipprotoICMP6 = 58
+	ipprotoPIM   = 103
+	ipprotoVRRP  = 112
+	ipprotoSCTP  = 132
+	protoUndef   = -1
+)
+
+// parser is a recursive-descent rendering of libpcap's LALR grammar that
+// generates predicate nodes as it reduces, like libpcap's gencode: the
+// VLAN offset shift applies to everything parsed after a "vlan".
+type parser struct {
+	toks  []token
+	pos   int
+	shift uint32
+}
+
+func (p *parser) at(i int) token {
+	if i >= len(p.toks) {
+		i = len(p.toks) - 1
+	}
+	return p.toks[i]
+}
+
+func (p *parser) cur() token { return p.at(p.pos) }
+
+func (p *parser) next() token {
+	t := p.at(p.pos)
+	if p.pos < len(p.toks)-1 {
+		p.pos++
+	}
+	return t
+}
+
+func isOp(t token, s string) bool { return t.kind == tkOp && t.text == s }
+
+func isKW(t token, kws ...string) bool {
+	if t.kind != tkKW {
+		return false
+	}
+	for _, k := range kws {
+		if t.kw == k {
+			return true
+		}
+	}
+	return false
+}
+
+func unexpected(t token) error {
+	if t.kind == tkEOF {
+		return errorf(t.pos, "syntax error: unexpected end of expression")
+	}
+	return errorf(t.pos, "syntax error: unexpected %q", t.text)
+}
+
+func errOffset(err error) int {
+	if e, ok := err.(*Error); ok {
+		return e.Offset
+	}
+	return -1
+}
+
+// Node constructors.
+
+func and(a, b *node) *node {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return &node{op: opAnd, a: a, b: b}
+}
+
+func or(a, b *node) *node { return &node{op: opOr, a: a, b: b} }
+
+func not(a *node) *node { return &node{op: opNot, a: a} }
+
+func l2only(a *node) *node { return &node{op: opL2, a: a} }
+
+func (p *parser) cmp(b base, off uint32, size uint8, r relation, mask, val uint32) *node {
+	return &node{op: opCmp, base: b, off: off, size: size, rel: r, mask: mask, val: val, shift: p.shift}
+}
+
+// parseProgram parses the whole token stream; nil means "match all".
+func (p *parser) parseProgram() (*node, error) {
+	if p.cur().kind == tkEOF {
+		return nil, nil
+	}
+	n, _, err := p.parseExpr(qerr)
+	if err != nil {
+		return nil, err
+	}
+	if t := p.cur(); t.kind != tkEOF {
+		return nil, unexpected(t)
+	}
+	return n, nil
+}
+
+// parseExpr: expr (and|or) (term|id) ..., left to right, equal precedence.
+func (p *parser) parseExpr(prev qual) (*node, qual, error) {
+	n, q, err := p.parseTerm(prev)
+	if err != nil {
+		return nil, q, err
+	}
+	for {
+		t := p.cur()
+		if t.kind != tkAnd && t.kind != tkOr {
+			return n, q, nil
+		}
+		p.next()
+		var r *node
+		if p.idStart(p.pos) {
+			r, err = p.parseID(q)
+		} else {
+			r, q, err = p.parseTerm(q)
+		}
+		if err != nil {
+			return nil, q, err
+		}
+		if t.kind == tkAnd {
+			n = and(n, r)
+		} else {
+			n = or(n, r)
+		}
+	}
+}
+
+// matching returns the index of the ")" closing the "(" at i, or the EOF
+// index.
+func (p *parser) matching(i int) int {
+	depth := 0
+	for j := i; j < len(p.toks); j++ {
+		switch {
+		case isOp(p.toks[j], "("):
+			depth++
+		case isOp(p.toks[j], ")"):
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return len(p.toks) - 1
+}
+
+// arithFollow reports whether t continues an arithmetic expression or
+// starts a comparison.
+func arithFollow(t token) bool {
+	if t.kind != tkOp {
+		return false
+	}
+	switch t.text {
+	case "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", ">", "<", ">=", "<=", "=", "!=":
+		return true
+	}
+	return false
+}
+
+// idStart reports whether the token at i starts a bare address that
+// inherits the previous qualifiers.
+func (p *parser) idStart(i int) bool {
+	t := p.at(i)
+	switch t.kind {
+	case tkHID, tkHID6, tkEID, tkID:
+		return true
+	case tkNum:
+		return !arithFollow(p.at(i + 1))
+	case tkNot:
+		return p.idStart(i + 1)
+	case tkOp:
+		if t.text == "(" {
+			return p.idStart(i+1) && !arithFollow(p.at(p.matching(i)+1))
+		}
+	}
+	return false
+}
+
+// parseTerm parses a term; prev is the qualifier context before it.
+func (p *parser) parseTerm(prev qual) (*node, qual, error) {
+	t := p.cur()
+	switch t.kind {
+	case tkNot:
+		p.next()
+		n, q, err := p.parseTerm(prev)
+		if err != nil {
+			return nil, q, err
+		}
+		return not(n), q, nil
+	case tkOp:
+		if t.text == "(" {
+			return p.parseParenTerm(prev)
+		}
+		if t.text == "-" {
+			return p.parseRelation()
+		}
+	case tkNum:
+		return p.parseRelation()
+	case tkKW:
+		return p.parseKeywordTerm()
+	}
+	return nil, qerr, unexpected(t)
+}
+
+// parseParenTerm parses "( expr )", or else a comparison that starts
+// with a parenthesised arithmetic expression.
+func (p *parser) parseParenTerm(prev qual) (*node, qual, error) {
+	savePos, saveShift := p.pos, p.shift
+	p.next()
+	n, _, err := p.parseExpr(prev)
+	if err == nil {
+		if isOp(p.cur(), ")") {
+			p.next()
+			if !arithFollow(p.cur()) {
+				return n, prev, nil
+			}
+		}
+		err = unexpected(p.cur())
+	}
+	p.pos, p.shift = savePos, saveShift
+	n2, q2, err2 := p.parseRelation()
+	if err2 == nil {
+		return n2, q2, nil
+	}
+	if errOffset(err2) > errOffset(err) {
+		return nil, qerr, err2
+	}
+	return nil, qerr, err
+}
+
+var headKeywords = []string{"src", "dst", "host", "net", "port", "portrange", "proto", "protochain", "gateway"}
+
+func (p *parser) parseKeywordTerm() (*node, qual, error) {
+	t := p.cur()
+	kw := t.kw
+	if unsupportedKeywords[kw] {
+		return nil, qerr, unsupported(t.pos, t.text)
+	}
+	if proto, ok := protoByKeyword[kw]; ok {
+		nt := p.at(p.pos + 1)
+		switch {
+		case isOp(nt, "["):
+			return p.parseRelation()
+		case isKW(nt, headKeywords...):
+			return p.parseHeadID()
+		case isKW(nt, "broadcast", "multicast"):
+			p.next()
+			return p.parseCast(proto)
+		case nt.kind == tkKW && unsupportedKeywords[nt.kw]:
+			return nil, qerr, unsupported(nt.pos, nt.text)
+		}
+		p.next()
+		n, err := p.abbrev(proto, t.pos)
+		return n, qerr, err
+	}
+	switch kw {
+	case "src", "dst", "host", "net", "port", "portrange", "proto":
+		return p.parseHeadID()
+	case "broadcast", "multicast":
+		return p.parseCast(pDefault)
+	case "len":
+		return p.parseRelation()
+	case "less", "greater":
+		p.next()
+		nt := p.next()
+		if nt.kind != tkNum {
+			return nil, qerr, unexpected(nt)
+		}
+		if kw == "less" {
+			return not(&node{op: opLen, rel: relGT, val: nt.num}), qerr, nil
+		}
+		return &node{op: opLen, rel: relGE, val: nt.num}, qerr, nil
+	case "byte":
+		return p.parseByte()
+	case "vlan":
+		return p.parseVLAN()
+	}
+	return nil, qerr, unexpected(t)
+}
+
+// parseCast parses "[proto] broadcast" and "[proto] multicast".
+func (p *parser) parseCast(proto qproto) (*node, qual, error) {
+	t := p.next()
+	if t.kw == "broadcast" {
+		switch proto {
+		case pDefault, pLink:
+			return l2only(p.ehost([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, dDst)), qerr, nil
+		case pIP:
+			return nil, qerr, unsupported(t.pos, "ip broadcast")
+		}
+		return nil, qerr, errorf(t.pos, "only link-layer/IP broadcast filters supported")
+	}
+	switch proto {
+	case pDefault, pLink:
+		return l2only(p.cmp(baseLinkHdr, 0, 1, relSet, 0xffffffff, 1)), qerr, nil
+	case pIP:
+		return and(p.linkType(etherIP), p.cmp(baseLinkPL, 16, 1, relGE, 0xffffffff, 224)), qerr, nil
+	case pIP6:
+		return and(p.linkType(etherIP6), p.cmp(baseLinkPL, 24, 1, relEQ, 0xffffffff, 255)), qerr, nil
+	}
+	return nil, qerr, errorf(t.pos, "only link-layer/IP multicast filters supported")
+}
+
+// parseByte parses "byte IDX OP VAL".
+func (p *parser) parseByte() (*node, qual, error) {
+	p.next()
+	idx, op, val := p.next(), p.next(), p.next()
+	if idx.kind != tkNum {
+		return nil, qerr, unexpected(idx)
+	}
+	if val.kind != tkNum {
+		return nil, qerr, unexpected(val)
+	}
+	if op.kind != tkOp {
+		return nil, qerr, unexpected(op)
+	}
+	switch op.text {
+	case "=":
+		return p.cmp(baseLinkHdr, idx.num, 1, relEQ, 0xffffffff, val.num), qerr, nil
+	case "<":
+		return not(p.cmp(baseLinkHdr, idx.num, 1, relGE, 0xffffffff, val.num)), qerr, nil
+	case ">":
+		return p.cmp(baseLinkHdr, idx.num, 1, relGT, 0xffffffff, val.num), qerr, nil
+	case "&", "|":
+		aop := aAnd
+		if op.text == "|" {
+			aop = aOr
+		}
+		ld := &arith{op: aLoad, base: baseLinkHdr, size: 1, a: &arith{op: aConst, val: idx.num}}
+		x := &arith{op: aop, a: ld, b: &arith{op: aConst, val: val.num}}
+		return not(&node{op: opRel, rel: relEQ, x: x, y: &arith{op: aConst}}), qerr, nil
+	}
+	return nil, qerr, unexpected(op)
+}
+
+// parseVLAN parses "vlan [id]"; everything parsed afterwards sees the
+// network header 4 bytes further on.
+func (p *parser) parseVLAN() (*node, qual, error) {
+	p.next()
+	tpid := or(or(p.linkType(ether8021Q), p.linkType(ether8021AD)), p.linkType(etherQinQ))
+	n := tpid
+	var id token
+	switch {
+	case p.cur().kind == tkNum:
+		id = p.next()
+	case isOp(p.cur(), "(") && p.at(p.pos+1).kind == tkNum && isOp(p.at(p.pos+2), ")"):
+		p.next()
+		id = p.next()
+		p.next()
+	}
+	if id.kind == tkNum {
+		if id.num > 0x0fff {
+			return nil, qerr, errorf(id.pos, "VLAN tag %d greater than maximum %d", id.num, 0x0fff)
+		}
+		n = and(tpid, p.cmp(baseLinkPL, 0, 2, relEQ, 0x0fff, id.num))
+	}
+	p.shift += 4
+	return l2only(n), qerr, nil
+}
+
+// parseHeadID parses "[proto] [dir] [type] id".
+func (p *parser) parseHeadID() (*node, qual, error) {
+	q := qual{}
+	if t := p.cur(); t.kind == tkKW {
+		if proto, ok := protoByKeyword[t.kw]; ok {
+			q.proto = proto
+			p.next()
+		}
+	}
+	hasDir := false
+	if t := p.cur(); isKW(t, "src", "dst") {
+		hasDir = true
+		p.next()
+		q.dir = dSrc
+		other := "dst"
+		if t.kw == "dst" {
+			q.dir, other = dDst, "src"
+		}
+		if c := p.cur(); c.kind == tkAnd || c.kind == tkOr {
+			p.next()
+			o := p.next()
+			if !isKW(o, other) {
+				return nil, qerr, unexpected(o)
+			}
+			q.dir = dOr
+			if c.kind == tkAnd {
+				q.dir = dAnd
+			}
+		}
+	}
+	t := p.cur()
+	switch {
+	case isKW(t, "host"):
+		q.addr = aqHost
+	case isKW(t, "net"):
+		q.addr = aqNet
+	case isKW(t, "port"):
+		q.addr = aqPort
+	case isKW(t, "portrange"):
+		q.addr = aqPortRange
+	case isKW(t, "proto") && !hasDir:
+		q.addr = aqProto
+	case isKW(t, "protochain", "gateway") && !hasDir:
+		return nil, qerr, unsupported(t.pos, t.text)
+	case t.kind == tkKW && unsupportedKeywords[t.kw]:
+		return nil, qerr, unsupported(t.pos, t.text)
+	case !hasDir:
+		return nil, qerr, unexpected(t)
+	}
+	if q.addr != aqDefault {
+		p.next()
+	}
+	n, err := p.parseID(q)
+	return n, q, err
+}
+
+// parseID parses an address (or a parenthesised list of them, or a
+// negated one) under the qualifiers q.
+func (p *parser) parseID(q qual) (*node, error) {
+	t := p.cur()
+	switch t.kind {
+	case tkNot:
+		p.next()
+		n, err := p.parseID(q)
+		if err != nil {
+			return nil, err
+		}
+		return not(n), nil
+	case tkOp:
+		if t.text != "(" {
+			break
+		}
+		p.next()
+		n, err := p.parseID(q)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			c := p.cur()
+			if c.kind != tkAnd && c.kind != tkOr {
+				break
+			}
+			p.next()
+			r, err := p.parseID(q)
+			if err != nil {
+				return nil, err
+			}
+			if c.kind == tkAnd {
+				n = and(n, r)
+			} else {
+				n = or(n, r)
+			}
+		}
+		if c := p.next(); !isOp(c, ")") {
+			return nil, unexpected(c)
+		}
+		return n, nil
+	case tkNum:
+		p.next()
+		return p.ncode("", t.num, q, t.pos)
+	case tkHID:
+		p.next()
+		if isOp(p.cur(), "/") {
+			p.next()
+			m := p.next()
+			if m.kind != tkNum {
+				return nil, unexpected(m)
+			}
+			return p.mcode(t.text, "", m.num, q, t.pos)
+		}
+		if isKW(p.cur(), "mask") {
+			p.next()
+			m := p.next()
+			if m.kind != tkHID {
+				return nil, unexpected(m)
+			}
+			return p.mcode(t.text, m.text, 0, q, t.pos)
+		}
+		switch q.addr {
+		case aqPort:
+			return nil, errorf(t.pos, "'port' modifier applied to ip host")
+		case aqPortRange:
+			return nil, errorf(t.pos, "'portrange' modifier applied to ip host")
+		case aqProto:
+			return nil, errorf(t.pos, "'proto' modifier applied to ip host")
+		}
+		return p.ncode(t.text, 0, q, t.pos)
+	case tkHID6:
+		p.next()
+		bits := uint32(128)
+		if isOp(p.cur(), "/") {
+			p.next()
+			m := p.next()
+			if m.kind != tkNum {
+				return nil, unexpected(m)
+			}
+			bits = m.num
+		}
+		return p.mcode6(t.text, bits, q, t.pos)
+	case tkEID:
+		p.next()
+		if (q.addr != aqHost && q.addr != aqDefault) || q.proto != pLink {
+			return nil, errorf(t.pos, "ethernet address used in non-ether expression")
+		}
+		return l2only(p.ehost(parseMAC(t.text), q.dir)), nil
+	case tkID:
+		p.next()
+		return p.scode(t.text, q, t.pos)
+	}
+	return nil, unexpected(t)
+}
+
+// parseMAC converts a MAC token (already validated by the lexer).
+func parseMAC(s string) [6]byte {
+	var mac [6]byte
+	i := 0
+	for k := 0; k < 6 && i < len(s); k++ {
+		if s[i] == ':' || s[i] == '.' || s[i] == '-' {
+			i++
+		}
+		d := hexVal(s[i])
+		i++
+		if i < len(s) && isHex(s[i]) {
+			d = d<<4 | hexVal(s[i])
+			i++
+		}
+		mac[k] = d
+	}
+	return mac
+}
+
+func hexVal(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// atoin parses a dotted decimal prefix ("10", "10.1", "10.1.2.3") and
+// returns its value and its length in bits.
+func atoin(s string) (uint32, uint32, bool) {
+	var v, bits uint32
+	for _, part := range strings.Split(s, ".") {
+		n, err := strconv.ParseUint(part, 10, 32)
+		if err != nil || n > 255 {
+			return 0, 0, false
+		}
+		v = v<<8 | uint32(n)
+		bits += 8
+	}
+	return v, bits, true
+}
+
+// ncode generates code for a number or dotted prefix (s != "") under q.
+func (p *parser) ncode(s string, v uint32, q qual, pos int) (*node, error) {
+	vlen := uint32(32)
+	if s != "" {
+		var ok bool
+		v, vlen, ok = atoin(s)
+		if !ok {
+			return nil, errorf(pos, "invalid IPv4 address '%s'", s)
+		}
+	}
+	switch q.addr {
+	case aqDefault, aqHost, aqNet:
+		if q.proto == pLink {
+			return nil, errorf(pos, "illegal link layer address")
+		}
+		mask := uint32(0xffffffff)
+		if s == "" && q.addr == aqNet {
+			for v != 0 && v&0xff000000 == 0 {
+				v <<= 8
+				mask <<= 8
+			}
+		} else {
+			v <<= 32 - vlen
+			mask <<= 32 - vlen
+		}
+		return p.host(v, mask, q.proto, q.dir, q.addr == aqNet, pos)
+	case aqPort, aqPortRange:
+		proto, err := portProto(q, pos)
+		if err != nil {
+			return nil, err
+		}
+		if v > 65535 {
+			return nil, errorf(pos, "illegal port number %d > 65535", v)
+		}
+		if q.addr == aqPort {
+			return p.port(v, v, proto, q.dir, false, pos)
+		}
+		return p.port(v, v, proto, q.dir, true, pos)
+	case aqProto:
+		return p.proto(v, q.proto, q.dir, pos)
+	}
+	return nil, errorf(pos, "syntax error: address without a qualifier")
+}
+
+// portProto maps the protocol qualifier of a port to an IP protocol.
+func portProto(q qual, pos int) (int, error) {
+	switch q.proto {
+	case pUDP:
+		return ipprotoUDP, nil
+	case pTCP:
+		return ipprotoTCP, nil
+	case pSCTP:
+		return ipprotoSCTP, nil
+	case pDefault:
+		return protoUndef, nil
+	}
+	if q.addr == aqPortRange {
+		return 0, errorf(pos, "illegal qualifier of 'portrange'")
+	}
+	return 0, errorf(pos, "illegal qualifier of 'port'")
+}
+
+// mcode generates code for "net a.b.c.d/len" and "net a.b.c.d mask m".
+func (p *parser) mcode(s1, s2 string, masklen uint32, q qual, pos int) (*node, error) {
+	n, nlen, ok := atoin(s1)
+	if !ok {
+		return nil, errorf(pos, "invalid IPv4 address '%s'", s1)
+	}
+	n <<= 32 - nlen
+	var m uint32
+	if s2 != "" {
+		mv, mlen, ok := atoin(s2)
+		if !ok {
+			return nil, errorf(pos, "invalid IPv4 address '%s'", s2)
+		}
+		m = mv << (32 - mlen)
+		if n&^m != 0 {
+			return nil, errorf(pos, "non-network bits set in \"%s mask %s\"", s1, s2)
+		}
+	} else {
+		if masklen > 32 {
+			return nil, errorf(pos, "mask length must be <= 32")
+		}
+		if masklen != 0 {
+			m = 0xffffffff << (32 - masklen)
+		}
+		if n&^m != 0 {
+			return nil, errorf(pos, "non-network bits set in \"%s/%d\"", s1, masklen)
+		}
+	}
+	if q.addr != aqNet {
+		return nil, errorf(pos, "Mask syntax for networks only")
+	}
+	return p.host(n, m, q.proto, q.dir, true, pos)
+}
+
+// mcode6 generates code for an IPv6 address or prefix.
+func (p *parser) mcode6(s string, bits uint32, q qual, pos int) (*node, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() {
+		return nil, errorf(pos, "invalid ip6 address %s", s)
+	}
+	if bits > 128 {
+		return nil, errorf(pos, "mask length must be <= 128")
+	}
+	addr := a.As16()
+	var mask [16]byte
+	for i := uint32(0); i < bits; i++ {
+		mask[i/8] |= 0x80 >> (i % 8)
+	}
+	for i := range addr {
+		if addr[i]&^mask[i] != 0 {
+			return nil, errorf(pos, "non-network bits set in \"%s/%d\"", s, bits)
+		}
+	}
+	switch q.addr {
+	case aqDefault, aqHost:
+		if bits != 128 {
+			return nil, errorf(pos, "Mask syntax for networks only")
+		}
+	case aqNet:
+	default:
+		return nil, errorf(pos, "invalid qualifier against IPv6 address")
+	}
+	return p.host6(addr, mask, q.proto, q.dir, q.addr == aqNet, pos)
+}
+
+// scode generates code for a name under q.
+func (p *parser) scode(name string, q qual, pos int) (*node, error) {
+	switch q.addr {
+	case aqDefault, aqHost, aqNet:
+		return nil, unsupported(pos, name)
+	case aqPort:
+		proto, err := portProto(q, pos)
+		if err != nil {
+			return nil, err
+		}
+		port, real, ok := nameToPort(name)
+		if !ok {
+			return nil, errorf(pos, "unknown port '%s'", name)
+		}
+		if real, err = checkPortProto(real, proto, "port '"+name+"'", pos); err != nil {
+			return nil, err
+		}
+		return p.port(port, port, real, q.dir, false, pos)
+	case aqPortRange:
+		proto, err := portProto(q, pos)
+		if err != nil {
+			return nil, err
+		}
+		p1, p2, real, ok := nameToPortRange(name)
+		if !ok {
+			return nil, errorf(pos, "unknown port in range '%s'", name)
+		}
+		if real, err = checkPortProto(real, proto, "port in range '"+name+"'", pos); err != nil {
+			return nil, err
+		}
+		if p1 > 65535 || p2 > 65535 {
+			return nil, errorf(pos, "illegal port number > 65535")
+		}
+		return p.port(p1, p2, real, q.dir, true, pos)
+	case aqProto:
+		switch q.proto {
+		case pDefault, pIP, pIP6:
+			v, ok := ipProtocols[name]
+			if !ok {
+				return nil, errorf(pos, "unknown ip proto '%s'", name)
+			}
+			return p.proto(v, q.proto, q.dir, pos)
+		case pLink:
+			v, ok := etherProtocols[name]
+			if !ok {
+				switch name {
+				case "iso", "stp", "ipx", "netbeui":
+					return nil, unsupported(pos, "ether proto \\"+name)
+				}
+				return nil, errorf(pos, "unknown ether proto '%s'", name)
+			}
+			return p.proto(v, q.proto, q.dir, pos)
+		}
+		return nil, errorf(pos, "unknown protocol: %s", name)
+	}
+	return nil, errorf(pos, "syntax error: name without a qualifier")
+}
+
+// checkPortProto reconciles the protocol a service name belongs to with
+// the protocol qualifier, like libpcap.
+func checkPortProto(real, want int, what string, pos int) (int, error) {
+	names := map[int]string{ipprotoTCP: "tcp", ipprotoUDP: "udp", ipprotoSCTP: "sctp"}
+	if want == protoUndef {
+		return real, nil
+	}
+	if real != protoUndef && real != want {
+		return 0, errorf(pos, "%s is %s", what, names[real])
+	}
+	return want, nil
+}
+
+// nameToPort resolves a service name (or a decimal number) to a port and
+// the IP protocol it belongs to (protoUndef for both TCP and UDP).
+func nameToPort(name string) (uint32, int, bool) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return uint32(n), protoUndef, n <= 65535
+	}
+	s, ok := services[name]
+	if !ok {
+		return 0, 0, false
+	}
+	switch {
+	case s.tcp >= 0 && s.udp == s.tcp:
+		return uint32(s.tcp), protoUndef, true
+	case s.tcp >= 0:
+		return uint32(s.tcp), ipprotoTCP, true
+	default:
+		return uint32(s.udp), ipprotoUDP, true
+	}
+}
+
+// nameToPortRange resolves "a-b" where a and b are numbers or names.
+func nameToPortRange(name string) (uint32, uint32, int, bool) {
+	a, b, ok := strings.Cut(name, "-")
+	if !ok {
+		return 0, 0, 0, false
+	}
+	p1, r1, ok1 := nameToPort(a)
+	p2, r2, ok2 := nameToPort(b)
+	if !ok1 || !ok2 {
+		return 0, 0, 0, false
+	}
+	if r1 != r2 {
+		r1 = protoUndef
+	}
+	return p1, p2, r1, true
+}
+
+// linkType is libpcap's gen_linktype for Ethernet (and raw IP).
+func (p *parser) linkType(v uint32) *node {
+	return &node{op: opLinkType, val: v, shift: p.shift}
+}
+
+// etherProto is "ether proto v", including 802.3 length-field frames.
+func (p *parser) etherProto(v uint32, pos int) (*node, error) {
+	switch v {
+	case 0xfe, 0x06, 0xf0: // LLC SAPs for ISO, IP and NetBEUI: DSAP and SSAP
+		notType := not(p.cmp(baseLinkType, 0, 2, relGT, 0xffffffff, 1500))
+		return l2only(and(notType, p.cmp(baseLinkPL, 0, 2, relEQ, 0xffffffff, v<<8|v))), nil
+	case 0xe0, 0x809b, 0x80f3: // IPX, AppleTalk, AARP need SNAP parsing
+		return nil, unsupported(pos, "ether proto "+strconv.FormatUint(uint64(v), 10))
+	}
+	if v <= 1500 {
+		notType := not(p.cmp(baseLinkType, 0, 2, relGT, 0xffffffff, 1500))
+		return l2only(and(notType, p.cmp(baseLinkType, 2, 1, relEQ, 0xffffffff, v))), nil
+	}
+	return p.linkType(v), nil
+}
+
+// proto is libpcap's gen_proto: "[ip|ip6|ether] proto v".
+func (p *parser) proto(v uint32, proto qproto, dir qdir, pos int) (*node, error) {
+	if dir != dDefault {
+		return nil, errorf(pos, "direction applied to 'proto'")
+	}
+	switch proto {
+	case pDefault:
+		a, err := p.proto(v, pIP, dir, pos)
+		if err != nil {
+			return nil, err
+		}
+		b, err := p.proto(v, pIP6, dir, pos)
+		if err != nil {
+			return nil, err
+		}
+		return or(a, b), nil
+	case pLink:
+		return p.etherProto(v, pos)
+	case pIP:
+		return and(p.linkType(etherIP), p.cmp(baseLinkPL, 9, 1, relEQ, 0xffffffff, v)), nil
+	case pIP6:
+		direct := p.cmp(baseLinkPL, 6, 1, relEQ, 0xffffffff, v)
+		frag := and(p.cmp(baseLinkPL, 6, 1, relEQ, 0xffffffff, ipprotoFrag), p.cmp(baseLinkPL, 40, 1, relEQ, 0xffffffff, v))
+		return and(p.linkType(etherIP6), or(direct, frag)), nil
+	case pARP, pRARP:
+		return nil, errorf(pos, "%s does not encapsulate another protocol", protoName[proto])
+	}
+	return nil, errorf(pos, "'%s proto' is bogus", protoName[proto])
+}
+
+// abbrev is the code for a protocol name on its own ("tcp", "ip6").
+func (p *parser) abbrev(proto qproto, pos int) (*node, error) {
+	switch proto {
+	case pSCTP:
+		return p.proto(ipprotoSCTP, pDefault, dDefault, pos)
+	case pTCP:
+		return p.proto(ipprotoTCP, pDefault, dDefault, pos)
+	case pUDP:
+		return p.proto(ipprotoUDP, pDefault, dDefault, pos)
+	case pICMP:
+		return p.proto(ipprotoICMP, pIP, dDefault, pos)
+	case pIGMP:
+		return p.proto(ipprotoIGMP, pIP, dDefault, pos)
+	case pIGRP:
+		return p.proto(ipprotoIGRP, pIP, dDefault, pos)
+	case pPIM:
+		return p.proto(ipprotoPIM, pDefault, dDefault, pos)
+	case pVRRP, pCARP:
+		return p.proto(ipprotoVRRP, pIP, dDefault, pos)
+	case pIP:
+		return p.linkType(etherIP), nil
+	case pARP:
+		return p.linkType(etherARP), nil
+	case pRARP:
+		return p.linkType(etherRARP), nil
+	case pIP6:
+		return p.linkType(etherIP6), nil
+	case pICMP6:
+		return p.proto(ipprotoICMP6, pIP6, dDefault, pos)
+	case pAH:
+		return p.proto(ipprotoAH, pDefault, dDefault, pos)
+	case pESP:
+		return p.proto(ipprotoESP, pDefault, dDefault, pos)
+	}
+	return nil, errorf(pos, "link layer applied in wrong context")
+}
+
+// byDir combines the source and destination variants of a test.
+func byDir(dir qdir, src, dst func() *node) *node {
+	switch dir {
+	case dSrc:
+		return src()
+	case dDst:
+		return dst()
+	case dAnd:
+		return and(src(), dst())
+	}
+	return or(src(), dst())
+}
+
+// host is libpcap's gen_host for IPv4 addresses and networks.
+func (p *parser) host(addr, mask uint32, proto qproto, dir qdir, isNet bool, pos int) (*node, error) {
+	what := "host"
+	if isNet {
+		what = "net"
+	}
+	hostop := func(et, srcOff, dstOff uint32) *node {
+		return byDir(dir,
+			func() *node { return and(p.linkType(et), p.cmp(baseLinkPL, srcOff, 4, relEQ, mask, addr)) },
+			func() *node { return and(p.linkType(et), p.cmp(baseLinkPL, dstOff, 4, relEQ, mask, addr)) })
+	}
+	switch proto {
+	case pDefault:
+		return or(or(hostop(etherIP, 12, 16), hostop(etherARP, 14, 24)), hostop(etherRARP, 14, 24)), nil
+	case pIP:
+		return hostop(etherIP, 12, 16), nil
+	case pARP:
+		return hostop(etherARP, 14, 24), nil
+	case pRARP:
+		return hostop(etherRARP, 14, 24), nil
+	case pLink:
+		return nil, errorf(pos, "link-layer modifier applied to %s", what)
+	case pIP6:
+		return nil, errorf(pos, "'ip6' modifier applied to ip host")
+	}
+	return nil, errorf(pos, "'%s' modifier applied to %s", protoName[proto], what)
+}
+
+// host6 is libpcap's gen_host6.
+func (p *parser) host6(addr, mask [16]byte, proto qproto, dir qdir, isNet bool, pos int) (*node, error) {
+	what := "host"
+	if isNet {
+		what = "net"
+	}
+	switch proto {
+	case pDefault, pIP6:
+	case pLink:
+		return nil, errorf(pos, "link-layer modifier applied to ip6 %s", what)
+	default:
+		return nil, errorf(pos, "'%s' modifier applied to ip6 %s", protoName[proto], what)
+	}
+	hostop := func(off uint32) func() *node {
+		return func() *node {
+			n := p.linkType(etherIP6)
+			for i := uint32(0); i < 4; i++ {
+				a := uint32(addr[4*i])<<24 | uint32(addr[4*i+1])<<16 | uint32(addr[4*i+2])<<8 | uint32(addr[4*i+3])
+				m := uint32(mask[4*i])<<24 | uint32(mask[4*i+1])<<16 | uint32(mask[4*i+2])<<8 | uint32(mask[4*i+3])
+				n = and(n, p.cmp(baseLinkPL, off+4*i, 4, relEQ, m, a))
+			}
+			return n
+		}
+	}
+	return byDir(dir, hostop(8), hostop(24)), nil
+}
+
+// ehost matches Ethernet source/destination addresses.
+func (p *parser) ehost(mac [6]byte, dir qdir) *node {
+	return byDir(dir,
+		func() *node { return &node{op: opMAC, off: 6, mac: mac} },
+		func() *node { return &node{op: opMAC, off: 0, mac: mac} })
+}
+
+// fragOK is "not an IPv4 fragment other than the first".
+func (p *parser) fragOK() *node {
+	return not(p.cmp(baseLinkPL, 6, 2, relSet, 0xffffffff, 0x1fff))
+}
+
+// port is libpcap's gen_port/gen_portrange (IPv4 or IPv6).
+func (p *parser) port(lo, hi uint32, ipproto int, dir qdir, isRange bool, pos int) (*node, error) {
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	atom := func(b base, off uint32) *node {
+		if !isRange {
+			return p.cmp(b, off, 2, relEQ, 0xffffffff, lo)
+		}
+		return and(p.cmp(b, off, 2, relGE, 0xffffffff, lo), not(p.cmp(b, off, 2, relGT, 0xffffffff, hi)))
+	}
+	protos := []uint32{ipprotoTCP, ipprotoUDP, ipprotoSCTP}
+	if ipproto != protoUndef {
+		protos = []uint32{uint32(ipproto)}
+	}
+	var v4, v6 *node
+	for _, pr := range protos {
+		d4 := byDir(dir, func() *node { return atom(baseTran4, 0) }, func() *node { return atom(baseTran4, 2) })
+		op4 := and(and(p.cmp(baseLinkPL, 9, 1, relEQ, 0xffffffff, pr), p.fragOK()), d4)
+		d6 := byDir(dir, func() *node { return atom(baseTran6, 0) }, func() *node { return atom(baseTran6, 2) })
+		op6 := and(p.cmp(baseLinkPL, 6, 1, relEQ, 0xffffffff, pr), d6)
+		if v4 == nil {
+			v4, v6 = op4, op6
+		} else {
+			v4, v6 = or(v4, op4), or(v6, op6)
+		}
+	}
+	return or(and(p.linkType(etherIP), v4), and(p.linkType(etherIP6), v6)), nil
+}
+
+// Arithmetic.
+
+// operand is an arithmetic expression with the protocol checks that must
+// hold before its loads are made.
+type operand struct {
+	e     *arith
+	guard *node
+}
+
+// parseRelation parses "arith relop arith".
+func (p *parser) parseRelation() (*node, qual, error) {
+	x, err := p.parseArith(1)
+	if err != nil {
+		return nil, qerr, err
+	}
+	t := p.next()
+	var r relation
+	neg := false
+	switch {
+	case isOp(t, ">"):
+		r = relGT
+	case isOp(t, ">="):
+		r = relGE
+	case isOp(t, "="):
+		r = relEQ
+	case isOp(t, "<="):
+		r, neg = relGT, true
+	case isOp(t, "<"):
+		r, neg = relGE, true
+	case isOp(t, "!="):
+		r, neg = relEQ, true
+	default:
+		return nil, qerr, unexpected(t)
+	}
+	y, err := p.parseArith(1)
+	if err != nil {
+		return nil, qerr, err
+	}
+	n := &node{op: opRel, rel: r, x: x.e, y: y.e}
+	if neg {
+		n = not(n)
+	}
+	return and(and(x.guard, y.guard), n), qerr, nil
+}
+
+var arithPrec = map[string]int{"|": 1, "&": 2, "<<": 3, ">>": 3, "+": 4, "-": 4, "*": 5, "/": 5}
+
+var arithOps = map[string]arithOp{
+	"|": aOr, "&": aAnd, "<<": aLsh, ">>": aRsh, "+": aAdd, "-": aSub, "*": aMul, "/": aDiv,
+	"%": aMod, "^": aXor,
+}
+
+const unaryPrec = 6
+
+// parseArith parses an arithmetic expression by precedence climbing. "%"
+// and "^" have no precedence in libpcap's grammar, so its parser always
+// shifts them: they bind to the operand on their left and take the whole
+// rest of the expression as their right operand.
+func (p *parser) parseArith(minPrec int) (operand, error) {
+	lhs, err := p.parseUnary()
+	if err != nil {
+		return operand{}, err
+	}
+	for {
+		t := p.cur()
+		if t.kind != tkOp {
+			return lhs, nil
+		}
+		op, ok := arithOps[t.text]
+		if !ok {
+			return lhs, nil
+		}
+		next := 1
+		if prec, ok := arithPrec[t.text]; ok {
+			if prec < minPrec {
+				return lhs, nil
+			}
+			next = prec + 1
+		}
+		p.next()
+		rhs, err := p.parseArith(next)
+		if err != nil {
+			return operand{}, err
+		}
+		if err := checkConstOperand(op, rhs.e, t.pos); err != nil {
+			return operand{}, err
+		}
+		// libpcap keeps only the left operand's protocol checks.
+		lhs = operand{e: &arith{op: op, a: lhs.e, b: rhs.e}, guard: lhs.guard}
+	}
+}
+
+// checkConstOperand reproduces libpcap's compile-time checks, which look
+// at the first instruction of the right operand.
+func checkConstOperand(op arithOp, rhs *arith, pos int) error {
+	first := rhs
+	for first.op != aConst && first.op != aLen {
+		first = first.a
+	}
+	if first.op != aConst {
+		return nil
+	}
+	switch {
+	case op == aDiv && first.val == 0:
+		return errorf(pos, "division by zero")
+	case op == aMod && first.val == 0:
+		return errorf(pos, "modulus by zero")
+	case (op == aLsh || op == aRsh) && first.val > 31:
+		return errorf(pos, "shift by more than 31 bits")
+	}
+	return nil
+}
+
+func (p *parser) parseUnary() (operand, error) {
+	t := p.cur()
+	switch t.kind {
+	case tkOp:
+		switch t.text {
+		case "-":
+			p.next()
+			x, err := p.parseArith(unaryPrec)
+			if err != nil {
+				return operand{}, err
+			}
+			return operand{e: &arith{op: aNeg, a: x.e}, guard: x.guard}, nil
+		case "(":
+			p.next()
+			x, err := p.parseArith(1)
+			if err != nil {
+				return operand{}, err
+			}
+			if c := p.next(); !isOp(c, ")") {
+				return operand{}, unexpected(c)
+			}
+			return x, nil
+		}
+	case tkNum:
+		p.next()
+		return operand{e: &arith{op: aConst, val: t.num}}, nil
+	case tkKW:
+		if t.kw == "len" {
+			p.next()
+			return operand{e: &arith{op: aLen}}, nil
+		}
+		if unsupportedKeywords[t.kw] {
+			return operand{}, unsupported(t.pos, t.text)
+		}
+		if proto, ok := protoByKeyword[t.kw]; ok && isOp(p.at(p.pos+1), "[") {
+			p.next()
+			p.next()
+			return p.parseLoad(proto, t.pos)
+		}
+	}
+	return operand{}, unexpected(t)
+}
+
+// parseLoad parses "idx]" or "idx:size]" after "proto[".
+func (p *parser) parseLoad(proto qproto, pos int) (operand, error) {
+	idx, err := p.parseArith(1)
+	if err != nil {
+		return operand{}, err
+	}
+	size := uint32(1)
+	if isOp(p.cur(), ":") {
+		p.next()
+		s := p.next()
+		if s.kind != tkNum {
+			return operand{}, unexpected(s)
+		}
+		size = s.num
+	}
+	if c := p.next(); !isOp(c, "]") {
+		return operand{}, unexpected(c)
+	}
+	if size != 1 && size != 2 && size != 4 {
+		return operand{}, errorf(pos, "data size must be 1, 2, or 4")
+	}
+	ld := &arith{op: aLoad, size: uint8(size), shift: p.shift, a: idx.e}
+	var guard *node
+	switch proto {
+	case pLink:
+		ld.base, guard = baseLinkHdr, idx.guard
+	case pIP, pARP, pRARP, pIP6:
+		ab, err := p.abbrev(proto, pos)
+		if err != nil {
+			return operand{}, err
+		}
+		ld.base, guard = baseLinkPL, and(idx.guard, ab)
+	case pSCTP, pTCP, pUDP, pICMP, pIGMP, pIGRP, pPIM, pVRRP, pCARP:
+		ab, err := p.abbrev(proto, pos)
+		if err != nil {
+			return operand{}, err
+		}
+		ld.base = baseTran4
+		guard = and(p.linkType(etherIP), and(idx.guard, and(ab, p.fragOK())))
+	case pICMP6:
+		ld.base = baseTran6
+		guard = and(and(idx.guard, p.linkType(etherIP6)), p.cmp(baseLinkPL, 6, 1, relEQ, 0xffffffff, ipprotoICMP6))
+	default:
+		return operand{}, errorf(pos, "unsupported index operation")
+	}
+	return operand{e: ld, guard: guard}, nil
+}
