@@ -59,13 +59,13 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 		if e.Time > last {
 			last = e.Time
 		}
-		if l != nil && l.ext == nil {
-			l.ext = true
-			skbs++
-		}
 		return nil
 	}, func(l *life) {
-		if l.ext != nil && l.fate == FateDropped {
+		if l.sel == 0 {
+			return
+		}
+		skbs++
+		if l.fate == FateDropped {
 			dropped++
 		}
 	})

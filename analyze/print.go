@@ -52,16 +52,16 @@ const absoluteLayout = "2006-01-02T15:04:05.000"
 
 // printer holds the per-run state of Print.
 type printer struct {
-	c         *Capture
-	o         *PrintOptions
-	w         *bufio.Writer
-	buf       []byte
-	maxTuple  int
-	maxFunc   int
-	nsWidth   int
-	ifNames   map[ifKey]string
-	pktCache  map[uint32]pktInfo
-	n         uint64
+	c        *Capture
+	o        *PrintOptions
+	w        *bufio.Writer
+	buf      []byte
+	maxTuple int
+	maxFunc  int
+	nsWidth  int
+	ifNames  map[ifKey]string
+	pktCache map[uint32]pktInfo
+	n        uint64
 }
 
 // Print writes the capture's selected events to w in pwru's live format,

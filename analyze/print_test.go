@@ -32,3 +32,55 @@ func TestPrintGolden(t *testing.T) {
 		})
 	}
 }
+
+func TestPathsGolden(t *testing.T) {
+	tests := []struct {
+		name, scenario string
+		opts           PathsOptions
+	}{
+		{"paths-basic.golden", "basic", PathsOptions{}},
+		{"paths-nogroup.golden", "basic", PathsOptions{NoGroup: true, Filter: Filter{Track: true, SKB: "0xffff888001000200"}}},
+		{"paths-good.golden", "good", PathsOptions{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustCapture(t, tt.scenario)
+			var buf bytes.Buffer
+			if err := Paths(&buf, c, &tt.opts); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name, buf.Bytes())
+		})
+	}
+}
+
+func TestStatsGolden(t *testing.T) {
+	tests := []struct {
+		name, scenario string
+		opts           StatsOptions
+	}{
+		{"stats-basic.golden", "basic", StatsOptions{}},
+		{"stats-bad.golden", "bad", StatsOptions{}},
+		{"stats-func.golden", "bad", StatsOptions{Filter: Filter{Func: "^(ip_|kfree)"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustCapture(t, tt.scenario)
+			var buf bytes.Buffer
+			if err := Stats(&buf, c, &tt.opts); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name, buf.Bytes())
+		})
+	}
+}
+
+func TestInfoGolden(t *testing.T) {
+	c := mustCapture(t, "basic")
+	c.Path = "basic.pwru"
+	var buf bytes.Buffer
+	if err := Info(&buf, c, &InfoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "info-basic.golden", buf.Bytes())
+}

@@ -99,6 +99,16 @@ func (s *scanner) run(fn func(e *format.Event, l *life) error, end func(l *life)
 		if !s.m.event(&e) || !s.selected(l) {
 			continue
 		}
+		if l != nil {
+			if l.sel == 0 {
+				l.selFirst = e.Time
+			}
+			if !l.selTuple.Src.IsValid() && e.Tuple.Src.IsValid() {
+				l.selTuple = e.Tuple
+			}
+			l.sel++
+			l.selLast = e.Time
+		}
 		if err := fn(&e, l); err != nil {
 			if err == errStop {
 				return nil

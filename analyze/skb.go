@@ -94,6 +94,11 @@ type life struct {
 	payload uint32 // last payload id checked for the pcap filter
 	// match: the skb-level filter verdict accumulated so far.
 	pktMatch bool
+	// sel counts the events of this lifetime that passed the filters;
+	// selFirst/selLast are their times and selTuple the first valid tuple.
+	sel               uint32
+	selFirst, selLast uint64
+	selTuple          format.Tuple
 	// ext is per-consumer state (paths, diff).
 	ext any
 }

@@ -1,0 +1,299 @@
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// PathsOptions tune [Paths].
+type PathsOptions struct {
+	Filter Filter
+	// NoGroup lists every skb's journey instead of grouping identical ones.
+	NoGroup bool
+	// Limit stops after this many journeys or groups (0 = all).
+	Limit int
+	// MaxSteps bounds the functions kept per skb (0 = 512).
+	MaxSteps int
+}
+
+// step is one function of a journey.
+type step struct {
+	probe  uint32
+	netns  uint32
+	ifidx  uint32
+	reason uint32
+	flags  format.EventFlags
+	dt     uint64 // ns since the previous step
+}
+
+// journey is the per-skb state of Paths, stored in life.ext.
+type journey struct {
+	steps     []step
+	tuple     format.Tuple
+	last      uint64
+	truncated int
+	parent    uint64 // skb address of the skb this one was cloned from
+}
+
+// pathGroup aggregates identical journeys.
+type pathGroup struct {
+	key     string
+	first   *journey
+	firstL  life
+	count   int
+	dtSum   []uint64
+	order   int
+	flows   map[format.Tuple]struct{}
+	members []uint64
+}
+
+// Paths writes each selected skb's journey: its functions in order with
+// time deltas, netns and interface changes, its fate, and the skb it was
+// cloned from. Identical journeys (same functions, interfaces and fate)
+// are grouped with a count and mean deltas, in order of first appearance.
+// Without grouping, journeys are written as the skbs end.
+func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
+	if o == nil {
+		o = &PathsOptions{}
+	}
+	maxSteps := o.MaxSteps
+	if maxSteps <= 0 {
+		maxSteps = 512
+	}
+	s, err := newScanner(c, &o.Filter)
+	if err != nil {
+		return err
+	}
+	groups := map[string]*pathGroup{}
+	var ordered []*pathGroup
+	trackFirst := map[uint64]uint64{} // track id -> addr of the first skb with it
+	var werr error
+	shown := 0
+	emit := func(l *life, j *journey) {
+		if werr != nil || (o.Limit > 0 && shown >= o.Limit) {
+			return
+		}
+		if o.NoGroup {
+			shown++
+			werr = writeJourney(w, c, l, j, 1, nil, nil)
+			return
+		}
+		key := journeyKey(l, j)
+		g := groups[key]
+		if g == nil {
+			if o.Limit > 0 && len(groups) >= o.Limit {
+				return
+			}
+			g = &pathGroup{key: key, first: j, firstL: *l, dtSum: make([]uint64, len(j.steps)), order: len(ordered), flows: map[format.Tuple]struct{}{}}
+			groups[key] = g
+			ordered = append(ordered, g)
+		}
+		g.count++
+		if len(g.flows) < 64 {
+			g.flows[j.tuple] = struct{}{}
+		}
+		if len(g.members) < 3 {
+			g.members = append(g.members, l.addr)
+		}
+		for i := range j.steps {
+			if i < len(g.dtSum) {
+				g.dtSum[i] += j.steps[i].dt
+			}
+		}
+	}
+	err = s.run(func(e *format.Event, l *life) error {
+		if l == nil {
+			return nil
+		}
+		j, _ := l.ext.(*journey)
+		if j == nil {
+			j = &journey{tuple: e.Tuple}
+			if l.track != 0 {
+				if a, ok := trackFirst[l.track]; ok && a != l.addr {
+					j.parent = a
+				} else if !ok {
+					trackFirst[l.track] = l.addr
+				}
+			}
+			l.ext = j
+		}
+		if !j.tuple.Src.IsValid() && e.Tuple.Src.IsValid() {
+			j.tuple = e.Tuple
+		}
+		var dt uint64
+		if len(j.steps) > 0 {
+			dt = e.Time - j.last
+		}
+		j.last = e.Time
+		if len(j.steps) >= maxSteps {
+			j.truncated++
+			return nil
+		}
+		j.steps = append(j.steps, step{probe: e.ProbeID, netns: e.Netns, ifidx: e.Ifindex, reason: e.DropReason, flags: e.Flags, dt: dt})
+		return nil
+	}, func(l *life) {
+		j, _ := l.ext.(*journey)
+		if j == nil {
+			return
+		}
+		if l.track != 0 && trackFirst[l.track] == l.addr {
+			delete(trackFirst, l.track)
+		}
+		emit(l, j)
+	})
+	if err != nil {
+		return err
+	}
+	if werr != nil {
+		return werr
+	}
+	if !o.NoGroup {
+		slices.SortFunc(ordered, func(a, b *pathGroup) int { return cmp.Compare(a.firstL.id, b.firstL.id) })
+		for _, g := range ordered {
+			if err := writeJourney(w, c, &g.firstL, g.first, g.count, g.dtSum, g); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// journeyKey identifies identical journeys: functions, interface changes,
+// fate and drop reason, and whether the skb is a clone.
+func journeyKey(l *life, j *journey) string {
+	var b []byte
+	var ns, ifi uint32
+	for i, st := range j.steps {
+		b = strconv.AppendUint(b, uint64(st.probe), 36)
+		if i == 0 || st.netns != ns || st.ifidx != ifi {
+			b = append(b, '@')
+			b = strconv.AppendUint(b, uint64(st.netns), 36)
+			b = append(b, '/')
+			b = strconv.AppendUint(b, uint64(st.ifidx), 36)
+			ns, ifi = st.netns, st.ifidx
+		}
+		b = append(b, ',')
+	}
+	b = append(b, byte('0'+l.fate))
+	if l.hasRsn {
+		b = strconv.AppendUint(b, uint64(l.reason), 10)
+	}
+	if j.parent != 0 {
+		b = append(b, 'c')
+	}
+	return string(b)
+}
+
+func fmtDur(ns uint64) string {
+	return time.Duration(ns).String()
+}
+
+// fateText is "delivered", "dropped (NO_SOCKET)", ...
+func fateText(c *Capture, l *life) string {
+	s := l.fate.String()
+	if l.fate == FateDropped {
+		if l.hasRsn {
+			r, ok := c.DropReason(l.reason)
+			if !ok {
+				r = strconv.FormatUint(uint64(l.reason), 10)
+			}
+			s += " (" + r + ")"
+		}
+	}
+	return s
+}
+
+func (c *Capture) ifaceText(netns, ifindex uint32) string {
+	name := c.IfName(netns, ifindex)
+	if name == "" {
+		name = "if" + strconv.FormatUint(uint64(ifindex), 10)
+	}
+	ns := strconv.FormatUint(uint64(netns), 10)
+	if n := c.NetnsName(netns); n != "" {
+		ns = n
+	}
+	return name + "@" + ns
+}
+
+func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup) error {
+	var b strings.Builder
+	tuple := string(appendTuple(nil, &j.tuple, 0, false))
+	total := uint64(0)
+	for _, st := range j.steps {
+		total += st.dt
+	}
+	if g != nil {
+		total = 0
+		for _, d := range dtSum {
+			total += d
+		}
+		total /= uint64(count)
+		flows := ""
+		if len(g.flows) > 1 {
+			flows = fmt.Sprintf(" (%d flows)", len(g.flows))
+		}
+		members := make([]string, len(g.members))
+		for i, a := range g.members {
+			members[i] = "0x" + strconv.FormatUint(a, 16)
+		}
+		more := ""
+		if count > len(g.members) {
+			more = ", ..."
+		}
+		fmt.Fprintf(&b, "%d skb%s: %s%s, %d functions, %s, %s (skb %s%s)\n", count, plural(count), tuple, flows, len(j.steps), fateText(c, l), fmtDur(total), strings.Join(members, ", "), more)
+	} else {
+		fmt.Fprintf(&b, "skb 0x%x: %s, %d functions, %s, %s\n", l.addr, tuple, len(j.steps), fateText(c, l), fmtDur(total))
+	}
+	if j.parent != 0 {
+		fmt.Fprintf(&b, "  clone of skb 0x%x (track %d)\n", j.parent, l.track)
+	}
+	var ns, ifi uint32
+	for i, st := range j.steps {
+		dt := st.dt
+		if dtSum != nil && i < len(dtSum) {
+			dt = dtSum[i] / uint64(count)
+		}
+		fn := c.ProbeName(st.probe)
+		if st.flags&format.FlagDropReason != 0 {
+			if r, ok := c.DropReason(st.reason); ok {
+				fn += "(" + r + ")"
+			} else {
+				fn += "(" + strconv.FormatUint(uint64(st.reason), 10) + ")"
+			}
+		}
+		where := ""
+		if i == 0 || st.netns != ns || st.ifidx != ifi {
+			where = c.ifaceText(st.netns, st.ifidx)
+			if i > 0 {
+				where = "-> " + where
+			}
+			ns, ifi = st.netns, st.ifidx
+		}
+		line := fmt.Sprintf("  %10s  %-32s %s", "+"+fmtDur(dt), fn, where)
+		b.WriteString(strings.TrimRight(line, " "))
+		b.WriteByte('\n')
+	}
+	if j.truncated > 0 {
+		fmt.Fprintf(&b, "  ... %d more events\n", j.truncated)
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

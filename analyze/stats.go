@@ -1,0 +1,260 @@
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"maps"
+	"math/bits"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// StatsOptions tune [Stats].
+type StatsOptions struct {
+	Filter Filter
+	// Top bounds each table (0 = 20).
+	Top int
+}
+
+// latencyHist is a log-linear histogram of nanosecond values: 64
+// sub-buckets per power of two, so percentiles are within 1.6% while the
+// memory stays fixed whatever the number of skbs.
+type latencyHist struct {
+	counts [64 * 64]uint64
+	n      uint64
+	min    uint64
+	max    uint64
+	sum    uint64
+}
+
+func histBucket(v uint64) int {
+	if v < 64 {
+		return int(v)
+	}
+	e := bits.Len64(v) - 6 // v >> e is in [32, 64)
+	return e*32 + int(v>>uint(e))
+}
+
+func histValue(b int) uint64 {
+	if b < 64 {
+		return uint64(b)
+	}
+	e := b/32 - 1
+	m := uint64(b%32 + 32)
+	return m << uint(e)
+}
+
+func (h *latencyHist) add(v uint64) {
+	if h.n == 0 || v < h.min {
+		h.min = v
+	}
+	if v > h.max {
+		h.max = v
+	}
+	h.n++
+	h.sum += v
+	h.counts[histBucket(v)]++
+}
+
+// quantile returns the q-quantile (0..1).
+func (h *latencyHist) quantile(q float64) uint64 {
+	if h.n == 0 {
+		return 0
+	}
+	rank := uint64(q*float64(h.n-1)) + 1
+	var seen uint64
+	for b, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			v := histValue(b)
+			if v > h.max {
+				v = h.max
+			}
+			if v < h.min {
+				v = h.min
+			}
+			return v
+		}
+	}
+	return h.max
+}
+
+// StatsResult holds what [Stats] counted; Write renders it.
+type StatsResult struct {
+	Events    uint64
+	SKBs      uint64
+	PerFunc   map[string]uint64
+	PerReason map[string]uint64
+	PerFate   map[string]uint64
+	PerFlow   map[string]uint64 // skbs per flow tuple
+	PerIface  map[string]uint64 // events per interface@netns
+	PerNetns  map[string]uint64 // events per netns
+	Latency   struct {
+		Count               uint64
+		Min, Mean, Max      time.Duration
+		P50, P90, P99, P999 time.Duration
+	}
+}
+
+// CollectStats counts the selected events per function, drop reason, flow,
+// netns and interface, and the per-skb latency from first to last event.
+func CollectStats(c *Capture, flt *Filter) (*StatsResult, error) {
+	s, err := newScanner(c, flt)
+	if err != nil {
+		return nil, err
+	}
+	perProbe := make([]uint64, len(c.probes)+1)
+	type nsIf struct{ ns, ifi uint32 }
+	perIf := map[nsIf]uint64{}
+	var lastIf nsIf
+	var lastIfN uint64
+	perReason := map[uint32]uint64{}
+	perFate := [4]uint64{}
+	perFlow := map[format.Tuple]uint64{}
+	var hist latencyHist
+	var events, skbs uint64
+	first := true
+	err = s.run(func(e *format.Event, l *life) error {
+		events++
+		if int(e.ProbeID) < len(perProbe) {
+			perProbe[e.ProbeID]++
+		} else {
+			perProbe[0]++
+		}
+		k := nsIf{e.Netns, e.Ifindex}
+		if first || k != lastIf {
+			if !first {
+				perIf[lastIf] += lastIfN
+			}
+			lastIf, lastIfN, first = k, 0, false
+		}
+		lastIfN++
+		return nil
+	}, func(l *life) {
+		if l.sel == 0 {
+			return
+		}
+		skbs++
+		hist.add(l.selLast - l.selFirst)
+		perFate[l.fate]++
+		if l.fate == FateDropped && l.hasRsn {
+			perReason[l.reason]++
+		}
+		perFlow[l.selTuple]++
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !first {
+		perIf[lastIf] += lastIfN
+	}
+	r := &StatsResult{
+		Events: events, SKBs: skbs,
+		PerFunc: map[string]uint64{}, PerReason: map[string]uint64{}, PerFate: map[string]uint64{},
+		PerFlow: map[string]uint64{}, PerIface: map[string]uint64{}, PerNetns: map[string]uint64{},
+	}
+	for id, n := range perProbe {
+		if n > 0 {
+			r.PerFunc[c.ProbeName(uint32(id))] += n
+		}
+	}
+	for v, n := range perReason {
+		name, ok := c.DropReason(v)
+		if !ok {
+			name = strconv.FormatUint(uint64(v), 10)
+		}
+		r.PerReason[name] += n
+	}
+	for f, n := range perFate {
+		if n > 0 {
+			r.PerFate[Fate(f).String()] = n
+		}
+	}
+	for t, n := range perFlow {
+		r.PerFlow[string(appendTuple(nil, &t, 0, false))] += n
+	}
+	for k, n := range perIf {
+		r.PerIface[c.ifaceText(k.ns, k.ifi)] += n
+		ns := strconv.FormatUint(uint64(k.ns), 10)
+		if name := c.NetnsName(k.ns); name != "" {
+			ns += " (" + name + ")"
+		}
+		r.PerNetns[ns] += n
+	}
+	r.Latency.Count = hist.n
+	if hist.n > 0 {
+		r.Latency.Min = time.Duration(hist.min)
+		r.Latency.Max = time.Duration(hist.max)
+		r.Latency.Mean = time.Duration(hist.sum / hist.n)
+		r.Latency.P50 = time.Duration(hist.quantile(0.50))
+		r.Latency.P90 = time.Duration(hist.quantile(0.90))
+		r.Latency.P99 = time.Duration(hist.quantile(0.99))
+		r.Latency.P999 = time.Duration(hist.quantile(0.999))
+	}
+	return r, nil
+}
+
+// Stats writes [CollectStats]'s tables.
+func Stats(w io.Writer, c *Capture, o *StatsOptions) error {
+	if o == nil {
+		o = &StatsOptions{}
+	}
+	r, err := CollectStats(c, &o.Filter)
+	if err != nil {
+		return err
+	}
+	top := o.Top
+	if top <= 0 {
+		top = 20
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "events: %d  skbs: %d\n", r.Events, r.SKBs)
+	l := r.Latency
+	fmt.Fprintf(&b, "\nper-skb latency (first to last event, %d skbs):\n", l.Count)
+	if l.Count > 0 {
+		fmt.Fprintf(&b, "  min %v  p50 %v  p90 %v  p99 %v  p99.9 %v  max %v  mean %v\n", l.Min, l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
+	}
+	table(&b, "fates", "FATE", r.PerFate, r.SKBs, top)
+	table(&b, "drop reasons", "REASON", r.PerReason, r.SKBs, top)
+	table(&b, "functions", "FUNCTION", r.PerFunc, r.Events, top)
+	table(&b, "flows (skbs)", "FLOW", r.PerFlow, r.SKBs, top)
+	table(&b, "netns (events)", "NETNS", r.PerNetns, r.Events, top)
+	table(&b, "interfaces (events)", "INTERFACE", r.PerIface, r.Events, top)
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// table writes a count table sorted by count, then name.
+func table(b *strings.Builder, title, col string, m map[string]uint64, total uint64, top int) {
+	fmt.Fprintf(b, "\n%s:\n", title)
+	if len(m) == 0 {
+		b.WriteString("  (none)\n")
+		return
+	}
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(x, y string) int {
+		if d := cmp.Compare(m[y], m[x]); d != 0 {
+			return d
+		}
+		return cmp.Compare(x, y)
+	})
+	fmt.Fprintf(b, "  %10s %6s  %s\n", "COUNT", "%", col)
+	for i, k := range keys {
+		if i == top {
+			fmt.Fprintf(b, "  ... %d more\n", len(keys)-top)
+			break
+		}
+		pct := 0.0
+		if total > 0 {
+			pct = 100 * float64(m[k]) / float64(total)
+		}
+		fmt.Fprintf(b, "  %10d %5.1f%%  %s\n", m[k], pct, k)
+	}
+}
