@@ -1,6 +1,7 @@
 package format
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 )
@@ -105,7 +106,10 @@ func (p *predictor) touch(ref int32, from int) {
 		}
 		from = p.nmtf - 1
 	}
-	copy(p.mtf[1:from+1], p.mtf[:from])
+	// A loop beats copy here: from is usually a handful.
+	for j := from; j > 0; j-- {
+		p.mtf[j] = p.mtf[j-1]
+	}
 	p.mtf[0] = ref
 }
 
@@ -377,6 +381,9 @@ type chunkDecoder struct {
 	comms   []string
 	time    uint64
 	left    int
+	i       int // index of the next event
+	// The hot columns are decoded in bulk when the chunk is opened.
+	dts, codes, masks []uint64
 	prevSKB uint64
 	prevCal uint64
 	err     error
@@ -418,28 +425,85 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 		c.cols[i] = d.bytes(int(lens[i]))
 	}
 	_ = extra // columns of newer minor versions are ignored
-	c.left = count
+	var err error
+	if c.dts, err = decodeColumn(c.dts[:0], c.cols[colTime], count); err != nil {
+		return corruptf("time column: %v", err)
+	}
+	if c.codes, err = decodeColumn(c.codes[:0], c.cols[colRef], count); err != nil {
+		return corruptf("skb column: %v", err)
+	}
+	if c.masks, err = decodeColumn(c.masks[:0], c.cols[colMask], count); err != nil {
+		return corruptf("mask column: %v", err)
+	}
+	c.left, c.i = count, 0
 	return nil
 }
 
-// uv reads a uvarint from column p; the fast path is inlined.
+// decodeColumn appends exactly n uvarints read from src to dst.
+func decodeColumn(dst []uint64, src []byte, n int) ([]uint64, error) {
+	if n > len(src) {
+		return dst, fmt.Errorf("%d values in %d bytes", n, len(src))
+	}
+	if cap(dst) < n {
+		dst = make([]uint64, 0, n)
+	}
+	dst = dst[:n]
+	off := 0
+	for i := range dst {
+		if off < len(src) && src[off] < 0x80 {
+			dst[i] = uint64(src[off])
+			off++
+			continue
+		}
+		v, k := binary.Uvarint(src[off:])
+		if k <= 0 {
+			return dst, fmt.Errorf("bad or truncated varint at value %d", i)
+		}
+		dst[i] = v
+		off += k
+	}
+	if off != len(src) {
+		return dst, fmt.Errorf("%d bytes left after %d values", len(src)-off, n)
+	}
+	return dst, nil
+}
+
+// uv reads a uvarint from column p; the one- and two-byte cases are
+// inlined.
 func (c *chunkDecoder) uv(p *[]byte) uint64 {
 	b := *p
-	if len(b) > 0 && b[0] < 0x80 {
-		*p = b[1:]
-		return uint64(b[0])
+	if len(b) > 1 {
+		if b[0] < 0x80 {
+			*p = b[1:]
+			return uint64(b[0])
+		}
+		if b[1] < 0x80 {
+			*p = b[2:]
+			return uint64(b[0]&0x7f) | uint64(b[1])<<7
+		}
 	}
 	return c.uvSlow(p)
 }
 
 func (c *chunkDecoder) uvSlow(p *[]byte) uint64 {
-	d := decoder{b: *p}
-	v := d.uvarint()
-	if d.err != nil && c.err == nil {
-		c.err = corruptf("events column: %v", d.err)
+	b := *p
+	var v uint64
+	for i := 0; i < len(b) && i < binary.MaxVarintLen64; i++ {
+		x := b[i]
+		if x < 0x80 {
+			if i == binary.MaxVarintLen64-1 && x > 1 {
+				break
+			}
+			*p = b[i+1:]
+			return v | uint64(x)<<(7*i)
+		}
+		v |= uint64(x&0x7f) << (7 * i)
 	}
-	*p = d.b[d.off:]
-	return v
+	if c.err == nil {
+		c.err = corruptf("events column: bad or truncated varint")
+	}
+	*p = nil
+	return 0
 }
 
 func (c *chunkDecoder) u32(p *[]byte) uint32 {
@@ -450,17 +514,26 @@ func (c *chunkDecoder) u32(p *[]byte) uint32 {
 	return uint32(v)
 }
 
-// next decodes the next event into e. It returns false at the end of the
-// chunk or on error (c.err).
-func (c *chunkDecoder) next(e *Event) bool {
+// advance reads the time of the next event into c.time. It returns false
+// at the end of the chunk or on error (c.err).
+func (c *chunkDecoder) advance() bool {
 	if c.left <= 0 || c.err != nil {
 		return false
 	}
 	c.left--
-	c.time += c.uv(&c.cols[colTime])
-	code := c.uv(&c.cols[colRef])
+	c.time += c.dts[c.i]
+	return true
+}
+
+// decode decodes the rest of the event whose time advance read into e.
+func (c *chunkDecoder) decode(e *Event) bool {
+	if c.i >= len(c.codes) {
+		c.err = corruptf("decode past the end of the chunk")
+		return false
+	}
+	code, mask := c.codes[c.i], c.masks[c.i]
+	c.i++
 	var ref int32
-	var st *Event
 	switch {
 	case code == 0:
 		if len(c.refs) >= maxChunkEvents {
@@ -478,7 +551,9 @@ func (c *chunkDecoder) next(e *Event) bool {
 			return false
 		}
 		ref = c.mtf[pos]
-		c.touch(ref, pos)
+		if pos > 0 {
+			c.touch(ref, pos)
+		}
 	default:
 		r := code - mtfSize - 1
 		if r >= uint64(len(c.refs)) {
@@ -488,9 +563,8 @@ func (c *chunkDecoder) next(e *Event) bool {
 		ref = int32(r)
 		c.touch(ref, -1)
 	}
-	st = &c.refs[ref]
+	st := &c.refs[ref]
 	st.Time = c.time
-	mask := c.uv(&c.cols[colMask])
 	prev := st.ProbeID
 	if mask&mProbe != 0 {
 		st.ProbeID = c.u32(&c.cols[colProbe])

@@ -27,10 +27,10 @@ type EventIter struct {
 	seq    int
 }
 
-// cursor is one open chunk with its next event decoded.
+// cursor is one open chunk; dec.time is the time of its next event,
+// whose other fields are decoded only when it is returned.
 type cursor struct {
 	dec    chunkDecoder
-	cur    Event
 	seq    int
 	info   SectionInfo
 	stored []byte
@@ -41,8 +41,8 @@ type cursorHeap []*cursor
 
 func (h cursorHeap) Len() int { return len(h) }
 func (h cursorHeap) Less(i, j int) bool {
-	if h[i].cur.Time != h[j].cur.Time {
-		return h[i].cur.Time < h[j].cur.Time
+	if h[i].dec.time != h[j].dec.time {
+		return h[i].dec.time < h[j].dec.time
 	}
 	return h[i].seq < h[j].seq
 }
@@ -88,7 +88,7 @@ func (it *EventIter) Next(e *Event) bool {
 			return false
 		}
 		// Open every chunk that may hold an event before the current head.
-		for it.next < len(it.chunks) && (len(it.active) == 0 || it.chunks[it.next].First <= it.active[0].cur.Time) {
+		for it.next < len(it.chunks) && (len(it.active) == 0 || it.chunks[it.next].First <= it.active[0].dec.time) {
 			it.open(it.chunks[it.next])
 			it.next++
 			if it.err != nil {
@@ -99,8 +99,15 @@ func (it *EventIter) Next(e *Event) bool {
 			return false
 		}
 		c := it.active[0]
-		*e = c.cur
-		if c.dec.next(&c.cur) {
+		if !c.dec.decode(e) {
+			heap.Pop(&it.active)
+			if !it.fail(c.info, c.dec.err) {
+				return false
+			}
+			it.free = append(it.free, c)
+			continue
+		}
+		if c.dec.advance() {
 			if len(it.active) > 1 {
 				heap.Fix(&it.active, 0)
 			}
@@ -164,7 +171,7 @@ func (it *EventIter) open(s SectionInfo) {
 	c.info = s
 	c.seq = it.seq
 	it.seq++
-	if !c.dec.next(&c.cur) {
+	if !c.dec.advance() {
 		if c.dec.err != nil {
 			it.fail(s, c.dec.err)
 		}

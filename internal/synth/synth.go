@@ -307,8 +307,9 @@ func (g *gen) events() {
 			active = slices.Delete(active, i, i+1)
 			if w.clone {
 				active = append(active, g.cloneOf(w))
+			} else {
+				startOne()
 			}
-			startOne()
 		}
 	}
 	// Ring-buffer arrival: neighbours from different CPUs swap now and then.

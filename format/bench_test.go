@@ -1,0 +1,184 @@
+package format_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/synth"
+)
+
+// benchStream is the realistic stream the benchmarks share: 5000 skbs of
+// 20-60 functions each, no payloads (the bytes/event target excludes them).
+func benchStream(tb testing.TB) *synth.Stream {
+	tb.Helper()
+	return synth.Generate(synth.Config{Seed: 42, SKBs: 5000, PayloadPercent: -1})
+}
+
+// countWriter counts bytes and discards them.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+func reportRate(b *testing.B, events int) {
+	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkEncode(b *testing.B) {
+	s := benchStream(b)
+	var cw countWriter
+	b.ResetTimer()
+	for b.Loop() {
+		cw.n = 0
+		w, err := format.NewWriter(&cw, &s.Header, &format.WriterOptions{FlushInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range s.Events {
+			if err := w.WriteEvent(&s.Events[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, len(s.Events))
+	b.ReportMetric(float64(cw.n)/float64(len(s.Events)), "B/event")
+}
+
+func BenchmarkDecode(b *testing.B) {
+	s := benchStream(b)
+	data := writeStream(b, s, &format.WriterOptions{FlushInterval: -1})
+	b.ResetTimer()
+	for b.Loop() {
+		f, err := format.NewFile(bytes.NewReader(data), int64(len(data)), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		it := f.Events(nil)
+		var e format.Event
+		n := 0
+		for it.Next(&e) {
+			n++
+		}
+		if it.Err() != nil || n != len(s.Events) {
+			b.Fatalf("read %d of %d events: %v", n, len(s.Events), it.Err())
+		}
+		f.Close()
+	}
+	reportRate(b, len(s.Events))
+	b.ReportMetric(float64(len(data))/float64(len(s.Events)), "B/event")
+}
+
+// jsonEvent is the shape of pwru's --output-json lines.
+type jsonEvent struct {
+	Skb        string     `json:"skb"`
+	CPU        uint32     `json:"cpu"`
+	Process    string     `json:"process"`
+	Func       string     `json:"func"`
+	CallerFunc string     `json:"caller_func,omitempty"`
+	Time       uint64     `json:"time"`
+	Netns      uint32     `json:"netns"`
+	Mark       string     `json:"mark"`
+	Iface      string     `json:"iface"`
+	Proto      string     `json:"proto"`
+	Mtu        uint32     `json:"mtu"`
+	Len        uint32     `json:"len"`
+	Tuple      *jsonTuple `json:"tuple,omitempty"`
+	Reason     string     `json:"drop_reason,omitempty"`
+	Stack      string     `json:"stack,omitempty"`
+}
+
+type jsonTuple struct {
+	Saddr string `json:"saddr"`
+	Daddr string `json:"daddr"`
+	Sport uint16 `json:"sport"`
+	Dport uint16 `json:"dport"`
+	Proto uint8  `json:"proto"`
+}
+
+func jsonLines(tb testing.TB, s *synth.Stream) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	syms := format.NewSymbols(s.Symbols)
+	for _, e := range s.SortedEvents() {
+		j := jsonEvent{
+			Skb: fmt.Sprintf("0x%x", e.SKB), CPU: e.CPU, Process: fmt.Sprintf("[%d:%s]", e.PID, e.Comm),
+			Func: s.Probes[e.ProbeID-1].Name, Time: e.Time, Netns: e.Netns, Mark: fmt.Sprintf("0x%x", e.Mark),
+			Iface: fmt.Sprintf("%d", e.Ifindex), Proto: fmt.Sprintf("0x%04x", e.Protocol), Mtu: e.MTU, Len: e.Len,
+		}
+		if e.Caller != 0 {
+			j.CallerFunc = syms.Format(e.Caller)
+		}
+		if e.Tuple.Src.IsValid() {
+			j.Tuple = &jsonTuple{e.Tuple.Src.String(), e.Tuple.Dst.String(), e.Tuple.Sport, e.Tuple.Dport, e.Tuple.Proto}
+		}
+		if e.Flags&format.FlagDropReason != 0 {
+			j.Reason = fmt.Sprint(e.DropReason)
+		}
+		if err := enc.Encode(&j); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// BenchmarkEncodeJSON encodes the same events as pwru-style JSON lines,
+// raw and zstd-compressed, for comparison with BenchmarkEncode.
+func BenchmarkEncodeJSON(b *testing.B) {
+	s := benchStream(b)
+	raw := jsonLines(b, s)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var comp []byte
+	b.ResetTimer()
+	for b.Loop() {
+		comp = enc.EncodeAll(jsonLines(b, s), comp[:0])
+	}
+	reportRate(b, len(s.Events))
+	b.ReportMetric(float64(len(raw))/float64(len(s.Events)), "B/event")
+	b.ReportMetric(float64(len(comp))/float64(len(s.Events)), "zstd-B/event")
+}
+
+// BenchmarkDecodeJSON decodes the zstd-compressed JSON lines.
+func BenchmarkDecodeJSON(b *testing.B) {
+	s := benchStream(b)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	comp := enc.EncodeAll(jsonLines(b, s), nil)
+	b.ResetTimer()
+	for b.Loop() {
+		zr, err := zstd.NewReader(bytes.NewReader(comp))
+		if err != nil {
+			b.Fatal(err)
+		}
+		dec := json.NewDecoder(zr)
+		n := 0
+		for {
+			var j jsonEvent
+			if err := dec.Decode(&j); err == io.EOF {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		zr.Close()
+		if n != len(s.Events) {
+			b.Fatalf("decoded %d of %d", n, len(s.Events))
+		}
+	}
+	reportRate(b, len(s.Events))
+	b.ReportMetric(float64(len(comp))/float64(len(s.Events)), "B/event")
+}
