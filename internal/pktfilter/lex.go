@@ -140,6 +140,14 @@ func lexOne(expr string, i int) (token, int, error) {
 		}
 	}
 	c := s[0]
+	if c == ':' {
+		if n, ok := scanV6(s); n > 0 {
+			if !ok {
+				return token{}, 0, errorf(i, "bogus address %s", s[:n])
+			}
+			return token{kind: tkHID6, pos: i, text: s[:n]}, n, nil
+		}
+	}
 	if strings.IndexByte("+-*/%:[]<>()&|^=", c) >= 0 {
 		return token{kind: tkOp, pos: i, text: string(c)}, 1, nil
 	}

@@ -191,7 +191,15 @@ func not(a *node) *node { return &node{op: opNot, a: a} }
 
 func l2only(a *node) *node { return &node{op: opL2, a: a} }
 
+// cmp tests a packet field. A comparison under a zero mask needs no load
+// (libpcap's optimiser folds it away), so it is a constant.
 func (p *parser) cmp(b base, off uint32, size uint8, r relation, mask, val uint32) *node {
+	if mask == 0 {
+		if compare(r, 0, val) {
+			return &node{op: opTrue}
+		}
+		return &node{op: opFalse}
+	}
 	return &node{op: opCmp, base: b, off: off, size: size, rel: r, mask: mask, val: val, shift: p.shift}
 }
 

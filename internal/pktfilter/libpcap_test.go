@@ -1,0 +1,83 @@
+//go:build linux && cgo
+
+package pktfilter
+
+import (
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/pwru-record/pwru-record/internal/pktfilter/internal/pcaporacle"
+)
+
+// TestConformanceLibpcap compares every verdict of the pure-Go matcher with
+// libpcap's (pcap_compile with optimisation, as tcpdump does, and
+// pcap_offline_filter) on the corpus: DLT_EN10MB for Ethernet frames,
+// DLT_RAW for packets that start at the IP header. When libpcap cannot
+// compile an expression for DLT_RAW (link-layer primitives), that
+// expression/packet pair is skipped; when it reports that the expression
+// rejects all packets, the expected verdict is false.
+func TestConformanceLibpcap(t *testing.T) {
+	ps := corpus(t)
+	type oracle struct {
+		prog *pcaporacle.Program
+		err  error
+	}
+	var total, agree, skipped, matches int
+	for _, expr := range conformanceExprs {
+		f, err := Compile(expr)
+		if err != nil {
+			_, lerr := pcaporacle.Compile(expr, pcaporacle.LinkEthernet, true)
+			if lerr == nil {
+				t.Errorf("Compile(%q): %v; libpcap compiles it", expr, err)
+			}
+			continue
+		}
+		var orc [2]oracle
+		for i, lt := range []int{pcaporacle.LinkEthernet, pcaporacle.LinkRaw} {
+			prog, err := pcaporacle.Compile(expr, lt, true)
+			orc[i] = oracle{prog, err}
+			if prog != nil {
+				defer prog.Close()
+			}
+		}
+		if orc[0].err != nil && !rejectsAll(orc[0].err) {
+			t.Errorf("Compile(%q) succeeded; libpcap (Ethernet): %v", expr, orc[0].err)
+			continue
+		}
+		for _, p := range ps {
+			o := orc[0]
+			if p.l3 {
+				o = orc[1]
+			}
+			if o.err != nil && !rejectsAll(o.err) {
+				skipped++
+				continue
+			}
+			want := o.err == nil && o.prog.Match(p.data, p.wirelen)
+			got := f.MatchLen(p.data, p.wirelen, p.l3)
+			total++
+			if want {
+				matches++
+			}
+			if got == want {
+				agree++
+				continue
+			}
+			t.Errorf("expr %q, packet %q (l3=%v, wirelen %d): got %v, libpcap %v\n%s",
+				expr, p.name, p.l3, p.wirelen, got, want, hex.Dump(p.data))
+		}
+	}
+	t.Logf("corpus: %d packets x %d expressions; %d verdicts compared (%d matches), %d agree (%.2f%%), %d pairs skipped (libpcap cannot compile the expression for raw IP)",
+		len(ps), len(conformanceExprs), total, matches, agree, 100*float64(agree)/float64(max(total, 1)), skipped)
+	if matches < total/20 {
+		t.Errorf("only %d of %d verdicts are matches: the corpus does not exercise the filters", matches, total)
+	}
+	if len(ps) < 60 || len(conformanceExprs) < 80 {
+		t.Errorf("corpus too small: %d packets, %d expressions", len(ps), len(conformanceExprs))
+	}
+}
+
+func rejectsAll(err error) bool {
+	return strings.Contains(err.Error(), "expression rejects all packets")
+}
