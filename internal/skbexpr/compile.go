@@ -1,0 +1,463 @@
+package skbexpr
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+)
+
+// Roots lists the supported root structs and the identifier that names the
+// root pointer in expressions.
+var roots = map[string]string{
+	"sk_buff":  "skb",
+	"xdp_buff": "xdp",
+}
+
+// Stack layout below R10 (bpfpatch.Frame owns the top SpillBytes).
+const (
+	// offBuf is the 8-byte buffer bpf_probe_read_kernel copies into.
+	offBuf = -(bpfpatch.SpillBytes + 8)
+	// tempStart is where the temporaries holding left operands begin.
+	tempStart = bpfpatch.SpillBytes + 8
+	// maxTemps bounds the left operands pending at once.
+	maxTemps = 16
+)
+
+// StackBytes is the most stack (in bytes below R10) that compiled code
+// uses: saved registers, the read buffer and up to 16 temporaries.
+const StackBytes = tempStart + 8*maxTemps
+
+// regRoot holds the root pointer for the whole program.
+const regRoot = asm.R6
+
+// access is a resolved field path: a chain of pointer loads followed by a
+// read of an integer-like value.
+type access struct {
+	// derefs are the byte offsets of the pointers read on the way, each
+	// relative to the previous pointer (the first to the root).
+	derefs []uint32
+	// off is the byte offset of the final value from the last pointer.
+	off uint32
+	// size is the width of the final value in bytes (1, 2, 4 or 8); 0
+	// means the value is the root pointer itself.
+	size uint32
+	// bitOff and bitSize describe a bitfield within the bytes at off
+	// (little-endian bit numbering); bitSize 0 means not a bitfield.
+	bitOff, bitSize uint32
+	signed          bool
+}
+
+// resolve walks f through the BTF types starting at a pointer to root.
+func resolve(f *fieldNode, root *btf.Struct, rootIdent string) (*access, error) {
+	if f.root != rootIdent {
+		return nil, fmt.Errorf("unknown identifier %q at column %d: expressions start with %s", f.root, f.pos+1, rootIdent)
+	}
+	a := &access{}
+	// inMemory false: we hold a pointer value of type cur; true: the
+	// value of type cur is at (last pointer + a.off + bit offset).
+	var cur btf.Type = &btf.Pointer{Target: root}
+	inMemory := false
+	var bitOff, bitSize uint32
+	path := rootIdent
+	for i, name := range f.names {
+		op := f.ops[i]
+		ut := btf.UnderlyingType(cur)
+		var container btf.Type
+		switch op {
+		case "->":
+			ptr, ok := ut.(*btf.Pointer)
+			if !ok {
+				return nil, fmt.Errorf("%s is %s, not a pointer: use \".\" instead of \"->\"", path, describe(cur))
+			}
+			if inMemory {
+				a.derefs = append(a.derefs, a.off)
+				a.off = 0
+			}
+			container = btf.UnderlyingType(ptr.Target)
+		case ".":
+			if _, isPtr := ut.(*btf.Pointer); !inMemory || isPtr {
+				return nil, fmt.Errorf("%s is a pointer: use \"->\" instead of \".\"", path)
+			}
+			container = ut
+		}
+		m, off, ok, err := findMember(container, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s%s%s: %w", path, op, name, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("unknown field %q in %s", name, describe(container))
+		}
+		if off%8 != 0 && m.BitfieldSize == 0 {
+			return nil, fmt.Errorf("%s%s%s is not byte aligned", path, op, name)
+		}
+		a.off += off / 8
+		bitOff, bitSize = off%8, uint32(m.BitfieldSize)
+		cur = m.Type
+		inMemory = true
+		path += op + name
+	}
+	if !inMemory {
+		return a, nil // the root pointer itself
+	}
+	switch t := btf.UnderlyingType(cur).(type) {
+	case *btf.Int:
+		a.size, a.signed = t.Size, t.Encoding&btf.Signed != 0
+	case *btf.Enum:
+		a.size, a.signed = t.Size, t.Signed
+	case *btf.Pointer:
+		a.size = 8
+	default:
+		return nil, fmt.Errorf("%s is %s, not a number or pointer", path, describe(cur))
+	}
+	if a.size != 1 && a.size != 2 && a.size != 4 && a.size != 8 {
+		return nil, fmt.Errorf("%s has unsupported size %d", path, a.size)
+	}
+	if bitSize != 0 {
+		if bitOff+bitSize > 64 {
+			return nil, fmt.Errorf("%s: bitfield spans more than 8 bytes", path)
+		}
+		a.bitOff, a.bitSize = bitOff, bitSize
+		a.size = (bitOff + bitSize + 7) / 8 // bytes actually read
+	}
+	return a, nil
+}
+
+// findMember looks name up in a struct or union, descending into anonymous
+// members as C does. off is in bits from the start of typ.
+func findMember(typ btf.Type, name string) (btf.Member, uint32, bool, error) {
+	var members []btf.Member
+	switch t := typ.(type) {
+	case *btf.Struct:
+		members = t.Members
+	case *btf.Union:
+		members = t.Members
+	default:
+		return btf.Member{}, 0, false, fmt.Errorf("%s has no fields", describe(typ))
+	}
+	for _, m := range members {
+		if m.Name == name {
+			return m, uint32(m.Offset), true, nil
+		}
+	}
+	for _, m := range members {
+		if m.Name != "" {
+			continue
+		}
+		switch inner := btf.UnderlyingType(m.Type).(type) {
+		case *btf.Struct, *btf.Union:
+			if im, off, ok, err := findMember(inner, name); err == nil && ok {
+				return im, uint32(m.Offset) + off, true, nil
+			}
+		}
+	}
+	return btf.Member{}, 0, false, nil
+}
+
+// describe names a type for error messages: "struct sk_buff", "unsigned
+// int", "a pointer", "an array".
+func describe(t btf.Type) string {
+	switch u := btf.UnderlyingType(t).(type) {
+	case *btf.Struct:
+		if u.Name == "" {
+			return "an anonymous struct"
+		}
+		return "struct " + u.Name
+	case *btf.Union:
+		if u.Name == "" {
+			return "an anonymous union"
+		}
+		return "union " + u.Name
+	case *btf.Pointer:
+		return "a pointer"
+	case *btf.Array:
+		return "an array"
+	case *btf.Int:
+		return u.Name
+	case *btf.Enum:
+		return "enum " + u.Name
+	}
+	return fmt.Sprintf("%T", t)
+}
+
+// gen accumulates instructions with forward labels.
+type gen struct {
+	insns   asm.Instructions
+	prefix  string
+	n       int    // label counter
+	pending string // label for the next instruction
+	reads   int
+	root    *btf.Struct
+	ident   string
+}
+
+func (g *gen) label() string {
+	g.n++
+	return fmt.Sprintf("%s_l%d", g.prefix, g.n)
+}
+
+func (g *gen) emit(ins ...asm.Instruction) {
+	for _, in := range ins {
+		if g.pending != "" {
+			in = in.WithSymbol(g.pending)
+			g.pending = ""
+		}
+		g.insns = append(g.insns, in)
+	}
+}
+
+// place makes sym the label of the next instruction emitted.
+func (g *gen) place(sym string) {
+	if g.pending != "" {
+		// Two labels at one spot: give the first a no-op jump to hold it.
+		g.emit(asm.Instruction{OpCode: asm.Ja.Op(asm.ImmSource), Offset: 0})
+	}
+	g.pending = sym
+}
+
+func (g *gen) fault() string { return g.prefix + "_fault" }
+
+// read emits r0 = *(size *)(base + off) through bpf_probe_read_kernel,
+// jumping to the fault label if the read fails. base may be R0 or R6.
+func (g *gen) read(base asm.Register, off uint32, size uint32) {
+	g.reads++
+	g.emit(asm.Mov.Reg(asm.R3, base))
+	if off != 0 {
+		g.emit(asm.Add.Imm(asm.R3, int32(off)))
+	}
+	g.emit(
+		asm.Mov.Reg(asm.R1, asm.R10),
+		asm.Add.Imm(asm.R1, offBuf),
+		asm.Mov.Imm(asm.R2, int32(size)),
+		asm.FnProbeReadKernel.Call(),
+		asm.JNE.Imm(asm.R0, 0, g.fault()),
+	)
+}
+
+func loadSize(n uint32) asm.Size {
+	switch n {
+	case 1:
+		return asm.Byte
+	case 2:
+		return asm.Half
+	case 4:
+		return asm.Word
+	}
+	return asm.DWord
+}
+
+// field emits code leaving the value of a in R0, zero- or sign-extended
+// to 64 bits.
+func (g *gen) field(a *access) {
+	if a.size == 0 {
+		g.emit(asm.Mov.Reg(asm.R0, regRoot))
+		return
+	}
+	base := regRoot
+	for _, off := range a.derefs {
+		g.read(base, off, 8)
+		g.emit(asm.LoadMem(asm.R0, asm.R10, offBuf, asm.DWord))
+		base = asm.R0
+	}
+	if a.bitSize == 0 {
+		g.read(base, a.off, a.size)
+		g.emit(asm.LoadMem(asm.R0, asm.R10, offBuf, loadSize(a.size)))
+		if a.signed && a.size < 8 {
+			shift := int32(64 - 8*a.size)
+			g.emit(asm.LSh.Imm(asm.R0, shift), asm.ArSh.Imm(asm.R0, shift))
+		}
+		return
+	}
+	// Bitfield: clear the buffer so that bytes past the read are zero,
+	// read the bytes holding it, then shift it to the top and back down.
+	// base may be R0, which the stores do not touch.
+	g.emit(
+		asm.StoreImm(asm.R10, offBuf, 0, asm.Word),
+		asm.StoreImm(asm.R10, offBuf+4, 0, asm.Word),
+	)
+	g.read(base, a.off, a.size)
+	g.emit(asm.LoadMem(asm.R0, asm.R10, offBuf, asm.DWord))
+	if up := int32(64 - a.bitOff - a.bitSize); up > 0 {
+		g.emit(asm.LSh.Imm(asm.R0, up))
+	}
+	down := int32(64 - a.bitSize)
+	if a.signed {
+		g.emit(asm.ArSh.Imm(asm.R0, down))
+	} else {
+		g.emit(asm.RSh.Imm(asm.R0, down))
+	}
+}
+
+func tempOff(depth int) int16 { return -int16(tempStart + 8*(depth+1)) }
+
+var errTooDeep = errors.New("expression too deeply nested for the stack")
+
+// signedness of a value expression: 1 signed field involved, -1 unsigned
+// field involved, 0 only literals; mixed reports -1 (unsigned wins).
+func (g *gen) signedness(n node) int {
+	switch n := n.(type) {
+	case *fieldNode:
+		a, err := resolve(n, g.root, g.ident)
+		if err != nil || !a.signed {
+			return -1
+		}
+		return 1
+	case *binNode:
+		if n.op == "&" || n.op == "|" {
+			l, r := g.signedness(n.l), g.signedness(n.r)
+			if l < 0 || r < 0 {
+				return -1
+			}
+			return max(l, r)
+		}
+		return -1 // a truth value, 0 or 1
+	case *notNode:
+		return -1
+	}
+	return 0
+}
+
+// value emits code leaving the value of n in R0. depth is the number of
+// temporaries in use.
+func (g *gen) value(n node, depth int) error {
+	switch n := n.(type) {
+	case *numNode:
+		v := int64(n.val)
+		if v >= math.MinInt32 && v <= math.MaxInt32 {
+			g.emit(asm.Mov.Imm(asm.R0, int32(v)))
+		} else {
+			g.emit(asm.LoadImm(asm.R0, v, asm.DWord))
+		}
+		return nil
+	case *fieldNode:
+		a, err := resolve(n, g.root, g.ident)
+		if err != nil {
+			return err
+		}
+		g.field(a)
+		return nil
+	case *binNode:
+		if n.op == "&" || n.op == "|" {
+			if depth >= maxTemps {
+				return errTooDeep
+			}
+			if err := g.value(n.l, depth); err != nil {
+				return err
+			}
+			g.emit(asm.StoreMem(asm.R10, tempOff(depth), asm.R0, asm.DWord))
+			if err := g.value(n.r, depth+1); err != nil {
+				return err
+			}
+			g.emit(asm.LoadMem(asm.R1, asm.R10, tempOff(depth), asm.DWord))
+			if n.op == "&" {
+				g.emit(asm.And.Reg(asm.R0, asm.R1))
+			} else {
+				g.emit(asm.Or.Reg(asm.R0, asm.R1))
+			}
+			return nil
+		}
+	}
+	// A truth value used as a number: 1 or 0.
+	t, f, end := g.label(), g.label(), g.label()
+	if err := g.cond(n, t, f, depth); err != nil {
+		return err
+	}
+	g.place(t)
+	g.emit(asm.Mov.Imm(asm.R0, 1), asm.Ja.Label(end))
+	g.place(f)
+	g.emit(asm.Mov.Imm(asm.R0, 0))
+	g.place(end)
+	return nil
+}
+
+var jumps = map[string][2]asm.JumpOp{ // unsigned, signed
+	"==": {asm.JEq, asm.JEq},
+	"!=": {asm.JNE, asm.JNE},
+	"<":  {asm.JLT, asm.JSLT},
+	"<=": {asm.JLE, asm.JSLE},
+	">":  {asm.JGT, asm.JSGT},
+	">=": {asm.JGE, asm.JSGE},
+}
+
+// cond emits code that jumps to t if n is true and to f otherwise; it
+// never falls through.
+func (g *gen) cond(n node, t, f string, depth int) error {
+	switch n := n.(type) {
+	case *notNode:
+		return g.cond(n.x, f, t, depth)
+	case *binNode:
+		switch n.op {
+		case "||", "&&":
+			mid := g.label()
+			var err error
+			if n.op == "||" {
+				err = g.cond(n.l, t, mid, depth)
+			} else {
+				err = g.cond(n.l, mid, f, depth)
+			}
+			if err != nil {
+				return err
+			}
+			g.place(mid)
+			return g.cond(n.r, t, f, depth)
+		}
+		if j, ok := jumps[n.op]; ok {
+			op := j[0]
+			ls, rs := g.signedness(n.l), g.signedness(n.r)
+			if ls >= 0 && rs >= 0 && (ls > 0 || rs > 0) {
+				op = j[1]
+			}
+			if num, ok := n.r.(*numNode); ok && int64(num.val) >= math.MinInt32 && int64(num.val) <= math.MaxInt32 {
+				if err := g.value(n.l, depth); err != nil {
+					return err
+				}
+				g.emit(op.Imm(asm.R0, int32(int64(num.val)), t), asm.Ja.Label(f))
+				return nil
+			}
+			if depth >= maxTemps {
+				return errTooDeep
+			}
+			if err := g.value(n.l, depth); err != nil {
+				return err
+			}
+			g.emit(asm.StoreMem(asm.R10, tempOff(depth), asm.R0, asm.DWord))
+			if err := g.value(n.r, depth+1); err != nil {
+				return err
+			}
+			g.emit(
+				asm.LoadMem(asm.R1, asm.R10, tempOff(depth), asm.DWord),
+				op.Reg(asm.R1, asm.R0, t),
+				asm.Ja.Label(f),
+			)
+			return nil
+		}
+	}
+	// A number used as a truth value: true when not zero.
+	if err := g.value(n, depth); err != nil {
+		return err
+	}
+	g.emit(asm.JNE.Imm(asm.R0, 0, t), asm.Ja.Label(f))
+	return nil
+}
+
+// check resolves every field of n so that field errors surface before
+// code generation, in source order.
+func (g *gen) check(n node) error {
+	switch n := n.(type) {
+	case *fieldNode:
+		_, err := resolve(n, g.root, g.ident)
+		return err
+	case *notNode:
+		return g.check(n.x)
+	case *binNode:
+		if err := g.check(n.l); err != nil {
+			return err
+		}
+		return g.check(n.r)
+	}
+	return nil
+}
