@@ -1,0 +1,319 @@
+// Command pwru-record traces the kernel functions that handle a packet and
+// writes everything into one capture file for pwru-replay.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/pwru-record/pwru-record/internal/pcapfilter"
+	"github.com/pwru-record/pwru-record/internal/skbexpr"
+	"github.com/pwru-record/pwru-record/tracer"
+)
+
+// version is set by the linker (make build).
+var version = "dev"
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "pwru-record: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:      "pwru-record",
+		Usage:     "record the kernel's packet path into a capture file for pwru-replay",
+		UsageText: "pwru-record [options] [pcap-filter]",
+		Version:   version,
+		Flags:     flags(),
+		Action:    run,
+		// One-line errors: no usage dump on a bad flag.
+		OnUsageError:    func(_ *cli.Context, err error, _ bool) error { return err },
+		HideHelpCommand: true,
+	}
+}
+
+func flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "filter-func", Usage: "trace only kernel functions matching this regexp"},
+		&cli.StringFlag{Name: "filter-netns", Usage: "trace only this network namespace: inode:N or a path such as /proc/PID/ns/net or /run/netns/NAME"},
+		&cli.StringFlag{Name: "filter-mark", Usage: "trace only skbs with this mark: MARK[/MASK]"},
+		&cli.StringFlag{Name: "filter-ifname", Usage: "trace only skbs on this interface (in --filter-netns or the current netns)"},
+		&cli.BoolFlag{Name: "filter-track-skb", Usage: "follow an skb that once matched, even after its headers change, across clones and copies"},
+		&cli.BoolFlag{Name: "filter-track-skb-by-stackid", Usage: "also follow events whose kernel stack matches one of a tracked skb"},
+		&cli.BoolFlag{Name: "filter-trace-tc", Usage: "attach to every loaded tc BPF program (entry and verdict)"},
+		&cli.BoolFlag{Name: "filter-trace-xdp", Usage: "attach to every loaded XDP program (entry and verdict)"},
+		&cli.StringFlag{Name: "filter-skb-expr", Usage: "trace only skbs matching this C-like expression, e.g. 'skb->len > 100'"},
+		&cli.StringFlag{Name: "filter-xdp-expr", Usage: "trace only xdp_buffs matching this C-like expression"},
+		&cli.StringFlag{Name: "filter-non-skb-funcs", Usage: "also trace these functions without an skb argument (regexp; implies --filter-track-skb-by-stackid)"},
+		&cli.BoolFlag{Name: "filter-track-bpf-helpers", Usage: "trace BPF helpers called by traced tc/XDP programs (not supported yet)"},
+		&cli.StringFlag{Name: "filter-tunnel-pcap-l2", Usage: "pcap filter on the inner Ethernet frame of VXLAN/Geneve packets"},
+		&cli.StringFlag{Name: "filter-tunnel-pcap-l3", Usage: "pcap filter on the inner IP packet of VXLAN/Geneve packets"},
+		&cli.IntFlag{Name: "filter-kprobe-batch", Value: tracer.DefaultBatch, Usage: "single kprobes attached at a time"},
+		&cli.StringFlag{Name: "backend", Value: tracer.BackendAuto, Usage: "auto, kprobe or kprobe-multi"},
+		&cli.BoolFlag{Name: "all-kmods", Usage: "also trace functions of every loaded kernel module"},
+		&cli.StringSliceFlag{Name: "kmods", Usage: "also trace functions of these kernel modules"},
+		&cli.BoolFlag{Name: "output-skb", Usage: "record the raw struct sk_buff bytes"},
+		&cli.BoolFlag{Name: "output-skb-shared-info", Usage: "record the raw struct skb_shared_info bytes"},
+		&cli.BoolFlag{Name: "output-skb-cb", Usage: "record skb->cb"},
+		&cli.StringSliceFlag{Name: "output-skb-metadata", Usage: "record these fields (up to 4), e.g. 'skb->hash', 'skb->dev->ifindex'"},
+		&cli.BoolFlag{Name: "output-xdp-metadata", Usage: "record the XDP metadata bytes"},
+		&cli.BoolFlag{Name: "output-bpfmap", Usage: "record BPF map updates (not supported yet)"},
+		&cli.BoolFlag{Name: "output-stack", Usage: "record the kernel stack of every event"},
+		&cli.BoolFlag{Name: "output-caller", Usage: "record the caller of every traced function"},
+		&cli.UintFlag{Name: "snaplen", Value: tracer.DefaultSnaplen, Usage: "payload bytes to record (0 = none)"},
+		&cli.StringFlag{Name: "payload", Value: "first", Usage: "first: record the payload when an skb is first seen and when it changes; every: on every event"},
+		&cli.StringFlag{Name: "ringbuf-size", Value: "8M", Usage: "ring buffer size (power of two, K/M suffixes)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "pwru.capture", Usage: "capture file (- = stdout)"},
+		&cli.DurationFlag{Name: "duration", Usage: "stop after this long"},
+		&cli.Uint64Flag{Name: "max-events", Usage: "stop after this many events"},
+		&cli.StringFlag{Name: "max-size", Usage: "stop when the capture reaches this size (K/M/G suffixes)"},
+		&cli.BoolFlag{Name: "list-funcs", Usage: "print the functions that would be traced and exit"},
+		&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "write this file once every probe is attached"},
+	}
+}
+
+// parseSize parses "4096", "8K", "16M", "1G".
+func parseSize(flag, s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	}
+	if mult != 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 0, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--%s: invalid size %q", flag, s)
+	}
+	return n * mult, nil
+}
+
+// parseMark parses MARK[/MASK].
+func parseMark(s string) (mark, mask uint32, err error) {
+	m, k, hasMask := strings.Cut(s, "/")
+	v, err := strconv.ParseUint(m, 0, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("--filter-mark: invalid mark %q", m)
+	}
+	mask = ^uint32(0)
+	if hasMask {
+		mv, err := strconv.ParseUint(k, 0, 32)
+		if err != nil {
+			return 0, 0, fmt.Errorf("--filter-mark: invalid mask %q", k)
+		}
+		mask = uint32(mv)
+	}
+	return uint32(v), mask, nil
+}
+
+// parseNetns accepts inode:N or a path to a netns file.
+func parseNetns(s string) (uint32, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if v, ok := strings.CutPrefix(s, "inode:"); ok {
+		n, err := strconv.ParseUint(v, 0, 32)
+		if err != nil || n == 0 {
+			return 0, fmt.Errorf("--filter-netns: invalid inode %q", v)
+		}
+		return uint32(n), nil
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(s, &st); err != nil {
+		return 0, fmt.Errorf("--filter-netns: %w", err)
+	}
+	return uint32(st.Ino), nil
+}
+
+// config turns the command line into a tracer configuration.
+func config(c *cli.Context) (*tracer.Config, error) {
+	cfg := &tracer.Config{
+		FilterFunc:        c.String("filter-func"),
+		NonSKBFuncs:       c.String("filter-non-skb-funcs"),
+		AllKmods:          c.Bool("all-kmods"),
+		Kmods:             c.StringSlice("kmods"),
+		TrackBPFHelpers:   c.Bool("filter-track-bpf-helpers"),
+		Backend:           c.String("backend"),
+		KprobeBatch:       c.Int("filter-kprobe-batch"),
+		FilterIfname:      c.String("filter-ifname"),
+		PcapFilter:        strings.Join(c.Args().Slice(), " "),
+		TunnelPcapL2:      c.String("filter-tunnel-pcap-l2"),
+		TunnelPcapL3:      c.String("filter-tunnel-pcap-l3"),
+		SKBExpr:           c.String("filter-skb-expr"),
+		XDPExpr:           c.String("filter-xdp-expr"),
+		TrackSKB:          c.Bool("filter-track-skb"),
+		TrackSKBByStackID: c.Bool("filter-track-skb-by-stackid"),
+		TraceTC:           c.Bool("filter-trace-tc"),
+		TraceXDP:          c.Bool("filter-trace-xdp"),
+		OutputSKB:         c.Bool("output-skb"),
+		OutputSharedInfo:  c.Bool("output-skb-shared-info"),
+		OutputCB:          c.Bool("output-skb-cb"),
+		OutputSKBMetadata: c.StringSlice("output-skb-metadata"),
+		OutputXDPMetadata: c.Bool("output-xdp-metadata"),
+		OutputBPFMap:      c.Bool("output-bpfmap"),
+		OutputStack:       c.Bool("output-stack"),
+		OutputCaller:      c.Bool("output-caller"),
+		Snaplen:           uint32(c.Uint("snaplen")),
+		SnaplenSet:        true,
+		Duration:          c.Duration("duration"),
+		MaxEvents:         c.Uint64("max-events"),
+		ReadyFile:         c.String("ready-file"),
+		CommandLine:       os.Args,
+		WriterVersion:     "pwru-record " + version,
+	}
+	if c.Uint("snaplen") > tracer.MaxSnaplen {
+		return nil, fmt.Errorf("--snaplen %d exceeds the maximum %d", c.Uint("snaplen"), tracer.MaxSnaplen)
+	}
+	switch c.String("payload") {
+	case "first":
+	case "every":
+		cfg.PayloadEvery = true
+	default:
+		return nil, fmt.Errorf("--payload: want first or every, got %q", c.String("payload"))
+	}
+	var err error
+	if cfg.FilterNetns, err = parseNetns(c.String("filter-netns")); err != nil {
+		return nil, err
+	}
+	if s := c.String("filter-mark"); s != "" {
+		if cfg.FilterMark, cfg.FilterMarkMask, err = parseMark(s); err != nil {
+			return nil, err
+		}
+		cfg.FilterMarkSet = true
+	}
+	rb, err := parseSize("ringbuf-size", c.String("ringbuf-size"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.RingbufSize = int(rb)
+	if cfg.MaxSize, err = parseSize("max-size", c.String("max-size")); err != nil {
+		return nil, err
+	}
+	cfg.Options = make(map[string]string)
+	for _, f := range c.App.Flags {
+		name := f.Names()[0]
+		if name == "help" || name == "version" {
+			continue
+		}
+		cfg.Options[name] = fmt.Sprint(c.Value(name))
+	}
+	cfg.Injectors = []tracer.Injector{
+		func(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
+			return pcapfilter.InjectAll(spec, cfg.PcapFilter, cfg.TunnelPcapL2, cfg.TunnelPcapL3)
+		},
+		func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
+			if err := skbexpr.Inject(spec, skbexpr.PlaceholderSkb, cfg.SKBExpr, kernel); err != nil {
+				return fmt.Errorf("--filter-skb-expr: %w", err)
+			}
+			if err := skbexpr.Inject(spec, skbexpr.PlaceholderXdp, cfg.XDPExpr, kernel); err != nil {
+				return fmt.Errorf("--filter-xdp-expr: %w", err)
+			}
+			return nil
+		},
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, unwrapConfig(err)
+	}
+	return cfg, nil
+}
+
+// unwrapConfig drops the "invalid configuration: " prefix: the message
+// names the flag already.
+func unwrapConfig(err error) error {
+	if errors.Is(err, tracer.ErrConfig) {
+		msg := strings.TrimPrefix(err.Error(), tracer.ErrConfig.Error()+": ")
+		return errors.New(msg)
+	}
+	return err
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func run(c *cli.Context) error {
+	cfg, err := config(c)
+	if err != nil {
+		return err
+	}
+	if c.Bool("list-funcs") {
+		funcs, err := tracer.ListFuncs(cfg)
+		if err != nil {
+			return unwrapConfig(err)
+		}
+		for _, f := range funcs {
+			fmt.Fprintf(c.App.Writer, "%s\targ%d\n", f, f.SKBArg)
+		}
+		return nil
+	}
+	cfg.Log = os.Stderr
+	cfg.Terminal = isTerminal(os.Stderr)
+
+	var out io.Writer = os.Stdout
+	path := c.String("output")
+	if path != "-" {
+		if err := tracer.CheckPrivileges(); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("create capture: %w", err)
+		}
+		defer f.Close()
+		out = f
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := tracer.Run(ctx, cfg, out)
+	if res != nil {
+		summary(os.Stderr, res, path)
+	}
+	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("disk full, capture %s stopped early (readable up to the last complete section): %w", path, err)
+		}
+		return unwrapConfig(err)
+	}
+	return nil
+}
+
+func summary(w io.Writer, r *tracer.Result, path string) {
+	t := r.Timings
+	fmt.Fprintf(w, "pwru-record: %d events, %d lost, %d bytes to %s; %d probes attached via %s, %d failed",
+		r.Events, r.Lost, r.Bytes, path, r.Probes, r.Backend, r.ProbesFailed)
+	if r.StopReason != "" {
+		fmt.Fprintf(w, "; stopped: %s after %s", r.StopReason, r.Elapsed.Truncate(time.Millisecond))
+	}
+	fmt.Fprintf(w, "\npwru-record: startup: discovery %s, kallsyms %s, snapshot %s, load %s, attach %s; detach %s\n",
+		t.Discovery.Truncate(time.Millisecond), t.Kallsyms.Truncate(time.Millisecond), t.Snapshot.Truncate(time.Millisecond),
+		t.Load.Truncate(time.Millisecond), t.Attach.Truncate(time.Millisecond), t.Detach.Truncate(time.Millisecond))
+	for _, s := range r.FailedSamples {
+		fmt.Fprintf(w, "pwru-record: failed: %s\n", s)
+	}
+}

@@ -1,0 +1,175 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// Backends accepted in [Config.Backend].
+const (
+	BackendAuto        = "auto"
+	BackendKprobe      = "kprobe"
+	BackendKprobeMulti = "kprobe-multi"
+)
+
+// Defaults of [Config].
+const (
+	DefaultSnaplen     = 128
+	DefaultRingbufSize = 8 << 20
+	DefaultBatch       = 10
+	// MaxSnaplen is the largest payload the kernel program copies.
+	MaxSnaplen = 2048
+	// MaxMetadata is the number of --output-skb-metadata fields.
+	MaxMetadata = 4
+)
+
+// ErrConfig is wrapped by every error [Config.Validate] returns.
+var ErrConfig = errors.New("invalid configuration")
+
+// Injector rewrites filter placeholders of the kernel program before it
+// is loaded (internal/pcapfilter, internal/skbexpr); kernel is the
+// running kernel's BTF.
+type Injector func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error
+
+// Config is everything a recording needs. The zero value plus an Output
+// records every sk_buff function with the documented defaults applied by
+// [Config.Validate].
+type Config struct {
+	// Function selection.
+	FilterFunc      string   // regexp on function names ("" = all)
+	NonSKBFuncs     string   // regexp of functions without an skb to trace too ("" = none)
+	AllKmods        bool     // also trace functions of every loaded module with BTF
+	Kmods           []string // also trace functions of these modules
+	TrackBPFHelpers bool     // also trace BPF helper functions (bpf_skb_*, bpf_xdp_*)
+	Backend         string   // auto | kprobe | kprobe-multi
+	KprobeBatch     int      // single kprobes attached per batch
+
+	// Filters evaluated in the kernel.
+	FilterNetns    uint32 // netns inode (0 = any)
+	FilterMark     uint32
+	FilterMarkMask uint32
+	FilterMarkSet  bool   // FilterMark/FilterMarkMask apply
+	FilterIfname   string // resolved in FilterNetns (or the current netns)
+	PcapFilter     string // as typed, stored in the header; compiled by an Injector
+	TunnelPcapL2   string
+	TunnelPcapL3   string
+	SKBExpr        string
+	XDPExpr        string
+	Injectors      []Injector // rewrite the filter placeholders
+
+	// Tracking.
+	TrackSKB          bool
+	TrackSKBByStackID bool
+	TraceTC           bool
+	TraceXDP          bool
+
+	// What each event carries.
+	OutputSKB         bool
+	OutputSharedInfo  bool
+	OutputCB          bool
+	OutputSKBMetadata []string // e.g. "skb->hash", "skb->dev->ifindex"
+	OutputXDPMetadata bool
+	OutputBPFMap      bool
+	OutputStack       bool
+	OutputCaller      bool
+	Snaplen           uint32 // payload bytes (0 = none; default DefaultSnaplen when SnaplenSet is false)
+	SnaplenSet        bool
+	PayloadEvery      bool // a payload on every event, not only when the bytes change
+
+	// Limits.
+	RingbufSize int // bytes, a power of two multiple of the page size
+	Duration    time.Duration
+	MaxEvents   uint64
+	MaxSize     int64
+
+	// Header data the CLI knows about.
+	CommandLine   []string
+	Options       map[string]string
+	WriterVersion string
+
+	// Side channels.
+	ReadyFile string    // written once every probe is attached
+	Log       io.Writer // progress, status line and detach notice (nil = silent)
+	Terminal  bool      // Log is a terminal: draw a progress bar and a status line
+}
+
+// Validate checks c and fills in defaults. Errors wrap [ErrConfig].
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	switch c.Backend {
+	case "":
+		c.Backend = BackendAuto
+	case BackendAuto, BackendKprobe, BackendKprobeMulti:
+	default:
+		return bad("unknown backend %q (want auto, kprobe or kprobe-multi)", c.Backend)
+	}
+	for name, re := range map[string]string{"--filter-func": c.FilterFunc, "--filter-non-skb-funcs": c.NonSKBFuncs} {
+		if _, err := regexp.Compile(re); err != nil {
+			return bad("%s: %v", name, err)
+		}
+	}
+	if c.KprobeBatch == 0 {
+		c.KprobeBatch = DefaultBatch
+	}
+	if c.KprobeBatch < 0 {
+		return bad("--filter-kprobe-batch must be positive, got %d", c.KprobeBatch)
+	}
+	if !c.SnaplenSet {
+		c.Snaplen = DefaultSnaplen
+	}
+	if c.Snaplen > MaxSnaplen {
+		return bad("--snaplen %d exceeds the maximum %d", c.Snaplen, MaxSnaplen)
+	}
+	if c.PayloadEvery && c.Snaplen == 0 {
+		return bad("--payload every needs --snaplen > 0")
+	}
+	if c.RingbufSize == 0 {
+		c.RingbufSize = DefaultRingbufSize
+	}
+	if c.RingbufSize < 4096 || c.RingbufSize&(c.RingbufSize-1) != 0 {
+		return bad("--ringbuf-size %d is not a power of two of at least 4096", c.RingbufSize)
+	}
+	if len(c.OutputSKBMetadata) > MaxMetadata {
+		return bad("--output-skb-metadata: at most %d fields, got %d", MaxMetadata, len(c.OutputSKBMetadata))
+	}
+	if c.NonSKBFuncs != "" && !c.TrackSKBByStackID {
+		// pwru: non-skb functions are only meaningful with stack tracking.
+		c.TrackSKBByStackID = true
+	}
+	if c.TrackBPFHelpers {
+		return bad("--filter-track-bpf-helpers is not supported by this version of pwru-record")
+	}
+	if c.OutputBPFMap {
+		return bad("--output-bpfmap is not supported by this version of pwru-record")
+	}
+	if c.XDPExpr != "" && !c.TraceXDP {
+		return bad("--filter-xdp-expr needs --filter-trace-xdp")
+	}
+	if c.OutputXDPMetadata && !c.TraceXDP {
+		return bad("--output-xdp-metadata needs --filter-trace-xdp")
+	}
+	if c.MaxSize < 0 || c.Duration < 0 {
+		return bad("--max-size and --duration must not be negative")
+	}
+	return nil
+}
+
+// header builds the capture header from c and the host facts.
+func (c *Config) header(h format.Header) format.Header {
+	h.WriterVersion = c.WriterVersion
+	h.CommandLine = c.CommandLine
+	h.Options = c.Options
+	h.PcapFilter = c.PcapFilter
+	h.Snaplen = c.Snaplen
+	return h
+}

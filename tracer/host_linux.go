@@ -1,0 +1,278 @@
+package tracer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// Errors of the preflight checks, for the CLI to recognise.
+var (
+	// ErrPrivileges: the process may not load BPF programs.
+	ErrPrivileges = errors.New("missing privileges: run as root or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN")
+	// ErrNoBTF: the kernel exposes no BTF (CONFIG_DEBUG_INFO_BTF).
+	ErrNoBTF = errors.New("kernel without BTF: /sys/kernel/btf/vmlinux is missing (CONFIG_DEBUG_INFO_BTF=y needed)")
+	// ErrKallsymsHidden: /proc/kallsyms shows zero addresses.
+	ErrKallsymsHidden = errors.New("/proc/kallsyms addresses read as zero: run as root or lower kernel.kptr_restrict")
+)
+
+const (
+	vmlinuxBTFPath = "/sys/kernel/btf/vmlinux"
+	moduleBTFDir   = "/sys/kernel/btf"
+)
+
+// CheckPrivileges reports [ErrPrivileges] when the process has neither
+// CAP_SYS_ADMIN nor CAP_BPF together with CAP_PERFMON.
+func CheckPrivileges() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	if has(unix.CAP_SYS_ADMIN) || (has(unix.CAP_BPF) && has(unix.CAP_PERFMON)) {
+		return nil
+	}
+	return ErrPrivileges
+}
+
+// CheckBTF reports [ErrNoBTF] when the kernel has no vmlinux BTF.
+func CheckBTF() error {
+	if _, err := os.Stat(vmlinuxBTFPath); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return ErrNoBTF
+		}
+		return fmt.Errorf("check kernel BTF: %w", err)
+	}
+	return nil
+}
+
+// readKallsyms snapshots /proc/kallsyms.
+func readKallsyms() ([]format.Symbol, error) {
+	raw, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		return nil, fmt.Errorf("read kallsyms: %w", err)
+	}
+	syms, err := format.ParseKallsyms(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parse kallsyms: %w", err)
+	}
+	nonzero := false
+	for i := range syms {
+		if syms[i].Addr != 0 {
+			nonzero = true
+			break
+		}
+	}
+	if !nonzero {
+		return nil, ErrKallsymsHidden
+	}
+	return syms, nil
+}
+
+// availableFilterFunctions reads ftrace's list of attachable functions
+// from tracefs or debugfs.
+func availableFilterFunctions() (Traceable, error) {
+	var firstErr error
+	for _, p := range []string{
+		"/sys/kernel/tracing/available_filter_functions",
+		"/sys/kernel/debug/tracing/available_filter_functions",
+	} {
+		f, err := os.Open(p)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		t, err := ParseAvailableFilterFunctions(f)
+		f.Close()
+		return t, err
+	}
+	return nil, fmt.Errorf("read available_filter_functions (mount tracefs on /sys/kernel/tracing): %w", firstErr)
+}
+
+// hostHeader fills the host facts of a capture header.
+func hostHeader() (format.Header, error) {
+	var h format.Header
+	var err error
+	if h.Hostname, err = os.Hostname(); err != nil {
+		return h, fmt.Errorf("read hostname: %w", err)
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return h, fmt.Errorf("uname: %w", err)
+	}
+	h.Uname = format.Uname{
+		Sysname: unix.ByteSliceToString(u.Sysname[:]),
+		Release: unix.ByteSliceToString(u.Release[:]),
+		Version: unix.ByteSliceToString(u.Version[:]),
+		Machine: unix.ByteSliceToString(u.Machine[:]),
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		h.BootID = strings.TrimSpace(string(b))
+	}
+	off, err := monoOffset()
+	if err != nil {
+		return h, err
+	}
+	h.MonoOffset = off
+	h.Start = time.Now()
+	return h, nil
+}
+
+// monoOffset returns CLOCK_REALTIME - CLOCK_MONOTONIC in ns, taking the
+// tightest of a few samples.
+func monoOffset() (int64, error) {
+	best := int64(-1)
+	var off int64
+	for range 5 {
+		var a, m, b unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_REALTIME, &a); err != nil {
+			return 0, fmt.Errorf("read realtime clock: %w", err)
+		}
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &m); err != nil {
+			return 0, fmt.Errorf("read monotonic clock: %w", err)
+		}
+		if err := unix.ClockGettime(unix.CLOCK_REALTIME, &b); err != nil {
+			return 0, fmt.Errorf("read realtime clock: %w", err)
+		}
+		span := b.Nano() - a.Nano()
+		if best < 0 || span < best {
+			best = span
+			off = a.Nano() + span/2 - m.Nano()
+		}
+	}
+	return off, nil
+}
+
+// netnsRef is a way into a network namespace.
+type netnsRef struct {
+	inode uint32
+	name  string // under /run/netns ("" = none)
+	path  string
+}
+
+// listNetns finds the network namespaces in reach: the named ones under
+// /run/netns (and /var/run/netns) and those of every process.
+func listNetns() []netnsRef {
+	seen := make(map[uint32]int)
+	var out []netnsRef
+	add := func(path, name string) {
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			return
+		}
+		ino := uint32(st.Ino)
+		if i, ok := seen[ino]; ok {
+			if out[i].name == "" && name != "" {
+				out[i].name = name
+			}
+			return
+		}
+		seen[ino] = len(out)
+		out = append(out, netnsRef{inode: ino, name: name, path: path})
+	}
+	add("/proc/self/ns/net", "")
+	for _, dir := range []string{"/run/netns", "/var/run/netns"} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			add(filepath.Join(dir, e.Name()), e.Name())
+		}
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		add(filepath.Join("/proc", p.Name(), "ns/net"), "")
+	}
+	return out
+}
+
+// snapshotInterfaces lists the links of every network namespace in reach.
+// Namespaces that cannot be entered are skipped.
+func snapshotInterfaces() ([]format.Interface, []format.Netns, []netnsRef) {
+	refs := listNetns()
+	var ifs []format.Interface
+	var nss []format.Netns
+	for _, r := range refs {
+		links, err := linksIn(r.path)
+		if err != nil {
+			continue
+		}
+		nss = append(nss, format.Netns{Inode: r.inode, Name: r.name})
+		for _, l := range links {
+			a := l.Attrs()
+			ifs = append(ifs, format.Interface{
+				Netns:   r.inode,
+				Ifindex: uint32(a.Index),
+				Name:    a.Name,
+				MAC:     append([]byte(nil), a.HardwareAddr...),
+				MTU:     uint32(a.MTU),
+				Kind:    l.Type(),
+			})
+		}
+	}
+	sort.Slice(ifs, func(i, j int) bool {
+		if ifs[i].Netns != ifs[j].Netns {
+			return ifs[i].Netns < ifs[j].Netns
+		}
+		return ifs[i].Ifindex < ifs[j].Ifindex
+	})
+	return ifs, nss, refs
+}
+
+func linksIn(path string) ([]netlink.Link, error) {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("open netns %s: %w", path, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink in %s: %w", path, err)
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links in %s: %w", path, err)
+	}
+	return links, nil
+}
+
+// resolveIfname finds the ifindex of name in the netns with inode ino
+// (0 = the recorder's own).
+func resolveIfname(ifs []format.Interface, refs []netnsRef, ino uint32, name string) (uint32, error) {
+	if ino == 0 && len(refs) > 0 {
+		ino = refs[0].inode // /proc/self/ns/net comes first
+	}
+	for _, i := range ifs {
+		if i.Netns == ino && i.Name == name {
+			return i.Ifindex, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: --filter-ifname: no interface %q in netns %d", ErrConfig, name, ino)
+}
+
+// raiseFileLimit lifts RLIMIT_NOFILE to its hard limit: every kprobe link
+// holds file descriptors.
+func raiseFileLimit() {
+	var r unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &r) == nil && r.Cur < r.Max {
+		r.Cur = r.Max
+		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &r)
+	}
+}

@@ -1,0 +1,826 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/pwru-record/pwru-record/bpf"
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// ErrNoFunctions: no kernel function matched the selection.
+var ErrNoFunctions = errors.New("no function matches")
+
+// ErrNoneAttached: every probe failed to attach.
+var ErrNoneAttached = errors.New("no probe could be attached")
+
+// Timings is the startup breakdown of a recording.
+type Timings struct {
+	Discovery, Kallsyms, Snapshot, Load, Attach, Detach time.Duration
+}
+
+// Result summarises a recording.
+type Result struct {
+	Stats
+	Backend       string // kprobe or kprobe-multi
+	Probes        int    // probes attached
+	ProbesFailed  int
+	FailedSamples []string // a few "name: error" lines of failed probes
+	Timings       Timings
+}
+
+// ListFuncs returns what a recording with cfg would trace: the sk_buff
+// functions, then the non-skb ones (--filter-non-skb-funcs).
+func ListFuncs(cfg *Config) ([]Func, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d, err := discover(cfg, btf.NewCache())
+	if err != nil {
+		return nil, err
+	}
+	return append(d.skb, d.nonSKB...), nil
+}
+
+type discovery struct {
+	skb, nonSKB []Func
+	modules     []string // modules with traced functions
+	vmlinux     *btf.Spec
+}
+
+func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
+	if err := CheckBTF(); err != nil {
+		return nil, err
+	}
+	vmlinux, err := cache.Kernel()
+	if err != nil {
+		return nil, fmt.Errorf("load kernel BTF: %w", err)
+	}
+	avail, err := availableFilterFunctions()
+	if err != nil {
+		return nil, err
+	}
+	var re, nonRe *regexp.Regexp
+	if cfg.FilterFunc != "" {
+		re = regexp.MustCompile(cfg.FilterFunc) // validated
+	}
+	d := &discovery{vmlinux: vmlinux}
+	d.skb = Select(FuncsFromBTF(vmlinux, "", nil, true), avail, re)
+	if cfg.NonSKBFuncs != "" {
+		nonRe = regexp.MustCompile(cfg.NonSKBFuncs)
+		d.nonSKB = Select(FuncsFromBTF(vmlinux, "", nil, false), avail, nonRe)
+	}
+	mods := cfg.Kmods
+	if cfg.AllKmods {
+		ents, err := os.ReadDir(moduleBTFDir)
+		if err != nil {
+			return nil, fmt.Errorf("list module BTF: %w", err)
+		}
+		mods = nil
+		for _, e := range ents {
+			if e.Name() != "vmlinux" {
+				mods = append(mods, e.Name())
+			}
+		}
+	}
+	for _, m := range mods {
+		spec, err := cache.Module(m)
+		if err != nil {
+			if cfg.AllKmods {
+				continue
+			}
+			return nil, fmt.Errorf("%w: --kmods: load BTF of module %s: %w", ErrConfig, m, err)
+		}
+		funcs := Select(FuncsFromBTF(spec, m, vmlinux, true), avail, re)
+		if nonRe != nil {
+			funcs = append(funcs, Select(FuncsFromBTF(spec, m, vmlinux, false), avail, nonRe)...)
+		}
+		if len(funcs) > 0 {
+			d.modules = append(d.modules, m)
+		}
+		for _, f := range funcs {
+			if f.SKBArg > 0 {
+				d.skb = append(d.skb, f)
+			} else {
+				d.nonSKB = append(d.nonSKB, f)
+			}
+		}
+	}
+	if len(d.skb) == 0 && len(d.nonSKB) == 0 && !cfg.TraceTC && !cfg.TraceXDP {
+		if cfg.FilterFunc != "" {
+			return nil, fmt.Errorf("%w --filter-func %q", ErrNoFunctions, cfg.FilterFunc)
+		}
+		return nil, ErrNoFunctions
+	}
+	return d, nil
+}
+
+// session holds the loaded objects and links of one recording.
+type session struct {
+	cfg    *Config
+	cache  *btf.Cache
+	spec   *ebpf.CollectionSpec // after injection, for the per-target copies
+	coll   *ebpf.Collection
+	links  []link.Link
+	probes []format.Probe
+	addrs  map[string]uint64 // kallsyms name -> address (first)
+	log    io.Writer
+}
+
+// Run records into out until ctx is done or a limit is reached. The
+// capture is completed (trailer written, and fsync'ed when out is an
+// *os.File) before the probes are detached.
+func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := CheckPrivileges(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
+	if log == nil {
+		log = io.Discard
+	}
+	res := &Result{}
+	raiseFileLimit()
+	_ = rlimit.RemoveMemlock()
+
+	t0 := time.Now()
+	cache := btf.NewCache()
+	disc, err := discover(cfg, cache)
+	if err != nil {
+		return nil, err
+	}
+	res.Timings.Discovery = time.Since(t0)
+
+	t0 = time.Now()
+	syms, err := readKallsyms()
+	if err != nil {
+		return nil, err
+	}
+	res.Timings.Kallsyms = time.Since(t0)
+
+	t0 = time.Now()
+	hdr, err := hostHeader()
+	if err != nil {
+		return nil, err
+	}
+	hdr = cfg.header(hdr)
+	ifs, nss, refs := snapshotInterfaces()
+	ifindex := uint32(0)
+	if cfg.FilterIfname != "" {
+		if ifindex, err = resolveIfname(ifs, refs, cfg.FilterNetns, cfg.FilterIfname); err != nil {
+			return nil, err
+		}
+	}
+	vmlinuxRaw, err := os.ReadFile(vmlinuxBTFPath)
+	if err != nil {
+		return nil, fmt.Errorf("read kernel BTF: %w", err)
+	}
+	res.Timings.Snapshot = time.Since(t0)
+
+	s := &session{cfg: cfg, cache: cache, log: log, addrs: make(map[string]uint64, len(syms))}
+	for _, sym := range syms {
+		if _, ok := s.addrs[sym.Name]; !ok && sym.Addr != 0 {
+			s.addrs[sym.Name] = sym.Addr
+		}
+	}
+	defer s.close(res)
+
+	t0 = time.Now()
+	backend, err := chooseBackend(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	res.Backend = backend
+	s.planProbes(disc, backend)
+	if err := s.load(disc, backend, ifindex); err != nil {
+		return nil, err
+	}
+	res.Timings.Load = time.Since(t0)
+
+	t0 = time.Now()
+	if err := s.attach(ctx, disc, backend); err != nil {
+		return nil, err
+	}
+	res.Timings.Attach = time.Since(t0)
+	for _, p := range s.probes {
+		if p.Error != "" {
+			res.ProbesFailed++
+			if len(res.FailedSamples) < 5 {
+				res.FailedSamples = append(res.FailedSamples, p.Name+": "+p.Error)
+			}
+		} else {
+			res.Probes++
+		}
+	}
+	if res.Probes == 0 {
+		return res, fmt.Errorf("%w (%d tried; first: %s)", ErrNoneAttached, res.ProbesFailed, strings.Join(res.FailedSamples[:min(1, len(res.FailedSamples))], ""))
+	}
+
+	w, err := format.NewWriter(out, &hdr, nil)
+	if err != nil {
+		return res, fmt.Errorf("start capture: %w", err)
+	}
+	if err := s.writeSnapshots(w, vmlinuxRaw, disc.modules, syms, ifs, nss); err != nil {
+		return res, err
+	}
+	if err := w.Flush(); err != nil {
+		return res, fmt.Errorf("write capture: %w", err)
+	}
+	if cfg.ReadyFile != "" {
+		if err := os.WriteFile(cfg.ReadyFile, []byte("ready\n"), 0o644); err != nil {
+			return res, fmt.Errorf("write ready file: %w", err)
+		}
+	}
+	fmt.Fprintf(log, "attached %d probes (%s), %d failed; recording\n", res.Probes, backend, res.ProbesFailed)
+
+	rd, err := ringbuf.NewReader(s.coll.Maps["events"])
+	if err != nil {
+		return res, fmt.Errorf("open ring buffer: %w", err)
+	}
+	defer rd.Close()
+	freeing := make(map[uint32]bool)
+	for _, p := range s.probes {
+		if p.Name == "kfree_skbmem" && p.Error == "" {
+			freeing[p.ID] = true
+		}
+	}
+	dr := &drainer{
+		ring:   rd,
+		dec:    newDecoder(w, mapStacks{s.coll.Maps["stacks"]}, freeing),
+		losses: mapLosses{s.coll.Maps["counters"]},
+		opts: drainOptions{
+			MaxEvents:    cfg.MaxEvents,
+			MaxSize:      cfg.MaxSize,
+			Duration:     cfg.Duration,
+			ProbesFailed: uint32(res.ProbesFailed),
+			Status:       statusLine(cfg, log, res.Probes),
+		},
+	}
+	st, derr := dr.run(ctx)
+	res.Stats = st
+	if cfg.Terminal {
+		fmt.Fprintln(log)
+	}
+	cerr := w.Close()
+	if f, ok := out.(*os.File); ok && cerr == nil {
+		// Pipes and terminals cannot be synced (EINVAL): nothing to do.
+		if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+			cerr = fmt.Errorf("sync capture: %w", err)
+		}
+	}
+	res.Stats.Bytes = w.Stats().Bytes
+	if derr != nil {
+		return res, derr
+	}
+	if cerr != nil {
+		return res, fmt.Errorf("complete capture: %w", cerr)
+	}
+	return res, nil
+}
+
+func (s *session) writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, syms []format.Symbol, ifs []format.Interface, nss []format.Netns) error {
+	if err := w.AddBTF("", vmlinuxRaw); err != nil {
+		return fmt.Errorf("store kernel BTF: %w", err)
+	}
+	for _, m := range modules {
+		raw, err := os.ReadFile(moduleBTFDir + "/" + m)
+		if err != nil {
+			return fmt.Errorf("read BTF of module %s: %w", m, err)
+		}
+		if err := w.AddBTF(m, raw); err != nil {
+			return fmt.Errorf("store BTF of module %s: %w", m, err)
+		}
+	}
+	if err := w.AddKallsyms(syms); err != nil {
+		return fmt.Errorf("store kallsyms: %w", err)
+	}
+	if err := w.AddInterfaces(ifs, nss); err != nil {
+		return fmt.Errorf("store interfaces: %w", err)
+	}
+	if err := w.AddProbes(s.probes); err != nil {
+		return fmt.Errorf("store probes: %w", err)
+	}
+	return nil
+}
+
+// statusLine returns the drain's status callback: one line, redrawn, on a
+// terminal; nothing otherwise.
+func statusLine(cfg *Config, log io.Writer, probes int) func(Stats) {
+	if !cfg.Terminal {
+		return nil
+	}
+	var last Stats
+	var lastT time.Time
+	return func(st Stats) {
+		now := time.Now()
+		rate := 0.0
+		if !lastT.IsZero() {
+			rate = float64(st.Events-last.Events) / now.Sub(lastT).Seconds()
+		}
+		last, lastT = st, now
+		fmt.Fprintf(log, "\r\033[Kevents %d (%.0f/s)  lost %d  written %s  probes %d  %s",
+			st.Events, rate, st.Lost, humanBytes(st.Bytes), probes, st.Elapsed.Truncate(time.Second))
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func chooseBackend(b string) (string, error) {
+	switch b {
+	case BackendKprobe:
+		return b, nil
+	case BackendKprobeMulti:
+		if err := features.HaveBPFLinkKprobeMulti(); err != nil {
+			return "", fmt.Errorf("%w: --backend kprobe-multi: kernel does not support it: %w", ErrConfig, err)
+		}
+		return b, nil
+	}
+	if features.HaveBPFLinkKprobeMulti() == nil {
+		return BackendKprobeMulti, nil
+	}
+	return BackendKprobe, nil
+}
+
+// planProbes numbers the probes: the sk_buff functions, the non-skb
+// functions, then the drop tracepoint.
+func (s *session) planProbes(d *discovery, backend string) {
+	kind := format.ProbeKprobe
+	if backend == BackendKprobeMulti {
+		kind = format.ProbeKprobeMulti
+	}
+	add := func(f Func) {
+		s.probes = append(s.probes, format.Probe{
+			ID:     uint32(len(s.probes) + 1),
+			Name:   f.Name,
+			Module: f.Module,
+			Addr:   s.addrs[f.Name],
+			Kind:   kind,
+			SKBArg: uint8(f.SKBArg),
+		})
+	}
+	for _, f := range d.skb {
+		add(f)
+	}
+	for _, f := range d.nonSKB {
+		add(f)
+	}
+	s.probes = append(s.probes, format.Probe{
+		ID:     uint32(len(s.probes) + 1),
+		Name:   "kfree_skb",
+		Kind:   format.ProbeTracepoint,
+		SKBArg: 1,
+	})
+}
+
+// Maps shared between the main collection and the per-target copies.
+var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids"}
+
+func (s *session) load(d *discovery, backend string, ifindex uint32) error {
+	cfg := s.cfg
+	spec, err := bpf.LoadPwru()
+	if err != nil {
+		return fmt.Errorf("load kernel program spec: %w", err)
+	}
+	spec.Maps["events"].MaxEntries = uint32(cfg.RingbufSize)
+
+	var kc bpf.PwruConfig
+	kc.Snaplen = cfg.Snaplen
+	if cfg.FilterNetns != 0 {
+		kc.FilterNetns, kc.Netns = 1, cfg.FilterNetns
+	}
+	if cfg.FilterMarkSet {
+		kc.FilterMark, kc.Mark, kc.MarkMask = 1, cfg.FilterMark&cfg.FilterMarkMask, cfg.FilterMarkMask
+	}
+	if ifindex != 0 {
+		kc.FilterIfindex, kc.Ifindex = 1, ifindex
+	}
+	kc.FilterPcap = b2u(cfg.PcapFilter != "")
+	kc.FilterTunnel = b2u(cfg.TunnelPcapL2 != "" || cfg.TunnelPcapL3 != "")
+	kc.FilterSkbExpr = b2u(cfg.SKBExpr != "")
+	kc.FilterXdpExpr = b2u(cfg.XDPExpr != "")
+	kc.PayloadEvery = b2u(cfg.PayloadEvery)
+	kc.TrackSkb = b2u(cfg.TrackSKB)
+	kc.TrackStackid = b2u(cfg.TrackSKBByStackID)
+	kc.OutputStack = b2u(cfg.OutputStack)
+	kc.OutputCaller = b2u(cfg.OutputCaller)
+	kc.OutputSkb = b2u(cfg.OutputSKB)
+	kc.OutputShinfo = b2u(cfg.OutputSharedInfo)
+	kc.OutputCb = b2u(cfg.OutputCB)
+	kc.OutputXdpMeta = b2u(cfg.OutputXDPMetadata)
+	kc.DropProbeId = s.probes[len(s.probes)-1].ID
+	for _, p := range s.probes {
+		if p.Name == "kfree_skbmem" && p.Kind != format.ProbeTracepoint {
+			kc.KfreeSkbmemProbeId = p.ID
+		}
+	}
+	var metas []MetaField
+	for _, m := range cfg.OutputSKBMetadata {
+		mf, err := ResolveMetadata(d.vmlinux, m)
+		if err != nil {
+			return fmt.Errorf("%w: --output-skb-metadata: %w", ErrConfig, err)
+		}
+		metas = append(metas, mf)
+	}
+	if err := metaConfig(&kc, metas); err != nil {
+		return fmt.Errorf("%w: --output-skb-metadata: %w", ErrConfig, err)
+	}
+	if err := spec.Variables["CFG"].Set(kc); err != nil {
+		return fmt.Errorf("set kernel program config: %w", err)
+	}
+	for _, inj := range cfg.Injectors {
+		if err := inj(spec, d.vmlinux); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	s.spec = spec.Copy()
+
+	// The main collection: the probe programs of the chosen backend, the
+	// drop tracepoint and the kfree_skbmem cleanup.
+	keep := map[string]bool{"raw_tp_kfree_skb": true, "kprobe_kfree_skbmem": true}
+	prefix := "kprobe_skb_"
+	nonSKB := "kprobe_non_skb"
+	if backend == BackendKprobeMulti {
+		prefix = "kprobe_multi_skb_"
+		nonSKB = "kprobe_multi_non_skb"
+	}
+	for i := 1; i <= MaxSKBArg; i++ {
+		keep[fmt.Sprintf("%s%d", prefix, i)] = true
+	}
+	if len(d.nonSKB) > 0 {
+		keep[nonSKB] = true
+	}
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache})
+	if err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return fmt.Errorf("load kernel program: %w", verr)
+		}
+		return fmt.Errorf("load kernel program: %w", err)
+	}
+	s.coll = coll
+	return nil
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// loadTracing loads one fentry/fexit program of the injected spec,
+// sharing the main collection's maps. target is a BPF program (tc/XDP) or
+// nil for a kernel function; attachTo names the traced function.
+func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string) (*ebpf.Program, error) {
+	spec := s.spec.Copy()
+	ps, ok := spec.Programs[name]
+	if !ok {
+		return nil, fmt.Errorf("no program %s", name)
+	}
+	ps.AttachTarget = target
+	ps.AttachTo = attachTo
+	for n := range spec.Programs {
+		if n != name {
+			delete(spec.Programs, n)
+		}
+	}
+	repl := make(map[string]*ebpf.Map)
+	for _, m := range sharedMaps {
+		repl[m] = s.coll.Maps[m]
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache, MapReplacements: repl})
+	if err != nil {
+		return nil, err
+	}
+	prog := coll.Programs[name]
+	delete(coll.Programs, name)
+	coll.Close()
+	return prog, nil
+}
+
+func (s *session) attach(ctx context.Context, d *discovery, backend string) error {
+	cfg := s.cfg
+	byArg := make(map[int][]int) // skb arg -> probe indexes
+	var nonIdx []int
+	for i, p := range s.probes {
+		switch {
+		case p.Kind == format.ProbeTracepoint:
+		case p.SKBArg > 0:
+			byArg[int(p.SKBArg)] = append(byArg[int(p.SKBArg)], i)
+		default:
+			nonIdx = append(nonIdx, i)
+		}
+	}
+	total := len(s.probes) - 1
+	prog := func(arg int) *ebpf.Program {
+		if backend == BackendKprobeMulti {
+			return s.coll.Programs[fmt.Sprintf("kprobe_multi_skb_%d", arg)]
+		}
+		return s.coll.Programs[fmt.Sprintf("kprobe_skb_%d", arg)]
+	}
+	nonProg := s.coll.Programs["kprobe_non_skb"]
+	if backend == BackendKprobeMulti {
+		nonProg = s.coll.Programs["kprobe_multi_non_skb"]
+	}
+	groups := make([]struct {
+		prog *ebpf.Program
+		idx  []int
+	}, 0, MaxSKBArg+1)
+	for arg := 1; arg <= MaxSKBArg; arg++ {
+		if len(byArg[arg]) > 0 {
+			groups = append(groups, struct {
+				prog *ebpf.Program
+				idx  []int
+			}{prog(arg), byArg[arg]})
+		}
+	}
+	if len(nonIdx) > 0 {
+		groups = append(groups, struct {
+			prog *ebpf.Program
+			idx  []int
+		}{nonProg, nonIdx})
+	}
+
+	bar := newProgress(cfg, s.log, total)
+	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("attach: %w", err)
+		}
+		if backend == BackendKprobeMulti {
+			s.attachMulti(g.prog, g.idx, bar)
+		} else {
+			s.attachSingle(ctx, g.prog, g.idx, bar)
+		}
+	}
+	bar.done()
+
+	// Drop reasons.
+	tp := &s.probes[len(s.probes)-1]
+	if l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "kfree_skb", Program: s.coll.Programs["raw_tp_kfree_skb"]}); err != nil {
+		tp.Error = err.Error()
+	} else {
+		s.links = append(s.links, l)
+	}
+
+	// Forget per-skb state at kfree_skbmem when it is not a traced probe.
+	traced := false
+	for _, p := range s.probes {
+		if p.Name == "kfree_skbmem" && p.Kind != format.ProbeTracepoint && p.Error == "" {
+			traced = true
+		}
+	}
+	if !traced && (cfg.TrackSKB || cfg.TrackSKBByStackID || !cfg.PayloadEvery) {
+		l, err := link.Kprobe("kfree_skbmem", s.coll.Programs["kprobe_kfree_skbmem"], nil)
+		if err != nil {
+			fmt.Fprintf(s.log, "warning: attach kfree_skbmem cleanup: %v\n", err)
+		} else {
+			s.links = append(s.links, l)
+		}
+	}
+
+	if cfg.TrackSKB {
+		for fn, prog := range map[string]string{
+			"skb_clone":          "fexit_skb_clone",
+			"skb_copy":           "fexit_skb_copy",
+			"__pskb_copy_fclone": "fexit_pskb_copy_fclone",
+			"skb_copy_expand":    "fexit_skb_copy_expand",
+		} {
+			p, err := s.loadTracing(prog, nil, fn)
+			if err != nil {
+				fmt.Fprintf(s.log, "warning: clone tracking on %s: %v\n", fn, err)
+				continue
+			}
+			l, err := link.AttachTracing(link.TracingOptions{Program: p})
+			p.Close()
+			if err != nil {
+				fmt.Fprintf(s.log, "warning: clone tracking on %s: %v\n", fn, err)
+				continue
+			}
+			s.links = append(s.links, l)
+		}
+	}
+	if cfg.TraceTC || cfg.TraceXDP {
+		if err := s.attachBPFProgs(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attachSingle attaches one kprobe per function, KprobeBatch at a time.
+func (s *session) attachSingle(ctx context.Context, prog *ebpf.Program, idx []int, bar *progress) {
+	batch := s.cfg.KprobeBatch
+	var mu sync.Mutex
+	for start := 0; start < len(idx); start += batch {
+		if ctx.Err() != nil {
+			for _, i := range idx[start:] {
+				s.probes[i].Error = "not attached: interrupted"
+			}
+			return
+		}
+		end := min(start+batch, len(idx))
+		var wg sync.WaitGroup
+		for _, i := range idx[start:end] {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				p := &s.probes[i]
+				l, err := link.Kprobe(p.Name, prog, &link.KprobeOptions{Cookie: uint64(p.ID)})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					p.Error = err.Error()
+					return
+				}
+				s.links = append(s.links, l)
+			}(i)
+		}
+		wg.Wait()
+		bar.add(end - start)
+	}
+}
+
+// attachMulti attaches the functions of idx with kprobe.multi links,
+// splitting a group that fails in halves until the failing functions are
+// isolated.
+func (s *session) attachMulti(prog *ebpf.Program, idx []int, bar *progress) {
+	if len(idx) == 0 {
+		return
+	}
+	syms := make([]string, len(idx))
+	cookies := make([]uint64, len(idx))
+	for k, i := range idx {
+		syms[k] = s.probes[i].Name
+		cookies[k] = uint64(s.probes[i].ID)
+	}
+	l, err := link.KprobeMulti(prog, link.KprobeMultiOptions{Symbols: syms, Cookies: cookies})
+	if err == nil {
+		s.links = append(s.links, l)
+		bar.add(len(idx))
+		return
+	}
+	if len(idx) == 1 {
+		s.probes[idx[0]].Error = err.Error()
+		bar.add(1)
+		return
+	}
+	half := len(idx) / 2
+	s.attachMulti(prog, idx[:half], bar)
+	s.attachMulti(prog, idx[half:], bar)
+}
+
+// attachBPFProgs attaches fentry/fexit to every loaded tc and XDP program.
+func (s *session) attachBPFProgs() error {
+	var id ebpf.ProgramID
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if err != nil {
+			break
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		info, err := p.Info()
+		if err != nil {
+			p.Close()
+			continue
+		}
+		var entry, exit string
+		kind := format.ProbeTC
+		switch info.Type {
+		case ebpf.SchedCLS, ebpf.SchedACT:
+			if !s.cfg.TraceTC {
+				p.Close()
+				continue
+			}
+			entry, exit = "fentry_tc", "fexit_tc"
+		case ebpf.XDP:
+			if !s.cfg.TraceXDP {
+				p.Close()
+				continue
+			}
+			entry, exit, kind = "fentry_xdp", "fexit_xdp", format.ProbeXDP
+		default:
+			p.Close()
+			continue
+		}
+		name := info.Name
+		if fis, err := info.FuncInfos(); err == nil {
+			if len(fis) > 0 && fis[0].Func != nil {
+				name = fis[0].Func.Name
+			}
+		}
+		probe := format.Probe{ID: uint32(len(s.probes) + 1), Name: name, Kind: kind, ProgID: uint32(id)}
+		if addrs, ok := info.JitedKsymAddrs(); ok && len(addrs) > 0 {
+			probe.Addr = uint64(addrs[0])
+		}
+		for _, which := range []string{entry, exit} {
+			tp, err := s.loadTracing(which, p, name)
+			if err != nil {
+				probe.Error = err.Error()
+				break
+			}
+			l, err := link.AttachTracing(link.TracingOptions{Program: tp, Cookie: uint64(probe.ID)})
+			tp.Close()
+			if err != nil {
+				probe.Error = err.Error()
+				break
+			}
+			s.links = append(s.links, l)
+		}
+		p.Close()
+		s.probes = append(s.probes, probe)
+	}
+	return nil
+}
+
+// close detaches everything, saying so when it takes a while.
+func (s *session) close(res *Result) {
+	t0 := time.Now()
+	if len(s.links) > 100 {
+		fmt.Fprintf(s.log, "capture complete; detaching %d probes (this takes a while with single kprobes)\n", len(s.links))
+	}
+	for _, l := range s.links {
+		l.Close()
+	}
+	if s.coll != nil {
+		s.coll.Close()
+	}
+	res.Timings.Detach = time.Since(t0)
+}
+
+// mapStacks reads stacks from the stack trace map.
+type mapStacks struct{ m *ebpf.Map }
+
+func (m mapStacks) Stack(id uint32) ([]uint64, error) {
+	var ips [64]uint64
+	if err := m.m.Lookup(id, &ips); err != nil {
+		return nil, err
+	}
+	n := 0
+	for n < len(ips) && ips[n] != 0 {
+		n++
+	}
+	return append([]uint64(nil), ips[:n]...), nil
+}
+
+// Names of the kernel counters (enum counter in bpf/pwru.c).
+var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full"}
+
+// mapLosses sums the per-CPU counters map.
+type mapLosses struct{ m *ebpf.Map }
+
+func (m mapLosses) Losses() ([]uint64, map[string]uint64, error) {
+	other := make(map[string]uint64)
+	var perCPU []uint64
+	for i, name := range counterNames {
+		var vals []uint64
+		if err := m.m.Lookup(uint32(i), &vals); err != nil {
+			return nil, nil, err
+		}
+		if i == 0 {
+			perCPU = vals
+			continue
+		}
+		var sum uint64
+		for _, v := range vals {
+			sum += v
+		}
+		other[name] = sum
+	}
+	return perCPU, other, nil
+}
