@@ -131,6 +131,11 @@ func (s *btfShow) name() {
 		}
 	case *btf.Enum:
 		prefix = "enum"
+	case *btf.Fwd:
+		prefix = "struct"
+		if v := t.(*btf.Fwd); v.Kind == btf.FwdUnion {
+			prefix = "union"
+		}
 	}
 	if isPtr {
 		parens = ""

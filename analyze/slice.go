@@ -1,0 +1,366 @@
+package analyze
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// SliceOptions tune [Slice].
+type SliceOptions struct {
+	Filter Filter
+	// NoPayload leaves the packets out (events keep no payload reference).
+	NoPayload bool
+	// TrimSymbols keeps only the kallsyms entries the kept events need
+	// (probes, callers, stack frames) and only the BTF types the analyzer
+	// renders (struct sk_buff, struct skb_shared_info, enum
+	// skb_drop_reason), with the structs they point to reduced to
+	// forward declarations.
+	TrimSymbols bool
+	// Description is recorded in the new header's options as
+	// "sliced-with" (e.g. the command line).
+	Description string
+	// Writer tunes the output (nil = defaults).
+	Writer *format.WriterOptions
+}
+
+// SliceStats says what [Slice] kept.
+type SliceStats struct {
+	Events, SKBs, Packets, Stacks, Blobs, Symbols uint64
+}
+
+// Slice writes a new, complete capture to w holding only the selected
+// events, with the header, probes, interfaces and losses of the original,
+// and the stacks, blobs, payloads, kallsyms and BTF the kept events use.
+func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
+	if o == nil {
+		o = &SliceOptions{}
+	}
+	s, err := newScanner(c, &o.Filter)
+	if err != nil {
+		return nil, err
+	}
+	src := c.File
+	h := *src.Header()
+	h.Options = maps.Clone(h.Options)
+	if h.Options == nil {
+		h.Options = map[string]string{}
+	}
+	desc := o.Description
+	if desc == "" {
+		desc = "pwru-replay slice"
+	}
+	h.Options["sliced-with"] = desc
+	fw, err := format.NewWriter(w, &h, o.Writer)
+	if err != nil {
+		return nil, fmt.Errorf("create capture: %w", err)
+	}
+	st := &SliceStats{}
+
+	// The events go first into the writer; kallsyms and BTF needs are
+	// gathered on the way and written at the end when trimming (the
+	// reader does not care about section order).
+	if !o.TrimSymbols {
+		if err := copyBTF(fw, src); err != nil {
+			return nil, err
+		}
+		if syms := c.Symbols(); syms != nil && syms.Len() > 0 {
+			if err := fw.AddKallsyms(syms.All()); err != nil {
+				return nil, fmt.Errorf("write kallsyms: %w", err)
+			}
+			st.Symbols = uint64(syms.Len())
+		}
+	}
+	if ps := src.Probes(); len(ps) > 0 {
+		if err := fw.AddProbes(ps); err != nil {
+			return nil, fmt.Errorf("write probes: %w", err)
+		}
+	}
+	if ifs, ns := src.Interfaces(), src.Netns(); len(ifs) > 0 || len(ns) > 0 {
+		if err := fw.AddInterfaces(ifs, ns); err != nil {
+			return nil, fmt.Errorf("write interfaces: %w", err)
+		}
+	}
+	stackIDs := map[uint32]uint32{}
+	blobIDs := map[uint32]uint32{}
+	pktIDs := map[uint32]uint32{}
+	addrs := map[uint64]struct{}{}
+	hit := map[uint32]bool{}
+	var needSKB, needShinfo bool
+	remap := func(m map[uint32]uint32, id uint32, add func() (uint32, error)) (uint32, error) {
+		if id == 0 {
+			return 0, nil
+		}
+		if n, ok := m[id]; ok {
+			return n, nil
+		}
+		n, err := add()
+		if err != nil {
+			return 0, err
+		}
+		if len(m) > 1<<16 {
+			clear(m)
+		}
+		m[id] = n
+		return n, nil
+	}
+	err = s.run(func(e *format.Event, l *life) error {
+		ne := *e
+		var err error
+		ne.StackID, err = remap(stackIDs, e.StackID, func() (uint32, error) {
+			ips, err := src.Stack(e.StackID)
+			if err != nil {
+				return 0, fmt.Errorf("read stack %d: %w", e.StackID, err)
+			}
+			if o.TrimSymbols {
+				for _, ip := range ips {
+					addrs[ip] = struct{}{}
+				}
+			}
+			st.Stacks++
+			return fw.AddStack(ips)
+		})
+		if err != nil {
+			return err
+		}
+		for k, id := range e.Blobs {
+			if id == 0 {
+				continue
+			}
+			ne.Blobs[k], err = remap(blobIDs, id, func() (uint32, error) {
+				kind, data, err := src.Blob(id)
+				if err != nil {
+					return 0, fmt.Errorf("read blob %d: %w", id, err)
+				}
+				st.Blobs++
+				return fw.AddBlob(kind, data)
+			})
+			if err != nil {
+				return err
+			}
+			needSKB = needSKB || k == format.BlobSKB
+			needShinfo = needShinfo || k == format.BlobSharedInfo
+		}
+		if o.NoPayload {
+			ne.PayloadID = 0
+		} else {
+			ne.PayloadID, err = remap(pktIDs, e.PayloadID, func() (uint32, error) {
+				p, err := src.Packet(e.PayloadID)
+				if err != nil {
+					return 0, fmt.Errorf("read packet %d: %w", e.PayloadID, err)
+				}
+				st.Packets++
+				return fw.AddPacket(p)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if o.TrimSymbols {
+			if e.Caller != 0 {
+				addrs[e.Caller] = struct{}{}
+			}
+			hit[e.ProbeID] = true
+		}
+		if l != nil && l.sel == 1 {
+			st.SKBs++
+		}
+		st.Events++
+		if err := fw.WriteEvent(&ne); err != nil {
+			return fmt.Errorf("write event: %w", err)
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if o.TrimSymbols {
+		n, err := writeTrimmedSymbols(fw, c, addrs, hit)
+		if err != nil {
+			return nil, err
+		}
+		st.Symbols = n
+		if err := writeTrimmedBTF(fw, c, needSKB, needShinfo); err != nil {
+			return nil, err
+		}
+	}
+	losses := src.Losses()
+	losses.Other = maps.Clone(losses.Other)
+	if losses.Other == nil {
+		losses.Other = map[string]uint64{}
+	}
+	if total := src.Summary().Events; total > st.Events {
+		losses.Other["sliced_out_events"] = total - st.Events
+	}
+	if err := fw.SetLosses(&losses); err != nil {
+		return nil, fmt.Errorf("write losses: %w", err)
+	}
+	if err := fw.Close(); err != nil {
+		return nil, fmt.Errorf("close capture: %w", err)
+	}
+	return st, nil
+}
+
+func copyBTF(fw *format.Writer, src *format.File) error {
+	for _, m := range src.BTFModules() {
+		raw, err := src.RawBTF(m)
+		if err != nil {
+			return fmt.Errorf("read btf %q: %w", m, err)
+		}
+		if err := fw.AddBTF(m, raw); err != nil {
+			return fmt.Errorf("write btf %q: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// writeTrimmedSymbols keeps the symbols of the probes hit and of addrs.
+func writeTrimmedSymbols(fw *format.Writer, c *Capture, addrs map[uint64]struct{}, hit map[uint32]bool) (uint64, error) {
+	syms := c.Symbols()
+	if syms == nil || syms.Len() == 0 {
+		return 0, nil
+	}
+	keep := map[uint64]format.Symbol{}
+	for a := range addrs {
+		if s, _, ok := syms.Lookup(a); ok {
+			keep[s.Addr] = s
+		}
+	}
+	names := map[string]bool{}
+	for _, p := range c.File.Probes() {
+		if !hit[p.ID] {
+			continue
+		}
+		if p.Addr != 0 {
+			if s, _, ok := syms.Lookup(p.Addr); ok {
+				keep[s.Addr] = s
+			}
+		}
+		names[p.Name] = true
+	}
+	for _, s := range syms.All() {
+		if names[s.Name] {
+			keep[s.Addr] = s
+		}
+	}
+	out := slices.SortedFunc(maps.Values(keep), func(a, b format.Symbol) int {
+		if a.Addr != b.Addr {
+			if a.Addr < b.Addr {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	if len(out) == 0 {
+		return 0, nil
+	}
+	if err := fw.AddKallsyms(out); err != nil {
+		return 0, fmt.Errorf("write kallsyms: %w", err)
+	}
+	return uint64(len(out)), nil
+}
+
+// writeTrimmedBTF writes a small vmlinux BTF with the types the analyzer
+// renders.
+func writeTrimmedBTF(fw *format.Writer, c *Capture, skb, shinfo bool) error {
+	spec := c.BTF()
+	if spec == nil {
+		return nil
+	}
+	var roots []btf.Type
+	var reasons *btf.Enum
+	if err := spec.TypeByName("skb_drop_reason", &reasons); err == nil {
+		roots = append(roots, btf.Copy(reasons))
+	}
+	for _, want := range []struct {
+		name string
+		ok   bool
+	}{{"sk_buff", skb}, {"skb_shared_info", shinfo}} {
+		if !want.ok {
+			continue
+		}
+		var s *btf.Struct
+		if err := spec.TypeByName(want.name, &s); err == nil {
+			roots = append(roots, stubPointees(btf.Copy(s)))
+		}
+	}
+	if len(roots) == 0 {
+		return nil
+	}
+	b, err := btf.NewBuilder(roots, nil)
+	if err != nil {
+		return fmt.Errorf("trim btf: %w", err)
+	}
+	raw, err := b.Marshal(nil, nil)
+	if err != nil {
+		return fmt.Errorf("trim btf: %w", err)
+	}
+	if err := fw.AddBTF("", raw); err != nil {
+		return fmt.Errorf("write btf: %w", err)
+	}
+	return nil
+}
+
+// stubPointees replaces, in a copied type graph, every named struct or
+// union reached through a pointer by a forward declaration, so the graph
+// holds only what is embedded by value.
+func stubPointees(root btf.Type) btf.Type {
+	seen := map[btf.Type]bool{}
+	var walk func(t btf.Type)
+	walk = func(t btf.Type) {
+		if t == nil || seen[t] {
+			return
+		}
+		seen[t] = true
+		switch v := t.(type) {
+		case *btf.Pointer:
+			target := v.Target
+			inner := skipQualifiers(target)
+			switch p := inner.(type) {
+			case *btf.Struct:
+				if p.Name != "" && p != root {
+					v.Target = &btf.Fwd{Name: p.Name, Kind: btf.FwdStruct}
+					return
+				}
+			case *btf.Union:
+				if p.Name != "" {
+					v.Target = &btf.Fwd{Name: p.Name, Kind: btf.FwdUnion}
+					return
+				}
+			case *btf.FuncProto:
+				v.Target = &btf.Void{}
+				return
+			}
+			walk(target)
+		case *btf.Struct:
+			for _, m := range v.Members {
+				walk(m.Type)
+			}
+		case *btf.Union:
+			for _, m := range v.Members {
+				walk(m.Type)
+			}
+		case *btf.Array:
+			walk(v.Type)
+		case *btf.Typedef:
+			walk(v.Type)
+		case *btf.Const:
+			walk(v.Type)
+		case *btf.Volatile:
+			walk(v.Type)
+		case *btf.Restrict:
+			walk(v.Type)
+		case *btf.TypeTag:
+			walk(v.Type)
+		}
+	}
+	walk(root)
+	return root
+}
