@@ -377,16 +377,16 @@ func appendTuple(b []byte, t *Tuple) []byte {
 // chunkDecoder reads the events of one chunk payload in order.
 type chunkDecoder struct {
 	predictor
-	cols    [numCols][]byte
-	comms   []string
-	time    uint64
-	left    int
-	i       int // index of the next event
+	cols  [numCols][]byte
+	comms []string
+	time  uint64
+	left  int
+	i     int // index of the next event
 	// The hot columns are decoded in bulk when the chunk is opened.
 	dts, codes, masks []uint64
-	prevSKB uint64
-	prevCal uint64
-	err     error
+	prevSKB           uint64
+	prevCal           uint64
+	err               error
 }
 
 // init prepares the decoder for a chunk payload of count events whose

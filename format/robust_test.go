@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-
 	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/synth"
 )
