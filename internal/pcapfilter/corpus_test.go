@@ -88,6 +88,7 @@ func buildCorpus(tb testing.TB) []testPacket {
 		{"tcp4-ack-get", ip4A, ip4B, 40000, 80, "PA", "GET / HTTP/1.1\r\n\r\n"},
 		{"tcp4-fin-8080", ip4C, ip4B, 12345, 8080, "FA", ""},
 		{"tcp4-rst-22", ip4B, ip4C, 22, 5555, "R", ""},
+		{"tcp4-fin-from-a", ip4A, ip4B, 40000, 80, "FA", ""},
 	} {
 		ip := ipv4(c.src, c.dst, layers.IPProtocolTCP)
 		t := tcp(c.sp, c.dp, c.flags)
@@ -147,6 +148,7 @@ func buildCorpus(tb testing.TB) []testPacket {
 		{"tcp6-syn-80", ip6A, ip6B, "tcp"},
 		{"udp6-dns", ip6B, ip6A, "udp"},
 		{"udp6-linklocal", ip6C, ip6A, "udp"},
+		{"udp6-multicast", ip6C, net.ParseIP("ff02::fb"), "udp"},
 	} {
 		switch c.proto {
 		case "tcp":

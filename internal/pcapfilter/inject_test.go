@@ -1,0 +1,201 @@
+package pcapfilter
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+)
+
+func mustLoad(tb testing.TB, path string) *ebpf.CollectionSpec {
+	tb.Helper()
+	spec, err := ebpf.LoadCollectionSpec(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return spec
+}
+
+// body extracts a placeholder's instructions from a program, ready to run
+// on its own.
+func body(tb testing.TB, spec *ebpf.CollectionSpec, prog, fn string) asm.Instructions {
+	tb.Helper()
+	insns := spec.Programs[prog].Instructions
+	start, end, ok := bpfpatch.Bounds(insns, fn)
+	if !ok {
+		tb.Fatalf("%s: %s missing", prog, fn)
+	}
+	if btf.FuncMetadata(&insns[start]) == nil {
+		tb.Errorf("%s: %s lost its BTF func info", prog, fn)
+	}
+	out := append(asm.Instructions(nil), insns[start:end]...)
+	out[0] = out[0].WithSymbol("")
+	return out
+}
+
+func TestInjectAll(t *testing.T) {
+	if !libpcapAvailable {
+		t.Skip("libpcap needs cgo on linux: built without it")
+	}
+	frames := buildCorpus(t)
+	frame := func(name string) testPacket {
+		for _, p := range frames {
+			if p.name == name {
+				return p
+			}
+		}
+		t.Fatalf("no corpus packet %s", name)
+		return testPacket{}
+	}
+	syn, arp, udp := frame("tcp4-syn-80"), frame("arp-request"), frame("udp4-dns")
+
+	tests := []struct {
+		name           string
+		expr, tl2, tl3 string
+		changed        []string // placeholders that must differ from the default
+	}{
+		{
+			name: "tcp port 80", expr: "tcp port 80",
+			changed: []string{PlaceholderL2, PlaceholderL3},
+		},
+		{
+			name: "arp: l3 rejects all", expr: "arp",
+			changed: []string{PlaceholderL2, PlaceholderL3},
+		},
+		{
+			name: "tunnel only", tl2: "udp", tl3: "udp port 53",
+			changed: []string{PlaceholderTunnelL2, PlaceholderTunnelL3},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := mustLoad(t, "../bpfpatch/testdata/placeholders.o")
+			orig := mustLoad(t, "../bpfpatch/testdata/placeholders.o")
+			if err := InjectAll(spec, tt.expr, tt.tl2, tt.tl3); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"probe_skb", "probe_xdp"} {
+				var buf bytes.Buffer
+				if err := spec.Programs[name].Instructions.Marshal(&buf, binary.LittleEndian); err != nil {
+					t.Fatalf("%s: marshal: %v", name, err)
+				}
+			}
+			for _, fn := range []string{PlaceholderL2, PlaceholderL3, PlaceholderTunnelL2, PlaceholderTunnelL3} {
+				got, def := body(t, spec, "probe_skb", fn), body(t, orig, "probe_skb", fn)
+				changed := len(got) != len(def)
+				want := false
+				for _, c := range tt.changed {
+					want = want || c == fn
+				}
+				if changed != want {
+					t.Errorf("%s changed = %v, want %v", fn, changed, want)
+				}
+				if changed {
+					if err := bpfpatch.Check(got); err != nil {
+						t.Errorf("%s: %v", fn, err)
+					}
+				}
+			}
+		})
+	}
+
+	// Verdicts of the injected bodies, run as the kernel program runs them.
+	spec := mustLoad(t, "../bpfpatch/testdata/placeholders.o")
+	if err := InjectAll(spec, "tcp port 80", "", "udp port 53"); err != nil {
+		t.Fatal(err)
+	}
+	l2, l3 := body(t, spec, "probe_skb", PlaceholderL2), body(t, spec, "probe_skb", PlaceholderL3)
+	tl3 := body(t, spec, "probe_skb", PlaceholderTunnelL3)
+	for _, c := range []struct {
+		name string
+		code asm.Instructions
+		pkt  []byte
+		want bool
+	}{
+		{"l2 syn", l2, syn.frame, true},
+		{"l3 syn", l3, syn.frame[syn.l3off:], true},
+		{"l2 udp", l2, udp.frame, false},
+		{"l3 udp", l3, udp.frame[udp.l3off:], false},
+		{"l2 syn as l3", l3, syn.frame, false},
+		{"tunnel l3 udp", tl3, udp.frame[udp.l3off:], true},
+		{"tunnel l3 syn", tl3, syn.frame[syn.l3off:], false},
+	} {
+		if got := runFilter(t, c.code, c.pkt); got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+	spec = mustLoad(t, "../bpfpatch/testdata/placeholders.o")
+	if err := InjectAll(spec, "arp", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if !runFilter(t, body(t, spec, "probe_skb", PlaceholderL2), arp.frame) {
+		t.Error("arp: l2 does not match an ARP frame")
+	}
+	if runFilter(t, body(t, spec, "probe_skb", PlaceholderL3), syn.frame[syn.l3off:]) {
+		t.Error("arp: l3 matches an IP packet")
+	}
+}
+
+func TestInjectErrors(t *testing.T) {
+	spec := mustLoad(t, "../bpfpatch/testdata/placeholders.o")
+	if err := Inject(spec, PlaceholderL2, "", false); err != nil {
+		t.Errorf("empty expression: %v", err)
+	}
+	if !libpcapAvailable {
+		if err := InjectAll(spec, "tcp", "", ""); !errors.Is(err, ErrNoLibpcap) {
+			t.Errorf("without libpcap: %v, want ErrNoLibpcap", err)
+		}
+		return
+	}
+	err := InjectAll(spec, "tcp port", "", "")
+	if want := `compile pcap filter "tcp port": can't parse filter expression: syntax error`; err == nil || err.Error() != want {
+		t.Errorf("bad expression: %v, want %s", err, want)
+	}
+	err = InjectAll(spec, "", "", "vlan")
+	if want := `compile pcap filter "vlan": no VLAN support for Raw IP`; err == nil || err.Error() != want {
+		t.Errorf("bad tunnel l3 expression: %v, want %s", err, want)
+	}
+	err = Inject(spec, "filter_missing", "tcp", false)
+	if !errors.Is(err, bpfpatch.ErrNotFound) {
+		t.Errorf("missing placeholder: %v, want ErrNotFound", err)
+	}
+}
+
+// TestInjectRecorderProgram injects into the recorder's own committed
+// object when it is present, to catch drift between its placeholders and
+// this package.
+func TestInjectRecorderProgram(t *testing.T) {
+	const path = "../../bpf/pwru_x86_bpfel.o"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("recorder object not built: %v", err)
+	}
+	if !libpcapAvailable {
+		t.Skip("libpcap needs cgo on linux: built without it")
+	}
+	spec := mustLoad(t, path)
+	if err := InjectAll(spec, "tcp port 80", "udp", "udp port 4789"); err != nil {
+		t.Fatal(err)
+	}
+	for name, prog := range spec.Programs {
+		var buf bytes.Buffer
+		if err := prog.Instructions.Marshal(&buf, binary.LittleEndian); err != nil {
+			t.Errorf("%s: marshal: %v", name, err)
+		}
+		for _, fn := range []string{PlaceholderL2, PlaceholderL3, PlaceholderTunnelL2, PlaceholderTunnelL3} {
+			if start, end, ok := bpfpatch.Bounds(prog.Instructions, fn); ok {
+				b := append(asm.Instructions(nil), prog.Instructions[start:end]...)
+				b[0] = b[0].WithSymbol("")
+				if err := bpfpatch.Check(b); err != nil {
+					t.Errorf("%s: %s: %v", name, fn, err)
+				}
+			}
+		}
+	}
+}
