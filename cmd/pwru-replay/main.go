@@ -50,8 +50,14 @@ func run(args []string, stdout, stderr io.Writer, tty bool) int {
 	case errors.As(err, &ee):
 		return int(ee)
 	}
-	fmt.Fprintf(stderr, "pwru-replay: %s\n", oneLine(err.Error()))
-	if errors.As(err, new(usageError)) {
+	msg := oneLine(err.Error())
+	usage := errors.As(err, new(usageError))
+	if strings.HasPrefix(msg, "Required flag") {
+		// urfave/cli's message for a missing required flag.
+		msg, usage = "r"+msg[1:], true
+	}
+	fmt.Fprintf(stderr, "pwru-replay: %s\n", msg)
+	if usage {
 		return 2
 	}
 	var ec cli.ExitCoder
@@ -97,6 +103,11 @@ Example:
 		Commands: []*cli.Command{
 			infoCommand(env),
 			printCommand(env),
+			pathsCommand(env),
+			statsCommand(env),
+			pcapCommand(env),
+			diffCommand(env),
+			sliceCommand(env),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pwru-record/pwru-record/analyze"
+)
+
+func pathsCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "paths",
+		Usage:     "show each skb's journey: functions, time deltas, netns/interface changes, fate; identical journeys grouped",
+		ArgsUsage: "FILE [pcap-filter]",
+		Description: `Example:
+   pwru-replay paths capture.pwru
+   pwru-replay paths --dropped --no-group capture.pwru 'udp port 53'`,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "no-group", Usage: "list every skb instead of grouping identical journeys"},
+			&cli.IntFlag{Name: "limit", Usage: "stop after `N` journeys or groups"},
+		}, filterFlags()...),
+		Action: func(c *cli.Context) error {
+			path, pcap, err := fileAndFilter(c)
+			if err != nil {
+				return err
+			}
+			capt, err := openCapture(path)
+			if err != nil {
+				return err
+			}
+			defer capt.Close()
+			return analyze.Paths(e.stdout, capt, &analyze.PathsOptions{
+				Filter:  filterFrom(c, pcap),
+				NoGroup: c.Bool("no-group"),
+				Limit:   c.Int("limit"),
+			})
+		},
+	}
+}
+
+func statsCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "stats",
+		Usage:     "count events per function, drop reason, flow, netns and interface; per-skb latency percentiles",
+		ArgsUsage: "FILE [pcap-filter]",
+		Description: `Example:
+   pwru-replay stats capture.pwru
+   pwru-replay stats --netns 4026532345 capture.pwru 'tcp port 443'`,
+		Flags: append([]cli.Flag{
+			&cli.IntFlag{Name: "top", Value: 20, Usage: "rows per table"},
+		}, filterFlags()...),
+		Action: func(c *cli.Context) error {
+			path, pcap, err := fileAndFilter(c)
+			if err != nil {
+				return err
+			}
+			capt, err := openCapture(path)
+			if err != nil {
+				return err
+			}
+			defer capt.Close()
+			return analyze.Stats(e.stdout, capt, &analyze.StatsOptions{Filter: filterFrom(c, pcap), Top: c.Int("top")})
+		},
+	}
+}
+
+func pcapCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "pcap",
+		Usage:     "export the payloads as pcapng for Wireshark, each packet commented with its skb's path",
+		ArgsUsage: "FILE [pcap-filter]",
+		Description: `Interfaces are named ifname@netns-inode (veth0@4026532345).
+
+Example:
+   pwru-replay pcap -o out.pcapng capture.pwru
+   pwru-replay pcap --per-event --dropped -o drops.pcapng capture.pwru 'icmp'`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "write the pcapng to `FILE` (- = stdout)"},
+			&cli.BoolFlag{Name: "per-event", Usage: "one packet per event (comment: function and skb) instead of one per payload of each skb"},
+		}, filterFlags()...),
+		Action: func(c *cli.Context) error {
+			path, pcap, err := fileAndFilter(c)
+			if err != nil {
+				return err
+			}
+			capt, err := openCapture(path)
+			if err != nil {
+				return err
+			}
+			defer capt.Close()
+			return writeOutput(e, c.String("output"), func(f *os.File) error {
+				n, err := analyze.WritePcap(f, capt, &analyze.PcapOptions{Filter: filterFrom(c, pcap), PerEvent: c.Bool("per-event")})
+				if err == nil && f != os.Stdout {
+					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d packets to %s\n", n, c.String("output"))
+				}
+				return err
+			})
+		},
+	}
+}
+
+// writeOutput creates path (or uses stdout for "-"), runs fn, and removes
+// a partial file when fn fails.
+func writeOutput(e *env, path string, fn func(*os.File) error) error {
+	if path == "-" {
+		if f, ok := e.stdout.(*os.File); ok {
+			return fn(f)
+		}
+		return usagef("-o -: stdout is not a file here")
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".pwru-replay-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, errors.Unwrap(err))
+	}
+	defer os.Remove(tmp.Name())
+	if err := fn(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func diffCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "compare the skb journeys of two captures of the same traffic (exit 0 same, 1 different, 2 error)",
+		ArgsUsage: "GOOD BAD [pcap-filter]",
+		Description: `Packets are matched per flow by IP ID, TCP sequence/acknowledgment or ICMP
+id/sequence from the stored payloads, else by their order in the flow.
+
+Example:
+   pwru-replay diff before.pwru after.pwru
+   pwru-replay diff --json --latency-threshold 50us before.pwru after.pwru 'tcp port 80'`,
+		Flags: append([]cli.Flag{
+			&cli.DurationFlag{Name: "latency-threshold", Usage: "smallest change of a hop's mean latency reported (default 10µs)"},
+			&cli.Float64Flag{Name: "latency-ratio", Usage: "smallest relative change of a hop's mean latency reported (default 1.5)"},
+			&cli.IntFlag{Name: "context", Value: 3, Usage: "functions shown before a divergence"},
+			&cli.BoolFlag{Name: "json", Usage: "write the report as JSON (fields: analyze/JSON.md)"},
+		}, filterFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 2 {
+				return usagef("diff: need GOOD and BAD captures (see pwru-replay diff --help)")
+			}
+			good, err := openCapture(c.Args().Get(0))
+			if err != nil {
+				return exit2(err)
+			}
+			defer good.Close()
+			bad, err := openCapture(c.Args().Get(1))
+			if err != nil {
+				return exit2(err)
+			}
+			defer bad.Close()
+			different, err := analyze.Diff(e.stdout, good, bad, &analyze.DiffOptions{
+				Filter:           filterFrom(c, c.Args().Slice()[2:]),
+				LatencyThreshold: c.Duration("latency-threshold"),
+				LatencyRatio:     c.Float64("latency-ratio"),
+				Context:          c.Int("context"),
+				JSON:             c.Bool("json"),
+				GoodName:         "good",
+				BadName:          "bad",
+			})
+			if err != nil {
+				return exit2(err)
+			}
+			if different {
+				return exitError(1)
+			}
+			return nil
+		},
+	}
+}
+
+// exit2 marks an error of diff (exit status 2).
+func exit2(err error) error { return cli.Exit(err.Error(), 2) }
+
+func sliceCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "slice",
+		Usage:     "write a new, complete capture holding only the matching skbs (small enough for a bug report)",
+		ArgsUsage: "FILE [pcap-filter]",
+		Description: `Example:
+   pwru-replay slice -o drops.pwru --dropped capture.pwru
+   pwru-replay slice -o small.pwru --no-payload --trim-symbols capture.pwru 'host 10.0.0.2'`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "write the capture to `FILE`"},
+			&cli.BoolFlag{Name: "no-payload", Usage: "leave the packet payloads out"},
+			&cli.BoolFlag{Name: "trim-symbols", Usage: "keep only the kallsyms entries and BTF types the kept events need"},
+		}, filterFlags()...),
+		Action: func(c *cli.Context) error {
+			path, pcap, err := fileAndFilter(c)
+			if err != nil {
+				return err
+			}
+			capt, err := openCapture(path)
+			if err != nil {
+				return err
+			}
+			defer capt.Close()
+			out := c.String("output")
+			return writeOutput(e, out, func(f *os.File) error {
+				st, err := analyze.Slice(f, capt, &analyze.SliceOptions{
+					Filter:      filterFrom(c, pcap),
+					NoPayload:   c.Bool("no-payload"),
+					TrimSymbols: c.Bool("trim-symbols"),
+					Description: "pwru-replay " + strings.Join(os.Args[1:], " "),
+				})
+				if err == nil && f != os.Stdout {
+					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d events of %d skbs (%d packets) to %s\n", st.Events, st.SKBs, st.Packets, out)
+				}
+				return err
+			})
+		},
+	}
+}
