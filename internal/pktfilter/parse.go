@@ -126,6 +126,7 @@ type parser struct {
 	toks  []token
 	pos   int
 	shift uint32
+	depth int
 }
 
 func (p *parser) at(i int) token {
@@ -164,13 +165,6 @@ func unexpected(t token) error {
 		return errorf(t.pos, "syntax error: unexpected end of expression")
 	}
 	return errorf(t.pos, "syntax error: unexpected %q", t.text)
-}
-
-func errOffset(err error) int {
-	if e, ok := err.(*Error); ok {
-		return e.Offset
-	}
-	return -1
 }
 
 // Node constructors.
@@ -302,6 +296,10 @@ func (p *parser) parseTerm(prev qual) (*node, qual, error) {
 	t := p.cur()
 	switch t.kind {
 	case tkNot:
+		if err := p.enter(); err != nil {
+			return nil, qerr, err
+		}
+		defer p.leave()
 		p.next()
 		n, q, err := p.parseTerm(prev)
 		if err != nil {
@@ -323,31 +321,40 @@ func (p *parser) parseTerm(prev qual) (*node, qual, error) {
 	return nil, qerr, unexpected(t)
 }
 
-// parseParenTerm parses "( expr )", or else a comparison that starts
-// with a parenthesised arithmetic expression.
+// parseParenTerm parses "( expr )", or a comparison that starts with a
+// parenthesised arithmetic expression when an operator follows the
+// closing parenthesis.
 func (p *parser) parseParenTerm(prev qual) (*node, qual, error) {
-	savePos, saveShift := p.pos, p.shift
+	if arithFollow(p.at(p.matching(p.pos) + 1)) {
+		return p.parseRelation()
+	}
+	if err := p.enter(); err != nil {
+		return nil, qerr, err
+	}
+	defer p.leave()
 	p.next()
 	n, _, err := p.parseExpr(prev)
-	if err == nil {
-		if isOp(p.cur(), ")") {
-			p.next()
-			if !arithFollow(p.cur()) {
-				return n, prev, nil
-			}
-		}
-		err = unexpected(p.cur())
+	if err != nil {
+		return nil, qerr, err
 	}
-	p.pos, p.shift = savePos, saveShift
-	n2, q2, err2 := p.parseRelation()
-	if err2 == nil {
-		return n2, q2, nil
+	if c := p.next(); !isOp(c, ")") {
+		return nil, qerr, unexpected(c)
 	}
-	if errOffset(err2) > errOffset(err) {
-		return nil, qerr, err2
-	}
-	return nil, qerr, err
+	return n, prev, nil
 }
+
+// maxDepth bounds the nesting of parentheses, negations and operators.
+const maxDepth = 200
+
+func (p *parser) enter() error {
+	p.depth++
+	if p.depth > maxDepth {
+		return errorf(p.cur().pos, "expression nested more than %d deep", maxDepth)
+	}
+	return nil
+}
+
+func (p *parser) leave() { p.depth-- }
 
 var headKeywords = []string{"src", "dst", "host", "net", "port", "portrange", "proto", "protochain", "gateway"}
 
@@ -538,6 +545,10 @@ func (p *parser) parseHeadID() (*node, qual, error) {
 // parseID parses an address (or a parenthesised list of them, or a
 // negated one) under the qualifiers q.
 func (p *parser) parseID(q qual) (*node, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer p.leave()
 	t := p.cur()
 	switch t.kind {
 	case tkNot:
@@ -1167,6 +1178,10 @@ const unaryPrec = 6
 // shifts them: they bind to the operand on their left and take the whole
 // rest of the expression as their right operand.
 func (p *parser) parseArith(minPrec int) (operand, error) {
+	if err := p.enter(); err != nil {
+		return operand{}, err
+	}
+	defer p.leave()
 	lhs, err := p.parseUnary()
 	if err != nil {
 		return operand{}, err
