@@ -138,7 +138,7 @@ func (flt *Filter) compile(c *Capture) (*matcher, error) {
 	if strings.TrimSpace(flt.Pcap) != "" {
 		p, err := compilePcap(flt.Pcap)
 		if err != nil {
-			return nil, fmt.Errorf("parse pcap filter: %w", err)
+			return nil, fmt.Errorf("parse %q: %w", flt.Pcap, err)
 		}
 		m.pcap = p
 		m.pcapCache = map[uint32]bool{}
@@ -231,7 +231,7 @@ func (m *matcher) observePayload(e *format.Event, l *life) {
 	ok, seen := m.pcapCache[e.PayloadID]
 	if !seen {
 		if p, err := m.c.File.Packet(e.PayloadID); err == nil && p != nil {
-			ok = m.pcap.Match(p.Data, p.L3)
+			ok = m.pcap.MatchLen(p.Data, int(p.OrigLen), p.L3)
 		}
 		if len(m.pcapCache) > 1<<16 {
 			clear(m.pcapCache)

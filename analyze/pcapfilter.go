@@ -1,14 +1,18 @@
 package analyze
 
-import "errors"
+import "github.com/pwru-record/pwru-record/internal/pktfilter"
 
 // packetMatcher is a compiled pcap-filter expression.
 type packetMatcher interface {
-	Match(data []byte, l3 bool) bool
+	MatchLen(data []byte, origLen int, l3 bool) bool
 }
 
 // compilePcap compiles a tcpdump-syntax expression with the pure-Go
-// matcher.
+// matcher (internal/pktfilter), so filtering needs no cgo.
 func compilePcap(expr string) (packetMatcher, error) {
-	return nil, errors.New("pcap filters are not available yet")
+	f, err := pktfilter.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }

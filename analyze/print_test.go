@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"bytes"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -83,4 +85,38 @@ func TestInfoGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "info-basic.golden", buf.Bytes())
+}
+
+func TestPcapFilterSelectsSKBs(t *testing.T) {
+	c := mustCapture(t, "basic")
+	tests := []struct {
+		expr string
+		skbs []string // skb addresses printed, in order of first appearance
+	}{
+		{"udp port 53", []string{"0xffff888001000100"}},
+		{"icmp", []string{"0xffff888001000200", "0xffff888001000300"}},
+		{"tcp[tcpflags] & tcp-ack != 0", []string{"0xffff888001000000"}},
+		{"src net 10.0.1.0/24 or udp", []string{"0xffff888001000100", "0xffff888001000200", "0xffff888001000300"}},
+		{"host 192.0.2.1", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := Print(&buf, c, &PrintOptions{Filter: Filter{Pcap: tt.expr}}); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			seen := map[string]bool{}
+			for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n")[1:] {
+				f := strings.Fields(line)
+				if !seen[f[0]] {
+					seen[f[0]] = true
+					got = append(got, f[0])
+				}
+			}
+			if !slices.Equal(got, tt.skbs) {
+				t.Errorf("skbs = %v, want %v", got, tt.skbs)
+			}
+		})
+	}
 }

@@ -185,7 +185,7 @@ func TestCLIErrors(t *testing.T) {
 		{"newer version", []string{"print", "newer.pwru"}, 1, "pwru-replay: open newer.pwru: unsupported capture format version"},
 		{"corrupt", []string{"print", "corrupt.pwru"}, 1, "pwru-replay: open corrupt.pwru: "},
 		{"bad regex", []string{"print", "--func", "(", "basic.pwru"}, 1, "pwru-replay: parse --func: "},
-		{"bad pcap filter", []string{"print", "basic.pwru", "tcp", "port", "nonsense"}, 1, "pwru-replay: parse pcap filter: "},
+		{"bad pcap filter", []string{"print", "basic.pwru", "tcp", "port", "nonsense"}, 1, "pwru-replay: parse \"tcp port nonsense\": pcap filter: unknown port"},
 		{"bad reason", []string{"stats", "--reason", "NO_SUCH", "basic.pwru"}, 1, "pwru-replay: parse --reason: unknown drop reason"},
 		{"bad mark", []string{"print", "--mark", "x/y", "basic.pwru"}, 1, "pwru-replay: parse --mark: "},
 		{"bad since", []string{"print", "--since", "yesterday", "basic.pwru"}, 1, "pwru-replay: parse --since: "},
