@@ -1,0 +1,353 @@
+//go:build vmtest
+
+package vmtest
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pwru-record/pwru-record/internal/vm"
+	"github.com/pwru-record/pwru-record/vmtest/report"
+)
+
+var (
+	flagKernels   = flag.String("kernels", "all", "kernel series to boot, comma-separated, or all ("+strings.Join(vm.KnownSeries(), ", ")+")")
+	flagScenarios = flag.String("scenarios", "default", "scenarios to run: default (those expected to pass), all, or a comma-separated list")
+	flagKeep      = flag.String("keep", "", "copy each kernel's guest output (captures, reports, console) to this directory")
+	flagTimeout   = flag.Duration("vm-timeout", 25*time.Minute, "time limit for one guest run")
+)
+
+// scenario ties a guest scenario to its host test.
+type scenario struct {
+	name     string // guest scenario name and output directory
+	test     string // the Go test that checks it
+	recorder bool   // needs pwru-record
+	replay   bool   // needs pwru-replay on the host
+	// pending names what the scenario waits for; a pending scenario runs
+	// only when -scenarios names it (or is all).
+	pending string
+}
+
+// scenarios in guest execution order.
+var scenarios = []scenario{
+	{name: "harness", test: "TestHarness"},
+	{name: "icmp", test: "TestICMP", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+	{name: "faults", test: "TestFaults", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+	{name: "drop", test: "TestDrop", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+	{name: "output", test: "TestOutput", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+	{name: "diff", test: "TestDiff", recorder: true, replay: true, pending: "pwru-record (cmd/pwru-record, tracer/), pwru-replay diff"},
+	{name: "track", test: "TestTrack", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+	{name: "tcxdp", test: "TestTCXDP", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+	{name: "load", test: "TestLoad", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+}
+
+// kernelRun is the outcome of booting one kernel.
+type kernelRun struct {
+	series string
+	kernel *vm.Kernel
+	out    string // host directory with the guest's /out
+	res    *vm.Result
+	err    error
+}
+
+var (
+	setupErr error
+	selected = map[string]bool{}
+	runs     []*kernelRun
+	bins     = map[string]string{} // "guest", "pwru-record", "pwru-replay" -> host path
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "pwru-vmtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vmtest:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	start := time.Now()
+	setupErr = setup(tmp)
+	if setupErr != nil {
+		fmt.Fprintf(os.Stderr, "vmtest: setup: %v\n", setupErr)
+	}
+	printTimings(time.Since(start))
+	return m.Run()
+}
+
+// selectScenarios applies -scenarios and -test.run.
+func selectScenarios() ([]scenario, error) {
+	want := map[string]bool{}
+	switch *flagScenarios {
+	case "default", "":
+	case "all":
+		for _, s := range scenarios {
+			want[s.name] = true
+		}
+	default:
+		for _, n := range strings.Split(*flagScenarios, ",") {
+			found := false
+			for _, s := range scenarios {
+				found = found || s.name == n
+			}
+			if !found {
+				return nil, fmt.Errorf("unknown scenario %q in -scenarios", n)
+			}
+			want[n] = true
+		}
+	}
+	var run *regexp.Regexp
+	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
+		// Only the top-level part of the pattern names tests.
+		top := strings.SplitN(f.Value.String(), "/", 2)[0]
+		re, err := regexp.Compile(top)
+		if err != nil {
+			return nil, fmt.Errorf("bad -run pattern: %w", err)
+		}
+		run = re
+	}
+	var out []scenario
+	for _, s := range scenarios {
+		if s.pending != "" && !want[s.name] {
+			continue
+		}
+		if *flagScenarios != "default" && *flagScenarios != "all" && !want[s.name] {
+			continue
+		}
+		if run != nil && !run.MatchString(s.test) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func setup(tmp string) error {
+	sel, err := selectScenarios()
+	if err != nil {
+		return err
+	}
+	if len(sel) == 0 {
+		return nil
+	}
+	var names []string
+	needRec, needReplay := false, false
+	for _, s := range sel {
+		selected[s.name] = true
+		names = append(names, s.name)
+		needRec = needRec || s.recorder
+		needReplay = needReplay || s.replay
+	}
+	series := vm.KnownSeries()
+	if *flagKernels != "all" {
+		series = strings.Split(*flagKernels, ",")
+	}
+
+	root, err := vm.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	t := time.Now()
+	if err := goBuild(root, tmp, "guest", "./vmtest/guest", true); err != nil {
+		return err
+	}
+	if needRec {
+		if err := goBuild(root, tmp, "pwru-record", "./cmd/pwru-record", false); err != nil {
+			return err
+		}
+	}
+	if needReplay {
+		if err := goBuild(root, tmp, "pwru-replay", "./cmd/pwru-replay", true); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "vmtest: built %s in %.1fs; scenarios: %s\n", strings.Join(sortedKeys(bins), ", "), time.Since(t).Seconds(), strings.Join(names, ","))
+
+	files := map[string]string{"/bin/guest": bins["guest"]}
+	args := "-scenarios " + strings.Join(names, ",")
+	if needRec {
+		files["/bin/pwru-record"] = bins["pwru-record"]
+		args += " -recorder /bin/pwru-record"
+	}
+	script := "/bin/guest -out /out " + args + " 2>&1\n"
+	for _, s := range series {
+		kr := &kernelRun{series: s}
+		runs = append(runs, kr)
+		kr.out = filepath.Join(tmp, "out-"+s)
+		if err := os.MkdirAll(kr.out, 0o755); err != nil {
+			return err
+		}
+		ctx := context.Background()
+		if kr.kernel, kr.err = vm.Fetch(ctx, s, ""); kr.err != nil {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "vmtest: booting %s\n", kr.kernel)
+		cfg := vm.Config{
+			Kernel:  kr.kernel,
+			Files:   files,
+			Modules: vm.DefaultModules,
+			Script:  script,
+			Timeout: *flagTimeout,
+			OutDir:  kr.out,
+			Console: prefixWriter{os.Stderr, "[" + s + "] "},
+		}
+		kr.res, kr.err = vm.Run(ctx, cfg)
+		if kr.err == nil && kr.res.Status != 0 {
+			kr.err = fmt.Errorf("guest driver exited with status %d; console tail:\n%s", kr.res.Status, kr.res.ConsoleTail(30))
+		}
+		if kr.res != nil {
+			os.WriteFile(filepath.Join(kr.out, "console.log"), []byte(kr.res.Console), 0o644)
+		}
+		if *flagKeep != "" {
+			dst := filepath.Join(*flagKeep, s)
+			os.RemoveAll(dst)
+			os.MkdirAll(filepath.Dir(dst), 0o755)
+			if out, err := exec.Command("cp", "-a", kr.out, dst).CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "vmtest: keep %s: %v: %s\n", s, err, out)
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	k := make([]string, 0, len(m))
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return k
+}
+
+// goBuild builds pkg into dir/name; static builds have cgo off.
+func goBuild(root, dir, name, pkg string, static bool) error {
+	out := filepath.Join(dir, name)
+	cmd := exec.Command(goTool(), "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = os.Environ()
+	if static {
+		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s (%s): %w\n%s", name, pkg, err, b)
+	}
+	bins[name] = out
+	return nil
+}
+
+// goTool finds the go command: PATH first, then the usual install place.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+// prefixWriter prefixes each line written through it.
+type prefixWriter struct {
+	w      *os.File
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	s := strings.ReplaceAll(strings.TrimRight(string(b), "\n"), "\n", "\n"+p.prefix)
+	fmt.Fprint(p.w, p.prefix+strings.ReplaceAll(s, "\r", "")+"\n")
+	return len(b), nil
+}
+
+// printTimings writes the boot and per-scenario times of every kernel.
+func printTimings(total time.Duration) {
+	for _, kr := range runs {
+		if kr.res == nil {
+			fmt.Fprintf(os.Stderr, "vmtest: %s: no run: %v\n", kr.series, kr.err)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "vmtest: %s: initramfs %.1fs, boot %.1fs, scenarios %.1fs, total %.1fs\n",
+			kr.series, kr.res.Build.Seconds(), kr.res.Boot.Seconds(), kr.res.Script.Seconds(), kr.res.Total.Seconds())
+		for _, s := range scenarios {
+			if !selected[s.name] {
+				continue
+			}
+			rep, err := report.Read(filepath.Join(kr.out, s.name, report.FileName))
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "vmtest: %s: %-8s no report\n", kr.series, s.name)
+				continue
+			}
+			var parts []string
+			var tot time.Duration
+			for _, st := range rep.Steps {
+				if st.Name == "total" {
+					tot = st.Took
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s %.1fs", st.Name, st.Took.Seconds()))
+			}
+			fmt.Fprintf(os.Stderr, "vmtest: %s: %-8s %5.1fs (%s)\n", kr.series, s.name, tot.Seconds(), strings.Join(parts, ", "))
+		}
+	}
+	fmt.Fprintf(os.Stderr, "vmtest: setup and guest runs took %.1fs\n", total.Seconds())
+}
+
+// forKernels runs check for the scenario on every booted kernel, as one
+// subtest per kernel, after loading the scenario's report.
+func forKernels(t *testing.T, name string, check func(t *testing.T, c *checkCtx)) {
+	t.Helper()
+	var sc scenario
+	for _, s := range scenarios {
+		if s.name == name {
+			sc = s
+		}
+	}
+	if !selected[name] {
+		if sc.pending != "" {
+			t.Skipf("scenario %s is pending on %s; run it with -scenarios=%s", name, sc.pending, name)
+		}
+		t.Fatalf("scenario %s was not run", name)
+	}
+	if setupErr != nil {
+		t.Fatalf("setup: %v", setupErr)
+	}
+	for _, kr := range runs {
+		t.Run(kr.series, func(t *testing.T) {
+			if kr.err != nil {
+				t.Fatalf("kernel %s: %v", kr.series, kr.err)
+			}
+			dir := filepath.Join(kr.out, name)
+			rep, err := report.Read(filepath.Join(dir, report.FileName))
+			if err != nil {
+				t.Fatalf("scenario %s left no report: %v; console tail:\n%s", name, err, kr.res.ConsoleTail(30))
+			}
+			var steps []string
+			for _, st := range rep.Steps {
+				steps = append(steps, fmt.Sprintf("%s %.2fs", st.Name, st.Took.Seconds()))
+			}
+			t.Logf("kernel %s; steps: %s", rep.Kernel, strings.Join(steps, ", "))
+			for _, r := range rep.Runs {
+				t.Logf("recorder run %s: ready %.2fs, stop %.2fs, wall %.2fs, exit %d %s", r.Name, r.Ready.Seconds(), r.Stop.Seconds(), r.Wall.Seconds(), r.ExitCode, r.Signal)
+			}
+			if rep.Error != "" {
+				t.Fatalf("scenario %s failed in the guest: %s", name, rep.Error)
+			}
+			check(t, &checkCtx{dir: dir, rep: rep, kernel: kr.kernel})
+		})
+	}
+}
+
+// checkCtx is what a scenario check gets.
+type checkCtx struct {
+	dir    string
+	rep    *report.Scenario
+	kernel *vm.Kernel
+}

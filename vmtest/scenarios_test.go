@@ -1,0 +1,466 @@
+//go:build vmtest
+
+package vmtest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// TestHarness checks the guest plumbing the other scenarios stand on:
+// namespaces, veth, raw ICMP and UDP sockets, BTF and tracefs.
+func TestHarness(t *testing.T) {
+	forKernels(t, "harness", func(t *testing.T, c *checkCtx) {
+		requireAnswered(t, c.rep.Traffic)
+		a, b := c.rep.Netns["harness-a"], c.rep.Netns["harness-b"]
+		if a == 0 || b == 0 || a == b {
+			t.Errorf("netns inodes %d and %d: want two distinct namespaces", a, b)
+		}
+		if got := c.rep.Kernel; !strings.HasPrefix(got, c.kernel.Series+".") {
+			t.Errorf("guest runs kernel %s, want series %s", got, c.kernel.Series)
+		}
+		for _, v := range []string{"vmlinux_btf", "tracefs"} {
+			if c.rep.Values[v] != 1 {
+				t.Errorf("guest lacks %s", v)
+			}
+		}
+	})
+}
+
+// TestICMP: ping between two namespaces over veth, filter
+// "icmp and host 10.0.0.2".
+func TestICMP(t *testing.T) {
+	forKernels(t, "icmp", func(t *testing.T, c *checkCtx) {
+		sent := sentOf(c.rep, "icmp-echo", 0)
+		requireAnswered(t, sent)
+		cp := openCapture(t, c, "main")
+		nsA, ifA := ifaceOf(t, c.rep, "icmp-a")
+		nsB, ifB := ifaceOf(t, c.rep, "icmp-b")
+
+		req := cp.where(func(e *format.Event) bool { return tupleIs(e, 1, "10.0.0.1", "10.0.0.2", 0) })
+		rep := cp.where(func(e *format.Event) bool { return tupleIs(e, 1, "10.0.0.2", "10.0.0.1", 0) })
+		if len(req) == 0 || len(rep) == 0 {
+			t.Fatalf("%d echo request and %d echo reply events; want both (functions seen: %v)", len(req), len(rep), cp.funcs(cp.events))
+		}
+		other := cp.where(func(e *format.Event) bool { return e.Tuple.Proto != 1 && e.Flags&format.FlagTracked == 0 })
+		if len(other) > 0 {
+			t.Errorf("%d events that are not ICMP passed the filter, e.g. %s %+v", len(other), cp.probe(&other[0]), other[0].Tuple)
+		}
+		t.Logf("request path: %v", cp.funcs(req))
+		t.Logf("reply path: %v", cp.funcs(rep))
+
+		// The veth transmit in A and the receive side in B, with each
+		// namespace's inode and interface name.
+		xmit := slices.IndexFunc(req, func(e format.Event) bool {
+			return cp.probe(&e) == "veth_xmit" && e.Netns == nsA && cp.ifname(&e) == ifA.Name
+		})
+		if xmit < 0 {
+			t.Errorf("no veth_xmit event in netns %d on %s for the echo request", nsA, ifA.Name)
+		}
+		rcv := slices.IndexFunc(req, func(e format.Event) bool {
+			return cp.probe(&e) == "ip_rcv" && e.Netns == nsB && cp.ifname(&e) == ifB.Name
+		})
+		if rcv < 0 {
+			var seen []string
+			for _, e := range req {
+				if cp.probe(&e) == "ip_rcv" {
+					seen = append(seen, cp.ifname(&e))
+				}
+			}
+			t.Errorf("no ip_rcv event in netns %d on %s for the echo request (ip_rcv interfaces: %q)", nsB, ifB.Name, seen)
+		}
+		if xmit >= 0 && rcv >= 0 && req[rcv].Time < req[xmit].Time {
+			t.Errorf("ip_rcv in B at %d precedes veth_xmit in A at %d", req[rcv].Time, req[xmit].Time)
+		}
+
+		// The stored payload is the ICMP message that was sent.
+		for _, s := range sent {
+			found := false
+			for i := range req {
+				p := cp.packetOf(t, &req[i])
+				if p == nil {
+					continue
+				}
+				if proto, _, _, l4b, ok := l4(p); ok && proto == 1 && prefixEqual(l4b, s.L4, 8) && len(l4b) >= len(s.L4) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("echo request seq %d: no stored payload holds the %d-byte ICMP message sent", s.Seq, len(s.L4))
+			}
+			replied := slices.ContainsFunc(rep, func(e format.Event) bool {
+				p := cp.packetOf(t, &e)
+				if p == nil {
+					return false
+				}
+				proto, _, _, l4b, ok := l4(p)
+				return ok && proto == 1 && len(l4b) >= 8 && l4b[0] == 0 &&
+					binary.BigEndian.Uint16(l4b[4:]) == s.ID && binary.BigEndian.Uint16(l4b[6:]) == s.Seq
+			})
+			if !replied {
+				t.Errorf("echo reply seq %d: no stored payload holds it", s.Seq)
+			}
+		}
+	})
+}
+
+// dropFunc matches the functions that report a drop reason.
+var dropFunc = regexp.MustCompile(`kfree_skb|skb_reason_drop`)
+
+// TestDrop: nftables drops UDP to port 9999; the drop is recorded with
+// reason NETFILTER_DROP, port 9998 has no drop.
+func TestDrop(t *testing.T) {
+	forKernels(t, "drop", func(t *testing.T, c *checkCtx) {
+		requireAnswered(t, sentOf(c.rep, "udp", 9998))
+		cp := openCapture(t, c, "main")
+		drops := cp.where(func(e *format.Event) bool { return e.Flags&format.FlagDropReason != 0 })
+		for _, port := range []uint16{9999, 9998} {
+			seen := cp.where(func(e *format.Event) bool { return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", port) })
+			if len(seen) == 0 {
+				t.Errorf("no events for udp port %d", port)
+			}
+		}
+		for _, s := range sentOf(c.rep, "udp", 9999) {
+			ok := false
+			for i := range drops {
+				e := &drops[i]
+				if !tupleIs(e, 17, "10.0.0.1", "10.0.0.2", 9999) {
+					continue
+				}
+				p := cp.packetOf(t, e)
+				if p == nil {
+					continue
+				}
+				if _, _, _, l4b, good := l4(p); !good || !bytes.Contains(l4b, s.Payload[:min(len(s.Payload), len(l4b)-8)]) {
+					continue
+				}
+				if fn := cp.probe(e); !dropFunc.MatchString(fn) {
+					t.Errorf("drop reason reported by %s, want a kfree_skb / sk_skb_reason_drop probe", fn)
+				}
+				if r := cp.dropReason(t, e.DropReason); r != "NETFILTER_DROP" {
+					t.Errorf("udp 9999 datagram dropped with reason %s, want NETFILTER_DROP", r)
+				}
+				ok = true
+				break
+			}
+			if !ok {
+				t.Errorf("datagram to port 9999 (%q): no drop event carrying its payload (%d drop events)", s.Payload[:24], len(drops))
+			}
+		}
+		for _, e := range drops {
+			if tupleIs(&e, 17, "", "", 9998) {
+				t.Errorf("port 9998 shows a drop in %s with reason %s", cp.probe(&e), cp.dropReason(t, e.DropReason))
+			}
+		}
+	})
+}
+
+// TestTrack: --filter-track-skb follows the skb through DNAT 7777 -> 8888.
+func TestTrack(t *testing.T) {
+	forKernels(t, "track", func(t *testing.T, c *checkCtx) {
+		sent := sentOf(c.rep, "udp", 7777)
+		requireAnswered(t, sent)
+		cp := openCapture(t, c, "main")
+		byTrack := map[uint64][]format.Event{}
+		for _, e := range cp.events {
+			if e.TrackID != 0 {
+				byTrack[e.TrackID] = append(byTrack[e.TrackID], e)
+			}
+		}
+		followed := 0
+		changed := 0
+		for _, evs := range byTrack {
+			before := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 7777) })
+			after := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 8888) })
+			if before < 0 || after < 0 {
+				continue
+			}
+			followed++
+			if evs[after].Flags&format.FlagTracked == 0 {
+				t.Errorf("event %s after DNAT (dport 8888) is not marked as tracked", cp.probe(&evs[after]))
+			}
+			t.Logf("track %d: %v", evs[0].TrackID, cp.funcs(evs))
+			for i := after; i < len(evs); i++ {
+				p := cp.packetOf(t, &evs[i])
+				if p == nil {
+					continue
+				}
+				if proto, _, _, l4b, ok := l4(p); ok && proto == 17 && len(l4b) >= 8 && binary.BigEndian.Uint16(l4b[2:]) == 8888 {
+					changed++
+					break
+				}
+			}
+		}
+		if followed < len(sent) {
+			t.Errorf("%d skbs followed from dport 7777 to 8888, want %d (events: %d, functions: %v)", followed, len(sent), len(cp.events), cp.funcs(cp.events))
+		}
+		if changed < len(sent) {
+			t.Errorf("%d tracked skbs have a stored payload with the rewritten port 8888, want %d", changed, len(sent))
+		}
+	})
+}
+
+// TestTCXDP: --filter-trace-tc and --filter-trace-xdp record entry and
+// verdict of the guest's tc (drops by length) and XDP (passes) programs.
+func TestTCXDP(t *testing.T) {
+	forKernels(t, "tcxdp", func(t *testing.T, c *checkCtx) {
+		requireAnswered(t, sentOf(c.rep, "udp", 5556))
+		cp := openCapture(t, c, "main")
+		var tcID, xdpID uint32
+		for _, p := range cp.f.Probes() {
+			switch {
+			case p.Kind == format.ProbeTC && strings.Contains(p.Name, "vmt_tc_drop"):
+				tcID = p.ID
+			case p.Kind == format.ProbeXDP && strings.Contains(p.Name, "vmt_xdp_pass"):
+				xdpID = p.ID
+			}
+		}
+		if tcID == 0 || xdpID == 0 {
+			var names []string
+			for _, p := range cp.f.Probes() {
+				if p.Kind == format.ProbeTC || p.Kind == format.ProbeXDP {
+					names = append(names, p.Name)
+				}
+			}
+			t.Fatalf("tc probe found: %v, xdp probe found: %v; tc/xdp probes: %q", tcID != 0, xdpID != 0, names)
+		}
+		count := func(id uint32, exit bool, verdict int64) int {
+			return len(cp.where(func(e *format.Event) bool {
+				if e.ProbeID != id || (e.Flags&format.FlagExit != 0) != exit {
+					return false
+				}
+				return !exit || e.Flags&format.FlagRetval != 0 && e.Retval == verdict
+			}))
+		}
+		const shot, ok, xdpPass = 2, 0, 2
+		if n := count(tcID, false, 0); n < 6 {
+			t.Errorf("%d tc entry events, want >= 6", n)
+		}
+		if n := count(tcID, true, shot); n != 3 {
+			t.Errorf("%d tc exits with TC_ACT_SHOT, want 3 (the datagrams to port 5555)", n)
+		}
+		if n := count(tcID, true, ok); n < 3 {
+			t.Errorf("%d tc exits with TC_ACT_OK, want >= 3", n)
+		}
+		if n := count(xdpID, false, 0); n < 6 {
+			t.Errorf("%d xdp entry events, want >= 6", n)
+		}
+		if n := count(xdpID, true, xdpPass); n < 6 {
+			t.Errorf("%d xdp exits with XDP_PASS, want >= 6", n)
+		}
+		for _, e := range cp.where(func(e *format.Event) bool {
+			return e.ProbeID == tcID && e.Flags&format.FlagExit != 0 && e.Retval == shot && e.Tuple.Src.IsValid()
+		}) {
+			if e.Tuple.Dport != 5555 {
+				t.Errorf("tc dropped a packet to port %d, want only 5555", e.Tuple.Dport)
+			}
+		}
+	})
+}
+
+// TestOutput: --output-stack, --output-skb and --output-caller rendered on
+// the host with the capture's kallsyms and BTF.
+func TestOutput(t *testing.T) {
+	forKernels(t, "output", func(t *testing.T, c *checkCtx) {
+		requireAnswered(t, sentOf(c.rep, "icmp-echo", 0))
+		cp := openCapture(t, c, "main")
+		syms, err := cp.f.Symbols()
+		if err != nil {
+			t.Fatalf("symbols: %v", err)
+		}
+		spec, err := cp.f.BTF()
+		if err != nil {
+			t.Fatalf("BTF: %v", err)
+		}
+		var skbT *btf.Struct
+		if err := spec.TypeByName("sk_buff", &skbT); err != nil {
+			t.Fatalf("struct sk_buff in the capture's BTF: %v", err)
+		}
+		lenOff, _, ok1 := structMember(skbT, "len")
+		protoOff, _, ok2 := structMember(skbT, "protocol")
+		if !ok1 || !ok2 {
+			t.Fatalf("struct sk_buff lacks len or protocol in the capture's BTF")
+		}
+		deliver := regexp.MustCompile(`^(ip_protocol_deliver_rcu|ip_local_deliver_finish|ip_local_deliver)$`)
+		icmp := cp.where(func(e *format.Event) bool { return cp.probe(e) == "icmp_rcv" })
+		if len(icmp) == 0 {
+			t.Fatalf("no icmp_rcv events (functions: %v)", cp.funcs(cp.events))
+		}
+		for _, e := range icmp {
+			if e.StackID == 0 {
+				t.Fatal("icmp_rcv event without a stack")
+			}
+			ips, err := cp.f.Stack(e.StackID)
+			if err != nil {
+				t.Fatalf("stack %d: %v", e.StackID, err)
+			}
+			var names []string
+			for _, ip := range ips {
+				s, _, ok := syms.Lookup(ip)
+				if !ok {
+					t.Errorf("stack address %#x does not symbolize", ip)
+					continue
+				}
+				names = append(names, s.Name)
+			}
+			if !slices.ContainsFunc(names, deliver.MatchString) {
+				t.Errorf("icmp_rcv stack %v lacks ip_protocol_deliver_rcu / ip_local_deliver_finish", names)
+			}
+			cs, _, ok := syms.Lookup(e.Caller)
+			if e.Caller == 0 || !ok || !deliver.MatchString(cs.Name) {
+				t.Errorf("icmp_rcv caller %#x = %q, want ip_protocol_deliver_rcu or ip_local_deliver_finish", e.Caller, syms.Format(e.Caller))
+			}
+			if e.Blobs[format.BlobSKB] == 0 {
+				t.Fatal("icmp_rcv event without sk_buff bytes")
+			}
+			kind, raw, err := cp.f.Blob(e.Blobs[format.BlobSKB])
+			if err != nil || kind != format.BlobSKB {
+				t.Fatalf("sk_buff blob: kind %d, %v", kind, err)
+			}
+			if len(raw) != int(skbT.Size) {
+				t.Errorf("sk_buff blob is %d bytes, BTF says %d", len(raw), skbT.Size)
+				continue
+			}
+			if got := binary.LittleEndian.Uint32(raw[lenOff:]); got != e.Len {
+				t.Errorf("sk_buff.len at offset %d = %d, event len %d", lenOff, got, e.Len)
+			}
+			if got := binary.BigEndian.Uint16(raw[protoOff:]); got != e.Protocol || got != 0x0800 {
+				t.Errorf("sk_buff.protocol at offset %d = %#x, event protocol %#x, want 0x800", protoOff, got, e.Protocol)
+			}
+		}
+	})
+}
+
+// TestDiff: the same UDP traffic with and without an nftables drop; the
+// analyzer's diff names the diverging function and the drop reason.
+func TestDiff(t *testing.T) {
+	forKernels(t, "diff", func(t *testing.T, c *checkCtx) {
+		requireAnswered(t, sentOf(c.rep, "udp-good", 0))
+		good := openCapture(t, c, "good")
+		bad := openCapture(t, c, "bad")
+		if d := good.where(func(e *format.Event) bool { return e.Flags&format.FlagDropReason != 0 && e.Tuple.Dport == 7000 }); len(d) > 0 {
+			t.Errorf("good run shows %d drops of port 7000", len(d))
+		}
+		drops := bad.where(func(e *format.Event) bool { return e.Flags&format.FlagDropReason != 0 && e.Tuple.Dport == 7000 })
+		if len(drops) < 3 {
+			t.Errorf("bad run shows %d drops of port 7000, want 3", len(drops))
+		}
+		for _, e := range drops {
+			if r := bad.dropReason(t, e.DropReason); r != "NETFILTER_DROP" {
+				t.Errorf("bad run drop reason %s, want NETFILTER_DROP", r)
+			}
+		}
+		cmd := exec.Command(bins["pwru-replay"], "diff", filepath.Join(c.dir, "good.pwru"), filepath.Join(c.dir, "bad.pwru"))
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("pwru-replay diff: %v (want exit status 1: different)\n%s", err, out)
+		}
+		t.Logf("pwru-replay diff:\n%s", out)
+		if !bytes.Contains(out, []byte("NETFILTER_DROP")) {
+			t.Error("diff output does not name the drop reason NETFILTER_DROP")
+		}
+		if !dropFunc.Match(out) {
+			t.Error("diff output does not name the drop function (kfree_skb* / sk_skb_reason_drop)")
+		}
+	})
+}
+
+// TestFaults: SIGKILL mid-capture, an empty capture, and bad invocations.
+func TestFaults(t *testing.T) {
+	forKernels(t, "faults", func(t *testing.T, c *checkCtx) {
+		t.Run("killed", func(t *testing.T) {
+			r := c.rep.Run("killed")
+			if r == nil || r.Signal != "killed" {
+				t.Fatalf("killed run: %+v, want it ended by SIGKILL", r)
+			}
+			cp := readCapture(t, filepath.Join(c.dir, r.Capture), true)
+			s := cp.f.Summary()
+			if s.Complete || !s.Truncated {
+				t.Errorf("killed capture: complete %v truncated %v, want truncated", s.Complete, s.Truncated)
+			}
+			if len(cp.events) == 0 {
+				t.Fatalf("killed capture holds no events (%d datagrams sent over 3 s; chunks are flushed every second)", c.rep.Values["killed_sent"])
+			}
+			if uint64(len(cp.events)) != s.Events {
+				t.Errorf("iterated %d events, summary says %d", len(cp.events), s.Events)
+			}
+			if n := len(cp.where(func(e *format.Event) bool { return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", 6000) })); n == 0 {
+				t.Error("killed capture has no events of the datagrams sent")
+			}
+			t.Logf("truncated at %d; %d events in %d complete chunks", s.TruncatedAt, s.Events, s.Chunks)
+		})
+		t.Run("empty", func(t *testing.T) {
+			cp := openCapture(t, c, "empty")
+			if len(cp.events) != 0 {
+				t.Errorf("filter matching nothing recorded %d events", len(cp.events))
+			}
+			if len(cp.f.Probes()) == 0 {
+				t.Error("empty capture lists no probes")
+			}
+		})
+		for _, bad := range []struct {
+			run  string
+			want *regexp.Regexp
+		}{
+			{"badfilter", regexp.MustCompile(`(?i)filter`)},
+			{"nofunc", regexp.MustCompile(`(?i)func|match`)},
+			{"nonroot", regexp.MustCompile(`(?i)root|privilege|permi|capabilit|CAP_`)},
+		} {
+			t.Run(bad.run, func(t *testing.T) {
+				r := c.rep.Run(bad.run)
+				if r == nil {
+					t.Fatalf("no %s run", bad.run)
+				}
+				msg := strings.TrimSpace(r.Stderr)
+				if r.ExitCode <= 0 || r.Signal != "" {
+					t.Errorf("exit %d %s, want a non-zero exit status", r.ExitCode, r.Signal)
+				}
+				if msg == "" || strings.Contains(msg, "\n") {
+					t.Errorf("stderr is %d lines, want one:\n%s", strings.Count(msg, "\n")+1, msg)
+				}
+				if !strings.HasPrefix(msg, "pwru-record: ") || !bad.want.MatchString(msg) {
+					t.Errorf("stderr %q: want one line 'pwru-record: ...' matching %s", msg, bad.want)
+				}
+			})
+		}
+	})
+}
+
+// TestLoad: a bounded UDP flood with every function traced; written plus
+// lost events account for every BPF program run; idle costs no CPU.
+func TestLoad(t *testing.T) {
+	forKernels(t, "load", func(t *testing.T, c *checkCtx) {
+		v := c.rep.Values
+		t.Logf("flood: %d sent, %d received; idle: %d ms CPU in %d ms", v["flood_sent"], v["flood_received"], v["idle_cpu_ms"], v["idle_wall_ms"])
+		for _, l := range c.rep.Log {
+			t.Log(l)
+		}
+		if v["flood_received"] == 0 {
+			t.Fatal("the flood reached nobody")
+		}
+		if v["idle_cpu_ms"]*20 > v["idle_wall_ms"] {
+			t.Errorf("idle recorder used %d ms CPU in %d ms (> 5%%)", v["idle_cpu_ms"], v["idle_wall_ms"])
+		}
+		cp := openCapture(t, c, "main")
+		l := cp.f.Losses()
+		written, lost := uint64(len(cp.events)), l.TotalLost()
+		hits := v["bpf_run_cnt"]
+		t.Logf("probe hits %d (bpf run_cnt), written %d, lost %d: %.1f%% written; other losses %v", hits, written, lost, 100*float64(written)/float64(max(hits, 1)), l.Other)
+		if written+lost != hits {
+			t.Errorf("written %d + lost %d = %d, want the %d probe hits the kernel counted", written, lost, written+lost, hits)
+		}
+	})
+}
