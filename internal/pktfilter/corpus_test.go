@@ -239,6 +239,24 @@ func corpus(tb testing.TB) []testPacket {
 		&layers.LLC{DSAP: 0x42, SSAP: 0x42, Control: 3}, payload(string(make([]byte, 35))))
 	add("ethertype 0x88cc lldp", eth(macA, net.HardwareAddr{0x01, 0x80, 0xc2, 0, 0, 0x0e}, layers.EthernetType(0x88cc)), payload(string(make([]byte, 40))))
 
+	// Malformed headers: the filter reads fields where libpcap would.
+	hdr := func(et uint16) []byte {
+		b := append(append([]byte{}, macB...), macA...)
+		return append(b, byte(et>>8), byte(et))
+	}
+	v4hdr := func(first byte, proto byte) []byte {
+		b := []byte{first, 0, 0, 60, 0, 1, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2}
+		return append(b, 0x00, 0x50, 0x00, 0x35, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xff, 0xff, 0, 0, 0, 0)
+	}
+	ps = append(ps,
+		testPacket{name: "v4 ihl 0 tcp", data: append(hdr(0x0800), v4hdr(0x40, 6)...)},
+		testPacket{name: "v4 ihl 15 short tcp", data: append(hdr(0x0800), v4hdr(0x4f, 6)...)},
+		testPacket{name: "ethertype ipv4 version 6", data: append(hdr(0x0800), v4hdr(0x65, 17)...)},
+		testPacket{name: "ethertype ipv6 short header", data: append(hdr(0x86dd), v4hdr(0x60, 17)...)},
+		testPacket{name: "vlan tag only", data: append(hdr(0x8100), 0x00, 0x64)},
+		testPacket{name: "802.3 length 46 snap", data: append(hdr(46), append([]byte{0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00}, v4hdr(0x45, 6)...)...)},
+	)
+
 	// Raw-IP twins of every untagged IP frame.
 	n := len(ps)
 	for _, p := range ps[:n] {

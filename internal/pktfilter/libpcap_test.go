@@ -4,6 +4,7 @@ package pktfilter
 
 import (
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 
@@ -80,4 +81,56 @@ func TestConformanceLibpcap(t *testing.T) {
 
 func rejectsAll(err error) bool {
 	return strings.Contains(err.Error(), "expression rejects all packets")
+}
+
+// FuzzLibpcap is a differential fuzz target: whenever both pktfilter and
+// libpcap accept an expression, their verdicts on the packet must agree,
+// and an expression pktfilter accepts must compile with libpcap for
+// Ethernet. Expressions pktfilter reports as unsupported are not given to
+// libpcap (they could trigger name lookups).
+func FuzzLibpcap(f *testing.F) {
+	ps := corpus(f)
+	for i, e := range conformanceExprs {
+		p := ps[(i*7)%len(ps)]
+		f.Add(e, p.data, p.l3)
+	}
+	f.Fuzz(func(t *testing.T, expr string, data []byte, l3 bool) {
+		if strings.ContainsRune(expr, 0) {
+			return
+		}
+		flt, err := Compile(expr)
+		if errors.Is(err, ErrUnsupported) {
+			return
+		}
+		lt := pcaporacle.LinkEthernet
+		if l3 {
+			lt = pcaporacle.LinkRaw
+		}
+		prog, lerr := pcaporacle.Compile(expr, lt, true)
+		if prog != nil {
+			defer prog.Close()
+		}
+		switch {
+		case err != nil && lerr == nil:
+			if strings.Contains(err.Error(), "unknown port") || strings.Contains(err.Error(), "unknown ip proto") {
+				return // a name in the host's /etc/services or /etc/protocols only
+			}
+			t.Fatalf("Compile(%q): %v; libpcap compiles it", expr, err)
+		case err != nil:
+			return
+		case lerr != nil && rejectsAll(lerr):
+			if flt.Match(data, l3) {
+				t.Fatalf("%q matches %x; libpcap: %v", expr, data, lerr)
+			}
+			return
+		case lerr != nil:
+			if !l3 {
+				t.Fatalf("Compile(%q) succeeded; libpcap: %v", expr, lerr)
+			}
+			return
+		}
+		if got, want := flt.Match(data, l3), prog.Match(data, len(data)); got != want {
+			t.Fatalf("expr %q, l3=%v, packet %x: got %v, libpcap %v", expr, l3, data, got, want)
+		}
+	})
 }
