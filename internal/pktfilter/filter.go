@@ -46,7 +46,7 @@ func unsupported(pos int, what string) error {
 // for concurrent use by multiple goroutines.
 type Filter struct {
 	expr string
-	root *node // nil matches every packet
+	prog program
 }
 
 // Compile parses a pcap-filter expression (tcpdump syntax). The empty
@@ -61,7 +61,11 @@ func Compile(expr string) (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Filter{expr: strings.Join(strings.Fields(expr), " "), root: root}, nil
+	prog := program{entry: accept}
+	if root != nil {
+		prog = compileProgram(root)
+	}
+	return &Filter{expr: strings.Join(strings.Fields(expr), " "), prog: prog}, nil
 }
 
 // String returns the expression the filter was compiled from, with runs
@@ -82,9 +86,6 @@ func (f *Filter) Match(data []byte, l3 bool) bool {
 // wire was origLen while only data was captured (origLen below len(data)
 // counts as len(data)).
 func (f *Filter) MatchLen(data []byte, origLen int, l3 bool) bool {
-	if f.root == nil {
-		return true
-	}
 	if origLen < len(data) {
 		origLen = len(data)
 	}
@@ -92,5 +93,5 @@ func (f *Filter) MatchLen(data []byte, origLen int, l3 bool) bool {
 		origLen = 0xffffffff
 	}
 	m := machine{data: data, wirelen: uint32(origLen), l3: l3}
-	return m.eval(f.root) == resTrue
+	return f.prog.run(&m)
 }

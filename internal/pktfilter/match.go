@@ -10,7 +10,7 @@ const (
 	opFalse           // never matches
 	opAnd             // a and b, left first
 	opOr              // a or b, left first
-	opNot             // not a (an aborted read stays aborted)
+	opNot             // not a
 	opL2              // a, but false on packets without a link-layer header
 	opLinkType        // EtherType == val (IPv4/IPv6 version nibble on raw IP)
 	opCmp             // load(base+off, size) & mask <rel> val
@@ -30,7 +30,8 @@ const (
 	baseTran6                // the transport header after a fixed IPv6 header
 )
 
-// relation is a comparison; relSet is "x & val != 0".
+// relation is a comparison; relSet is "x & val != 0". An out-of-range
+// read or a division by zero rejects the whole packet, as in BPF.
 type relation uint8
 
 const (
@@ -84,16 +85,6 @@ type arith struct {
 	val   uint32
 	a, b  *arith
 }
-
-// result is a three-valued predicate outcome: an out-of-range read or a
-// division by zero aborts the whole filter (no match), as in BPF.
-type result uint8
-
-const (
-	resFalse result = iota
-	resTrue
-	resAbort
-)
 
 // machine evaluates a compiled filter over one packet.
 type machine struct {
@@ -152,103 +143,6 @@ func compare(r relation, x, y uint32) bool {
 	default:
 		return x&y != 0
 	}
-}
-
-func boolResult(b bool) result {
-	if b {
-		return resTrue
-	}
-	return resFalse
-}
-
-func (m *machine) eval(n *node) result {
-	switch n.op {
-	case opTrue:
-		return resTrue
-	case opFalse:
-		return resFalse
-	case opAnd:
-		if r := m.eval(n.a); r != resTrue {
-			return r
-		}
-		return m.eval(n.b)
-	case opOr:
-		if r := m.eval(n.a); r != resFalse {
-			return r
-		}
-		return m.eval(n.b)
-	case opNot:
-		switch m.eval(n.a) {
-		case resTrue:
-			return resFalse
-		case resFalse:
-			return resTrue
-		}
-		return resAbort
-	case opL2:
-		if m.l3 {
-			return resFalse
-		}
-		return m.eval(n.a)
-	case opLinkType:
-		if m.l3 {
-			var want uint32
-			switch n.val {
-			case 0x0800:
-				want = 0x40
-			case 0x86dd:
-				want = 0x60
-			default:
-				return resFalse
-			}
-			v, ok := m.load(0, 1)
-			if !ok {
-				return resAbort
-			}
-			return boolResult(v&0xf0 == want)
-		}
-		v, ok := m.load(12+n.shift, 2)
-		if !ok {
-			return resAbort
-		}
-		return boolResult(v == n.val)
-	case opCmp:
-		s, ok := m.start(n.base, n.shift)
-		if !ok {
-			return resAbort
-		}
-		v, ok := m.load(s+n.off, n.size)
-		if !ok {
-			return resAbort
-		}
-		return boolResult(compare(n.rel, v&n.mask, n.val))
-	case opMAC:
-		w, ok := m.load(n.off+2, 4)
-		if !ok {
-			return resAbort
-		}
-		if w != binary.BigEndian.Uint32(n.mac[2:]) {
-			return resFalse
-		}
-		h, ok := m.load(n.off, 2)
-		if !ok {
-			return resAbort
-		}
-		return boolResult(h == uint32(binary.BigEndian.Uint16(n.mac[:])))
-	case opLen:
-		return boolResult(compare(n.rel, m.wirelen, n.val))
-	case opRel:
-		x, ok := m.arith(n.x)
-		if !ok {
-			return resAbort
-		}
-		y, ok := m.arith(n.y)
-		if !ok {
-			return resAbort
-		}
-		return boolResult(compare(n.rel, x, y))
-	}
-	return resAbort
 }
 
 // arith evaluates e; false means the filter aborts.
