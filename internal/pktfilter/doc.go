@@ -2,20 +2,54 @@
 // expressions (the tcpdump filter language) in pure Go, without cgo or
 // libpcap, so the analyzer can filter captures on any operating system.
 //
-// [Compile] parses an expression once into a [Filter]; [Filter.Match] then
-// decodes the fields it needs directly from the packet bytes, without
-// allocating. The semantics follow libpcap's code generator for the
-// DLT_EN10MB (Ethernet) and DLT_RAW (IP) link types: the same qualifier
-// inheritance ("host 10.0.0.1 or 10.0.0.2"), the same precedence (and and
-// or bind equally, left to right), the same offsets after "vlan", and the
-// same rule that a read past the end of the captured bytes rejects the
-// packet. A conformance test compares the verdicts with libpcap's on a
-// corpus of packets.
+// [Compile] parses an expression once into a [Filter]: a small program of
+// field tests joined by short-circuit jumps, much like the BPF code libpcap
+// generates. [Filter.Match] runs it over the packet bytes, reading each
+// field directly (no decoding into layers) and without allocating; a
+// Filter is safe for concurrent use.
 //
-// Primitives that libpcap cannot compile for raw IP packets (ether host,
-// vlan, broadcast, multicast at the link layer) are false for packets that
-// start at the network header. Expressions that need a name service (host
-// names, network names, /etc/ethers), 802.11, MPLS, PPPoE, Geneve, ISO,
-// DECnet, AppleTalk, IPX, gateway and protochain are rejected by [Compile]
-// with an error that wraps [ErrUnsupported].
+// The semantics are libpcap's (1.10, with the optimiser on, as tcpdump
+// runs it) for the DLT_EN10MB (Ethernet) and DLT_RAW (IP) link types:
+//
+//   - and and or have equal precedence and group left to right; not binds
+//     tighter; "tcp[13] & 2 != 0" compares (tcp[13] & 2) with 0.
+//   - An address without qualifiers inherits the previous ones:
+//     "host 10.0.0.1 or 10.0.0.2", "tcp dst port 80 or 443".
+//   - "vlan" shifts the network-layer offset by 4 bytes for everything
+//     that follows it in the expression, even across or.
+//   - Port tests skip IPv4 fragments other than the first; IPv6 port tests
+//     do not look past extension headers; "ip6 proto" and "tcp"/"udp"
+//     look through one fragment header.
+//   - A read past the captured bytes (or a division by zero) rejects the
+//     packet, even under not.
+//
+// The conformance test in this package checks these verdicts against the
+// system's libpcap on a corpus of Ethernet and raw-IP packets.
+//
+// # Differences from libpcap
+//
+// Link-layer primitives (ether host/src/dst, vlan, broadcast and multicast
+// at the link layer) are false for packets that start at the network
+// header, where libpcap refuses to compile them. (arp, rarp and ether proto
+// of non-IP types are false there in libpcap too.)
+// "byte N & V" and "byte N | V" test byte N; libpcap 1.10 ignores N there.
+//
+// # Unsupported syntax
+//
+// [Compile] rejects the following with an error wrapping [ErrUnsupported]
+// ("pcap filter: unsupported primitive "X" at offset N"):
+//
+//   - anything that needs a name service: host names, network names,
+//     /etc/ethers names (service names and IP protocol names come from a
+//     built-in table of the common ones);
+//   - gateway, protochain, ip broadcast (needs the netmask);
+//   - other link layers and capture metadata: 802.11 (type, subtype, dir,
+//     addr1-4, ra, ta), radio, ATM (lane, llc, vpi, vci, oam, ...), SS7 MTP,
+//     pf (on, ifname, rset, rnr, reason, action), inbound, outbound,
+//     ifindex, ARCnet addresses ($xx);
+//   - encapsulations: mpls, pppoed, pppoes, geneve;
+//   - non-IP protocols: decnet, atalk, aarp, lat, sca, moprc, mopdl, iso,
+//     esis, isis (and l1, l2, iih, lsp, snp, csnp, psnp), clnp, stp, ipx,
+//     netbeui, and ether proto values that need SNAP parsing (IPX,
+//     AppleTalk, AARP).
 package pktfilter
