@@ -70,7 +70,11 @@ func (p *printer) json(e *format.Event, l *life) {
 	}
 	if p.o.OutputTuple {
 		b = append(b, `,"tuple":`...)
-		b = appendJSONTuple(b, &e.Tuple, pi.tcpFlags, p.o.OutputTCPFlags)
+		if !p.tupleOK || e.Tuple != p.lastTuple || pi.tcpFlags != p.lastFlags {
+			p.tupleText = appendJSONTuple(p.tupleText[:0], &e.Tuple, pi.tcpFlags, p.o.OutputTCPFlags)
+			p.lastTuple, p.lastFlags, p.tupleOK = e.Tuple, pi.tcpFlags, true
+		}
+		b = append(b, p.tupleText...)
 	}
 	if p.o.OutputTunnel && pi.innerOK {
 		b = append(b, `,"tunnel_tuple":`...)

@@ -60,9 +60,19 @@ type printer struct {
 	maxFunc  int
 	nsWidth  int
 	ifNames  map[ifKey]string
+	ifCols   map[ifKey]string
 	pktCache map[uint32]pktInfo
 	n        uint64
+
+	procs     map[uint32]procName
+	funcs     []string // FUNC column by probe id for events without drop reason
+	lastTuple format.Tuple
+	lastFlags uint8
+	tupleText []byte // rendering of lastTuple (text or JSON)
+	tupleOK   bool
 }
+
+type procName struct{ comm, text string }
 
 // Print writes the capture's selected events to w in pwru's live format,
 // or as JSON lines with o.JSON.
@@ -94,7 +104,7 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 	if !o.JSON {
 		p.header()
 	}
-	err = s.run(func(e *format.Event, l *life) error {
+	handle := func(e *format.Event, l *life) error {
 		if o.LimitLines != 0 && p.n >= o.LimitLines {
 			return errStop
 		}
@@ -110,7 +120,12 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 		}
 		_, err := p.w.Write(p.buf)
 		return err
-	}, nil)
+	}
+	if o.Timestamp == TimestampRelative {
+		err = s.run(handle, nil)
+	} else {
+		err = s.runEvents(handle)
+	}
 	if ferr := p.w.Flush(); err == nil && ferr != nil {
 		err = fmt.Errorf("write output: %w", ferr)
 	}
@@ -175,6 +190,18 @@ func tildeTrim(s string) string {
 }
 
 func (p *printer) process(e *format.Event) string {
+	if pn, ok := p.procs[e.PID]; ok && pn.comm == e.Comm {
+		return pn.text
+	}
+	if p.procs == nil || len(p.procs) > 1<<14 {
+		p.procs = map[uint32]procName{}
+	}
+	text := processText(e)
+	p.procs[e.PID] = procName{e.Comm, text}
+	return text
+}
+
+func processText(e *format.Event) string {
 	comm := e.Comm
 	if comm == "" {
 		comm = "<empty>"
@@ -198,6 +225,23 @@ func (p *printer) iface(e *format.Event) string {
 // funcName is pwru's FUNC column: the probe name, the drop reason in
 // parentheses, "(tc)"/"(xdp)" for BPF programs.
 func (p *printer) funcName(e *format.Event) string {
+	if e.Flags&format.FlagDropReason == 0 {
+		if int(e.ProbeID) < len(p.funcs) && p.funcs[e.ProbeID] != "" {
+			return p.funcs[e.ProbeID]
+		}
+		name := p.funcText(e)
+		if int(e.ProbeID) < len(p.c.probes) {
+			if p.funcs == nil {
+				p.funcs = make([]string, len(p.c.probes))
+			}
+			p.funcs[e.ProbeID] = name
+		}
+		return name
+	}
+	return p.funcText(e)
+}
+
+func (p *printer) funcText(e *format.Event) string {
 	name := p.c.ProbeName(e.ProbeID)
 	if e.Flags&format.FlagDropReason != 0 {
 		if r, ok := p.c.DropReason(e.DropReason); ok {
@@ -330,18 +374,49 @@ func (p *printer) line(e *format.Event, l *life) {
 	if ts == TimestampAbsolute {
 		b = fmt.Appendf(b, "%-23s ", p.absolute(e))
 	}
-	b = fmt.Appendf(b, "%-18s %-3s %-16s", "0x"+strconv.FormatUint(e.SKB, 16), strconv.FormatUint(uint64(e.CPU), 10), p.process(e))
+	start := len(b)
+	b = append(b, '0', 'x')
+	b = strconv.AppendUint(b, e.SKB, 16)
+	b = pad(b, start, 18)
+	b = append(b, ' ')
+	start = len(b)
+	b = strconv.AppendUint(b, uint64(e.CPU), 10)
+	b = pad(b, start, 3)
+	b = append(b, ' ')
+	start = len(b)
+	b = append(b, p.process(e)...)
+	b = pad(b, start, 16)
 	if ts != TimestampNone {
-		b = fmt.Appendf(b, " %-16d", p.timestamp(e, l))
+		b = append(b, ' ')
+		start = len(b)
+		b = strconv.AppendUint(b, p.timestamp(e, l), 10)
+		b = pad(b, start, 16)
 	}
 	if p.o.OutputMeta {
-		b = fmt.Appendf(b, " %-10s %-8s %16s %#04x %-5s %-5s",
-			strconv.FormatUint(uint64(e.Netns), 10),
-			strconv.FormatUint(uint64(e.Mark), 16),
-			centerAlign(p.iface(e), 16),
-			e.Protocol,
-			strconv.FormatUint(uint64(e.MTU), 10),
-			strconv.FormatUint(uint64(e.Len), 10))
+		b = append(b, ' ')
+		start = len(b)
+		b = strconv.AppendUint(b, uint64(e.Netns), 10)
+		b = pad(b, start, 10)
+		b = append(b, ' ')
+		start = len(b)
+		b = strconv.AppendUint(b, uint64(e.Mark), 16)
+		b = pad(b, start, 8)
+		b = append(b, ' ')
+		b = append(b, p.ifaceCol(e)...)
+		b = append(b, ' ', '0', 'x')
+		proto := strconv.FormatUint(uint64(e.Protocol), 16)
+		for range 4 - len(proto) {
+			b = append(b, '0')
+		}
+		b = append(b, proto...)
+		b = append(b, ' ')
+		start = len(b)
+		b = strconv.AppendUint(b, uint64(e.MTU), 10)
+		b = pad(b, start, 5)
+		b = append(b, ' ')
+		start = len(b)
+		b = strconv.AppendUint(b, uint64(e.Len), 10)
+		b = pad(b, start, 5)
 		if p.o.OutputSkbCB {
 			b = append(b, ' ')
 			b = p.appendCB(b, e)
@@ -364,7 +439,11 @@ func (p *printer) line(e *format.Event, l *life) {
 	if p.o.OutputTuple {
 		start := len(b) + 1
 		b = append(b, ' ')
-		b = appendTuple(b, &e.Tuple, pi.tcpFlags, p.o.OutputTCPFlags)
+		if !p.tupleOK || e.Tuple != p.lastTuple || pi.tcpFlags != p.lastFlags {
+			p.tupleText = appendTuple(p.tupleText[:0], &e.Tuple, pi.tcpFlags, p.o.OutputTCPFlags)
+			p.lastTuple, p.lastFlags, p.tupleOK = e.Tuple, pi.tcpFlags, true
+		}
+		b = append(b, p.tupleText...)
 		if n := len(b) - start; n > p.maxTuple {
 			p.maxTuple = n
 		} else {
@@ -427,6 +506,29 @@ func (p *printer) line(e *format.Event, l *life) {
 		}
 	}
 	p.buf = append(b, '\n')
+}
+
+// pad appends spaces so that b[start:] is at least width bytes wide
+// (fmt's %-*s).
+func pad(b []byte, start, width int) []byte {
+	for n := len(b) - start; n < width; n++ {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// ifaceCol is the IFACE column: the interface centered in 16 columns.
+func (p *printer) ifaceCol(e *format.Event) string {
+	k := ifKey{e.Netns, e.Ifindex}
+	if s, ok := p.ifCols[k]; ok {
+		return s
+	}
+	s := centerAlign(p.iface(e), 16)
+	if p.ifCols == nil {
+		p.ifCols = map[ifKey]string{}
+	}
+	p.ifCols[k] = s
+	return s
 }
 
 // cbWords returns __sk_buff->cb[]: the 5 words of qdisc_skb_cb.data, at

@@ -88,6 +88,16 @@ func (s *scanner) selected(l *life) bool {
 // caller's goroutine; e and l are only valid during the call. fn returning
 // errStop ends the scan without error.
 func (s *scanner) run(fn func(e *format.Event, l *life) error, end func(l *life)) error {
+	return s.runLives(true, fn, end)
+}
+
+// runEvents is run for consumers that need no skb lifetimes: unless the
+// filter judges whole skbs, l is always nil and no per-skb state is kept.
+func (s *scanner) runEvents(fn func(e *format.Event, l *life) error) error {
+	return s.runLives(s.m.skbLevel(), fn, nil)
+}
+
+func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, end func(l *life)) error {
 	if err := s.prepass(); err != nil {
 		return err
 	}
@@ -95,7 +105,10 @@ func (s *scanner) run(fn func(e *format.Event, l *life) error, end func(l *life)
 	it := s.iter()
 	var e format.Event
 	for it.Next(&e) {
-		l := tr.observe(&e)
+		var l *life
+		if lives {
+			l = tr.observe(&e)
+		}
 		if !s.m.event(&e) || !s.selected(l) {
 			continue
 		}
@@ -119,7 +132,9 @@ func (s *scanner) run(fn func(e *format.Event, l *life) error, end func(l *life)
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read events: %w", err)
 	}
-	tr.flush()
+	if lives {
+		tr.flush()
+	}
 	return nil
 }
 

@@ -1,0 +1,155 @@
+package analyze
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/synth"
+)
+
+// benchCaptures caches the generated benchmark captures for the whole test
+// binary: generating a million events takes longer than analyzing them.
+var benchCaptures struct {
+	sync.Mutex
+	dir   string
+	paths map[string]string
+}
+
+// benchCapture writes (once) a synthetic capture of about events events.
+func benchCapture(b *testing.B, name string, cfg synth.Config) (*Capture, uint64) {
+	b.Helper()
+	benchCaptures.Lock()
+	defer benchCaptures.Unlock()
+	if benchCaptures.paths == nil {
+		dir, err := os.MkdirTemp("", "analyze-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchCaptures.dir, benchCaptures.paths = dir, map[string]string{}
+	}
+	path, ok := benchCaptures.paths[name]
+	if !ok {
+		path = filepath.Join(benchCaptures.dir, name+".pwru")
+		s := synth.Generate(cfg)
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := format.NewWriter(f, &s.Header, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := synth.Write(w, s); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		benchCaptures.paths[name] = path
+	}
+	c, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c, c.File.Summary().Events
+}
+
+// oneMillion is a synth config of about a million events.
+func oneMillion(seed uint64) synth.Config {
+	return synth.Config{Seed: seed, SKBs: 25000, PayloadPercent: 20}
+}
+
+func reportEvents(b *testing.B, events uint64) {
+	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkPrintJSON(b *testing.B) {
+	c, n := benchCapture(b, "1m", oneMillion(1))
+	o := &PrintOptions{JSON: true, OutputMeta: true, OutputTuple: true}
+	b.ResetTimer()
+	for range b.N {
+		if err := Print(io.Discard, c, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, n)
+}
+
+func BenchmarkPrintText(b *testing.B) {
+	c, n := benchCapture(b, "1m", oneMillion(1))
+	o := &PrintOptions{OutputMeta: true, OutputTuple: true}
+	b.ResetTimer()
+	for range b.N {
+		if err := Print(io.Discard, c, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, n)
+}
+
+// BenchmarkFilteredScan: event predicates selecting a few events out of a
+// million.
+func BenchmarkFilteredScan(b *testing.B) {
+	c, n := benchCapture(b, "1m", oneMillion(1))
+	b.ResetTimer()
+	for range b.N {
+		s, err := newScanner(c, &Filter{Func: "^tcp_v4_rcv$", Netns: "4026531840", Mark: "0/0"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var hits int
+		if err := s.run(func(*format.Event, *life) error { hits++; return nil }, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, n)
+}
+
+func BenchmarkStats(b *testing.B) {
+	c, n := benchCapture(b, "1m", oneMillion(1))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := CollectStats(c, &Filter{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, n)
+}
+
+func BenchmarkDiff(b *testing.B) {
+	good, n1 := benchCapture(b, "1m", oneMillion(1))
+	cfg := oneMillion(1)
+	cfg.DropPercent = 20
+	bad, n2 := benchCapture(b, "1m-bad", cfg)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := Diff(io.Discard, good, bad, &DiffOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, n1+n2)
+}
+
+// BenchmarkIterate is the floor: decoding the events with no analysis.
+func BenchmarkIterate(b *testing.B) {
+	c, n := benchCapture(b, "1m", oneMillion(1))
+	b.ResetTimer()
+	for range b.N {
+		it := c.File.Events(nil)
+		var e format.Event
+		for it.Next(&e) {
+		}
+		if err := it.Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, n)
+}
