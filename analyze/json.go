@@ -17,9 +17,9 @@ func (p *printer) json(e *format.Event, l *life) {
 	b = append(b, `","cpu":`...)
 	b = strconv.AppendUint(b, uint64(e.CPU), 10)
 	b = append(b, `,"process":`...)
-	b = appendJSONString(b, p.process(e))
+	b = p.appendQuoted(b, p.process(e))
 	b = append(b, `,"func":`...)
-	b = appendJSONString(b, p.funcName(e))
+	b = p.appendQuoted(b, p.funcName(e))
 	if p.o.OutputCaller && e.Caller != 0 {
 		b = append(b, `,"caller_func":`...)
 		b = appendJSONString(b, p.c.Sym(e.Caller))
@@ -38,7 +38,7 @@ func (p *printer) json(e *format.Event, l *life) {
 		b = append(b, `,"mark":`...)
 		b = strconv.AppendUint(b, uint64(e.Mark), 10)
 		b = append(b, `,"iface":`...)
-		b = appendJSONString(b, p.iface(e))
+		b = p.appendQuoted(b, p.iface(e))
 		b = append(b, `,"proto":`...)
 		b = strconv.AppendUint(b, uint64(e.Protocol), 10)
 		b = append(b, `,"mtu":`...)
@@ -70,11 +70,7 @@ func (p *printer) json(e *format.Event, l *life) {
 	}
 	if p.o.OutputTuple {
 		b = append(b, `,"tuple":`...)
-		if !p.tupleOK || e.Tuple != p.lastTuple || pi.tcpFlags != p.lastFlags {
-			p.tupleText = appendJSONTuple(p.tupleText[:0], &e.Tuple, pi.tcpFlags, p.o.OutputTCPFlags)
-			p.lastTuple, p.lastFlags, p.tupleOK = e.Tuple, pi.tcpFlags, true
-		}
-		b = append(b, p.tupleText...)
+		b = append(b, p.tuple(&e.Tuple, pi.tcpFlags, appendJSONTuple)...)
 	}
 	if p.o.OutputTunnel && pi.innerOK {
 		b = append(b, `,"tunnel_tuple":`...)

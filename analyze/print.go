@@ -70,6 +70,46 @@ type printer struct {
 	lastFlags uint8
 	tupleText []byte // rendering of lastTuple (text or JSON)
 	tupleOK   bool
+	// tuples caches renderings of recent tuples (text or JSON).
+	tuples map[tupleKey][]byte
+	// quoted caches JSON string literals of process and function names.
+	quoted map[string][]byte
+}
+
+type tupleKey struct {
+	t     format.Tuple
+	flags uint8
+}
+
+// tuple returns the rendering of e's tuple, cached.
+func (p *printer) tuple(t *format.Tuple, flags uint8, render func([]byte, *format.Tuple, uint8, bool) []byte) []byte {
+	if p.tupleOK && *t == p.lastTuple && flags == p.lastFlags {
+		return p.tupleText
+	}
+	k := tupleKey{*t, flags}
+	r, ok := p.tuples[k]
+	if !ok {
+		if p.tuples == nil || len(p.tuples) > 4096 {
+			p.tuples = map[tupleKey][]byte{}
+		}
+		r = render(nil, t, flags, p.o.OutputTCPFlags)
+		p.tuples[k] = r
+	}
+	p.lastTuple, p.lastFlags, p.tupleText, p.tupleOK = *t, flags, r, true
+	return r
+}
+
+// appendQuoted appends s as a JSON string, cached.
+func (p *printer) appendQuoted(b []byte, s string) []byte {
+	q, ok := p.quoted[s]
+	if !ok {
+		if p.quoted == nil || len(p.quoted) > 4096 {
+			p.quoted = map[string][]byte{}
+		}
+		q = appendJSONString(nil, s)
+		p.quoted[s] = q
+	}
+	return append(b, q...)
 }
 
 type procName struct{ comm, text string }
@@ -439,11 +479,7 @@ func (p *printer) line(e *format.Event, l *life) {
 	if p.o.OutputTuple {
 		start := len(b) + 1
 		b = append(b, ' ')
-		if !p.tupleOK || e.Tuple != p.lastTuple || pi.tcpFlags != p.lastFlags {
-			p.tupleText = appendTuple(p.tupleText[:0], &e.Tuple, pi.tcpFlags, p.o.OutputTCPFlags)
-			p.lastTuple, p.lastFlags, p.tupleOK = e.Tuple, pi.tcpFlags, true
-		}
-		b = append(b, p.tupleText...)
+		b = append(b, p.tuple(&e.Tuple, pi.tcpFlags, appendTuple)...)
 		if n := len(b) - start; n > p.maxTuple {
 			p.maxTuple = n
 		} else {
