@@ -81,6 +81,13 @@ var conformanceExprs = []string{
 	"((ip[8] + 1)) = 65", "(1) = 1", "1 = 1", "0 = 1", "not 1 = 1", "len = len", "tcp[0] / (len - len) = 0",
 	"ip[2:2] & 0xffff = len - 14", "ip[2:2] = len - 14 or ip6[4:2] = len - 54", "ip[0] / tcp[1] = 1",
 	"ip[0] / (0 + 1) = 1", "ip[0] / tcp[0] = 1", "ip6[24:4] & 0xff000000 = 0xff000000",
+	"vlan 100 or 200", "host 10.0.0.1 and port 80 or 443", "ether src 00:11:22:33:44:55 or 66:77:88:99:aa:bb",
+	"tcp src port 80 or dst port 80", "TCP", "\\tcp", "ip proto tcp", "ether proto \\loopback",
+	"arp net 10.0.0.0/8", "rarp src net 192.168.7.0/24", "src net 10", "dst net 10.0 or 172.16",
+	"not (host 10.0.0.1 or 10.0.0.2) and ip", "ip6 src host ::1 or fe80::1", "ether dst 01:00:5e:00:00:01 or ff:ff:ff:ff:ff:ff",
+	"icmp6 and icmp6[icmp6type] = icmp6-neighborsolicit or icmp6[icmp6type] = icmp6-routeradvert",
+	"pim or vrrp or igrp or carp", "igmp[0] = 0x11", "udp[udp[0] & 0] = 0x13", "vlan and vlan and vlan",
+	"ether[12:2] = 0x8100 and ether[14:2] & 0xfff = 100", "less 14", "greater 0", "len >= 0",
 	// Rejected by both (the test requires libpcap to reject what Compile rejects).
 	"1.2.3.4", "tcp or 1.2.3.4", "port 80-90", "ip6 host 10.0.0.1", "tcp host 10.0.0.1", "net 10.0.0.1/8",
 	"host 10.0.0.0/8", "ether host 10.0.0.1", "00:11:22:33:44:55", "ip[0:3] = 1", "ip[0] / 0 = 1",
