@@ -35,6 +35,11 @@ char __license[] SEC("license") = "GPL";
 #define PAYLOAD_HASH_WORDS 8
 #define MAX_STACK_DEPTH 64
 
+// OPAQUE makes the compiler forget what it knows about v, so the bounds
+// checks that follow are done on the register that is actually used (the
+// verifier must see them).
+#define OPAQUE(v) asm volatile("" : "+r"(v))
+
 // Event flags: identical to format.EventFlags.
 #define F_DROP_REASON (1 << 0)
 #define F_RETVAL (1 << 1)
@@ -443,11 +448,12 @@ static __always_inline u64 payload_hash(struct skb_data *d)
 {
 	u64 w[PAYLOAD_HASH_WORDS] = {};
 	u64 h = 0xcbf29ce484222325ULL ^ d->orig;
-	u32 n = d->linear;
+	u64 n = d->linear;
 
 	if (n > sizeof(w))
 		n = sizeof(w);
-	if (n == 0 || bpf_probe_read_kernel(w, n, d->start))
+	OPAQUE(n);
+	if (n == 0 || n > sizeof(w) || bpf_probe_read_kernel(w, n, d->start))
 		return h;
 	for (int i = 0; i < PAYLOAD_HASH_WORDS; i++) {
 		h ^= w[i];
@@ -459,19 +465,22 @@ static __always_inline u64 payload_hash(struct skb_data *d)
 // Where the variable parts go: a bounded cursor into scratch->data.
 #define DATA_CAP (sizeof(((struct scratch *)0)->data))
 
+
 static __always_inline u32 put_payload(struct scratch *s, u32 pos, struct skb_data *d)
 {
-	u32 n = CFG.snaplen;
+	u64 n = CFG.snaplen;
+	u64 p = pos;
 
 	if (n > d->linear)
 		n = d->linear;
-	if (n > MAX_PAYLOAD)
-		n = MAX_PAYLOAD;
-	if (n == 0)
+	OPAQUE(n);
+	if (n == 0 || n > MAX_PAYLOAD)
 		return pos;
-	if (pos > DATA_CAP - MAX_PAYLOAD)
+	OPAQUE(p);
+	if (p > DATA_CAP - MAX_PAYLOAD)
 		return pos;
-	if (bpf_probe_read_kernel(&s->data[pos], n, d->start)) {
+	pos = p;
+	if (bpf_probe_read_kernel(&s->data[p], n, d->start)) {
 		count(COUNTER_PAYLOAD_READ_ERR);
 		return pos;
 	}
@@ -482,13 +491,19 @@ static __always_inline u32 put_payload(struct scratch *s, u32 pos, struct skb_da
 	return pos + n;
 }
 
-static __always_inline u32 put_raw(struct scratch *s, u32 pos, void *src, u32 size, u16 *lenp)
+static __always_inline u32 put_raw(struct scratch *s, u32 pos, void *src, u64 size, u16 *lenp)
 {
+	u64 p = pos;
+
 	if (size > MAX_RAW)
 		size = MAX_RAW;
-	if (size == 0 || pos > DATA_CAP - MAX_RAW)
+	OPAQUE(size);
+	if (size == 0 || size > MAX_RAW)
 		return pos;
-	if (bpf_probe_read_kernel(&s->data[pos], size, src))
+	OPAQUE(p);
+	if (p > DATA_CAP - MAX_RAW)
+		return pos;
+	if (bpf_probe_read_kernel(&s->data[p], size, src))
 		return pos;
 	*lenp = size;
 	return pos + size;
@@ -499,7 +514,7 @@ static __always_inline u64 read_meta(struct sk_buff *skb, u32 i)
 	u64 p = (u64)skb;
 	u64 v = 0;
 	u8 n;
-	u8 size;
+	u64 size;
 
 	if (i >= MAX_META)
 		return 0;
@@ -513,6 +528,7 @@ static __always_inline u64 read_meta(struct sk_buff *skb, u32 i)
 	if (n > MAX_META_DEREF)
 		return 0;
 	size = CFG.meta[i].size;
+	OPAQUE(size);
 	if (size == 0 || size > 8)
 		return 0;
 	if (bpf_probe_read_kernel(&v, size, (void *)(p + CFG.meta[i].off[n])))
@@ -528,8 +544,10 @@ static __always_inline u64 read_meta(struct sk_buff *skb, u32 i)
 static __always_inline u32 put_meta(struct scratch *s, u32 pos, struct sk_buff *skb)
 {
 	u32 n = CFG.meta_count;
+	u64 p = pos;
 
-	if (n == 0 || pos > DATA_CAP - META_SIZE)
+	OPAQUE(p);
+	if (n == 0 || p > DATA_CAP - META_SIZE)
 		return pos;
 	for (u32 i = 0; i < MAX_META; i++) {
 		u64 v;
@@ -537,7 +555,7 @@ static __always_inline u32 put_meta(struct scratch *s, u32 pos, struct sk_buff *
 		if (i >= n)
 			break;
 		v = read_meta(skb, i);
-		__builtin_memcpy(&s->data[pos + i * 8], &v, 8);
+		__builtin_memcpy(&s->data[p + i * 8], &v, 8);
 	}
 	if (n > MAX_META)
 		n = MAX_META;
@@ -572,6 +590,7 @@ static __always_inline void emit(struct scratch *s, u32 pos)
 {
 	u64 size = sizeof(struct event) + pos;
 
+	OPAQUE(size);
 	if (size > sizeof(struct scratch))
 		return;
 	if (bpf_ringbuf_output(&events, s, size, 0))
@@ -645,7 +664,7 @@ static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scra
 
 // handle_skb is the whole probe path for one sk_buff.
 static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_id,
-				      u64 caller, u16 flags, s64 retval)
+				      u64 caller, u16 flags, s64 retval, u32 drop_reason)
 {
 	struct scratch *s;
 	struct skb_data d;
@@ -666,6 +685,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	s->ev.skb = addr;
 	s->ev.caller = caller;
 	s->ev.retval = retval;
+	s->ev.drop_reason = drop_reason;
 	s->ev.mark = BPF_CORE_READ(skb, mark);
 	s->ev.len = BPF_CORE_READ(skb, len);
 	s->ev.protocol = BPF_CORE_READ(skb, protocol);
@@ -737,13 +757,13 @@ static __always_inline u64 kprobe_caller(struct pt_regs *ctx)
 	int kprobe_skb_##X(struct pt_regs *ctx)                                  \
 	{                                                                        \
 		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx),     \
-				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0); \
+				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0, 0); \
 	}                                                                        \
 	SEC("kprobe.multi/skb_" #X)                                              \
 	int kprobe_multi_skb_##X(struct pt_regs *ctx)                            \
 	{                                                                        \
 		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx),     \
-				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0); \
+				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0, 0); \
 	}
 
 KPROBE_SKB(1)
@@ -817,7 +837,7 @@ int raw_tp_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 
 	// The drop event goes through the same filters and tracking as any
 	// other probe hit.
-	return handle_skb(ctx, skb, CFG.drop_probe_id, location, F_DROP_REASON, reason);
+	return handle_skb(ctx, skb, CFG.drop_probe_id, location, F_DROP_REASON, 0, reason);
 }
 
 // Clone/copy tracking: the new skb inherits the original's track id.
@@ -869,13 +889,13 @@ int BPF_PROG(fexit_skb_copy_expand, struct sk_buff *skb, int newheadroom, int ne
 SEC("fentry/tc")
 int BPF_PROG(fentry_tc, struct sk_buff *skb)
 {
-	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, 0, 0);
+	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, 0, 0, 0);
 }
 
 SEC("fexit/tc")
 int BPF_PROG(fexit_tc, struct sk_buff *skb, int verdict)
 {
-	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, F_EXIT | F_RETVAL, verdict);
+	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, F_EXIT | F_RETVAL, verdict, 0);
 }
 
 // handle_xdp is the probe path for an xdp_buff (--filter-trace-xdp).
@@ -925,12 +945,15 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 		pos = put_payload(s, pos, &d);
 	}
 	if (CFG.output_xdp_meta && meta && meta < data) {
-		u32 n = data - meta;
+		u64 n = data - meta;
+		u64 p = pos;
 
 		if (n > MAX_XDP_META)
 			n = MAX_XDP_META;
-		if (pos <= DATA_CAP - MAX_XDP_META && n &&
-		    bpf_probe_read_kernel(&s->data[pos], n, meta) == 0) {
+		OPAQUE(n);
+		OPAQUE(p);
+		if (p <= DATA_CAP - MAX_XDP_META && n && n <= MAX_XDP_META &&
+		    bpf_probe_read_kernel(&s->data[p], n, meta) == 0) {
 			s->ev.xdp_meta_len = n;
 			pos += n;
 		}

@@ -160,20 +160,32 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	raiseFileLimit()
 	_ = rlimit.RemoveMemlock()
 
+	// kallsyms is slow to read on big kernels: read it while discovering.
+	type symsResult struct {
+		syms []format.Symbol
+		err  error
+		took time.Duration
+	}
+	symsCh := make(chan symsResult, 1)
+	go func() {
+		t := time.Now()
+		syms, err := readKallsyms()
+		symsCh <- symsResult{syms, err, time.Since(t)}
+	}()
+
 	t0 := time.Now()
 	cache := btf.NewCache()
 	disc, err := discover(cfg, cache)
-	if err != nil {
-		return nil, err
-	}
 	res.Timings.Discovery = time.Since(t0)
-
-	t0 = time.Now()
-	syms, err := readKallsyms()
+	sr := <-symsCh
 	if err != nil {
 		return nil, err
 	}
-	res.Timings.Kallsyms = time.Since(t0)
+	if sr.err != nil {
+		return nil, sr.err
+	}
+	syms := sr.syms
+	res.Timings.Kallsyms = sr.took
 
 	t0 = time.Now()
 	hdr, err := hostHeader()
@@ -485,7 +497,10 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
-			return fmt.Errorf("load kernel program: %w", verr)
+			// The one-line error ends with the verifier's conclusion; the
+			// tail of the log goes to the log writer for diagnosis.
+			tail := verr.Log[max(0, len(verr.Log)-60):]
+			fmt.Fprintf(s.log, "verifier log (last %d lines):\n%s\n", len(tail), strings.Join(tail, "\n"))
 		}
 		return fmt.Errorf("load kernel program: %w", err)
 	}
