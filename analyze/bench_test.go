@@ -95,18 +95,14 @@ func BenchmarkPrintText(b *testing.B) {
 	reportEvents(b, n)
 }
 
-// BenchmarkFilteredScan: event predicates selecting a few events out of a
-// million.
+// BenchmarkFilteredScan: print with event predicates selecting a few
+// events out of a million.
 func BenchmarkFilteredScan(b *testing.B) {
 	c, n := benchCapture(b, "1m", oneMillion(1))
 	b.ResetTimer()
 	for range b.N {
-		s, err := newScanner(c, &Filter{Func: "^tcp_v4_rcv$", Netns: "4026531840", Mark: "0/0"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		var hits int
-		if err := s.run(func(*format.Event, *life) error { hits++; return nil }, nil); err != nil {
+		o := &PrintOptions{OutputMeta: true, OutputTuple: true, Filter: Filter{Func: "^tcp_v4_rcv$", Netns: "4026531840", Mark: "0/0"}}
+		if err := Print(io.Discard, c, o); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -92,6 +92,7 @@ type life struct {
 	fateAt  uint64
 	events  uint32
 	payload uint32 // last payload id checked for the pcap filter
+	dead    bool   // ended (possibly waiting in the free list)
 	// match: the skb-level filter verdict accumulated so far.
 	pktMatch bool
 	// sel counts the events of this lifetime that passed the filters;
@@ -115,7 +116,12 @@ type tracker struct {
 	classes []probeClass // by probe id
 	onEnd   func(*life)
 	free    []*life
+	// recent is a direct-mapped cache in front of live: most events belong
+	// to one of the few skbs in flight.
+	recent [64]*life
 }
+
+func recentSlot(addr uint64) int { return int((addr>>6 ^ addr>>12 ^ addr>>20) & 63) }
 
 func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	if window == 0 {
@@ -148,7 +154,11 @@ func (t *tracker) observe(e *format.Event) *life {
 		return nil
 	}
 	cl := t.class(e.ProbeID)
-	l := t.live[e.SKB]
+	slot := recentSlot(e.SKB)
+	l := t.recent[slot]
+	if l == nil || l.addr != e.SKB || l.dead {
+		l = t.live[e.SKB]
+	}
 	if l != nil && (e.Time > l.last+t.window || (l.fate != FateUnknown && cl == classNone)) {
 		t.end(l)
 		l = nil
@@ -161,6 +171,7 @@ func (t *tracker) observe(e *format.Event) *life {
 		l.first = e.Time
 		t.live[e.SKB] = l
 	}
+	t.recent[slot] = l
 	if e.TrackID != 0 && l.track == 0 {
 		l.track = e.TrackID
 	}
@@ -204,6 +215,7 @@ func (t *tracker) alloc() *life {
 
 func (t *tracker) end(l *life) {
 	delete(t.live, l.addr)
+	l.dead = true
 	if t.onEnd != nil {
 		t.onEnd(l)
 	}
