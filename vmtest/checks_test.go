@@ -33,10 +33,10 @@ func openCapture(t *testing.T, c *checkCtx, name string) *capture {
 		t.Fatalf("no recorder run %q in the report", name)
 	}
 	if r.Error != "" {
-		t.Fatalf("recorder run %s: %s; stderr:\n%s", name, r.Error, r.Stderr)
+		t.Fatalf("recorder run %s: %s; stderr:\n%s", name, r.Error, stderrTail(r.Stderr))
 	}
 	if r.ExitCode != 0 || r.Signal != "" {
-		t.Fatalf("recorder run %s ended with exit %d %s; stderr:\n%s", name, r.ExitCode, r.Signal, r.Stderr)
+		t.Fatalf("recorder run %s ended with exit %d %s; stderr:\n%s", name, r.ExitCode, r.Signal, stderrTail(r.Stderr))
 	}
 	cp := readCapture(t, filepath.Join(c.dir, r.Capture), false)
 	if s := cp.f.Summary(); !s.Complete || s.Truncated {
@@ -239,4 +239,13 @@ func structMember(s btf.Type, name string) (uint32, btf.Type, bool) {
 		}
 	}
 	return 0, nil, false
+}
+
+// stderrTail keeps the last lines of a recorder's stderr for a message.
+func stderrTail(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > 12 {
+		lines = append([]string{fmt.Sprintf("[%d lines omitted]", len(lines)-12)}, lines[len(lines)-12:]...)
+	}
+	return strings.Join(lines, "\n")
 }

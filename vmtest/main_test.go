@@ -3,6 +3,7 @@
 package vmtest
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ var (
 	flagScenarios = flag.String("scenarios", "default", "scenarios to run: default (those expected to pass), all, or a comma-separated list")
 	flagKeep      = flag.String("keep", "", "copy each kernel's guest output (captures, reports, console) to this directory")
 	flagTimeout   = flag.Duration("vm-timeout", 25*time.Minute, "time limit for one guest run")
+	flagParallel  = flag.Int("parallel-kernels", 2, "kernels booted at the same time (each guest uses one host core)")
 )
 
 // scenario ties a guest scenario to its host test.
@@ -182,44 +185,59 @@ func setup(tmp string) error {
 		args += " -recorder /bin/pwru-record"
 	}
 	script := "/bin/guest -out /out " + args + " 2>&1\n"
+	// Each guest is one TCG thread (-smp 1): the kernels boot side by side,
+	// one per host core.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, *flagParallel))
 	for _, s := range series {
-		kr := &kernelRun{series: s}
+		kr := &kernelRun{series: s, out: filepath.Join(tmp, "out-"+s)}
 		runs = append(runs, kr)
-		kr.out = filepath.Join(tmp, "out-"+s)
 		if err := os.MkdirAll(kr.out, 0o755); err != nil {
 			return err
 		}
-		ctx := context.Background()
-		if kr.kernel, kr.err = vm.Fetch(ctx, s, ""); kr.err != nil {
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "vmtest: booting %s\n", kr.kernel)
-		cfg := vm.Config{
-			Kernel:  kr.kernel,
-			Files:   files,
-			Modules: vm.DefaultModules,
-			Script:  script,
-			Timeout: *flagTimeout,
-			OutDir:  kr.out,
-			Console: prefixWriter{os.Stderr, "[" + s + "] "},
-		}
-		kr.res, kr.err = vm.Run(ctx, cfg)
-		if kr.err == nil && kr.res.Status != 0 {
-			kr.err = fmt.Errorf("guest driver exited with status %d; console tail:\n%s", kr.res.Status, kr.res.ConsoleTail(30))
-		}
-		if kr.res != nil {
-			os.WriteFile(filepath.Join(kr.out, "console.log"), []byte(kr.res.Console), 0o644)
-		}
-		if *flagKeep != "" {
-			dst := filepath.Join(*flagKeep, s)
-			os.RemoveAll(dst)
-			os.MkdirAll(filepath.Dir(dst), 0o755)
-			if out, err := exec.Command("cp", "-a", kr.out, dst).CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "vmtest: keep %s: %v: %s\n", s, err, out)
-			}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			bootKernel(kr, files, script)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// bootKernel runs the guest on one kernel and fills kr.
+func bootKernel(kr *kernelRun, files map[string]string, script string) {
+	ctx := context.Background()
+	if kr.kernel, kr.err = vm.Fetch(ctx, kr.series, ""); kr.err != nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "vmtest: booting %s\n", kr.kernel)
+	cfg := vm.Config{
+		Kernel:  kr.kernel,
+		Files:   files,
+		Modules: vm.DefaultModules,
+		Script:  script,
+		Timeout: *flagTimeout,
+		OutDir:  kr.out,
+		Console: &prefixWriter{w: os.Stderr, prefix: "[" + kr.series + "] "},
+	}
+	kr.res, kr.err = vm.Run(ctx, cfg)
+	if kr.err == nil && kr.res.Status != 0 {
+		kr.err = fmt.Errorf("guest driver exited with status %d; console tail:\n%s", kr.res.Status, kr.res.ConsoleTail(30))
+	}
+	if kr.res != nil {
+		os.WriteFile(filepath.Join(kr.out, "console.log"), []byte(kr.res.Console), 0o644)
+	}
+	if *flagKeep != "" {
+		dst := filepath.Join(*flagKeep, kr.series)
+		os.RemoveAll(dst)
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		if out, err := exec.Command("cp", "-a", kr.out, dst).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "vmtest: keep %s: %v: %s\n", kr.series, err, out)
 		}
 	}
-	return nil
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -255,16 +273,29 @@ func goTool() string {
 	return "/usr/local/go/bin/go"
 }
 
-// prefixWriter prefixes each line written through it.
+// prefixWriter prefixes each complete line written through it, so that
+// two guests' consoles interleave by lines.
 type prefixWriter struct {
 	w      *os.File
 	prefix string
+	buf    []byte
 }
 
-func (p prefixWriter) Write(b []byte) (int, error) {
-	s := strings.ReplaceAll(strings.TrimRight(string(b), "\n"), "\n", "\n"+p.prefix)
-	fmt.Fprint(p.w, p.prefix+strings.ReplaceAll(s, "\r", "")+"\n")
-	return len(b), nil
+var consoleMu sync.Mutex
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := strings.TrimRight(string(p.buf[:i]), "\r")
+		p.buf = p.buf[i+1:]
+		consoleMu.Lock()
+		fmt.Fprintln(p.w, p.prefix+line)
+		consoleMu.Unlock()
+	}
 }
 
 // printTimings writes the boot and per-scenario times of every kernel.

@@ -383,8 +383,11 @@ func TestFaults(t *testing.T) {
 	forKernels(t, "faults", func(t *testing.T, c *checkCtx) {
 		t.Run("killed", func(t *testing.T) {
 			r := c.rep.Run("killed")
-			if r == nil || r.Signal != "killed" {
-				t.Fatalf("killed run: %+v, want it ended by SIGKILL", r)
+			if r == nil {
+				t.Fatal("no killed run in the report")
+			}
+			if r.Signal != "killed" {
+				t.Fatalf("killed run ended with exit %d %s, want SIGKILL; stderr:\n%s", r.ExitCode, r.Signal, stderrTail(r.Stderr))
 			}
 			cp := readCapture(t, filepath.Join(c.dir, r.Capture), true)
 			s := cp.f.Summary()
@@ -425,6 +428,7 @@ func TestFaults(t *testing.T) {
 					t.Fatalf("no %s run", bad.run)
 				}
 				msg := strings.TrimSpace(r.Stderr)
+				t.Logf("stderr: %s", stderrTail(r.Stderr))
 				if r.ExitCode <= 0 || r.Signal != "" {
 					t.Errorf("exit %d %s, want a non-zero exit status", r.ExitCode, r.Signal)
 				}
