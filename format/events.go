@@ -179,6 +179,7 @@ func (p *predictor) newBase(skb uint64) Event {
 type chunkEncoder struct {
 	predictor
 	cols    [numCols][]byte
+	mtfSKB  [mtfSize]uint64 // skb address of each mtf entry
 	skbRef  map[uint64]int32
 	comms   map[string]uint32
 	commTab []string
@@ -230,33 +231,48 @@ func (c *chunkEncoder) encode(events []Event, perm []int32, base uint64) []byte 
 }
 
 func (c *chunkEncoder) encodeOne(e *Event) {
-	ref, known := c.skbRef[e.SKB]
-	var base Event
-	if !known {
-		ref = int32(len(c.refs))
-		c.skbRef[e.SKB] = ref
-		c.cols[colRef] = append(c.cols[colRef], 0)
-		c.cols[colSKB] = appendVarint(c.cols[colSKB], int64(e.SKB-c.prevSKB))
-		c.prevSKB = e.SKB
-		base = c.newBase(e.SKB)
-		c.refs = append(c.refs, Event{})
-		c.touch(ref, -1)
-	} else {
-		pos := -1
-		for j := 0; j < c.nmtf; j++ {
-			if c.mtf[j] == ref {
-				pos = j
-				break
-			}
+	// Recent skbs are found by address in the move-to-front list itself;
+	// the map is only consulted for the others.
+	pos := -1
+	for j := 0; j < c.nmtf; j++ {
+		if c.mtfSKB[j] == e.SKB {
+			pos = j
+			break
 		}
-		if pos >= 0 {
-			c.cols[colRef] = appendUvarint(c.cols[colRef], uint64(pos+1))
-		} else {
-			c.cols[colRef] = appendUvarint(c.cols[colRef], uint64(ref)+mtfSize+1)
-		}
-		c.touch(ref, pos)
-		base = c.refs[ref]
 	}
+	var ref int32
+	switch {
+	case pos >= 0:
+		ref = c.mtf[pos]
+		c.cols[colRef] = appendUvarint(c.cols[colRef], uint64(pos+1))
+	default:
+		var known bool
+		if ref, known = c.skbRef[e.SKB]; known {
+			c.cols[colRef] = appendUvarint(c.cols[colRef], uint64(ref)+mtfSize+1)
+		} else {
+			ref = int32(len(c.refs))
+			c.skbRef[e.SKB] = ref
+			c.cols[colRef] = append(c.cols[colRef], 0)
+			c.cols[colSKB] = appendVarint(c.cols[colSKB], int64(e.SKB-c.prevSKB))
+			c.prevSKB = e.SKB
+			c.refs = append(c.refs, c.newBase(e.SKB))
+		}
+	}
+	if pos != 0 {
+		from := pos
+		if from < 0 {
+			if c.nmtf < mtfSize {
+				c.nmtf++
+			}
+			from = c.nmtf - 1
+		}
+		for j := from; j > 0; j-- {
+			c.mtf[j] = c.mtf[j-1]
+			c.mtfSKB[j] = c.mtfSKB[j-1]
+		}
+		c.mtf[0], c.mtfSKB[0] = ref, e.SKB
+	}
+	base := &c.refs[ref]
 
 	var mask uint64
 	pred := c.predictProbe(base.ProbeID)
@@ -325,7 +341,7 @@ func (c *chunkEncoder) encodeOne(e *Event) {
 		c.cols[colBlobs] = b
 	}
 	c.cols[colMask] = appendUvarint(c.cols[colMask], mask)
-	c.refs[ref] = *e
+	*base = *e
 	c.last = ref
 }
 

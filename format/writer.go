@@ -475,8 +475,7 @@ func (w *Writer) flushEvents() error {
 	raw := w.chunk.encode(ev, w.perm, first)
 	err := w.section(SectionEvents, first, last, len(ev), raw)
 	w.stats.Chunks++
-	clear(w.events) // drop string references
-	w.events = w.events[:0]
+	w.events = w.events[:0] // strings stay referenced until overwritten: bounded by the chunk size
 	return err
 }
 
