@@ -466,10 +466,16 @@ func decodeColumn(dst []uint64, src []byte, n int) ([]uint64, error) {
 	dst = dst[:n]
 	off := 0
 	for i := range dst {
-		if off < len(src) && src[off] < 0x80 {
-			dst[i] = uint64(src[off])
-			off++
-			continue
+		if off+1 < len(src) {
+			if b0 := src[off]; b0 < 0x80 {
+				dst[i] = uint64(b0)
+				off++
+				continue
+			} else if b1 := src[off+1]; b1 < 0x80 {
+				dst[i] = uint64(b0&0x7f) | uint64(b1)<<7
+				off += 2
+				continue
+			}
 		}
 		v, k := binary.Uvarint(src[off:])
 		if k <= 0 {

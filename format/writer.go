@@ -375,6 +375,9 @@ func (w *Writer) WriteEvent(e *Event) error {
 	if w.done || w.err != nil {
 		return w.check("write event")
 	}
+	if w.events == nil {
+		w.events = make([]Event, 0, min(w.opts.ChunkEvents, DefaultChunkEvents))
+	}
 	w.events = append(w.events, *e)
 	w.stats.Events++
 	if len(w.events) >= w.opts.ChunkEvents {

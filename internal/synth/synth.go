@@ -35,6 +35,9 @@ type Config struct {
 	DropPercent int
 	// ClonePercent is the share of skbs that are cloned (default 5).
 	ClonePercent int
+	// BlobPercent is the share of skbs with a BlobCB blob (default 3;
+	// negative: none).
+	BlobPercent int
 }
 
 func (c Config) withDefaults() Config {
@@ -51,6 +54,7 @@ func (c Config) withDefaults() Config {
 	def(&c.StackPercent, 10)
 	def(&c.DropPercent, 5)
 	def(&c.ClonePercent, 5)
+	def(&c.BlobPercent, 3)
 	c.Probes = max(c.Probes, 64)
 	return c
 }
@@ -217,7 +221,7 @@ func (g *gen) tables() {
 		path := make([]uint32, 0, n)
 		start := uint32(1 + g.rng.IntN(10))
 		for len(path) < n {
-			path = append(path, start+uint32(len(path)))
+			path = append(path, 1+(start+uint32(len(path))-1)%uint32(g.cfg.Probes-1))
 			if g.rng.IntN(4) == 0 {
 				path[len(path)-1] = uint32(1 + g.rng.IntN(g.cfg.Probes-1))
 			}
@@ -351,7 +355,7 @@ func (g *gen) newWalker() *walker {
 	if g.rng.IntN(100) < g.cfg.PayloadPercent {
 		w.payload = g.packet(f, &w.ev)
 	}
-	if g.rng.IntN(100) < 3 {
+	if g.rng.IntN(100) < g.cfg.BlobPercent {
 		cb := make([]byte, 48)
 		binary.LittleEndian.PutUint64(cb, w.ev.TrackID)
 		g.s.Blobs = append(g.s.Blobs, Blob{Kind: format.BlobCB, Data: cb})
@@ -377,7 +381,10 @@ func (g *gen) step(w *walker) {
 	e.Time = g.now
 	e.ProbeID = w.path[w.pos]
 	if w.pos > 0 {
-		e.Caller = s.Probes[w.path[w.pos-1]-1].Addr + 0x20 + uint64(w.pos%3)*8
+		// The call site of this probe inside the previous function: fixed
+		// for a (caller, callee) pair, as in a real kernel.
+		prev := w.path[w.pos-1]
+		e.Caller = s.Probes[prev-1].Addr + 0x20 + uint64((prev*31+e.ProbeID*17)%8)*8
 	}
 	var refs []ref
 	if w.pos == 0 && w.payload >= 0 {
