@@ -157,6 +157,13 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		log = io.Discard
 	}
 	res := &Result{}
+	if cfg.ReadyFile != "" {
+		// A stale ready file from an earlier run would announce this one
+		// too early.
+		if err := os.Remove(cfg.ReadyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove stale ready file: %w", err)
+		}
+	}
 	raiseFileLimit()
 	_ = rlimit.RemoveMemlock()
 
@@ -589,10 +596,9 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 	}
 
 	bar := newProgress(cfg, s.log, total)
+	// An interrupt during attach stops attaching; the recording then
+	// completes at once with what is attached.
 	for _, g := range groups {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("attach: %w", err)
-		}
 		if backend == BackendKprobeMulti {
 			s.attachMulti(g.prog, g.idx, bar)
 		} else {

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pwru-record/pwru-record/tracer"
+)
+
+// parse runs the flag parsing and validation of the real app on args and
+// returns the configuration (without recording anything).
+func parse(t *testing.T, args ...string) (*tracer.Config, error) {
+	t.Helper()
+	app := newApp()
+	var cfg *tracer.Config
+	app.Action = func(c *cli.Context) error {
+		var err error
+		cfg, err = config(c)
+		return err
+	}
+	err := app.Run(append([]string{"pwru-record"}, args...))
+	return cfg, err
+}
+
+func TestFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(*tracer.Config) bool
+	}{
+		{name: "defaults", check: func(c *tracer.Config) bool {
+			return c.Snaplen == 128 && c.Backend == "auto" && c.RingbufSize == 8<<20 && !c.PayloadEvery && c.KprobeBatch == tracer.DefaultBatch
+		}},
+		{name: "pcap filter joined", args: []string{"icmp", "and", "host", "10.0.0.2"}, check: func(c *tracer.Config) bool {
+			return c.PcapFilter == "icmp and host 10.0.0.2" && len(c.Injectors) == 2
+		}},
+		{name: "mark with mask", args: []string{"--filter-mark", "0x10/0xf0"}, check: func(c *tracer.Config) bool {
+			return c.FilterMarkSet && c.FilterMark == 0x10 && c.FilterMarkMask == 0xf0
+		}},
+		{name: "mark without mask", args: []string{"--filter-mark", "7"}, check: func(c *tracer.Config) bool {
+			return c.FilterMark == 7 && c.FilterMarkMask == ^uint32(0)
+		}},
+		{name: "netns inode", args: []string{"--filter-netns", "inode:4026531840"}, check: func(c *tracer.Config) bool {
+			return c.FilterNetns == 4026531840
+		}},
+		{name: "sizes", args: []string{"--ringbuf-size", "16M", "--max-size", "1G"}, check: func(c *tracer.Config) bool {
+			return c.RingbufSize == 16<<20 && c.MaxSize == 1<<30
+		}},
+		{name: "payload every", args: []string{"--payload", "every"}, check: func(c *tracer.Config) bool { return c.PayloadEvery }},
+		{name: "options recorded", args: []string{"--snaplen", "64"}, check: func(c *tracer.Config) bool {
+			return c.Options["snaplen"] == "64" && c.Options["backend"] == "auto"
+		}},
+		{name: "non-skb funcs imply stack tracking", args: []string{"--filter-non-skb-funcs", "^tcp_"}, check: func(c *tracer.Config) bool {
+			return c.TrackSKBByStackID
+		}},
+		{name: "bad backend", args: []string{"--backend", "fentry"}, wantErr: "unknown backend"},
+		{name: "bad mark", args: []string{"--filter-mark", "x"}, wantErr: "--filter-mark: invalid mark"},
+		{name: "bad mask", args: []string{"--filter-mark", "1/y"}, wantErr: "--filter-mark: invalid mask"},
+		{name: "bad netns", args: []string{"--filter-netns", "inode:abc"}, wantErr: "--filter-netns: invalid inode"},
+		{name: "missing netns path", args: []string{"--filter-netns", "/nonexistent/ns"}, wantErr: "--filter-netns"},
+		{name: "bad regexp", args: []string{"--filter-func", "("}, wantErr: "--filter-func"},
+		{name: "snaplen too big", args: []string{"--snaplen", "9000"}, wantErr: "exceeds the maximum"},
+		{name: "bad payload mode", args: []string{"--payload", "sometimes"}, wantErr: "--payload"},
+		{name: "payload every without snaplen", args: []string{"--payload", "every", "--snaplen", "0"}, wantErr: "--snaplen > 0"},
+		{name: "ringbuf not a power of two", args: []string{"--ringbuf-size", "3000"}, wantErr: "power of two"},
+		{name: "bad size", args: []string{"--max-size", "lots"}, wantErr: "--max-size: invalid size"},
+		{name: "xdp expr needs xdp tracing", args: []string{"--filter-xdp-expr", "xdp->data != 0"}, wantErr: "needs --filter-trace-xdp"},
+		{name: "too much metadata", args: []string{"--output-skb-metadata", "skb->a,skb->b,skb->c,skb->d,skb->e"}, wantErr: "at most 4"},
+		{name: "unsupported bpfmap", args: []string{"--output-bpfmap"}, wantErr: "not supported"},
+		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parse(t, tt.args...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("error spans lines: %q", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(cfg) {
+				t.Errorf("config does not hold: %+v", cfg)
+			}
+		})
+	}
+}
