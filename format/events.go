@@ -3,6 +3,8 @@ package format
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
+	"math/bits"
 	"net/netip"
 )
 
@@ -390,19 +392,37 @@ func appendTuple(b []byte, t *Tuple) []byte {
 	return appendUvarint(b, uint64(t.Dport))
 }
 
-// chunkDecoder reads the events of one chunk payload in order.
+// chunkDecoder reads the events of one chunk payload in order. When a
+// chunk is opened every numeric column is decoded in bulk (the masks say
+// how many values each holds), so that decoding an event only indexes
+// arrays.
 type chunkDecoder struct {
 	predictor
-	cols  [numCols][]byte
-	comms []string
-	time  uint64
-	left  int
-	i     int // index of the next event
-	// The hot columns are decoded in bulk when the chunk is opened.
-	dts, codes, masks []uint64
-	prevSKB           uint64
-	prevCal           uint64
-	err               error
+	cols    [numCols][]byte   // tuple and blobs are read from here
+	vals    [numCols][]uint64 // every other column, decoded
+	vi      [numCols]int      // next value of each column
+	comms   []string
+	time    uint64
+	left    int
+	i       int // index of the next event
+	prevSKB uint64
+	prevCal uint64
+	err     error
+}
+
+// maskCol maps each mask bit to its column.
+var maskCol = [...]int{
+	colProbe, colCaller, colCPU, colPID, colComm, colNetns, colMark, colIfindex, colLen, colMTU,
+	colProtocol, colPktType, colFlags, colDrop, colRetval, colTuple, colStack, colPayload, colBlobs, colTrack,
+}
+
+const knownMask = 1<<len(maskCol) - 1
+
+// colU32 says which columns hold u32v values.
+var colU32 = [numCols]bool{
+	colProbe: true, colCPU: true, colPID: true, colNetns: true, colMark: true, colIfindex: true,
+	colMTU: true, colProtocol: true, colPktType: true, colFlags: true, colDrop: true,
+	colStack: true, colPayload: true,
 }
 
 // init prepares the decoder for a chunk payload of count events whose
@@ -411,7 +431,8 @@ type chunkDecoder struct {
 func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte) string) error {
 	c.reset()
 	c.comms = c.comms[:0]
-	c.time, c.left, c.prevSKB, c.prevCal, c.err = base, 0, 0, 0, nil
+	c.time, c.left, c.i, c.prevSKB, c.prevCal, c.err = base, 0, 0, 0, 0, nil
+	c.vi = [numCols]int{}
 	if count > maxChunkEvents || count > len(p)/minEventBytes+1 {
 		return corruptf("event count %d does not fit a %d-byte chunk", count, len(p))
 	}
@@ -422,13 +443,10 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 	}
 	ncols := d.count(1)
 	var lens [numCols]uint64
-	var extra uint64
 	for i := 0; i < ncols; i++ {
 		v := d.uvarint()
 		if i < numCols {
 			lens[i] = v
-		} else {
-			extra += v
 		}
 	}
 	if d.err != nil {
@@ -440,23 +458,47 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 		}
 		c.cols[i] = d.bytes(int(lens[i]))
 	}
-	_ = extra // columns of newer minor versions are ignored
+	// Columns of newer minor versions follow; they are ignored.
+
 	var err error
-	if c.dts, err = decodeColumn(c.dts[:0], c.cols[colTime], count); err != nil {
+	if c.vals[colTime], err = decodeColumn(c.vals[colTime][:0], c.cols[colTime], count, false); err != nil {
 		return corruptf("time column: %v", err)
 	}
-	if c.codes, err = decodeColumn(c.codes[:0], c.cols[colRef], count); err != nil {
+	if c.vals[colRef], err = decodeColumn(c.vals[colRef][:0], c.cols[colRef], count, false); err != nil {
 		return corruptf("skb column: %v", err)
 	}
-	if c.masks, err = decodeColumn(c.masks[:0], c.cols[colMask], count); err != nil {
+	if c.vals[colMask], err = decodeColumn(c.vals[colMask][:0], c.cols[colMask], count, false); err != nil {
 		return corruptf("mask column: %v", err)
 	}
-	c.left, c.i = count, 0
+	var want [numCols]int
+	for _, code := range c.vals[colRef] {
+		if code == 0 {
+			want[colSKB]++
+		}
+	}
+	for _, m := range c.vals[colMask] {
+		if m&^knownMask != 0 {
+			return corruptf("mask 0x%x has unknown bits", m)
+		}
+		for ; m != 0; m &= m - 1 {
+			want[maskCol[bits.TrailingZeros64(m)]]++
+		}
+	}
+	for col := colSKB; col < numCols; col++ {
+		if col == colTuple || col == colBlobs {
+			continue
+		}
+		if c.vals[col], err = decodeColumn(c.vals[col][:0], c.cols[col], want[col], colU32[col]); err != nil {
+			return corruptf("column %d: %v", col, err)
+		}
+	}
+	c.left = count
 	return nil
 }
 
-// decodeColumn appends exactly n uvarints read from src to dst.
-func decodeColumn(dst []uint64, src []byte, n int) ([]uint64, error) {
+// decodeColumn appends exactly n uvarints read from src to dst; with u32
+// every value must fit in 32 bits.
+func decodeColumn(dst []uint64, src []byte, n int, u32 bool) ([]uint64, error) {
 	if n > len(src) {
 		return dst, fmt.Errorf("%d values in %d bytes", n, len(src))
 	}
@@ -481,6 +523,9 @@ func decodeColumn(dst []uint64, src []byte, n int) ([]uint64, error) {
 		if k <= 0 {
 			return dst, fmt.Errorf("bad or truncated varint at value %d", i)
 		}
+		if u32 && v > math.MaxUint32 {
+			return dst, fmt.Errorf("value %d overflows 32 bits", v)
+		}
 		dst[i] = v
 		off += k
 	}
@@ -490,50 +535,12 @@ func decodeColumn(dst []uint64, src []byte, n int) ([]uint64, error) {
 	return dst, nil
 }
 
-// uv reads a uvarint from column p; the one- and two-byte cases are
-// inlined.
-func (c *chunkDecoder) uv(p *[]byte) uint64 {
-	b := *p
-	if len(b) > 1 {
-		if b[0] < 0x80 {
-			*p = b[1:]
-			return uint64(b[0])
-		}
-		if b[1] < 0x80 {
-			*p = b[2:]
-			return uint64(b[0]&0x7f) | uint64(b[1])<<7
-		}
-	}
-	return c.uvSlow(p)
-}
-
-func (c *chunkDecoder) uvSlow(p *[]byte) uint64 {
-	b := *p
-	var v uint64
-	for i := 0; i < len(b) && i < binary.MaxVarintLen64; i++ {
-		x := b[i]
-		if x < 0x80 {
-			if i == binary.MaxVarintLen64-1 && x > 1 {
-				break
-			}
-			*p = b[i+1:]
-			return v | uint64(x)<<(7*i)
-		}
-		v |= uint64(x&0x7f) << (7 * i)
-	}
-	if c.err == nil {
-		c.err = corruptf("events column: bad or truncated varint")
-	}
-	*p = nil
-	return 0
-}
-
-func (c *chunkDecoder) u32(p *[]byte) uint32 {
-	v := c.uv(p)
-	if v > 0xffffffff && c.err == nil {
-		c.err = corruptf("events column value %d overflows 32 bits", v)
-	}
-	return uint32(v)
+// take returns the next value of a bulk-decoded column. init made sure
+// each column holds exactly as many values as the events use.
+func (c *chunkDecoder) take(col int) uint64 {
+	v := c.vals[col][c.vi[col]]
+	c.vi[col]++
+	return v
 }
 
 // advance reads the time of the next event into c.time. It returns false
@@ -543,26 +550,22 @@ func (c *chunkDecoder) advance() bool {
 		return false
 	}
 	c.left--
-	c.time += c.dts[c.i]
+	c.time += c.vals[colTime][c.i]
 	return true
 }
 
 // decode decodes the rest of the event whose time advance read into e.
 func (c *chunkDecoder) decode(e *Event) bool {
-	if c.i >= len(c.codes) {
+	if c.i >= len(c.vals[colRef]) {
 		c.err = corruptf("decode past the end of the chunk")
 		return false
 	}
-	code, mask := c.codes[c.i], c.masks[c.i]
+	code, mask := c.vals[colRef][c.i], c.vals[colMask][c.i]
 	c.i++
 	var ref int32
 	switch {
 	case code == 0:
-		if len(c.refs) >= maxChunkEvents {
-			c.err = corruptf("too many skbs in chunk")
-			return false
-		}
-		c.prevSKB += uint64(c.varint(&c.cols[colSKB]))
+		c.prevSKB += uint64(unzigzag(c.take(colSKB)))
 		ref = int32(len(c.refs))
 		c.refs = append(c.refs, c.newBase(c.prevSKB))
 		c.touch(ref, -1)
@@ -589,12 +592,12 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	st.Time = c.time
 	prev := st.ProbeID
 	if mask&mProbe != 0 {
-		st.ProbeID = c.u32(&c.cols[colProbe])
+		st.ProbeID = uint32(c.take(colProbe))
 	} else {
 		st.ProbeID = c.predictProbe(prev)
 	}
 	if mask&mCaller != 0 {
-		c.prevCal += uint64(c.varint(&c.cols[colCaller]))
+		c.prevCal += uint64(unzigzag(c.take(colCaller)))
 		st.Caller = c.prevCal
 	} else {
 		st.Caller = c.predictCaller(st.ProbeID)
@@ -602,30 +605,28 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	c.learn(prev, st.ProbeID, st.Caller)
 	if mask&^(mProbe|mCaller) != 0 {
 		c.apply(st, mask)
+		if c.err != nil {
+			return false
+		}
 	}
 	c.last = ref
-	if c.err != nil {
-		return false
-	}
 	*e = *st
 	return true
 }
 
-func (c *chunkDecoder) varint(p *[]byte) int64 { return unzigzag(c.uv(p)) }
-
-// apply reads the changed fields named by mask into st.
+// apply sets the changed fields named by mask in st.
 func (c *chunkDecoder) apply(st *Event, mask uint64) {
 	if mask&mTrack != 0 {
-		st.TrackID += uint64(c.varint(&c.cols[colTrack]))
+		st.TrackID += uint64(unzigzag(c.take(colTrack)))
 	}
 	if mask&mCPU != 0 {
-		st.CPU = c.u32(&c.cols[colCPU])
+		st.CPU = uint32(c.take(colCPU))
 	}
 	if mask&mPID != 0 {
-		st.PID = c.u32(&c.cols[colPID])
+		st.PID = uint32(c.take(colPID))
 	}
 	if mask&mComm != 0 {
-		i := c.uv(&c.cols[colComm])
+		i := c.take(colComm)
 		if i >= uint64(len(c.comms)) {
 			c.err = corruptf("comm index %d beyond %d comms", i, len(c.comms))
 			return
@@ -633,51 +634,59 @@ func (c *chunkDecoder) apply(st *Event, mask uint64) {
 		st.Comm = c.comms[i]
 	}
 	if mask&mNetns != 0 {
-		st.Netns = c.u32(&c.cols[colNetns])
+		st.Netns = uint32(c.take(colNetns))
 	}
 	if mask&mMark != 0 {
-		st.Mark = c.u32(&c.cols[colMark])
+		st.Mark = uint32(c.take(colMark))
 	}
 	if mask&mIfindex != 0 {
-		st.Ifindex = c.u32(&c.cols[colIfindex])
+		st.Ifindex = uint32(c.take(colIfindex))
 	}
 	if mask&mLen != 0 {
-		st.Len = uint32(int64(st.Len) + c.varint(&c.cols[colLen]))
+		st.Len = uint32(int64(st.Len) + unzigzag(c.take(colLen)))
 	}
 	if mask&mMTU != 0 {
-		st.MTU = c.u32(&c.cols[colMTU])
+		st.MTU = uint32(c.take(colMTU))
 	}
 	if mask&mProtocol != 0 {
-		st.Protocol = uint16(c.u32(&c.cols[colProtocol]))
+		st.Protocol = uint16(c.take(colProtocol))
 	}
 	if mask&mPktType != 0 {
-		st.PktType = uint8(c.u32(&c.cols[colPktType]))
+		st.PktType = uint8(c.take(colPktType))
 	}
 	if mask&mFlags != 0 {
-		st.Flags = EventFlags(c.u32(&c.cols[colFlags]))
+		st.Flags = EventFlags(c.take(colFlags))
 	}
 	if mask&mDrop != 0 {
-		st.DropReason = c.u32(&c.cols[colDrop])
+		st.DropReason = uint32(c.take(colDrop))
 	}
 	if mask&mRetval != 0 {
-		st.Retval = c.varint(&c.cols[colRetval])
+		st.Retval = unzigzag(c.take(colRetval))
 	}
 	if mask&mTuple != 0 {
 		c.tuple(&st.Tuple)
 	}
 	if mask&mStack != 0 {
-		st.StackID = c.u32(&c.cols[colStack])
+		st.StackID = uint32(c.take(colStack))
 	}
 	if mask&mPayload != 0 {
-		st.PayloadID = c.u32(&c.cols[colPayload])
+		st.PayloadID = uint32(c.take(colPayload))
 	}
 	if mask&mBlobs != 0 {
-		sub := c.uv(&c.cols[colBlobs])
+		d := decoder{b: c.cols[colBlobs]}
+		sub := d.uvarint()
 		for k := range st.Blobs {
 			if sub&(1<<k) != 0 {
-				st.Blobs[k] = c.u32(&c.cols[colBlobs])
+				st.Blobs[k] = d.u32v()
 			}
 		}
+		if d.err == nil && sub>>NumBlobKinds != 0 {
+			d.err = fmt.Errorf("unknown blob kinds 0x%x", sub)
+		}
+		if d.err != nil && c.err == nil {
+			c.err = corruptf("blobs column: %v", d.err)
+		}
+		c.cols[colBlobs] = d.b[d.off:]
 	}
 }
 

@@ -15,10 +15,10 @@ func ChunkStats(ev []Event) (codes, masks map[uint64]int, raw int, err error) {
 		return nil, nil, 0, err
 	}
 	codes, masks = map[uint64]int{}, map[uint64]int{}
-	for _, x := range d.codes {
+	for _, x := range d.vals[colRef] {
 		codes[x]++
 	}
-	for _, x := range d.masks {
+	for _, x := range d.vals[colMask] {
 		masks[x]++
 	}
 	return codes, masks, len(p), nil
