@@ -46,7 +46,8 @@ func unsupported(pos int, what string) error {
 // for concurrent use by multiple goroutines.
 type Filter struct {
 	expr string
-	prog program
+	l2   program // for packets from the Ethernet header
+	l3   program // for packets from the IP header
 }
 
 // Compile parses a pcap-filter expression (tcpdump syntax). The empty
@@ -61,11 +62,12 @@ func Compile(expr string) (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	prog := program{entry: accept}
+	f := &Filter{expr: strings.Join(strings.Fields(expr), " "),
+		l2: program{entry: accept}, l3: program{entry: accept, l3: true}}
 	if root != nil {
-		prog = compileProgram(root)
+		f.l2, f.l3 = compileProgram(root, false), compileProgram(root, true)
 	}
-	return &Filter{expr: strings.Join(strings.Fields(expr), " "), prog: prog}, nil
+	return f, nil
 }
 
 // String returns the expression the filter was compiled from, with runs
@@ -93,5 +95,8 @@ func (f *Filter) MatchLen(data []byte, origLen int, l3 bool) bool {
 		origLen = 0xffffffff
 	}
 	m := machine{data: data, wirelen: uint32(origLen), l3: l3}
-	return f.prog.run(&m)
+	if l3 {
+		return f.l3.run(&m)
+	}
+	return f.l2.run(&m)
 }

@@ -225,7 +225,7 @@ func TestMatch(t *testing.T) {
 		{"not port 80", "trunc38 v4 tcp syn 10.0.0.1:12345>10.0.0.2:80", false},
 		{"not host 10.0.0.9", "trunc24 v4 tcp syn 10.0.0.1:12345>10.0.0.2:80", false},
 		{"ip", "trunc24 v4 tcp syn 10.0.0.1:12345>10.0.0.2:80", true},
-		{"tcp[100] = 1 or tcp", "v4 tcp syn 10.0.0.1:12345>10.0.0.2:80", false},
+		{"tcp[100] = 1 or tcp", "v4 tcp syn 10.0.0.1:12345>10.0.0.2:80", true}, // libpcap drops the test
 		{"tcp or tcp[100] = 1", "v4 tcp syn 10.0.0.1:12345>10.0.0.2:80", true},
 		{"ip[2:2] / (ip[8] - 64) = 1", "v4 icmp echo", false},
 		{"not ip[2:2] / (ip[8] - 64) = 1", "v4 icmp echo", false},

@@ -134,3 +134,57 @@ func FuzzLibpcap(f *testing.F) {
 		}
 	})
 }
+
+// TestRandomExpressionsLibpcap compares verdicts on the corpus for random
+// expressions built from the supported grammar (fixed seed, so failures
+// reproduce).
+func TestRandomExpressionsLibpcap(t *testing.T) {
+	ps := corpus(t)
+	g := newExprGen(1)
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	var compiled, total, failures int
+	for range n {
+		expr := g.expr(2)
+		f, err := Compile(expr)
+		l2, lerr := pcaporacle.Compile(expr, pcaporacle.LinkEthernet, true)
+		if l2 != nil {
+			defer l2.Close()
+		}
+		if lerr != nil && rejectsAll(lerr) {
+			lerr = nil
+		}
+		if (err == nil) != (lerr == nil) {
+			t.Errorf("%q: Compile error %v, libpcap error %v", expr, err, lerr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		compiled++
+		raw, rerr := pcaporacle.Compile(expr, pcaporacle.LinkRaw, true)
+		if raw != nil {
+			defer raw.Close()
+		}
+		for _, p := range ps {
+			prog := l2
+			if p.l3 {
+				if rerr != nil && !rejectsAll(rerr) {
+					continue
+				}
+				prog = raw
+			}
+			want := prog != nil && prog.Match(p.data, p.wirelen)
+			total++
+			if got := f.MatchLen(p.data, p.wirelen, p.l3); got != want {
+				failures++
+				if failures <= 20 {
+					t.Errorf("expr %q, packet %q (l3=%v): got %v, libpcap %v", expr, p.name, p.l3, got, want)
+				}
+			}
+		}
+	}
+	t.Logf("%d random expressions, %d compiled by both, %d verdicts compared, %d disagree", n, compiled, total, failures)
+}

@@ -1126,6 +1126,9 @@ func (p *parser) port(lo, hi uint32, ipproto int, dir qdir, isRange bool, pos in
 type operand struct {
 	e     *arith
 	guard *node
+	// first is the leftmost leaf of the expression as written, before
+	// constant folding: libpcap checks it for division by zero.
+	first *arith
 }
 
 // parseRelation parses "arith relop arith".
@@ -1157,7 +1160,16 @@ func (p *parser) parseRelation() (*node, qual, error) {
 	if err != nil {
 		return nil, qerr, err
 	}
-	n := &node{op: opRel, rel: r, x: x.e, y: y.e}
+	var n *node
+	if x.e.op == aConst && y.e.op == aConst {
+		// libpcap's optimiser decides the comparison at compile time.
+		n = &node{op: opFalse}
+		if compare(r, x.e.val, y.e.val) {
+			n.op = opTrue
+		}
+	} else {
+		n = &node{op: opRel, rel: r, x: x.e, y: y.e}
+	}
 	if neg {
 		n = not(n)
 	}
@@ -1207,21 +1219,21 @@ func (p *parser) parseArith(minPrec int) (operand, error) {
 		if err != nil {
 			return operand{}, err
 		}
-		if err := checkConstOperand(op, rhs.e, t.pos); err != nil {
+		if err := checkConstOperand(op, rhs.first, t.pos); err != nil {
+			return operand{}, err
+		}
+		e, err := fold(op, lhs.e, rhs.e, t.pos)
+		if err != nil {
 			return operand{}, err
 		}
 		// libpcap keeps only the left operand's protocol checks.
-		lhs = operand{e: &arith{op: op, a: lhs.e, b: rhs.e}, guard: lhs.guard}
+		lhs = operand{e: e, guard: lhs.guard, first: lhs.first}
 	}
 }
 
 // checkConstOperand reproduces libpcap's compile-time checks, which look
-// at the first instruction of the right operand.
-func checkConstOperand(op arithOp, rhs *arith, pos int) error {
-	first := rhs
-	for first.op != aConst && first.op != aLen {
-		first = first.a
-	}
+// at the first instruction of the right operand as written.
+func checkConstOperand(op arithOp, first *arith, pos int) error {
 	if first.op != aConst {
 		return nil
 	}
@@ -1236,6 +1248,48 @@ func checkConstOperand(op arithOp, rhs *arith, pos int) error {
 	return nil
 }
 
+// fold simplifies "a op b" the way libpcap's optimiser does: constant
+// operands are folded (with its errors), and an operand whose value cannot
+// matter is dropped together with its loads, so reading it can no longer
+// reject a short packet.
+func fold(op arithOp, a, b *arith, pos int) (*arith, error) {
+	zero := &arith{op: aConst}
+	if b.op == aConst {
+		k := b.val
+		if a.op == aConst {
+			if (op == aDiv || op == aMod) && k == 0 {
+				return nil, errorf(pos, "%s by zero", map[arithOp]string{aDiv: "division", aMod: "modulus"}[op])
+			}
+			m := machine{}
+			v, _ := m.arith(&arith{op: op, a: a, b: b})
+			return &arith{op: aConst, val: v}, nil
+		}
+		if (op == aLsh || op == aRsh) && k > 31 {
+			return nil, errorf(pos, "shift by more than 31 bits")
+		}
+		if k == 0 {
+			switch op {
+			case aAdd, aLsh, aRsh, aOr, aXor:
+				return a, nil
+			case aMul, aAnd:
+				return zero, nil
+			case aDiv:
+				return nil, errorf(pos, "division by zero")
+			case aMod:
+				return nil, errorf(pos, "modulus by zero")
+			}
+		}
+	} else if a.op == aConst && a.val == 0 {
+		switch op {
+		case aAdd, aOr, aXor:
+			return b, nil
+		case aMul, aDiv, aMod, aAnd, aLsh, aRsh:
+			return zero, nil
+		}
+	}
+	return &arith{op: op, a: a, b: b}, nil
+}
+
 func (p *parser) parseUnary() (operand, error) {
 	t := p.cur()
 	switch t.kind {
@@ -1247,7 +1301,10 @@ func (p *parser) parseUnary() (operand, error) {
 			if err != nil {
 				return operand{}, err
 			}
-			return operand{e: &arith{op: aNeg, a: x.e}, guard: x.guard}, nil
+			if x.e.op == aConst {
+				return operand{e: &arith{op: aConst, val: -x.e.val}, guard: x.guard, first: x.first}, nil
+			}
+			return operand{e: &arith{op: aNeg, a: x.e}, guard: x.guard, first: x.first}, nil
 		case "(":
 			p.next()
 			x, err := p.parseArith(1)
@@ -1261,11 +1318,13 @@ func (p *parser) parseUnary() (operand, error) {
 		}
 	case tkNum:
 		p.next()
-		return operand{e: &arith{op: aConst, val: t.num}}, nil
+		c := &arith{op: aConst, val: t.num}
+		return operand{e: c, first: c}, nil
 	case tkKW:
 		if t.kw == "len" {
 			p.next()
-			return operand{e: &arith{op: aLen}}, nil
+			l := &arith{op: aLen}
+			return operand{e: l, first: l}, nil
 		}
 		if unsupportedKeywords[t.kw] {
 			return operand{}, unsupported(t.pos, t.text)
@@ -1324,5 +1383,5 @@ func (p *parser) parseLoad(proto qproto, pos int) (operand, error) {
 	default:
 		return operand{}, errorf(pos, "unsupported index operation")
 	}
-	return operand{e: ld, guard: guard}, nil
+	return operand{e: ld, guard: guard, first: idx.first}, nil
 }
