@@ -99,6 +99,7 @@ type Config struct {
 	ReadyFile string    // written once every probe is attached
 	Log       io.Writer // progress, status line and detach notice (nil = silent)
 	Terminal  bool      // Log is a terminal: draw a progress bar and a status line
+	BPFStats  bool      // measure the kernel program's run time (kernel.bpf_stats_enabled)
 }
 
 // Validate checks c and fills in defaults. Errors wrap [ErrConfig].

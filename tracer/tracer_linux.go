@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/bpf"
 	"github.com/pwru-record/pwru-record/format"
@@ -42,6 +43,9 @@ type Result struct {
 	ProbesFailed  int
 	FailedSamples []string // a few "name: error" lines of failed probes
 	Timings       Timings
+	// With Config.BPFStats: what the kernel program cost.
+	ProgRuns    uint64        // program runs (probe hits, before filtering)
+	ProgRuntime time.Duration // total time spent in the programs
 }
 
 // ListFuncs returns what a recording with cfg would trace: the sk_buff
@@ -283,7 +287,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	dr := &drainer{
 		ring:   rd,
 		dec:    newDecoder(w, mapStacks{s.coll.Maps["stacks"]}, freeing),
-		losses: mapLosses{s.coll.Maps["counters"]},
+		losses: mapLosses{s.coll.Maps["counters"], s.coll.Programs},
 		opts: drainOptions{
 			MaxEvents:    cfg.MaxEvents,
 			MaxSize:      cfg.MaxSize,
@@ -292,8 +296,23 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			Status:       statusLine(cfg, log, res.Probes),
 		},
 	}
+	var statsOn io.Closer
+	if cfg.BPFStats {
+		if statsOn, err = ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err != nil {
+			fmt.Fprintf(log, "warning: enable BPF run-time statistics: %v\n", err)
+		}
+	}
 	st, derr := dr.run(ctx)
 	res.Stats = st
+	if statsOn != nil {
+		for _, p := range s.coll.Programs {
+			if ps, err := p.Stats(); err == nil {
+				res.ProgRuns += ps.RunCount
+				res.ProgRuntime += ps.Runtime
+			}
+		}
+		statsOn.Close()
+	}
 	if cfg.Terminal {
 		fmt.Fprintln(log)
 	}
@@ -822,8 +841,13 @@ func (m mapStacks) Stack(id uint32) ([]uint64, error) {
 // Names of the kernel counters (enum counter in bpf/pwru.c).
 var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full"}
 
-// mapLosses sums the per-CPU counters map.
-type mapLosses struct{ m *ebpf.Map }
+// mapLosses sums the per-CPU counters map and the programs' recursion
+// misses (probe hits the kernel skipped because a BPF program was already
+// running on that CPU).
+type mapLosses struct {
+	m     *ebpf.Map
+	progs map[string]*ebpf.Program
+}
 
 func (m mapLosses) Losses() ([]uint64, map[string]uint64, error) {
 	other := make(map[string]uint64)
@@ -843,5 +867,12 @@ func (m mapLosses) Losses() ([]uint64, map[string]uint64, error) {
 		}
 		other[name] = sum
 	}
+	var misses uint64
+	for _, p := range m.progs {
+		if st, err := p.Stats(); err == nil {
+			misses += st.RecursionMisses
+		}
+	}
+	other["recursion_misses"] = misses
 	return perCPU, other, nil
 }

@@ -85,6 +85,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "max-size", Usage: "stop when the capture reaches this size (K/M/G suffixes)"},
 		&cli.BoolFlag{Name: "list-funcs", Usage: "print the functions that would be traced and exit"},
 		&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "write this file once every probe is attached"},
+		&cli.BoolFlag{Name: "bpf-stats", Hidden: true, Usage: "measure and report the kernel program's cost per run"},
 	}
 }
 
@@ -182,6 +183,7 @@ func config(c *cli.Context) (*tracer.Config, error) {
 		Duration:          c.Duration("duration"),
 		MaxEvents:         c.Uint64("max-events"),
 		ReadyFile:         c.String("ready-file"),
+		BPFStats:          c.Bool("bpf-stats"),
 		CommandLine:       os.Args,
 		WriterVersion:     "pwru-record " + version,
 	}
@@ -313,6 +315,10 @@ func summary(w io.Writer, r *tracer.Result, path string) {
 	fmt.Fprintf(w, "\npwru-record: startup: discovery %s, kallsyms %s, snapshot %s, load %s, attach %s; detach %s\n",
 		t.Discovery.Truncate(time.Millisecond), t.Kallsyms.Truncate(time.Millisecond), t.Snapshot.Truncate(time.Millisecond),
 		t.Load.Truncate(time.Millisecond), t.Attach.Truncate(time.Millisecond), t.Detach.Truncate(time.Millisecond))
+	if r.ProgRuns > 0 {
+		fmt.Fprintf(w, "pwru-record: kernel program: %d runs, %s total, %d ns/run\n",
+			r.ProgRuns, r.ProgRuntime.Truncate(time.Millisecond), r.ProgRuntime.Nanoseconds()/int64(r.ProgRuns))
+	}
 	for _, s := range r.FailedSamples {
 		fmt.Fprintf(w, "pwru-record: failed: %s\n", s)
 	}
