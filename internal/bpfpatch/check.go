@@ -6,6 +6,11 @@ import (
 	"github.com/cilium/ebpf/asm"
 )
 
+// regSet is a bit set of registers R0-R10.
+type regSet uint16
+
+func (s regSet) has(r asm.Register) bool { return s&(1<<r) != 0 }
+
 // Check verifies the structural rules generated function bodies must follow
 // before they replace a placeholder, and returns the first violation:
 //   - every jump targets an instruction of body (by label or raw offset);
@@ -15,30 +20,30 @@ import (
 //     R10 is never written;
 //   - the only helper called is bpf_probe_read_kernel, and there are no
 //     calls to other functions;
-//   - each callee-saved register R6-R9 that body writes is stored to its
-//     [Frame] slot before it is first written (in instruction order) and
-//     reloaded from it immediately before every exit;
-//   - each exit returns a value set by `r0 = 0/1` on every path ending in
-//     it, which [Frame] guarantees by construction and Check checks by
-//     requiring the [Frame] epilogue shape.
+//   - on every path, no register is read before it is written, taking
+//     the nargs arguments (R1...) and R10 as written at entry and R1-R5 as
+//     clobbered by each helper call (the verifier's "!read_ok");
+//   - every exit follows the [Frame] epilogue, which returns 0 or 1.
 //
-// Check is a lint for code generators, not a verifier.
-func Check(body asm.Instructions) error {
+// Check is a lint for code generators, not a verifier: it does not track
+// values, only which registers hold one.
+func Check(body asm.Instructions, nargs int) error {
+	if nargs < 0 || nargs > 5 {
+		return fmt.Errorf("check body: %d arguments, want 0 to 5", nargs)
+	}
 	if len(body) == 0 {
 		return fmt.Errorf("check body: empty")
 	}
-	syms := make(map[string]bool)
-	raw := make(map[asm.RawInstructionOffset]bool)
+	syms := make(map[string]int)
+	byRaw := make(map[asm.RawInstructionOffset]int)
 	iter := body.Iterate()
-	var end asm.RawInstructionOffset
 	for iter.Next() {
-		raw[iter.Offset] = true
-		end = iter.Offset + asm.RawInstructionOffset(iter.Ins.Width()/asm.InstructionSize)
+		byRaw[iter.Offset] = iter.Index
 		if s := iter.Ins.Symbol(); s != "" {
-			if syms[s] {
+			if _, dup := syms[s]; dup {
 				return fmt.Errorf("check body: symbol %q defined twice", s)
 			}
-			syms[s] = true
+			syms[s] = iter.Index
 		}
 	}
 	last := body[len(body)-1].OpCode
@@ -46,8 +51,8 @@ func Check(body asm.Instructions) error {
 		return fmt.Errorf("check body: last instruction %v falls through", body[len(body)-1])
 	}
 
-	firstWrite := map[asm.Register]int{}
-	saved := map[asm.Register]int{}
+	// succ[i] lists the instructions control may reach after i.
+	succ := make([][]int, len(body))
 	iter = body.Iterate()
 	for iter.Next() {
 		i, ins := iter.Index, iter.Ins
@@ -70,12 +75,6 @@ func Check(body asm.Instructions) error {
 			if err := stackRange(ins.Offset, op.Size()); err != nil {
 				return fmt.Errorf("check body: insn %d: %w", i, err)
 			}
-			if cls == asm.StXClass && op.Size() == asm.DWord && ins.Src >= asm.R6 && ins.Src <= asm.R9 &&
-				ins.Offset == -8*int16(ins.Src-asm.R6+1) {
-				if _, ok := saved[ins.Src]; !ok {
-					saved[ins.Src] = i
-				}
-			}
 		case cls == asm.LdClass:
 			if op != asm.LoadImmOp(asm.DWord) || ins.Src != 0 {
 				return fmt.Errorf("check body: insn %d: unsupported load %v", i, op)
@@ -86,51 +85,125 @@ func Check(body asm.Instructions) error {
 				if ins.Src != 0 || ins.Constant != int64(asm.FnProbeReadKernel) {
 					return fmt.Errorf("check body: insn %d calls %v, only bpf_probe_read_kernel is allowed", i, ins)
 				}
+				succ[i] = []int{i + 1}
 				continue
 			case asm.Exit:
 				continue
 			}
+			var target int
 			if ref := ins.Reference(); ref != "" && ins.Offset == -1 {
-				if !syms[ref] {
+				t, ok := syms[ref]
+				if !ok {
 					return fmt.Errorf("check body: insn %d jumps to unknown label %q", i, ref)
 				}
-				continue
+				target = t
+			} else {
+				t, ok := byRaw[asm.RawInstructionOffset(int64(iter.Offset)+1+int64(ins.Offset))]
+				if int64(iter.Offset)+1+int64(ins.Offset) < 0 || !ok {
+					return fmt.Errorf("check body: insn %d jumps out of the body", i)
+				}
+				target = t
 			}
-			target := int64(iter.Offset) + 1 + int64(ins.Offset)
-			if target < 0 || target >= int64(end) || !raw[asm.RawInstructionOffset(target)] {
-				return fmt.Errorf("check body: insn %d jumps out of the body", i)
+			succ[i] = []int{target}
+			if op.JumpOp() != asm.Ja {
+				succ[i] = append(succ[i], i+1)
 			}
+			continue
 		}
-		for _, r := range calleeSaved {
-			if _, ok := firstWrite[r]; !ok && writes(ins, r) {
-				firstWrite[r] = i
-			}
-		}
+		succ[i] = []int{i + 1}
 	}
-	for r, w := range firstWrite {
-		s, ok := saved[r]
-		if !ok || s > w {
-			return fmt.Errorf("check body: %v written at insn %d before being saved", r, w)
-		}
+	if err := checkInit(body, succ, nargs); err != nil {
+		return err
 	}
 	for i, ins := range body {
 		if !ins.OpCode.Class().IsJump() || ins.OpCode.JumpOp() != asm.Exit {
 			continue
 		}
-		for r := range firstWrite {
-			restored := false
-			for j := i - 1; j >= 0 && body[j].OpCode.Class() == asm.LdXClass; j-- {
-				if body[j].Dst == r && body[j].Src == asm.R10 && body[j].Offset == -8*int16(r-asm.R6+1) {
-					restored = true
-				}
-			}
-			if !restored {
-				return fmt.Errorf("check body: exit at insn %d without restoring %v", i, r)
+		if i < 2 || body[i-1].OpCode != asm.Mov.Op(asm.ImmSource) || body[i-1].Dst != asm.R0 || body[i-1].Constant != 1 ||
+			body[i-2].OpCode != asm.JEq.Op(asm.ImmSource) || body[i-2].Dst != asm.R0 || body[i-2].Constant != 0 {
+			return fmt.Errorf("check body: exit at insn %d does not follow the 0/1 verdict epilogue", i)
+		}
+	}
+	return nil
+}
+
+// uses returns the registers ins reads and writes; a helper call also
+// clobbers R1-R5.
+func uses(ins *asm.Instruction) (reads, writes regSet) {
+	op := ins.OpCode
+	reg := func(r asm.Register) regSet { return 1 << r }
+	switch cls := op.Class(); {
+	case cls.IsALU():
+		if op.ALUOp() != asm.Mov {
+			reads |= reg(ins.Dst)
+		}
+		if op.ALUOp() != asm.Swap && op.Source() == asm.RegSource {
+			reads |= reg(ins.Src)
+		}
+		writes |= reg(ins.Dst)
+	case cls == asm.LdClass:
+		writes |= reg(ins.Dst)
+	case cls == asm.LdXClass:
+		reads |= reg(ins.Src)
+		writes |= reg(ins.Dst)
+	case cls == asm.StClass:
+		reads |= reg(ins.Dst)
+	case cls == asm.StXClass:
+		reads |= reg(ins.Dst) | reg(ins.Src)
+	case cls.IsJump():
+		switch op.JumpOp() {
+		case asm.Call:
+			reads |= reg(asm.R1) | reg(asm.R2) | reg(asm.R3)
+			writes |= reg(asm.R0)
+		case asm.Exit:
+			reads |= reg(asm.R0)
+		case asm.Ja:
+		default:
+			reads |= reg(ins.Dst)
+			if op.Source() == asm.RegSource {
+				reads |= reg(ins.Src)
 			}
 		}
-		k := i - 1 - len(firstWrite)
-		if k < 0 || body[k].OpCode != asm.Mov.Op(asm.ImmSource) || body[k].Dst != asm.R0 || body[k].Constant != 1 {
-			return fmt.Errorf("check body: exit at insn %d does not follow the 0/1 verdict epilogue", i)
+	}
+	return reads, writes
+}
+
+// checkInit runs a must-be-written analysis over the control flow graph.
+func checkInit(body asm.Instructions, succ [][]int, nargs int) error {
+	const all = regSet(1<<11 - 1)
+	const clobbered = regSet(0b11111 << 1)
+	in := make([]regSet, len(body))
+	seen := make([]bool, len(body))
+	for i := range in {
+		in[i] = all
+	}
+	in[0], seen[0] = regSet((1<<nargs-1)<<1|1<<10), true
+	work := []int{0}
+	for len(work) > 0 {
+		i := work[len(work)-1]
+		work = work[:len(work)-1]
+		ins := &body[i]
+		reads, writes := uses(ins)
+		if missing := reads &^ in[i]; missing != 0 {
+			for r := asm.R0; r <= asm.R10; r++ {
+				if missing.has(r) {
+					return fmt.Errorf("check body: insn %d (%v) reads %v before it is written on some path", i, *ins, r)
+				}
+			}
+		}
+		out := in[i] | writes
+		if ins.OpCode.Class().IsJump() && ins.OpCode.JumpOp() == asm.Call {
+			out = (in[i] &^ clobbered) | writes
+		}
+		for _, s := range succ[i] {
+			if s >= len(body) {
+				return fmt.Errorf("check body: insn %d falls off the end", i)
+			}
+			next := in[s] & out
+			if !seen[s] || next != in[s] {
+				in[s], seen[s] = next, true
+				work = append(work, s)
+			}
 		}
 	}
 	return nil

@@ -9,8 +9,9 @@
 // swaps its instructions for generated code, keeping the metadata the kernel
 // needs (func_info and line_info at the function start).
 //
-// [Frame] gives generated code a standard shape: it saves and restores the
-// callee-saved registers R6-R9 the code writes, and turns the verdict in R0
-// into 0 or 1 before exiting. Generated code owns the stack below
-// [SpillBytes].
+// [Frame] gives generated code a standard shape: it turns the verdict in R0
+// into 0 or 1 before exiting. R6-R9 need no saving: the kernel gives every
+// BPF-to-BPF callee its own register frame and restores the caller's R6-R9
+// on return (the verifier even rejects reading them before they are
+// written). [Check] lints generated bodies.
 package bpfpatch

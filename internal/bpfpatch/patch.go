@@ -15,60 +15,26 @@ import (
 // placeholder that was not declared __noinline.
 var ErrNotFound = errors.New("function not found in any program")
 
-// SpillBytes is the stack [Frame] reserves below R10 for saving R6-R9:
-// R6 at R10-8, R7 at R10-16, R8 at R10-24, R9 at R10-32. Framed code must
-// only use stack at offsets below -SpillBytes.
-const SpillBytes = 32
-
-// calleeSaved lists R6-R9 in spill-slot order.
-var calleeSaved = [...]asm.Register{asm.R6, asm.R7, asm.R8, asm.R9}
-
-// writes reports whether ins writes register r.
-func writes(ins *asm.Instruction, r asm.Register) bool {
-	switch ins.OpCode.Class() {
-	case asm.ALUClass, asm.ALU64Class, asm.LdClass, asm.LdXClass:
-		return ins.Dst == r
-	}
-	return false
-}
-
 // Frame wraps body so it can serve as a function body. body starts with
 // the function's arguments in R1-R5 and must end every path with a jump to
 // exitLabel holding the verdict in R0 (any non-zero value means match).
-// Frame prepends stores of the callee-saved registers body writes and
-// appends, at exitLabel, code that normalises R0 to 0 or 1, restores those
-// registers and exits. exitLabel must be unique within the program the
-// result is injected into; Frame also defines exitLabel+"_restore".
+// Frame appends, at exitLabel, code that turns R0 into 0 or 1 and exits.
+// exitLabel must be unique within the program the result is injected into;
+// Frame also defines exitLabel+"_ret".
+//
+// Frame does not save R6-R9: a BPF-to-BPF call gives the callee a fresh
+// register frame in which the verifier rejects reading R6-R9 before they
+// are written ("R6 !read_ok"), and the kernel (interpreter or JIT)
+// restores the caller's R6-R9 on return. Generated code may therefore use
+// them freely, as long as it writes before reading.
 func Frame(body asm.Instructions, exitLabel string) asm.Instructions {
-	var saved []asm.Register
-	for _, r := range calleeSaved {
-		if slices.ContainsFunc(body, func(ins asm.Instruction) bool { return writes(&ins, r) }) {
-			saved = append(saved, r)
-		}
-	}
-	slot := func(r asm.Register) int16 { return -8 * int16(r-asm.R6+1) }
-	out := make(asm.Instructions, 0, len(body)+2*len(saved)+5)
-	for _, r := range saved {
-		out = append(out, asm.StoreMem(asm.R10, slot(r), r, asm.DWord))
-	}
+	out := make(asm.Instructions, 0, len(body)+3)
 	out = append(out, body...)
-	restore := exitLabel + "_restore"
-	out = append(out,
-		asm.JEq.Imm(asm.R0, 0, restore).WithSymbol(exitLabel),
+	return append(out,
+		asm.JEq.Imm(asm.R0, 0, exitLabel+"_ret").WithSymbol(exitLabel),
 		asm.Mov.Imm(asm.R0, 1),
+		asm.Return().WithSymbol(exitLabel+"_ret"),
 	)
-	for i, r := range saved {
-		ins := asm.LoadMem(r, asm.R10, slot(r), asm.DWord)
-		if i == 0 {
-			ins = ins.WithSymbol(restore)
-		}
-		out = append(out, ins)
-	}
-	ret := asm.Return()
-	if len(saved) == 0 {
-		ret = ret.WithSymbol(restore)
-	}
-	return append(out, ret)
 }
 
 // Replace swaps the body of function name for body in every program of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -64,7 +65,7 @@ func TestReplace(t *testing.T) {
 		asm.Mov.Imm(asm.R0, 7),
 		asm.Ja.Label("x_exit"),
 	}, "x_exit")
-	if err := Check(body); err != nil {
+	if err := Check(body, 2); err != nil {
 		t.Fatal(err)
 	}
 	changed, err := Replace(spec, "filter_pcap_l2", body)
@@ -106,55 +107,51 @@ func TestReplace(t *testing.T) {
 }
 
 func TestFrame(t *testing.T) {
-	tests := []struct {
-		name  string
-		body  asm.Instructions
-		saved []asm.Register
-	}{
-		{"no callee-saved", asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Ja.Label("e")}, nil},
-		{"r6 r9", asm.Instructions{asm.Mov.Imm(asm.R6, 0), asm.LoadMem(asm.R9, asm.R10, -40, asm.DWord), asm.Ja.Label("e")}, []asm.Register{asm.R6, asm.R9}},
-		{"read only", asm.Instructions{asm.Mov.Reg(asm.R0, asm.R7), asm.Ja.Label("e")}, nil},
+	out := Frame(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1), asm.Mov.Reg(asm.R0, asm.R6), asm.Ja.Label("e")}, "e")
+	want := []string{"MovReg dst: r6 src: r1", "MovReg dst: r0 src: r6", "Ja off: -1 <e>", "JEqImm dst: r0 off: -1 imm: 0 <e_ret>", "MovImm dst: r0 imm: 1", "Exit"}
+	var got []string
+	for _, ins := range out {
+		got = append(got, fmt.Sprint(ins))
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out := Frame(tt.body, "e")
-			var got []asm.Register
-			for _, ins := range out[:len(tt.saved)] {
-				if ins.OpCode.Class() == asm.StXClass {
-					got = append(got, ins.Src)
-				}
-			}
-			if diff := cmp.Diff(tt.saved, got); diff != "" {
-				t.Errorf("saved registers (-want +got):\n%s", diff)
-			}
-			if err := Check(out); err != nil {
-				t.Error(err)
-			}
-		})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Frame (-want +got):\n%s", diff)
+	}
+	if err := Check(out, 1); err != nil {
+		t.Error(err)
 	}
 }
 
 func TestCheckRejects(t *testing.T) {
-	ok := Frame(asm.Instructions{asm.Mov.Imm(asm.R6, 1), asm.Mov.Imm(asm.R0, 1), asm.Ja.Label("e")}, "e")
+	ok := Frame(asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Ja.Label("e")}, "e")
+	frame := func(body ...asm.Instruction) asm.Instructions { return Frame(body, "e") }
 	tests := []struct {
 		name string
 		body asm.Instructions
+		args int
 		want string
 	}{
-		{"empty", nil, "check body: empty"},
-		{"falls through", asm.Instructions{asm.Mov.Imm(asm.R0, 1)}, "falls through"},
-		{"unknown label", asm.Instructions{asm.Ja.Label("nowhere"), asm.Return()}, `unknown label "nowhere"`},
-		{"jump out", asm.Instructions{{OpCode: asm.Ja.Op(asm.ImmSource), Offset: 5}, asm.Return()}, "jumps out of the body"},
-		{"packet load", asm.Instructions{asm.LoadMem(asm.R0, asm.R1, 0, asm.Byte), asm.Return()}, "loads through r1"},
-		{"stack overflow", asm.Instructions{asm.StoreMem(asm.R10, -520, asm.R0, asm.DWord), asm.Return()}, "out of range"},
-		{"other helper", asm.Instructions{asm.FnMapLookupElem.Call(), asm.Return()}, "only bpf_probe_read_kernel"},
-		{"write r10", asm.Instructions{asm.Mov.Imm(asm.R10, 0), asm.Return()}, "writes r10"},
-		{"unsaved r7", asm.Instructions{asm.Mov.Imm(asm.R7, 0), asm.Mov.Imm(asm.R0, 1), asm.Return()}, "r7 written at insn 0 before being saved"},
-		{"unrestored r6", append(slices.Clone(ok[:len(ok)-2]), asm.Mov.Reg(asm.R1, asm.R1).WithSymbol("e_restore"), ok[len(ok)-1]), "without restoring r6"},
+		{"empty", nil, 1, "check body: empty"},
+		{"args", ok, 6, "6 arguments"},
+		{"falls through", asm.Instructions{asm.Mov.Imm(asm.R0, 1)}, 1, "falls through"},
+		{"unknown label", asm.Instructions{asm.Ja.Label("nowhere"), asm.Return()}, 1, `unknown label "nowhere"`},
+		{"jump out", asm.Instructions{{OpCode: asm.Ja.Op(asm.ImmSource), Offset: 5}, asm.Return()}, 1, "jumps out of the body"},
+		{"packet load", asm.Instructions{asm.LoadMem(asm.R0, asm.R1, 0, asm.Byte), asm.Return()}, 1, "loads through r1"},
+		{"stack overflow", asm.Instructions{asm.StoreMem(asm.R10, -520, asm.R0, asm.DWord), asm.Return()}, 1, "out of range"},
+		{"other helper", asm.Instructions{asm.FnMapLookupElem.Call(), asm.Return()}, 1, "only bpf_probe_read_kernel"},
+		{"write r10", asm.Instructions{asm.Mov.Imm(asm.R10, 0), asm.Return()}, 1, "writes r10"},
+		{"callee reads r6", frame(asm.StoreMem(asm.R10, -8, asm.R6, asm.DWord), asm.Mov.Imm(asm.R0, 1), asm.Ja.Label("e")), 1, "reads r6 before it is written"},
+		{"reads missing argument", frame(asm.Mov.Reg(asm.R0, asm.R2), asm.Ja.Label("e")), 1, "reads r2 before it is written"},
+		{"r3 after call", frame(
+			asm.Mov.Reg(asm.R3, asm.R1), asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, -8), asm.Mov.Imm(asm.R2, 8),
+			asm.FnProbeReadKernel.Call(), asm.Mov.Reg(asm.R0, asm.R3), asm.Ja.Label("e")), 1, "reads r3 before it is written"},
+		{"one path unwritten", frame(
+			asm.JEq.Imm(asm.R1, 0, "skip"), asm.Mov.Imm(asm.R7, 1),
+			asm.Mov.Reg(asm.R0, asm.R7).WithSymbol("skip"), asm.Ja.Label("e")), 1, "reads r7 before it is written on some path"},
+		{"no verdict epilogue", asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}, 1, "does not follow the 0/1 verdict epilogue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Check(tt.body)
+			err := Check(tt.body, tt.args)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Check: %v, want error containing %q", err, tt.want)
 			}

@@ -6,7 +6,9 @@
 // 64-bit immediate loads, loads and stores on the stack) plus one helper,
 // bpf_probe_read_kernel, which copies from a [Memory] image standing in for
 // kernel memory. It is deliberately stricter than the kernel in the ways that
-// matter for those compilers: any direct load or store outside the 512-byte
+// matter for those compilers: reading a register that holds no value (not
+// an argument, not yet written, or R1-R5 after a helper call) fails, as in
+// a BPF-to-BPF callee; any direct load or store outside the 512-byte
 // stack fails, as does a read of stack bytes that were never written, so a
 // program that passes here never dereferences a kernel address without the
 // helper and never reads uninitialised stack.

@@ -37,6 +37,9 @@ var (
 	ErrBadJump = errors.New("bad jump")
 	// ErrStepLimit reports a run that exceeded its step budget.
 	ErrStepLimit = errors.New("step limit exceeded")
+	// ErrUninitRegister reports a read of a register that holds no value:
+	// not an argument and not written yet, or R1-R5 after a helper call.
+	ErrUninitRegister = errors.New("register read before write")
 )
 
 // Memory is a sparse image of kernel memory: a set of non-overlapping
@@ -91,9 +94,6 @@ type Options struct {
 	Memory *Memory
 	// MaxSteps bounds the instructions executed; 0 means DefaultMaxSteps.
 	MaxSteps int
-	// Registers optionally sets the initial value of R0-R9 (R10 is always
-	// the frame pointer). Args, if given, then overwrite R1-R5.
-	Registers [10]uint64
 }
 
 // Result is the outcome of a successful [Run].
@@ -116,14 +116,31 @@ type machine struct {
 	byRaw   map[asm.RawInstructionOffset]int
 	raw     []asm.RawInstructionOffset // index -> raw offset
 	reg     [11]uint64
+	regInit [11]bool
 	stack   [StackSize]byte
 	init    [StackSize]bool
 	mem     *Memory
 	res     Result
+	err     error // first read of an unwritten register
+}
+
+// get reads register r, noting an error if it holds no value.
+func (m *machine) get(r asm.Register) uint64 {
+	if !m.regInit[r] && m.err == nil {
+		m.err = fmt.Errorf("%v: %w", r, ErrUninitRegister)
+	}
+	return m.reg[r]
+}
+
+// set writes register r.
+func (m *machine) set(r asm.Register, v uint64) {
+	m.reg[r], m.regInit[r] = v, true
 }
 
 // Run executes insns from the first instruction until an exit, with args in
-// R1.. R5. Jumps may use labels (references to symbols within insns) or raw
+// R1.. R5, as the kernel runs a BPF-to-BPF callee: only the argument
+// registers and R10 hold values at entry, and reading any other register
+// before writing it fails with [ErrUninitRegister]. Jumps may use labels (references to symbols within insns) or raw
 // offsets. Run never panics on malformed input; it returns an error instead.
 func Run(insns asm.Instructions, opts *Options, args ...uint64) (*Result, error) {
 	if opts == nil {
@@ -150,11 +167,10 @@ func Run(insns asm.Instructions, opts *Options, args ...uint64) (*Result, error)
 			m.targets[s] = iter.Index
 		}
 	}
-	copy(m.reg[:10], opts.Registers[:])
 	for i, a := range args {
-		m.reg[i+1] = a
+		m.reg[i+1], m.regInit[i+1] = a, true
 	}
-	m.reg[asm.R10] = StackTop
+	m.reg[asm.R10], m.regInit[asm.R10] = StackTop, true
 	max := opts.MaxSteps
 	if max == 0 {
 		max = DefaultMaxSteps
@@ -169,11 +185,17 @@ func Run(insns asm.Instructions, opts *Options, args ...uint64) (*Result, error)
 		}
 		m.res.Steps++
 		next, done, err := m.step(pc)
+		if err == nil {
+			err = m.err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("run program: insn %d (%v): %w", pc, insns[pc], err)
 		}
 		if done {
-			m.res.R0 = m.reg[0]
+			m.res.R0 = m.get(asm.R0)
+			if m.err != nil {
+				return nil, fmt.Errorf("run program: insn %d (%v): %w", pc, insns[pc], m.err)
+			}
 			m.res.Registers = m.reg
 			return &m.res, nil
 		}
@@ -222,17 +244,17 @@ func (m *machine) step(pc int) (int, bool, error) {
 		if op != asm.LoadImmOp(asm.DWord) || ins.Src != 0 {
 			return 0, false, fmt.Errorf("%v: %w", op, ErrUnsupported)
 		}
-		m.reg[ins.Dst] = uint64(ins.Constant)
+		m.set(ins.Dst, uint64(ins.Constant))
 		return pc + 1, false, nil
 	case asm.LdXClass:
 		if op.Mode() != asm.MemMode {
 			return 0, false, fmt.Errorf("%v: %w", op, ErrUnsupported)
 		}
-		v, err := m.load(m.reg[ins.Src]+uint64(int64(ins.Offset)), op.Size())
+		v, err := m.load(m.get(ins.Src)+uint64(int64(ins.Offset)), op.Size())
 		if err != nil {
 			return 0, false, err
 		}
-		m.reg[ins.Dst] = v
+		m.set(ins.Dst, v)
 		return pc + 1, false, nil
 	case asm.StClass, asm.StXClass:
 		if op.Mode() != asm.MemMode {
@@ -240,19 +262,22 @@ func (m *machine) step(pc int) (int, bool, error) {
 		}
 		v := uint64(ins.Constant)
 		if cls == asm.StXClass {
-			v = m.reg[ins.Src]
+			v = m.get(ins.Src)
 		}
-		return pc + 1, false, m.store(m.reg[ins.Dst]+uint64(int64(ins.Offset)), op.Size(), v)
+		return pc + 1, false, m.store(m.get(ins.Dst)+uint64(int64(ins.Offset)), op.Size(), v)
 	}
 	return 0, false, fmt.Errorf("%v: %w", op, ErrUnsupported)
 }
 
 func (m *machine) alu(ins *asm.Instruction, is64 bool) error {
 	op := ins.OpCode.ALUOp()
-	dst := m.reg[ins.Dst]
+	var dst uint64
+	if op != asm.Mov {
+		dst = m.get(ins.Dst)
+	}
 	var src uint64
 	if ins.OpCode.Source() == asm.RegSource {
-		src = m.reg[ins.Src]
+		src = m.get(ins.Src)
 	} else {
 		src = uint64(ins.Constant) // sign-extended immediate
 	}
@@ -312,12 +337,12 @@ func (m *machine) alu(ins *asm.Instruction, is64 bool) error {
 	if !is64 {
 		r = uint64(uint32(r))
 	}
-	m.reg[ins.Dst] = r
+	m.set(ins.Dst, r)
 	return nil
 }
 
 func (m *machine) swap(ins *asm.Instruction, is64 bool) error {
-	v := m.reg[ins.Dst]
+	v := m.get(ins.Dst)
 	width := ins.Constant
 	if width != 16 && width != 32 && width != 64 {
 		return fmt.Errorf("swap width %d: %w", width, ErrUnsupported)
@@ -342,7 +367,7 @@ func (m *machine) swap(ins *asm.Instruction, is64 bool) error {
 			v = bits.ReverseBytes64(v)
 		}
 	}
-	m.reg[ins.Dst] = v
+	m.set(ins.Dst, v)
 	return nil
 }
 
@@ -367,10 +392,10 @@ func (m *machine) jump(pc int, is32 bool) (int, bool, error) {
 	if op == asm.Ja {
 		return t, false, nil
 	}
-	dst := m.reg[ins.Dst]
+	dst := m.get(ins.Dst)
 	var src uint64
 	if ins.OpCode.Source() == asm.RegSource {
-		src = m.reg[ins.Src]
+		src = m.get(ins.Src)
 	} else {
 		src = uint64(ins.Constant)
 	}
@@ -481,7 +506,10 @@ func (m *machine) store(addr uint64, size asm.Size, v uint64) error {
 // R1-R5 are clobbered afterwards, as after any helper call.
 func (m *machine) probeReadKernel() error {
 	m.res.HelperCalls++
-	dst, size, src := m.reg[asm.R1], m.reg[asm.R2], m.reg[asm.R3]
+	dst, size, src := m.get(asm.R1), m.get(asm.R2), m.get(asm.R3)
+	if m.err != nil {
+		return m.err
+	}
 	if size == 0 || size > StackSize {
 		return fmt.Errorf("probe_read_kernel size %d: %w", size, ErrFault)
 	}
@@ -492,18 +520,17 @@ func (m *machine) probeReadKernel() error {
 	data, ok := m.mem.Read(src, int(size))
 	if ok {
 		copy(m.stack[i:], data)
-		m.reg[asm.R0] = 0
+		m.set(asm.R0, 0)
 	} else {
 		clear(m.stack[i : i+int(size)])
-		m.reg[asm.R0] = efault
+		m.set(asm.R0, efault)
 	}
 	for j := i; j < i+int(size); j++ {
 		m.init[j] = true
 	}
-	// Poison the caller-saved argument registers so code relying on them
-	// surviving the call misbehaves visibly.
+	// Helper calls clobber the argument registers.
 	for r := asm.R1; r <= asm.R5; r++ {
-		m.reg[r] = 0xdead_beef_dead_beef
+		m.reg[r], m.regInit[r] = 0, false
 	}
 	return nil
 }

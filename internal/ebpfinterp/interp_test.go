@@ -120,7 +120,13 @@ func TestRunErrors(t *testing.T) {
 		{"runs off the end", asm.Instructions{asm.Mov.Imm(asm.R0, 0)}, ErrBadJump},
 		{"endless loop", asm.Instructions{asm.Ja.Label("l").WithSymbol("l")}, ErrStepLimit},
 		{"invalid opcode", asm.Instructions{asm.StoreImm(asm.R10, -8, 0, asm.DWord), ret}, ErrUnsupported},
-		{"probe read to kernel", asm.Instructions{asm.Mov.Imm(asm.R1, 0x1000), asm.Mov.Imm(asm.R2, 4), asm.FnProbeReadKernel.Call(), ret}, ErrFault},
+		{"uninitialised r6", asm.Instructions{asm.Mov.Reg(asm.R0, asm.R6), ret}, ErrUninitRegister},
+		{"r1 after call", asm.Instructions{
+			asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, -8), asm.Mov.Imm(asm.R2, 8), asm.Mov.Imm(asm.R3, 0x1000),
+			asm.FnProbeReadKernel.Call(), asm.Mov.Reg(asm.R0, asm.R1), ret,
+		}, ErrUninitRegister},
+		{"exit without r0", asm.Instructions{ret}, ErrUninitRegister},
+		{"probe read to kernel", asm.Instructions{asm.Mov.Imm(asm.R1, 0x1000), asm.Mov.Imm(asm.R2, 4), asm.Mov.Imm(asm.R3, 0x1000), asm.FnProbeReadKernel.Call(), ret}, ErrFault},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,9 +11,10 @@
 // packet load becomes a bpf_probe_read_kernel into the stack followed by a
 // stack load. A failed read makes the filter return "no match".
 //
-// The generated function body keeps R6-R9 (spilled and restored when
-// written), uses [StackBytes] bytes of its own stack frame and returns 0 or 1
-// in R0. The placeholders are the `static __noinline bool f(void *data, void
+// The generated function body uses [StackBytes] bytes of its own stack frame
+// and returns 0 or 1 in R0. It uses R6-R9, which need no saving: a BPF-to-BPF
+// callee gets its own register frame and the kernel restores the caller's
+// R6-R9 on return (the verifier rejects a callee reading them first). The placeholders are the `static __noinline bool f(void *data, void
 // *data_end)` functions named by [PlaceholderL2], [PlaceholderL3],
 // [PlaceholderTunnelL2] and [PlaceholderTunnelL3]; see DESIGN.md for the
 // contract with the kernel program.

@@ -15,25 +15,25 @@ import (
 // without libpcap (cgo disabled or not Linux).
 var ErrNoLibpcap = errors.New("pcap filters need libpcap: binary built without cgo")
 
-// Stack layout of the generated code, below R10. bpfpatch.Frame owns the
-// top SpillBytes for R6-R9.
+// Stack layout of the generated code, below R10.
 const (
 	// offIndirect holds cbpfc's indirect-load register (R5) across helper
 	// calls, which clobber R1-R5.
-	offIndirect = -(bpfpatch.SpillBytes + 8)
+	offIndirect = -8
 	// offBuf is where bpf_probe_read_kernel copies packet bytes to.
-	offBuf = -(bpfpatch.SpillBytes + 16)
+	offBuf = -16
 	// scratchStart is cbpfc's StackOffset: the 16 cBPF scratch words M[]
 	// live below it.
-	scratchStart = bpfpatch.SpillBytes + 16
+	scratchStart = 16
 )
 
 // StackBytes is the most stack (in bytes below R10) that code from
-// [Translate] uses: saved registers, a spill slot, the read buffer and the
-// 16 words of cBPF scratch memory.
+// [Translate] uses: a spill slot, the read buffer and the 16 words of cBPF
+// scratch memory.
 const StackBytes = scratchStart + 16*4
 
-// Registers given to cbpfc. R6-R9 survive helper calls; cbpfc's
+// Registers given to cbpfc. R6-R9 survive helper calls (and need no saving:
+// the placeholder is a BPF-to-BPF callee with its own registers); cbpfc's
 // temporary lives only between two instructions and shares R0 with the
 // result; its indirect-load register (R5) is saved around each call.
 const (
@@ -51,8 +51,9 @@ const (
 // code defines and must be unique within the program it is injected into;
 // the placeholder's name is a good choice. The result returns 1 in R0 when
 // the filter accepts the packet (returns a non-zero snap length) and 0
-// otherwise, including when a packet byte cannot be read. It preserves R6-R9
-// and uses at most [StackBytes] bytes of stack. Code referring to the packet
+// otherwise, including when a packet byte cannot be read. It uses at most
+// [StackBytes] bytes of stack and, being a callee, leaves the caller's R6-R9
+// alone by construction. Code referring to the packet
 // length (the cBPF `len` extension) sees data_end - data.
 func Translate(filter []bpf.Instruction, prefix string) (asm.Instructions, error) {
 	if len(filter) == 0 {

@@ -98,7 +98,7 @@ func TestInjectAll(t *testing.T) {
 					t.Errorf("%s changed = %v, want %v", fn, changed, want)
 				}
 				if changed {
-					if err := bpfpatch.Check(got); err != nil {
+					if err := bpfpatch.Check(got, 2); err != nil {
 						t.Errorf("%s: %v", fn, err)
 					}
 				}
@@ -192,7 +192,7 @@ func TestInjectRecorderProgram(t *testing.T) {
 			if start, end, ok := bpfpatch.Bounds(prog.Instructions, fn); ok {
 				b := append(asm.Instructions(nil), prog.Instructions[start:end]...)
 				b[0] = b[0].WithSymbol("")
-				if err := bpfpatch.Check(b); err != nil {
+				if err := bpfpatch.Check(b, 2); err != nil {
 					t.Errorf("%s: %s: %v", name, fn, err)
 				}
 			}

@@ -7,8 +7,6 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
-
-	"github.com/pwru-record/pwru-record/internal/bpfpatch"
 )
 
 // Roots lists the supported root structs and the identifier that names the
@@ -18,18 +16,18 @@ var roots = map[string]string{
 	"xdp_buff": "xdp",
 }
 
-// Stack layout below R10 (bpfpatch.Frame owns the top SpillBytes).
+// Stack layout below R10.
 const (
 	// offBuf is the 8-byte buffer bpf_probe_read_kernel copies into.
-	offBuf = -(bpfpatch.SpillBytes + 8)
+	offBuf = -8
 	// tempStart is where the temporaries holding left operands begin.
-	tempStart = bpfpatch.SpillBytes + 8
+	tempStart = 8
 	// maxTemps bounds the left operands pending at once.
 	maxTemps = 16
 )
 
 // StackBytes is the most stack (in bytes below R10) that compiled code
-// uses: saved registers, the read buffer and up to 16 temporaries.
+// uses: the read buffer and up to 16 temporaries.
 const StackBytes = tempStart + 8*maxTemps
 
 // regRoot holds the root pointer for the whole program.

@@ -55,6 +55,6 @@
 // device. Guard chains with && or || (`skb->dev && skb->dev->ifindex == 3`)
 // to make the intent explicit.
 //
-// The generated function body preserves R6-R9, uses at most [StackBytes]
-// bytes of its own stack frame and returns 0 or 1.
+// The generated function body uses at most [StackBytes] bytes of its own
+// stack frame and returns 0 or 1.
 package skbexpr

@@ -43,8 +43,9 @@ var rootPlaceholder = map[string]string{
 // [RootXdp] ("xdp_buff", expressions start with xdp), using the struct
 // layouts in spec (the kernel's BTF). The body returns 1 in R0 when expr is
 // true and 0 when it is false or when a read of kernel memory on the way
-// fails (a NULL pointer in a chain, for example). It preserves R6-R9 and
-// uses at most [StackBytes] bytes of stack. Errors read `compile expression
+// fails (a NULL pointer in a chain, for example). It uses at most
+// [StackBytes] bytes of stack; R6 holds the root pointer (a callee's R6-R9
+// need no saving). Errors read `compile expression
 // "<expr>": <what is wrong>`; the package documentation gives the grammar.
 func Compile(expr string, root string, spec *btf.Spec) (asm.Instructions, error) {
 	insns, err := compile(expr, root, spec)

@@ -1,0 +1,151 @@
+//go:build vmtest
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/bpf"
+
+	"github.com/pwru-record/pwru-record/internal/pcapfilter"
+	"github.com/pwru-record/pwru-record/internal/vm"
+)
+
+var flagKernels = flag.String("kernels", strings.Join(vm.KnownSeries(), ","), "comma-separated kernel series to boot")
+
+// pcapExprs are compiled on the host for l2 and l3.
+var pcapExprs = []string{
+	"tcp", "arp", "host 10.0.0.1", "net 10.0.0.0/24 and not port 22",
+	"tcp port 80", "udp port 53 or icmp", "portrange 1-1024",
+	"tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn", "len > 100", "ip6 and icmp6",
+	"host 2001:db8::1", "icmp[icmptype] == icmp-echo", "vlan 100 and udp",
+	"ether host 02:00:00:00:00:01", "tcp[20:4] == 0x47455420",
+	"tcp and (((ip[2:2] - ((ip[0]&0xf)<<2)) - ((tcp[12]&0xf0)>>2)) != 0)",
+	"(tcp or udp) and (src net 192.168.0.0/16 or dst net 172.16.0.0/12) and not (port 53 or port 80 or port 443)",
+}
+
+// skbExprs and xdpExprs are compiled in the guest against its BTF.
+var skbExprs = []string{
+	"skb->len > 100 && skb->dev->ifindex == 3",
+	"skb->mark & 0xff == 1",
+	"skb->protocol == 0x0008",
+	"skb->pkt_type != 0 || !skb->sk",
+	"skb->sk->__sk_common.skc_family == 10",
+	"skb->cloned && skb->hash == 0 || skb->dev->nd_net.net->ns.inum == 4026531840",
+}
+
+var xdpExprs = []string{
+	"xdp->rxq->dev->ifindex == 2",
+	"xdp->rxq->queue_index == 0 && xdp->data != 0",
+}
+
+func cbpf(t *testing.T, expr string, l3 bool) []bpf.RawInstruction {
+	t.Helper()
+	prog, err := pcapfilter.CompileCBPF(expr, l3)
+	if err != nil {
+		if !l3 {
+			t.Fatal(err)
+		}
+		// Link-layer only: what InjectAll puts into the l3 placeholder.
+		prog = []bpf.Instruction{bpf.RetConstant{Val: 0}}
+	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func TestVerifier(t *testing.T) {
+	cases := []Case{{Name: "defaults"}}
+	for i, e := range pcapExprs {
+		l2, l3 := cbpf(t, e, false), cbpf(t, e, true)
+		cases = append(cases, Case{
+			Name: fmt.Sprintf("pcap%02d", i),
+			PCAP: map[string][]bpf.RawInstruction{
+				pcapfilter.PlaceholderL2: l2, pcapfilter.PlaceholderTunnelL2: l2,
+				pcapfilter.PlaceholderL3: l3, pcapfilter.PlaceholderTunnelL3: l3,
+			},
+			SkbExpr: skbExprs[i%len(skbExprs)],
+			XdpExpr: xdpExprs[i%len(xdpExprs)],
+		})
+	}
+	casesJSON, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := vm.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	guest := filepath.Join(tmp, "filterverify")
+	build := exec.Command("go", "build", "-trimpath", "-o", guest, "./internal/filterverify")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build guest: %v\n%s", err, out)
+	}
+	objs := map[string]string{"/placeholders.o": filepath.Join(root, "internal/bpfpatch/testdata/placeholders.o")}
+	if p := filepath.Join(root, "bpf/pwru_x86_bpfel.o"); fileExists(p) {
+		objs["/pwru.o"] = p
+	}
+	files := map[string]string{"/bin/filterverify": guest}
+	var guestObjs []string
+	for g, h := range objs {
+		files[g] = h
+		guestObjs = append(guestObjs, g)
+	}
+	for _, series := range strings.Split(*flagKernels, ",") {
+		t.Run(series, func(t *testing.T) {
+			ctx := context.Background()
+			k, err := vm.Fetch(ctx, series, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := vm.Run(ctx, vm.Config{
+				Kernel:  k,
+				Files:   files,
+				Data:    map[string][]byte{"/cases.json": casesJSON},
+				Script:  "/bin/filterverify -cases /cases.json -obj " + strings.Join(guestObjs, ",") + " > /out/result.txt 2>&1\n",
+				Timeout: 10 * time.Minute,
+				OutDir:  filepath.Join(tmp, series),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := os.ReadFile(filepath.Join(res.OutDir, "result.txt"))
+			if err != nil {
+				t.Fatalf("no result (status %d): %v\n%s", res.Status, err, res.ConsoleTail(30))
+			}
+			oks := 0
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				if strings.HasPrefix(line, "ok ") {
+					oks++
+					t.Log(line)
+					continue
+				}
+				t.Error(line)
+			}
+			t.Logf("%s: %d of %d loads accepted by the verifier (%d cases x %d objects), guest run %.1fs",
+				k, oks, len(cases)*len(objs), len(cases), len(objs), res.Total.Seconds())
+			if res.Status != 0 && oks == len(cases)*len(objs) {
+				t.Errorf("guest exited with status %d", res.Status)
+			}
+		})
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
