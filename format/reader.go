@@ -63,8 +63,8 @@ type File struct {
 	stacks   []SectionInfo // sorted by first ID
 	blobs    []SectionInfo
 	packets  []SectionInfo
-	btfs     map[string]SectionInfo
-	btfOrder []string
+	btfSecs  []SectionInfo
+	lossSecs []SectionInfo
 	syms     []SectionInfo
 	summary  Summary
 	problems []error
@@ -73,6 +73,9 @@ type File struct {
 	strs      map[string]string
 	symbols   *Symbols
 	vmlinux   *btf.Spec
+	btfs      map[string]SectionInfo // module -> section, built on first use
+	btfOrder  []string
+	btfErr    error
 	stackMemo memo[[][]uint64]
 	blobMemo  memo[[]blob]
 	pktMemo   memo[[]Packet]
@@ -108,7 +111,7 @@ func Open(path string, opts *ReaderOptions) (*File, error) {
 // NewFile reads a capture of size bytes from r. It reads the header,
 // probes, interfaces and the index; everything else is read on demand.
 func NewFile(r io.ReaderAt, size int64, opts *ReaderOptions) (*File, error) {
-	f := &File{r: r, size: size, probeIdx: map[uint32]int{}, btfs: map[string]SectionInfo{}, strs: map[string]string{}}
+	f := &File{r: r, size: size, probeIdx: map[uint32]int{}, strs: map[string]string{}}
 	if opts != nil {
 		f.opts = *opts
 	}
@@ -330,24 +333,9 @@ func (f *File) load() error {
 				}
 			}
 		case SectionLosses:
-			var p []byte
-			if _, p, err = f.readSection(s, nil, nil); err == nil {
-				var l Losses
-				if l, err = decodeLosses(p); err == nil {
-					f.losses = l
-				}
-			}
+			f.lossSecs = append(f.lossSecs, s) // only the last valid one is read
 		case SectionBTF:
-			var p []byte
-			if _, p, err = f.readSection(s, nil, nil); err == nil {
-				var mod string
-				if mod, _, err = decodeBTF(p); err == nil {
-					if _, dup := f.btfs[mod]; !dup {
-						f.btfs[mod] = s
-						f.btfOrder = append(f.btfOrder, mod)
-					}
-				}
-			}
+			f.btfSecs = append(f.btfSecs, s) // read on first use
 		case SectionKallsyms:
 			f.syms = append(f.syms, s)
 		case SectionEvents:
@@ -376,6 +364,9 @@ func (f *File) load() error {
 			f.summary.Skipped++
 		}
 	}
+	if err := f.loadLosses(); err != nil {
+		return err
+	}
 	if !sawHeader && !f.opts.SkipCorrupt {
 		if f.summary.Truncated {
 			return fmt.Errorf("read header: %w at offset %d", ErrTruncated, f.summary.TruncatedAt)
@@ -388,6 +379,57 @@ func (f *File) load() error {
 	slices.SortStableFunc(f.chunks, byFirst)
 	slices.SortStableFunc(f.stacks, byFirst)
 	slices.SortStableFunc(f.blobs, byFirst)
+	return nil
+}
+
+// loadLosses reads the last losses section; when it is corrupt and
+// SkipCorrupt is set, the one before it, and so on.
+func (f *File) loadLosses() error {
+	for i := len(f.lossSecs) - 1; i >= 0; i-- {
+		s := f.lossSecs[i]
+		_, p, err := f.readSection(s, nil, nil)
+		if err == nil {
+			var l Losses
+			if l, err = decodeLosses(p); err == nil {
+				f.losses = l
+				return nil
+			}
+			err = &SectionError{Type: s.Type, Offset: s.Offset, Err: err}
+		}
+		if !f.opts.SkipCorrupt {
+			return err
+		}
+		f.problems = append(f.problems, err)
+		f.summary.Skipped++
+	}
+	return nil
+}
+
+// btfIndex reads the module names of the BTF sections once. The caller
+// holds f.mu.
+func (f *File) btfIndex() error {
+	if f.btfs != nil {
+		return f.btfErr
+	}
+	f.btfs = make(map[string]SectionInfo)
+	for _, s := range f.btfSecs {
+		_, p, err := f.readSection(s, nil, nil)
+		if err == nil {
+			var mod string
+			if mod, _, err = decodeBTF(p); err == nil {
+				if _, dup := f.btfs[mod]; !dup {
+					f.btfs[mod] = s
+					f.btfOrder = append(f.btfOrder, mod)
+				}
+				continue
+			}
+			err = &SectionError{Type: s.Type, Offset: s.Offset, Err: err}
+		}
+		if !f.opts.SkipCorrupt {
+			f.btfErr = fmt.Errorf("read btf index: %w", err)
+			return f.btfErr
+		}
+	}
 	return nil
 }
 
@@ -560,12 +602,28 @@ func (f *File) Symbols() (*Symbols, error) {
 	return f.symbols, nil
 }
 
-// BTFModules lists the modules whose BTF is stored ("" = vmlinux).
-func (f *File) BTFModules() []string { return slices.Clone(f.btfOrder) }
+// BTFModules lists the modules whose BTF is stored ("" = vmlinux), in
+// file order. It is empty when the BTF sections cannot be read (RawBTF
+// says why).
+func (f *File) BTFModules() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_ = f.btfIndex()
+	return slices.Clone(f.btfOrder)
+}
 
 // RawBTF returns the stored BTF of module ("" = vmlinux). The caller owns
 // the result.
 func (f *File) RawBTF(module string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rawBTFLocked(module)
+}
+
+func (f *File) rawBTFLocked(module string) ([]byte, error) {
+	if err := f.btfIndex(); err != nil {
+		return nil, err
+	}
 	s, ok := f.btfs[module]
 	if !ok {
 		return nil, fmt.Errorf("read btf %q: %w", module, ErrNotFound)
@@ -592,7 +650,7 @@ func (f *File) vmlinuxLocked() (*btf.Spec, error) {
 	if f.vmlinux != nil {
 		return f.vmlinux, nil
 	}
-	raw, err := f.RawBTF("")
+	raw, err := f.rawBTFLocked("")
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,9 @@ func walk(f *format.File) ([]format.Event, error) {
 	} else {
 		keep(err)
 	}
+	if _, err := f.RawBTF(""); err != nil && !errors.Is(err, format.ErrNotFound) {
+		keep(err)
+	}
 	for _, m := range f.BTFModules() {
 		_, err := f.RawBTF(m)
 		keep(err)
