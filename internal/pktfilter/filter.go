@@ -53,11 +53,17 @@ type Filter struct {
 // Compile parses a pcap-filter expression (tcpdump syntax). The empty
 // expression matches every packet. Errors are of type *[Error].
 func Compile(expr string) (*Filter, error) {
+	return compile(expr, true)
+}
+
+// compile is [Compile]; optimize false gives the verdicts of libpcap's
+// unoptimised code (pcap_compile with optimize 0), which tests use.
+func compile(expr string, optimize bool) (*Filter, error) {
 	toks, err := lex(expr)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{toks: toks}
+	p := &parser{toks: toks, optimize: optimize}
 	root, err := p.parseProgram()
 	if err != nil {
 		return nil, err
@@ -65,7 +71,7 @@ func Compile(expr string) (*Filter, error) {
 	f := &Filter{expr: strings.Join(strings.Fields(expr), " "),
 		l2: program{entry: accept}, l3: program{entry: accept, l3: true}}
 	if root != nil {
-		f.l2, f.l3 = compileProgram(root, false), compileProgram(root, true)
+		f.l2, f.l3 = compileProgram(root, false, optimize), compileProgram(root, true, optimize)
 	}
 	return f, nil
 }
@@ -95,6 +101,18 @@ func (f *Filter) MatchLen(data []byte, origLen int, l3 bool) bool {
 		origLen = 0xffffffff
 	}
 	m := machine{data: data, wirelen: uint32(origLen), l3: l3}
+	pr := &f.l2
+	if l3 {
+		pr = &f.l3
+	}
+	match, _ := pr.run(&m)
+	return match
+}
+
+// matchTrace is [Filter.MatchLen] that also reports whether a test read
+// past the captured bytes (or divided by zero).
+func (f *Filter) matchTrace(data []byte, origLen int, l3 bool) (match, aborted bool) {
+	m := machine{data: data, wirelen: uint32(max(origLen, len(data))), l3: l3}
 	if l3 {
 		return f.l3.run(&m)
 	}

@@ -123,10 +123,11 @@ const (
 // generates predicate nodes as it reduces, like libpcap's gencode: the
 // VLAN offset shift applies to everything parsed after a "vlan".
 type parser struct {
-	toks  []token
-	pos   int
-	shift uint32
-	depth int
+	toks     []token
+	pos      int
+	shift    uint32
+	depth    int
+	optimize bool // fold constants like libpcap's optimiser
 }
 
 func (p *parser) at(i int) token {
@@ -188,7 +189,7 @@ func l2only(a *node) *node { return &node{op: opL2, a: a} }
 // cmp tests a packet field. A comparison under a zero mask needs no load
 // (libpcap's optimiser folds it away), so it is a constant.
 func (p *parser) cmp(b base, off uint32, size uint8, r relation, mask, val uint32) *node {
-	if mask == 0 {
+	if mask == 0 && p.optimize {
 		if compare(r, 0, val) {
 			return &node{op: opTrue}
 		}
@@ -1161,7 +1162,7 @@ func (p *parser) parseRelation() (*node, qual, error) {
 		return nil, qerr, err
 	}
 	var n *node
-	if x.e.op == aConst && y.e.op == aConst {
+	if x.e.op == aConst && y.e.op == aConst && p.optimize {
 		// libpcap's optimiser decides the comparison at compile time.
 		n = &node{op: opFalse}
 		if compare(r, x.e.val, y.e.val) {
@@ -1222,9 +1223,11 @@ func (p *parser) parseArith(minPrec int) (operand, error) {
 		if err := checkConstOperand(op, rhs.first, t.pos); err != nil {
 			return operand{}, err
 		}
-		e, err := fold(op, lhs.e, rhs.e, t.pos)
-		if err != nil {
-			return operand{}, err
+		e := &arith{op: op, a: lhs.e, b: rhs.e}
+		if p.optimize {
+			if e, err = fold(op, lhs.e, rhs.e, t.pos); err != nil {
+				return operand{}, err
+			}
 		}
 		// libpcap keeps only the left operand's protocol checks.
 		lhs = operand{e: e, guard: lhs.guard, first: lhs.first}
@@ -1301,7 +1304,7 @@ func (p *parser) parseUnary() (operand, error) {
 			if err != nil {
 				return operand{}, err
 			}
-			if x.e.op == aConst {
+			if x.e.op == aConst && p.optimize {
 				return operand{e: &arith{op: aConst, val: -x.e.val}, guard: x.guard, first: x.first}, nil
 			}
 			return operand{e: &arith{op: aNeg, a: x.e}, guard: x.guard, first: x.first}, nil

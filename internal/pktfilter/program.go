@@ -40,10 +40,12 @@ type program struct {
 // jumps, and then simplifies the jumps like libpcap's optimiser (see
 // optimize). As libpcap compiles per link type, link-layer tests become
 // constants or plain field tests here.
-func compileProgram(root *node, l3 bool) program {
+func compileProgram(root *node, l3, optimize bool) program {
 	pr := program{l3: l3}
 	pr.entry = pr.gen(root, accept, reject)
-	pr.optimize()
+	if optimize {
+		pr.optimize()
+	}
 	return pr
 }
 
@@ -89,8 +91,10 @@ func (pr *program) emit(in insn) int32 {
 	return int32(len(pr.insns) - 1)
 }
 
-// run executes the program over the packet in m.
-func (pr *program) run(m *machine) bool {
+// run executes the program over the packet in m. aborted reports that a
+// test read past the captured bytes (or divided by zero), which rejects
+// the packet.
+func (pr *program) run(m *machine) (match, aborted bool) {
 	pc := pr.entry
 	for pc >= 0 {
 		in := &pr.insns[pc]
@@ -99,22 +103,22 @@ func (pr *program) run(m *machine) bool {
 		case opCmp:
 			s, loaded := m.start(in.base, in.shift)
 			if !loaded {
-				return false
+				return false, true
 			}
 			v, loaded := m.load(s+in.off, in.size)
 			if !loaded {
-				return false
+				return false, true
 			}
 			ok = compare(in.rel, v&in.mask, in.val)
 		case opMAC:
 			w, loaded := m.load(in.off+2, 4)
 			if !loaded {
-				return false
+				return false, true
 			}
 			if w == binary.BigEndian.Uint32(in.mac[2:]) {
 				h, loaded := m.load(in.off, 2)
 				if !loaded {
-					return false
+					return false, true
 				}
 				ok = h == uint32(binary.BigEndian.Uint16(in.mac[:]))
 			}
@@ -123,15 +127,15 @@ func (pr *program) run(m *machine) bool {
 		case opRel:
 			x, loaded := m.arith(in.x)
 			if !loaded {
-				return false
+				return false, true
 			}
 			y, loaded := m.arith(in.y)
 			if !loaded {
-				return false
+				return false, true
 			}
 			ok = compare(in.rel, x, y)
 		default:
-			return false
+			return false, true
 		}
 		if ok {
 			pc = in.jt
@@ -139,7 +143,7 @@ func (pr *program) run(m *machine) bool {
 			pc = in.jf
 		}
 	}
-	return pc == accept
+	return pc == accept, false
 }
 
 // fact is what a taken branch tells about a tested value.
