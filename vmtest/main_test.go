@@ -43,9 +43,9 @@ type scenario struct {
 // scenarios in guest execution order.
 var scenarios = []scenario{
 	{name: "harness", test: "TestHarness"},
-	{name: "icmp", test: "TestICMP", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
-	{name: "faults", test: "TestFaults", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
-	{name: "drop", test: "TestDrop", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+	{name: "icmp", test: "TestICMP", recorder: true},
+	{name: "faults", test: "TestFaults", recorder: true},
+	{name: "drop", test: "TestDrop", recorder: true},
 	{name: "output", test: "TestOutput", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
 	{name: "diff", test: "TestDiff", recorder: true, replay: true, pending: "pwru-record (cmd/pwru-record, tracer/), pwru-replay diff"},
 	{name: "track", test: "TestTrack", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
