@@ -26,6 +26,7 @@ var (
 	flagScenarios = flag.String("scenarios", "default", "scenarios to run: default (those expected to pass), all, or a comma-separated list")
 	flagKeep      = flag.String("keep", "", "copy each kernel's guest output (captures, reports, console) to this directory")
 	flagTimeout   = flag.Duration("vm-timeout", 25*time.Minute, "time limit for one guest run")
+	flagFixtures  = flag.String("fixtures", "", "when every test passed, copy the analyzer fixtures (see fixtures) into this directory, e.g. ../testdata/vm")
 	flagParallel  = flag.Int("parallel-kernels", 2, "kernels booted at the same time (each guest uses one host core)")
 )
 
@@ -87,7 +88,45 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "vmtest: setup: %v\n", setupErr)
 	}
 	printTimings(time.Since(start))
-	return m.Run()
+	code := m.Run()
+	if code == 0 && *flagFixtures != "" {
+		if err := copyFixtures(*flagFixtures); err != nil {
+			fmt.Fprintf(os.Stderr, "vmtest: fixtures: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// fixtures are the real captures kept in testdata/vm for the analyzer
+// tests: kernel series, scenario, capture -> fixture name.
+var fixtures = []struct{ series, scenario, capture, name string }{
+	{"6.12", "icmp", "main.pwru", "icmp-6.12.pwru"},
+	{"6.1", "drop", "main.pwru", "drop-6.1.pwru"},
+	{"6.1", "faults", "killed.pwru", "killed-6.1.pwru"},
+}
+
+// copyFixtures copies the fixtures whose kernel and scenario ran.
+func copyFixtures(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, fx := range fixtures {
+		for _, kr := range runs {
+			if kr.series != fx.series || !selected[fx.scenario] || kr.err != nil {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(kr.out, fx.scenario, fx.capture))
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, fx.name), b, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "vmtest: fixture %s (%d bytes)\n", filepath.Join(dir, fx.name), len(b))
+		}
+	}
+	return nil
 }
 
 // selectScenarios applies -scenarios and -test.run.
