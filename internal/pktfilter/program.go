@@ -146,55 +146,27 @@ func (pr *program) run(m *machine) (match, aborted bool) {
 	return pc == accept, false
 }
 
-// fact is what a taken branch tells about a tested value.
-type fact struct {
-	key   testKey
-	val   uint32
-	taken bool // the test held
-}
-
-// testKey identifies the value a test compares and how; two tests with
-// equal keys compare the same packet bytes the same way.
-type testKey struct {
-	op    nodeOp
-	rel   relation
-	base  base
-	size  uint8
-	shift uint32
-	off   uint32
-	mask  uint32
-}
-
-func (in *insn) key() (testKey, bool) {
-	switch in.op {
-	case opCmp, opLen:
-		return testKey{op: in.op, rel: in.rel, base: in.base, size: in.size, shift: in.shift, off: in.off, mask: in.mask}, true
-	}
-	return testKey{}, false
-}
-
 // optimize threads jumps the way libpcap's optimiser does: a branch that
 // leads to a test whose outcome is implied by the facts holding on that
 // branch (the same test taken before on every path, or an equality with
 // another constant known to hold), or to a test whose two branches meet,
 // is redirected past it. The bypassed test's load then never happens, so
 // a packet too short for it is judged by the remaining tests, as libpcap
-// judges it. The first test always runs. Jumps go to lower indices, so
-// the program stays a DAG.
+// judges it. Jumps go to lower indices, so the program stays a DAG.
 func (pr *program) optimize() {
-	for range 64 {
+	for range 32 {
 		changed := false
 		facts := pr.dominatingFacts()
 		for i := len(pr.insns) - 1; i >= 0; i-- {
-			if facts[i] == nil {
+			if !facts[i].reachable {
 				continue
 			}
 			in := &pr.insns[i]
 			k, keyed := in.key()
 			for _, br := range [2]*int32{&in.jt, &in.jf} {
-				known := facts[i]
+				known := facts[i].list
 				if keyed {
-					known = append(known[:len(known):len(known)], fact{key: k, val: in.val, taken: br == &in.jt})
+					known = &factList{fact: fact{key: k, val: in.val, taken: br == &in.jt}, next: known}
 				}
 				t := *br
 				for t >= 0 {
@@ -235,13 +207,51 @@ func (pr *program) optimize() {
 	}
 }
 
+// fact is what a taken branch tells about a tested value.
+type fact struct {
+	key   testKey
+	val   uint32
+	taken bool // the test held
+}
+
+// factList is an immutable list of facts; lists share their tails.
+type factList struct {
+	fact fact
+	next *factList
+}
+
+// maxFactDepth bounds how far back outcome looks for a fact, which keeps
+// optimisation linear in the size of the program.
+const maxFactDepth = 128
+
+// testKey identifies the value a test compares and how; two tests with
+// equal keys compare the same packet bytes the same way.
+type testKey struct {
+	op    nodeOp
+	rel   relation
+	base  base
+	size  uint8
+	shift uint32
+	off   uint32
+	mask  uint32
+}
+
+func (in *insn) key() (testKey, bool) {
+	switch in.op {
+	case opCmp, opLen:
+		return testKey{op: in.op, rel: in.rel, base: in.base, size: in.size, shift: in.shift, off: in.off, mask: in.mask}, true
+	}
+	return testKey{}, false
+}
+
 // outcome reports whether the facts decide the test.
-func outcome(in *insn, facts []fact) (bool, bool) {
+func outcome(in *insn, facts *factList) (bool, bool) {
 	k, ok := in.key()
 	if !ok {
 		return false, false
 	}
-	for _, f := range facts {
+	for d := 0; facts != nil && d < maxFactDepth; facts, d = facts.next, d+1 {
+		f := facts.fact
 		if f.key != k {
 			continue
 		}
@@ -255,52 +265,74 @@ func outcome(in *insn, facts []fact) (bool, bool) {
 	return false, false
 }
 
-// dominatingFacts returns, for every instruction, the facts established
-// by branches on all paths from the entry to it (nil when unreachable).
-func (pr *program) dominatingFacts() [][]fact {
-	facts := make([][]fact, len(pr.insns))
-	seen := make([]bool, len(pr.insns))
-	if pr.entry >= 0 {
-		seen[pr.entry] = true
-		facts[pr.entry] = []fact{}
+// nodeFacts are the facts established by branches on every path from the
+// entry to an instruction.
+type nodeFacts struct {
+	reachable bool
+	list      *factList
+}
+
+// dominatingFacts computes nodeFacts for every instruction. An
+// instruction reached by a single branch knows what its predecessor knows
+// plus that branch's outcome; one reached by several branches knows what
+// its immediate dominator knows.
+func (pr *program) dominatingFacts() []nodeFacts {
+	n := len(pr.insns)
+	facts := make([]nodeFacts, n)
+	idom := make([]int32, n)
+	preds := make([]int, n)    // number of incoming branches
+	single := make([]int32, n) // the predecessor, when preds == 1
+	taken := make([]bool, n)   // which branch of it, when preds == 1
+	if pr.entry < 0 {
+		return facts
 	}
-	for i := len(pr.insns) - 1; i >= 0; i-- {
-		if !seen[i] {
+	facts[pr.entry].reachable = true
+	idom[pr.entry] = pr.entry
+	intersect := func(a, b int32) int32 {
+		for a != b {
+			for a < b {
+				a = idom[a]
+			}
+			for b < a {
+				b = idom[b]
+			}
+		}
+		return a
+	}
+	// Jumps go to lower indices: decreasing index order is topological.
+	for i := n - 1; i >= 0; i-- {
+		if !facts[i].reachable {
 			continue
 		}
+		if int32(i) != pr.entry {
+			if preds[i] == 1 {
+				p := single[i]
+				facts[i].list = facts[p].list
+				if k, ok := pr.insns[p].key(); ok {
+					facts[i].list = &factList{fact: fact{key: k, val: pr.insns[p].val, taken: taken[i]}, next: facts[p].list}
+				}
+			} else {
+				facts[i].list = facts[idom[i]].list
+			}
+		}
 		in := &pr.insns[i]
-		k, ok := in.key()
 		for _, br := range [2]struct {
 			to    int32
 			taken bool
 		}{{in.jt, true}, {in.jf, false}} {
-			if br.to < 0 {
+			t := br.to
+			if t < 0 {
 				continue
 			}
-			out := append([]fact(nil), facts[i]...)
-			if ok {
-				out = append(out, fact{key: k, val: in.val, taken: br.taken})
-			}
-			if !seen[br.to] {
-				seen[br.to] = true
-				facts[br.to] = out
+			preds[t]++
+			if !facts[t].reachable {
+				facts[t].reachable = true
+				idom[t] = int32(i)
+				single[t], taken[t] = int32(i), br.taken
 				continue
 			}
-			facts[br.to] = intersect(facts[br.to], out)
+			idom[t] = intersect(idom[t], int32(i))
 		}
 	}
 	return facts
-}
-
-func intersect(a, b []fact) []fact {
-	var out []fact
-	for _, x := range a {
-		for _, y := range b {
-			if x == y {
-				out = append(out, x)
-				break
-			}
-		}
-	}
-	return out
 }
