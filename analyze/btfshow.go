@@ -118,7 +118,7 @@ func (s *btfShow) name() {
 		name = t.TypeName()
 	}
 	prefix := ""
-	switch t.(type) {
+	switch v := t.(type) {
 	case *btf.Struct:
 		prefix = "struct"
 		if !isArray {
@@ -133,7 +133,7 @@ func (s *btfShow) name() {
 		prefix = "enum"
 	case *btf.Fwd:
 		prefix = "struct"
-		if v := t.(*btf.Fwd); v.Kind == btf.FwdUnion {
+		if v.Kind == btf.FwdUnion {
 			prefix = "union"
 		}
 	}

@@ -42,7 +42,12 @@ type ifKey struct{ netns, ifindex uint32 }
 // Open opens the capture at path. Errors name the path:
 // "open x.pwru: not a capture file".
 func Open(path string) (*Capture, error) {
-	f, err := format.Open(path, nil)
+	return OpenWith(path, nil)
+}
+
+// OpenWith is [Open] with reader options (e.g. skipping corrupt sections).
+func OpenWith(path string, opts *format.ReaderOptions) (*Capture, error) {
+	f, err := format.Open(path, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, openCause(err))
 	}

@@ -188,10 +188,9 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 
 	// Sections grouped by type.
 	type agg struct {
-		n           int
-		size, raw   int64
-		count       int
-		first, last int64
+		n         int
+		size, raw int64
+		count     int
 	}
 	byType := map[format.SectionType]*agg{}
 	var order []format.SectionType

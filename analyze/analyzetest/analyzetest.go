@@ -143,7 +143,6 @@ func (b *Builder) Probe(name string) uint32 {
 type SKB struct {
 	b     *Builder
 	Base  format.Event
-	pkt   *format.Packet
 	pktID uint32
 }
 

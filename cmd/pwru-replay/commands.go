@@ -29,7 +29,7 @@ func pathsCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			capt, err := openCapture(path)
+			capt, err := openCapture(e, c, path)
 			if err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ func statsCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			capt, err := openCapture(path)
+			capt, err := openCapture(e, c, path)
 			if err != nil {
 				return err
 			}
@@ -88,7 +88,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			capt, err := openCapture(path)
+			capt, err := openCapture(e, c, path)
 			if err != nil {
 				return err
 			}
@@ -152,12 +152,12 @@ Example:
 			if c.NArg() < 2 {
 				return usagef("diff: need GOOD and BAD captures (see pwru-replay diff --help)")
 			}
-			good, err := openCapture(c.Args().Get(0))
+			good, err := openCapture(e, c, c.Args().Get(0))
 			if err != nil {
 				return exit2(err)
 			}
 			defer good.Close()
-			bad, err := openCapture(c.Args().Get(1))
+			bad, err := openCapture(e, c, c.Args().Get(1))
 			if err != nil {
 				return exit2(err)
 			}
@@ -203,7 +203,7 @@ func sliceCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			capt, err := openCapture(path)
+			capt, err := openCapture(e, c, path)
 			if err != nil {
 				return err
 			}

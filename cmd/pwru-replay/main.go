@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pwru-record/pwru-record/analyze"
+	"github.com/pwru-record/pwru-record/format"
 )
 
 // version is set at build time (-ldflags -X main.version=...).
@@ -141,6 +142,7 @@ func filterFlags() []cli.Flag {
 		&cli.StringFlag{Name: "reason", Usage: "only skbs dropped with this `REASON` (NO_SOCKET)", Category: "Filters"},
 		&cli.BoolFlag{Name: "track", Usage: "include clones of matching skbs (same track id)", Category: "Filters"},
 		&cli.DurationFlag{Name: "window", Usage: "an skb silent for this long starts a new journey", Value: 10 * time.Second, Category: "Filters"},
+		&cli.BoolFlag{Name: "skip-corrupt", Usage: "skip corrupt sections instead of failing", Category: "Input"},
 	}
 }
 
@@ -164,9 +166,21 @@ func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
 	}
 }
 
-// openCapture opens path; the error is one line naming the file.
-func openCapture(path string) (*analyze.Capture, error) {
-	return analyze.Open(path)
+// openCapture opens path; the error is one line naming the file. A
+// truncated capture or skipped sections are reported on stderr, once.
+func openCapture(e *env, c *cli.Context, path string) (*analyze.Capture, error) {
+	capt, err := analyze.OpenWith(path, &format.ReaderOptions{SkipCorrupt: c.Bool("skip-corrupt")})
+	if err != nil {
+		return nil, err
+	}
+	sum := capt.File.Summary()
+	if sum.Truncated {
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s is truncated at offset %d (recorder killed?); reading what was written\n", path, sum.TruncatedAt)
+	}
+	if sum.Skipped > 0 {
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: skipped %d corrupt sections\n", path, sum.Skipped)
+	}
+	return capt, nil
 }
 
 // fileAndFilter splits "FILE [pcap-filter...]".
@@ -196,7 +210,7 @@ func infoCommand(e *env) *cli.Command {
 				if i > 0 {
 					fmt.Fprintln(e.stdout)
 				}
-				capt, err := openCapture(path)
+				capt, err := openCapture(e, c, path)
 				if err != nil {
 					return err
 				}

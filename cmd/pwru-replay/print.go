@@ -47,7 +47,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			capt, err := openCapture(path)
+			capt, err := openCapture(e, c, path)
 			if err != nil {
 				return err
 			}
