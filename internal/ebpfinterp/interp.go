@@ -284,6 +284,12 @@ func (m *machine) alu(ins *asm.Instruction, is64 bool) error {
 	if !is64 {
 		dst, src = uint64(uint32(dst)), uint64(uint32(src))
 	}
+	if (op == asm.LSh || op == asm.RSh || op == asm.ArSh) && ins.OpCode.Source() == asm.ImmSource {
+		// The verifier rejects constant shifts by the width or more.
+		if width := map[bool]uint64{true: 64, false: 32}[is64]; uint64(ins.Constant) >= width {
+			return fmt.Errorf("invalid shift %d: %w", ins.Constant, ErrUnsupported)
+		}
+	}
 	var r uint64
 	switch op {
 	case asm.Add:

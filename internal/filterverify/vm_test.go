@@ -31,6 +31,7 @@ var pcapExprs = []string{
 	"ether host 02:00:00:00:00:01", "tcp[20:4] == 0x47455420",
 	"tcp and (((ip[2:2] - ((ip[0]&0xf)<<2)) - ((tcp[12]&0xf0)>>2)) != 0)",
 	"(tcp or udp) and (src net 192.168.0.0/16 or dst net 172.16.0.0/12) and not (port 53 or port 80 or port 443)",
+	"(ip[0] << (ip[9] & 0x3f)) & 0xff00 != 0 or ip[2:2] / (ip[9] - 6) > 10",
 }
 
 // skbExprs and xdpExprs are compiled in the guest against its BTF.

@@ -99,6 +99,10 @@ func Translate(filter []bpf.Instruction, prefix string) (asm.Instructions, error
 	fault := prefix + "_fault"
 	reads := 0
 	for _, ins := range code {
+		if sh := shiftByX(ins); sh != nil {
+			body = append(body, sh...)
+			continue
+		}
 		if ins.OpCode.Class() != asm.LdXClass || ins.Src == asm.R10 {
 			body = append(body, ins)
 			continue
@@ -120,6 +124,27 @@ func Translate(filter []bpf.Instruction, prefix string) (asm.Instructions, error
 		)
 	}
 	return bpfpatch.Frame(body, exit), nil
+}
+
+// shiftByX rewrites cbpfc's `A <<= X` / `A >>= X` so that a shift by 32 or
+// more yields 0 as in libpcap's interpreter, instead of eBPF's shift by
+// X mod 32. It returns nil for any other instruction.
+func shiftByX(ins asm.Instruction) asm.Instructions {
+	op := ins.OpCode
+	if op.Class() != asm.ALUClass || op.Source() != asm.RegSource || (op.ALUOp() != asm.LSh && op.ALUOp() != asm.RSh) {
+		return nil
+	}
+	out := asm.Instructions{
+		// if X < 32 goto shift
+		{OpCode: asm.JLT.Op(asm.ImmSource), Dst: ins.Src, Constant: 32, Offset: 2},
+		asm.Mov.Imm32(ins.Dst, 0),
+		{OpCode: asm.Ja.Op(asm.ImmSource), Offset: 1},
+		ins.WithSymbol(""),
+	}
+	if sym := ins.Symbol(); sym != "" {
+		out[0] = out[0].WithSymbol(sym)
+	}
+	return out
 }
 
 // probeRead replaces the packet load ins (dst = *(size *)(src + off)) with

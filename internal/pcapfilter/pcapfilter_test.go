@@ -2,6 +2,7 @@ package pcapfilter
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -66,6 +67,8 @@ var expressions = []string{
 	"udp and len - 14 > 50 and udp[4:2] * 2 > 30",
 	"ip host 10.0.0.1 and (tcp[tcpflags] & tcp-fin != 0)",
 	"tcp[tcpflags] & tcp-rst != 0 or udp[0:2] > 1000",
+	"(ip[0] << (ip[9] & 0x3f)) & 0xff00 != 0", "ip[8] >> (ip[9] - 1) == 0",
+	"ip[2:2] / (ip[9] - 6) > 10", "ip[2:2] % 7 < 3", "ip[0] << (ip[9] * 3) != 0", "tcp[0:2] - tcp[2:2] > 1000",
 }
 
 // corpusInputs returns the inputs for l2 or l3: full packets and their
@@ -194,6 +197,22 @@ func TestTranslateAgainstXNetVM(t *testing.T) {
 			bpf.TXA{},
 			bpf.RetA{},
 		}},
+		// libpcap and x/net/bpf shift by 32 or more to 0; eBPF would
+		// shift by X mod 32.
+		{"lshift-by-x", []bpf.Instruction{
+			bpf.LoadAbsolute{Off: 0, Size: 1},
+			bpf.TAX{},
+			bpf.LoadConstant{Dst: bpf.RegA, Val: 0xffffffff},
+			bpf.ALUOpX{Op: bpf.ALUOpShiftLeft},
+			bpf.RetA{},
+		}},
+		{"rshift-by-x", []bpf.Instruction{
+			bpf.LoadAbsolute{Off: 0, Size: 1},
+			bpf.TAX{},
+			bpf.LoadConstant{Dst: bpf.RegA, Val: 0xffffffff},
+			bpf.ALUOpX{Op: bpf.ALUOpShiftRight},
+			bpf.RetA{},
+		}},
 		{"negative-imm", []bpf.Instruction{
 			bpf.LoadAbsolute{Off: 0, Size: 4},
 			bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0xffffffff, SkipTrue: 1},
@@ -206,6 +225,7 @@ func TestTranslateAgainstXNetVM(t *testing.T) {
 		{0x45, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06},
 		{0x41, 0x80, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08},
 		{0x02, 0x10, 0x21, 0x00, 0x7f, 0x01},
+		{0x20}, {0x1f}, {0x40},
 		bytes.Repeat([]byte{0x33}, 64),
 	}
 	for _, p := range progs {
@@ -306,4 +326,78 @@ func TestCompileErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzTranslate compiles arbitrary classic BPF programs (8 bytes per
+// instruction) that golang.org/x/net/bpf accepts and cbpfc translates, and
+// compares the eBPF verdict with x/net/bpf's interpreter on the packet.
+func FuzzTranslate(f *testing.F) {
+	seed := func(prog []bpf.Instruction, pkt []byte) {
+		raw, err := bpf.Assemble(prog)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var b []byte
+		for _, r := range raw {
+			b = binary.LittleEndian.AppendUint16(b, r.Op)
+			b = append(b, r.Jt, r.Jf)
+			b = binary.LittleEndian.AppendUint32(b, r.K)
+		}
+		f.Add(b, pkt)
+	}
+	seed([]bpf.Instruction{bpf.LoadAbsolute{Off: 12, Size: 2}, bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x800, SkipFalse: 1}, bpf.RetConstant{Val: 1}, bpf.RetConstant{Val: 0}}, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 8, 0})
+	seed([]bpf.Instruction{bpf.LoadMemShift{Off: 0}, bpf.LoadIndirect{Off: 1, Size: 4}, bpf.TAX{}, bpf.LoadConstant{Dst: bpf.RegA, Val: 1}, bpf.ALUOpX{Op: bpf.ALUOpShiftLeft}, bpf.RetA{}}, []byte{0x41, 0, 0, 0, 40, 0xff})
+	seed([]bpf.Instruction{bpf.LoadExtension{Num: bpf.ExtLen}, bpf.StoreScratch{Src: bpf.RegA, N: 2}, bpf.LoadScratch{Dst: bpf.RegX, N: 2}, bpf.ALUOpX{Op: bpf.ALUOpDiv}, bpf.RetA{}}, []byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, code, pkt []byte) {
+		if len(code) < 8 || len(code) > 8*48 || len(pkt) > 256 {
+			return
+		}
+		var prog []bpf.Instruction
+		for i := 0; i+8 <= len(code); i += 8 {
+			r := bpf.RawInstruction{
+				Op: binary.LittleEndian.Uint16(code[i:]), Jt: code[i+2], Jf: code[i+3],
+				K: binary.LittleEndian.Uint32(code[i+4:]),
+			}
+			prog = append(prog, r.Disassemble())
+		}
+		vm, err := bpf.NewVM(prog)
+		if err != nil {
+			return
+		}
+		for _, ins := range prog {
+			switch ins := ins.(type) {
+			case bpf.NegateA, bpf.RawInstruction:
+				return // x/net/bpf cannot run it
+			case bpf.LoadExtension:
+				if ins.Num != bpf.ExtLen {
+					return
+				}
+			}
+		}
+		want, err := vm.Run(pkt)
+		if err != nil {
+			return
+		}
+		code2, err := Translate(prog, "f")
+		if err != nil {
+			return // cbpfc refuses it (unreachable code, uninitialised scratch, ...)
+		}
+		if err := bpfpatch.Check(code2, 2); err != nil {
+			t.Fatalf("%v\n%v", err, code2)
+		}
+		mem := &ebpfinterp.Memory{}
+		if err := mem.Map(pktBase, append(append([]byte(nil), pkt...), bytes.Repeat([]byte{0xa5}, 64)...)); err != nil {
+			t.Fatal(err)
+		}
+		res, err := ebpfinterp.Run(code2, &ebpfinterp.Options{Memory: mem}, pktBase, pktBase+uint64(len(pkt)))
+		if errors.Is(err, ebpfinterp.ErrUnsupported) {
+			return // a constant shift the kernel verifier would refuse too
+		}
+		if err != nil {
+			t.Fatalf("run: %v\n%v", err, code2)
+		}
+		if got := res.R0 == 1; got != (want != 0) {
+			t.Fatalf("ebpf %v, x/net/bpf %d\nprog %v\npkt % x\n%v", got, want, prog, pkt, code2)
+		}
+	})
 }
