@@ -139,7 +139,8 @@ struct config {
 	u8 output_cb;
 	u8 output_xdp_meta;
 	u8 meta_count;
-	u8 pad[3];
+	u8 track_bpf_helpers;
+	u8 pad[2];
 	struct meta_field meta[MAX_META];
 };
 
@@ -199,6 +200,20 @@ struct {
 	__type(value, u64);
 	__uint(max_entries, 65536);
 } payload_seen SEC(".maps");
+
+// The tc/XDP program running on this CPU, for --filter-track-bpf-helpers:
+// set by fentry_tc/fentry_xdp, cleared by their fexit.
+struct prog_ctx {
+	u64 ptr; // struct sk_buff * or struct xdp_buff *
+	u64 xdp;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, u32);
+	__type(value, struct prog_ctx);
+	__uint(max_entries, 1);
+} cur_prog SEC(".maps");
 
 // Source of track ids.
 struct {
@@ -886,15 +901,31 @@ int BPF_PROG(fexit_skb_copy_expand, struct sk_buff *skb, int newheadroom, int ne
 
 // tc programs (--filter-trace-tc): entry and verdict. The tracer loads one
 // copy per target program and sets the attach cookie to the probe id.
+static __always_inline void set_cur_prog(u64 ptr, u64 xdp)
+{
+	u32 zero = 0;
+	struct prog_ctx *c;
+
+	if (!CFG.track_bpf_helpers)
+		return;
+	c = bpf_map_lookup_elem(&cur_prog, &zero);
+	if (c) {
+		c->ptr = ptr;
+		c->xdp = xdp;
+	}
+}
+
 SEC("fentry/tc")
 int BPF_PROG(fentry_tc, struct sk_buff *skb)
 {
+	set_cur_prog((u64)skb, 0);
 	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, 0, 0, 0);
 }
 
 SEC("fexit/tc")
 int BPF_PROG(fexit_tc, struct sk_buff *skb, int verdict)
 {
+	set_cur_prog(0, 0);
 	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, F_EXIT | F_RETVAL, verdict, 0);
 }
 
@@ -965,11 +996,40 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 SEC("fentry/xdp")
 int BPF_PROG(fentry_xdp, struct xdp_buff *xdp)
 {
+	set_cur_prog((u64)xdp, 1);
 	return handle_xdp(ctx, xdp, bpf_get_attach_cookie(ctx), 0, 0);
 }
 
 SEC("fexit/xdp")
 int BPF_PROG(fexit_xdp, struct xdp_buff *xdp, int verdict)
 {
+	set_cur_prog(0, 0);
 	return handle_xdp(ctx, xdp, bpf_get_attach_cookie(ctx), F_EXIT | F_RETVAL, verdict);
+}
+
+// BPF helpers (--filter-track-bpf-helpers): a helper called by a traced tc
+// or XDP program reports on that program's skb / xdp_buff.
+static __always_inline int handle_helper(struct pt_regs *ctx)
+{
+	u32 zero = 0;
+	struct prog_ctx *c = bpf_map_lookup_elem(&cur_prog, &zero);
+
+	if (!c || !c->ptr)
+		return 0;
+	if (c->xdp)
+		return handle_xdp(ctx, (struct xdp_buff *)c->ptr, bpf_get_attach_cookie(ctx), 0, 0);
+	return handle_skb(ctx, (struct sk_buff *)c->ptr, bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0,
+			  0, 0);
+}
+
+SEC("kprobe/bpf_helper")
+int kprobe_bpf_helper(struct pt_regs *ctx)
+{
+	return handle_helper(ctx);
+}
+
+SEC("kprobe.multi/bpf_helper")
+int kprobe_multi_bpf_helper(struct pt_regs *ctx)
+{
+	return handle_helper(ctx);
 }

@@ -39,7 +39,8 @@ type PwruConfig struct {
 	OutputCb           uint8
 	OutputXdpMeta      uint8
 	MetaCount          uint8
-	Pad                [3]uint8
+	TrackBpfHelpers    uint8
+	Pad                [2]uint8
 	Meta               [4]struct {
 		_        structs.HostLayout
 		Off      [4]uint32
@@ -88,6 +89,12 @@ type PwruEvent struct {
 	_            [4]byte
 }
 
+type PwruProgCtx struct {
+	_   structs.HostLayout
+	Ptr uint64
+	Xdp uint64
+}
+
 type PwruScratch struct {
 	_    structs.HostLayout
 	Ev   PwruEvent
@@ -98,37 +105,40 @@ type PwruScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	PwruMapCounters             = "counters"
-	PwruMapEvents               = "events"
-	PwruMapPayloadSeen          = "payload_seen"
-	PwruMapScratchMap           = "scratch_map"
-	PwruMapStacks               = "stacks"
-	PwruMapTrackIds             = "track_ids"
-	PwruMapTrackSkb             = "track_skb"
-	PwruMapTrackStack           = "track_stack"
-	PwruProgFentryTc            = "fentry_tc"
-	PwruProgFentryXdp           = "fentry_xdp"
-	PwruProgFexitPskbCopyFclone = "fexit_pskb_copy_fclone"
-	PwruProgFexitSkbClone       = "fexit_skb_clone"
-	PwruProgFexitSkbCopy        = "fexit_skb_copy"
-	PwruProgFexitSkbCopyExpand  = "fexit_skb_copy_expand"
-	PwruProgFexitTc             = "fexit_tc"
-	PwruProgFexitXdp            = "fexit_xdp"
-	PwruProgKprobeKfreeSkbmem   = "kprobe_kfree_skbmem"
-	PwruProgKprobeMultiNonSkb   = "kprobe_multi_non_skb"
-	PwruProgKprobeMultiSkb1     = "kprobe_multi_skb_1"
-	PwruProgKprobeMultiSkb2     = "kprobe_multi_skb_2"
-	PwruProgKprobeMultiSkb3     = "kprobe_multi_skb_3"
-	PwruProgKprobeMultiSkb4     = "kprobe_multi_skb_4"
-	PwruProgKprobeMultiSkb5     = "kprobe_multi_skb_5"
-	PwruProgKprobeNonSkb        = "kprobe_non_skb"
-	PwruProgKprobeSkb1          = "kprobe_skb_1"
-	PwruProgKprobeSkb2          = "kprobe_skb_2"
-	PwruProgKprobeSkb3          = "kprobe_skb_3"
-	PwruProgKprobeSkb4          = "kprobe_skb_4"
-	PwruProgKprobeSkb5          = "kprobe_skb_5"
-	PwruProgRawTpKfreeSkb       = "raw_tp_kfree_skb"
-	PwruVarCFG                  = "CFG"
+	PwruMapCounters              = "counters"
+	PwruMapCurProg               = "cur_prog"
+	PwruMapEvents                = "events"
+	PwruMapPayloadSeen           = "payload_seen"
+	PwruMapScratchMap            = "scratch_map"
+	PwruMapStacks                = "stacks"
+	PwruMapTrackIds              = "track_ids"
+	PwruMapTrackSkb              = "track_skb"
+	PwruMapTrackStack            = "track_stack"
+	PwruProgFentryTc             = "fentry_tc"
+	PwruProgFentryXdp            = "fentry_xdp"
+	PwruProgFexitPskbCopyFclone  = "fexit_pskb_copy_fclone"
+	PwruProgFexitSkbClone        = "fexit_skb_clone"
+	PwruProgFexitSkbCopy         = "fexit_skb_copy"
+	PwruProgFexitSkbCopyExpand   = "fexit_skb_copy_expand"
+	PwruProgFexitTc              = "fexit_tc"
+	PwruProgFexitXdp             = "fexit_xdp"
+	PwruProgKprobeBpfHelper      = "kprobe_bpf_helper"
+	PwruProgKprobeKfreeSkbmem    = "kprobe_kfree_skbmem"
+	PwruProgKprobeMultiBpfHelper = "kprobe_multi_bpf_helper"
+	PwruProgKprobeMultiNonSkb    = "kprobe_multi_non_skb"
+	PwruProgKprobeMultiSkb1      = "kprobe_multi_skb_1"
+	PwruProgKprobeMultiSkb2      = "kprobe_multi_skb_2"
+	PwruProgKprobeMultiSkb3      = "kprobe_multi_skb_3"
+	PwruProgKprobeMultiSkb4      = "kprobe_multi_skb_4"
+	PwruProgKprobeMultiSkb5      = "kprobe_multi_skb_5"
+	PwruProgKprobeNonSkb         = "kprobe_non_skb"
+	PwruProgKprobeSkb1           = "kprobe_skb_1"
+	PwruProgKprobeSkb2           = "kprobe_skb_2"
+	PwruProgKprobeSkb3           = "kprobe_skb_3"
+	PwruProgKprobeSkb4           = "kprobe_skb_4"
+	PwruProgKprobeSkb5           = "kprobe_skb_5"
+	PwruProgRawTpKfreeSkb        = "raw_tp_kfree_skb"
+	PwruVarCFG                   = "CFG"
 )
 
 // LoadPwru returns the embedded CollectionSpec for Pwru.
@@ -173,28 +183,30 @@ type PwruSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruProgramSpecs struct {
-	FentryTc            *ebpf.ProgramSpec `ebpf:"fentry_tc"`
-	FentryXdp           *ebpf.ProgramSpec `ebpf:"fentry_xdp"`
-	FexitPskbCopyFclone *ebpf.ProgramSpec `ebpf:"fexit_pskb_copy_fclone"`
-	FexitSkbClone       *ebpf.ProgramSpec `ebpf:"fexit_skb_clone"`
-	FexitSkbCopy        *ebpf.ProgramSpec `ebpf:"fexit_skb_copy"`
-	FexitSkbCopyExpand  *ebpf.ProgramSpec `ebpf:"fexit_skb_copy_expand"`
-	FexitTc             *ebpf.ProgramSpec `ebpf:"fexit_tc"`
-	FexitXdp            *ebpf.ProgramSpec `ebpf:"fexit_xdp"`
-	KprobeKfreeSkbmem   *ebpf.ProgramSpec `ebpf:"kprobe_kfree_skbmem"`
-	KprobeMultiNonSkb   *ebpf.ProgramSpec `ebpf:"kprobe_multi_non_skb"`
-	KprobeMultiSkb1     *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_1"`
-	KprobeMultiSkb2     *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_2"`
-	KprobeMultiSkb3     *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_3"`
-	KprobeMultiSkb4     *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_4"`
-	KprobeMultiSkb5     *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_5"`
-	KprobeNonSkb        *ebpf.ProgramSpec `ebpf:"kprobe_non_skb"`
-	KprobeSkb1          *ebpf.ProgramSpec `ebpf:"kprobe_skb_1"`
-	KprobeSkb2          *ebpf.ProgramSpec `ebpf:"kprobe_skb_2"`
-	KprobeSkb3          *ebpf.ProgramSpec `ebpf:"kprobe_skb_3"`
-	KprobeSkb4          *ebpf.ProgramSpec `ebpf:"kprobe_skb_4"`
-	KprobeSkb5          *ebpf.ProgramSpec `ebpf:"kprobe_skb_5"`
-	RawTpKfreeSkb       *ebpf.ProgramSpec `ebpf:"raw_tp_kfree_skb"`
+	FentryTc             *ebpf.ProgramSpec `ebpf:"fentry_tc"`
+	FentryXdp            *ebpf.ProgramSpec `ebpf:"fentry_xdp"`
+	FexitPskbCopyFclone  *ebpf.ProgramSpec `ebpf:"fexit_pskb_copy_fclone"`
+	FexitSkbClone        *ebpf.ProgramSpec `ebpf:"fexit_skb_clone"`
+	FexitSkbCopy         *ebpf.ProgramSpec `ebpf:"fexit_skb_copy"`
+	FexitSkbCopyExpand   *ebpf.ProgramSpec `ebpf:"fexit_skb_copy_expand"`
+	FexitTc              *ebpf.ProgramSpec `ebpf:"fexit_tc"`
+	FexitXdp             *ebpf.ProgramSpec `ebpf:"fexit_xdp"`
+	KprobeBpfHelper      *ebpf.ProgramSpec `ebpf:"kprobe_bpf_helper"`
+	KprobeKfreeSkbmem    *ebpf.ProgramSpec `ebpf:"kprobe_kfree_skbmem"`
+	KprobeMultiBpfHelper *ebpf.ProgramSpec `ebpf:"kprobe_multi_bpf_helper"`
+	KprobeMultiNonSkb    *ebpf.ProgramSpec `ebpf:"kprobe_multi_non_skb"`
+	KprobeMultiSkb1      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_1"`
+	KprobeMultiSkb2      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_2"`
+	KprobeMultiSkb3      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_3"`
+	KprobeMultiSkb4      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_4"`
+	KprobeMultiSkb5      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_5"`
+	KprobeNonSkb         *ebpf.ProgramSpec `ebpf:"kprobe_non_skb"`
+	KprobeSkb1           *ebpf.ProgramSpec `ebpf:"kprobe_skb_1"`
+	KprobeSkb2           *ebpf.ProgramSpec `ebpf:"kprobe_skb_2"`
+	KprobeSkb3           *ebpf.ProgramSpec `ebpf:"kprobe_skb_3"`
+	KprobeSkb4           *ebpf.ProgramSpec `ebpf:"kprobe_skb_4"`
+	KprobeSkb5           *ebpf.ProgramSpec `ebpf:"kprobe_skb_5"`
+	RawTpKfreeSkb        *ebpf.ProgramSpec `ebpf:"raw_tp_kfree_skb"`
 }
 
 // PwruMapSpecs contains maps before they are loaded into the kernel.
@@ -202,6 +214,7 @@ type PwruProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruMapSpecs struct {
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
+	CurProg     *ebpf.MapSpec `ebpf:"cur_prog"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	PayloadSeen *ebpf.MapSpec `ebpf:"payload_seen"`
 	ScratchMap  *ebpf.MapSpec `ebpf:"scratch_map"`
@@ -239,6 +252,7 @@ func (o *PwruObjects) Close() error {
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruMaps struct {
 	Counters    *ebpf.Map `ebpf:"counters"`
+	CurProg     *ebpf.Map `ebpf:"cur_prog"`
 	Events      *ebpf.Map `ebpf:"events"`
 	PayloadSeen *ebpf.Map `ebpf:"payload_seen"`
 	ScratchMap  *ebpf.Map `ebpf:"scratch_map"`
@@ -251,6 +265,7 @@ type PwruMaps struct {
 func (m *PwruMaps) Close() error {
 	return _PwruClose(
 		m.Counters,
+		m.CurProg,
 		m.Events,
 		m.PayloadSeen,
 		m.ScratchMap,
@@ -272,28 +287,30 @@ type PwruVariables struct {
 //
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruPrograms struct {
-	FentryTc            *ebpf.Program `ebpf:"fentry_tc"`
-	FentryXdp           *ebpf.Program `ebpf:"fentry_xdp"`
-	FexitPskbCopyFclone *ebpf.Program `ebpf:"fexit_pskb_copy_fclone"`
-	FexitSkbClone       *ebpf.Program `ebpf:"fexit_skb_clone"`
-	FexitSkbCopy        *ebpf.Program `ebpf:"fexit_skb_copy"`
-	FexitSkbCopyExpand  *ebpf.Program `ebpf:"fexit_skb_copy_expand"`
-	FexitTc             *ebpf.Program `ebpf:"fexit_tc"`
-	FexitXdp            *ebpf.Program `ebpf:"fexit_xdp"`
-	KprobeKfreeSkbmem   *ebpf.Program `ebpf:"kprobe_kfree_skbmem"`
-	KprobeMultiNonSkb   *ebpf.Program `ebpf:"kprobe_multi_non_skb"`
-	KprobeMultiSkb1     *ebpf.Program `ebpf:"kprobe_multi_skb_1"`
-	KprobeMultiSkb2     *ebpf.Program `ebpf:"kprobe_multi_skb_2"`
-	KprobeMultiSkb3     *ebpf.Program `ebpf:"kprobe_multi_skb_3"`
-	KprobeMultiSkb4     *ebpf.Program `ebpf:"kprobe_multi_skb_4"`
-	KprobeMultiSkb5     *ebpf.Program `ebpf:"kprobe_multi_skb_5"`
-	KprobeNonSkb        *ebpf.Program `ebpf:"kprobe_non_skb"`
-	KprobeSkb1          *ebpf.Program `ebpf:"kprobe_skb_1"`
-	KprobeSkb2          *ebpf.Program `ebpf:"kprobe_skb_2"`
-	KprobeSkb3          *ebpf.Program `ebpf:"kprobe_skb_3"`
-	KprobeSkb4          *ebpf.Program `ebpf:"kprobe_skb_4"`
-	KprobeSkb5          *ebpf.Program `ebpf:"kprobe_skb_5"`
-	RawTpKfreeSkb       *ebpf.Program `ebpf:"raw_tp_kfree_skb"`
+	FentryTc             *ebpf.Program `ebpf:"fentry_tc"`
+	FentryXdp            *ebpf.Program `ebpf:"fentry_xdp"`
+	FexitPskbCopyFclone  *ebpf.Program `ebpf:"fexit_pskb_copy_fclone"`
+	FexitSkbClone        *ebpf.Program `ebpf:"fexit_skb_clone"`
+	FexitSkbCopy         *ebpf.Program `ebpf:"fexit_skb_copy"`
+	FexitSkbCopyExpand   *ebpf.Program `ebpf:"fexit_skb_copy_expand"`
+	FexitTc              *ebpf.Program `ebpf:"fexit_tc"`
+	FexitXdp             *ebpf.Program `ebpf:"fexit_xdp"`
+	KprobeBpfHelper      *ebpf.Program `ebpf:"kprobe_bpf_helper"`
+	KprobeKfreeSkbmem    *ebpf.Program `ebpf:"kprobe_kfree_skbmem"`
+	KprobeMultiBpfHelper *ebpf.Program `ebpf:"kprobe_multi_bpf_helper"`
+	KprobeMultiNonSkb    *ebpf.Program `ebpf:"kprobe_multi_non_skb"`
+	KprobeMultiSkb1      *ebpf.Program `ebpf:"kprobe_multi_skb_1"`
+	KprobeMultiSkb2      *ebpf.Program `ebpf:"kprobe_multi_skb_2"`
+	KprobeMultiSkb3      *ebpf.Program `ebpf:"kprobe_multi_skb_3"`
+	KprobeMultiSkb4      *ebpf.Program `ebpf:"kprobe_multi_skb_4"`
+	KprobeMultiSkb5      *ebpf.Program `ebpf:"kprobe_multi_skb_5"`
+	KprobeNonSkb         *ebpf.Program `ebpf:"kprobe_non_skb"`
+	KprobeSkb1           *ebpf.Program `ebpf:"kprobe_skb_1"`
+	KprobeSkb2           *ebpf.Program `ebpf:"kprobe_skb_2"`
+	KprobeSkb3           *ebpf.Program `ebpf:"kprobe_skb_3"`
+	KprobeSkb4           *ebpf.Program `ebpf:"kprobe_skb_4"`
+	KprobeSkb5           *ebpf.Program `ebpf:"kprobe_skb_5"`
+	RawTpKfreeSkb        *ebpf.Program `ebpf:"raw_tp_kfree_skb"`
 }
 
 func (p *PwruPrograms) Close() error {
@@ -306,7 +323,9 @@ func (p *PwruPrograms) Close() error {
 		p.FexitSkbCopyExpand,
 		p.FexitTc,
 		p.FexitXdp,
+		p.KprobeBpfHelper,
 		p.KprobeKfreeSkbmem,
+		p.KprobeMultiBpfHelper,
 		p.KprobeMultiNonSkb,
 		p.KprobeMultiSkb1,
 		p.KprobeMultiSkb2,

@@ -147,8 +147,8 @@ func (c *Config) Validate() error {
 		// pwru: non-skb functions are only meaningful with stack tracking.
 		c.TrackSKBByStackID = true
 	}
-	if c.TrackBPFHelpers {
-		return bad("--filter-track-bpf-helpers is not supported by this version of pwru-record")
+	if c.TrackBPFHelpers && !c.TraceTC && !c.TraceXDP {
+		return bad("--filter-track-bpf-helpers needs --filter-trace-tc or --filter-trace-xdp")
 	}
 	if c.OutputBPFMap {
 		return bad("--output-bpfmap is not supported by this version of pwru-record")

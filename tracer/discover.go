@@ -156,3 +156,33 @@ func Select(funcs []Func, t Traceable, re *regexp.Regexp) []Func {
 	}
 	return out
 }
+
+// BPFHelpers lists the kernel functions implementing BPF helpers, from
+// the enum bpf_func_id of spec (BPF_FUNC_foo is implemented by bpf_foo),
+// that ftrace can attach to (t nil = all) and that are not already in
+// skip. The result is sorted by name.
+func BPFHelpers(spec *btf.Spec, t Traceable, skip []Func) []Func {
+	var ids *btf.Enum
+	if err := spec.TypeByName("bpf_func_id", &ids); err != nil {
+		return nil
+	}
+	have := make(map[string]bool, len(skip))
+	for _, f := range skip {
+		have[f.Name] = true
+	}
+	var out []Func
+	for _, v := range ids.Values {
+		name, ok := strings.CutPrefix(v.Name, "BPF_FUNC_")
+		if !ok || name == "unspec" {
+			continue
+		}
+		name = "bpf_" + name
+		if have[name] || (t != nil && !contains(t[name], "")) {
+			continue
+		}
+		have[name] = true
+		out = append(out, Func{Name: name})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"bytes"
 	"os"
 	"regexp"
 	"strings"
@@ -150,5 +151,52 @@ func TestSelect(t *testing.T) {
 				t.Errorf("Select (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestBPFHelpers(t *testing.T) {
+	enum := &btf.Enum{Name: "bpf_func_id", Size: 4, Values: []btf.EnumValue{
+		{Name: "BPF_FUNC_unspec", Value: 0},
+		{Name: "BPF_FUNC_map_lookup_elem", Value: 1},
+		{Name: "BPF_FUNC_skb_store_bytes", Value: 9},
+		{Name: "BPF_FUNC_redirect", Value: 23},
+		{Name: "__BPF_FUNC_MAX_ID", Value: 212},
+	}}
+	b, err := btf.NewBuilder([]btf.Type{enum}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := b.Marshal(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	avail := Traceable{"bpf_map_lookup_elem": {""}, "bpf_skb_store_bytes": {""}, "bpf_redirect": {"somemod"}}
+	tests := []struct {
+		name  string
+		avail Traceable
+		skip  []Func
+		want  []string
+	}{
+		{"traceable only", avail, nil, []string{"bpf_map_lookup_elem", "bpf_skb_store_bytes"}},
+		{"no ftrace list", nil, nil, []string{"bpf_map_lookup_elem", "bpf_redirect", "bpf_skb_store_bytes"}},
+		{"already traced", avail, []Func{{Name: "bpf_skb_store_bytes", SKBArg: 1}}, []string{"bpf_map_lookup_elem"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, f := range BPFHelpers(spec, tt.avail, tt.skip) {
+				got = append(got, f.Name)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("BPFHelpers (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if got := BPFHelpers(mustLoadBTF(t, "testdata/funcs.btf"), nil, nil); got != nil {
+		t.Errorf("spec without bpf_func_id: got %v, want nil", got)
 	}
 }

@@ -58,11 +58,12 @@ func ListFuncs(cfg *Config) ([]Func, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(d.skb, d.nonSKB...), nil
+	return append(append(d.skb, d.nonSKB...), d.helpers...), nil
 }
 
 type discovery struct {
 	skb, nonSKB []Func
+	helpers     []Func   // BPF helper functions (--filter-track-bpf-helpers)
 	modules     []string // modules with traced functions
 	vmlinux     *btf.Spec
 }
@@ -125,6 +126,9 @@ func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 			}
 		}
 	}
+	if cfg.TrackBPFHelpers {
+		d.helpers = BPFHelpers(vmlinux, avail, d.skb)
+	}
 	if len(d.skb) == 0 && len(d.nonSKB) == 0 && !cfg.TraceTC && !cfg.TraceXDP {
 		if cfg.FilterFunc != "" {
 			return nil, fmt.Errorf("%w --filter-func %q", ErrNoFunctions, cfg.FilterFunc)
@@ -142,6 +146,7 @@ type session struct {
 	coll   *ebpf.Collection
 	links  []link.Link
 	probes []format.Probe
+	progOf []string          // per function probe: program suffix (skb_N, non_skb, bpf_helper)
 	addrs  map[string]uint64 // kallsyms name -> address (first)
 	log    io.Writer
 }
@@ -426,8 +431,16 @@ func (s *session) planProbes(d *discovery, backend string) {
 	for _, f := range d.skb {
 		add(f)
 	}
+	for _, f := range d.skb {
+		s.progOf = append(s.progOf, fmt.Sprintf("skb_%d", f.SKBArg))
+	}
 	for _, f := range d.nonSKB {
 		add(f)
+		s.progOf = append(s.progOf, "non_skb")
+	}
+	for _, f := range d.helpers {
+		add(f)
+		s.progOf = append(s.progOf, "bpf_helper")
 	}
 	s.probes = append(s.probes, format.Probe{
 		ID:     uint32(len(s.probes) + 1),
@@ -472,6 +485,7 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	kc.OutputShinfo = b2u(cfg.OutputSharedInfo)
 	kc.OutputCb = b2u(cfg.OutputCB)
 	kc.OutputXdpMeta = b2u(cfg.OutputXDPMetadata)
+	kc.TrackBpfHelpers = b2u(cfg.TrackBPFHelpers)
 	kc.DropProbeId = s.probes[len(s.probes)-1].ID
 	for _, p := range s.probes {
 		if p.Name == "kfree_skbmem" && p.Kind != format.ProbeTracepoint {
@@ -513,6 +527,9 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	}
 	if len(d.nonSKB) > 0 {
 		keep[nonSKB] = true
+	}
+	if len(d.helpers) > 0 {
+		keep[strings.Replace(nonSKB, "non_skb", "bpf_helper", 1)] = true
 	}
 	for name := range spec.Programs {
 		if !keep[name] {
@@ -573,46 +590,26 @@ func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string
 
 func (s *session) attach(ctx context.Context, d *discovery, backend string) error {
 	cfg := s.cfg
-	byArg := make(map[int][]int) // skb arg -> probe indexes
-	var nonIdx []int
-	for i, p := range s.probes {
-		switch {
-		case p.Kind == format.ProbeTracepoint:
-		case p.SKBArg > 0:
-			byArg[int(p.SKBArg)] = append(byArg[int(p.SKBArg)], i)
-		default:
-			nonIdx = append(nonIdx, i)
-		}
-	}
-	total := len(s.probes) - 1
-	prog := func(arg int) *ebpf.Program {
-		if backend == BackendKprobeMulti {
-			return s.coll.Programs[fmt.Sprintf("kprobe_multi_skb_%d", arg)]
-		}
-		return s.coll.Programs[fmt.Sprintf("kprobe_skb_%d", arg)]
-	}
-	nonProg := s.coll.Programs["kprobe_non_skb"]
+	prefix := "kprobe_"
 	if backend == BackendKprobeMulti {
-		nonProg = s.coll.Programs["kprobe_multi_non_skb"]
+		prefix = "kprobe_multi_"
 	}
-	groups := make([]struct {
+	type group struct {
 		prog *ebpf.Program
 		idx  []int
-	}, 0, MaxSKBArg+1)
-	for arg := 1; arg <= MaxSKBArg; arg++ {
-		if len(byArg[arg]) > 0 {
-			groups = append(groups, struct {
-				prog *ebpf.Program
-				idx  []int
-			}{prog(arg), byArg[arg]})
+	}
+	var groups []*group
+	byProg := make(map[string]*group)
+	for i, suffix := range s.progOf {
+		g := byProg[suffix]
+		if g == nil {
+			g = &group{prog: s.coll.Programs[prefix+suffix]}
+			byProg[suffix] = g
+			groups = append(groups, g)
 		}
+		g.idx = append(g.idx, i)
 	}
-	if len(nonIdx) > 0 {
-		groups = append(groups, struct {
-			prog *ebpf.Program
-			idx  []int
-		}{nonProg, nonIdx})
-	}
+	total := len(s.progOf)
 
 	bar := newProgress(cfg, s.log, total)
 	// An interrupt during attach stops attaching; the recording then

@@ -61,7 +61,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "filter-skb-expr", Usage: "trace only skbs matching this C-like expression, e.g. 'skb->len > 100'"},
 		&cli.StringFlag{Name: "filter-xdp-expr", Usage: "trace only xdp_buffs matching this C-like expression"},
 		&cli.StringFlag{Name: "filter-non-skb-funcs", Usage: "also trace these functions without an skb argument (regexp; implies --filter-track-skb-by-stackid)"},
-		&cli.BoolFlag{Name: "filter-track-bpf-helpers", Usage: "trace BPF helpers called by traced tc/XDP programs (not supported yet)"},
+		&cli.BoolFlag{Name: "filter-track-bpf-helpers", Usage: "also trace the BPF helpers that traced tc/XDP programs call (needs --filter-trace-tc or --filter-trace-xdp)"},
 		&cli.StringFlag{Name: "filter-tunnel-pcap-l2", Usage: "pcap filter on the inner Ethernet frame of VXLAN/Geneve packets"},
 		&cli.StringFlag{Name: "filter-tunnel-pcap-l3", Usage: "pcap filter on the inner IP packet of VXLAN/Geneve packets"},
 		&cli.IntFlag{Name: "filter-kprobe-batch", Value: tracer.DefaultBatch, Usage: "single kprobes attached at a time"},

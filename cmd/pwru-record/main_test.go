@@ -69,6 +69,8 @@ func TestFlags(t *testing.T) {
 		{name: "bad size", args: []string{"--max-size", "lots"}, wantErr: "--max-size: invalid size"},
 		{name: "xdp expr needs xdp tracing", args: []string{"--filter-xdp-expr", "xdp->data != 0"}, wantErr: "needs --filter-trace-xdp"},
 		{name: "too much metadata", args: []string{"--output-skb-metadata", "skb->a,skb->b,skb->c,skb->d,skb->e"}, wantErr: "at most 4"},
+		{name: "helpers need tc or xdp", args: []string{"--filter-track-bpf-helpers"}, wantErr: "needs --filter-trace-tc"},
+		{name: "helpers with tc", args: []string{"--filter-track-bpf-helpers", "--filter-trace-tc"}, check: func(c *tracer.Config) bool { return c.TrackBPFHelpers }},
 		{name: "unsupported bpfmap", args: []string{"--output-bpfmap"}, wantErr: "not supported"},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
 	}
