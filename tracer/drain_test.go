@@ -242,6 +242,7 @@ func TestDrainLimits(t *testing.T) {
 	}{
 		{"max events", drainOptions{MaxEvents: 5}, 5, StopMaxEvents},
 		{"duration", drainOptions{Duration: time.Nanosecond}, 20, StopDuration},
+		{"max size", drainOptions{MaxSize: 1}, 20, StopMaxSize},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
