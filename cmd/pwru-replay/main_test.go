@@ -234,6 +234,7 @@ func TestCrossBuild(t *testing.T) {
 	for _, goos := range []string{"linux", "darwin", "windows"} {
 		for _, goarch := range []string{"amd64", "arm64"} {
 			t.Run(goos+"/"+goarch, func(t *testing.T) {
+				t.Parallel()
 				cmd := exec.Command(goBin, "build", "-o", os.DevNull, ".")
 				cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 				if out, err := cmd.CombinedOutput(); err != nil {
