@@ -259,3 +259,31 @@ func appendCustomBlock(b []byte, e *format.Event) []byte {
 	le.PutUint32(b[start+4:], uint32(len(b)-start))
 	return b
 }
+
+// BenchmarkDecodeSummary opens a capture of about a million events and
+// reads its summary: with the trailer ("complete") the index is read from
+// the end of the file; without it ("truncated") the section headers are
+// scanned, still without decompressing events.
+func BenchmarkDecodeSummary(b *testing.B) {
+	s := synth.Generate(synth.Config{Seed: 43, SKBs: 25000, PayloadPercent: -1})
+	data := writeStream(b, s, &format.WriterOptions{FlushInterval: -1})
+	cut := data[:len(data)-100]
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"complete", data}, {"truncated", cut}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				f, err := format.NewFile(bytes.NewReader(tc.data), int64(len(tc.data)), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if sum := f.Summary(); sum.Events < uint64(len(s.Events))/2 {
+					b.Fatalf("summary counts %d events", sum.Events)
+				}
+				f.Close()
+			}
+			b.ReportMetric(float64(len(s.Events)), "events")
+		})
+	}
+}
