@@ -88,7 +88,15 @@ type predictor struct {
 	nmtf   int
 	last   int32 // ref of the previous event, -1 at chunk start
 	succ   []uint32
-	caller []uint64
+	caller [callerSlots]uint64
+}
+
+// callerSlots is the size of the caller prediction table, indexed by a
+// hash of the (previous probe, probe) pair.
+const callerSlots = 1 << 12
+
+func callerSlot(prev, probe uint32) uint32 {
+	return (prev*0x9E3779B1 + probe*0x85EBCA77) >> 20
 }
 
 func (p *predictor) reset() {
@@ -96,7 +104,7 @@ func (p *predictor) reset() {
 	p.nmtf = 0
 	p.last = -1
 	clear(p.succ)
-	clear(p.caller)
+	p.caller = [callerSlots]uint64{}
 }
 
 // touch moves ref to the front of the move-to-front list. from is its
@@ -123,11 +131,9 @@ func (p *predictor) predictProbe(prev uint32) uint32 {
 	return 0
 }
 
-func (p *predictor) predictCaller(probe uint32) uint64 {
-	if int(probe) < len(p.caller) {
-		return p.caller[probe]
-	}
-	return 0
+// predictCaller returns the caller last seen for probe after prev.
+func (p *predictor) predictCaller(prev, probe uint32) uint64 {
+	return p.caller[callerSlot(prev, probe)]
 }
 
 // learn records that probe followed prev and was called from caller.
@@ -138,12 +144,7 @@ func (p *predictor) learn(prev, probe uint32, caller uint64) {
 		}
 		p.succ[prev] = probe
 	}
-	if probe < maxPredictProbe {
-		if int(probe) >= len(p.caller) {
-			p.caller = growU64(p.caller, int(probe)+1)
-		}
-		p.caller[probe] = caller
-	}
+	p.caller[callerSlot(prev, probe)] = caller
 }
 
 func growU32(s []uint32, n int) []uint32 {
@@ -151,15 +152,6 @@ func growU32(s []uint32, n int) []uint32 {
 		return s[:n]
 	}
 	t := make([]uint32, n, max(n, 2*cap(s), 64))
-	copy(t, s)
-	return t
-}
-
-func growU64(s []uint64, n int) []uint64 {
-	if n <= cap(s) {
-		return s[:n]
-	}
-	t := make([]uint64, n, max(n, 2*cap(s), 64))
 	copy(t, s)
 	return t
 }
@@ -282,7 +274,7 @@ func (c *chunkEncoder) encodeOne(e *Event) {
 		mask |= mProbe
 		c.cols[colProbe] = appendUvarint(c.cols[colProbe], uint64(e.ProbeID))
 	}
-	if e.Caller != c.predictCaller(e.ProbeID) {
+	if e.Caller != c.predictCaller(base.ProbeID, e.ProbeID) {
 		mask |= mCaller
 		c.cols[colCaller] = appendVarint(c.cols[colCaller], int64(e.Caller-c.prevCal))
 		c.prevCal = e.Caller
@@ -600,7 +592,7 @@ func (c *chunkDecoder) decode(e *Event) bool {
 		c.prevCal += uint64(unzigzag(c.take(colCaller)))
 		st.Caller = c.prevCal
 	} else {
-		st.Caller = c.predictCaller(st.ProbeID)
+		st.Caller = c.predictCaller(prev, st.ProbeID)
 	}
 	c.learn(prev, st.ProbeID, st.Caller)
 	if mask&^(mProbe|mCaller) != 0 {
