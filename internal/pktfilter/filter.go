@@ -42,8 +42,8 @@ func unsupported(pos int, what string) error {
 	return &Error{Offset: pos, Msg: fmt.Sprintf("unsupported primitive %q", what), kind: ErrUnsupported}
 }
 
-// Filter is a compiled pcap-filter expression. It is immutable and safe
-// for concurrent use by multiple goroutines.
+// Filter is a compiled pcap-filter expression, created by [Compile]. It is
+// immutable and safe for concurrent use by multiple goroutines.
 type Filter struct {
 	expr string
 	l2   program // for packets from the Ethernet header
