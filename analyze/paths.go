@@ -124,7 +124,7 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 			}
 			l.ext = j
 		}
-		if !j.tuple.Src.IsValid() && e.Tuple.Src.IsValid() {
+		if betterTuple(&j.tuple, &e.Tuple) {
 			j.tuple = e.Tuple
 		}
 		var dt uint64
@@ -172,7 +172,8 @@ func journeyKey(l *life, j *journey) string {
 	var ns, ifi uint32
 	for i, st := range j.steps {
 		b = strconv.AppendUint(b, uint64(st.probe), 36)
-		if i == 0 || st.netns != ns || st.ifidx != ifi {
+		known := st.netns != 0 || st.ifidx != 0
+		if i == 0 || (known && (st.netns != ns || st.ifidx != ifi)) {
 			b = append(b, '@')
 			b = strconv.AppendUint(b, uint64(st.netns), 36)
 			b = append(b, '/')
@@ -212,7 +213,11 @@ func fateText(c *Capture, l *life) string {
 
 func (c *Capture) ifaceText(netns, ifindex uint32) string {
 	name := c.IfName(netns, ifindex)
-	if name == "" {
+	switch {
+	case name != "":
+	case ifindex == 0:
+		name = "(no device)"
+	default:
 		name = "if" + strconv.FormatUint(uint64(ifindex), 10)
 	}
 	ns := strconv.FormatUint(uint64(netns), 10)
@@ -269,14 +274,15 @@ func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum
 			}
 		}
 		where := ""
-		if i == 0 || st.netns != ns || st.ifidx != ifi {
+		known := st.netns != 0 || st.ifidx != 0
+		if i == 0 || (known && (st.netns != ns || st.ifidx != ifi)) {
 			where = c.ifaceText(st.netns, st.ifidx)
 			if i > 0 {
 				where = "-> " + where
 			}
 			ns, ifi = st.netns, st.ifidx
 		}
-		line := fmt.Sprintf("  %10s  %-32s %s", "+"+fmtDur(dt), fn, where)
+		line := fmt.Sprintf("  %12s  %-32s %s", "+"+fmtDur(dt), fn, where)
 		b.WriteString(strings.TrimRight(line, " "))
 		b.WriteByte('\n')
 	}

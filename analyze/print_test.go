@@ -2,6 +2,9 @@ package analyze
 
 import (
 	"bytes"
+
+	"github.com/pwru-record/pwru-record/analyze/analyzetest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -84,7 +87,7 @@ func TestInfoGolden(t *testing.T) {
 	if err := Info(&buf, c, &InfoOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "info-basic.golden", buf.Bytes())
+	golden(t, "info-basic.golden", []byte(analyzetest.StableInfo(buf.String())))
 }
 
 func TestPcapFilterSelectsSKBs(t *testing.T) {
@@ -117,6 +120,41 @@ func TestPcapFilterSelectsSKBs(t *testing.T) {
 			if !slices.Equal(got, tt.skbs) {
 				t.Errorf("skbs = %v, want %v", got, tt.skbs)
 			}
+		})
+	}
+}
+
+// TestRealCaptures renders the captures the VM harness recorded on real
+// kernels (testdata/vm).
+func TestRealCaptures(t *testing.T) {
+	tests := []struct {
+		golden, file string
+		run          func(*bytes.Buffer, *Capture) error
+	}{
+		{"vm-drop-print.golden", "drop-6.1.pwru", func(b *bytes.Buffer, c *Capture) error {
+			return Print(b, c, &PrintOptions{OutputMeta: true, OutputTuple: true, OutputTCPFlags: true, OutputNetnsNames: true, Timestamp: TimestampRelative})
+		}},
+		{"vm-drop-paths.golden", "drop-6.1.pwru", func(b *bytes.Buffer, c *Capture) error { return Paths(b, c, nil) }},
+		{"vm-icmp-stats.golden", "icmp-6.12.pwru", func(b *bytes.Buffer, c *Capture) error { return Stats(b, c, nil) }},
+		{"vm-icmp-json.golden", "icmp-6.12.pwru", func(b *bytes.Buffer, c *Capture) error {
+			return Print(b, c, &PrintOptions{JSON: true, OutputMeta: true, OutputTuple: true, OutputCaller: true, Filter: Filter{Pcap: "icmp[icmptype] == icmp-echo"}})
+		}},
+		{"vm-killed-paths.golden", "killed-6.1.pwru", func(b *bytes.Buffer, c *Capture) error {
+			return Paths(b, c, &PathsOptions{Filter: Filter{Reason: "NO_SOCKET"}, Limit: 2})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			c, err := Open(filepath.Join("..", "testdata", "vm", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var buf bytes.Buffer
+			if err := tt.run(&buf, c); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.golden, buf.Bytes())
 		})
 	}
 }

@@ -116,7 +116,7 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 			if l.sel == 0 {
 				l.selFirst = e.Time
 			}
-			if !l.selTuple.Src.IsValid() && e.Tuple.Src.IsValid() {
+			if betterTuple(&l.selTuple, &e.Tuple) {
 				l.selTuple = e.Tuple
 			}
 			l.sel++
@@ -136,6 +136,20 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 		tr.flush()
 	}
 	return nil
+}
+
+// betterTuple reports whether t describes the skb's flow better than
+// cur: cur has no addresses, or t adds the ports cur lacks (the first
+// events of a locally sent packet have no transport header yet).
+func betterTuple(cur, t *format.Tuple) bool {
+	if !t.Src.IsValid() {
+		return false
+	}
+	if !cur.Src.IsValid() {
+		return true
+	}
+	return cur.Sport == 0 && cur.Dport == 0 && (t.Sport != 0 || t.Dport != 0) &&
+		cur.Src == t.Src && cur.Dst == t.Dst && cur.Proto == t.Proto
 }
 
 // errStop ends a scan early (--output-limit-lines).

@@ -72,6 +72,10 @@ func (h *latencyHist) quantile(q float64) uint64 {
 		seen += c
 		if seen >= rank {
 			v := histValue(b)
+			if b >= 64 {
+				// middle of the bucket
+				v += histValue(b+1)/2 - v/2
+			}
 			if v > h.max {
 				v = h.max
 			}

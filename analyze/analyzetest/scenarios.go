@@ -3,6 +3,8 @@ package analyzetest
 import (
 	"fmt"
 	"io"
+	"regexp"
+	"strings"
 
 	"github.com/pwru-record/pwru-record/format"
 )
@@ -188,3 +190,29 @@ func diffRun(b *Builder, bad bool) error {
 	}
 	return nil
 }
+
+// StableInfo blanks the byte counts in `pwru-replay info` output (file
+// size, section sizes): they change whenever the format's encoder does,
+// while golden files check what info reports, not the encoder.
+func StableInfo(s string) string {
+	lines := strings.Split(s, "\n")
+	inSections := false
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "file:"):
+			lines[i] = fileSize.ReplaceAllString(l, "(N bytes,")
+		case l == "sections:":
+			inSections = true
+		case inSections && strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "  TYPE"):
+			f := strings.Fields(l)
+			if len(f) == 5 {
+				lines[i] = fmt.Sprintf("  %-11s %8s %12s %12s %10s", f[0], f[1], "N", "N", f[4])
+			}
+		default:
+			inSections = inSections && strings.HasPrefix(l, "  ")
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+var fileSize = regexp.MustCompile(`\(\d+ bytes,`)
