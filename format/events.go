@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"math/bits"
 	"net/netip"
 )
 
@@ -453,86 +452,74 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 	// Columns of newer minor versions follow; they are ignored.
 
 	var err error
-	if c.vals[colTime], err = decodeColumn(c.vals[colTime][:0], c.cols[colTime], count, false); err != nil {
-		return corruptf("time column: %v", err)
-	}
-	if c.vals[colRef], err = decodeColumn(c.vals[colRef][:0], c.cols[colRef], count, false); err != nil {
-		return corruptf("skb column: %v", err)
-	}
-	if c.vals[colMask], err = decodeColumn(c.vals[colMask][:0], c.cols[colMask], count, false); err != nil {
-		return corruptf("mask column: %v", err)
-	}
-	var want [numCols]int
-	for _, code := range c.vals[colRef] {
-		if code == 0 {
-			want[colSKB]++
-		}
-	}
-	for _, m := range c.vals[colMask] {
-		if m&^knownMask != 0 {
-			return corruptf("mask 0x%x has unknown bits", m)
-		}
-		for ; m != 0; m &= m - 1 {
-			want[maskCol[bits.TrailingZeros64(m)]]++
-		}
-	}
-	for col := colSKB; col < numCols; col++ {
+	for col := range c.vals {
 		if col == colTuple || col == colBlobs {
 			continue
 		}
-		if c.vals[col], err = decodeColumn(c.vals[col][:0], c.cols[col], want[col], colU32[col]); err != nil {
+		if c.vals[col], err = decodeColumn(c.vals[col][:0], c.cols[col], colU32[col]); err != nil {
 			return corruptf("column %d: %v", col, err)
+		}
+	}
+	for _, col := range []int{colTime, colRef, colMask} {
+		if len(c.vals[col]) != count {
+			return corruptf("column %d holds %d values for %d events", col, len(c.vals[col]), count)
 		}
 	}
 	c.left = count
 	return nil
 }
 
-// decodeColumn appends exactly n uvarints read from src to dst; with u32
-// every value must fit in 32 bits.
-func decodeColumn(dst []uint64, src []byte, n int, u32 bool) ([]uint64, error) {
-	if n > len(src) {
-		return dst, fmt.Errorf("%d values in %d bytes", n, len(src))
+// decodeColumn decodes every uvarint of src into dst (reused when large
+// enough); with u32 every value must fit in 32 bits.
+func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
+	if cap(dst) < len(src) {
+		dst = make([]uint64, len(src))
 	}
-	if cap(dst) < n {
-		dst = make([]uint64, 0, n)
-	}
-	dst = dst[:n]
-	off := 0
-	for i := range dst {
-		if off+1 < len(src) {
-			if b0 := src[off]; b0 < 0x80 {
-				dst[i] = uint64(b0)
-				off++
-				continue
-			} else if b1 := src[off+1]; b1 < 0x80 {
-				dst[i] = uint64(b0&0x7f) | uint64(b1)<<7
-				off += 2
-				continue
-			}
+	dst = dst[:len(src)] // at most one value per byte
+	n, off := 0, 0
+	for off < len(src) {
+		b0 := src[off]
+		if b0 < 0x80 {
+			dst[n] = uint64(b0)
+			n++
+			off++
+			continue
+		}
+		if off+1 < len(src) && src[off+1] < 0x80 {
+			dst[n] = uint64(b0&0x7f) | uint64(src[off+1])<<7
+			n++
+			off += 2
+			continue
 		}
 		v, k := binary.Uvarint(src[off:])
 		if k <= 0 {
-			return dst, fmt.Errorf("bad or truncated varint at value %d", i)
+			return dst[:n], fmt.Errorf("bad or truncated varint at byte %d", off)
 		}
 		if u32 && v > math.MaxUint32 {
-			return dst, fmt.Errorf("value %d overflows 32 bits", v)
+			return dst[:n], fmt.Errorf("value %d overflows 32 bits", v)
 		}
-		dst[i] = v
+		dst[n] = v
+		n++
 		off += k
 	}
-	if off != len(src) {
-		return dst, fmt.Errorf("%d bytes left after %d values", len(src)-off, n)
-	}
-	return dst, nil
+	return dst[:n], nil
 }
 
-// take returns the next value of a bulk-decoded column. init made sure
-// each column holds exactly as many values as the events use.
+// take returns the next value of a bulk-decoded column.
 func (c *chunkDecoder) take(col int) uint64 {
-	v := c.vals[col][c.vi[col]]
-	c.vi[col]++
-	return v
+	i := c.vi[col]
+	if i >= len(c.vals[col]) {
+		c.columnShort(col)
+		return 0
+	}
+	c.vi[col] = i + 1
+	return c.vals[col][i]
+}
+
+func (c *chunkDecoder) columnShort(col int) {
+	if c.err == nil {
+		c.err = corruptf("column %d holds fewer values than its events use", col)
+	}
 }
 
 // advance reads the time of the next event into c.time. It returns false
@@ -554,6 +541,10 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	}
 	code, mask := c.vals[colRef][c.i], c.vals[colMask][c.i]
 	c.i++
+	if mask&^knownMask != 0 {
+		c.err = corruptf("mask 0x%x has unknown bits", mask)
+		return false
+	}
 	var ref int32
 	switch {
 	case code == 0:
@@ -597,9 +588,9 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	c.learn(prev, st.ProbeID, st.Caller)
 	if mask&^(mProbe|mCaller) != 0 {
 		c.apply(st, mask)
-		if c.err != nil {
-			return false
-		}
+	}
+	if c.err != nil {
+		return false
 	}
 	c.last = ref
 	*e = *st
