@@ -317,7 +317,7 @@ func (c *chunkEncoder) encodeOne(e *Event) {
 	}
 	mask |= c.u32(mStack, colStack, e.StackID, base.StackID)
 	mask |= c.u32(mPayload, colPayload, e.PayloadID, base.PayloadID)
-	if e.Blobs != base.Blobs {
+	if blobsDiffer(&e.Blobs, &base.Blobs) {
 		mask |= mBlobs
 		var sub uint64
 		for k := range e.Blobs {
@@ -336,6 +336,15 @@ func (c *chunkEncoder) encodeOne(e *Event) {
 	c.cols[colMask] = appendUvarint(c.cols[colMask], mask)
 	*base = *e
 	c.last = ref
+}
+
+// blobsDiffer compares blob IDs without a call to memequal.
+func blobsDiffer(a, b *[NumBlobKinds]uint32) bool {
+	var d uint32
+	for k := range a {
+		d |= a[k] ^ b[k]
+	}
+	return d != 0
 }
 
 func (c *chunkEncoder) u32(bit uint64, col int, v, base uint32) uint64 {
