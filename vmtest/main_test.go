@@ -47,10 +47,10 @@ var scenarios = []scenario{
 	{name: "icmp", test: "TestICMP", recorder: true},
 	{name: "faults", test: "TestFaults", recorder: true},
 	{name: "drop", test: "TestDrop", recorder: true},
-	{name: "output", test: "TestOutput", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
-	{name: "diff", test: "TestDiff", recorder: true, replay: true, pending: "pwru-record (cmd/pwru-record, tracer/), pwru-replay diff"},
-	{name: "track", test: "TestTrack", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
-	{name: "tcxdp", test: "TestTCXDP", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+	{name: "output", test: "TestOutput", recorder: true},
+	{name: "diff", test: "TestDiff", recorder: true, replay: true, pending: "pwru-replay diff (analyze/): it matches none of the packets between the runs and names no diverging function"},
+	{name: "track", test: "TestTrack", recorder: true},
+	{name: "tcxdp", test: "TestTCXDP", recorder: true, pending: "pwru-record --filter-trace-tc/--filter-trace-xdp (tracer/): the tc and XDP probes are listed but record no events"},
 	{name: "load", test: "TestLoad", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
 }
 

@@ -116,8 +116,9 @@ func TestICMP(t *testing.T) {
 	})
 }
 
-// dropFunc matches the functions that report a drop reason.
-var dropFunc = regexp.MustCompile(`kfree_skb|skb_reason_drop`)
+// dropFunc matches the functions that report a drop reason (as a whole
+// word: kfree_skbmem is no drop).
+var dropFunc = regexp.MustCompile(`\b(kfree_skb_reason|kfree_skb|sk_skb_reason_drop)\b`)
 
 // TestDrop: nftables drops UDP to port 9999; the drop is recorded with
 // reason NETFILTER_DROP, port 9998 has no drop.
