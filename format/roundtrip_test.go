@@ -136,3 +136,25 @@ func diffEvents(want, got []format.Event) string {
 	}
 	return diffEvents(want, got)
 }
+
+// TestDecodeAllocs checks that iterating allocates per chunk, not per
+// event (strings are interned, buffers reused).
+func TestDecodeAllocs(t *testing.T) {
+	s := synth.Generate(synth.Config{Seed: 8, SKBs: 2000, PayloadPercent: -1})
+	f := mustOpen(t, writeStream(t, s, &format.WriterOptions{ChunkEvents: 4096, FlushInterval: -1}), nil)
+	var n int
+	allocs := testing.AllocsPerRun(3, func() {
+		n = 0
+		it := f.Events(nil)
+		var e format.Event
+		for it.Next(&e) {
+			n++
+		}
+	})
+	if n != len(s.Events) {
+		t.Fatalf("read %d events, want %d", n, len(s.Events))
+	}
+	if perEvent := allocs / float64(n); perEvent > 0.01 {
+		t.Errorf("%.0f allocations for %d events (%.3f per event), want well below one per event", allocs, n, perEvent)
+	}
+}
