@@ -105,7 +105,7 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 		for _, k := range keys {
 			opts = append(opts, k+"="+h.Options[k])
 		}
-		kv("options", "%s", strings.Join(opts, " "))
+		kv("options", "%s", wrapWords(opts, 90, strings.Repeat(" ", 14)))
 	}
 	if !h.Start.IsZero() {
 		kv("recording", "started %s", h.Start.In(loc).Format(time.RFC3339Nano))
@@ -235,6 +235,28 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
+}
+
+// wrapWords joins words with spaces, breaking lines before width bytes;
+// continuation lines start with indent.
+func wrapWords(words []string, width int, indent string) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range words {
+		if i > 0 {
+			if n+1+len(w) > width {
+				b.WriteString("\n")
+				b.WriteString(indent)
+				n = 0
+			} else {
+				b.WriteByte(' ')
+				n++
+			}
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }
 
 func orDash(s string) string {

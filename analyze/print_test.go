@@ -158,3 +158,23 @@ func TestRealCaptures(t *testing.T) {
 		})
 	}
 }
+
+func TestPrintColor(t *testing.T) {
+	c := mustCapture(t, "basic")
+	tests := []struct {
+		color bool
+		want  string
+	}{
+		{true, "\x1b[31mkfree_skb_reason(NO_SOCKET)\x1b[0m"},
+		{false, " kfree_skb_reason(NO_SOCKET)\n"},
+	}
+	for _, tt := range tests {
+		out := printString(t, c, PrintOptions{Color: tt.color, Filter: Filter{Reason: "NO_SOCKET"}})
+		if !strings.Contains(out, tt.want) {
+			t.Errorf("Color=%v: output lacks %q:\n%s", tt.color, tt.want, out)
+		}
+		if !tt.color && strings.Contains(out, "\x1b[") {
+			t.Errorf("Color=false: escape sequences in output")
+		}
+	}
+}
