@@ -94,25 +94,15 @@ func (f *Filter) Match(data []byte, l3 bool) bool {
 // wire was origLen while only data was captured (origLen below len(data)
 // counts as len(data)).
 func (f *Filter) MatchLen(data []byte, origLen int, l3 bool) bool {
-	if origLen < len(data) {
-		origLen = len(data)
-	}
-	if origLen > 0xffffffff {
-		origLen = 0xffffffff
-	}
-	m := machine{data: data, wirelen: uint32(origLen), l3: l3}
-	pr := &f.l2
-	if l3 {
-		pr = &f.l3
-	}
-	match, _ := pr.run(&m)
+	match, _ := f.matchTrace(data, origLen, l3)
 	return match
 }
 
 // matchTrace is [Filter.MatchLen] that also reports whether a test read
 // past the captured bytes (or divided by zero).
 func (f *Filter) matchTrace(data []byte, origLen int, l3 bool) (match, aborted bool) {
-	m := machine{data: data, wirelen: uint32(max(origLen, len(data))), l3: l3}
+	wirelen := uint64(max(origLen, len(data)))
+	m := machine{data: data, wirelen: uint32(min(wirelen, 0xffffffff)), l3: l3}
 	if l3 {
 		return f.l3.run(&m)
 	}
