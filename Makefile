@@ -5,7 +5,7 @@ RUN     ?= .
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help deps test unit vmtest lint generate check-generate fuzz bench vmbench build cross demo clean
+.PHONY: help deps test unit vmtest vmtest-filters lint generate check-generate fuzz bench vmbench build cross demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -20,6 +20,9 @@ unit: lint ## host tests: format, analyzer, filters (no kernel needed)
 
 vmtest: ## real-kernel end-to-end tests in qemu (KERNEL=6.1|6.12|all RUN=regex)
 	$(GO) test -tags vmtest -count=1 -timeout 80m -v ./vmtest/ -run '$(RUN)' -args -kernels=$(KERNEL)
+
+vmtest-filters: ## injected pcap/skb/xdp filters loaded by real kernel verifiers (KERNEL=6.1|6.12|all)
+	$(GO) test -tags vmtest -count=1 -timeout 40m -v ./internal/filterverify/ -run TestVerifier $(if $(filter-out all,$(KERNEL)),-args -kernels=$(KERNEL))
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfe[lb]\.go$$'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)

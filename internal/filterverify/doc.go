@@ -11,5 +11,13 @@
 //	ok <case> <object> <program>=<instructions> ...
 //	FAIL <case> <object>: <error, with the tail of the verifier log>
 //
-// It exits 1 if any case failed.
+// It exits 1 if any case failed. Variants of a program that differ only in
+// a numeric suffix are loaded once.
+//
+// Run it with `make vmtest-filters` or
+//
+//	go test -tags vmtest -timeout 40m -v ./internal/filterverify/ -args -kernels=6.12
+//
+// (one kernel takes 2-6 minutes under TCG; the default 10-minute go test
+// timeout is too short for both).
 package main

@@ -85,6 +85,7 @@ func check(obj string, c Case, kernel *btf.Spec) (string, error) {
 			delete(spec.Programs, name)
 		}
 	}
+	dedupe(spec)
 	if err := enableFilters(spec); err != nil {
 		return "", err
 	}
@@ -150,6 +151,29 @@ func check(obj string, c Case, kernel *btf.Spec) (string, error) {
 	}
 	sort.Strings(out)
 	return strings.Join(out, " ") + " injected=" + strings.Join(injected, ","), nil
+}
+
+// dedupe keeps one program per family of variants that differ only in a
+// numeric suffix (the recorder's kprobe_skb_1..5 take the skb from
+// different argument registers and share every filter): loading the same
+// filter code five times only makes the guest run slower under TCG.
+func dedupe(spec *ebpf.CollectionSpec) {
+	names := make([]string, 0, len(spec.Programs))
+	for n := range spec.Programs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	seen := make(map[string]bool)
+	for _, n := range names {
+		stem := strings.TrimRight(n, "0123456789")
+		if stem == n || !strings.HasSuffix(stem, "_") {
+			continue
+		}
+		if seen[stem] {
+			delete(spec.Programs, n)
+		}
+		seen[stem] = true
+	}
 }
 
 // enableFilters turns on the recorder's filter switches when obj has them
