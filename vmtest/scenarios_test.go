@@ -237,6 +237,11 @@ func TestTCXDP(t *testing.T) {
 			}
 			t.Fatalf("tc probe found: %v, xdp probe found: %v; tc/xdp probes: %q", tcID != 0, xdpID != 0, names)
 		}
+		for _, id := range []uint32{tcID, xdpID} {
+			if p := cp.f.Probe(id); p.Error != "" {
+				t.Errorf("probe %s failed to attach: %s", p.Name, p.Error)
+			}
+		}
 		count := func(id uint32, exit bool, verdict int64) int {
 			return len(cp.where(func(e *format.Event) bool {
 				if e.ProbeID != id || (e.Flags&format.FlagExit != 0) != exit {

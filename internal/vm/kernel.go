@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,37 +68,107 @@ func versionLess(a, b string) bool {
 // "6.12") according to the host's apt metadata, without pinning a version.
 // A full package name ("linux-image-...") is returned unchanged.
 func Resolve(ctx context.Context, series string) (string, error) {
+	pkg, _, err := resolveVersion(ctx, series)
+	return pkg, err
+}
+
+// pkgVersion is a package name with the version a meta-package asks for
+// ("" = unknown).
+type pkgVersion struct{ pkg, version string }
+
+var (
+	metaMu   sync.Mutex
+	metaDeps map[string][]pkgVersion // meta-package -> its linux-image-* dependencies
+)
+
+// metaDependencies reads the dependencies of every known meta-package with
+// one apt-cache call (apt-cache is slow where its binary cache is
+// disabled, as in Debian's container images) and remembers them for the
+// life of the process.
+func metaDependencies(ctx context.Context) (map[string][]pkgVersion, error) {
+	metaMu.Lock()
+	defer metaMu.Unlock()
+	if metaDeps != nil {
+		return metaDeps, nil
+	}
+	args := []string{"show", "--no-all-versions"}
+	seen := map[string]bool{}
+	for _, series := range KnownSeries() {
+		for _, m := range seriesMeta[series] {
+			if !seen[m] {
+				seen[m] = true
+				args = append(args, m)
+			}
+		}
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "apt-cache", args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("read kernel meta-packages: apt-cache show: %w: %s", err, firstLine(stderr.Bytes()))
+	}
+	metaDeps = parseMetaStanzas(out)
+	return metaDeps, nil
+}
+
+// parseMetaStanzas maps each Package of apt-cache show output to the
+// linux-image-* entries of its Depends field.
+func parseMetaStanzas(out []byte) map[string][]pkgVersion {
+	deps := map[string][]pkgVersion{}
+	for _, stanza := range strings.Split(string(out), "\n\n") {
+		var name, depends string
+		for _, line := range strings.Split(stanza, "\n") {
+			if v, ok := strings.CutPrefix(line, "Package: "); ok {
+				name = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(line, "Depends: "); ok {
+				depends = v
+			}
+		}
+		if name == "" {
+			continue
+		}
+		for _, d := range strings.FieldsFunc(depends, func(r rune) bool { return r == ',' || r == '|' }) {
+			d = strings.TrimSpace(d)
+			n, rest, _ := strings.Cut(d, " ")
+			if !strings.HasPrefix(n, "linux-image-") {
+				continue
+			}
+			pv := pkgVersion{pkg: n}
+			if v, ok := strings.CutPrefix(strings.TrimSpace(rest), "(= "); ok {
+				pv.version = strings.TrimSuffix(v, ")")
+			}
+			deps[name] = append(deps[name], pv)
+		}
+	}
+	return deps
+}
+
+// resolveVersion is [Resolve] plus the version the meta-package names.
+func resolveVersion(ctx context.Context, series string) (string, string, error) {
 	if strings.HasPrefix(series, "linux-image-") {
-		return series, nil
+		return series, "", nil
 	}
 	metas, ok := seriesMeta[series]
 	if !ok {
-		return "", fmt.Errorf("resolve kernel %q: unknown series (known: %s)", series, strings.Join(KnownSeries(), ", "))
+		return "", "", fmt.Errorf("resolve kernel %q: unknown series (known: %s)", series, strings.Join(KnownSeries(), ", "))
+	}
+	all, err := metaDependencies(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("resolve kernel %s: %w", series, err)
 	}
 	want := "linux-image-" + series
 	var tried []string
 	for _, meta := range metas {
-		out, err := exec.CommandContext(ctx, "apt-cache", "depends", meta).CombinedOutput()
-		if err != nil {
-			tried = append(tried, fmt.Sprintf("%s: %v: %s", meta, err, firstLine(out)))
-			continue
-		}
-		var deps []string
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) == 2 && f[0] == "Depends:" && strings.HasPrefix(f[1], "linux-image-") {
-				deps = append(deps, f[1])
+		for _, d := range all[meta] {
+			if strings.HasPrefix(d.pkg, want+".") || strings.HasPrefix(d.pkg, want+"-") {
+				return d.pkg, d.version, nil
 			}
 		}
-		for _, d := range deps {
-			if strings.HasPrefix(d, want+".") || strings.HasPrefix(d, want+"-") {
-				return d, nil
-			}
-		}
-		tried = append(tried, fmt.Sprintf("%s depends on %v", meta, deps))
+		tried = append(tried, fmt.Sprintf("%s depends on %v", meta, all[meta]))
 	}
-	return "", fmt.Errorf("resolve kernel %s: no linux-image-%s package in the apt metadata (%s); run scripts/install-deps.sh, which adds bookworm-security and runs apt-get update",
+	return "", "", fmt.Errorf("resolve kernel %s: no linux-image-%s package in the apt metadata (%s); run scripts/install-deps.sh, which adds bookworm-security and runs apt-get update",
 		series, series, strings.Join(tried, "; "))
 }
 
@@ -157,13 +228,14 @@ func Fetch(ctx context.Context, series, cacheDir string) (*Kernel, error) {
 			return nil, err
 		}
 	}
-	pkg, err := Resolve(ctx, series)
+	pkg, ver, err := resolveVersion(ctx, series)
 	if err != nil {
 		return nil, err
 	}
-	ver, err := candidateVersion(ctx, pkg)
-	if err != nil {
-		return nil, err
+	if ver == "" {
+		if ver, err = candidateVersion(ctx, pkg); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("fetch kernel %s: %w", pkg, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -19,6 +20,19 @@ const (
 	tcProgName  = "vmt_tc_drop"
 	xdpProgName = "vmt_xdp_pass"
 )
+
+// withBTF gives a program's first instruction BTF function metadata
+// "int name(struct ctx *ctx)": tracing a BPF program with fentry (what
+// --filter-trace-tc/xdp do) needs the target program's BTF, as clang
+// would emit it.
+func withBTF(insns asm.Instructions, name, ctx string) asm.Instructions {
+	i32 := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
+	proto := &btf.FuncProto{Return: i32, Params: []btf.FuncParam{
+		{Name: "ctx", Type: &btf.Pointer{Target: &btf.Struct{Name: ctx}}},
+	}}
+	insns[0] = btf.WithFuncMetadata(insns[0], &btf.Func{Name: name, Type: proto, Linkage: btf.GlobalFunc})
+	return insns
+}
 
 // tcDropLen returns a cls_bpf (direct action) program that returns
 // TC_ACT_SHOT for packets whose __sk_buff->len is one of lens and TC_ACT_OK
@@ -36,7 +50,8 @@ func tcDropLen(lens ...uint32) (*ebpf.Program, error) {
 		asm.Mov.Imm(asm.R0, 2).WithSymbol("drop"), // TC_ACT_SHOT
 		asm.Return(),
 	)
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: tcProgName, Type: ebpf.SchedCLS, License: "GPL", Instructions: insns})
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: tcProgName, Type: ebpf.SchedCLS, License: "GPL",
+		Instructions: withBTF(insns, tcProgName, "__sk_buff")})
 	if err != nil {
 		return nil, fmt.Errorf("load tc program: %w", err)
 	}
@@ -46,7 +61,7 @@ func tcDropLen(lens ...uint32) (*ebpf.Program, error) {
 // xdpPass returns an XDP program that passes every packet.
 func xdpPass() (*ebpf.Program, error) {
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: xdpProgName, Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}}) // XDP_PASS
+		Instructions: withBTF(asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}, xdpProgName, "xdp_md")}) // XDP_PASS
 	if err != nil {
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
