@@ -9,7 +9,13 @@
 // a verifier packet pointer: the placeholder receives the kernel addresses
 // of the first byte and one past the last byte in R1 and R2, and every
 // packet load becomes a bpf_probe_read_kernel into the stack followed by a
-// stack load. A failed read makes the filter return "no match".
+// stack load. A failed read makes the filter return "no match". The
+// filter sees exactly the bytes [data, data_end): loads past data_end fail
+// the match as in libpcap, and `len`, `greater` and `less` compare
+// data_end - data, which is whatever length the kernel program passes (the
+// recorder bounds it by the linear area and a fixed cap), not the wire
+// length. Shifts by a register amount of 32 or more give 0, as in libpcap
+// (plain eBPF would shift by the amount modulo 32).
 //
 // The generated function body uses [StackBytes] bytes of its own stack frame
 // and returns 0 or 1 in R0. It uses R6-R9, which need no saving: a BPF-to-BPF
