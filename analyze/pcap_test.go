@@ -39,7 +39,7 @@ func TestWritePcapTshark(t *testing.T) {
 	}{
 		{
 			name:    "per-skb",
-			packets: 5,
+			packets: 6,
 			comments: []string{
 				"skb 0xffff888001000100 (track 2): __netif_receive_skb_core > ip_rcv > ip_local_deliver > udp_rcv > kfree_skb_reason > skb_release_data > kfree_skbmem; dropped (NO_SOCKET)",
 				"skb 0xffff888001000300 (track 3): packet_rcv > consume_skb > kfree_skbmem; delivered",
@@ -49,7 +49,7 @@ func TestWritePcapTshark(t *testing.T) {
 		{
 			name:     "per-event",
 			opts:     PcapOptions{PerEvent: true},
-			packets:  36,
+			packets:  41,
 			comments: []string{"kfree_skb_reason(TCP_CSUM) skb 0xffff888001000000", "veth_xmit skb 0xffff888001000200"},
 			ifaces:   []string{"eth0@4026531840", "veth0@4026532345"},
 		},

@@ -50,10 +50,10 @@ func TestSlice(t *testing.T) {
 		want   SliceStats
 		filter Filter // the same selection expressed on the original
 	}{
-		{"all", SliceOptions{}, SliceStats{Events: 36, SKBs: 5, Packets: 4, Stacks: 1, Blobs: 3, Symbols: 20}, Filter{}},
+		{"all", SliceOptions{}, SliceStats{Events: 41, SKBs: 6, Packets: 5, Stacks: 1, Blobs: 3, Symbols: 20}, Filter{}},
 		{"dropped", SliceOptions{Filter: Filter{Dropped: true}}, SliceStats{Events: 13, SKBs: 2, Packets: 2, Stacks: 1, Symbols: 20}, Filter{Dropped: true}},
 		{"trim", SliceOptions{Filter: Filter{Func: "netif_receive|kfree_skb_reason"}, TrimSymbols: true},
-			SliceStats{Events: 6, SKBs: 4, Packets: 4, Stacks: 1, Blobs: 3, Symbols: 4}, Filter{Func: "netif_receive|kfree_skb_reason"}},
+			SliceStats{Events: 7, SKBs: 5, Packets: 5, Stacks: 1, Blobs: 3, Symbols: 4}, Filter{Func: "netif_receive|kfree_skb_reason"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestSliceNoPayload(t *testing.T) {
 	if n := out.File.Summary().Packets; n != 0 {
 		t.Errorf("slice holds %d packets, want 0", n)
 	}
-	if n := out.File.Losses().Other["sliced_out_events"]; n != 29 {
-		t.Errorf("sliced_out_events = %d, want 29", n)
+	if n := out.File.Losses().Other["sliced_out_events"]; n != 34 {
+		t.Errorf("sliced_out_events = %d, want 34", n)
 	}
 }

@@ -135,6 +135,17 @@ func basic(b *Builder) error {
 	a2.Hit(1000, "kfree_skb_reason", Drop(ReasonTCPCsum))
 	a2.Hit(100, "kfree_skbmem")
 
+	// A VXLAN-encapsulated TCP SYN between two pods arriving on eth0.
+	inner := Ethernet(IPv4("192.168.1.10", "192.168.2.20", 6, 0x4444, TCP(33000, 443, 7000, 0, 0x02, nil)))
+	vx := append([]byte{0x08, 0, 0, 0, 0, 0, 0x2a, 0}, inner...)
+	outer := Ethernet(IPv4("10.0.0.1", "10.0.0.2", 17, 0x5555, UDP(51000, 4789, vx)))
+	v := b.NewSKB(skbD, 5, RootNS, 2, outer)
+	v.Hit(2000, "__netif_receive_skb_core")
+	v.Hit(500, "ip_rcv")
+	v.Hit(500, "udp_rcv")
+	v.Hit(700, "consume_skb")
+	v.Hit(100, "kfree_skbmem")
+
 	return b.W.SetLosses(&format.Losses{RingbufLost: []uint64{0, 3}, Other: map[string]uint64{"stack_lost": 1}})
 }
 
