@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,11 +67,16 @@ type discovery struct {
 	helpers     []Func   // BPF helper functions (--filter-track-bpf-helpers)
 	modules     []string // modules with traced functions
 	vmlinux     *btf.Spec
+	vmlinuxRaw  []byte
 }
 
 func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 	if err := CheckBTF(); err != nil {
 		return nil, err
+	}
+	vmlinuxRaw, err := os.ReadFile(vmlinuxBTFPath)
+	if err != nil {
+		return nil, fmt.Errorf("read kernel BTF: %w", err)
 	}
 	vmlinux, err := cache.Kernel()
 	if err != nil {
@@ -84,11 +90,27 @@ func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 	if cfg.FilterFunc != "" {
 		re = regexp.MustCompile(cfg.FilterFunc) // validated
 	}
-	d := &discovery{vmlinux: vmlinux}
-	d.skb = Select(FuncsFromBTF(vmlinux, "", nil, true), avail, re)
 	if cfg.NonSKBFuncs != "" {
 		nonRe = regexp.MustCompile(cfg.NonSKBFuncs)
-		d.nonSKB = Select(FuncsFromBTF(vmlinux, "", nil, false), avail, nonRe)
+	}
+	d := &discovery{vmlinux: vmlinux, vmlinuxRaw: vmlinuxRaw}
+	scan := func(raw, base []byte, module string) (skb, non []Func, err error) {
+		all, err := FuncsFromRawBTF(raw, base, module, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		skb = Select(all, avail, re)
+		if nonRe != nil {
+			all, err := FuncsFromRawBTF(raw, base, module, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			non = Select(all, avail, nonRe)
+		}
+		return skb, non, nil
+	}
+	if d.skb, d.nonSKB, err = scan(vmlinuxRaw, nil, ""); err != nil {
+		return nil, fmt.Errorf("scan kernel BTF: %w", err)
 	}
 	mods := cfg.Kmods
 	if cfg.AllKmods {
@@ -104,27 +126,22 @@ func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 		}
 	}
 	for _, m := range mods {
-		spec, err := cache.Module(m)
+		raw, err := os.ReadFile(moduleBTFDir + "/" + m)
 		if err != nil {
 			if cfg.AllKmods {
 				continue
 			}
-			return nil, fmt.Errorf("%w: --kmods: load BTF of module %s: %w", ErrConfig, m, err)
+			return nil, fmt.Errorf("%w: --kmods: no BTF for module %s (is it loaded?): %w", ErrConfig, m, err)
 		}
-		funcs := Select(FuncsFromBTF(spec, m, vmlinux, true), avail, re)
-		if nonRe != nil {
-			funcs = append(funcs, Select(FuncsFromBTF(spec, m, vmlinux, false), avail, nonRe)...)
+		skb, non, err := scan(raw, vmlinuxRaw, m)
+		if err != nil {
+			return nil, fmt.Errorf("scan BTF of module %s: %w", m, err)
 		}
-		if len(funcs) > 0 {
+		if len(skb)+len(non) > 0 {
 			d.modules = append(d.modules, m)
 		}
-		for _, f := range funcs {
-			if f.SKBArg > 0 {
-				d.skb = append(d.skb, f)
-			} else {
-				d.nonSKB = append(d.nonSKB, f)
-			}
-		}
+		d.skb = append(d.skb, skb...)
+		d.nonSKB = append(d.nonSKB, non...)
 	}
 	if cfg.TrackBPFHelpers {
 		d.helpers = BPFHelpers(vmlinux, avail, d.skb)
@@ -216,10 +233,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			return nil, err
 		}
 	}
-	vmlinuxRaw, err := os.ReadFile(vmlinuxBTFPath)
-	if err != nil {
-		return nil, fmt.Errorf("read kernel BTF: %w", err)
-	}
+	vmlinuxRaw := disc.vmlinuxRaw
 	res.Timings.Snapshot = time.Since(t0)
 
 	s := &session{cfg: cfg, cache: cache, log: log, addrs: make(map[string]uint64, len(syms))}
@@ -277,6 +291,12 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		}
 	}
 	fmt.Fprintf(log, "attached %d probes (%s), %d failed; recording\n", res.Probes, backend, res.ProbesFailed)
+
+	// What startup needed (kernel BTF decoded, kallsyms, the injected
+	// spec) is not needed while recording: let it go.
+	s.cache, s.spec, s.addrs = nil, nil, nil
+	disc, syms, vmlinuxRaw, ifs = nil, nil, nil, nil
+	debug.FreeOSMemory()
 
 	rd, err := ringbuf.NewReader(s.coll.Maps["events"])
 	if err != nil {

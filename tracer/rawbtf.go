@@ -1,0 +1,245 @@
+package tracer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// A raw BTF scan finds the functions with a struct sk_buff * argument in
+// one pass over the type section, without decoding every type into Go
+// values the way btf.Spec.All does. On a kernel's 5 MB of BTF that is the
+// difference between milliseconds and seconds (tens of seconds under
+// emulation), and it keeps the decoded kernel types out of the heap.
+
+// BTF kinds used by the scan (include/uapi/linux/btf.h).
+const (
+	btfKindInt       = 1
+	btfKindPtr       = 2
+	btfKindArray     = 3
+	btfKindStruct    = 4
+	btfKindUnion     = 5
+	btfKindEnum      = 6
+	btfKindFwd       = 7
+	btfKindTypedef   = 8
+	btfKindVolatile  = 9
+	btfKindConst     = 10
+	btfKindRestrict  = 11
+	btfKindFunc      = 12
+	btfKindFuncProto = 13
+	btfKindVar       = 14
+	btfKindDatasec   = 15
+	btfKindFloat     = 16
+	btfKindDeclTag   = 17
+	btfKindTypeTag   = 18
+	btfKindEnum64    = 19
+)
+
+const btfMagic = 0xeB9F
+
+// ErrBadBTF is wrapped by errors about BTF blobs the scan cannot read.
+var ErrBadBTF = errors.New("malformed BTF")
+
+// rawBTF is the little of a BTF blob the function scan needs.
+type rawBTF struct {
+	base    *rawBTF
+	firstID uint32 // ID of types[0]
+	types   []rawType
+	params  []uint32 // parameter type IDs of all FUNC_PROTOs, see rawType.params
+	strs    []byte
+	strBase uint32 // string offsets below this are the base's
+}
+
+type rawType struct {
+	kind    uint8
+	nameOff uint32
+	ref     uint32 // size_or_type
+	params  uint32 // FUNC_PROTO: index into rawBTF.params
+	vlen    uint16
+}
+
+// parseRawBTF reads a BTF blob; base is the vmlinux BTF for a module's
+// split BTF, nil otherwise.
+func parseRawBTF(b []byte, base *rawBTF) (*rawBTF, error) {
+	bad := func(format string, args ...any) (*rawBTF, error) {
+		return nil, fmt.Errorf("parse BTF: "+format+": %w", append(args, ErrBadBTF)...)
+	}
+	if len(b) < 24 {
+		return bad("%d bytes, header needs 24", len(b))
+	}
+	le := binary.LittleEndian
+	if le.Uint16(b) != btfMagic {
+		return bad("bad magic %#x (only little-endian BTF is read)", le.Uint16(b))
+	}
+	hdrLen := uint64(le.Uint32(b[4:]))
+	typeOff, typeLen := uint64(le.Uint32(b[8:])), uint64(le.Uint32(b[12:]))
+	strOff, strLen := uint64(le.Uint32(b[16:])), uint64(le.Uint32(b[20:]))
+	if hdrLen < 24 || hdrLen+typeOff+typeLen > uint64(len(b)) || hdrLen+strOff+strLen > uint64(len(b)) {
+		return bad("sections beyond the %d-byte blob", len(b))
+	}
+	r := &rawBTF{base: base, firstID: 1, strs: b[hdrLen+strOff : hdrLen+strOff+strLen]}
+	if base != nil {
+		r.firstID = base.firstID + uint32(len(base.types))
+		r.strBase = base.strBase + uint32(len(base.strs))
+	}
+	t := b[hdrLen+typeOff : hdrLen+typeOff+typeLen]
+	for len(t) > 0 {
+		if len(t) < 12 {
+			return bad("type %d truncated", r.firstID+uint32(len(r.types)))
+		}
+		info := le.Uint32(t[4:])
+		rt := rawType{
+			kind:    uint8(info >> 24 & 0x1f),
+			nameOff: le.Uint32(t),
+			ref:     le.Uint32(t[8:]),
+			vlen:    uint16(info),
+		}
+		t = t[12:]
+		var extra int
+		vlen := int(rt.vlen)
+		switch rt.kind {
+		case btfKindPtr, btfKindFwd, btfKindTypedef, btfKindVolatile, btfKindConst,
+			btfKindRestrict, btfKindFunc, btfKindFloat, btfKindTypeTag:
+		case btfKindInt, btfKindVar, btfKindDeclTag:
+			extra = 4
+		case btfKindArray:
+			extra = 12
+		case btfKindStruct, btfKindUnion, btfKindDatasec, btfKindEnum64:
+			extra = 12 * vlen
+		case btfKindEnum:
+			extra = 8 * vlen
+		case btfKindFuncProto:
+			extra = 8 * vlen
+			if len(t) >= extra {
+				rt.params = uint32(len(r.params))
+				for i := range vlen {
+					r.params = append(r.params, le.Uint32(t[8*i+4:]))
+				}
+			}
+		default:
+			return bad("type %d has unknown kind %d", r.firstID+uint32(len(r.types)), rt.kind)
+		}
+		if len(t) < extra {
+			return bad("type %d truncated", r.firstID+uint32(len(r.types)))
+		}
+		t = t[extra:]
+		r.types = append(r.types, rt)
+	}
+	return r, nil
+}
+
+// typ returns the type with id, looking into the base for low IDs.
+func (r *rawBTF) typ(id uint32) (*rawType, *rawBTF, bool) {
+	for b := r; b != nil; b = b.base {
+		if id >= b.firstID {
+			i := id - b.firstID
+			if uint64(i) >= uint64(len(b.types)) {
+				return nil, nil, false
+			}
+			return &b.types[i], b, true
+		}
+	}
+	return nil, nil, false
+}
+
+func (r *rawBTF) name(off uint32) string {
+	for b := r; b != nil; b = b.base {
+		if off >= b.strBase {
+			o := off - b.strBase
+			if uint64(o) >= uint64(len(b.strs)) {
+				return ""
+			}
+			s := b.strs[o:]
+			for i, c := range s {
+				if c == 0 {
+					return string(s[:i])
+				}
+			}
+			return string(s)
+		}
+	}
+	return ""
+}
+
+// skipMods follows typedefs and qualifiers.
+func (r *rawBTF) skipMods(id uint32) (*rawType, bool) {
+	for range 32 {
+		t, _, ok := r.typ(id)
+		if !ok {
+			return nil, false
+		}
+		switch t.kind {
+		case btfKindTypedef, btfKindVolatile, btfKindConst, btfKindRestrict, btfKindTypeTag:
+			id = t.ref
+		default:
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+func (r *rawBTF) isSKBPointer(id uint32) bool {
+	p, ok := r.skipMods(id)
+	if !ok || p.kind != btfKindPtr {
+		return false
+	}
+	s, ok := r.skipMods(p.ref)
+	return ok && s.kind == btfKindStruct && r.name(s.nameOff) == "sk_buff"
+}
+
+// funcs lists the functions r itself defines (not its base's): with skb
+// true those with a struct sk_buff * in argument 1..MaxSKBArg, otherwise
+// those without. Sorted by name, each name once.
+func (r *rawBTF) funcs(module string, skb bool) []Func {
+	seen := make(map[string]bool)
+	var out []Func
+	for i := range r.types {
+		t := &r.types[i]
+		if t.kind != btfKindFunc {
+			continue
+		}
+		proto, _, ok := r.typ(t.ref)
+		if !ok || proto.kind != btfKindFuncProto {
+			continue
+		}
+		pos := 0
+		_, owner, _ := r.typ(t.ref)
+		for k := 0; k < int(proto.vlen) && k < MaxSKBArg; k++ {
+			if r.isSKBPointer(owner.params[int(proto.params)+k]) {
+				pos = k + 1
+				break
+			}
+		}
+		if (pos != 0) != skb {
+			continue
+		}
+		name := r.name(t.nameOff)
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, Func{Name: name, Module: module, SKBArg: pos})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// FuncsFromRawBTF is [FuncsFromBTF] on a raw BTF blob (the contents of
+// /sys/kernel/btf/vmlinux or of a module's file there, which is split BTF
+// on top of baseRaw). It reads the blob in one pass and decodes only what
+// the search needs.
+func FuncsFromRawBTF(raw, baseRaw []byte, module string, skb bool) ([]Func, error) {
+	var base *rawBTF
+	if baseRaw != nil {
+		var err error
+		if base, err = parseRawBTF(baseRaw, nil); err != nil {
+			return nil, fmt.Errorf("base: %w", err)
+		}
+	}
+	r, err := parseRawBTF(raw, base)
+	if err != nil {
+		return nil, err
+	}
+	return r.funcs(module, skb), nil
+}

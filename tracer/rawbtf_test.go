@@ -1,0 +1,107 @@
+package tracer
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/google/go-cmp/cmp"
+)
+
+func mustRead(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// TestFuncsFromRawBTF checks the one-pass scan against the decoded spec.
+func TestFuncsFromRawBTF(t *testing.T) {
+	raw := mustRead(t, "testdata/funcs.btf")
+	spec := mustLoadBTF(t, "testdata/funcs.btf")
+	for _, skb := range []bool{true, false} {
+		got, err := FuncsFromRawBTF(raw, nil, "", skb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := FuncsFromBTF(spec, "", nil, skb)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("skb=%v (-spec +raw):\n%s", skb, diff)
+		}
+	}
+}
+
+// TestFuncsFromRawBTFKernel does the same on the running kernel's BTF,
+// vmlinux and modules, when the host has it.
+func TestFuncsFromRawBTFKernel(t *testing.T) {
+	raw, err := os.ReadFile("/sys/kernel/btf/vmlinux")
+	if err != nil {
+		t.Skipf("no kernel BTF on this host: %v", err)
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := FuncsFromRawBTF(raw, nil, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := FuncsFromBTF(spec, "", nil, true)
+	if len(want) < 100 {
+		t.Fatalf("only %d sk_buff functions in the kernel's BTF", len(want))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("vmlinux (-spec +raw):\n%s", diff)
+	}
+	ents, _ := os.ReadDir("/sys/kernel/btf")
+	for _, e := range ents {
+		if e.Name() == "vmlinux" {
+			continue
+		}
+		modRaw := mustRead(t, "/sys/kernel/btf/"+e.Name())
+		got, err := FuncsFromRawBTF(modRaw, raw, e.Name(), true)
+		if err != nil {
+			t.Fatalf("module %s: %v", e.Name(), err)
+		}
+		mod, err := btf.LoadKernelModuleSpec(e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(FuncsFromBTF(mod, e.Name(), spec, true), got); diff != "" {
+			t.Errorf("module %s (-spec +raw):\n%s", e.Name(), diff)
+		}
+	}
+}
+
+func TestFuncsFromRawBTFMalformed(t *testing.T) {
+	raw := mustRead(t, "testdata/funcs.btf")
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"empty", nil},
+		{"short header", raw[:20]},
+		{"bad magic", append([]byte{0xeb, 0x9f}, raw[2:]...)},
+		{"truncated", raw[:len(raw)/2]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := FuncsFromRawBTF(tt.b, nil, "", true); !errors.Is(err, ErrBadBTF) {
+				t.Errorf("err = %v, want ErrBadBTF", err)
+			}
+		})
+	}
+}
+
+func FuzzFuncsFromRawBTF(f *testing.F) {
+	f.Add(mustRead(f, "testdata/funcs.btf"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		funcs, err := FuncsFromRawBTF(b, nil, "", true)
+		if err != nil && funcs != nil {
+			t.Fatal("error and result")
+		}
+	})
+}
