@@ -155,9 +155,6 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 		} else {
 			p.line(e, l)
 		}
-		if l != nil {
-			l.ext = e.Time
-		}
 		_, err := p.w.Write(p.buf)
 		return err
 	}
@@ -383,10 +380,8 @@ func (p *printer) packet(e *format.Event) pktInfo {
 
 func (p *printer) timestamp(e *format.Event, l *life) uint64 {
 	if p.ts() == TimestampRelative {
-		if l != nil {
-			if last, ok := l.ext.(uint64); ok {
-				return e.Time - last
-			}
+		if l != nil && l.sel > 1 {
+			return e.Time - l.prevSel
 		}
 		return 0
 	}

@@ -120,7 +120,7 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 				l.selTuple = e.Tuple
 			}
 			l.sel++
-			l.selLast = e.Time
+			l.prevSel, l.selLast = l.selLast, e.Time
 		}
 		if err := fn(&e, l); err != nil {
 			if err == errStop {

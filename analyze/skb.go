@@ -99,6 +99,7 @@ type life struct {
 	// selFirst/selLast are their times and selTuple the first valid tuple.
 	sel               uint32
 	selFirst, selLast uint64
+	prevSel           uint64 // selLast before the current event
 	selTuple          format.Tuple
 	// ext is per-consumer state (paths, diff).
 	ext any
