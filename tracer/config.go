@@ -65,7 +65,13 @@ type Config struct {
 	XDPExpr        string
 	Injectors      []Injector // rewrite the filter placeholders
 
-	// Tracking.
+	// Tracking. TrackSKB: an skb that passed the filters once is followed
+	// (events flagged format.FlagTracked) until kfree_skbmem, and its
+	// clones and copies inherit its track id. TrackSKBByStackID: the
+	// kernel stack id of every event with a track id is remembered, and a
+	// later event with the same stack id passes as tracked (this is how
+	// NonSKBFuncs events are selected). TraceTC/TraceXDP: fentry/fexit on
+	// every loaded tc/XDP program that has BTF.
 	TrackSKB          bool
 	TrackSKBByStackID bool
 	TraceTC           bool
