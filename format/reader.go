@@ -357,6 +357,9 @@ func (f *File) load() error {
 			f.summary.Packets += uint64(s.Count)
 		}
 		if err != nil {
+			if se := (*SectionError)(nil); !errors.As(err, &se) {
+				err = &SectionError{Type: s.Type, Offset: s.Offset, Err: err}
+			}
 			if !f.opts.SkipCorrupt {
 				return err
 			}
@@ -491,17 +494,7 @@ func (f *File) readSection(s SectionInfo, stored, raw []byte) (sectionHeader, []
 	if h.Flags&sectionZstd == 0 {
 		return h, p, nil
 	}
-	// Allocate for a plausible ratio first, and the declared size only for
-	// data that really decompresses that far.
-	want := int(h.Raw)
-	first := min(want, max(256<<10, 32*len(p)))
-	if cap(raw) < first {
-		raw = make([]byte, 0, first)
-	}
-	out, err := f.dec.DecodeAll(p, raw[:0:max(first, min(cap(raw), want))])
-	if errors.Is(err, zstd.ErrDecoderSizeExceeded) && cap(out) < want {
-		out, err = f.dec.DecodeAll(p, make([]byte, 0, want))
-	}
+	out, err := f.decompress(p, raw, int(h.Raw))
 	if err != nil {
 		return fail(corruptf("decompress: %v", err))
 	}
@@ -511,9 +504,83 @@ func (f *File) readSection(s SectionInfo, stored, raw []byte) (sectionHeader, []
 	return h, out, nil
 }
 
+// decompress decodes the zstd frames in p into raw (reused when large
+// enough). It allocates for a plausible ratio first and for the declared
+// size only when the block headers show that the frames can really
+// produce that much, so that a few hostile bytes claiming a huge size
+// cannot make it allocate that size.
+func (f *File) decompress(p, raw []byte, want int) ([]byte, error) {
+	first := min(want, max(256<<10, 32*len(p)))
+	if cap(raw) < first {
+		raw = make([]byte, 0, first)
+	}
+	out, err := f.dec.DecodeAll(p, raw[:0:max(first, min(cap(raw), want))])
+	if !errors.Is(err, zstd.ErrDecoderSizeExceeded) || want <= first {
+		return out, err
+	}
+	bound, err := zstdBound(p)
+	if err != nil {
+		return nil, err
+	}
+	if bound < uint64(want) {
+		return nil, fmt.Errorf("frames produce at most %d bytes, header says %d", bound, want)
+	}
+	return f.dec.DecodeAll(p, make([]byte, 0, want))
+}
+
+// zstdBound returns an upper bound of what the zstd frames in p
+// decompress to, from their block headers alone (RFC 8878 3.1.1.2): raw
+// and RLE blocks state their size, a compressed block yields at most
+// 128 KiB.
+func zstdBound(p []byte) (uint64, error) {
+	var total uint64
+	for len(p) > 0 {
+		var h zstd.Header
+		if err := h.Decode(p); err != nil {
+			return 0, fmt.Errorf("zstd frame header: %w", err)
+		}
+		if h.Skippable {
+			return 0, errors.New("unexpected skippable zstd frame")
+		}
+		p = p[h.HeaderSize:]
+		for last := false; !last; {
+			if len(p) < 3 {
+				return 0, errors.New("zstd block header cut short")
+			}
+			bh := uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16
+			last = bh&1 != 0
+			size := int(bh >> 3)
+			p = p[3:]
+			switch (bh >> 1) & 3 {
+			case 0: // raw
+				total += uint64(size)
+			case 1: // RLE: one byte repeated size times
+				total += uint64(size)
+				size = 1
+			case 2: // compressed
+				total += 128 << 10
+			default:
+				return 0, errors.New("reserved zstd block type")
+			}
+			if size > len(p) {
+				return 0, errors.New("zstd block cut short")
+			}
+			p = p[size:]
+		}
+		if h.HasCheckSum {
+			if len(p) < 4 {
+				return 0, errors.New("zstd checksum cut short")
+			}
+			p = p[4:]
+		}
+	}
+	return total, nil
+}
+
 // Close releases the file. Iterators must not be used afterwards.
 func (f *File) Close() error {
 	f.dec.Close()
+
 	if f.closer != nil {
 		if err := f.closer.Close(); err != nil {
 			return fmt.Errorf("close capture: %w", err)
