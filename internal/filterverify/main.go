@@ -30,10 +30,20 @@ type Case struct {
 }
 
 func main() {
-	casesPath := flag.String("cases", "/cases.json", "JSON list of cases")
+	casesPath := flag.String("cases", "/cases.json", "JSON list of load cases (Case)")
 	objs := flag.String("obj", "/placeholders.o", "comma-separated objects to inject into")
+	execPath := flag.String("exec", "", "JSON list of execution cases (ExecCase); empty: none")
+	runner := flag.String("runner", "/runner.o", "object with the syscall program for -exec")
 	flag.Parse()
 	failed, err := run(os.Stdout, *casesPath, strings.Split(*objs, ","))
+	if err == nil && *execPath != "" {
+		var kernel *btf.Spec
+		if kernel, err = btf.LoadKernelSpec(); err == nil {
+			var n int
+			n, err = runExec(os.Stdout, *execPath, *runner, kernel)
+			failed += n
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "filterverify:", err)
 		os.Exit(2)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/pwru-record/pwru-record/internal/pcapfilter"
+	"github.com/pwru-record/pwru-record/internal/pktcorpus"
+	"github.com/pwru-record/pwru-record/internal/skbexpr"
 	"github.com/pwru-record/pwru-record/internal/vm"
 )
 
@@ -66,6 +69,93 @@ func cbpf(t *testing.T, expr string, l3 bool) []bpf.RawInstruction {
 	return raw
 }
 
+// skbCases and xdpCases are run in the kernel on images the guest builds
+// (see buildImage): want is the verdict on image "full", and on "nulldev"
+// (skb->dev NULL) for skb expressions.
+var skbCases = []struct {
+	expr          string
+	full, nulldev bool
+}{
+	{"skb->len > 100 && skb->dev->ifindex == 3", true, false},
+	{"skb->len > 1500", false, false},
+	{"skb->len >= 1500 && skb->len <= 1500", true, true},
+	{"skb->mark & 0xff == 1", false, false},
+	{"skb->mark & 0xff == 0xff && skb->mark == 0x123456ff", true, true},
+	{"skb->protocol == 0x0008", true, true},
+	{"skb->dev->ifindex != 3", false, false},
+	{"!(skb->dev->ifindex == 3)", false, false},
+	{"skb->dev == 0 || skb->dev->ifindex == 3", true, true},
+	{"!(skb->len < 3) && skb->dev", true, false},
+	{"(skb->mark | 0xf00) & 0xf00 == 0xf00 || skb->len == 1", true, true},
+}
+
+var xdpCases = []struct {
+	expr string
+	want bool
+}{
+	{"xdp->rxq->dev->ifindex == 3", true},
+	{"xdp->rxq->queue_index == 2 && xdp->rxq->dev->ifindex > 2", true},
+	{"xdp->rxq->queue_index == 5", false},
+}
+
+// execCases builds the in-kernel execution cases: every pcap expression
+// over the whole packet corpus (verdicts from libpcap), and the skb/xdp
+// expressions above.
+func execCases(t *testing.T) ([]ExecCase, int) {
+	t.Helper()
+	var cases []ExecCase
+	runs := 0
+	for _, l3 := range []bool{false, true} {
+		inputs, err := pktcorpus.Inputs(l3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := make([]string, 0, len(inputs))
+		for n := range inputs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for i, e := range pcapExprs {
+			prog, err := pcapfilter.CompileCBPF(e, l3)
+			if err != nil {
+				continue // link-layer only
+			}
+			raw, err := bpf.Assemble(prog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ph := pcapfilter.PlaceholderL2
+			if l3 {
+				ph = pcapfilter.PlaceholderL3
+			}
+			if i%4 == 3 { // exercise the tunnel placeholders too
+				ph = map[bool]string{false: pcapfilter.PlaceholderTunnelL2, true: pcapfilter.PlaceholderTunnelL3}[l3]
+			}
+			c := ExecCase{Name: fmt.Sprintf("%s %q", ph, e), Placeholder: ph, CBPF: raw}
+			for _, n := range names {
+				want, err := pcapfilter.MatchLibpcap(prog, inputs[n])
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Inputs = append(c.Inputs, ExecInput{Name: n, Data: inputs[n], Want: want})
+			}
+			runs += len(c.Inputs)
+			cases = append(cases, c)
+		}
+	}
+	for _, c := range skbCases {
+		cases = append(cases, ExecCase{Name: c.expr, Placeholder: skbexpr.PlaceholderSkb, Expr: c.expr,
+			Inputs: []ExecInput{{Name: "full", Want: c.full}, {Name: "nulldev", Want: c.nulldev}}})
+		runs += 2
+	}
+	for _, c := range xdpCases {
+		cases = append(cases, ExecCase{Name: c.expr, Placeholder: skbexpr.PlaceholderXdp, Expr: c.expr,
+			Inputs: []ExecInput{{Name: "full", Want: c.want}}})
+		runs++
+	}
+	return cases, runs
+}
+
 func TestVerifier(t *testing.T) {
 	cases := []Case{{Name: "defaults"}}
 	for i, e := range pcapExprs {
@@ -81,6 +171,11 @@ func TestVerifier(t *testing.T) {
 		})
 	}
 	casesJSON, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execs, execRuns := execCases(t)
+	execJSON, err := json.Marshal(execs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +195,10 @@ func TestVerifier(t *testing.T) {
 	if p := filepath.Join(root, "bpf/pwru_x86_bpfel.o"); fileExists(p) {
 		objs["/pwru.o"] = p
 	}
-	files := map[string]string{"/bin/filterverify": guest}
+	files := map[string]string{
+		"/bin/filterverify": guest,
+		"/runner.o":         filepath.Join(root, "internal/bpfpatch/testdata/runner.o"),
+	}
 	var guestObjs []string
 	for g, h := range objs {
 		files[g] = h
@@ -114,10 +212,11 @@ func TestVerifier(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, err := vm.Run(ctx, vm.Config{
-				Kernel:  k,
-				Files:   files,
-				Data:    map[string][]byte{"/cases.json": casesJSON},
-				Script:  "/bin/filterverify -cases /cases.json -obj " + strings.Join(guestObjs, ",") + " > /out/result.txt 2>&1\n",
+				Kernel: k,
+				Files:  files,
+				Data:   map[string][]byte{"/cases.json": casesJSON, "/exec.json": execJSON},
+				Script: "/bin/filterverify -cases /cases.json -obj " + strings.Join(guestObjs, ",") +
+					" -exec /exec.json -runner /runner.o > /out/result.txt 2>&1\n",
 				Timeout: 10 * time.Minute,
 				OutDir:  filepath.Join(tmp, series),
 			})
@@ -128,18 +227,29 @@ func TestVerifier(t *testing.T) {
 			if err != nil {
 				t.Fatalf("no result (status %d): %v\n%s", res.Status, err, res.ConsoleTail(30))
 			}
-			oks := 0
+			oks, execOK, total := 0, 0, false
 			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-				if strings.HasPrefix(line, "ok ") {
+				switch {
+				case strings.HasPrefix(line, "ok "):
 					oks++
 					t.Log(line)
-					continue
+				case strings.HasPrefix(line, "exec ok "):
+					execOK++
+				case strings.HasPrefix(line, "exec total: "):
+					total = true
+					t.Log(line)
+				default:
+					t.Error(line)
 				}
-				t.Error(line)
 			}
+			if !total {
+				t.Error("the guest did not finish the execution cases")
+			}
+			t.Logf("%s: %d of %d execution cases agree with libpcap / the expected verdict in the kernel (%d test runs)",
+				k, execOK, len(execs), execRuns)
 			t.Logf("%s: %d of %d loads accepted by the verifier (%d cases x %d objects), guest run %.1fs",
 				k, oks, len(cases)*len(objs), len(cases), len(objs), res.Total.Seconds())
-			if res.Status != 0 && oks == len(cases)*len(objs) {
+			if res.Status != 0 && oks == len(cases)*len(objs) && execOK == len(execs) {
 				t.Errorf("guest exited with status %d", res.Status)
 			}
 		})

@@ -205,3 +205,19 @@ func Compile(expr string, l3 bool, prefix string) (asm.Instructions, error) {
 	}
 	return code, nil
 }
+
+// MatchLibpcap runs a classic BPF filter over pkt with libpcap's own
+// interpreter (bpf_filter) and reports whether it accepts the packet. It is
+// the reference the generated eBPF is checked against (tests, and the VM
+// test that runs the eBPF in a kernel); builds without libpcap return
+// [ErrNoLibpcap].
+func MatchLibpcap(filter []bpf.Instruction, pkt []byte) (bool, error) {
+	if !libpcapAvailable {
+		return false, fmt.Errorf("match packet: %w", ErrNoLibpcap)
+	}
+	raw, err := bpf.Assemble(filter)
+	if err != nil {
+		return false, fmt.Errorf("match packet: %w", err)
+	}
+	return libpcapFilter(raw, pkt) != 0, nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+	"github.com/pwru-record/pwru-record/internal/pktcorpus"
 )
 
 func mustLoad(tb testing.TB, path string) *ebpf.CollectionSpec {
@@ -44,15 +45,18 @@ func TestInjectAll(t *testing.T) {
 	if !libpcapAvailable {
 		t.Skip("libpcap needs cgo on linux: built without it")
 	}
-	frames := buildCorpus(t)
-	frame := func(name string) testPacket {
+	frames, err := pktcorpus.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := func(name string) pktcorpus.Packet {
 		for _, p := range frames {
-			if p.name == name {
+			if p.Name == name {
 				return p
 			}
 		}
 		t.Fatalf("no corpus packet %s", name)
-		return testPacket{}
+		return pktcorpus.Packet{}
 	}
 	syn, arp, udp := frame("tcp4-syn-80"), frame("arp-request"), frame("udp4-dns")
 
@@ -119,13 +123,13 @@ func TestInjectAll(t *testing.T) {
 		pkt  []byte
 		want bool
 	}{
-		{"l2 syn", l2, syn.frame, true},
-		{"l3 syn", l3, syn.frame[syn.l3off:], true},
-		{"l2 udp", l2, udp.frame, false},
-		{"l3 udp", l3, udp.frame[udp.l3off:], false},
-		{"l2 syn as l3", l3, syn.frame, false},
-		{"tunnel l3 udp", tl3, udp.frame[udp.l3off:], true},
-		{"tunnel l3 syn", tl3, syn.frame[syn.l3off:], false},
+		{"l2 syn", l2, syn.Frame, true},
+		{"l3 syn", l3, syn.Frame[syn.L3Off:], true},
+		{"l2 udp", l2, udp.Frame, false},
+		{"l3 udp", l3, udp.Frame[udp.L3Off:], false},
+		{"l2 syn as l3", l3, syn.Frame, false},
+		{"tunnel l3 udp", tl3, udp.Frame[udp.L3Off:], true},
+		{"tunnel l3 syn", tl3, syn.Frame[syn.L3Off:], false},
 	} {
 		if got := runFilter(t, c.code, c.pkt); got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
@@ -135,10 +139,10 @@ func TestInjectAll(t *testing.T) {
 	if err := InjectAll(spec, "arp", "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if !runFilter(t, body(t, spec, "probe_skb", PlaceholderL2), arp.frame) {
+	if !runFilter(t, body(t, spec, "probe_skb", PlaceholderL2), arp.Frame) {
 		t.Error("arp: l2 does not match an ARP frame")
 	}
-	if runFilter(t, body(t, spec, "probe_skb", PlaceholderL3), syn.frame[syn.l3off:]) {
+	if runFilter(t, body(t, spec, "probe_skb", PlaceholderL3), syn.Frame[syn.L3Off:]) {
 		t.Error("arp: l3 matches an IP packet")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pwru-record/pwru-record/internal/bpfpatch"
 	"github.com/pwru-record/pwru-record/internal/ebpfinterp"
+	"github.com/pwru-record/pwru-record/internal/pktcorpus"
 )
 
 // pktBase is where test packets live in the fake kernel memory.
@@ -71,28 +72,13 @@ var expressions = []string{
 	"ip[2:2] / (ip[9] - 6) > 10", "ip[2:2] % 7 < 3", "ip[0] << (ip[9] * 3) != 0", "tcp[0:2] - tcp[2:2] > 1000",
 }
 
-// corpusInputs returns the inputs for l2 or l3: full packets and their
-// truncations.
 func corpusInputs(tb testing.TB, l3 bool) map[string][]byte {
 	tb.Helper()
-	out := make(map[string][]byte)
-	for _, p := range buildCorpus(tb) {
-		data := p.frame
-		if l3 {
-			if p.l3off == 0 {
-				continue
-			}
-			data = p.frame[p.l3off:]
-		}
-		out[p.name] = data
-		for _, n := range truncations(len(data)) {
-			out[fmt.Sprintf("%s[:%d]", p.name, n)] = data[:n]
-		}
+	in, err := pktcorpus.Inputs(l3)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if l3 {
-		out["garbage-version-5"] = append([]byte{0x55}, make([]byte, 40)...)
-	}
-	return out
+	return in
 }
 
 func TestAgainstLibpcap(t *testing.T) {

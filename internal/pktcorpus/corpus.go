@@ -1,19 +1,19 @@
-package pcapfilter
+package pktcorpus
 
 import (
+	"fmt"
 	"net"
-	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
 
-// testPacket is one corpus entry: an Ethernet frame and, for IP packets, the
+// Packet is one corpus entry: an Ethernet frame and, for IP packets, the
 // offset of the network header (0 for frames without an IP header).
-type testPacket struct {
-	name  string
-	frame []byte
-	l3off int
+type Packet struct {
+	Name  string
+	Frame []byte
+	L3Off int
 }
 
 var (
@@ -27,14 +27,13 @@ var (
 	ip6C = net.ParseIP("fe80::1")
 )
 
-func serialize(tb testing.TB, ls ...gopacket.SerializableLayer) []byte {
-	tb.Helper()
+func serialize(ls ...gopacket.SerializableLayer) ([]byte, error) {
 	buf := gopacket.NewSerializeBuffer()
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
 	if err := gopacket.SerializeLayers(buf, opts, ls...); err != nil {
-		tb.Fatalf("serialize: %v", err)
+		return nil, err
 	}
-	return append([]byte(nil), buf.Bytes()...)
+	return append([]byte(nil), buf.Bytes()...), nil
 }
 
 func ether(t layers.EthernetType) *layers.Ethernet {
@@ -49,13 +48,23 @@ func ipv6(src, dst net.IP, next layers.IPProtocol) *layers.IPv6 {
 	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: src, DstIP: dst}
 }
 
-// buildCorpus returns the full packets of the corpus; truncations are
-// added by the caller.
-func buildCorpus(tb testing.TB) []testPacket {
-	tb.Helper()
-	var out []testPacket
+// Build returns the full packets of the corpus, in a fixed order; see
+// [Inputs] for truncated variants.
+func Build() ([]Packet, error) {
+	var out []Packet
+	var err error
+	fail := func(e error) {
+		if err == nil && e != nil {
+			err = e
+		}
+	}
 	add := func(name string, l3off int, ls ...gopacket.SerializableLayer) {
-		out = append(out, testPacket{name, serialize(tb, ls...), l3off})
+		b, e := serialize(ls...)
+		if e != nil {
+			fail(fmt.Errorf("build packet %s: %w", name, e))
+			return
+		}
+		out = append(out, Packet{name, b, l3off})
 	}
 	tcp := func(sp, dp layers.TCPPort, flags string) *layers.TCP {
 		t := &layers.TCP{SrcPort: sp, DstPort: dp, Seq: 1000, Window: 512}
@@ -92,9 +101,7 @@ func buildCorpus(tb testing.TB) []testPacket {
 	} {
 		ip := ipv4(c.src, c.dst, layers.IPProtocolTCP)
 		t := tcp(c.sp, c.dp, c.flags)
-		if err := t.SetNetworkLayerForChecksum(ip); err != nil {
-			tb.Fatal(err)
-		}
+		fail(t.SetNetworkLayerForChecksum(ip))
 		add(c.name, 14, ether(layers.EthernetTypeIPv4), ip, t, gopacket.Payload(c.pay))
 	}
 	for _, c := range []struct {
@@ -110,9 +117,7 @@ func buildCorpus(tb testing.TB) []testPacket {
 	} {
 		ip := ipv4(c.src, c.dst, layers.IPProtocolUDP)
 		u := &layers.UDP{SrcPort: c.sp, DstPort: c.dp}
-		if err := u.SetNetworkLayerForChecksum(ip); err != nil {
-			tb.Fatal(err)
-		}
+		fail(u.SetNetworkLayerForChecksum(ip))
 		add(c.name, 14, ether(layers.EthernetTypeIPv4), ip, u, gopacket.Payload(c.pay))
 	}
 	add("icmp4-echo", 14, ether(layers.EthernetTypeIPv4), ipv4(ip4A, ip4B, layers.IPProtocolICMPv4),
@@ -127,9 +132,7 @@ func buildCorpus(tb testing.TB) []testPacket {
 		ip := ipv4(ip4A, ip4B, layers.IPProtocolTCP)
 		ip.Options = []layers.IPv4Option{{OptionType: 1}, {OptionType: 1}, {OptionType: 1}, {OptionType: 0}}
 		t := tcp(1234, 80, "S")
-		if err := t.SetNetworkLayerForChecksum(ip); err != nil {
-			tb.Fatal(err)
-		}
+		fail(t.SetNetworkLayerForChecksum(ip))
 		add("tcp4-options-80", 14, ether(layers.EthernetTypeIPv4), ip, t)
 	}
 	// A non-first IPv4 fragment: the bytes after the header are not a
@@ -154,16 +157,12 @@ func buildCorpus(tb testing.TB) []testPacket {
 		case "tcp":
 			ip := ipv6(c.src, c.dst, layers.IPProtocolTCP)
 			t := tcp(40000, 80, "S")
-			if err := t.SetNetworkLayerForChecksum(ip); err != nil {
-				tb.Fatal(err)
-			}
+			fail(t.SetNetworkLayerForChecksum(ip))
 			add(c.name, 14, ether(layers.EthernetTypeIPv6), ip, t)
 		case "udp":
 			ip := ipv6(c.src, c.dst, layers.IPProtocolUDP)
 			u := &layers.UDP{SrcPort: 5000, DstPort: 53}
-			if err := u.SetNetworkLayerForChecksum(ip); err != nil {
-				tb.Fatal(err)
-			}
+			fail(u.SetNetworkLayerForChecksum(ip))
 			add(c.name, 14, ether(layers.EthernetTypeIPv6), ip, u, gopacket.Payload("abcd"))
 		}
 	}
@@ -177,9 +176,7 @@ func buildCorpus(tb testing.TB) []testPacket {
 	} {
 		ip := ipv6(ip6A, ip6B, layers.IPProtocolICMPv6)
 		ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(c.typ, 0)}
-		if err := ic.SetNetworkLayerForChecksum(ip); err != nil {
-			tb.Fatal(err)
-		}
+		fail(ic.SetNetworkLayerForChecksum(ip))
 		add(c.name, 14, ether(layers.EthernetTypeIPv6), ip, ic, gopacket.Payload([]byte{0, 1, 0, 2, 'x', 'y'}))
 	}
 	// IPv6 with a hop-by-hop extension header in front of UDP.
@@ -189,9 +186,7 @@ func buildCorpus(tb testing.TB) []testPacket {
 		hbh.NextHeader = layers.IPProtocolUDP
 		hbh.Options = []*layers.IPv6HopByHopOption{{OptionType: 1, OptionLength: 4, OptionData: []byte{0, 0, 0, 0}}}
 		u := &layers.UDP{SrcPort: 7, DstPort: 53}
-		if err := u.SetNetworkLayerForChecksum(ip); err != nil {
-			tb.Fatal(err)
-		}
+		fail(u.SetNetworkLayerForChecksum(ip))
 		add("udp6-hopbyhop", 14, ether(layers.EthernetTypeIPv6), ip, hbh, u, gopacket.Payload("q"))
 	}
 
@@ -210,17 +205,13 @@ func buildCorpus(tb testing.TB) []testPacket {
 	{
 		ip := ipv4(ip4A, ip4B, layers.IPProtocolUDP)
 		u := &layers.UDP{SrcPort: 1000, DstPort: 53}
-		if err := u.SetNetworkLayerForChecksum(ip); err != nil {
-			tb.Fatal(err)
-		}
+		fail(u.SetNetworkLayerForChecksum(ip))
 		add("vlan100-udp4", 18, ether(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeIPv4}, ip, u)
 	}
 	{
 		ip := ipv4(ip4C, ip4A, layers.IPProtocolTCP)
 		t := tcp(443, 50000, "A")
-		if err := t.SetNetworkLayerForChecksum(ip); err != nil {
-			tb.Fatal(err)
-		}
+		fail(t.SetNetworkLayerForChecksum(ip))
 		add("vlan200-tcp4", 18, ether(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 200, Type: layers.EthernetTypeIPv4}, ip, t)
 		add("qinq-tcp4", 22, ether(layers.EthernetTypeQinQ),
 			&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeDot1Q},
@@ -228,10 +219,13 @@ func buildCorpus(tb testing.TB) []testPacket {
 	}
 	// Something neither IPv4, IPv6 nor ARP.
 	add("lldp-ish", 0, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: 0x88cc}, gopacket.Payload(make([]byte, 40)))
-	return out
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// truncations returns prefixes of pkt at interesting lengths.
+// truncations returns interesting prefix lengths below n.
 func truncations(n int) []int {
 	var out []int
 	for _, l := range []int{0, 1, 12, 13, 14, 15, 19, 20, 23, 24, 33, 34, 35, 37, 38, 40, 41, 53, 54, 55, 57, 58, 61, 62} {
@@ -240,4 +234,32 @@ func truncations(n int) []int {
 		}
 	}
 	return out
+}
+
+// Inputs returns the corpus as filter inputs by name: for l2 every frame,
+// for l3 the network-layer part of every IP packet plus one non-IP blob;
+// each with its truncations at header boundaries ("name[:n]").
+func Inputs(l3 bool) (map[string][]byte, error) {
+	pkts, err := Build()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte)
+	for _, p := range pkts {
+		data := p.Frame
+		if l3 {
+			if p.L3Off == 0 {
+				continue
+			}
+			data = p.Frame[p.L3Off:]
+		}
+		out[p.Name] = data
+		for _, n := range truncations(len(data)) {
+			out[fmt.Sprintf("%s[:%d]", p.Name, n)] = data[:n]
+		}
+	}
+	if l3 {
+		out["garbage-version-5"] = append([]byte{0x55}, make([]byte, 40)...)
+	}
+	return out, nil
 }
