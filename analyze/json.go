@@ -17,9 +17,9 @@ func (p *printer) json(e *format.Event, l *life) {
 	b = append(b, `","cpu":`...)
 	b = strconv.AppendUint(b, uint64(e.CPU), 10)
 	b = append(b, `,"process":`...)
-	b = p.appendQuoted(b, p.process(e))
+	b = append(b, p.proc(e).quoted...)
 	b = append(b, `,"func":`...)
-	b = p.appendQuoted(b, p.funcName(e))
+	b = append(b, p.funcQuoted(e)...)
 	if p.o.OutputCaller && e.Caller != 0 {
 		b = append(b, `,"caller_func":`...)
 		b = appendJSONString(b, p.c.Sym(e.Caller))

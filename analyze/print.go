@@ -66,14 +66,23 @@ type printer struct {
 
 	procs     map[uint32]procName
 	funcs     []string // FUNC column by probe id for events without drop reason
+	funcsQ    [][]byte // the same as JSON strings
 	lastTuple format.Tuple
 	lastFlags uint8
 	tupleText []byte // rendering of lastTuple (text or JSON)
 	tupleOK   bool
-	// tuples caches renderings of recent tuples (text or JSON).
-	tuples map[tupleKey][]byte
+	// recentTuples caches renderings of recent tuples (text or JSON).
+	recentTuples [16]recentTuple
+	nextTuple    int
+	lastProc     procName
+	lastPID      uint32
 	// quoted caches JSON string literals of process and function names.
 	quoted map[string][]byte
+}
+
+type recentTuple struct {
+	k tupleKey
+	r []byte
 }
 
 type tupleKey struct {
@@ -87,13 +96,17 @@ func (p *printer) tuple(t *format.Tuple, flags uint8, render func([]byte, *forma
 		return p.tupleText
 	}
 	k := tupleKey{*t, flags}
-	r, ok := p.tuples[k]
-	if !ok {
-		if p.tuples == nil || len(p.tuples) > 4096 {
-			p.tuples = map[tupleKey][]byte{}
+	var r []byte
+	for i := range p.recentTuples {
+		if p.recentTuples[i].r != nil && p.recentTuples[i].k == k {
+			r = p.recentTuples[i].r
+			break
 		}
+	}
+	if r == nil {
 		r = render(nil, t, flags, p.o.OutputTCPFlags)
-		p.tuples[k] = r
+		p.recentTuples[p.nextTuple] = recentTuple{k, r}
+		p.nextTuple = (p.nextTuple + 1) % len(p.recentTuples)
 	}
 	p.lastTuple, p.lastFlags, p.tupleText, p.tupleOK = *t, flags, r, true
 	return r
@@ -112,7 +125,10 @@ func (p *printer) appendQuoted(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
-type procName struct{ comm, text string }
+type procName struct {
+	comm, text string
+	quoted     []byte // text as a JSON string
+}
 
 // Print writes the capture's selected events to w in pwru's live format,
 // or as JSON lines with o.JSON.
@@ -226,16 +242,40 @@ func tildeTrim(s string) string {
 	return "~" + s[len(s)-15:]
 }
 
-func (p *printer) process(e *format.Event) string {
+func (p *printer) process(e *format.Event) string { return p.proc(e).text }
+
+func (p *printer) proc(e *format.Event) procName {
+	if p.lastProc.quoted != nil && p.lastPID == e.PID && p.lastProc.comm == e.Comm {
+		return p.lastProc
+	}
 	if pn, ok := p.procs[e.PID]; ok && pn.comm == e.Comm {
-		return pn.text
+		p.lastPID, p.lastProc = e.PID, pn
+		return pn
 	}
 	if p.procs == nil || len(p.procs) > 1<<14 {
 		p.procs = map[uint32]procName{}
 	}
 	text := processText(e)
-	p.procs[e.PID] = procName{e.Comm, text}
-	return text
+	pn := procName{e.Comm, text, appendJSONString(nil, text)}
+	p.procs[e.PID] = pn
+	p.lastPID, p.lastProc = e.PID, pn
+	return pn
+}
+
+// funcQuoted returns the FUNC column as a JSON string.
+func (p *printer) funcQuoted(e *format.Event) []byte {
+	if e.Flags&format.FlagDropReason == 0 && int(e.ProbeID) < len(p.c.probes) {
+		if p.funcsQ == nil {
+			p.funcsQ = make([][]byte, len(p.c.probes))
+		}
+		if q := p.funcsQ[e.ProbeID]; q != nil {
+			return q
+		}
+		q := appendJSONString(nil, p.funcName(e))
+		p.funcsQ[e.ProbeID] = q
+		return q
+	}
+	return appendJSONString(nil, p.funcName(e))
 }
 
 func processText(e *format.Event) string {
