@@ -2,7 +2,9 @@ package pktfilter
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -344,5 +346,20 @@ func TestOptimiserPreservesVerdicts(t *testing.T) {
 	}
 	if compiled < 900 || compared < 50000 {
 		t.Errorf("only %d expressions compiled, %d verdicts compared", compiled, compared)
+	}
+}
+
+func TestPathologicalExpressionsAreQuick(t *testing.T) {
+	for _, expr := range []string{
+		"tcp or " + strings.Repeat("(", 100000) + "10.0.0.1",
+		"tcp or " + strings.Repeat("not ", 100000) + "10.0.0.1",
+		strings.Repeat("-", 100000) + "1 = 1",
+		strings.Repeat("tcp and ", 20000) + "tcp",
+	} {
+		start := time.Now()
+		Compile(expr)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Compile of a %d-byte expression took %v", len(expr), d)
+		}
 	}
 }

@@ -274,20 +274,26 @@ func arithFollow(t token) bool {
 }
 
 // idStart reports whether the token at i starts a bare address that
-// inherits the previous qualifiers.
+// inherits the previous qualifiers. Past maxDepth negations and
+// parentheses it answers false; the parser then reports the nesting.
 func (p *parser) idStart(i int) bool {
-	t := p.at(i)
-	switch t.kind {
-	case tkHID, tkHID6, tkEID, tkID:
-		return true
-	case tkNum:
-		return !arithFollow(p.at(i + 1))
-	case tkNot:
-		return p.idStart(i + 1)
-	case tkOp:
-		if t.text == "(" {
-			return p.idStart(i+1) && !arithFollow(p.at(p.matching(i)+1))
+	for d := 0; d < maxDepth; d++ {
+		t := p.at(i)
+		switch t.kind {
+		case tkHID, tkHID6, tkEID, tkID:
+			return true
+		case tkNum:
+			return !arithFollow(p.at(i + 1))
+		case tkNot:
+			i++
+			continue
+		case tkOp:
+			if t.text == "(" && !arithFollow(p.at(p.matching(i)+1)) {
+				i++
+				continue
+			}
 		}
+		return false
 	}
 	return false
 }

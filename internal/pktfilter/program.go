@@ -43,11 +43,19 @@ type program struct {
 func compileProgram(root *node, l3, optimize bool) program {
 	pr := program{l3: l3}
 	pr.entry = pr.gen(root, accept, reject)
-	if optimize {
+	if optimize && len(pr.insns) <= maxOptimizeInsns {
 		pr.optimize()
 	}
 	return pr
 }
+
+// Limits that keep optimisation fast on huge expressions; beyond them the
+// program is merely less optimised (verdicts only differ on packets too
+// short for some test).
+const (
+	maxOptimizeInsns = 4096 // larger programs are not optimised
+	maxThreadSteps   = 256  // tests one branch may be threaded past per pass
+)
 
 // gen emits n so that it continues at t when n holds and at f otherwise,
 // and returns the index of n's first test. Later-evaluated parts are
@@ -169,7 +177,7 @@ func (pr *program) optimize() {
 					known = &factList{fact: fact{key: k, val: in.val, taken: br == &in.jt}, next: known}
 				}
 				t := *br
-				for t >= 0 {
+				for steps := 0; t >= 0 && steps < maxThreadSteps; steps++ {
 					next := &pr.insns[t]
 					if next.jt == next.jf {
 						t = next.jt
