@@ -57,6 +57,7 @@ enum counter {
 	COUNTER_STACK_LOST,
 	COUNTER_PAYLOAD_READ_ERR,
 	COUNTER_TRACK_FULL,
+	COUNTER_NULL_SKB, // probe hits whose skb argument was NULL (no event)
 	NUM_COUNTERS,
 };
 
@@ -687,8 +688,10 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	u64 addr = (u64)skb;
 	u32 pos = 0;
 
-	if (!skb)
+	if (!skb) {
+		count(COUNTER_NULL_SKB);
 		return 0;
+	}
 	s = scratch_get();
 	if (!s)
 		return 0;

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"sync"
 	"time"
 
@@ -51,7 +52,7 @@ type drainOptions struct {
 	MaxEvents    uint64        // 0 = unlimited
 	MaxSize      int64         // bytes, 0 = unlimited
 	Duration     time.Duration // 0 = unlimited
-	Tick         time.Duration // idle wake-up period (default 250ms)
+	Tick         time.Duration // idle wake-up period (default 500ms)
 	StopDrain    time.Duration // longest final drain after a stop (default 1s)
 	ProbesFailed uint32
 	Status       func(Stats) // called every tick; may be nil
@@ -63,17 +64,18 @@ type drainer struct {
 	losses LossSource
 	opts   drainOptions
 
-	start   time.Time
-	lost    uint64
-	skipped uint64 // records read after a limit was reached, not written
-	reason  string
+	start    time.Time
+	lost     uint64
+	lastLoss *format.Losses // last stored, to store only changes
+	skipped  uint64         // records read after a limit was reached, not written
+	reason   string
 }
 
 // drain reads records until ctx is done or a limit is reached, writing
 // them through the decoder. It does not close the writer.
 func (d *drainer) run(ctx context.Context) (Stats, error) {
 	if d.opts.Tick <= 0 {
-		d.opts.Tick = 250 * time.Millisecond
+		d.opts.Tick = 500 * time.Millisecond
 	}
 	if d.opts.StopDrain <= 0 {
 		d.opts.StopDrain = time.Second
@@ -207,6 +209,10 @@ func (d *drainer) updateLosses() error {
 		l.Other["stack_unresolved"] = d.dec.stackLost
 	}
 	d.lost = l.TotalLost()
+	if d.lastLoss != nil && reflect.DeepEqual(*d.lastLoss, l) {
+		return nil
+	}
+	d.lastLoss = &l
 	if err := d.dec.w.SetLosses(&l); err != nil {
 		return fmt.Errorf("store losses: %w", err)
 	}
