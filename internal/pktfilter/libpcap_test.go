@@ -88,7 +88,7 @@ func FuzzLibpcap(f *testing.F) {
 			return
 		}
 		flt, err := Compile(expr)
-		if errors.Is(err, ErrUnsupported) {
+		if errors.Is(err, ErrUnsupported) || usesByteMask(expr) {
 			return
 		}
 		lt := pcaporacle.LinkEthernet
@@ -243,4 +243,19 @@ func TestRandomExpressionsLibpcap(t *testing.T) {
 		"%d on packets where some test reads past the capture (optimiser-dependent): %d agree (%.1f%%); "+
 		"%d expressions where only one optimiser reports a constant division by zero or an oversized shift",
 		n, compiled, strict, optDependent, optAgree, 100*float64(optAgree)/float64(max(optDependent, 1)), foldErrs)
+}
+
+// usesByteMask reports "byte N & V" or "byte N | V", where libpcap 1.10
+// tests the accumulator instead of byte N (a documented difference).
+func usesByteMask(expr string) bool {
+	toks, err := lex(expr)
+	if err != nil {
+		return false
+	}
+	for i, t := range toks {
+		if t.kind == tkKW && t.kw == "byte" && i+2 < len(toks) && (isOp(toks[i+2], "&") || isOp(toks[i+2], "|")) {
+			return true
+		}
+	}
+	return false
 }
