@@ -23,6 +23,13 @@
 //     fexit_skb_copy_expand: a clone or copy inherits the track id.
 //   - fentry_tc / fexit_tc, fentry_xdp / fexit_xdp: attached to loaded tc
 //     and XDP programs (--filter-trace-tc/xdp); cookie = probe id.
+//   - kprobe_bpf_helper / kprobe_multi_bpf_helper: BPF helper functions
+//     (--filter-track-bpf-helpers); they report the skb or xdp_buff of the
+//     tc/XDP program running on the CPU (recorded by fentry_tc/xdp).
+//
+// Per-CPU counters (map counters, enum counter in pwru.c) count failed
+// ring buffer reservations, unresolvable stacks, unreadable payloads, a
+// full tracking map and probe hits with a NULL skb.
 //
 // # Record layout
 //
@@ -40,6 +47,7 @@
 // filter_pcap_tunnel_l3 (R1 = kernel address of the first byte, R2 = R1 +
 // min(linear length, 512)), filter_skb_expr (R1 = struct sk_buff *) and
 // filter_xdp_expr (R1 = struct xdp_buff *). They are only called when the
-// corresponding Config.Filter* flag is set. The callers use at most 160
-// bytes of stack, so an injected body may use up to 256 bytes.
+// corresponding Config.Filter* flag is set. The callers use at most 176
+// bytes of stack (of the verifier's 512 per call chain), so an injected
+// body may use up to 256 bytes.
 package bpf
