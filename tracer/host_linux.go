@@ -276,3 +276,20 @@ func raiseFileLimit() {
 		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &r)
 	}
 }
+
+// peakRSS reads the process's peak resident set size (0 if unknown).
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}

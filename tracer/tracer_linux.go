@@ -47,6 +47,7 @@ type Result struct {
 	// With Config.BPFStats: what the kernel program cost.
 	ProgRuns    uint64        // program runs (probe hits, before filtering)
 	ProgRuntime time.Duration // total time spent in the programs
+	PeakRSS     int64         // bytes (VmHWM), measured when the capture was complete
 }
 
 // ListFuncs returns what a recording with cfg would trace: the sk_buff
@@ -349,6 +350,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		}
 	}
 	res.Stats.Bytes = w.Stats().Bytes
+	res.PeakRSS = peakRSS()
 	if derr != nil {
 		return res, derr
 	}

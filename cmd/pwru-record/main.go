@@ -312,6 +312,9 @@ func summary(w io.Writer, r *tracer.Result, path string) {
 	if r.StopReason != "" {
 		fmt.Fprintf(w, "; stopped: %s after %s", r.StopReason, r.Elapsed.Truncate(time.Millisecond))
 	}
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(w, "; peak RSS %d MiB", r.PeakRSS>>20)
+	}
 	fmt.Fprintf(w, "\npwru-record: startup: discovery %s, kallsyms %s, snapshot %s, load %s, attach %s; detach %s\n",
 		t.Discovery.Truncate(time.Millisecond), t.Kallsyms.Truncate(time.Millisecond), t.Snapshot.Truncate(time.Millisecond),
 		t.Load.Truncate(time.Millisecond), t.Attach.Truncate(time.Millisecond), t.Detach.Truncate(time.Millisecond))
