@@ -140,6 +140,20 @@ func (c *Capture) NetnsName(inode uint32) string { return c.netns[inode] }
 // ByteOrder is the recording host's byte order (from uname machine).
 func (c *Capture) ByteOrder() binary.ByteOrder { return c.order }
 
+// Problems returns the errors met so far loading the capture's kallsyms
+// and BTF (the commands go on without them: addresses stay hex, drop
+// reasons numbers).
+func (c *Capture) Problems() []error {
+	var errs []error
+	if c.symsErr != nil {
+		errs = append(errs, fmt.Errorf("read kallsyms: %w", c.symsErr))
+	}
+	if c.specErr != nil {
+		errs = append(errs, fmt.Errorf("read btf: %w", c.specErr))
+	}
+	return errs
+}
+
 // Symbols returns the capture's kallsyms (loaded on first use). A capture
 // without kallsyms yields nil and no error.
 func (c *Capture) Symbols() *format.Symbols {

@@ -251,7 +251,7 @@ func collectDiffSide(c *Capture, flt *Filter, shapes *shapeTable, flows *flowTab
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Path, err)
+		return nil, err
 	}
 	slices.SortStableFunc(d.pkts, func(a, b diffPkt) int { return cmp.Compare(a.first, b.first) })
 	return d, nil

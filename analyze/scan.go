@@ -59,7 +59,7 @@ func (s *scanner) prepass() error {
 		s.m.observePayload(&e, l)
 	}
 	if err := it.Err(); err != nil {
-		return fmt.Errorf("read events: %w", err)
+		return fmt.Errorf("read events of %s: %w", s.c.Path, err)
 	}
 	tr.flush()
 	return nil
@@ -130,7 +130,7 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 		}
 	}
 	if err := it.Err(); err != nil {
-		return fmt.Errorf("read events: %w", err)
+		return fmt.Errorf("read events of %s: %w", s.c.Path, err)
 	}
 	if lives {
 		tr.flush()

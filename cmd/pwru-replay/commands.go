@@ -33,7 +33,7 @@ func pathsCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			defer capt.Close()
+			defer e.done(capt)
 			return analyze.Paths(e.stdout, capt, &analyze.PathsOptions{
 				Filter:  filterFrom(c, pcap),
 				NoGroup: c.Bool("no-group"),
@@ -63,7 +63,7 @@ func statsCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			defer capt.Close()
+			defer e.done(capt)
 			return analyze.Stats(e.stdout, capt, &analyze.StatsOptions{Filter: filterFrom(c, pcap), Top: c.Int("top")})
 		},
 	}
@@ -92,7 +92,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			defer capt.Close()
+			defer e.done(capt)
 			return writeOutput(e, c.String("output"), func(f *os.File) error {
 				n, err := analyze.WritePcap(f, capt, &analyze.PcapOptions{Filter: filterFrom(c, pcap), PerEvent: c.Bool("per-event")})
 				if err == nil && f != os.Stdout {
@@ -156,12 +156,12 @@ Example:
 			if err != nil {
 				return exit2(err)
 			}
-			defer good.Close()
+			defer e.done(good)
 			bad, err := openCapture(e, c, c.Args().Get(1))
 			if err != nil {
 				return exit2(err)
 			}
-			defer bad.Close()
+			defer e.done(bad)
 			different, err := analyze.Diff(e.stdout, good, bad, &analyze.DiffOptions{
 				Filter:           filterFrom(c, c.Args().Slice()[2:]),
 				LatencyThreshold: c.Duration("latency-threshold"),
@@ -207,7 +207,7 @@ func sliceCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			defer capt.Close()
+			defer e.done(capt)
 			out := c.String("output")
 			return writeOutput(e, out, func(f *os.File) error {
 				st, err := analyze.Slice(f, capt, &analyze.SliceOptions{

@@ -127,6 +127,15 @@ type env struct {
 	tty            bool
 }
 
+// done reports what could not be loaded from a capture (as warnings on
+// stderr) and closes it.
+func (e *env) done(c *analyze.Capture) {
+	for _, err := range c.Problems() {
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: %s\n", c.Path, oneLine(err.Error()))
+	}
+	c.Close()
+}
+
 // filterFlags are the filters every subcommand shares.
 func filterFlags() []cli.Flag {
 	return []cli.Flag{
@@ -224,7 +233,7 @@ func infoCommand(e *env) *cli.Command {
 					Size:     size,
 					Location: time.Local,
 				})
-				capt.Close()
+				e.done(capt)
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
 				}

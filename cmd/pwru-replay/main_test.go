@@ -247,3 +247,51 @@ func TestCrossBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIDamagedFiles runs every subcommand on captures cut or corrupted
+// at many offsets: each run ends with exit status 0, 1 or 2, and stderr
+// holds at most two warnings (truncation, unreadable BTF or kallsyms) and
+// one error line; a panic fails the test.
+func TestCLIDamagedFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := mustScenario(t, dir, "basic")
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := len(data) / 23
+	for off := 1; off < len(data); off += step {
+		cut := filepath.Join(dir, "cut.pwru")
+		bad := filepath.Join(dir, "bad.pwru")
+		if err := os.WriteFile(cut, data[:off], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		flipped := bytes.Clone(data)
+		for i := off; i < min(off+8, len(flipped)); i++ {
+			flipped[i] ^= 0x5a
+		}
+		if err := os.WriteFile(bad, flipped, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, file := range []string{"cut.pwru", "bad.pwru"} {
+			for _, args := range [][]string{
+				{"info", file},
+				{"print", "--output-stack", "--output-skb", "--json", file},
+				{"paths", file, "udp"},
+				{"stats", "--dropped", file},
+				{"pcap", "-o", "out.pcapng", file},
+				{"diff", "basic.pwru", file},
+				{"slice", "-o", "s.pwru", "--trim-symbols", file},
+				{"print", "--skip-corrupt", file},
+			} {
+				_, errOut, code := runCLI(t, dir, args...)
+				if code < 0 || code > 2 {
+					t.Errorf("offset %d: %v: exit status %d", off, args, code)
+				}
+				if n := strings.Count(errOut, "\n"); n > 3 || strings.Contains(errOut, "goroutine") {
+					t.Errorf("offset %d: %v: stderr:\n%s", off, args, errOut)
+				}
+			}
+		}
+	}
+}

@@ -51,7 +51,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			defer capt.Close()
+			defer e.done(capt)
 			return analyze.Print(e.stdout, capt, &analyze.PrintOptions{
 				Filter:              filterFrom(c, pcap),
 				OutputMeta:          c.Bool("output-meta"),
