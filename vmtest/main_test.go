@@ -25,7 +25,7 @@ var (
 	flagKernels   = flag.String("kernels", "all", "kernel series to boot, comma-separated, or all ("+strings.Join(vm.KnownSeries(), ", ")+")")
 	flagScenarios = flag.String("scenarios", "default", "scenarios to run: default (those expected to pass), all, or a comma-separated list")
 	flagKeep      = flag.String("keep", "", "copy each kernel's guest output (captures, reports, console) to this directory")
-	flagTimeout   = flag.Duration("vm-timeout", 25*time.Minute, "time limit for one guest run")
+	flagTimeout   = flag.Duration("vm-timeout", 60*time.Minute, "time limit for one guest run")
 	flagFixtures  = flag.String("fixtures", "", "when every test passed, copy the analyzer fixtures (see fixtures) into this directory, e.g. ../testdata/vm")
 	flagParallel  = flag.Int("parallel-kernels", 2, "kernels booted at the same time (each guest uses one host core)")
 )
@@ -51,7 +51,7 @@ var scenarios = []scenario{
 	{name: "diff", test: "TestDiff", recorder: true, replay: true, pending: "pwru-replay diff (analyze/): it matches none of the packets between the runs and names no diverging function"},
 	{name: "track", test: "TestTrack", recorder: true},
 	{name: "tcxdp", test: "TestTCXDP", recorder: true, pending: "pwru-record --filter-trace-tc/--filter-trace-xdp (tracer/): attaching fentry to the tc and XDP programs fails with \"create raw tracepoint with cookie: not supported\""},
-	{name: "load", test: "TestLoad", recorder: true, pending: "pwru-record (cmd/pwru-record, tracer/)"},
+	{name: "load", test: "TestLoad", recorder: true, pending: "pwru-record (tracer/): written + lost events do not add up to the BPF run counts (6.12: 11040 + 0 of 11396; the hits of kprobe_multi_skb_4 produce no event and no loss)"},
 }
 
 // kernelRun is the outcome of booting one kernel.

@@ -82,7 +82,7 @@ func main() {
 	recorder := flag.String("recorder", "/bin/pwru-record", "path of the recorder")
 	out := flag.String("out", "/out", "output directory")
 	list := flag.String("scenarios", "", "comma-separated scenarios to run")
-	timeout := flag.Duration("timeout", 8*time.Minute, "time limit per scenario")
+	timeout := flag.Duration("timeout", 20*time.Minute, "time limit per scenario")
 	flag.Parse()
 
 	var uts unix.Utsname

@@ -17,7 +17,7 @@ import (
 )
 
 // readyTimeout bounds how long the recorder may take to attach.
-const readyTimeout = 4 * time.Minute
+const readyTimeout = 10 * time.Minute
 
 // recording is a running recorder.
 type recording struct {
@@ -109,10 +109,10 @@ func (r *recording) stop(sig syscall.Signal) error {
 	r.cmd.Process.Signal(sig)
 	select {
 	case <-r.done:
-	case <-time.After(3 * time.Minute):
+	case <-time.After(6 * time.Minute):
 		r.cmd.Process.Kill()
 		<-r.done
-		r.run.Error = fmt.Sprintf("did not exit within 3m of %v", sig)
+		r.run.Error = fmt.Sprintf("did not exit within 6m of %v", sig)
 	}
 	r.run.Stop = time.Since(t)
 	r.finish()
