@@ -69,7 +69,8 @@ type File struct {
 	summary  Summary
 	problems []error
 
-	mu        sync.Mutex
+	mu        sync.Mutex // guards the caches below
+	strMu     sync.Mutex // guards strs
 	strs      map[string]string
 	symbols   *Symbols
 	vmlinux   *btf.Spec
@@ -448,10 +449,11 @@ func (f *File) intern(b []byte) string {
 	return s
 }
 
-// internLocked is intern for callers that do not hold f.mu.
+// internLocked is intern for use after open, when iterators may run
+// concurrently.
 func (f *File) internLocked(b []byte) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.strMu.Lock()
+	defer f.strMu.Unlock()
 	return f.intern(b)
 }
 

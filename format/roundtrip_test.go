@@ -2,6 +2,7 @@ package format_test
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
@@ -156,5 +157,28 @@ func TestDecodeAllocs(t *testing.T) {
 	}
 	if perEvent := allocs / float64(n); perEvent > 0.01 {
 		t.Errorf("%.0f allocations for %d events (%.3f per event), want well below one per event", allocs, n, perEvent)
+	}
+}
+
+// TestConcurrentReaders iterates and looks things up from several
+// goroutines on one File (run with -race).
+func TestConcurrentReaders(t *testing.T) {
+	s := synth.Generate(synth.Config{Seed: 12, SKBs: 200, PayloadPercent: 40, StackPercent: 40})
+	f := mustOpen(t, writeStream(t, s, &format.WriterOptions{ChunkEvents: 300, FlushInterval: -1}), nil)
+	want := s.SortedEvents()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			got, err := walk(f)
+			if err == nil && !slices.Equal(got, want) {
+				err = errors.New("events differ")
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
