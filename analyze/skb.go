@@ -71,11 +71,14 @@ func classifyName(name string) probeClass {
 
 // DefaultWindow is how long (ns) an skb may stay silent before its state is
 // dropped and its next event starts a new journey.
-const DefaultWindow = 10_000_000_000
+const DefaultWindow = 1_000_000_000
 
 // freedLinger is how long (ns) a freed skb's state is kept for the events
 // of the freeing path that follow the fate event.
-const freedLinger = 50_000_000
+const freedLinger = 10_000_000
+
+// minGCLive is the live-skb count below which no size-triggered sweep runs.
+const minGCLive = 1024
 
 // life is one lifetime of an skb address: from its first event to its
 // fate. Lifetimes are numbered 1, 2, ... in order of first event, so two
@@ -114,9 +117,16 @@ type tracker struct {
 	nextID  uint64
 	window  uint64
 	lastGC  uint64
+	gcLimit int // sweep when the live map grows past this
+	maxLive int // largest number of live skbs seen (tests, stats)
 	classes []probeClass // by probe id
+	final   []bool       // by probe id: the function frees the sk_buff itself
 	onEnd   func(*life)
 	free    []*life
+	// pending is a lifetime whose last event (kfree_skbmem: the sk_buff
+	// went back to the slab) was the previous one; it ends before the next
+	// event is observed.
+	pending *life
 	// recent is a direct-mapped cache in front of live: most events belong
 	// to one of the few skbs in flight.
 	recent [64]*life
@@ -128,11 +138,13 @@ func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	if window == 0 {
 		window = DefaultWindow
 	}
-	t := &tracker{cap: c, live: map[uint64]*life{}, window: window, onEnd: onEnd}
+	t := &tracker{cap: c, live: map[uint64]*life{}, window: window, onEnd: onEnd, gcLimit: minGCLive}
 	t.classes = make([]probeClass, len(c.probes))
+	t.final = make([]bool, len(c.probes))
 	for i, p := range c.probes {
 		if p != nil {
 			t.classes[i] = classifyName(p.Name)
+			t.final[i] = p.Name == "kfree_skbmem"
 		}
 	}
 	return t
@@ -148,7 +160,13 @@ func (t *tracker) class(probe uint32) probeClass {
 // observe assigns e to a lifetime (nil for events without an skb) and
 // updates its fate.
 func (t *tracker) observe(e *format.Event) *life {
-	if e.Time > t.lastGC+t.window/4 {
+	if t.pending != nil {
+		if !t.pending.dead {
+			t.end(t.pending)
+		}
+		t.pending = nil
+	}
+	if e.Time > t.lastGC+freedLinger || len(t.live) > t.gcLimit {
 		t.gc(e.Time)
 	}
 	if e.SKB == 0 {
@@ -171,6 +189,9 @@ func (t *tracker) observe(e *format.Event) *life {
 		l.addr = e.SKB
 		l.first = e.Time
 		t.live[e.SKB] = l
+		if len(t.live) > t.maxLive {
+			t.maxLive = len(t.live)
+		}
 	}
 	t.recent[slot] = l
 	if e.TrackID != 0 && l.track == 0 {
@@ -193,6 +214,9 @@ func (t *tracker) observe(e *format.Event) *life {
 		t.setFate(l, FateDelivered, e)
 	case cl == classFreed:
 		t.setFate(l, FateFreed, e)
+	}
+	if int(e.ProbeID) < len(t.final) && t.final[e.ProbeID] {
+		t.pending = l
 	}
 	return l
 }
@@ -239,6 +263,7 @@ func (t *tracker) gc(now uint64) {
 	for _, l := range done {
 		t.end(l)
 	}
+	t.gcLimit = max(minGCLive, 2*len(t.live))
 }
 
 // flush ends every remaining lifetime (end of capture), in id order.

@@ -227,3 +227,62 @@ func StableInfo(s string) string {
 }
 
 var fileSize = regexp.MustCompile(`\(\d+ bytes,`)
+
+// Large writes a capture of n skbs received on eth0, six in flight at a
+// time, each walking the receive path to its fate (delivered, or dropped
+// with a reason for one in ten), with skb addresses recycled (first in,
+// first out) from a pool of 4096 as the slab allocator does, and one
+// payload per skb.
+func Large(w io.Writer, n int) error {
+	b, err := NewBuilder(w, 0)
+	if err != nil {
+		return err
+	}
+	path := []string{"__netif_receive_skb_core", "ip_rcv", "ip_rcv_core", "nf_hook_slow", "ip_local_deliver", "udp_rcv", "udp_queue_rcv_skb"}
+	type walker struct {
+		s    *SKB
+		pos  int
+		drop bool
+	}
+	var active []*walker
+	started := 0
+	pool := []uint64{}
+	for i := range 4096 {
+		pool = append(pool, 0xffff888020000000+uint64(i)*0x100)
+	}
+	start := func() {
+		if started == n || len(pool) == 0 {
+			return
+		}
+		addr := pool[0]
+		pool = pool[1:]
+		started++
+		pkt := Ethernet(IPv4("10.0.0.1", "10.0.0.2", 17, uint16(started), UDP(uint16(1024+started%32), 53, []byte{byte(started)})))
+		active = append(active, &walker{s: b.NewSKB(addr, uint64(started), RootNS, 2, pkt), drop: started%10 == 0})
+	}
+	for range 6 {
+		start()
+	}
+	for k := 0; len(active) > 0; k++ {
+		i := (k * 7) % len(active)
+		wk := active[i]
+		switch {
+		case wk.pos < len(path) && !(wk.drop && wk.pos == 4):
+			wk.s.Hit(300, path[wk.pos])
+		case wk.drop:
+			wk.s.Hit(300, "kfree_skb_reason", Drop(ReasonNetfilterDrop))
+			wk.pos = len(path) + 1
+		default:
+			wk.s.Hit(300, "consume_skb")
+			wk.pos = len(path) + 1
+		}
+		wk.pos++
+		if wk.pos > len(path)+1 {
+			wk.s.Hit(100, "kfree_skbmem")
+			pool = append(pool, wk.s.Base.SKB)
+			active = append(active[:i], active[i+1:]...)
+			start()
+		}
+	}
+	return b.Close()
+}

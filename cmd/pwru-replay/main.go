@@ -150,7 +150,7 @@ func filterFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dropped", Usage: "only skbs that were dropped", Category: "Filters"},
 		&cli.StringFlag{Name: "reason", Usage: "only skbs dropped with this `REASON` (NO_SOCKET)", Category: "Filters"},
 		&cli.BoolFlag{Name: "track", Usage: "include clones of matching skbs (same track id)", Category: "Filters"},
-		&cli.DurationFlag{Name: "window", Usage: "an skb silent for this long starts a new journey", Value: 10 * time.Second, Category: "Filters"},
+		&cli.DurationFlag{Name: "window", Usage: "an skb silent for this long starts a new journey", Value: time.Second, Category: "Filters"},
 		&cli.BoolFlag{Name: "skip-corrupt", Usage: "skip corrupt sections instead of failing", Category: "Input"},
 	}
 }
