@@ -117,8 +117,8 @@ type tracker struct {
 	nextID  uint64
 	window  uint64
 	lastGC  uint64
-	gcLimit int // sweep when the live map grows past this
-	maxLive int // largest number of live skbs seen (tests, stats)
+	gcLimit int          // sweep when the live map grows past this
+	maxLive int          // largest number of live skbs seen (tests, stats)
 	classes []probeClass // by probe id
 	final   []bool       // by probe id: the function frees the sk_buff itself
 	onEnd   func(*life)
