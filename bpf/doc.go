@@ -22,7 +22,8 @@
 //   - fexit_skb_clone, fexit_skb_copy, fexit_pskb_copy_fclone,
 //     fexit_skb_copy_expand: a clone or copy inherits the track id.
 //   - fentry_tc / fexit_tc, fentry_xdp / fexit_xdp: attached to loaded tc
-//     and XDP programs (--filter-trace-tc/xdp); cookie = probe id.
+//     and XDP programs (--filter-trace-tc/xdp); one load per target with
+//     Config.ProgProbeId = probe id.
 //   - kprobe_bpf_helper / kprobe_multi_bpf_helper: BPF helper functions
 //     (--filter-track-bpf-helpers); they report the skb or xdp_buff of the
 //     tc/XDP program running on the CPU (recorded by fentry_tc/xdp).

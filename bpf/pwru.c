@@ -123,6 +123,7 @@ struct config {
 	u32 snaplen;
 	u32 drop_probe_id;
 	u32 kfree_skbmem_probe_id; // 0 = kfree_skbmem is not a traced probe
+	u32 prog_probe_id;	   // fentry/fexit on a tc/XDP program: its probe id
 	u8 filter_netns;
 	u8 filter_mark;
 	u8 filter_ifindex;
@@ -903,7 +904,8 @@ int BPF_PROG(fexit_skb_copy_expand, struct sk_buff *skb, int newheadroom, int ne
 }
 
 // tc programs (--filter-trace-tc): entry and verdict. The tracer loads one
-// copy per target program and sets the attach cookie to the probe id.
+// copy per target program with CFG.prog_probe_id set to its probe id (the
+// kernel cannot attach a cookie to fentry on a BPF program).
 static __always_inline void set_cur_prog(u64 ptr, u64 xdp)
 {
 	u32 zero = 0;
@@ -922,14 +924,14 @@ SEC("fentry/tc")
 int BPF_PROG(fentry_tc, struct sk_buff *skb)
 {
 	set_cur_prog((u64)skb, 0);
-	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, 0, 0, 0);
+	return handle_skb(ctx, skb, CFG.prog_probe_id, 0, 0, 0, 0);
 }
 
 SEC("fexit/tc")
 int BPF_PROG(fexit_tc, struct sk_buff *skb, int verdict)
 {
 	set_cur_prog(0, 0);
-	return handle_skb(ctx, skb, bpf_get_attach_cookie(ctx), 0, F_EXIT | F_RETVAL, verdict, 0);
+	return handle_skb(ctx, skb, CFG.prog_probe_id, 0, F_EXIT | F_RETVAL, verdict, 0);
 }
 
 // handle_xdp is the probe path for an xdp_buff (--filter-trace-xdp).
@@ -1000,14 +1002,14 @@ SEC("fentry/xdp")
 int BPF_PROG(fentry_xdp, struct xdp_buff *xdp)
 {
 	set_cur_prog((u64)xdp, 1);
-	return handle_xdp(ctx, xdp, bpf_get_attach_cookie(ctx), 0, 0);
+	return handle_xdp(ctx, xdp, CFG.prog_probe_id, 0, 0);
 }
 
 SEC("fexit/xdp")
 int BPF_PROG(fexit_xdp, struct xdp_buff *xdp, int verdict)
 {
 	set_cur_prog(0, 0);
-	return handle_xdp(ctx, xdp, bpf_get_attach_cookie(ctx), F_EXIT | F_RETVAL, verdict);
+	return handle_xdp(ctx, xdp, CFG.prog_probe_id, F_EXIT | F_RETVAL, verdict);
 }
 
 // BPF helpers (--filter-track-bpf-helpers): a helper called by a traced tc

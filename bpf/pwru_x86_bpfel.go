@@ -22,6 +22,7 @@ type PwruConfig struct {
 	Snaplen            uint32
 	DropProbeId        uint32
 	KfreeSkbmemProbeId uint32
+	ProgProbeId        uint32
 	FilterNetns        uint8
 	FilterMark         uint8
 	FilterIfindex      uint8

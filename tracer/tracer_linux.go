@@ -582,9 +582,20 @@ func b2u(b bool) uint8 {
 
 // loadTracing loads one fentry/fexit program of the injected spec,
 // sharing the main collection's maps. target is a BPF program (tc/XDP) or
-// nil for a kernel function; attachTo names the traced function.
-func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string) (*ebpf.Program, error) {
+// nil for a kernel function; attachTo names the traced function; probeID
+// (non-zero for tc/XDP targets) becomes Config.ProgProbeId of this copy.
+func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string, probeID uint32) (*ebpf.Program, error) {
 	spec := s.spec.Copy()
+	if probeID != 0 {
+		var kc bpf.PwruConfig
+		if err := spec.Variables["CFG"].Get(&kc); err != nil {
+			return nil, fmt.Errorf("read kernel program config: %w", err)
+		}
+		kc.ProgProbeId = probeID
+		if err := spec.Variables["CFG"].Set(kc); err != nil {
+			return nil, fmt.Errorf("set kernel program config: %w", err)
+		}
+	}
 	ps, ok := spec.Programs[name]
 	if !ok {
 		return nil, fmt.Errorf("no program %s", name)
@@ -676,7 +687,7 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 			"__pskb_copy_fclone": "fexit_pskb_copy_fclone",
 			"skb_copy_expand":    "fexit_skb_copy_expand",
 		} {
-			p, err := s.loadTracing(prog, nil, fn)
+			p, err := s.loadTracing(prog, nil, fn, 0)
 			if err != nil {
 				fmt.Fprintf(s.log, "warning: clone tracking on %s: %v\n", fn, err)
 				continue
@@ -808,12 +819,12 @@ func (s *session) attachBPFProgs() error {
 			probe.Addr = uint64(addrs[0])
 		}
 		for _, which := range []string{entry, exit} {
-			tp, err := s.loadTracing(which, p, name)
+			tp, err := s.loadTracing(which, p, name, probe.ID)
 			if err != nil {
 				probe.Error = err.Error()
 				break
 			}
-			l, err := link.AttachTracing(link.TracingOptions{Program: tp, Cookie: uint64(probe.ID)})
+			l, err := link.AttachTracing(link.TracingOptions{Program: tp})
 			tp.Close()
 			if err != nil {
 				probe.Error = err.Error()
