@@ -10,11 +10,15 @@
 //
 // # Skbs and journeys
 //
-// Events are streamed in time order; an skb's lifetime ends when its fate
-// is known (consumed, dropped, freed) and the freeing path is over, or when
-// it stays silent for [Filter.Window]. Per-skb state is released then, so
-// memory is bounded by the number of skbs alive at once, not by the size
-// of the capture. A later event at the same address starts a new journey.
+// Events are streamed in time order; an skb's lifetime ends at
+// kfree_skbmem (the sk_buff went back to the slab), shortly after its fate
+// is known (consumed, dropped, freed) when kfree_skbmem is not traced, or
+// when it stays silent for [Filter.Window] (default 1s). Per-skb state is
+// released then, so memory is bounded by the number of skbs alive at once,
+// not by the size of the capture. A later event at the same address
+// starts a new journey. Only the skb predicates' first pass keeps
+// something per skb of the whole capture: one bit. diff keeps a compact
+// record (flow, packet identity, journey shape) per skb of both captures.
 //
 // # Filters
 //
