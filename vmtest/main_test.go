@@ -47,7 +47,7 @@ var scenarios = []scenario{
 	{name: "icmp", test: "TestICMP", recorder: true},
 	{name: "faults", test: "TestFaults", recorder: true},
 	{name: "drop", test: "TestDrop", recorder: true},
-	{name: "output", test: "TestOutput", recorder: true},
+	{name: "output", test: "TestOutput", recorder: true, replay: true},
 	{name: "diff", test: "TestDiff", recorder: true, replay: true, pending: "pwru-replay diff (analyze/): it matches none of the packets between the runs and names no diverging function"},
 	{name: "track", test: "TestTrack", recorder: true},
 	{name: "tcxdp", test: "TestTCXDP", recorder: true, pending: "pwru-record --filter-trace-tc/--filter-trace-xdp (tracer/): attaching fentry to the tc and XDP programs fails with \"create raw tracepoint with cookie: not supported\""},

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -346,6 +347,25 @@ func TestOutput(t *testing.T) {
 				t.Errorf("sk_buff.protocol at offset %d = %#x, event protocol %#x, want 0x800", protoOff, got, e.Protocol)
 			}
 		}
+
+		// The analyzer renders the same offline.
+		_, ifB := ifaceOf(t, c.rep, "output-b")
+		out, err := exec.Command(bins["pwru-replay"], "print", "--output-skb", "--output-stack", "--output-caller",
+			"--func", "^icmp_rcv$", filepath.Join(c.dir, "main.pwru")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("pwru-replay print: %v\n%s", err, out)
+		}
+		for _, re := range []string{
+			`\bicmp_rcv\b`,
+			`\bip_protocol_deliver_rcu\+0x[0-9a-f]+`,
+			`\b` + regexp.QuoteMeta(ifB.Name) + `\b`,
+			fmt.Sprintf(`\.len = \(unsigned int\)%d\b`, icmp[0].Len),
+			`\.protocol = `,
+		} {
+			if !regexp.MustCompile(re).Match(out) {
+				t.Errorf("pwru-replay print --output-skb --output-stack --output-caller: no match for %s in:\n%s", re, head(out, 60))
+			}
+		}
 	})
 }
 
@@ -473,4 +493,13 @@ func TestLoad(t *testing.T) {
 			t.Errorf("written %d + lost %d = %d, want the %d probe hits the kernel counted", written, lost, written+lost, hits)
 		}
 	})
+}
+
+// head returns the first n lines of b.
+func head(b []byte, n int) string {
+	lines := strings.SplitN(string(b), "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
 }
