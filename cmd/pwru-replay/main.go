@@ -43,7 +43,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 // returns the exit status. Errors are printed as one line on stderr.
 func run(args []string, stdout, stderr io.Writer, tty bool) int {
 	app := newApp(stdout, stderr, tty)
-	err := app.Run(args)
+	err := app.Run(flagsFirst(app, args))
 	var ee exitError
 	switch {
 	case err == nil:
@@ -66,6 +66,50 @@ func run(args []string, stdout, stderr io.Writer, tty bool) int {
 		return ec.ExitCode()
 	}
 	return 1
+}
+
+// flagsFirst moves the known flags that follow a subcommand's positional
+// arguments in front of them ("print x.pwru --json" works like "print
+// --json x.pwru"); urfave/cli v2 stops parsing flags at the first
+// argument. Everything after "--" stays where it is.
+func flagsFirst(app *cli.App, args []string) []string {
+	if len(args) < 3 {
+		return args
+	}
+	cmd := app.Command(args[1])
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, pos []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			pos = append(pos, rest[i:]...)
+			break
+		}
+		name := strings.TrimLeft(a, "-")
+		name, _, hasValue := strings.Cut(name, "=")
+		tv, known := takesValue[name]
+		if !strings.HasPrefix(a, "-") || len(a) < 2 || !known {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		if tv && !hasValue && i+1 < len(rest) {
+			i++
+			flags = append(flags, rest[i])
+		}
+	}
+	out := append([]string{args[0], args[1]}, flags...)
+	return append(out, pos...)
 }
 
 // usageError marks a command line mistake.

@@ -87,6 +87,7 @@ func TestCLIGolden(t *testing.T) {
 		{"cli-stats.golden", []string{"stats", "--top", "5", "bad.pwru"}, 0},
 		{"cli-diff.golden", []string{"diff", "good.pwru", "bad.pwru"}, 1},
 		{"cli-diff-same.golden", []string{"diff", "good.pwru", "good.pwru"}, 0},
+		{"cli-flags-after.golden", []string{"print", "basic.pwru", "udp", "--output-meta=false", "--timestamp", "current", "--output-caller"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
