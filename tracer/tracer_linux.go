@@ -237,9 +237,16 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	vmlinuxRaw := disc.vmlinuxRaw
 	res.Timings.Snapshot = time.Since(t0)
 
-	s := &session{cfg: cfg, cache: cache, log: log, addrs: make(map[string]uint64, len(syms))}
+	// Addresses of the functions to trace only: a map of every kernel
+	// symbol would cost tens of MB.
+	s := &session{cfg: cfg, cache: cache, log: log, addrs: make(map[string]uint64)}
+	for _, fs := range [][]Func{disc.skb, disc.nonSKB, disc.helpers} {
+		for _, f := range fs {
+			s.addrs[f.Name] = 0
+		}
+	}
 	for _, sym := range syms {
-		if _, ok := s.addrs[sym.Name]; !ok && sym.Addr != 0 {
+		if a, ok := s.addrs[sym.Name]; ok && a == 0 {
 			s.addrs[sym.Name] = sym.Addr
 		}
 	}
@@ -252,6 +259,20 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	res.Backend = backend
 	s.planProbes(disc, backend)
+
+	// The snapshots go out first, so their memory can be freed before the
+	// kernel program is loaded.
+	w, err := format.NewWriter(out, &hdr, nil)
+	if err != nil {
+		return res, fmt.Errorf("start capture: %w", err)
+	}
+	if err := writeSnapshots(w, vmlinuxRaw, disc.modules, syms, ifs, nss); err != nil {
+		return res, err
+	}
+	syms, vmlinuxRaw, ifs, s.addrs = nil, nil, nil, nil
+	disc.vmlinuxRaw = nil
+	debug.FreeOSMemory()
+
 	if err := s.load(disc, backend, ifindex); err != nil {
 		return nil, err
 	}
@@ -276,12 +297,8 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		return res, fmt.Errorf("%w (%d tried; first: %s)", ErrNoneAttached, res.ProbesFailed, strings.Join(res.FailedSamples[:min(1, len(res.FailedSamples))], ""))
 	}
 
-	w, err := format.NewWriter(out, &hdr, nil)
-	if err != nil {
-		return res, fmt.Errorf("start capture: %w", err)
-	}
-	if err := s.writeSnapshots(w, vmlinuxRaw, disc.modules, syms, ifs, nss); err != nil {
-		return res, err
+	if err := w.AddProbes(s.probes); err != nil {
+		return res, fmt.Errorf("store probes: %w", err)
 	}
 	if err := w.Flush(); err != nil {
 		return res, fmt.Errorf("write capture: %w", err)
@@ -295,8 +312,8 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 
 	// What startup needed (kernel BTF decoded, kallsyms, the injected
 	// spec) is not needed while recording: let it go.
-	s.cache, s.spec, s.addrs = nil, nil, nil
-	disc, syms, vmlinuxRaw, ifs = nil, nil, nil, nil
+	s.cache, s.spec = nil, nil
+	disc = nil
 	debug.FreeOSMemory()
 
 	rd, err := ringbuf.NewReader(s.coll.Maps["events"])
@@ -360,7 +377,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	return res, nil
 }
 
-func (s *session) writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, syms []format.Symbol, ifs []format.Interface, nss []format.Netns) error {
+func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, syms []format.Symbol, ifs []format.Interface, nss []format.Netns) error {
 	if err := w.AddBTF("", vmlinuxRaw); err != nil {
 		return fmt.Errorf("store kernel BTF: %w", err)
 	}
@@ -378,9 +395,6 @@ func (s *session) writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []
 	}
 	if err := w.AddInterfaces(ifs, nss); err != nil {
 		return fmt.Errorf("store interfaces: %w", err)
-	}
-	if err := w.AddProbes(s.probes); err != nil {
-		return fmt.Errorf("store probes: %w", err)
 	}
 	return nil
 }
@@ -844,9 +858,24 @@ func (s *session) close(res *Result) {
 	if len(s.links) > 100 {
 		fmt.Fprintf(s.log, "capture complete; detaching %d probes (this takes a while with single kprobes)\n", len(s.links))
 	}
-	for _, l := range s.links {
-		l.Close()
+	// Closing a kprobe link waits for the kernel (RCU grace periods,
+	// ftrace updates); a few at a time overlap those waits.
+	var wg sync.WaitGroup
+	work := make(chan link.Link)
+	for range min(8, len(s.links)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range work {
+				l.Close()
+			}
+		}()
 	}
+	for _, l := range s.links {
+		work <- l
+	}
+	close(work)
+	wg.Wait()
 	if s.coll != nil {
 		s.coll.Close()
 	}
