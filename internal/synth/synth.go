@@ -457,6 +457,14 @@ func (g *gen) packet(f flowSpec, e *format.Event) int {
 		udp := &layers.UDP{SrcPort: layers.UDPPort(t.Sport), DstPort: layers.UDPPort(t.Dport)}
 		_ = udp.SetNetworkLayerForChecksum(nl)
 		ls = append(ls, udp)
+		if t.Dport == 53 || t.Dport == 5353 {
+			// DNS ports carry a real query, unique by its name.
+			dns := &layers.DNS{ID: uint16(g.seq), RD: true, QDCount: 1, Questions: []layers.DNSQuestion{
+				{Name: fmt.Appendf(nil, "q%d.example.com", g.seq), Type: layers.DNSTypeA, Class: layers.DNSClassIN},
+			}}
+			ls = append(ls, dns)
+			payload = nil
+		}
 	case 1:
 		ls = append(ls, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 7, Seq: uint16(g.seq)})
 	case 58:
@@ -464,7 +472,9 @@ func (g *gen) packet(f flowSpec, e *format.Event) int {
 		_ = icmp.SetNetworkLayerForChecksum(nl)
 		ls = append(ls, icmp, &layers.ICMPv6Echo{Identifier: 7, SeqNumber: uint16(g.seq)})
 	}
-	ls = append(ls, payload)
+	if payload != nil {
+		ls = append(ls, payload)
+	}
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
 		panic(fmt.Sprintf("synth: serialize packet: %v", err)) // a bug in the generator, not input
