@@ -375,6 +375,9 @@ func (w *Writer) WriteEvent(e *Event) error {
 	if w.done || w.err != nil {
 		return w.check("write event")
 	}
+	if e == nil {
+		return errors.New("write event: nil event")
+	}
 	if w.events == nil {
 		w.events = make([]Event, 0, min(w.opts.ChunkEvents, DefaultChunkEvents))
 	}
@@ -400,6 +403,9 @@ func (w *Writer) WriteEvent(e *Event) error {
 func (w *Writer) SetLosses(l *Losses) error {
 	if err := w.check("set losses"); err != nil {
 		return err
+	}
+	if l == nil {
+		return errors.New("set losses: nil losses")
 	}
 	w.losses = Losses{
 		RingbufLost:  slices.Clone(l.RingbufLost),

@@ -290,6 +290,19 @@ func TestWriterErrors(t *testing.T) {
 	if _, err := format.NewWriter(io.Discard, &format.Header{}, &format.WriterOptions{Level: 9}); err == nil {
 		t.Error("NewWriter accepted level 9")
 	}
+	nw, err := format.NewWriter(io.Discard, &format.Header{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nw.WriteEvent(nil); err == nil {
+		t.Error("WriteEvent accepted nil")
+	}
+	if err := nw.SetLosses(nil); err == nil {
+		t.Error("SetLosses accepted nil")
+	}
+	if _, err := nw.AddPacket(nil); err == nil {
+		t.Error("AddPacket accepted nil")
+	}
 	w, err := format.NewWriter(&failWriter{n: 1000}, &format.Header{}, &format.WriterOptions{ChunkEvents: 1})
 	if err != nil {
 		t.Fatal(err)
