@@ -68,16 +68,30 @@ func NewSymbols(syms []Symbol) *Symbols {
 	return &Symbols{syms: s}
 }
 
-// Len returns the number of symbols.
-func (s *Symbols) Len() int { return len(s.syms) }
+// Len returns the number of symbols. A nil *Symbols is empty.
+func (s *Symbols) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.syms)
+}
 
 // All returns the symbols sorted by address. The slice is shared: do not
 // modify it.
-func (s *Symbols) All() []Symbol { return s.syms }
+func (s *Symbols) All() []Symbol {
+	if s == nil {
+		return nil
+	}
+	return s.syms
+}
 
 // Lookup returns the symbol with the highest address <= addr and the
-// offset of addr from it. ok is false when addr is below every symbol.
+// offset of addr from it. ok is false when addr is below every symbol
+// (or s is nil).
 func (s *Symbols) Lookup(addr uint64) (sym Symbol, off uint64, ok bool) {
+	if s == nil {
+		return Symbol{}, 0, false
+	}
 	i, found := slices.BinarySearchFunc(s.syms, addr, func(e Symbol, a uint64) int { return cmp.Compare(e.Addr, a) })
 	if found {
 		// Several symbols can share an address: take the last.

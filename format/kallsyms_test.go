@@ -74,6 +74,10 @@ func TestSymbolsLookup(t *testing.T) {
 			t.Errorf("Format(%#x) = %q, want %q", tt.addr, got, tt.want)
 		}
 	}
+	var none *format.Symbols
+	if got := none.Format(0xffffffff81000010); got != "0xffffffff81000010" || none.Len() != 0 {
+		t.Errorf("nil Symbols: Format = %q, Len = %d", got, none.Len())
+	}
 }
 
 // TestKallsymsRoundTrip stores symbols in a capture and resolves through
