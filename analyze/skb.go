@@ -123,6 +123,10 @@ type tracker struct {
 	final   []bool       // by probe id: the function frees the sk_buff itself
 	onEnd   func(*life)
 	free    []*life
+	// fated queues the lifetimes whose fate is known, oldest first; they
+	// end freedLinger after their last event. fatedHead indexes the front.
+	fated     []fatedRef
+	fatedHead int
 	// pending is a lifetime whose last event (kfree_skbmem: the sk_buff
 	// went back to the slab) was the previous one; it ends before the next
 	// event is observed.
@@ -166,7 +170,8 @@ func (t *tracker) observe(e *format.Event) *life {
 		}
 		t.pending = nil
 	}
-	if e.Time > t.lastGC+freedLinger || len(t.live) > t.gcLimit {
+	t.expireFated(e.Time)
+	if e.Time > t.lastGC+t.window/4 || len(t.live) > t.gcLimit {
 		t.gc(e.Time)
 	}
 	if e.SKB == 0 {
@@ -222,6 +227,9 @@ func (t *tracker) observe(e *format.Event) *life {
 }
 
 func (t *tracker) setFate(l *life, f Fate, e *format.Event) {
+	if l.fate == FateUnknown {
+		t.fated = append(t.fated, fatedRef{l, l.id, e.Time})
+	}
 	if f > l.fate {
 		l.fate = f
 		l.fateAt = e.Time
@@ -249,13 +257,47 @@ func (t *tracker) end(l *life) {
 	}
 }
 
-// gc ends lifetimes that went quiet: freed ones shortly after their fate,
-// others after the window.
+type fatedRef struct {
+	l  *life
+	id uint64 // l.id when queued (l may be recycled since)
+	at uint64 // time it was queued
+}
+
+// expireFated ends the lifetimes whose fate is known and that have been
+// quiet for freedLinger: O(1) amortized per event.
+func (t *tracker) expireFated(now uint64) {
+	for t.fatedHead < len(t.fated) {
+		r := &t.fated[t.fatedHead]
+		if r.l.dead || r.l.id != r.id {
+			t.fatedHead++
+			continue
+		}
+		if now <= r.at+freedLinger {
+			break
+		}
+		if now <= r.l.last+freedLinger {
+			// Events after the fate: look again later.
+			r.at = r.l.last
+			t.fated = append(t.fated, *r)
+			t.fatedHead++
+			continue
+		}
+		t.fatedHead++
+		t.end(r.l)
+	}
+	if t.fatedHead > 1024 && t.fatedHead*2 > len(t.fated) {
+		n := copy(t.fated, t.fated[t.fatedHead:])
+		t.fated = t.fated[:n]
+		t.fatedHead = 0
+	}
+}
+
+// gc ends lifetimes that stayed silent for the window.
 func (t *tracker) gc(now uint64) {
 	t.lastGC = now
 	var done []*life
 	for _, l := range t.live {
-		if (l.fate != FateUnknown && now > l.last+freedLinger) || now > l.last+t.window {
+		if now > l.last+t.window {
 			done = append(done, l)
 		}
 	}
