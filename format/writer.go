@@ -35,9 +35,11 @@ type WriterOptions struct {
 	// section is written (default DefaultChunkEvents, at most 1<<20).
 	ChunkEvents int
 	// FlushInterval is the longest time events stay buffered while
-	// WriteEvent is being called (default DefaultFlushInterval). A negative
-	// value disables time-based flushing, which makes the output depend only
-	// on the calls made (golden files).
+	// WriteEvent is being called (default DefaultFlushInterval): WriteEvent
+	// writes the chunk when the wall clock (looked at every 256 events) or
+	// the events' own kernel times show that the interval passed. A
+	// negative value disables time-based flushing, which makes the output
+	// depend only on the calls made (golden files).
 	FlushInterval time.Duration
 	// Level is the zstd level: 1 fastest, 2 default, 3 better, 4 best.
 	Level int
@@ -387,6 +389,11 @@ func (w *Writer) WriteEvent(e *Event) error {
 		return w.flushEvents()
 	}
 	if w.opts.FlushInterval > 0 {
+		// Events carry kernel time: a chunk spanning the interval is due
+		// even when events trickle in too slowly to reach the clock check.
+		if first := w.events[0].Time; e.Time > first && e.Time-first >= uint64(w.opts.FlushInterval) {
+			return w.Flush()
+		}
 		w.sinceTime++
 		if w.sinceTime >= timeCheckEvery {
 			w.sinceTime = 0

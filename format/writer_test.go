@@ -105,6 +105,25 @@ func TestFlushInterval(t *testing.T) {
 	}
 }
 
+// TestFlushByEventTime: a slow trickle of events is written once their
+// kernel times span the interval, long before 256 events arrive.
+func TestFlushByEventTime(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := format.NewWriter(&buf, &format.Header{}, &format.WriterOptions{FlushInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		e := format.Event{Time: uint64(i) * uint64(300*time.Millisecond), SKB: 1, ProbeID: 1}
+		if err := w.WriteEvent(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := w.Stats(); st.Chunks < 2 {
+		t.Errorf("stats %+v: 10 events over 2.7 s should have made at least 2 chunks", st)
+	}
+}
+
 // TestMergeOverlapping writes chunks whose time ranges overlap heavily
 // and checks the reader merges them into one time order, also with
 // Since/Until bounds.
