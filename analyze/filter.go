@@ -60,6 +60,8 @@ type matcher struct {
 	window   uint64
 
 	pcapCache map[uint32]bool
+	// anyEvent: no event predicate is set (event always true).
+	anyEvent bool
 }
 
 // compile checks the filter and resolves names against c.
@@ -143,6 +145,8 @@ func (flt *Filter) compile(c *Capture) (*matcher, error) {
 		m.pcap = p
 		m.pcapCache = map[uint32]bool{}
 	}
+	m.anyEvent = m.funcOK == nil && !m.hasNetns && !m.hasMark && m.ifs == nil && m.ifindex == 0 &&
+		(m.skb == 0 || m.skbLife) && m.since == 0 && m.until == 0
 	return m, nil
 }
 
@@ -195,6 +199,9 @@ func (m *matcher) skbLevel() bool {
 
 // event applies the event predicates.
 func (m *matcher) event(e *format.Event) bool {
+	if m.anyEvent {
+		return true
+	}
 	if m.funcOK != nil && (int(e.ProbeID) >= len(m.funcOK) || !m.funcOK[e.ProbeID]) {
 		return false
 	}
