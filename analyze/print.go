@@ -171,8 +171,10 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 		} else {
 			p.line(e, l)
 		}
-		_, err := p.w.Write(p.buf)
-		return err
+		if _, err := p.w.Write(p.buf); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return nil
 	}
 	if o.Timestamp == TimestampRelative {
 		err = s.run(handle, nil)

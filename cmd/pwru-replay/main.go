@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -50,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer, tty bool) int {
 		return 0
 	case errors.As(err, &ee):
 		return int(ee)
+	case errors.Is(err, syscall.EPIPE):
+		// The reader went away (pwru-replay print x.pwru | head).
+		return 0
 	}
 	msg := oneLine(err.Error())
 	usage := errors.As(err, new(usageError))
