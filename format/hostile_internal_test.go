@@ -2,10 +2,12 @@ package format
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -82,4 +84,40 @@ func readAll(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// TestSortByKey compares the adaptive sort with a stable reference on
+// nearly sorted and on shuffled input (which takes the fallback).
+func TestSortByKey(t *testing.T) {
+	tests := []struct {
+		name string
+		keys func(i int) uint64
+	}{
+		{"sorted", func(i int) uint64 { return uint64(i) }},
+		{"nearly", func(i int) uint64 { return uint64(i/4*4 + (3 - i%4)) }},
+		{"duplicates", func(i int) uint64 { return uint64(i % 7) }},
+		{"shuffled", func(i int) uint64 { return uint64(i*7919) % 1009 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const n = 5000
+			keys := make([]uint64, n)
+			perm := make([]int32, n)
+			for i := range keys {
+				keys[i], perm[i] = tt.keys(i), int32(i)
+			}
+			want := make([]int32, n)
+			copy(want, perm)
+			ref := make([]uint64, n)
+			copy(ref, keys)
+			slices.SortStableFunc(want, func(a, b int32) int { return cmp.Compare(ref[a], ref[b]) })
+			sortByKey(perm, keys)
+			if !slices.Equal(perm, want) {
+				t.Error("order differs from a stable sort")
+			}
+			if !slices.IsSorted(keys) {
+				t.Error("keys not sorted")
+			}
+		})
+	}
 }

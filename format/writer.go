@@ -68,7 +68,8 @@ type Writer struct {
 	stats WriterStats
 
 	events    []Event
-	perm      []int32
+	perm      []int32  // order in which events are encoded
+	keys      []uint64 // their times, parallel to perm while sorting
 	chunk     *chunkEncoder
 	lastFlush time.Time
 	sinceTime int
@@ -477,16 +478,12 @@ func (w *Writer) flushEvents() error {
 	}
 	ev := w.events
 	w.perm = w.perm[:0]
-	sorted := true
+	w.keys = w.keys[:0]
 	for i := range ev {
 		w.perm = append(w.perm, int32(i))
-		if i > 0 && ev[i].Time < ev[i-1].Time {
-			sorted = false
-		}
+		w.keys = append(w.keys, ev[i].Time)
 	}
-	if !sorted {
-		slices.SortStableFunc(w.perm, func(a, b int32) int { return cmp.Compare(ev[a].Time, ev[b].Time) })
-	}
+	sortByKey(w.perm, w.keys)
 	first, last := ev[w.perm[0]].Time, ev[w.perm[len(w.perm)-1]].Time
 	raw := w.chunk.encode(ev, w.perm, first)
 	err := w.section(SectionEvents, first, last, len(ev), raw)
@@ -547,3 +544,37 @@ func (w *Writer) Close() error {
 
 // Stats returns counts of what was written so far.
 func (w *Writer) Stats() WriterStats { return w.stats }
+
+// sortByKey stably sorts perm and keys together by key. Events from a ring
+// buffer are nearly sorted, so it runs an insertion sort and falls back to
+// a merge sort only when that has to move too much.
+func sortByKey(perm []int32, keys []uint64) {
+	moves, limit := 0, 8*len(keys)+64
+	for i := 1; i < len(keys); i++ {
+		k, p := keys[i], perm[i]
+		j := i
+		for ; j > 0 && keys[j-1] > k; j-- {
+			keys[j], perm[j] = keys[j-1], perm[j-1]
+		}
+		keys[j], perm[j] = k, p
+		if moves += i - j; moves > limit {
+			sortByKeySlow(perm, keys)
+			return
+		}
+	}
+}
+
+func sortByKeySlow(perm []int32, keys []uint64) {
+	type pair struct {
+		key uint64
+		idx int32
+	}
+	ps := make([]pair, len(keys))
+	for i := range ps {
+		ps[i] = pair{keys[i], perm[i]}
+	}
+	slices.SortStableFunc(ps, func(a, b pair) int { return cmp.Compare(a.key, b.key) })
+	for i, p := range ps {
+		keys[i], perm[i] = p.key, p.idx
+	}
+}
