@@ -21,6 +21,10 @@ type InfoOptions struct {
 	Size int64
 	// Location is the time zone of wall-clock times (nil = UTC).
 	Location *time.Location
+	// NoScan skips reading the events: the summary comes from the
+	// trailer and section index only (instant on any size), without skb
+	// counts and top functions.
+	NoScan bool
 }
 
 // Info writes a summary of the capture: recorder, host, kernel, options
@@ -50,7 +54,12 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	perProbe := map[uint32]uint64{}
 	var events, skbs, dropped uint64
 	var first, last uint64
-	err = s.run(func(e *format.Event, l *life) error {
+	run := s.run
+	if o.NoScan {
+		run = func(func(*format.Event, *life) error, func(*life)) error { return nil }
+		events = sum.Events
+	}
+	err = run(func(e *format.Event, l *life) error {
 		events++
 		perProbe[e.ProbeID]++
 		if first == 0 || e.Time < first {
@@ -128,7 +137,9 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	if events != sum.Events {
 		kv("selected", "%d events", events)
 	}
-	kv("skbs", "%d (%d dropped)", skbs, dropped)
+	if !o.NoScan {
+		kv("skbs", "%d (%d dropped)", skbs, dropped)
+	}
 	kv("packets", "%d", sum.Packets)
 	kv("stacks", "%d", sum.Stacks)
 	kv("blobs", "%d", sum.Blobs)
@@ -138,7 +149,11 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 			failed++
 		}
 	}
-	kv("functions", "%d probed, %d hit, %d failed to attach", len(f.Probes()), hit, failed)
+	if o.NoScan {
+		kv("functions", "%d probed, %d failed to attach", len(f.Probes()), failed)
+	} else {
+		kv("functions", "%d probed, %d hit, %d failed to attach", len(f.Probes()), hit, failed)
+	}
 	kv("interfaces", "%d in %d netns", len(f.Interfaces()), countNetns(f))
 	if mods := f.BTFModules(); len(mods) > 0 {
 		names := make([]string, len(mods))
@@ -152,8 +167,18 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	} else {
 		kv("btf", "none")
 	}
-	if syms := c.Symbols(); syms != nil {
-		kv("kallsyms", "%d symbols", syms.Len())
+	nsyms := 0
+	if o.NoScan {
+		for _, si := range f.Sections() {
+			if si.Type == format.SectionKallsyms {
+				nsyms += si.Count
+			}
+		}
+	} else if syms := c.Symbols(); syms != nil {
+		nsyms = syms.Len()
+	}
+	if nsyms > 0 {
+		kv("kallsyms", "%d symbols", nsyms)
 	} else {
 		kv("kallsyms", "none")
 	}
@@ -213,6 +238,13 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 		fmt.Fprintf(&b, "  %-11s %8d %12d %12d %10d\n", t, a.n, a.size, a.raw, a.count)
 	}
 
+	if o.NoScan {
+		_, err := io.WriteString(w, b.String())
+		if err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return nil
+	}
 	b.WriteString("top functions:\n")
 	ids := slices.Collect(maps.Keys(perProbe))
 	slices.SortFunc(ids, func(a, b uint32) int {

@@ -255,9 +255,11 @@ func infoCommand(e *env) *cli.Command {
 		ArgsUsage: "FILE...",
 		Description: `Example:
    pwru-replay info capture.pwru
-   pwru-replay info --top 20 a.pwru b.pwru`,
+   pwru-replay info --top 20 a.pwru b.pwru
+   pwru-replay info --no-scan huge.pwru`,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "list the `N` busiest functions"},
+			&cli.BoolFlag{Name: "no-scan", Usage: "do not read the events: header, sections, totals and losses only (instant on any size)"},
 		}, filterFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 {
@@ -280,6 +282,7 @@ func infoCommand(e *env) *cli.Command {
 					Top:      c.Int("top"),
 					Size:     size,
 					Location: time.Local,
+					NoScan:   c.Bool("no-scan"),
 				})
 				e.done(capt)
 				if err != nil {

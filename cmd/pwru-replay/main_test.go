@@ -79,6 +79,7 @@ func TestCLIGolden(t *testing.T) {
 		code   int
 	}{
 		{"cli-info.golden", []string{"info", "--top", "3", "basic.pwru", "good.pwru"}, 0},
+		{"cli-info-noscan.golden", []string{"info", "--no-scan", "bad.pwru"}, 0},
 		{"cli-print.golden", []string{"print", "--output-caller", "--timestamp", "relative", "basic.pwru"}, 0},
 		{"cli-print-json.golden", []string{"print", "--json", "--output-limit-lines", "4", "--output-tcp-flags", "basic.pwru"}, 0},
 		{"cli-print-filters.golden", []string{"print", "--ifname", "eth0", "--mark", "0xa00/0xf00", "--func", "^ip_", "basic.pwru"}, 0},
