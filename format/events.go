@@ -398,9 +398,9 @@ func appendTuple(b []byte, t *Tuple) []byte {
 // arrays.
 type chunkDecoder struct {
 	predictor
-	cols    [numCols][]byte   // tuple and blobs are read from here
-	vals    [numCols][]uint64 // every other column, decoded
-	vi      [numCols]int      // next value of each column
+	cols    [numCols][]byte // tuple and blobs are read from here
+	vals    [numCols]column // every other column, decoded
+	short   bool            // an event asked a column for more values than it holds
 	comms   []string
 	time    uint64
 	left    int
@@ -432,7 +432,7 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 	c.reset()
 	c.comms = c.comms[:0]
 	c.time, c.left, c.i, c.prevSKB, c.prevCal, c.err = base, 0, 0, 0, 0, nil
-	c.vi = [numCols]int{}
+	c.short = false
 	if count > maxChunkEvents || count > len(p)/minEventBytes+1 {
 		return corruptf("event count %d does not fit a %d-byte chunk", count, len(p))
 	}
@@ -465,13 +465,14 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 		if col == colTuple || col == colBlobs {
 			continue
 		}
-		if c.vals[col], err = decodeColumn(c.vals[col][:0], c.cols[col], colU32[col]); err != nil {
+		c.vals[col].i = 0
+		if c.vals[col].v, err = decodeColumn(c.vals[col].v[:0], c.cols[col], colU32[col]); err != nil {
 			return corruptf("column %d: %v", col, err)
 		}
 	}
 	for _, col := range []int{colTime, colRef, colMask} {
-		if len(c.vals[col]) != count {
-			return corruptf("column %d holds %d values for %d events", col, len(c.vals[col]), count)
+		if len(c.vals[col].v) != count {
+			return corruptf("column %d holds %d values for %d events", col, len(c.vals[col].v), count)
 		}
 	}
 	c.left = count
@@ -514,21 +515,22 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 	return dst[:n], nil
 }
 
-// take returns the next value of a bulk-decoded column.
-func (c *chunkDecoder) take(col int) uint64 {
-	i := c.vi[col]
-	if i >= len(c.vals[col]) {
-		c.columnShort(col)
-		return 0
-	}
-	c.vi[col] = i + 1
-	return c.vals[col][i]
+// column is a bulk-decoded column and the index of its next value.
+type column struct {
+	v []uint64
+	i int
 }
 
-func (c *chunkDecoder) columnShort(col int) {
-	if c.err == nil {
-		c.err = corruptf("column %d holds fewer values than its events use", col)
+// take returns the next value of column k, or 0 and sets c.short when
+// k has no more values.
+func (c *chunkDecoder) take(k *column) uint64 {
+	if k.i < len(k.v) {
+		x := k.v[k.i]
+		k.i++
+		return x
 	}
+	c.short = true
+	return 0
 }
 
 // advance reads the time of the next event into c.time. It returns false
@@ -538,17 +540,17 @@ func (c *chunkDecoder) advance() bool {
 		return false
 	}
 	c.left--
-	c.time += c.vals[colTime][c.i]
+	c.time += c.vals[colTime].v[c.i]
 	return true
 }
 
 // decode decodes the rest of the event whose time advance read into e.
 func (c *chunkDecoder) decode(e *Event) bool {
-	if c.i >= len(c.vals[colRef]) {
+	if c.i >= len(c.vals[colRef].v) {
 		c.err = corruptf("decode past the end of the chunk")
 		return false
 	}
-	code, mask := c.vals[colRef][c.i], c.vals[colMask][c.i]
+	code, mask := c.vals[colRef].v[c.i], c.vals[colMask].v[c.i]
 	c.i++
 	if mask&^knownMask != 0 {
 		c.err = corruptf("mask 0x%x has unknown bits", mask)
@@ -557,7 +559,7 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	var ref int32
 	switch {
 	case code == 0:
-		c.prevSKB += uint64(unzigzag(c.take(colSKB)))
+		c.prevSKB += uint64(unzigzag(c.take(&c.vals[colSKB])))
 		ref = int32(len(c.refs))
 		c.refs = append(c.refs, c.newBase(c.prevSKB))
 		c.touch(ref, -1)
@@ -584,12 +586,12 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	st.Time = c.time
 	prev := st.ProbeID
 	if mask&mProbe != 0 {
-		st.ProbeID = uint32(c.take(colProbe))
+		st.ProbeID = uint32(c.take(&c.vals[colProbe]))
 	} else {
 		st.ProbeID = c.predictProbe(prev)
 	}
 	if mask&mCaller != 0 {
-		c.prevCal += uint64(unzigzag(c.take(colCaller)))
+		c.prevCal += uint64(unzigzag(c.take(&c.vals[colCaller])))
 		st.Caller = c.prevCal
 	} else {
 		st.Caller = c.predictCaller(prev, st.ProbeID)
@@ -597,6 +599,9 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	c.learn(prev, st.ProbeID, st.Caller)
 	if mask&^(mProbe|mCaller) != 0 {
 		c.apply(st, mask)
+	}
+	if c.short && c.err == nil {
+		c.err = corruptf("a column holds fewer values than its events use")
 	}
 	if c.err != nil {
 		return false
@@ -609,16 +614,16 @@ func (c *chunkDecoder) decode(e *Event) bool {
 // apply sets the changed fields named by mask in st.
 func (c *chunkDecoder) apply(st *Event, mask uint64) {
 	if mask&mTrack != 0 {
-		st.TrackID += uint64(unzigzag(c.take(colTrack)))
+		st.TrackID += uint64(unzigzag(c.take(&c.vals[colTrack])))
 	}
 	if mask&mCPU != 0 {
-		st.CPU = uint32(c.take(colCPU))
+		st.CPU = uint32(c.take(&c.vals[colCPU]))
 	}
 	if mask&mPID != 0 {
-		st.PID = uint32(c.take(colPID))
+		st.PID = uint32(c.take(&c.vals[colPID]))
 	}
 	if mask&mComm != 0 {
-		i := c.take(colComm)
+		i := c.take(&c.vals[colComm])
 		if i >= uint64(len(c.comms)) {
 			c.err = corruptf("comm index %d beyond %d comms", i, len(c.comms))
 			return
@@ -626,43 +631,43 @@ func (c *chunkDecoder) apply(st *Event, mask uint64) {
 		st.Comm = c.comms[i]
 	}
 	if mask&mNetns != 0 {
-		st.Netns = uint32(c.take(colNetns))
+		st.Netns = uint32(c.take(&c.vals[colNetns]))
 	}
 	if mask&mMark != 0 {
-		st.Mark = uint32(c.take(colMark))
+		st.Mark = uint32(c.take(&c.vals[colMark]))
 	}
 	if mask&mIfindex != 0 {
-		st.Ifindex = uint32(c.take(colIfindex))
+		st.Ifindex = uint32(c.take(&c.vals[colIfindex]))
 	}
 	if mask&mLen != 0 {
-		st.Len = uint32(int64(st.Len) + unzigzag(c.take(colLen)))
+		st.Len = uint32(int64(st.Len) + unzigzag(c.take(&c.vals[colLen])))
 	}
 	if mask&mMTU != 0 {
-		st.MTU = uint32(c.take(colMTU))
+		st.MTU = uint32(c.take(&c.vals[colMTU]))
 	}
 	if mask&mProtocol != 0 {
-		st.Protocol = uint16(c.take(colProtocol))
+		st.Protocol = uint16(c.take(&c.vals[colProtocol]))
 	}
 	if mask&mPktType != 0 {
-		st.PktType = uint8(c.take(colPktType))
+		st.PktType = uint8(c.take(&c.vals[colPktType]))
 	}
 	if mask&mFlags != 0 {
-		st.Flags = EventFlags(c.take(colFlags))
+		st.Flags = EventFlags(c.take(&c.vals[colFlags]))
 	}
 	if mask&mDrop != 0 {
-		st.DropReason = uint32(c.take(colDrop))
+		st.DropReason = uint32(c.take(&c.vals[colDrop]))
 	}
 	if mask&mRetval != 0 {
-		st.Retval = unzigzag(c.take(colRetval))
+		st.Retval = unzigzag(c.take(&c.vals[colRetval]))
 	}
 	if mask&mTuple != 0 {
 		c.tuple(&st.Tuple)
 	}
 	if mask&mStack != 0 {
-		st.StackID = uint32(c.take(colStack))
+		st.StackID = uint32(c.take(&c.vals[colStack]))
 	}
 	if mask&mPayload != 0 {
-		st.PayloadID = uint32(c.take(colPayload))
+		st.PayloadID = uint32(c.take(&c.vals[colPayload]))
 	}
 	if mask&mBlobs != 0 {
 		d := decoder{b: c.cols[colBlobs]}

@@ -15,10 +15,10 @@ func ChunkStats(ev []Event) (codes, masks map[uint64]int, raw int, err error) {
 		return nil, nil, 0, err
 	}
 	codes, masks = map[uint64]int{}, map[uint64]int{}
-	for _, x := range d.vals[colRef] {
+	for _, x := range d.vals[colRef].v {
 		codes[x]++
 	}
-	for _, x := range d.vals[colMask] {
+	for _, x := range d.vals[colMask].v {
 		masks[x]++
 	}
 	return codes, masks, len(p), nil
