@@ -222,9 +222,12 @@ func collectDiffSide(c *Capture, flt *Filter, shapes *shapeTable, flows *flowTab
 		if j == nil || len(j.probes) == 0 {
 			return
 		}
-		tuple := l.selTuple
-		if j.hasPkt && j.pkt.tuple.Src.IsValid() {
+		var tuple format.Tuple
+		if j.hasPkt {
 			tuple = j.pkt.tuple
+		}
+		if betterTuple(&tuple, &l.selTuple) {
+			tuple = l.selTuple
 		}
 		flow := flows.intern(tuple)
 		names = names[:0]
