@@ -122,6 +122,12 @@ type hopKey struct {
 	from, to string
 }
 
+// hopID is hopKey with probe ids, cheap to hash while reading.
+type hopID struct {
+	flow     int32
+	from, to uint32
+}
+
 type hopAgg struct {
 	sum uint64
 	n   int
@@ -175,6 +181,7 @@ func collectDiffSide(c *Capture, flt *Filter, shapes *shapeTable, flows *flowTab
 	}
 	d := &diffSide{c: c, hops: map[hopKey]*hopAgg{}, shapes: shapes, flows: flows}
 	pktCache := map[uint32]pktInfo{}
+	hopsByID := map[hopID]*hopAgg{}
 	names := make([]string, 0, 64)
 	pool := []*diffJourney{}
 	err = s.run(func(e *format.Event, l *life) error {
@@ -234,12 +241,12 @@ func collectDiffSide(c *Capture, flt *Filter, shapes *shapeTable, flows *flowTab
 		for _, p := range j.probes {
 			names = append(names, c.ProbeName(p))
 		}
-		for i := 1; i < len(names); i++ {
-			k := hopKey{flow, names[i-1], names[i]}
-			h := d.hops[k]
+		for i := 1; i < len(j.probes); i++ {
+			k := hopID{flow, j.probes[i-1], j.probes[i]}
+			h := hopsByID[k]
 			if h == nil {
 				h = &hopAgg{}
-				d.hops[k] = h
+				hopsByID[k] = h
 			}
 			h.sum += j.dts[i]
 			h.n++
@@ -255,6 +262,15 @@ func collectDiffSide(c *Capture, flt *Filter, shapes *shapeTable, flows *flowTab
 	})
 	if err != nil {
 		return nil, err
+	}
+	for k, h := range hopsByID {
+		nk := hopKey{k.flow, c.ProbeName(k.from), c.ProbeName(k.to)}
+		if a := d.hops[nk]; a != nil {
+			a.sum += h.sum
+			a.n += h.n
+		} else {
+			d.hops[nk] = h
+		}
 	}
 	slices.SortStableFunc(d.pkts, func(a, b diffPkt) int { return cmp.Compare(a.first, b.first) })
 	return d, nil
