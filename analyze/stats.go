@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -17,8 +18,10 @@ import (
 // StatsOptions tune [Stats].
 type StatsOptions struct {
 	Filter Filter
-	// Top bounds each table (0 = 20).
+	// Top bounds each table (0 = 20; JSON lists everything).
 	Top int
+	// JSON writes the [StatsResult] as one JSON document (see JSON.md).
+	JSON bool
 }
 
 // latencyHist is a log-linear histogram of nanosecond values: 64
@@ -90,19 +93,28 @@ func (h *latencyHist) quantile(q float64) uint64 {
 
 // StatsResult holds what [Stats] counted; Write renders it.
 type StatsResult struct {
-	Events    uint64
-	SKBs      uint64
-	PerFunc   map[string]uint64
-	PerReason map[string]uint64
-	PerFate   map[string]uint64
-	PerFlow   map[string]uint64 // skbs per flow tuple
-	PerIface  map[string]uint64 // events per interface@netns
-	PerNetns  map[string]uint64 // events per netns
-	Latency   struct {
-		Count               uint64
-		Min, Mean, Max      time.Duration
-		P50, P90, P99, P999 time.Duration
-	}
+	Events    uint64            `json:"events"`
+	SKBs      uint64            `json:"skbs"`
+	PerFunc   map[string]uint64 `json:"functions"`    // events per function
+	PerReason map[string]uint64 `json:"drop_reasons"` // dropped skbs per reason
+	PerFate   map[string]uint64 `json:"fates"`        // skbs per fate
+	PerFlow   map[string]uint64 `json:"flows"`        // skbs per flow tuple
+	PerIface  map[string]uint64 `json:"interfaces"`   // events per interface@netns
+	PerNetns  map[string]uint64 `json:"netns"`        // events per netns
+	Latency   StatsLatency      `json:"latency"`
+}
+
+// StatsLatency summarizes the per-skb latency (first to last event), in ns
+// in JSON.
+type StatsLatency struct {
+	Count uint64        `json:"count"`
+	Min   time.Duration `json:"min_ns"`
+	Mean  time.Duration `json:"mean_ns"`
+	Max   time.Duration `json:"max_ns"`
+	P50   time.Duration `json:"p50_ns"`
+	P90   time.Duration `json:"p90_ns"`
+	P99   time.Duration `json:"p99_ns"`
+	P999  time.Duration `json:"p999_ns"`
 }
 
 // CollectStats counts the selected events per function, drop reason, flow,
@@ -211,6 +223,15 @@ func Stats(w io.Writer, c *Capture, o *StatsOptions) error {
 	r, err := CollectStats(c, &o.Filter)
 	if err != nil {
 		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return nil
 	}
 	top := o.Top
 	if top <= 0 {

@@ -53,6 +53,7 @@ func statsCommand(e *env) *cli.Command {
    pwru-replay stats --netns 4026532345 capture.pwru 'tcp port 443'`,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "top", Value: 20, Usage: "rows per table"},
+			&cli.BoolFlag{Name: "json", Usage: "write the counts as one JSON document (fields: analyze/JSON.md)"},
 		}, filterFlags()...),
 		Action: func(c *cli.Context) error {
 			path, pcap, err := fileAndFilter(c)
@@ -64,7 +65,7 @@ func statsCommand(e *env) *cli.Command {
 				return err
 			}
 			defer e.done(capt)
-			return analyze.Stats(e.stdout, capt, &analyze.StatsOptions{Filter: filterFrom(c, pcap), Top: c.Int("top")})
+			return analyze.Stats(e.stdout, capt, &analyze.StatsOptions{Filter: filterFrom(c, pcap), Top: c.Int("top"), JSON: c.Bool("json")})
 		},
 	}
 }
