@@ -1,7 +1,9 @@
 package analyze
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -21,6 +23,8 @@ type PathsOptions struct {
 	Limit int
 	// MaxSteps bounds the functions kept per skb (0 = 512).
 	MaxSteps int
+	// JSON writes one JSON object per journey or group (see JSON.md).
+	JSON bool
 }
 
 // step is one function of a journey.
@@ -82,7 +86,7 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 		}
 		if o.NoGroup {
 			shown++
-			werr = writeJourney(w, c, l, j, 1, nil, nil)
+			werr = writeJourney(w, c, l, j, 1, nil, nil, o.JSON)
 			return
 		}
 		key := journeyKey(l, j)
@@ -157,7 +161,7 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 	if !o.NoGroup {
 		slices.SortFunc(ordered, func(a, b *pathGroup) int { return cmp.Compare(a.firstL.id, b.firstL.id) })
 		for _, g := range ordered {
-			if err := writeJourney(w, c, &g.firstL, g.first, g.count, g.dtSum, g); err != nil {
+			if err := writeJourney(w, c, &g.firstL, g.first, g.count, g.dtSum, g, o.JSON); err != nil {
 				return err
 			}
 		}
@@ -227,7 +231,87 @@ func (c *Capture) ifaceText(netns, ifindex uint32) string {
 	return name + "@" + ns
 }
 
-func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup) error {
+// JourneyJSON is one line of `paths --json`.
+type JourneyJSON struct {
+	Count      int        `json:"count"`           // skbs with this journey
+	SKBs       []string   `json:"skbs"`            // up to 3 of them
+	Flow       string     `json:"flow"`            // flow tuple of the first
+	Flows      int        `json:"flows,omitempty"` // distinct flows when more than one
+	Fate       string     `json:"fate"`            // delivered, dropped, freed, unknown
+	Reason     string     `json:"reason,omitempty"`
+	CloneOf    string     `json:"clone_of,omitempty"`
+	DurationNs uint64     `json:"duration_ns"` // mean first-to-last time
+	Steps      []StepJSON `json:"steps"`
+	More       int        `json:"more_events,omitempty"` // events past the step limit
+}
+
+// StepJSON is one function of a journey.
+type StepJSON struct {
+	Func  string `json:"func"`
+	DtNs  uint64 `json:"dt_ns"`           // mean time since the previous step
+	Iface string `json:"iface,omitempty"` // ifname@netns where it changed
+}
+
+func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup) *JourneyJSON {
+	r := &JourneyJSON{Count: count, Flow: string(appendTuple(nil, &j.tuple, 0, false)), Fate: l.fate.String(), More: j.truncated}
+	if l.fate == FateDropped && l.hasRsn {
+		name, ok := c.DropReason(l.reason)
+		if !ok {
+			name = strconv.FormatUint(uint64(l.reason), 10)
+		}
+		r.Reason = name
+	}
+	if j.parent != 0 {
+		r.CloneOf = "0x" + strconv.FormatUint(j.parent, 16)
+	}
+	if g != nil {
+		for _, a := range g.members {
+			r.SKBs = append(r.SKBs, "0x"+strconv.FormatUint(a, 16))
+		}
+		if len(g.flows) > 1 {
+			r.Flows = len(g.flows)
+		}
+	} else {
+		r.SKBs = []string{"0x" + strconv.FormatUint(l.addr, 16)}
+	}
+	var ns, ifi uint32
+	for i, st := range j.steps {
+		dt := st.dt
+		if dtSum != nil && i < len(dtSum) {
+			dt = dtSum[i] / uint64(count)
+		}
+		r.DurationNs += dt
+		s := StepJSON{Func: c.ProbeName(st.probe), DtNs: dt}
+		if st.flags&format.FlagDropReason != 0 {
+			if name, ok := c.DropReason(st.reason); ok {
+				s.Func += "(" + name + ")"
+			} else {
+				s.Func += "(" + strconv.FormatUint(uint64(st.reason), 10) + ")"
+			}
+		}
+		known := st.netns != 0 || st.ifidx != 0
+		if i == 0 || (known && (st.netns != ns || st.ifidx != ifi)) {
+			s.Iface = c.ifaceText(st.netns, st.ifidx)
+			ns, ifi = st.netns, st.ifidx
+		}
+		r.Steps = append(r.Steps, s)
+	}
+	return r
+}
+
+func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup, asJSON bool) error {
+	if asJSON {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(journeyJSON(c, l, j, count, dtSum, g)); err != nil {
+			return fmt.Errorf("encode journey: %w", err)
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return nil
+	}
 	var b strings.Builder
 	tuple := string(appendTuple(nil, &j.tuple, 0, false))
 	total := uint64(0)

@@ -23,6 +23,7 @@ func pathsCommand(e *env) *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "no-group", Usage: "list every skb instead of grouping identical journeys"},
 			&cli.IntFlag{Name: "limit", Usage: "stop after `N` journeys or groups"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object per journey or group (fields: analyze/JSON.md)"},
 		}, filterFlags()...),
 		Action: func(c *cli.Context) error {
 			path, pcap, err := fileAndFilter(c)
@@ -38,6 +39,7 @@ func pathsCommand(e *env) *cli.Command {
 				Filter:  filterFrom(c, pcap),
 				NoGroup: c.Bool("no-group"),
 				Limit:   c.Int("limit"),
+				JSON:    c.Bool("json"),
 			})
 		},
 	}

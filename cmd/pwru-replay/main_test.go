@@ -85,6 +85,7 @@ func TestCLIGolden(t *testing.T) {
 		{"cli-print-filters.golden", []string{"print", "--ifname", "eth0", "--mark", "0xa00/0xf00", "--func", "^ip_", "basic.pwru"}, 0},
 		{"cli-print-since.golden", []string{"print", "--since", "20us", "--until", "2026-01-02T03:04:05.0000250Z", "basic.pwru"}, 0},
 		{"cli-paths.golden", []string{"paths", "--dropped", "basic.pwru"}, 0},
+		{"cli-paths-json.golden", []string{"paths", "--json", "good.pwru"}, 0},
 		{"cli-stats.golden", []string{"stats", "--top", "5", "bad.pwru"}, 0},
 		{"cli-stats-json.golden", []string{"stats", "--json", "basic.pwru"}, 0},
 		{"cli-diff.golden", []string{"diff", "good.pwru", "bad.pwru"}, 1},
