@@ -70,7 +70,7 @@ type Config struct {
 	// clones and copies inherit its track id. TrackSKBByStackID: the
 	// kernel stack id of every event with a track id is remembered, and a
 	// later event with the same stack id passes as tracked (this is how
-	// NonSKBFuncs events are selected). TraceTC/TraceXDP: fentry/fexit on
+	// NonSKBFuncs events are selected); it implies TrackSKB. TraceTC/TraceXDP: fentry/fexit on
 	// every loaded tc/XDP program that has BTF.
 	TrackSKB          bool
 	TrackSKBByStackID bool
@@ -152,6 +152,11 @@ func (c *Config) Validate() error {
 	if c.NonSKBFuncs != "" && !c.TrackSKBByStackID {
 		// pwru: non-skb functions are only meaningful with stack tracking.
 		c.TrackSKBByStackID = true
+	}
+	if c.TrackSKBByStackID {
+		// Stack tracking extends skb tracking: without the skb map every
+		// matching event would start a new track id.
+		c.TrackSKB = true
 	}
 	if c.TrackBPFHelpers && !c.TraceTC && !c.TraceXDP {
 		return bad("--filter-track-bpf-helpers needs --filter-trace-tc or --filter-trace-xdp")

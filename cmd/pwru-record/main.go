@@ -55,7 +55,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "filter-mark", Usage: "trace only skbs with this mark: MARK[/MASK]"},
 		&cli.StringFlag{Name: "filter-ifname", Usage: "trace only skbs on this interface (in --filter-netns or the current netns)"},
 		&cli.BoolFlag{Name: "filter-track-skb", Usage: "follow an skb that once matched, even after its headers change, across clones and copies"},
-		&cli.BoolFlag{Name: "filter-track-skb-by-stackid", Usage: "also follow events whose kernel stack matches one of a tracked skb"},
+		&cli.BoolFlag{Name: "filter-track-skb-by-stackid", Usage: "also follow events whose kernel stack matches one of a tracked skb (implies --filter-track-skb)"},
 		&cli.BoolFlag{Name: "filter-trace-tc", Usage: "attach to every loaded tc BPF program (entry and verdict)"},
 		&cli.BoolFlag{Name: "filter-trace-xdp", Usage: "attach to every loaded XDP program (entry and verdict)"},
 		&cli.StringFlag{Name: "filter-skb-expr", Usage: "trace only skbs matching this C-like expression, e.g. 'skb->len > 100'"},

@@ -54,7 +54,7 @@ func TestFlags(t *testing.T) {
 			return c.Options["snaplen"] == "64" && c.Options["backend"] == "auto"
 		}},
 		{name: "non-skb funcs imply stack tracking", args: []string{"--filter-non-skb-funcs", "^tcp_"}, check: func(c *tracer.Config) bool {
-			return c.TrackSKBByStackID
+			return c.TrackSKBByStackID && c.TrackSKB
 		}},
 		{name: "bad backend", args: []string{"--backend", "fentry"}, wantErr: "unknown backend"},
 		{name: "bad mark", args: []string{"--filter-mark", "x"}, wantErr: "--filter-mark: invalid mark"},
