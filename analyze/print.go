@@ -480,12 +480,10 @@ func (p *printer) line(e *format.Event, l *life) {
 		b = pad(b, start, 8)
 		b = append(b, ' ')
 		b = append(b, p.ifaceCol(e)...)
+		// %#04x
 		b = append(b, ' ', '0', 'x')
-		proto := strconv.FormatUint(uint64(e.Protocol), 16)
-		for range 4 - len(proto) {
-			b = append(b, '0')
-		}
-		b = append(b, proto...)
+		pr := e.Protocol
+		b = append(b, hexDigits[pr>>12&0xf], hexDigits[pr>>8&0xf], hexDigits[pr>>4&0xf], hexDigits[pr&0xf])
 		b = append(b, ' ')
 		start = len(b)
 		b = strconv.AppendUint(b, uint64(e.MTU), 10)
