@@ -195,7 +195,7 @@ func collectDiffSide(c *Capture, flt *Filter, shapes *shapeTable, flows *flowTab
 				pool = pool[:n-1]
 				*j = diffJourney{probes: j.probes[:0], dts: j.dts[:0]}
 			} else {
-				j = &diffJourney{}
+				j = &diffJourney{probes: make([]uint32, 0, 64), dts: make([]uint64, 0, 64)}
 			}
 			l.ext = j
 		}
@@ -256,7 +256,7 @@ func collectDiffSide(c *Capture, flt *Filter, shapes *shapeTable, flows *flowTab
 			shape: shapes.intern(names), first: l.selFirst,
 			fate: l.fate, reason: l.reason, hasRsn: l.hasRsn,
 		})
-		if len(pool) < 256 {
+		if len(pool) < 4096 {
 			pool = append(pool, j)
 		}
 	})
