@@ -278,6 +278,16 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	res.Timings.Load = time.Since(t0)
 
+	// Run-time statistics are on before the first probe can fire.
+	var statsOn io.Closer
+	if cfg.BPFStats {
+		if statsOn, err = ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err != nil {
+			fmt.Fprintf(log, "warning: enable BPF run-time statistics: %v\n", err)
+		} else {
+			defer statsOn.Close()
+		}
+	}
+
 	t0 = time.Now()
 	if err := s.attach(ctx, disc, backend); err != nil {
 		return nil, err
@@ -339,12 +349,6 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			Status:       statusLine(cfg, log, res.Probes),
 		},
 	}
-	var statsOn io.Closer
-	if cfg.BPFStats {
-		if statsOn, err = ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err != nil {
-			fmt.Fprintf(log, "warning: enable BPF run-time statistics: %v\n", err)
-		}
-	}
 	st, derr := dr.run(ctx)
 	res.Stats = st
 	if statsOn != nil {
@@ -354,7 +358,6 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 				res.ProgRuntime += ps.Runtime
 			}
 		}
-		statsOn.Close()
 	}
 	if cfg.Terminal {
 		fmt.Fprintln(log)
