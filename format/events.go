@@ -596,7 +596,10 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	} else {
 		st.Caller = c.predictCaller(prev, st.ProbeID)
 	}
-	c.learn(prev, st.ProbeID, st.Caller)
+	if mask&(mProbe|mCaller) != 0 {
+		// When both predictions held, learning would change nothing.
+		c.learn(prev, st.ProbeID, st.Caller)
+	}
 	if mask&^(mProbe|mCaller) != 0 {
 		c.apply(st, mask)
 	}
