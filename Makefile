@@ -13,6 +13,9 @@ help: ## list the targets
 deps: ## install the Debian packages the build and the VM tests need (root)
 	./scripts/install-deps.sh
 
+demo: ## the main job: record ping in a VM (good, then with a drop rule), analyze it; captures in demo-out/
+	./scripts/demo.sh
+
 test: unit vmtest ## everything CI runs: lint, unit tests, VM end-to-end tests
 
 unit: lint ## host tests: format, analyzer, filters (no kernel needed)

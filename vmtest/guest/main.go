@@ -65,6 +65,7 @@ var scenarios = map[string]scenarioFunc{
 	"diff":    scenarioDiff,
 	"faults":  scenarioFaults,
 	"load":    scenarioLoad,
+	"demo":    scenarioDemo,
 }
 
 func main() {

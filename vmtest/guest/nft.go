@@ -22,9 +22,29 @@ func udpDportMatch(port uint16) []expr.Any {
 	}
 }
 
+// l4protoMatch is the expression list "meta l4proto <proto>".
+func l4protoMatch(proto byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+	}
+}
+
 // nftDropUDP installs, in ns, "table ip pwru { chain input { type filter
 // hook input priority 0; udp dport <port> drop } }".
 func nftDropUDP(ns netns.NsHandle, port uint16) error {
+	return nftDrop(ns, udpDportMatch(port), fmt.Sprintf("udp port %d", port))
+}
+
+// nftDropICMP installs, in ns, "table ip pwru { chain input { type filter
+// hook input priority 0; meta l4proto icmp drop } }".
+func nftDropICMP(ns netns.NsHandle) error {
+	return nftDrop(ns, l4protoMatch(unix.IPPROTO_ICMP), "icmp")
+}
+
+// nftDrop installs, in ns, an input filter chain dropping what match
+// matches; what names it in errors.
+func nftDrop(ns netns.NsHandle, match []expr.Any, what string) error {
 	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -33,9 +53,9 @@ func nftDropUDP(ns netns.NsHandle, port uint16) error {
 	ch := c.AddChain(&nftables.Chain{Name: "input", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter})
 	c.AddRule(&nftables.Rule{Table: t, Chain: ch,
-		Exprs: append(udpDportMatch(port), &expr.Verdict{Kind: expr.VerdictDrop})})
+		Exprs: append(match, &expr.Verdict{Kind: expr.VerdictDrop})})
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("add nftables drop rule for udp port %d: %w", port, err)
+		return fmt.Errorf("add nftables drop rule for %s: %w", what, err)
 	}
 	return nil
 }
