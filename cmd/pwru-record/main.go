@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,7 +28,15 @@ import (
 // version is set by the linker (make build).
 var version = "dev"
 
+// memoryLimit is the Go heap's soft limit unless GOMEMLIMIT says
+// otherwise: the recorder runs on production hosts, and startup (kernel
+// BTF, kallsyms) would otherwise leave the heap at twice its live size.
+const memoryLimit = 48 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	if err := newApp().Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "pwru-record: %v\n", err)
 		os.Exit(1)
