@@ -230,7 +230,7 @@ func config(c *cli.Context) (*tracer.Config, error) {
 		if name == "help" || name == "version" {
 			continue
 		}
-		cfg.Options[name] = fmt.Sprint(c.Value(name))
+		cfg.Options[name] = optionText(c.Value(name))
 	}
 	cfg.Injectors = []tracer.Injector{
 		func(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
@@ -334,4 +334,16 @@ func summary(w io.Writer, r *tracer.Result, path string) {
 	for _, s := range r.FailedSamples {
 		fmt.Fprintf(w, "pwru-record: failed: %s\n", s)
 	}
+}
+
+// optionText renders a flag value for the capture header: list flags as
+// their values joined by commas, everything else as fmt prints it.
+func optionText(v any) string {
+	switch v := v.(type) {
+	case *cli.StringSlice:
+		return strings.Join(v.Value(), ",")
+	case cli.StringSlice:
+		return strings.Join(v.Value(), ",")
+	}
+	return fmt.Sprint(v)
 }

@@ -53,6 +53,9 @@ func TestFlags(t *testing.T) {
 		{name: "options recorded", args: []string{"--snaplen", "64"}, check: func(c *tracer.Config) bool {
 			return c.Options["snaplen"] == "64" && c.Options["backend"] == "auto"
 		}},
+		{name: "list options recorded as values", args: []string{"--kmods", "veth,vxlan", "--output-skb-metadata", "skb->hash"}, check: func(c *tracer.Config) bool {
+			return c.Options["kmods"] == "veth,vxlan" && c.Options["output-skb-metadata"] == "skb->hash"
+		}},
 		{name: "non-skb funcs imply stack tracking", args: []string{"--filter-non-skb-funcs", "^tcp_"}, check: func(c *tracer.Config) bool {
 			return c.TrackSKBByStackID && c.TrackSKB
 		}},
