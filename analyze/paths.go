@@ -55,14 +55,64 @@ type pathGroup struct {
 	dtSum   []uint64
 	order   int
 	flows   map[format.Tuple]struct{}
-	members []uint64
+	members []member // up to maxMembers distinct addresses, in order of appearance
+	others  int      // journeys at addresses not in members
+}
+
+// member is one distinct skb address of a group and how many of the
+// group's journeys it carried (addresses are reused once an skb is freed).
+type member struct {
+	addr  uint64
+	count int
+}
+
+// maxMembers bounds the distinct addresses a group lists.
+const maxMembers = 3
+
+// add counts one journey at addr.
+func (g *pathGroup) add(addr uint64) {
+	for i := range g.members {
+		if g.members[i].addr == addr {
+			g.members[i].count++
+			return
+		}
+	}
+	if len(g.members) < maxMembers {
+		g.members = append(g.members, member{addr: addr, count: 1})
+		return
+	}
+	g.others++
+}
+
+// membersText is "0xffff888001000200 (x3), 0xffff888001000300, ...": each
+// distinct address once, with its journey count when above one.
+func (g *pathGroup) membersText() string {
+	var b []byte
+	for i, m := range g.members {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, "0x"...)
+		b = strconv.AppendUint(b, m.addr, 16)
+		if m.count > 1 {
+			b = append(b, " (x"...)
+			b = strconv.AppendInt(b, int64(m.count), 10)
+			b = append(b, ')')
+		}
+	}
+	if g.others > 0 {
+		b = append(b, ", ..."...)
+	}
+	return string(b)
 }
 
 // Paths writes each selected skb's journey: its functions in order with
 // time deltas, netns and interface changes, its fate, and the skb it was
 // cloned from. Identical journeys (same functions, interfaces and fate)
-// are grouped with a count and mean deltas, in order of first appearance.
-// Without grouping, journeys are written as the skbs end.
+// are grouped with a count and mean deltas, in order of first appearance;
+// a group lists up to three distinct skb addresses, each once with the
+// number of its journeys (freed addresses are reused). Without grouping,
+// journeys are written as the skbs end.
 func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 	if o == nil {
 		o = &PathsOptions{}
@@ -103,9 +153,7 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 		if len(g.flows) < 64 {
 			g.flows[j.tuple] = struct{}{}
 		}
-		if len(g.members) < 3 {
-			g.members = append(g.members, l.addr)
-		}
+		g.add(l.addr)
 		for i := range j.steps {
 			if i < len(g.dtSum) {
 				g.dtSum[i] += j.steps[i].dt
@@ -234,7 +282,7 @@ func (c *Capture) ifaceText(netns, ifindex uint32) string {
 // JourneyJSON is one line of `paths --json`.
 type JourneyJSON struct {
 	Count      int        `json:"count"`           // skbs with this journey
-	SKBs       []string   `json:"skbs"`            // up to 3 of them
+	SKBs       []string   `json:"skbs"`            // up to 3 distinct addresses
 	Flow       string     `json:"flow"`            // flow tuple of the first
 	Flows      int        `json:"flows,omitempty"` // distinct flows when more than one
 	Fate       string     `json:"fate"`            // delivered, dropped, freed, unknown
@@ -265,8 +313,8 @@ func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *
 		r.CloneOf = "0x" + strconv.FormatUint(j.parent, 16)
 	}
 	if g != nil {
-		for _, a := range g.members {
-			r.SKBs = append(r.SKBs, "0x"+strconv.FormatUint(a, 16))
+		for _, m := range g.members {
+			r.SKBs = append(r.SKBs, "0x"+strconv.FormatUint(m.addr, 16))
 		}
 		if len(g.flows) > 1 {
 			r.Flows = len(g.flows)
@@ -328,15 +376,7 @@ func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum
 		if len(g.flows) > 1 {
 			flows = fmt.Sprintf(" (%d flows)", len(g.flows))
 		}
-		members := make([]string, len(g.members))
-		for i, a := range g.members {
-			members[i] = "0x" + strconv.FormatUint(a, 16)
-		}
-		more := ""
-		if count > len(g.members) {
-			more = ", ..."
-		}
-		fmt.Fprintf(&b, "%d skb%s: %s%s, %d functions, %s, %s (skb %s%s)\n", count, plural(count), tuple, flows, len(j.steps), fateText(c, l), fmtDur(total), strings.Join(members, ", "), more)
+		fmt.Fprintf(&b, "%d skb%s: %s%s, %d functions, %s, %s (skb %s)\n", count, plural(count), tuple, flows, len(j.steps), fateText(c, l), fmtDur(total), g.membersText())
 	} else {
 		fmt.Fprintf(&b, "skb 0x%x: %s, %d functions, %s, %s\n", l.addr, tuple, len(j.steps), fateText(c, l), fmtDur(total))
 	}
