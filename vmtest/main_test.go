@@ -50,7 +50,7 @@ var scenarios = []scenario{
 	{name: "output", test: "TestOutput", recorder: true, replay: true},
 	{name: "diff", test: "TestDiff", recorder: true, replay: true, pending: "pwru-replay diff (analyze/): it matches none of the packets between the runs and names no diverging function"},
 	{name: "track", test: "TestTrack", recorder: true},
-	{name: "tcxdp", test: "TestTCXDP", recorder: true, pending: "pwru-record --filter-trace-tc/--filter-trace-xdp (tracer/): attaching fentry to the tc and XDP programs fails with \"create raw tracepoint with cookie: not supported\""},
+	{name: "tcxdp", test: "TestTCXDP", recorder: true},
 	{name: "load", test: "TestLoad", recorder: true, pending: "pwru-record (tracer/): written + lost events do not add up to the BPF run counts (6.12: 11040 + 0 of 11396; the hits of kprobe_multi_skb_4 produce no event and no loss)"},
 }
 

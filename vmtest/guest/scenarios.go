@@ -441,11 +441,14 @@ func scenarioLoad(e *env) error {
 	e.step("attach")
 	pid := rec.cmd.Process.Pid
 
+	// Let the recorder settle after attaching (its first flushes), then
+	// measure its CPU time while nothing happens.
+	time.Sleep(2 * time.Second)
 	cpu0, err := cpuTime(pid)
 	if err != nil {
 		return err
 	}
-	idle := 3 * time.Second
+	idle := 4 * time.Second
 	time.Sleep(idle)
 	cpu1, err := cpuTime(pid)
 	if err != nil {
