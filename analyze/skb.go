@@ -19,8 +19,11 @@ const (
 	// FateFreed: the skb was freed (kfree_skbmem, __kfree_skb) without a
 	// consume or drop event.
 	FateFreed
-	// FateDelivered: the skb was consumed (consume_skb, SKB_CONSUMED):
-	// the normal end of a packet that reached its destination.
+	// FateDelivered: the skb was consumed (consume_skb, SKB_CONSUMED,
+	// skb_consume_udp), or it was queued to a socket
+	// (__udp_enqueue_schedule_skb, sock_queue_rcv_skb, tcp_queue_rcv) and
+	// then freed without a drop, or the capture ended while it waited
+	// there: the normal end of a packet that reached its destination.
 	FateDelivered
 	// FateDropped: kfree_skb / kfree_skb_reason / sk_skb_reason_drop with
 	// a drop reason.
@@ -49,6 +52,7 @@ const (
 	classFreed              // final free
 	classConsume            // consumed (delivered)
 	classDrop               // dropped
+	classQueue              // queued to a socket: a later plain free is a delivery
 )
 
 // classify a function by name.
@@ -56,8 +60,13 @@ func classifyName(name string) probeClass {
 	switch name {
 	case "kfree_skb_reason", "sk_skb_reason_drop", "kfree_skb", "kfree_skb_list_reason", "__kfree_skb_reason":
 		return classDrop
-	case "consume_skb", "napi_consume_skb", "__consume_stateless_skb", "dev_consume_skb_any":
+	case "consume_skb", "napi_consume_skb", "__consume_stateless_skb", "dev_consume_skb_any", "skb_consume_udp":
 		return classConsume
+	case "__udp_enqueue_schedule_skb", "sock_queue_rcv_skb", "sock_queue_rcv_skb_reason", "__sock_queue_rcv_skb", "tcp_queue_rcv":
+		// The kernel put the skb on a socket's receive queue; it is
+		// freed plainly (skb_release_data, kfree_skbmem, __kfree_skb)
+		// once the application read it.
+		return classQueue
 	case "kfree_skbmem", "__kfree_skb", "skb_free_head", "__napi_kfree_skb", "kfree_skb_partial":
 		return classFreed
 	}
@@ -96,6 +105,7 @@ type life struct {
 	events  uint32
 	payload uint32 // last payload id checked for the pcap filter
 	dead    bool   // ended (possibly waiting in the free list)
+	queued  bool   // reached a socket receive queue
 	// match: the skb-level filter verdict accumulated so far.
 	pktMatch bool
 	// sel counts the events of this lifetime that passed the filters;
@@ -219,6 +229,8 @@ func (t *tracker) observe(e *format.Event) *life {
 		t.setFate(l, FateDelivered, e)
 	case cl == classFreed:
 		t.setFate(l, FateFreed, e)
+	case cl == classQueue:
+		l.queued = true
 	}
 	if int(e.ProbeID) < len(t.final) && t.final[e.ProbeID] {
 		t.pending = l
@@ -227,6 +239,9 @@ func (t *tracker) observe(e *format.Event) *life {
 }
 
 func (t *tracker) setFate(l *life, f Fate, e *format.Event) {
+	if f == FateFreed && l.queued {
+		f = FateDelivered
+	}
 	if l.fate == FateUnknown {
 		t.fated = append(t.fated, fatedRef{l, l.id, e.Time})
 	}
@@ -249,6 +264,12 @@ func (t *tracker) alloc() *life {
 func (t *tracker) end(l *life) {
 	delete(t.live, l.addr)
 	l.dead = true
+	if l.fate == FateUnknown && l.queued {
+		// Still on the socket's queue when the capture (or the
+		// window) ended: the kernel delivered it.
+		l.fate = FateDelivered
+		l.fateAt = l.last
+	}
 	if t.onEnd != nil {
 		t.onEnd(l)
 	}

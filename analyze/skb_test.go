@@ -48,3 +48,52 @@ func TestTrackerMemoryBounded(t *testing.T) {
 	}
 	t.Logf("%d lifetimes, at most %d live at once", ended, tr.maxLive)
 }
+
+// TestTrackerFate walks one skb through functions and checks the fate the
+// tracker decides from what the kernel did with it.
+func TestTrackerFate(t *testing.T) {
+	names := []string{"ip_rcv", "udp_queue_rcv_skb", "__udp_enqueue_schedule_skb", "sock_queue_rcv_skb",
+		"tcp_queue_rcv", "skb_release_data", "kfree_skbmem", "__kfree_skb", "skb_consume_udp",
+		"consume_skb", "kfree_skb_reason", "tcp_v4_rcv"}
+	c := &Capture{reasons: map[uint32]string{3: "NO_SOCKET", 1: "SKB_CONSUMED"}, reasonsOK: true}
+	c.probes = make([]*format.Probe, len(names)+1)
+	ids := map[string]uint32{}
+	for i, n := range names {
+		c.probes[i+1] = &format.Probe{ID: uint32(i + 1), Name: n}
+		ids[n] = uint32(i + 1)
+	}
+	tests := []struct {
+		name  string
+		funcs []string // "kfree_skb_reason" carries NO_SOCKET
+		want  Fate
+	}{
+		{"udp queued then freed", []string{"ip_rcv", "udp_queue_rcv_skb", "__udp_enqueue_schedule_skb", "skb_release_data", "kfree_skbmem"}, FateDelivered},
+		{"udp read with skb_consume_udp", []string{"ip_rcv", "__udp_enqueue_schedule_skb", "skb_consume_udp", "kfree_skbmem"}, FateDelivered},
+		{"udp queued, capture ends", []string{"ip_rcv", "__udp_enqueue_schedule_skb"}, FateDelivered},
+		{"raw socket queue", []string{"ip_rcv", "sock_queue_rcv_skb", "kfree_skbmem"}, FateDelivered},
+		{"tcp data queued", []string{"tcp_v4_rcv", "tcp_queue_rcv", "__kfree_skb"}, FateDelivered},
+		{"udp receive queue full", []string{"ip_rcv", "__udp_enqueue_schedule_skb", "kfree_skb_reason", "kfree_skbmem"}, FateDropped},
+		{"freed without a socket", []string{"ip_rcv", "udp_queue_rcv_skb", "skb_release_data", "kfree_skbmem"}, FateFreed},
+		{"tcp_v4_rcv alone is no delivery", []string{"tcp_v4_rcv", "__kfree_skb"}, FateFreed},
+		{"consumed", []string{"ip_rcv", "consume_skb", "kfree_skbmem"}, FateDelivered},
+		{"no fate", []string{"ip_rcv", "udp_queue_rcv_skb"}, FateUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []Fate
+			tr := newTracker(c, 0, func(l *life) { got = append(got, l.fate) })
+			for i, fn := range tt.funcs {
+				e := format.Event{Time: uint64(i+1) * 1000, SKB: 0xffff888001000200, ProbeID: ids[fn]}
+				if fn == "kfree_skb_reason" {
+					e.Flags |= format.FlagDropReason
+					e.DropReason = 3
+				}
+				tr.observe(&e)
+			}
+			tr.flush()
+			if len(got) != 1 || got[0] != tt.want {
+				t.Errorf("fates %v, want one %v", got, tt.want)
+			}
+		})
+	}
+}
