@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"encoding/hex"
 	"strconv"
 	"unicode/utf8"
 
@@ -8,7 +9,8 @@ import (
 )
 
 // json appends one event as a JSON object and a newline to p.buf. The
-// field names are pwru's (--output-json) plus drop_reason and retval; they
+// field names are pwru's (--output-json) plus drop_reason, retval, verdict,
+// skb_meta and bpfmap; they
 // are documented in JSON.md and stable.
 func (p *printer) json(e *format.Event, l *life) {
 	b := p.buf
@@ -116,6 +118,21 @@ func (p *printer) json(e *format.Event, l *life) {
 	if e.Flags&format.FlagRetval != 0 {
 		b = append(b, `,"retval":`...)
 		b = strconv.AppendInt(b, e.Retval, 10)
+		if pr := p.c.Probe(e.ProbeID); pr != nil {
+			if n := verdictName(pr.Kind, e.Retval); n != "" {
+				b = append(b, `,"verdict":"`...)
+				b = append(b, n...)
+				b = append(b, '"')
+			}
+		}
+	}
+	if e.Blobs[format.BlobMeta] != 0 {
+		b = p.appendMetaJSON(b, e)
+	}
+	if data := p.bpfMap(e); data != nil {
+		b = append(b, `,"bpfmap":"`...)
+		b = hex.AppendEncode(b, data)
+		b = append(b, '"')
 	}
 	p.buf = append(b, "}\n"...)
 }

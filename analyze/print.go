@@ -78,6 +78,10 @@ type printer struct {
 	lastPID      uint32
 	// quoted caches JSON string literals of process and function names.
 	quoted map[string][]byte
+	// metaNames are the --output-skb-metadata expressions of the capture.
+	metaNames []string
+	metaDone  bool
+	metaBuf   []metaField
 }
 
 type recentTuple struct {
@@ -131,7 +135,12 @@ type procName struct {
 }
 
 // Print writes the capture's selected events to w in pwru's live format,
-// or as JSON lines with o.JSON.
+// or as JSON lines with o.JSON. Whatever the recorder stored for an event
+// is shown after FUNC: its return value ("retval=TC_ACT_SHOT" for tc and
+// XDP programs, the signed number for other probes), its
+// --output-skb-metadata values ("skb->hash=0x9e3779b9", named by the
+// capture's recorder options), and its --output-bpfmap bytes on a line of
+// their own.
 func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 	if o == nil {
 		o = &PrintOptions{OutputMeta: true, OutputTuple: true}
@@ -551,6 +560,13 @@ func (p *printer) line(e *format.Event, l *life) {
 			b = append(b, p.c.Sym(e.Caller)...)
 		}
 	}
+	if e.Flags&format.FlagRetval != 0 {
+		b = append(b, " retval="...)
+		b = p.retvalText(b, e)
+	}
+	if e.Blobs[format.BlobMeta] != 0 {
+		b = p.appendMetaText(b, e)
+	}
 	if p.o.OutputStack && e.StackID != 0 {
 		if ips, err := p.c.File.Stack(e.StackID); err == nil {
 			for _, ip := range ips {
@@ -566,6 +582,9 @@ func (p *printer) line(e *format.Event, l *life) {
 	}
 	if p.o.OutputShinfo {
 		b = p.appendStruct(b, e, format.BlobSharedInfo, "skb_shared_info")
+	}
+	if e.Blobs[format.BlobBPFMap] != 0 {
+		b = appendBPFMapText(b, p.bpfMap(e))
 	}
 	if p.o.OutputTunnel {
 		b = append(b, ' ')

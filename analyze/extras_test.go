@@ -1,0 +1,133 @@
+package analyze
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+
+	"github.com/pwru-record/pwru-record/analyze/analyzetest"
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// mustExtrasCapture writes a capture recorded with
+// --output-skb-metadata 'skb->hash,skb->dev->ifindex' and tc, XDP and
+// fexit probes: events with metadata, BPF map bytes and return values.
+func mustExtrasCapture(tb testing.TB, metaOption string) *Capture {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "extras.pwru")
+	var buf bytes.Buffer
+	h := &format.Header{
+		WriterVersion: "pwru-record analyzetest",
+		Hostname:      "testhost",
+		Uname:         format.Uname{Sysname: "Linux", Release: "6.12.0-test-amd64", Machine: "x86_64"},
+		Start:         analyzetest.Start(),
+		MonoOffset:    analyzetest.Start().UnixNano() - analyzetest.T0,
+		Options:       map[string]string{"output-skb-metadata": metaOption, "filter-trace-tc": "true", "filter-trace-xdp": "true"},
+	}
+	w, err := format.NewWriter(&buf, h, &format.WriterOptions{FlushInterval: -1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	probes := []format.Probe{
+		{ID: 1, Name: "ip_rcv", Kind: format.ProbeKprobeMulti, SKBArg: 1},
+		{ID: 2, Name: "cil_from_container", Kind: format.ProbeTC, SKBArg: 1, ProgID: 42},
+		{ID: 3, Name: "xdp_fw", Kind: format.ProbeXDP, ProgID: 43},
+		{ID: 4, Name: "ip_finish_output2", Kind: format.ProbeFexit, SKBArg: 3},
+	}
+	must := func(err error) {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	must(w.AddProbes(probes))
+	meta := func(vals ...uint64) uint32 {
+		b := make([]byte, 8*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint64(b[8*i:], v)
+		}
+		id, err := w.AddBlob(format.BlobMeta, b)
+		must(err)
+		return id
+	}
+	m1 := meta(0x9e3779b9, 4)
+	m2 := meta(0x1234, 7, 0xff) // one value more than the option names
+	bm, err := w.AddBlob(format.BlobBPFMap, []byte{10, 0, 0, 2, 1, 0, 0, 0, 0xaa})
+	must(err)
+	t := uint64(analyzetest.T0)
+	ev := func(probe uint32, flags format.EventFlags, retval int64, mod func(*format.Event)) {
+		t += 1000
+		e := format.Event{Time: t, SKB: 0xffff888001000200, ProbeID: probe, Comm: "ping", PID: 7, Netns: 4026531840,
+			Ifindex: 2, Len: 84, MTU: 1500, Protocol: 0x0800, Flags: flags, Retval: retval}
+		if flags&format.FlagXDP != 0 {
+			e.SKB = 0xffff888002000000
+		}
+		if mod != nil {
+			mod(&e)
+		}
+		must(w.WriteEvent(&e))
+	}
+	ev(3, format.FlagXDP|format.FlagRetval|format.FlagExit, 2, nil) // XDP_PASS
+	ev(3, format.FlagXDP|format.FlagRetval|format.FlagExit, 1, nil) // XDP_DROP
+	ev(1, 0, 0, func(e *format.Event) { e.Blobs[format.BlobMeta] = m1 })
+	ev(2, format.FlagRetval|format.FlagExit, 2, func(e *format.Event) { e.Blobs[format.BlobMeta] = m2 }) // TC_ACT_SHOT
+	ev(2, format.FlagRetval|format.FlagExit, 99, nil)                                                    // no name
+	ev(4, format.FlagRetval|format.FlagExit, -22, func(e *format.Event) { e.Blobs[format.BlobBPFMap] = bm })
+	must(w.Close())
+	f, err := format.NewFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
+	must(err)
+	c := NewCapture(f)
+	c.Path = path
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestPrintExtrasGolden prints --output-skb-metadata values, BPF map bytes
+// and return values (tc and XDP verdicts by name).
+func TestPrintExtrasGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		meta string
+		opts PrintOptions
+	}{
+		{"print-extras.golden", "skb->hash,skb->dev->ifindex", PrintOptions{OutputMeta: true, OutputTuple: true}},
+		{"print-extras-json.golden", "skb->hash,skb->dev->ifindex", PrintOptions{JSON: true, OutputMeta: true}},
+		{"print-extras-nonames.golden", "", PrintOptions{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustExtrasCapture(t, tt.meta)
+			var buf bytes.Buffer
+			if err := Print(&buf, c, &tt.opts); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name, buf.Bytes())
+		})
+	}
+}
+
+// TestVerdictName checks the tc and XDP verdict names and that other
+// probes keep their numbers.
+func TestVerdictName(t *testing.T) {
+	tests := []struct {
+		kind format.ProbeKind
+		v    int64
+		want string
+	}{
+		{format.ProbeTC, 2, "TC_ACT_SHOT"},
+		{format.ProbeTC, -1, "TC_ACT_UNSPEC"},
+		{format.ProbeTC, 7, "TC_ACT_REDIRECT"},
+		{format.ProbeTC, 9, ""},
+		{format.ProbeXDP, 1, "XDP_DROP"},
+		{format.ProbeXDP, 2, "XDP_PASS"},
+		{format.ProbeXDP, 5, ""},
+		{format.ProbeFexit, 2, ""},
+		{format.ProbeKprobe, 0, ""},
+	}
+	for _, tt := range tests {
+		if got := verdictName(tt.kind, tt.v); got != tt.want {
+			t.Errorf("verdictName(%d, %d) = %q, want %q", tt.kind, tt.v, got, tt.want)
+		}
+	}
+}
