@@ -10,8 +10,7 @@ import (
 
 // json appends one event as a JSON object and a newline to p.buf. The
 // field names are pwru's (--output-json) plus drop_reason, retval, verdict,
-// skb_meta and bpfmap; they
-// are documented in JSON.md and stable.
+// skb_meta and bpfmap; they are documented in JSON.md and stable.
 func (p *printer) json(e *format.Event, l *life) {
 	b := p.buf
 	b = append(b, `{"skb":"0x`...)
