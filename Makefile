@@ -42,6 +42,9 @@ fuzz: ## run the capture reader fuzzer for a while (FUZZTIME=60s)
 bench: ## Go benchmarks as one table
 	./scripts/bench.sh
 
+vmbench: ## recorder figures in the test VM (attach, BPF cost, zero-loss rate, bytes/event) as one table (KERNELS=6.1,6.12)
+	$(GO) run ./vmtest/vmbench -kernels $(or $(KERNELS),6.1,6.12)
+
 LIBPCAP := $(CURDIR)/.cache/libpcap
 
 build: ## static binaries in bin/ (pwru-record links a libpcap built from Debian's source)

@@ -66,6 +66,7 @@ var scenarios = map[string]scenarioFunc{
 	"faults":  scenarioFaults,
 	"load":    scenarioLoad,
 	"demo":    scenarioDemo,
+	"bench":   scenarioBench,
 }
 
 func main() {

@@ -1,0 +1,305 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/pwru-record/pwru-record/vmtest/vmbench/benchres"
+)
+
+// Bench settings: every flood step lasts benchStep, then benchSettle for
+// the receiver and the recorder to catch up. The unpaced step sends at most
+// benchMaxPackets. The paced steps offer fractions of what the sender
+// managed without a recorder.
+const (
+	benchPort       = 6002
+	benchPayload    = 64
+	benchStep       = 2 * time.Second
+	benchSettle     = 700 * time.Millisecond
+	benchMaxPackets = 200000
+	benchRing       = "8M"
+)
+
+// benchFractions are the paced steps' offered rates as fractions (1/n) of
+// the unpaced rate without a recorder, lowest first; the last step is
+// unpaced.
+var benchFractions = []int{64, 16, 4}
+
+// benchBackends are tried in order; a backend the kernel lacks is reported
+// with the recorder's error.
+var benchBackends = []string{"kprobe", "kprobe-multi"}
+
+// scenarioBench measures the recorder for `make vmbench`: a bounded UDP
+// flood between two namespaces at stepped rates, without a recorder and
+// then under each backend tracing every sk_buff function, with the
+// kernel's ring buffer loss counter and bpf_stats read around each step.
+func scenarioBench(e *env) error {
+	p, err := e.newPair("bench")
+	if err != nil {
+		return err
+	}
+	rx, err := newUDP(p.nsB, addrB, benchPort)
+	if err != nil {
+		return err
+	}
+	defer rx.Close()
+	tx, err := newUDP(p.nsA, addrA, 40010)
+	if err != nil {
+		return err
+	}
+	defer tx.Close()
+	unix.SetsockoptInt(tx.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	if err := sysctl("kernel/bpf_stats_enabled", "1"); err != nil {
+		return err
+	}
+	f := &flooder{fd: tx.fd, rx: rx.fd, buf: payload("bench", 0, benchPayload),
+		dst: unix.SockaddrInet4{Addr: ip4(addrB), Port: benchPort}}
+	go f.receive()
+	defer f.stop.Store(true)
+	filter := fmt.Sprintf("udp and dst port %d", benchPort)
+	res := &benchres.Results{Kernel: e.rep.Kernel, RingbufSize: benchRing, Filter: filter,
+		Payload: benchPayload, StepTime: benchStep}
+	e.step("topology")
+
+	// Without a recorder: the unpaced step first, to calibrate the rates.
+	top, err := f.run(0, nil)
+	if err != nil {
+		return err
+	}
+	rate := float64(top.Sent) / top.Flood.Seconds()
+	var rates []int
+	for _, n := range benchFractions {
+		rates = append(rates, max(int(rate)/n, 20))
+	}
+	for _, r := range rates {
+		st, err := f.run(r, nil)
+		if err != nil {
+			return err
+		}
+		res.Baseline = append(res.Baseline, st)
+	}
+	res.Baseline = append(res.Baseline, top)
+	rates = append(rates, 0)
+	e.logf("untraced: %.0f packets/s unpaced; paced steps %v", rate, rates[:len(rates)-1])
+	e.step("baseline")
+
+	for _, name := range benchBackends {
+		b := benchres.Backend{Name: name, Capture: name + ".pwru"}
+		rec, err := e.startRecorder(name, "--backend", name, "--bpf-stats", "--kmods", "veth",
+			"--ringbuf-size", benchRing, filter)
+		if err != nil {
+			b.Error = err.Error()
+			b.Capture = ""
+			res.Backends = append(res.Backends, b)
+			e.logf("%s: %v", name, err)
+			continue
+		}
+		b.Ready = rec.run.Ready
+		e.step(name + " attach")
+		objs, err := openRecorderObjects(rec.cmd.Process.Pid)
+		if err != nil {
+			b.StatsError = err.Error()
+			e.logf("%s: %v", name, err)
+		}
+		for _, r := range rates {
+			st, err := f.run(r, objs)
+			if err != nil {
+				objs.close()
+				rec.kill()
+				return err
+			}
+			b.Steps = append(b.Steps, st)
+		}
+		objs.close()
+		e.step(name + " flood")
+		if err := rec.stop(syscall.SIGINT); err != nil {
+			b.Error = err.Error()
+		}
+		b.Stop = rec.run.Stop
+		b.Stderr = rec.run.Stderr
+		res.Backends = append(res.Backends, b)
+		e.step(name + " stop")
+	}
+	return benchres.Write(filepath.Join(e.dir, benchres.FileName), res)
+}
+
+// flooder sends the bench datagrams and counts what arrives.
+type flooder struct {
+	fd, rx   int
+	buf      []byte
+	dst      unix.SockaddrInet4
+	received atomic.Uint64
+	stop     atomic.Bool
+}
+
+// receive counts datagrams until stop is set (the socket's receive
+// timeout lets it notice).
+func (f *flooder) receive() {
+	buf := make([]byte, 2048)
+	for !f.stop.Load() {
+		if _, _, err := unix.Recvfrom(f.rx, buf, 0); err == nil {
+			f.received.Add(1)
+		} else if errors.Is(err, unix.EBADF) {
+			return
+		}
+	}
+}
+
+// run floods for benchStep at rate packets/s (0 = unpaced, at most
+// benchMaxPackets), waits benchSettle and reads the recorder's kernel
+// counters around it (objs may be nil).
+func (f *flooder) run(rate int, objs *recorderObjects) (benchres.Step, error) {
+	st := benchres.Step{Offered: rate}
+	var before counterSnapshot
+	if objs != nil {
+		before, st.Counted = objs.snapshot()
+	}
+	r0 := f.received.Load()
+	st.Start = monotonic()
+	t0 := time.Now()
+	for st.Sent < benchMaxPackets {
+		el := time.Since(t0)
+		if el >= benchStep {
+			break
+		}
+		if rate > 0 && st.Sent >= uint64(el.Seconds()*float64(rate))+1 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		err := unix.Sendto(f.fd, f.buf, 0, &f.dst)
+		switch {
+		case err == nil:
+			st.Sent++
+		case errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+		default:
+			return st, fmt.Errorf("bench flood: send: %w", err)
+		}
+	}
+	st.Flood = time.Since(t0)
+	time.Sleep(benchSettle)
+	st.Received = f.received.Load() - r0
+	st.End = monotonic()
+	if st.Counted {
+		after, ok := objs.snapshot()
+		st.Counted = ok
+		st.Lost = after.lost - before.lost
+		st.ProgRuns = after.runs - before.runs
+		st.ProgRuntime = after.runtime - before.runtime
+	}
+	return st, nil
+}
+
+func monotonic() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// recorderObjects are the recorder's BPF programs and its per-CPU counters
+// map (index 0: ring buffer reservations that failed), opened by ID from
+// the file descriptors the recorder process holds.
+type recorderObjects struct {
+	progs    []*ebpf.Program
+	counters *ebpf.Map
+}
+
+type counterSnapshot struct{ lost, runs, runtime uint64 }
+
+func openRecorderObjects(pid int) (*recorderObjects, error) {
+	dir := fmt.Sprintf("/proc/%d/fdinfo", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list recorder fds: %w", err)
+	}
+	o := &recorderObjects{}
+	progs, maps := map[uint64]bool{}, map[uint64]bool{}
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, ent.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			key, v, ok := strings.Cut(line, ":")
+			if !ok || (key != "prog_id" && key != "map_id") {
+				continue
+			}
+			id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+			if err != nil {
+				continue
+			}
+			switch {
+			case key == "prog_id" && !progs[id]:
+				progs[id] = true
+				p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+				if err != nil {
+					o.close()
+					return nil, fmt.Errorf("open recorder program %d: %w", id, err)
+				}
+				o.progs = append(o.progs, p)
+			case key == "map_id" && !maps[id] && o.counters == nil:
+				maps[id] = true
+				m, err := ebpf.NewMapFromID(ebpf.MapID(id))
+				if err != nil {
+					continue
+				}
+				if info, err := m.Info(); err == nil && info.Name == "counters" && info.Type == ebpf.PerCPUArray {
+					o.counters = m
+				} else {
+					m.Close()
+				}
+			}
+		}
+	}
+	if len(o.progs) == 0 || o.counters == nil {
+		o.close()
+		return nil, fmt.Errorf("recorder pid %d: found %d BPF programs and no counters map", pid, len(progs))
+	}
+	return o, nil
+}
+
+// snapshot reads the counters; ok is false when any read failed.
+func (o *recorderObjects) snapshot() (s counterSnapshot, ok bool) {
+	if o == nil {
+		return s, false
+	}
+	var per []uint64
+	if err := o.counters.Lookup(uint32(0), &per); err != nil {
+		return s, false
+	}
+	for _, v := range per {
+		s.lost += v
+	}
+	for _, p := range o.progs {
+		st, err := p.Stats()
+		if err != nil {
+			return s, false
+		}
+		s.runs += st.RunCount
+		s.runtime += uint64(st.Runtime.Nanoseconds())
+	}
+	return s, true
+}
+
+func (o *recorderObjects) close() {
+	if o == nil {
+		return
+	}
+	for _, p := range o.progs {
+		p.Close()
+	}
+	if o.counters != nil {
+		o.counters.Close()
+	}
+}

@@ -1,0 +1,79 @@
+// Package benchres is the result the vmbench guest scenario (vmtest/guest,
+// scenario "bench") writes and the vmbench host program reads back.
+package benchres
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// FileName is the name of the result file in the scenario's directory.
+const FileName = "bench.json"
+
+// Results is everything the bench scenario measured on one kernel.
+type Results struct {
+	Kernel      string        // uname -r
+	RingbufSize string        // --ringbuf-size given to the recorder
+	Filter      string        // pcap filter given to the recorder
+	Payload     int           // UDP payload bytes per flood packet
+	StepTime    time.Duration // flood time of each step
+	Baseline    []Step        // the flood steps without a recorder
+	Backends    []Backend
+}
+
+// Step is one bounded UDP flood at an offered rate.
+type Step struct {
+	Offered  int    // packets/s asked for; 0 = as fast as the sender can
+	Sent     uint64 // datagrams sent
+	Received uint64 // datagrams the receiver read
+	// Start and End are CLOCK_MONOTONIC ns (the clock of the events'
+	// timestamps): the flood's start and the end of the settle time after
+	// it. Events in [Start, End) belong to the step.
+	Start, End uint64
+	Flood      time.Duration // time spent sending
+	// Kernel counters of the recorder during the step (deltas); Counted
+	// is false when they could not be read.
+	Counted     bool
+	Lost        uint64 // ring buffer reservations that failed
+	ProgRuns    uint64 // bpf_stats run_cnt
+	ProgRuntime uint64 // bpf_stats run_time_ns
+}
+
+// Backend is one recorder run with --backend Name.
+type Backend struct {
+	Name       string
+	Error      string        // the recorder could not be started or stopped
+	Capture    string        // capture file name in the scenario directory
+	Ready      time.Duration // start -> ready file written
+	Stop       time.Duration // SIGINT -> exit
+	Stderr     string        // the recorder's output (its summary)
+	StatsError string        // why the kernel counters could not be read
+	Steps      []Step
+}
+
+// Write stores r as JSON at path.
+func Write(path string, r *Results) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode bench results: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write bench results: %w", err)
+	}
+	return nil
+}
+
+// Read loads results written by [Write].
+func Read(path string) (*Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read bench results: %w", err)
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode bench results %s: %w", path, err)
+	}
+	return &r, nil
+}

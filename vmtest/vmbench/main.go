@@ -1,0 +1,347 @@
+// Command vmbench measures pwru-record in the test VM (`make vmbench`): it
+// builds the guest driver and the recorder, boots each kernel once with
+// the guest's "bench" scenario, reads the results and the captures the
+// guest left in the output directory and prints one markdown table.
+//
+// The VM is emulated (qemu TCG), so every time-based figure is shown next
+// to the same flood without the recorder, as a ratio.
+//
+//	go run ./vmtest/vmbench -kernels 6.1,6.12
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/vm"
+	"github.com/pwru-record/pwru-record/vmtest/vmbench/benchres"
+)
+
+func main() {
+	kernels := flag.String("kernels", "6.1,6.12", "comma-separated kernel series to boot")
+	out := flag.String("out", "", "output directory (default .cache/vmbench in the module root)")
+	timeout := flag.Duration("timeout", 8*time.Minute, "time limit per kernel")
+	verbose := flag.Bool("v", false, "stream the guest console to stderr")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, strings.Split(*kernels, ","), *out, *timeout, *verbose, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "vmbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "vmbench: "+format+"\n", args...)
+}
+
+func run(ctx context.Context, kernels []string, out string, timeout time.Duration, verbose bool, w io.Writer) error {
+	root, err := vm.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		out = filepath.Join(root, ".cache", "vmbench")
+	}
+	bin := filepath.Join(out, "bin")
+	guest, recorder := filepath.Join(bin, "guest"), filepath.Join(bin, "pwru-record")
+	if err := build(ctx, root, guest, "./vmtest/guest", false); err != nil {
+		return err
+	}
+	if err := build(ctx, root, recorder, "./cmd/pwru-record", true); err != nil {
+		return err
+	}
+	var rows []row
+	for _, series := range kernels {
+		series = strings.TrimSpace(series)
+		if series == "" {
+			continue
+		}
+		rows = append(rows, runKernel(ctx, series, filepath.Join(out, series), guest, recorder, timeout, verbose)...)
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+	}
+	printTable(w, rows)
+	return nil
+}
+
+// build compiles pkg to dst: the guest statically without cgo, the
+// recorder with cgo (the harness copies its shared libraries).
+func build(ctx context.Context, root, dst, pkg string, cgo bool) error {
+	logf("building %s", pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dst, pkg)
+	cmd.Dir = root
+	cmd.Env = os.Environ()
+	if !cgo {
+		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// runKernel boots series with the bench scenario and turns its results
+// into table rows; a failure becomes a row saying why.
+func runKernel(ctx context.Context, series, out, guest, recorder string, timeout time.Duration, verbose bool) []row {
+	fail := func(err error) []row {
+		logf("%s: %v", series, err)
+		return []row{{kernel: series, backend: "-", err: err.Error()}}
+	}
+	k, err := vm.Fetch(ctx, series, "")
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.RemoveAll(out); err != nil {
+		return fail(fmt.Errorf("clean %s: %w", out, err))
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fail(fmt.Errorf("create %s: %w", out, err))
+	}
+	cfg := vm.Config{
+		Kernel:  k,
+		Files:   map[string]string{"/bin/guest": guest, "/bin/pwru-record": recorder},
+		Modules: []string{"veth"},
+		Script:  "/bin/guest -out /out -recorder /bin/pwru-record -scenarios bench 2>&1",
+		Timeout: timeout,
+		OutDir:  out,
+	}
+	if verbose {
+		cfg.Console = os.Stderr
+	}
+	logf("%s: booting %s", series, k)
+	res, err := vm.Run(ctx, cfg)
+	if err != nil {
+		return fail(fmt.Errorf("vm: %w", err))
+	}
+	logf("%s: boot %.1fs, script %.1fs, total %.1fs", series, res.Boot.Seconds(), res.Script.Seconds(), res.Total.Seconds())
+	dir := filepath.Join(out, "bench")
+	r, err := benchres.Read(filepath.Join(dir, benchres.FileName))
+	if err != nil {
+		return fail(fmt.Errorf("guest exit status %d, no results (%w); console tail:\n%s", res.Status, err, res.ConsoleTail(15)))
+	}
+	var rows []row
+	for _, b := range r.Backends {
+		rows = append(rows, analyze(r, &b, dir))
+	}
+	return rows
+}
+
+// row is one kernel and backend of the table; err set means the backend
+// could not be measured.
+type row struct {
+	kernel, backend string
+	err             string
+	cells           []string
+}
+
+var columns = []string{
+	"kernel", "backend", "functions attached", "attach time (ready file)",
+	"BPF cost per run (bpf_stats)", "BPF cost per packet vs an untraced packet",
+	"highest zero-loss step", "events/s there: traced pkt/s ÷ untraced",
+	"first step with loss", "unpaced flood pkt/s: traced ÷ untraced", "bytes per 1M events",
+}
+
+var (
+	reSummary = regexp.MustCompile(`pwru-record: (\d+) events, (\d+) lost, (\d+) bytes to .*?; (\d+) probes attached via (\S+), (\d+) failed`)
+	reAttach  = regexp.MustCompile(`startup: .*attach ([0-9.]+[a-zµ]+)`)
+	reProg    = regexp.MustCompile(`kernel program: (\d+) runs, \S+ total, (\d+) ns/run`)
+)
+
+func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
+	rw := row{kernel: r.Kernel, backend: b.Name}
+	if b.Error != "" && len(b.Steps) == 0 {
+		rw.err = "not measured: " + firstLine(b.Error)
+		return rw
+	}
+	sum := reSummary.FindStringSubmatch(b.Stderr)
+	if sum == nil {
+		rw.err = "not measured: the recorder printed no summary: " + firstLine(b.Error)
+		return rw
+	}
+	probes, _ := strconv.Atoi(sum[4])
+	failed, _ := strconv.Atoi(sum[6])
+	totalLost, _ := strconv.ParseUint(sum[2], 10, 64)
+	rw.backend = sum[5]
+	if rw.backend != b.Name {
+		rw.backend = fmt.Sprintf("%s (asked %s)", sum[5], b.Name)
+	}
+
+	c := make([]string, 0, len(columns)-2)
+	c = append(c, fmt.Sprintf("%d (%d failed)", probes, failed))
+	attach := fmt.Sprintf("%.2f s", b.Ready.Seconds())
+	if m := reAttach.FindStringSubmatch(b.Stderr); m != nil {
+		if d, err := time.ParseDuration(m[1]); err == nil && probes > 0 {
+			attach += fmt.Sprintf("; attach step %.2f s = %.2f ms/function", d.Seconds(), d.Seconds()*1e3/float64(probes))
+		}
+	}
+	c = append(c, attach)
+
+	// Per-step events from the capture's timestamps.
+	capPath := filepath.Join(dir, b.Capture)
+	f, err := format.Open(capPath, nil)
+	if err != nil {
+		rw.err = fmt.Sprintf("not measured: capture: %v", err)
+		return rw
+	}
+	defer f.Close()
+	written := make([]uint64, len(b.Steps))
+	var ev format.Event
+	it := f.Events(nil)
+	for it.Next(&ev) {
+		for i, st := range b.Steps {
+			if ev.Time >= st.Start && ev.Time < st.End {
+				written[i]++
+				break
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		rw.err = fmt.Sprintf("not measured: read capture events: %v", err)
+		return rw
+	}
+
+	// BPF cost: kernel bpf_stats over the flood steps (the recorder's own
+	// --bpf-stats total as a fallback).
+	var runs, runtime, sent uint64
+	counted := true
+	for _, st := range b.Steps {
+		counted = counted && st.Counted
+		runs += st.ProgRuns
+		runtime += st.ProgRuntime
+		sent += st.Sent
+	}
+	src := "flood steps"
+	if !counted || runs == 0 {
+		runs, runtime, src = 0, 0, "whole run"
+		if m := reProg.FindStringSubmatch(b.Stderr); m != nil {
+			runs, _ = strconv.ParseUint(m[1], 10, 64)
+			nsRun, _ := strconv.ParseUint(m[2], 10, 64)
+			runtime = nsRun * runs
+		}
+	}
+	untraced := pps(r.Baseline[len(r.Baseline)-1])
+	if runs == 0 {
+		c = append(c, "not measured: no bpf_stats ("+firstLine(b.StatsError)+")", "not measured: no bpf_stats")
+	} else {
+		nsRun := float64(runtime) / float64(runs)
+		c = append(c, fmt.Sprintf("%.0f ns/run (%d runs, %s)", nsRun, runs, src))
+		if sent == 0 || untraced == 0 {
+			c = append(c, "not measured: no packets sent")
+		} else {
+			perPkt := float64(runtime) / float64(sent)
+			c = append(c, fmt.Sprintf("%.1f runs/pkt × %.0f ns = %.1f µs = %.2f× an untraced packet (%.1f µs)",
+				float64(runs)/float64(sent), nsRun, perPkt/1e3, perPkt/(1e9/untraced), 1e6/untraced))
+		}
+	}
+
+	// Zero loss: the per-step ring buffer loss counter; without it only a
+	// run that lost nothing at all tells.
+	best, firstLoss := -1, -1
+	for i, st := range b.Steps {
+		lossless := st.Lost == 0 && st.Counted || !st.Counted && totalLost == 0
+		if !st.Counted && totalLost > 0 {
+			best = -2
+			break
+		}
+		if lossless && firstLoss < 0 {
+			best = i
+		} else if !lossless && firstLoss < 0 {
+			firstLoss = i
+		}
+	}
+	switch best {
+	case -2:
+		c = append(c, "not measured: per-step loss counter unreadable ("+firstLine(b.StatsError)+fmt.Sprintf("), %d lost in the run", totalLost), "-")
+	case -1:
+		c = append(c, "none (loss from the first step)", "-")
+	default:
+		st := b.Steps[best]
+		base := r.Baseline[best]
+		c = append(c, fmt.Sprintf("%s: %d events written, 0 lost (ring %s)", offered(st), written[best], r.RingbufSize),
+			fmt.Sprintf("%.0f events/s; %.0f ÷ %.0f pkt/s = %.2f", float64(written[best])/st.Flood.Seconds(), pps(st), pps(base), ratio(pps(st), pps(base))))
+	}
+	if firstLoss >= 0 {
+		st := b.Steps[firstLoss]
+		c = append(c, fmt.Sprintf("%s: %d written, %d lost (%.1f%%), %.0f events/s", offered(st), written[firstLoss], st.Lost,
+			100*float64(st.Lost)/float64(max(st.Lost+written[firstLoss], 1)), float64(written[firstLoss])/st.Flood.Seconds()))
+	} else {
+		c = append(c, "none")
+	}
+	last := b.Steps[len(b.Steps)-1]
+	c = append(c, fmt.Sprintf("%.0f ÷ %.0f = %.2f", pps(last), untraced, ratio(pps(last), untraced)))
+
+	// Bytes per million events: the capture minus the fixed sections.
+	st, err := os.Stat(capPath)
+	events := f.Summary().Events
+	if err != nil || events == 0 {
+		c = append(c, "not measured: no events in the capture")
+	} else {
+		var fixed int64
+		for _, s := range f.Sections() {
+			if s.Type == format.SectionBTF || s.Type == format.SectionKallsyms {
+				fixed += s.Size
+			}
+		}
+		c = append(c, fmt.Sprintf("%.1f MB (%d events, %.1f B/event; fixed BTF+kallsyms %.1f MB)",
+			float64(st.Size()-fixed)/float64(events), events, float64(st.Size()-fixed)/float64(events), float64(fixed)/1e6))
+	}
+	rw.cells = c
+	return rw
+}
+
+func pps(st benchres.Step) float64 {
+	if st.Flood <= 0 {
+		return 0
+	}
+	return float64(st.Sent) / st.Flood.Seconds()
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func offered(st benchres.Step) string {
+	if st.Offered == 0 {
+		return "unpaced"
+	}
+	return fmt.Sprintf("%d pkt/s offered", st.Offered)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.ReplaceAll(s, "|", "/")
+}
+
+func printTable(w io.Writer, rows []row) {
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(columns, " | "), strings.Repeat("---|", len(columns)))
+	for _, r := range rows {
+		cells := r.cells
+		if r.err != "" {
+			cells = []string{r.err}
+			for len(cells) < len(columns)-2 {
+				cells = append(cells, "-")
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", r.kernel, r.backend, strings.Join(cells, " | "))
+	}
+}
+
