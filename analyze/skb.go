@@ -102,6 +102,7 @@ type life struct {
 	reason  uint32
 	hasRsn  bool
 	fateAt  uint64
+	gen     uint64 // 1 + the generation listing this lifetime (tracker.gens)
 	events  uint32
 	payload uint32 // last payload id checked for the pcap filter
 	dead    bool   // ended (possibly waiting in the free list)
@@ -127,7 +128,13 @@ type tracker struct {
 	nextID  uint64
 	window  uint64
 	lastGC  uint64
-	gcLimit int          // sweep when the live map grows past this
+	gcLimit int // sweep when the live map grows past this
+	// period is the length of a generation (window/4): gens[ep%len]
+	// lists the lifetimes whose last event fell in generation ep, so a
+	// sweep visits the old generations only, not every live skb.
+	period  uint64
+	gens    [numGens]generation
+	expired []*life      // scratch of gc
 	maxLive int          // largest number of live skbs seen (tests, stats)
 	classes []probeClass // by probe id
 	final   []bool       // by probe id: the function frees the sk_buff itself
@@ -152,7 +159,7 @@ func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	if window == 0 {
 		window = DefaultWindow
 	}
-	t := &tracker{cap: c, live: map[uint64]*life{}, window: window, onEnd: onEnd, gcLimit: minGCLive}
+	t := &tracker{cap: c, live: map[uint64]*life{}, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1)}
 	t.classes = make([]probeClass, len(c.probes))
 	t.final = make([]bool, len(c.probes))
 	for i, p := range c.probes {
@@ -213,6 +220,9 @@ func (t *tracker) observe(e *format.Event) *life {
 		l.track = e.TrackID
 	}
 	l.last = e.Time
+	if g := e.Time/t.period + 1; l.gen != g {
+		t.enlist(l, g-1)
+	}
 	l.events++
 	switch {
 	case e.Flags&format.FlagDropReason != 0 && (cl == classDrop || cl == classNone || cl == classRelease || cl == classConsume):
@@ -263,6 +273,11 @@ func (t *tracker) alloc() *life {
 
 func (t *tracker) end(l *life) {
 	delete(t.live, l.addr)
+	t.finish(l)
+}
+
+// finish reports l's end; the caller removed it from t.live.
+func (t *tracker) finish(l *life) {
 	l.dead = true
 	if l.fate == FateUnknown && l.queued {
 		// Still on the socket's queue when the capture (or the
@@ -313,19 +328,93 @@ func (t *tracker) expireFated(now uint64) {
 	}
 }
 
-// gc ends lifetimes that stayed silent for the window.
+// numGens is the number of generations tracked at once: a sweep runs at
+// least once a generation (window/4) and a generation is emptied once it
+// is older than the window, so at most 6 are in use.
+const numGens = 16
+
+// generation lists the lifetimes whose last event fell in one period.
+type generation struct {
+	ep   uint64 // generation number: event time / period
+	refs []genRef
+}
+
+// genRef is an entry of a generation; it is stale when the lifetime ended
+// (l.id changed or l.dead) or moved to a later generation (l.gen).
+type genRef struct {
+	l  *life
+	id uint64
+}
+
+func (r genRef) valid(ep uint64) bool {
+	return r.l.id == r.id && !r.l.dead && r.l.gen == ep+1
+}
+
+// enlist records that l's last event fell in generation ep: once per
+// lifetime and generation, so the cost per event is a comparison.
+func (t *tracker) enlist(l *life, ep uint64) {
+	g := &t.gens[ep%numGens]
+	if g.ep != ep && len(g.refs) > 0 {
+		// Not emptied yet (cannot happen: gc runs every period and
+		// empties generations older than the window); keep its
+		// lifetimes by moving them to ep, which only delays their end.
+		for _, r := range g.refs {
+			if r.valid(g.ep) {
+				r.l.gen = ep + 1
+			}
+		}
+		g.refs = slices.DeleteFunc(g.refs, func(r genRef) bool { return r.l.gen != ep+1 || r.l.id != r.id || r.l.dead })
+	} else if g.ep != ep {
+		g.refs = g.refs[:0]
+	}
+	g.ep = ep
+	g.refs = append(g.refs, genRef{l, l.id})
+	l.gen = ep + 1
+}
+
+// gc ends lifetimes that stayed silent for the window, in id order. Only
+// the generations that may hold such lifetimes are visited.
 func (t *tracker) gc(now uint64) {
 	t.lastGC = now
-	var done []*life
-	for _, l := range t.live {
-		if now > l.last+t.window {
-			done = append(done, l)
+	done := t.expired[:0]
+	for i := range t.gens {
+		g := &t.gens[i]
+		if len(g.refs) == 0 {
+			continue
+		}
+		switch {
+		case (g.ep+1)*t.period+t.window < now:
+			// Every lifetime still listed here was last seen before
+			// (ep+1)*period: all expired.
+			for _, r := range g.refs {
+				if r.valid(g.ep) {
+					done = append(done, r.l)
+				}
+			}
+			g.refs = g.refs[:0]
+		case g.ep*t.period+t.window < now:
+			// Partly expired: check each, keep the others.
+			keep := g.refs[:0]
+			for _, r := range g.refs {
+				if !r.valid(g.ep) {
+					continue
+				}
+				if now > r.l.last+t.window {
+					done = append(done, r.l)
+				} else {
+					keep = append(keep, r)
+				}
+			}
+			clear(g.refs[len(keep):])
+			g.refs = keep
 		}
 	}
 	sortLives(done)
 	for _, l := range done {
 		t.end(l)
 	}
+	clear(done)
+	t.expired = done[:0]
 	t.gcLimit = max(minGCLive, 2*len(t.live))
 }
 
@@ -336,8 +425,9 @@ func (t *tracker) flush() {
 		done = append(done, l)
 	}
 	sortLives(done)
+	clear(t.live)
 	for _, l := range done {
-		t.end(l)
+		t.finish(l)
 	}
 }
 

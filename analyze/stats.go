@@ -91,6 +91,36 @@ func (h *latencyHist) quantile(q float64) uint64 {
 	return h.max
 }
 
+// ifCounter counts events per (netns, ifindex). A capture has few
+// interfaces while consecutive events often switch between them, so a
+// direct-mapped cache of indexes spares a map operation per event.
+type ifCounter struct {
+	slots  [64]int32 // hash of the key -> 1 + index in keys
+	keys   []ifKey
+	counts []uint64
+	index  map[ifKey]int
+}
+
+func (c *ifCounter) add(k ifKey) {
+	h := (k.netns*0x9e3779b1 ^ k.ifindex*0x85ebca6b) >> 26
+	if i := c.slots[h] - 1; i >= 0 && c.keys[i] == k {
+		c.counts[i]++
+		return
+	}
+	i, ok := c.index[k]
+	if !ok {
+		if c.index == nil {
+			c.index = map[ifKey]int{}
+		}
+		i = len(c.keys)
+		c.keys = append(c.keys, k)
+		c.counts = append(c.counts, 0)
+		c.index[k] = i
+	}
+	c.slots[h] = int32(i + 1)
+	c.counts[i]++
+}
+
 // StatsResult holds what [Stats] counted; Write renders it.
 type StatsResult struct {
 	Events    uint64            `json:"events"`
@@ -125,16 +155,12 @@ func CollectStats(c *Capture, flt *Filter) (*StatsResult, error) {
 		return nil, err
 	}
 	perProbe := make([]uint64, len(c.probes)+1)
-	type nsIf struct{ ns, ifi uint32 }
-	perIf := map[nsIf]uint64{}
-	var lastIf nsIf
-	var lastIfN uint64
+	var perIf ifCounter
 	perReason := map[uint32]uint64{}
 	perFate := [4]uint64{}
 	perFlow := map[format.Tuple]uint64{}
 	var hist latencyHist
 	var events, skbs uint64
-	first := true
 	err = s.run(func(e *format.Event, l *life) error {
 		events++
 		if int(e.ProbeID) < len(perProbe) {
@@ -142,14 +168,7 @@ func CollectStats(c *Capture, flt *Filter) (*StatsResult, error) {
 		} else {
 			perProbe[0]++
 		}
-		k := nsIf{e.Netns, e.Ifindex}
-		if first || k != lastIf {
-			if !first {
-				perIf[lastIf] += lastIfN
-			}
-			lastIf, lastIfN, first = k, 0, false
-		}
-		lastIfN++
+		perIf.add(ifKey{e.Netns, e.Ifindex})
 		return nil
 	}, func(l *life) {
 		if l.sel == 0 {
@@ -165,9 +184,6 @@ func CollectStats(c *Capture, flt *Filter) (*StatsResult, error) {
 	})
 	if err != nil {
 		return nil, err
-	}
-	if !first {
-		perIf[lastIf] += lastIfN
 	}
 	r := &StatsResult{
 		Events: events, SKBs: skbs,
@@ -194,10 +210,11 @@ func CollectStats(c *Capture, flt *Filter) (*StatsResult, error) {
 	for t, n := range perFlow {
 		r.PerFlow[string(appendTuple(nil, &t, 0, false))] += n
 	}
-	for k, n := range perIf {
-		r.PerIface[c.ifaceText(k.ns, k.ifi)] += n
-		ns := strconv.FormatUint(uint64(k.ns), 10)
-		if name := c.NetnsName(k.ns); name != "" {
+	for i, k := range perIf.keys {
+		n := perIf.counts[i]
+		r.PerIface[c.ifaceText(k.netns, k.ifindex)] += n
+		ns := strconv.FormatUint(uint64(k.netns), 10)
+		if name := c.NetnsName(k.netns); name != "" {
 			ns += " (" + name + ")"
 		}
 		r.PerNetns[ns] += n
