@@ -42,8 +42,9 @@ fuzz: ## run the capture reader fuzzer for a while (FUZZTIME=60s)
 bench: ## Go benchmarks as one table
 	./scripts/bench.sh
 
-vmbench: ## recorder figures in the test VM (attach, BPF cost, zero-loss rate, bytes/event) as one table (KERNELS=6.1,6.12)
-	$(GO) run ./vmtest/vmbench -kernels $(or $(KERNELS),6.1,6.12)
+VMBENCH_KERNELS ?= 6.1,6.12
+vmbench: ## recorder figures in the test VM (attach, BPF cost, zero-loss rate, bytes/event) as one table (VMBENCH_KERNELS=6.1,6.12)
+	$(GO) run ./vmtest/vmbench -kernels '$(VMBENCH_KERNELS)'
 
 LIBPCAP := $(CURDIR)/.cache/libpcap
 

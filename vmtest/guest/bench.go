@@ -35,7 +35,7 @@ const (
 // benchFractions are the paced steps' offered rates as fractions (1/n) of
 // the unpaced rate without a recorder, lowest first; the last step is
 // unpaced.
-var benchFractions = []int{64, 16, 4}
+var benchFractions = []int{256, 64, 16}
 
 // benchBackends are tried in order; a backend the kernel lacks is reported
 // with the recorder's error.
@@ -81,7 +81,7 @@ func scenarioBench(e *env) error {
 	rate := float64(top.Sent) / top.Flood.Seconds()
 	var rates []int
 	for _, n := range benchFractions {
-		rates = append(rates, max(int(rate)/n, 20))
+		rates = append(rates, max(int(rate)/n, 10))
 	}
 	for _, r := range rates {
 		st, err := f.run(r, nil)

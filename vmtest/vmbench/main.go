@@ -31,7 +31,7 @@ import (
 func main() {
 	kernels := flag.String("kernels", "6.1,6.12", "comma-separated kernel series to boot")
 	out := flag.String("out", "", "output directory (default .cache/vmbench in the module root)")
-	timeout := flag.Duration("timeout", 8*time.Minute, "time limit per kernel")
+	timeout := flag.Duration("timeout", 12*time.Minute, "time limit per kernel")
 	verbose := flag.Bool("v", false, "stream the guest console to stderr")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -152,6 +152,7 @@ var columns = []string{
 	"BPF cost per run (bpf_stats)", "BPF cost per packet vs an untraced packet",
 	"highest zero-loss step", "events/s there: traced pkt/s ÷ untraced",
 	"first step with loss", "unpaced flood pkt/s: traced ÷ untraced", "bytes per 1M events",
+	"steps: offered pkt/s → sent pkt/s traced (untraced), events/s, lost",
 }
 
 var (
@@ -249,18 +250,21 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 
 	// Zero loss: the per-step ring buffer loss counter; without it only a
 	// run that lost nothing at all tells.
-	best, firstLoss := -1, -1
+	best, firstLoss, unknown := -1, -1, false
 	for i, st := range b.Steps {
-		lossless := st.Lost == 0 && st.Counted || !st.Counted && totalLost == 0
-		if !st.Counted && totalLost > 0 {
-			best = -2
-			break
-		}
-		if lossless && firstLoss < 0 {
+		switch {
+		case st.Counted && st.Lost == 0, !st.Counted && totalLost == 0:
 			best = i
-		} else if !lossless && firstLoss < 0 {
-			firstLoss = i
+		case st.Counted:
+			if firstLoss < 0 {
+				firstLoss = i
+			}
+		default:
+			unknown = true
 		}
+	}
+	if unknown {
+		best = -2
 	}
 	switch best {
 	case -2:
@@ -278,7 +282,7 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 		c = append(c, fmt.Sprintf("%s: %d written, %d lost (%.1f%%), %.0f events/s", offered(st), written[firstLoss], st.Lost,
 			100*float64(st.Lost)/float64(max(st.Lost+written[firstLoss], 1)), float64(written[firstLoss])/st.Flood.Seconds()))
 	} else {
-		c = append(c, "none")
+		c = append(c, fmt.Sprintf("none (all %d steps lossless)", len(b.Steps)))
 	}
 	last := b.Steps[len(b.Steps)-1]
 	c = append(c, fmt.Sprintf("%.0f ÷ %.0f = %.2f", pps(last), untraced, ratio(pps(last), untraced)))
@@ -295,9 +299,24 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 				fixed += s.Size
 			}
 		}
-		c = append(c, fmt.Sprintf("%.1f MB (%d events, %.1f B/event; fixed BTF+kallsyms %.1f MB)",
-			float64(st.Size()-fixed)/float64(events), events, float64(st.Size()-fixed)/float64(events), float64(fixed)/1e6))
+		perEvent := float64(st.Size()-fixed) / float64(events)
+		c = append(c, fmt.Sprintf("%.2f MB (%.1f B/event over %d events; fixed BTF+kallsyms %.2f MB not counted)",
+			perEvent, perEvent, events, float64(fixed)/1e6))
 	}
+	var steps []string
+	for i, st := range b.Steps {
+		lost := "lost ?"
+		if st.Counted {
+			lost = fmt.Sprintf("%d lost", st.Lost)
+		}
+		want := "unpaced"
+		if st.Offered > 0 {
+			want = strconv.Itoa(st.Offered)
+		}
+		steps = append(steps, fmt.Sprintf("%s → %.0f (%.0f), %.0f ev/s, %s", want, pps(st), pps(r.Baseline[i]),
+			float64(written[i])/st.Flood.Seconds(), lost))
+	}
+	c = append(c, strings.Join(steps, "; "))
 	rw.cells = c
 	return rw
 }
@@ -344,4 +363,3 @@ func printTable(w io.Writer, rows []row) {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", r.kernel, r.backend, strings.Join(cells, " | "))
 	}
 }
-
