@@ -132,14 +132,18 @@ type tracker struct {
 	// period is the length of a generation (window/4): gens[ep%len]
 	// lists the lifetimes whose last event fell in generation ep, so a
 	// sweep visits the old generations only, not every live skb.
-	period  uint64
-	gens    [numGens]generation
-	expired []*life      // scratch of gc
-	maxLive int          // largest number of live skbs seen (tests, stats)
-	classes []probeClass // by probe id
-	final   []bool       // by probe id: the function frees the sk_buff itself
-	onEnd   func(*life)
-	free    []*life
+	period uint64
+	gens   [numGens]generation
+	// curGen is 1 + the generation of [genStart, genEnd), the times of
+	// the latest events (0: none yet).
+	curGen           uint64
+	genStart, genEnd uint64
+	expired          []*life      // scratch of gc
+	maxLive          int          // largest number of live skbs seen (tests, stats)
+	classes          []probeClass // by probe id
+	final            []bool       // by probe id: the function frees the sk_buff itself
+	onEnd            func(*life)
+	free             []*life
 	// fated queues the lifetimes whose fate is known, oldest first; they
 	// end freedLinger after their last event. fatedHead indexes the front.
 	fated     []fatedRef
@@ -187,7 +191,13 @@ func (t *tracker) observe(e *format.Event) *life {
 		}
 		t.pending = nil
 	}
-	t.expireFated(e.Time)
+	if h := t.fatedHead; h < len(t.fated) {
+		// expireFated stops at once when the front is alive and
+		// recent: spare the call.
+		if r := &t.fated[h]; r.l.dead || r.l.id != r.id || e.Time > r.at+freedLinger {
+			t.expireFated(e.Time)
+		}
+	}
 	if e.Time > t.lastGC+t.window/4 || len(t.live) > t.gcLimit {
 		t.gc(e.Time)
 	}
@@ -220,8 +230,13 @@ func (t *tracker) observe(e *format.Event) *life {
 		l.track = e.TrackID
 	}
 	l.last = e.Time
-	if g := e.Time/t.period + 1; l.gen != g {
-		t.enlist(l, g-1)
+	if e.Time >= t.genEnd || e.Time < t.genStart {
+		ep := e.Time / t.period
+		t.genStart, t.genEnd = ep*t.period, (ep+1)*t.period
+		t.curGen = ep + 1
+	}
+	if l.gen != t.curGen {
+		t.enlist(l, t.curGen-1)
 	}
 	l.events++
 	switch {
@@ -288,7 +303,7 @@ func (t *tracker) finish(l *life) {
 	if t.onEnd != nil {
 		t.onEnd(l)
 	}
-	if len(t.free) < 1024 {
+	if len(t.free) < max(1024, t.maxLive) {
 		t.free = append(t.free, l)
 	}
 }
