@@ -276,33 +276,72 @@ func collectDiffSide(c *Capture, flt *Filter, shapes *shapeTable, flows *flowTab
 	return d, nil
 }
 
-// matchKey identifies one packet of a flow across captures: its payload
-// identity and the occurrence of that identity, or the per-flow ordinal
-// when the payload gives none.
+// matchKey identifies one packet of a flow across captures by its payload
+// identity (IP ID, TCP seq/ack, ICMP id/seq) and the occurrence of that
+// identity.
 type matchKey struct {
 	flow     int32
-	byID     bool
 	ident    uint64
 	occurred int
 }
 
-func (d *diffSide) keys() []matchKey {
-	ks := make([]matchKey, len(d.pkts))
-	seen := map[matchKey]int{}
-	ord := map[int32]int{}
-	for i, p := range d.pkts {
-		k := matchKey{flow: p.flow}
-		if p.hasIdent {
-			k.byID, k.ident = true, p.ident
+// matchPackets pairs the packets of g with those of b: first by flow and
+// payload identity, then the packets left over in each flow (no identity,
+// or one that differs between the runs, as IPv4 IDs of UDP datagrams do)
+// by their order within the flow. pair[i] is the index in b of g's packet
+// i (-1 when it has no partner); byID[i] says it was paired by identity.
+func matchPackets(g, b *diffSide) (pair []int, byID []bool, matchedBad []bool) {
+	pair = make([]int, len(g.pkts))
+	byID = make([]bool, len(g.pkts))
+	matchedBad = make([]bool, len(b.pkts))
+	identKeys := func(d *diffSide) []matchKey {
+		ks := make([]matchKey, len(d.pkts))
+		seen := map[matchKey]int{}
+		for i, p := range d.pkts {
+			if !p.hasIdent {
+				ks[i].flow = -1
+				continue
+			}
+			k := matchKey{flow: p.flow, ident: p.ident}
 			k.occurred = seen[k]
 			seen[k]++
-		} else {
-			k.occurred = ord[p.flow]
-			ord[p.flow]++
+			ks[i] = k
 		}
-		ks[i] = k
+		return ks
 	}
-	return ks
+	bIndex := map[matchKey]int{}
+	for j, k := range identKeys(b) {
+		if k.flow >= 0 {
+			bIndex[k] = j
+		}
+	}
+	for i, k := range identKeys(g) {
+		pair[i] = -1
+		if k.flow < 0 {
+			continue
+		}
+		if j, ok := bIndex[k]; ok {
+			pair[i], byID[i], matchedBad[j] = j, true, true
+		}
+	}
+	// The rest, flow by flow, in order.
+	rest := map[int32][]int{}
+	for j := range b.pkts {
+		if !matchedBad[j] {
+			rest[b.pkts[j].flow] = append(rest[b.pkts[j].flow], j)
+		}
+	}
+	for i := range g.pkts {
+		if pair[i] >= 0 {
+			continue
+		}
+		f := g.pkts[i].flow
+		if q := rest[f]; len(q) > 0 {
+			pair[i], matchedBad[q[0]] = q[0], true
+			rest[f] = q[1:]
+		}
+	}
+	return pair, byID, matchedBad
 }
 
 // Diff compares the skb journeys of two captures of the same traffic and
@@ -356,11 +395,7 @@ func CompareCaptures(good, bad *Capture, o *DiffOptions) (*DiffReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	gk, bk := g.keys(), b.keys()
-	bIndex := make(map[matchKey]int, len(bk))
-	for i, k := range bk {
-		bIndex[k] = i
-	}
+	pair, byID, matchedBad := matchPackets(g, b)
 	type flowAcc struct {
 		fd    FlowDiff
 		divs  map[[2]int32]*Divergence
@@ -377,21 +412,19 @@ func CompareCaptures(good, bad *Capture, o *DiffOptions) (*DiffReport, error) {
 	r := &DiffReport{}
 	sm := &r.Summary
 	sm.GoodPackets, sm.BadPackets = len(g.pkts), len(b.pkts)
-	matchedBad := make([]bool, len(b.pkts))
-	for i, k := range gk {
+	for i := range g.pkts {
 		gp := &g.pkts[i]
 		a := acc(gp.flow)
 		a.fd.GoodPackets++
-		j, ok := bIndex[k]
-		if !ok {
+		j := pair[i]
+		if j < 0 {
 			a.fd.OnlyGood++
 			sm.OnlyGood++
 			continue
 		}
-		matchedBad[j] = true
 		bp := &b.pkts[j]
 		sm.Matched++
-		if k.byID {
+		if byID[i] {
 			sm.MatchedByID++
 		} else {
 			sm.MatchedByOrd++
