@@ -48,7 +48,7 @@ var scenarios = []scenario{
 	{name: "faults", test: "TestFaults", recorder: true},
 	{name: "drop", test: "TestDrop", recorder: true},
 	{name: "output", test: "TestOutput", recorder: true, replay: true},
-	{name: "diff", test: "TestDiff", recorder: true, replay: true, pending: "pwru-replay diff (analyze/): it matches none of the 3 packets between the good and bad runs (\"matched 0 ... only in good 3, only in bad 3\") and so names no diverging function"},
+	{name: "diff", test: "TestDiff", recorder: true, replay: true},
 	{name: "track", test: "TestTrack", recorder: true},
 	{name: "tcxdp", test: "TestTCXDP", recorder: true},
 	{name: "load", test: "TestLoad", recorder: true},
