@@ -20,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/pwru-record/pwru-record/internal/buildinfo"
 	"github.com/pwru-record/pwru-record/internal/pcapfilter"
 	"github.com/pwru-record/pwru-record/internal/skbexpr"
 	"github.com/pwru-record/pwru-record/tracer"
@@ -45,12 +46,13 @@ func main() {
 
 func newApp() *cli.App {
 	return &cli.App{
-		Name:      "pwru-record",
-		Usage:     "record the kernel's packet path into a capture file for pwru-replay",
-		UsageText: "pwru-record [options] [pcap-filter]",
-		Version:   version,
-		Flags:     flags(),
-		Action:    run,
+		Name:                 "pwru-record",
+		Usage:                "record the kernel's packet path into a capture file for pwru-replay",
+		UsageText:            "pwru-record [options] [pcap-filter]",
+		Version:              buildinfo.Version(version),
+		EnableBashCompletion: true,
+		Flags:                flags(),
+		Action:               run,
 		// One-line errors: no usage dump on a bad flag.
 		OnUsageError:    func(_ *cli.Context, err error, _ bool) error { return err },
 		HideHelpCommand: true,

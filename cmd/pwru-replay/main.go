@@ -17,6 +17,7 @@ import (
 
 	"github.com/pwru-record/pwru-record/analyze"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/buildinfo"
 )
 
 // version is set at build time (-ldflags -X main.version=...).
@@ -136,12 +137,13 @@ func oneLine(s string) string {
 func newApp(stdout, stderr io.Writer, tty bool) *cli.App {
 	env := &env{stdout: stdout, stderr: stderr, tty: tty}
 	app := &cli.App{
-		Name:      "pwru-replay",
-		Usage:     "analyze a pwru-record capture offline",
-		Version:   version,
-		Writer:    stdout,
-		ErrWriter: stderr,
-		UsageText: "pwru-replay COMMAND [options] FILE [pcap-filter]",
+		Name:                 "pwru-replay",
+		Usage:                "analyze a pwru-record capture offline",
+		Version:              buildinfo.Version(version),
+		EnableBashCompletion: true,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		UsageText:            "pwru-replay COMMAND [options] FILE [pcap-filter]",
 		Description: `pwru-replay reads a capture written by pwru-record and answers questions
 about it on any machine: no kernel, no privileges, no cgo.
 
