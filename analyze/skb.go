@@ -124,11 +124,11 @@ type life struct {
 // the window, not by the length of the capture.
 type tracker struct {
 	cap     *Capture
-	live    map[uint64]*life
+	live    lifeTable
 	nextID  uint64
 	window  uint64
 	lastGC  uint64
-	gcLimit int // sweep when the live map grows past this
+	gcLimit int // sweep when the live table grows past this
 	// period is the length of a generation (window/4): gens[ep%len]
 	// lists the lifetimes whose last event fell in generation ep, so a
 	// sweep visits the old generations only, not every live skb.
@@ -163,7 +163,7 @@ func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	if window == 0 {
 		window = DefaultWindow
 	}
-	t := &tracker{cap: c, live: map[uint64]*life{}, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1)}
+	t := &tracker{cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1)}
 	t.classes = make([]probeClass, len(c.probes))
 	t.final = make([]bool, len(c.probes))
 	for i, p := range c.probes {
@@ -198,7 +198,7 @@ func (t *tracker) observe(e *format.Event) *life {
 			t.expireFated(e.Time)
 		}
 	}
-	if e.Time > t.lastGC+t.window/4 || len(t.live) > t.gcLimit {
+	if e.Time > t.lastGC+t.window/4 || t.live.len() > t.gcLimit {
 		t.gc(e.Time)
 	}
 	if e.SKB == 0 {
@@ -208,7 +208,7 @@ func (t *tracker) observe(e *format.Event) *life {
 	slot := recentSlot(e.SKB)
 	l := t.recent[slot]
 	if l == nil || l.addr != e.SKB || l.dead {
-		l = t.live[e.SKB]
+		l = t.live.get(e.SKB)
 	}
 	if l != nil && (e.Time > l.last+t.window || (l.fate != FateUnknown && cl == classNone)) {
 		t.end(l)
@@ -220,9 +220,9 @@ func (t *tracker) observe(e *format.Event) *life {
 		l.id = t.nextID
 		l.addr = e.SKB
 		l.first = e.Time
-		t.live[e.SKB] = l
-		if len(t.live) > t.maxLive {
-			t.maxLive = len(t.live)
+		t.live.put(e.SKB, l)
+		if t.live.len() > t.maxLive {
+			t.maxLive = t.live.len()
 		}
 	}
 	t.recent[slot] = l
@@ -287,7 +287,7 @@ func (t *tracker) alloc() *life {
 }
 
 func (t *tracker) end(l *life) {
-	delete(t.live, l.addr)
+	t.live.del(l.addr)
 	t.finish(l)
 }
 
@@ -430,17 +430,14 @@ func (t *tracker) gc(now uint64) {
 	}
 	clear(done)
 	t.expired = done[:0]
-	t.gcLimit = max(minGCLive, 2*len(t.live))
+	t.gcLimit = max(minGCLive, 2*t.live.len())
 }
 
 // flush ends every remaining lifetime (end of capture), in id order.
 func (t *tracker) flush() {
-	done := make([]*life, 0, len(t.live))
-	for _, l := range t.live {
-		done = append(done, l)
-	}
+	done := t.live.appendAll(make([]*life, 0, t.live.len()))
 	sortLives(done)
-	clear(t.live)
+	t.live.clear()
 	for _, l := range done {
 		t.finish(l)
 	}
