@@ -33,10 +33,11 @@ func main() {
 	out := flag.String("out", "", "output directory (default .cache/vmbench in the module root)")
 	timeout := flag.Duration("timeout", 12*time.Minute, "time limit per kernel")
 	verbose := flag.Bool("v", false, "stream the guest console to stderr")
+	noRun := flag.Bool("no-run", false, "print the table from the results the last run left in -out (no build, no VM)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, strings.Split(*kernels, ","), *out, *timeout, *verbose, os.Stdout); err != nil {
+	if err := run(ctx, strings.Split(*kernels, ","), *out, *timeout, *verbose, *noRun, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "vmbench: %v\n", err)
 		os.Exit(1)
 	}
@@ -46,7 +47,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "vmbench: "+format+"\n", args...)
 }
 
-func run(ctx context.Context, kernels []string, out string, timeout time.Duration, verbose bool, w io.Writer) error {
+func run(ctx context.Context, kernels []string, out string, timeout time.Duration, verbose, noRun bool, w io.Writer) error {
 	root, err := vm.ModuleRoot()
 	if err != nil {
 		return err
@@ -56,6 +57,16 @@ func run(ctx context.Context, kernels []string, out string, timeout time.Duratio
 	}
 	bin := filepath.Join(out, "bin")
 	guest, recorder := filepath.Join(bin, "guest"), filepath.Join(bin, "pwru-record")
+	if noRun {
+		var rows []row
+		for _, series := range kernels {
+			if series = strings.TrimSpace(series); series != "" {
+				rows = append(rows, readResults(series, filepath.Join(out, series, "bench"), "")...)
+			}
+		}
+		printTable(w, rows)
+		return nil
+	}
 	if err := build(ctx, root, guest, "./vmtest/guest", false); err != nil {
 		return err
 	}
@@ -127,10 +138,16 @@ func runKernel(ctx context.Context, series, out, guest, recorder string, timeout
 		return fail(fmt.Errorf("vm: %w", err))
 	}
 	logf("%s: boot %.1fs, script %.1fs, total %.1fs", series, res.Boot.Seconds(), res.Script.Seconds(), res.Total.Seconds())
-	dir := filepath.Join(out, "bench")
+	return readResults(series, filepath.Join(out, "bench"), fmt.Sprintf("guest exit status %d; console tail:\n%s", res.Status, res.ConsoleTail(15)))
+}
+
+// readResults turns the guest's results in dir into table rows; a failure
+// becomes a row saying why (with context appended to the log).
+func readResults(series, dir, context string) []row {
 	r, err := benchres.Read(filepath.Join(dir, benchres.FileName))
 	if err != nil {
-		return fail(fmt.Errorf("guest exit status %d, no results (%w); console tail:\n%s", res.Status, err, res.ConsoleTail(15)))
+		logf("%s: %v; %s", series, err, context)
+		return []row{{kernel: series, backend: "-", err: "not measured: " + firstLine(err.Error())}}
 	}
 	var rows []row
 	for _, b := range r.Backends {
@@ -157,7 +174,7 @@ var columns = []string{
 
 var (
 	reSummary = regexp.MustCompile(`pwru-record: (\d+) events, (\d+) lost, (\d+) bytes to .*?; (\d+) probes attached via (\S+), (\d+) failed`)
-	reAttach  = regexp.MustCompile(`startup: .*attach ([0-9.]+[a-zµ]+)`)
+	reAttach  = regexp.MustCompile(`startup: .*, attach (\S+);`)
 	reProg    = regexp.MustCompile(`kernel program: (\d+) runs, \S+ total, (\d+) ns/run`)
 )
 
@@ -185,7 +202,7 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 	attach := fmt.Sprintf("%.2f s", b.Ready.Seconds())
 	if m := reAttach.FindStringSubmatch(b.Stderr); m != nil {
 		if d, err := time.ParseDuration(m[1]); err == nil && probes > 0 {
-			attach += fmt.Sprintf("; attach step %.2f s = %.2f ms/function", d.Seconds(), d.Seconds()*1e3/float64(probes))
+			attach += fmt.Sprintf(", of which attaching %.2f s = %.2f ms/function", d.Seconds(), d.Seconds()*1e3/float64(probes))
 		}
 	}
 	c = append(c, attach)
