@@ -251,6 +251,18 @@ func config(c *cli.Context) (*tracer.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, unwrapConfig(err)
 	}
+	// Compile the pcap filters now, so that a typo is reported at once and
+	// not after function discovery (seconds on a big kernel).
+	for _, f := range []struct{ flag, expr string }{
+		{"", cfg.PcapFilter}, {"--filter-tunnel-pcap-l2: ", cfg.TunnelPcapL2}, {"--filter-tunnel-pcap-l3: ", cfg.TunnelPcapL3},
+	} {
+		if f.expr == "" {
+			continue
+		}
+		if _, err := pcapfilter.CompileCBPF(f.expr, false); err != nil {
+			return nil, fmt.Errorf("%s%w", f.flag, err)
+		}
+	}
 	return cfg, nil
 }
 

@@ -59,6 +59,8 @@ func TestFlags(t *testing.T) {
 		{name: "non-skb funcs imply stack tracking", args: []string{"--filter-non-skb-funcs", "^tcp_"}, check: func(c *tracer.Config) bool {
 			return c.TrackSKBByStackID && c.TrackSKB
 		}},
+		{name: "bad pcap filter before discovery", args: []string{"host", "and", "and"}, wantErr: `compile pcap filter "host and and"`},
+		{name: "bad tunnel filter", args: []string{"--filter-tunnel-pcap-l3", "port x"}, wantErr: "--filter-tunnel-pcap-l3: compile pcap filter"},
 		{name: "bad backend", args: []string{"--backend", "fentry"}, wantErr: "unknown backend"},
 		{name: "bad mark", args: []string{"--filter-mark", "x"}, wantErr: "--filter-mark: invalid mark"},
 		{name: "bad mask", args: []string{"--filter-mark", "1/y"}, wantErr: "--filter-mark: invalid mask"},
