@@ -305,25 +305,44 @@ func TestOutput(t *testing.T) {
 		if len(icmp) == 0 {
 			t.Fatalf("no icmp_rcv events (functions: %v)", cp.funcs(cp.events))
 		}
+		// bpf_get_stackid fails with EEXIST when two different stacks hash
+		// to the same bucket of the kernel's stack map; the recorder counts
+		// that as stack_lost. Every icmp_rcv event without a stack must be
+		// accounted for there, and most must have one.
+		losses := cp.f.Losses()
+		withStack := 0
 		for _, e := range icmp {
-			if e.StackID == 0 {
-				t.Fatal("icmp_rcv event without a stack")
+			if e.StackID != 0 {
+				withStack++
 			}
-			ips, err := cp.f.Stack(e.StackID)
-			if err != nil {
-				t.Fatalf("stack %d: %v", e.StackID, err)
+		}
+		if missing := len(icmp) - withStack; missing > 0 {
+			t.Logf("%d of %d icmp_rcv events without a stack; stack_lost = %d", missing, len(icmp), losses.Other["stack_lost"])
+			if uint64(missing) > losses.Other["stack_lost"] {
+				t.Fatalf("%d icmp_rcv events without a stack, but the capture counts only %d stack_lost", missing, losses.Other["stack_lost"])
 			}
-			var names []string
-			for _, ip := range ips {
-				s, _, ok := syms.Lookup(ip)
-				if !ok {
-					t.Errorf("stack address %#x does not symbolize", ip)
-					continue
+		}
+		if withStack*2 < len(icmp) {
+			t.Fatalf("only %d of %d icmp_rcv events have a stack", withStack, len(icmp))
+		}
+		for _, e := range icmp {
+			if e.StackID != 0 {
+				ips, err := cp.f.Stack(e.StackID)
+				if err != nil {
+					t.Fatalf("stack %d: %v", e.StackID, err)
 				}
-				names = append(names, s.Name)
-			}
-			if !slices.ContainsFunc(names, deliver.MatchString) {
-				t.Errorf("icmp_rcv stack %v lacks ip_protocol_deliver_rcu / ip_local_deliver_finish", names)
+				var names []string
+				for _, ip := range ips {
+					s, _, ok := syms.Lookup(ip)
+					if !ok {
+						t.Errorf("stack address %#x does not symbolize", ip)
+						continue
+					}
+					names = append(names, s.Name)
+				}
+				if !slices.ContainsFunc(names, deliver.MatchString) {
+					t.Errorf("icmp_rcv stack %v lacks ip_protocol_deliver_rcu / ip_local_deliver_finish", names)
+				}
 			}
 			cs, _, ok := syms.Lookup(e.Caller)
 			if e.Caller == 0 || !ok || !deliver.MatchString(cs.Name) {
