@@ -46,9 +46,16 @@ func main() {
 
 func newApp() *cli.App {
 	return &cli.App{
-		Name:                 "pwru-record",
-		Usage:                "record the kernel's packet path into a capture file for pwru-replay",
-		UsageText:            "pwru-record [options] [pcap-filter]",
+		Name:      "pwru-record",
+		Usage:     "record the kernel's packet path into a capture file for pwru-replay",
+		UsageText: "pwru-record [options] [pcap-filter]",
+		Description: `pwru-record traces every kernel function that takes a struct sk_buff * and
+writes what it sees into one capture file; pwru-replay analyzes it anywhere.
+
+Example:
+   sudo pwru-record -o drop.pwru --filter-track-skb 'host 10.0.0.2 and udp port 9999'
+   sudo pwru-record -o - --output-stack 'icmp' | ssh laptop 'cat > icmp.pwru'
+   sudo pwru-record --list-funcs --filter-func '^ip_'`,
 		Version:              buildinfo.Version(version),
 		EnableBashCompletion: true,
 		Flags:                flags(),

@@ -100,3 +100,15 @@ func TestFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestHelpHasExample(t *testing.T) {
+	var out strings.Builder
+	app := newApp()
+	app.Writer = &out
+	if err := app.Run([]string{"pwru-record", "--help"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Example:") || !strings.Contains(out.String(), "pwru-record -o ") {
+		t.Errorf("--help shows no example:\n%s", out.String())
+	}
+}
