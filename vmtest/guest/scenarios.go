@@ -93,29 +93,52 @@ func scenarioICMP(e *env) error {
 		return err
 	}
 	e.step("topology")
-	rec, err := e.startRecorder("main", "--kmods", "veth", "--filter-func", netFuncs, "icmp and host "+addrB)
+	return e.pingRecorded(p, "main", "icmp", pingOpts{id: 0x4242, count: 3, size: 56},
+		"--kmods", "veth", "--filter-func", netFuncs, "icmp and host "+addrB)
+}
+
+// pingOpts says which echo requests pingRecorded sends.
+type pingOpts struct {
+	id    uint16 // ICMP echo id
+	count int    // requests, seq 1..count
+	size  int    // payload bytes
+}
+
+// pingRecorded starts the recorder run name with args, pings B from A as o
+// says (payloads tagged tag), and stops the recorder with SIGINT, recording
+// each step.
+func (e *env) pingRecorded(p *pair, name, tag string, o pingOpts, args ...string) error {
+	rec, err := e.startRecorder(name, args...)
 	if err != nil {
 		return err
 	}
-	e.step("attach")
+	e.step(stepName(name, "attach"))
 	ping, err := newPinger(p.nsA, addrA)
 	if err != nil {
 		return err
 	}
 	defer ping.Close()
-	for seq := uint16(1); seq <= 3; seq++ {
-		pkt, err := ping.echo(addrB, 0x4242, seq, payload("icmp", int(seq), 56))
+	for seq := uint16(1); int(seq) <= o.count; seq++ {
+		pkt, err := ping.echo(addrB, o.id, seq, payload(tag, int(seq), o.size))
 		if err != nil {
 			return err
 		}
 		e.rep.Traffic = append(e.rep.Traffic, pkt)
 	}
-	e.step("traffic")
+	e.step(stepName(name, "traffic"))
 	if err := rec.stop(syscall.SIGINT); err != nil {
 		return err
 	}
-	e.step("stop")
+	e.step(stepName(name, "stop"))
 	return nil
+}
+
+// stepName names a step of recorder run name ("main" runs are unnamed).
+func stepName(name, step string) string {
+	if name == "main" {
+		return step
+	}
+	return name + " " + step
 }
 
 // udpTraffic sends count datagrams from A:sport to B:dport.
@@ -290,29 +313,8 @@ func scenarioOutput(e *env) error {
 		return err
 	}
 	e.step("topology")
-	rec, err := e.startRecorder("main", "--output-stack", "--output-skb", "--output-caller", "--filter-func", netFuncs, "icmp and host "+addrB)
-	if err != nil {
-		return err
-	}
-	e.step("attach")
-	ping, err := newPinger(p.nsA, addrA)
-	if err != nil {
-		return err
-	}
-	defer ping.Close()
-	for seq := uint16(1); seq <= 2; seq++ {
-		pkt, err := ping.echo(addrB, 0x5151, seq, payload("output", int(seq), 40))
-		if err != nil {
-			return err
-		}
-		e.rep.Traffic = append(e.rep.Traffic, pkt)
-	}
-	e.step("traffic")
-	if err := rec.stop(syscall.SIGINT); err != nil {
-		return err
-	}
-	e.step("stop")
-	return nil
+	return e.pingRecorded(p, "main", "output", pingOpts{id: 0x5151, count: 2, size: 40},
+		"--output-stack", "--output-skb", "--output-caller", "--filter-func", netFuncs, "icmp and host "+addrB)
 }
 
 // scenarioDiff records the same UDP traffic twice, the second time with an
