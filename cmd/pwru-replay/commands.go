@@ -25,23 +25,14 @@ func pathsCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "limit", Usage: "stop after `N` journeys or groups"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per journey or group (fields: analyze/JSON.md)"},
 		}, filterFlags()...),
-		Action: func(c *cli.Context) error {
-			path, pcap, err := fileAndFilter(c)
-			if err != nil {
-				return err
-			}
-			capt, err := openCapture(e, c, path)
-			if err != nil {
-				return err
-			}
-			defer e.done(capt)
+		Action: captureAction(e, func(c *cli.Context, capt *analyze.Capture, pcap []string) error {
 			return analyze.Paths(e.stdout, capt, &analyze.PathsOptions{
 				Filter:  filterFrom(c, pcap),
 				NoGroup: c.Bool("no-group"),
 				Limit:   c.Int("limit"),
 				JSON:    c.Bool("json"),
 			})
-		},
+		}),
 	}
 }
 
@@ -57,18 +48,9 @@ func statsCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "top", Value: 20, Usage: "rows per table"},
 			&cli.BoolFlag{Name: "json", Usage: "write the counts as one JSON document (fields: analyze/JSON.md)"},
 		}, filterFlags()...),
-		Action: func(c *cli.Context) error {
-			path, pcap, err := fileAndFilter(c)
-			if err != nil {
-				return err
-			}
-			capt, err := openCapture(e, c, path)
-			if err != nil {
-				return err
-			}
-			defer e.done(capt)
+		Action: captureAction(e, func(c *cli.Context, capt *analyze.Capture, pcap []string) error {
 			return analyze.Stats(e.stdout, capt, &analyze.StatsOptions{Filter: filterFrom(c, pcap), Top: c.Int("top"), JSON: c.Bool("json")})
-		},
+		}),
 	}
 }
 
@@ -86,16 +68,7 @@ Example:
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "write the pcapng to `FILE` (- = stdout)"},
 			&cli.BoolFlag{Name: "per-event", Usage: "one packet per event (comment: function and skb) instead of one per payload of each skb"},
 		}, filterFlags()...),
-		Action: func(c *cli.Context) error {
-			path, pcap, err := fileAndFilter(c)
-			if err != nil {
-				return err
-			}
-			capt, err := openCapture(e, c, path)
-			if err != nil {
-				return err
-			}
-			defer e.done(capt)
+		Action: captureAction(e, func(c *cli.Context, capt *analyze.Capture, pcap []string) error {
 			return writeOutput(e, c.String("output"), func(f *os.File) error {
 				n, err := analyze.WritePcap(f, capt, &analyze.PcapOptions{Filter: filterFrom(c, pcap), PerEvent: c.Bool("per-event")})
 				if err == nil && f != os.Stdout {
@@ -103,7 +76,7 @@ Example:
 				}
 				return err
 			})
-		},
+		}),
 	}
 }
 
@@ -201,16 +174,7 @@ func sliceCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "no-payload", Usage: "leave the packet payloads out"},
 			&cli.BoolFlag{Name: "trim-symbols", Usage: "keep only the kallsyms entries and BTF types the kept events need"},
 		}, filterFlags()...),
-		Action: func(c *cli.Context) error {
-			path, pcap, err := fileAndFilter(c)
-			if err != nil {
-				return err
-			}
-			capt, err := openCapture(e, c, path)
-			if err != nil {
-				return err
-			}
-			defer e.done(capt)
+		Action: captureAction(e, func(c *cli.Context, capt *analyze.Capture, pcap []string) error {
 			out := c.String("output")
 			return writeOutput(e, out, func(f *os.File) error {
 				st, err := analyze.Slice(f, capt, &analyze.SliceOptions{
@@ -224,6 +188,23 @@ func sliceCommand(e *env) *cli.Command {
 				}
 				return err
 			})
-		},
+		}),
+	}
+}
+
+// captureAction is the action of a subcommand taking FILE [pcap-filter]:
+// it opens the capture, runs fn on it and closes it.
+func captureAction(e *env, fn func(c *cli.Context, capt *analyze.Capture, pcap []string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		path, pcap, err := fileAndFilter(c)
+		if err != nil {
+			return err
+		}
+		capt, err := openCapture(e, c, path)
+		if err != nil {
+			return err
+		}
+		defer e.done(capt)
+		return fn(c, capt, pcap)
 	}
 }
