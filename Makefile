@@ -18,7 +18,7 @@ demo: ## the main job: record ping in a VM (good, then with a drop rule), analyz
 
 test: unit vmtest ## everything CI runs: lint, unit tests, VM end-to-end tests
 
-unit: lint ## host tests: format, analyzer, filters (no kernel needed)
+unit: lint check-generate ## host tests: format, analyzer, filters (no kernel needed)
 	$(GO) test -count=1 ./...
 
 vmtest: ## real-kernel end-to-end tests in qemu (KERNEL=6.1|6.12|all RUN=regex)
@@ -35,6 +35,9 @@ lint: ## gofmt, go vet, staticcheck
 
 generate: ## rebuild the bpf2go output (needs clang, bpftool)
 	$(GO) generate ./bpf/...
+
+check-generate: generate ## fail when the committed bpf2go output is not what make generate makes
+	@git diff --exit-code --stat -- bpf/ || (echo "check-generate: bpf/ differs from make generate: commit the regenerated files"; exit 1)
 
 fuzz: ## run the capture reader fuzzer for a while (FUZZTIME=60s)
 	$(GO) test ./format/ -run '^$$' -fuzz FuzzReader -fuzztime $(or $(FUZZTIME),60s)
