@@ -16,7 +16,7 @@ deps: ## install the Debian packages the build and the VM tests need (root)
 demo: ## the main job: record ping in a VM (good, then with a drop rule), analyze it; captures in demo-out/
 	./scripts/demo.sh
 
-test: unit vmtest ## everything CI runs: lint, unit tests, VM end-to-end tests
+test: deps unit vmtest ## everything CI runs: install what is missing, lint, unit tests, VM end-to-end tests
 
 unit: lint check-generate ## host tests: format, analyzer, filters (no kernel needed)
 	$(GO) test -count=1 ./...
