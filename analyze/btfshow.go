@@ -82,7 +82,7 @@ func (s *btfShow) name() {
 		ptrs, arrays int
 		parens       string
 	)
-	t = skipQualifiers(t)
+	t = btf.QualifiedType(t)
 	i := 0
 	for ; i < maxShowIter; i++ {
 		var next btf.Type
@@ -109,7 +109,7 @@ func (s *btfShow) name() {
 		if _, void := next.(*btf.Void); void {
 			break
 		}
-		t = skipQualifiers(next)
+		t = btf.QualifiedType(next)
 	}
 	if i == maxShowIter {
 		return
@@ -170,45 +170,6 @@ func (s *btfShow) value(text string) {
 	s.out = append(s.out, text...)
 	s.delim()
 	s.out = append(s.out, '\n')
-}
-
-func skipQualifiers(t btf.Type) btf.Type {
-	for i := 0; i < maxShowIter; i++ {
-		switch v := t.(type) {
-		case *btf.Const:
-			t = v.Type
-		case *btf.Volatile:
-			t = v.Type
-		case *btf.Restrict:
-			t = v.Type
-		case *btf.TypeTag:
-			t = v.Type
-		default:
-			return t
-		}
-	}
-	return t
-}
-
-// resolve skips typedefs and qualifiers.
-func resolve(t btf.Type) btf.Type {
-	for i := 0; i < 32; i++ {
-		switch v := t.(type) {
-		case *btf.Typedef:
-			t = v.Type
-		case *btf.Const:
-			t = v.Type
-		case *btf.Volatile:
-			t = v.Type
-		case *btf.Restrict:
-			t = v.Type
-		case *btf.TypeTag:
-			t = v.Type
-		default:
-			return t
-		}
-	}
-	return t
 }
 
 // readUint reads an n-byte unsigned integer; ok is false when data is too
@@ -273,7 +234,7 @@ func signExtend(v uint64, bytes int) int64 {
 
 // show renders data as typ; bitOff is the bit offset inside data[0].
 func (s *btfShow) show(typ btf.Type, data []byte, bitOff uint32) {
-	switch t := resolve(typ).(type) {
+	switch t := btf.UnderlyingType(typ).(type) {
 	case *btf.Int:
 		s.showInt(t, data, bitOff)
 	case *btf.Pointer:
@@ -414,7 +375,7 @@ func (s *btfShow) showArray(declared btf.Type, a *btf.Array, data []byte) {
 	saveMember, saveHas, saveType, saveArr := s.member, s.hasMember, s.memberType, s.arrayMember
 	saveChar, saveTerm := s.charArray, s.terminated
 	s.begin()
-	_, isInt := resolve(a.Type).(*btf.Int)
+	_, isInt := btf.UnderlyingType(a.Type).(*btf.Int)
 	s.charArray = isInt && elemSize == 1
 	s.terminated = false
 	s.arrayMember = true
@@ -435,7 +396,7 @@ func (s *btfShow) showArray(declared btf.Type, a *btf.Array, data []byte) {
 // nonZero reports whether showing typ at data would print any value: the
 // kernel's first pass over nested aggregates.
 func (s *btfShow) nonZero(typ btf.Type, data []byte, bitOff uint32) bool {
-	switch t := resolve(typ).(type) {
+	switch t := btf.UnderlyingType(typ).(type) {
 	case *btf.Int:
 		n := int(t.Size)
 		if bitOff != 0 || (n != 1 && n != 2 && n != 4 && n != 8) {
@@ -470,7 +431,7 @@ func (s *btfShow) nonZero(typ btf.Type, data []byte, bitOff uint32) bool {
 		if err != nil || elemSize <= 0 {
 			return false
 		}
-		_, isInt := resolve(t.Type).(*btf.Int)
+		_, isInt := btf.UnderlyingType(t.Type).(*btf.Int)
 		if isInt && elemSize == 1 {
 			return len(data) > 0 && t.Nelems > 0 && data[0] != 0
 		}

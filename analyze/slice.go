@@ -322,7 +322,7 @@ func stubPointees(root btf.Type) btf.Type {
 		switch v := t.(type) {
 		case *btf.Pointer:
 			target := v.Target
-			inner := skipQualifiers(target)
+			inner := btf.QualifiedType(target)
 			switch p := inner.(type) {
 			case *btf.Struct:
 				if p.Name != "" && p != root {
