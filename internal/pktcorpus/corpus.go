@@ -48,6 +48,32 @@ func ipv6(src, dst net.IP, next layers.IPProtocol) *layers.IPv6 {
 	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: src, DstIP: dst}
 }
 
+// SetTCPFlags sets the flags of t named by the letters of flags, tcpdump
+// style: S(YN), A(CK), F(IN), R(ST), P(SH), U(RG), E(CE), C(WR); other
+// letters are ignored.
+func SetTCPFlags(t *layers.TCP, flags string) {
+	for _, f := range flags {
+		switch f {
+		case 'S':
+			t.SYN = true
+		case 'A':
+			t.ACK = true
+		case 'F':
+			t.FIN = true
+		case 'R':
+			t.RST = true
+		case 'P':
+			t.PSH = true
+		case 'U':
+			t.URG = true
+		case 'E':
+			t.ECE = true
+		case 'C':
+			t.CWR = true
+		}
+	}
+}
+
 // Build returns the full packets of the corpus, in a fixed order; see
 // [Inputs] for truncated variants.
 func Build() ([]Packet, error) {
@@ -68,20 +94,7 @@ func Build() ([]Packet, error) {
 	}
 	tcp := func(sp, dp layers.TCPPort, flags string) *layers.TCP {
 		t := &layers.TCP{SrcPort: sp, DstPort: dp, Seq: 1000, Window: 512}
-		for _, f := range flags {
-			switch f {
-			case 'S':
-				t.SYN = true
-			case 'A':
-				t.ACK = true
-			case 'F':
-				t.FIN = true
-			case 'R':
-				t.RST = true
-			case 'P':
-				t.PSH = true
-			}
-		}
+		SetTCPFlags(t, flags)
 		return t
 	}
 	for _, c := range []struct {

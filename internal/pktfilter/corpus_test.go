@@ -7,6 +7,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/pwru-record/pwru-record/internal/pktcorpus"
 )
 
 // testPacket is one packet of the conformance corpus.
@@ -51,26 +53,7 @@ func ip6(src, dst string, next layers.IPProtocol) *layers.IPv6 {
 
 func tcp(sport, dport uint16, net gopacket.NetworkLayer, flags string) *layers.TCP {
 	t := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: 1000, Window: 65535}
-	for _, f := range flags {
-		switch f {
-		case 'S':
-			t.SYN = true
-		case 'A':
-			t.ACK = true
-		case 'F':
-			t.FIN = true
-		case 'R':
-			t.RST = true
-		case 'P':
-			t.PSH = true
-		case 'U':
-			t.URG = true
-		case 'E':
-			t.ECE = true
-		case 'C':
-			t.CWR = true
-		}
-	}
+	pktcorpus.SetTCPFlags(t, flags)
 	if err := t.SetNetworkLayerForChecksum(net); err != nil {
 		panic(err)
 	}
