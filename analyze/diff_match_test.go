@@ -43,8 +43,10 @@ func runPairer(good, bad []diffRec) (events []string, peak [2]int) {
 	return events, [2]int{p.side[0].peak, p.side[1].peak}
 }
 
-func recID(flow int32, ident uint64) diffRec { return diffRec{flow: flow, ident: ident, hasIdent: true} }
-func recNoID(flow int32) diffRec            { return diffRec{flow: flow} }
+func recID(flow int32, ident uint64) diffRec {
+	return diffRec{flow: flow, ident: ident, hasIdent: true}
+}
+func recNoID(flow int32) diffRec { return diffRec{flow: flow} }
 
 // recs returns n packets of flow f with identities from base on.
 func recs(f int32, n int, base uint64) []diffRec {
@@ -268,7 +270,7 @@ func TestPairerBounded(t *testing.T) {
 		},
 		{
 			name:    "an extra packet early in the good run",
-			good:    append([]diffRec{recID(0, 1 << 40)}, recs(0, n, 0)...),
+			good:    append([]diffRec{recID(0, 1<<40)}, recs(0, n, 0)...),
 			bad:     recs(0, n, 0),
 			want:    map[string]int{"id ": n, "good ": 1},
 			maxWait: diffFlowWindow + 2,
