@@ -366,12 +366,20 @@ func (a *diffAcc) only(s int, r *diffRec) {
 	}
 }
 
-// streamDiff reads good and bad at once, each on its own goroutine, pairs
+// streamDiff reads good and bad at once, each on its own goroutine (good
+// and bad are not used by the caller meanwhile), pairs
 // their packets as they complete and folds the result into acc. It
 // returns each side's hop latencies. Memory is bounded by the skbs alive
 // in each capture, the packets waiting for a partner (see pairer) and the
 // flow, shape and hop tables, not by the length of the captures.
 func streamDiff(good, bad *Capture, flt *Filter, tables *diffTables, acc *diffAcc) ([2]map[hopKey]*hopAgg, error) {
+	if bad == good {
+		// A Capture is not safe for concurrent use, its format.File is:
+		// the second reader gets a Capture of its own.
+		c := NewCapture(good.File)
+		c.Path = good.Path
+		bad = c
+	}
 	quit := make(chan struct{})
 	rd := [2]*diffReader{
 		newDiffReader(good, flt, tables, quit),
