@@ -16,6 +16,11 @@ const (
 	diffQueue = 2
 )
 
+// diffPktCache is how many decoded payloads a capture reader keeps for
+// the skbs that share one (clones): recent ones only, so that memory does
+// not grow with the capture.
+const diffPktCache = 256
+
 // shapeTable interns function-name sequences shared by both sides.
 type shapeTable struct {
 	ids   map[string]int32
@@ -180,7 +185,7 @@ func (d *diffReader) read() error {
 				if pk, err := c.File.Packet(e.PayloadID); err == nil && pk != nil {
 					pi = parsePacket(pk.Data, pk.L3)
 				}
-				if len(pktCache) > 1<<14 {
+				if len(pktCache) >= diffPktCache {
 					clear(pktCache)
 				}
 				pktCache[e.PayloadID] = pi
