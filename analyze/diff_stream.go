@@ -74,10 +74,11 @@ type hopKey struct {
 	from, to string
 }
 
-// hopID is hopKey with probe ids, cheap to hash while reading.
-type hopID struct {
-	flow     int32
-	from, to uint32
+// shapeHops sums the hop latencies of the packets of one flow that took
+// one path: sums[i] is the total time from function i to i+1.
+type shapeHops struct {
+	sums []uint64
+	n    int
 }
 
 type hopAgg struct {
@@ -150,7 +151,8 @@ func (d *diffReader) read() error {
 	}
 	d.batch = make([]diffRec, 0, diffBatch)
 	pktCache := map[uint32]pktInfo{}
-	hopsByID := map[hopID]*hopAgg{}
+	// One lookup per packet while reading; per hop at the end.
+	hopsByShape := map[[2]int32]*shapeHops{}
 	pool := []*diffJourney{}
 	err = s.run(func(e *format.Event, l *life) error {
 		if d.stopped {
@@ -207,20 +209,22 @@ func (d *diffReader) read() error {
 		if betterTuple(&tuple, &l.selTuple) {
 			tuple = l.selTuple
 		}
-		flow := d.flow(tuple)
-		for i := 1; i < len(j.probes); i++ {
-			k := hopID{flow, j.probes[i-1], j.probes[i]}
-			h := hopsByID[k]
+		flow, shape := d.flow(tuple), d.shape(j.probes)
+		if len(j.probes) > 1 {
+			k := [2]int32{flow, shape}
+			h := hopsByShape[k]
 			if h == nil {
-				h = &hopAgg{}
-				hopsByID[k] = h
+				h = &shapeHops{sums: make([]uint64, len(j.probes)-1)}
+				hopsByShape[k] = h
 			}
-			h.sum += j.dts[i]
+			for i, dt := range j.dts[1:] {
+				h.sums[i] += dt
+			}
 			h.n++
 		}
 		d.batch = append(d.batch, diffRec{
 			flow: flow, ident: j.pkt.ident, hasIdent: j.hasPkt && j.pkt.hasIdent,
-			shape: d.shape(j.probes), first: l.selFirst,
+			shape: shape, first: l.selFirst,
 			fate: l.fate, reason: l.reason, hasRsn: l.hasRsn,
 		})
 		if len(d.batch) == diffBatch {
@@ -235,13 +239,19 @@ func (d *diffReader) read() error {
 	}
 	d.send()
 	d.hops = map[hopKey]*hopAgg{}
-	for k, h := range hopsByID {
-		nk := hopKey{k.flow, c.ProbeName(k.from), c.ProbeName(k.to)}
-		if a := d.hops[nk]; a != nil {
-			a.sum += h.sum
+	d.tables.mu.Lock()
+	defer d.tables.mu.Unlock()
+	for k, h := range hopsByShape {
+		names := d.tables.shapes.names[k[1]]
+		for i, sum := range h.sums {
+			hk := hopKey{k[0], names[i], names[i+1]}
+			a := d.hops[hk]
+			if a == nil {
+				a = &hopAgg{}
+				d.hops[hk] = a
+			}
+			a.sum += sum
 			a.n += h.n
-		} else {
-			d.hops[nk] = h
 		}
 	}
 	return nil
