@@ -98,6 +98,20 @@ type HopLatency struct {
 // reports, per flow, packets present in only one, where matched packets'
 // paths diverge, the bad run's drop reasons and hops whose latency
 // changed. It returns whether the captures differ.
+//
+// Both captures are read at once, each on its own goroutine, and a packet
+// is matched as soon as its journey ends: with the other capture's waiting
+// packet of the same flow and identity (IP ID, TCP seq/ack, ICMP id/seq;
+// equal identities pair first with first), else by order within the flow
+// with the other capture's oldest packet that gave up on an identity
+// partner. A waiting packet gives up when the other capture has ended, has
+// completed 256 more packets of the flow than the packet's position in
+// it, or 8192 packets none of the flow since the packet arrived, or when
+// its own capture has completed 1024 packets of the flow after it; then it
+// pairs by order, or counts as only in its capture. The reader that is
+// ahead (more packets waiting in flows both captures have) waits for the
+// other. Memory is bounded by the skbs alive in each capture and those
+// windows, not by the length of the captures.
 func Diff(w io.Writer, good, bad *Capture, o *DiffOptions) (bool, error) {
 	if o == nil {
 		o = &DiffOptions{}
