@@ -111,7 +111,8 @@ type HopLatency struct {
 // pairs by order, or counts as only in its capture. The reader that is
 // ahead (more packets waiting in flows both captures have) waits for the
 // other. Memory is bounded by the skbs alive in each capture and those
-// windows, not by the length of the captures.
+// windows, plus an aggregate per flow and per distinct path, not by the
+// length of the captures.
 func Diff(w io.Writer, good, bad *Capture, o *DiffOptions) (bool, error) {
 	if o == nil {
 		o = &DiffOptions{}
