@@ -253,10 +253,9 @@ func (p *pairer) sweep() {
 		if fl.waiting[0] > 0 || fl.waiting[1] > 0 {
 			keep = append(keep, f)
 		} else {
+			// Flows outlive their packets: release the queues.
 			fl.active = false
-			for s := range fl.q {
-				fl.q[s] = recQueue{idx: fl.q[s].idx[:0]}
-			}
+			fl.q = [2]recQueue{}
 		}
 	}
 	p.active = keep
