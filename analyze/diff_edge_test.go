@@ -190,3 +190,25 @@ func TestDiffError(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffDeterministic: the two readers race, the report does not.
+func TestDiffDeterministic(t *testing.T) {
+	good, bad := mustDiffMemCapture(t, 40_000, false), mustDiffMemCapture(t, 40_000, true)
+	var first []byte
+	for i := range 4 {
+		var buf bytes.Buffer
+		if _, err := Diff(&buf, good, bad, &DiffOptions{JSON: true}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = buf.Bytes()
+			continue
+		}
+		if d := cmp.Diff(string(first), buf.String()); d != "" {
+			t.Fatalf("run %d differs from the first (-first +run):\n%s", i, d)
+		}
+	}
+	if !bytes.Contains(first, []byte(`"divergences"`)) {
+		t.Errorf("no divergence in the report: the captures do not exercise the aggregation")
+	}
+}
