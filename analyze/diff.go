@@ -107,8 +107,9 @@ type HopLatency struct {
 // partner. A waiting packet gives up when the other capture has ended, has
 // completed 256 more packets of the flow than the packet's position in
 // it, or 8192 packets none of the flow since the packet arrived, or when
-// its own capture has completed 1024 packets of the flow after it; then it
-// pairs by order, or counts as only in its capture. The reader that is
+// its own capture has completed 1024 packets of the flow after it, or
+// when more than 65536 packets of its capture wait and it is among the
+// old ones; then it pairs by order, or counts as only in its capture. The reader that is
 // ahead (more packets waiting in flows both captures have) waits for the
 // other. Memory is bounded by the skbs alive in each capture and those
 // windows, plus an aggregate per flow and per distinct path, not by the

@@ -25,6 +25,10 @@ const (
 	// of the packet's flow, since the packet arrived (a flow the other
 	// capture lacks, or has ended).
 	diffIdleWindow = 8192
+	// diffMaxWaiting caps the packets of one capture waiting at once
+	// (many flows each within its windows): beyond it, those that arrived
+	// diffMaxWaiting/2 of the other capture's packets ago give up.
+	diffMaxWaiting = 1 << 16
 	// diffSweepEvery is how often (in packets of both captures) the flows
 	// with waiting packets are checked for diffIdleWindow.
 	diffSweepEvery = 1024
@@ -307,14 +311,16 @@ func (p *pairer) pop(s int, fl *pairFlow) {
 //     w arrived (the flow is missing there, or ended earlier);
 //
 // or because w's own capture has completed diffOwnWindow packets of the
-// flow after w (the other capture has fewer packets in the flow).
+// flow after w (the other capture has fewer packets in the flow), or has
+// more than diffMaxWaiting packets waiting and w is old.
 func (p *pairer) expired(s int, w *waitRec, fl *pairFlow) bool {
 	o := 1 - s
 	od := &p.side[o]
 	return od.ended ||
 		fl.done[o] >= w.n+diffFlowWindow ||
 		fl.done[s] >= w.n+diffOwnWindow ||
-		od.total-max(w.mark, fl.last[o]+1) >= diffIdleWindow
+		od.total-max(w.mark, fl.last[o]+1) >= diffIdleWindow ||
+		p.side[s].waiting > diffMaxWaiting && od.total-w.mark >= diffMaxWaiting/2
 }
 
 // ready reports whether w may pair by order: it has no identity, or gave

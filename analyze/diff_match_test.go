@@ -57,6 +57,18 @@ func recs(f int32, n int, base uint64) []diffRec {
 	return r
 }
 
+// roundRobin returns n packets of each of flows flows, one of each flow
+// in turn, with identities from base on.
+func roundRobin(flows, n int, base uint64) []diffRec {
+	r := make([]diffRec, 0, flows*n)
+	for i := range n {
+		for f := range flows {
+			r = append(r, recID(int32(f), base+uint64(i)))
+		}
+	}
+	return r
+}
+
 func TestPairer(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -274,6 +286,15 @@ func TestPairerBounded(t *testing.T) {
 			bad:     recs(0, n, 0),
 			want:    map[string]int{"id ": n, "good ": 1},
 			maxWait: diffFlowWindow + 2,
+		},
+		{
+			// Each flow stays within its windows; together they
+			// would not.
+			name:    "many flows whose identities all differ",
+			good:    roundRobin(2000, 100, 0),
+			bad:     roundRobin(2000, 100, 1<<32),
+			want:    map[string]int{"ord ": 200000},
+			maxWait: diffMaxWaiting + 2*diffSweepEvery,
 		},
 		{
 			name: "twice as many packets in the bad run's flow",
