@@ -10,7 +10,8 @@ package analyze
 // keeps only the packets that have no partner yet. A waiting packet gives
 // up on a partner (see [pairer.expired]) once the other capture can no
 // longer plausibly deliver it; then it pairs by order with the other
-// side's oldest packet given up as well, or counts as only in its capture.
+// side's oldest packet free to do so (one without identity, or one that
+// gave up as well), or counts as only in its capture.
 
 // Matching windows (see pairer.expired), in packets.
 const (
@@ -54,7 +55,7 @@ type waitRec struct {
 	n    int64 // position in its flow in its capture (0-based)
 	mark int64 // the other capture's packet count when it arrived
 	next int32 // next waiting packet with the same identity key (-1: none)
-	dead bool  // matched by identity while not at the head of its queue
+	dead bool  // matched by identity; a tombstone in its flow's queue
 }
 
 type identKey struct {
