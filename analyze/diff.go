@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pwru-record/pwru-record/format"
 )
 
 // DiffOptions tune [Diff].
@@ -96,258 +94,26 @@ type HopLatency struct {
 	BadN   int    `json:"bad_count"`
 }
 
-// diffPkt is one skb of one capture, reduced to what matching needs.
-type diffPkt struct {
-	flow     int32
-	ident    uint64
-	hasIdent bool
-	shape    int32
-	first    uint64
-	fate     Fate
-	reason   uint32
-	hasRsn   bool
-}
-
-// diffSide is one capture reduced for Diff.
-type diffSide struct {
-	c      *Capture
-	pkts   []diffPkt
-	hops   map[hopKey]*hopAgg
-	shapes *shapeTable
-	flows  *flowTable
-}
-
-type hopKey struct {
-	flow     int32
-	from, to string
-}
-
-// hopID is hopKey with probe ids, cheap to hash while reading.
-type hopID struct {
-	flow     int32
-	from, to uint32
-}
-
-type hopAgg struct {
-	sum uint64
-	n   int
-}
-
-// shapeTable interns function-name sequences shared by both sides.
-type shapeTable struct {
-	ids   map[string]int32
-	names [][]string
-}
-
-func (t *shapeTable) intern(names []string) int32 {
-	key := strings.Join(names, "\x00")
-	if id, ok := t.ids[key]; ok {
-		return id
-	}
-	id := int32(len(t.names))
-	t.ids[key] = id
-	t.names = append(t.names, slices.Clone(names))
-	return id
-}
-
-type flowTable struct {
-	ids   map[format.Tuple]int32
-	tuple []format.Tuple
-}
-
-func (t *flowTable) intern(tp format.Tuple) int32 {
-	if id, ok := t.ids[tp]; ok {
-		return id
-	}
-	id := int32(len(t.tuple))
-	t.ids[tp] = id
-	t.tuple = append(t.tuple, tp)
-	return id
-}
-
-// diffJourney is per-skb state while reading one side.
-type diffJourney struct {
-	probes []uint32
-	dts    []uint64
-	last   uint64
-	pkt    pktInfo
-	hasPkt bool
-}
-
-func collectDiffSide(c *Capture, flt *Filter, shapes *shapeTable, flows *flowTable) (*diffSide, error) {
-	s, err := newScanner(c, flt)
-	if err != nil {
-		return nil, err
-	}
-	d := &diffSide{c: c, hops: map[hopKey]*hopAgg{}, shapes: shapes, flows: flows}
-	pktCache := map[uint32]pktInfo{}
-	hopsByID := map[hopID]*hopAgg{}
-	names := make([]string, 0, 64)
-	pool := []*diffJourney{}
-	err = s.run(func(e *format.Event, l *life) error {
-		if l == nil {
-			return nil
-		}
-		j, _ := l.ext.(*diffJourney)
-		if j == nil {
-			if n := len(pool); n > 0 {
-				j = pool[n-1]
-				pool = pool[:n-1]
-				*j = diffJourney{probes: j.probes[:0], dts: j.dts[:0]}
-			} else {
-				j = &diffJourney{probes: make([]uint32, 0, 64), dts: make([]uint64, 0, 64)}
-			}
-			l.ext = j
-		}
-		var dt uint64
-		if len(j.probes) > 0 {
-			dt = e.Time - j.last
-		}
-		j.last = e.Time
-		if len(j.probes) < 4096 {
-			j.probes = append(j.probes, e.ProbeID)
-			j.dts = append(j.dts, dt)
-		}
-		if !j.hasPkt && e.PayloadID != 0 {
-			pi, ok := pktCache[e.PayloadID]
-			if !ok {
-				if pk, err := c.File.Packet(e.PayloadID); err == nil && pk != nil {
-					pi = parsePacket(pk.Data, pk.L3)
-				}
-				if len(pktCache) > 1<<14 {
-					clear(pktCache)
-				}
-				pktCache[e.PayloadID] = pi
-			}
-			if pi.ok {
-				j.pkt, j.hasPkt = pi, true
-			}
-		}
-		return nil
-	}, func(l *life) {
-		j, _ := l.ext.(*diffJourney)
-		if j == nil || len(j.probes) == 0 {
-			return
-		}
-		var tuple format.Tuple
-		if j.hasPkt {
-			tuple = j.pkt.tuple
-		}
-		if betterTuple(&tuple, &l.selTuple) {
-			tuple = l.selTuple
-		}
-		flow := flows.intern(tuple)
-		names = names[:0]
-		for _, p := range j.probes {
-			names = append(names, c.ProbeName(p))
-		}
-		for i := 1; i < len(j.probes); i++ {
-			k := hopID{flow, j.probes[i-1], j.probes[i]}
-			h := hopsByID[k]
-			if h == nil {
-				h = &hopAgg{}
-				hopsByID[k] = h
-			}
-			h.sum += j.dts[i]
-			h.n++
-		}
-		d.pkts = append(d.pkts, diffPkt{
-			flow: flow, ident: j.pkt.ident, hasIdent: j.hasPkt && j.pkt.hasIdent,
-			shape: shapes.intern(names), first: l.selFirst,
-			fate: l.fate, reason: l.reason, hasRsn: l.hasRsn,
-		})
-		if len(pool) < 4096 {
-			pool = append(pool, j)
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	for k, h := range hopsByID {
-		nk := hopKey{k.flow, c.ProbeName(k.from), c.ProbeName(k.to)}
-		if a := d.hops[nk]; a != nil {
-			a.sum += h.sum
-			a.n += h.n
-		} else {
-			d.hops[nk] = h
-		}
-	}
-	slices.SortStableFunc(d.pkts, func(a, b diffPkt) int { return cmp.Compare(a.first, b.first) })
-	return d, nil
-}
-
-// matchKey identifies one packet of a flow across captures by its payload
-// identity (IP ID, TCP seq/ack, ICMP id/seq) and the occurrence of that
-// identity.
-type matchKey struct {
-	flow     int32
-	ident    uint64
-	occurred int
-}
-
-// matchPackets pairs the packets of g with those of b: first by flow and
-// payload identity, then the packets left over in each flow (no identity,
-// or one that differs between the runs, as IPv4 IDs of UDP datagrams do)
-// by their order within the flow. pair[i] is the index in b of g's packet
-// i (-1 when it has no partner); byID[i] says it was paired by identity.
-func matchPackets(g, b *diffSide) (pair []int, byID []bool, matchedBad []bool) {
-	pair = make([]int, len(g.pkts))
-	byID = make([]bool, len(g.pkts))
-	matchedBad = make([]bool, len(b.pkts))
-	identKeys := func(d *diffSide) []matchKey {
-		ks := make([]matchKey, len(d.pkts))
-		seen := map[matchKey]int{}
-		for i, p := range d.pkts {
-			if !p.hasIdent {
-				ks[i].flow = -1
-				continue
-			}
-			k := matchKey{flow: p.flow, ident: p.ident}
-			k.occurred = seen[k]
-			seen[k]++
-			ks[i] = k
-		}
-		return ks
-	}
-	bIndex := map[matchKey]int{}
-	for j, k := range identKeys(b) {
-		if k.flow >= 0 {
-			bIndex[k] = j
-		}
-	}
-	for i, k := range identKeys(g) {
-		pair[i] = -1
-		if k.flow < 0 {
-			continue
-		}
-		if j, ok := bIndex[k]; ok {
-			pair[i], byID[i], matchedBad[j] = j, true, true
-		}
-	}
-	// The rest, flow by flow, in order.
-	rest := map[int32][]int{}
-	for j := range b.pkts {
-		if !matchedBad[j] {
-			rest[b.pkts[j].flow] = append(rest[b.pkts[j].flow], j)
-		}
-	}
-	for i := range g.pkts {
-		if pair[i] >= 0 {
-			continue
-		}
-		f := g.pkts[i].flow
-		if q := rest[f]; len(q) > 0 {
-			pair[i], matchedBad[q[0]] = q[0], true
-			rest[f] = q[1:]
-		}
-	}
-	return pair, byID, matchedBad
-}
-
 // Diff compares the skb journeys of two captures of the same traffic and
 // reports, per flow, packets present in only one, where matched packets'
 // paths diverge, the bad run's drop reasons and hops whose latency
 // changed. It returns whether the captures differ.
+//
+// Both captures are read at once, each on its own goroutine, and a packet
+// is matched as soon as its journey ends: with the other capture's waiting
+// packet of the same flow and identity (IP ID, TCP seq/ack, ICMP id/seq;
+// equal identities pair first with first), else by order within the flow
+// with the other capture's oldest packet that gave up on an identity
+// partner. A waiting packet gives up when the other capture has ended, has
+// completed 256 more packets of the flow than the packet's position in
+// it, or 8192 packets none of the flow since the packet arrived, or when
+// its own capture has completed 1024 packets of the flow after it, or
+// when more than 65536 packets of its capture wait and it is among the
+// old ones; then it pairs by order, or counts as only in its capture. The reader that is
+// ahead (more packets waiting in flows both captures have) waits for the
+// other. Memory is bounded by the skbs alive in each capture and those
+// windows, plus an aggregate per flow and per distinct path, not by the
+// length of the captures.
 func Diff(w io.Writer, good, bad *Capture, o *DiffOptions) (bool, error) {
 	if o == nil {
 		o = &DiffOptions{}
@@ -385,81 +151,17 @@ func CompareCaptures(good, bad *Capture, o *DiffOptions) (*DiffReport, error) {
 	if ctxN <= 0 {
 		ctxN = 3
 	}
-	shapes := &shapeTable{ids: map[string]int32{}}
-	flows := &flowTable{ids: map[format.Tuple]int32{}}
-	g, err := collectDiffSide(good, &o.Filter, shapes, flows)
+	tables := newDiffTables()
+	acc := &diffAcc{}
+	hops, err := streamDiff(good, bad, &o.Filter, tables, acc)
 	if err != nil {
 		return nil, err
 	}
-	b, err := collectDiffSide(bad, &o.Filter, shapes, flows)
-	if err != nil {
-		return nil, err
-	}
-	pair, byID, matchedBad := matchPackets(g, b)
-	type flowAcc struct {
-		fd    FlowDiff
-		divs  map[[2]int32]*Divergence
-		drops map[uint32]int
-	}
-	accs := make([]*flowAcc, len(flows.tuple))
-	acc := func(f int32) *flowAcc {
-		if accs[f] == nil {
-			accs[f] = &flowAcc{divs: map[[2]int32]*Divergence{}, drops: map[uint32]int{}}
-			accs[f].fd.Flow = string(appendTuple(nil, &flows.tuple[f], 0, false))
-		}
-		return accs[f]
-	}
-	r := &DiffReport{}
+	r := &DiffReport{Summary: acc.sum}
 	sm := &r.Summary
-	sm.GoodPackets, sm.BadPackets = len(g.pkts), len(b.pkts)
-	for i := range g.pkts {
-		gp := &g.pkts[i]
-		a := acc(gp.flow)
-		a.fd.GoodPackets++
-		j := pair[i]
-		if j < 0 {
-			a.fd.OnlyGood++
-			sm.OnlyGood++
-			continue
-		}
-		bp := &b.pkts[j]
-		sm.Matched++
-		if byID[i] {
-			sm.MatchedByID++
-		} else {
-			sm.MatchedByOrd++
-		}
-		if gp.shape == bp.shape && gp.fate == bp.fate && gp.reason == bp.reason {
-			a.fd.SamePath++
-			sm.SamePath++
-			continue
-		}
-		sm.Diverged++
-		dk := [2]int32{gp.shape, bp.shape}
-		dv := a.divs[dk]
-		if dv == nil {
-			dv = divergence(shapes.names[gp.shape], shapes.names[bp.shape], ctxN)
-			dv.GoodEnd = fateName(good, gp)
-			dv.BadEnd = fateName(bad, bp)
-			a.divs[dk] = dv
-		}
-		dv.Packets++
-	}
-	for j := range b.pkts {
-		bp := &b.pkts[j]
-		a := acc(bp.flow)
-		a.fd.BadPackets++
-		if bp.fate == FateDropped && bp.hasRsn {
-			a.drops[bp.reason]++
-		}
-		if !matchedBad[j] {
-			a.fd.OnlyBad++
-			sm.OnlyBad++
-		}
-	}
 	// Hop latency per flow.
-	for k, gh := range g.hops {
-		bh := b.hops[k]
+	for k, gh := range hops[0] {
+		bh := hops[1][k]
 		if bh == nil || gh.n == 0 || bh.n == 0 {
 			continue
 		}
@@ -468,22 +170,27 @@ func CompareCaptures(good, bad *Capture, o *DiffOptions) (*DiffReport, error) {
 		if hi-lo < threshold || float64(hi) < ratio*float64(lo) {
 			continue
 		}
-		a := acc(k.flow)
+		a := acc.flow(k.flow)
 		a.fd.Latency = append(a.fd.Latency, HopLatency{From: k.from, To: k.to, GoodNs: gm, BadNs: bm, GoodN: gh.n, BadN: bh.n})
 		sm.LatencyHops++
 	}
-	for _, a := range accs {
+	for f, a := range acc.flows {
 		if a == nil {
 			continue
 		}
-		for _, dv := range a.divs {
-			a.fd.Divergences = append(a.fd.Divergences, *dv)
+		a.fd.Flow = string(appendTuple(nil, &tables.flows.tuple[f], 0, false))
+		for k, dv := range a.divs {
+			d := divergence(tables.shapes.names[k[0]], tables.shapes.names[k[1]], ctxN)
+			d.Packets = dv.n
+			d.GoodEnd = fateName(good, dv.good.fate, dv.good.reason, dv.good.hasRsn)
+			d.BadEnd = fateName(bad, dv.bad.fate, dv.bad.reason, dv.bad.hasRsn)
+			a.fd.Divergences = append(a.fd.Divergences, *d)
 		}
 		slices.SortFunc(a.fd.Divergences, func(x, y Divergence) int {
-			if d := cmp.Compare(y.Packets, x.Packets); d != 0 {
-				return d
-			}
-			return cmp.Compare(strings.Join(x.Bad, ","), strings.Join(y.Bad, ","))
+			return cmp.Or(cmp.Compare(y.Packets, x.Packets),
+				cmp.Compare(strings.Join(x.Bad, ","), strings.Join(y.Bad, ",")),
+				cmp.Compare(strings.Join(x.Good, ","), strings.Join(y.Good, ",")),
+				cmp.Compare(x.After, y.After), cmp.Compare(x.BadEnd, y.BadEnd), cmp.Compare(x.GoodEnd, y.GoodEnd))
 		})
 		for v, n := range a.drops {
 			name, ok := bad.DropReason(v)
@@ -521,12 +228,12 @@ func CompareCaptures(good, bad *Capture, o *DiffOptions) (*DiffReport, error) {
 	return r, nil
 }
 
-func fateName(c *Capture, p *diffPkt) string {
-	s := p.fate.String()
-	if p.fate == FateDropped && p.hasRsn {
-		r, ok := c.DropReason(p.reason)
+func fateName(c *Capture, fate Fate, reason uint32, hasRsn bool) string {
+	s := fate.String()
+	if fate == FateDropped && hasRsn {
+		r, ok := c.DropReason(reason)
 		if !ok {
-			r = strconv.FormatUint(uint64(p.reason), 10)
+			r = strconv.FormatUint(uint64(reason), 10)
 		}
 		s += " (" + r + ")"
 	}

@@ -17,8 +17,10 @@
 // released then, so memory is bounded by the number of skbs alive at once,
 // not by the size of the capture. A later event at the same address
 // starts a new journey. Only the skb predicates' first pass keeps
-// something per skb of the whole capture: one bit. diff keeps a compact
-// record (flow, packet identity, journey shape) per skb of both captures.
+// something per skb of the whole capture: one bit. [Diff] reads both
+// captures side by side and keeps a compact record (flow, packet identity,
+// path id) only for the packets still waiting for their partner, within
+// windows counted in packets.
 //
 // # Filters
 //

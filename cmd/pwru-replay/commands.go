@@ -113,7 +113,11 @@ func diffCommand(e *env) *cli.Command {
 		Usage:     "compare the skb journeys of two captures of the same traffic (exit 0 same, 1 different, 2 error)",
 		ArgsUsage: "GOOD BAD [pcap-filter]",
 		Description: `Packets are matched per flow by IP ID, TCP sequence/acknowledgment or ICMP
-id/sequence from the stored payloads, else by their order in the flow.
+id/sequence from the stored payloads, else by their order in the flow. Both
+captures are read side by side; a packet still without a partner once the other
+capture is 256 packets further in its flow (or 8192 packets further without any
+of the flow, or ended), or its own capture is 1024 packets further in the flow,
+is reported as only in its capture.
 
 Example:
    pwru-replay diff before.pwru after.pwru
