@@ -49,7 +49,8 @@ func bpfmapCounter() (*ebpf.Map, *ebpf.Program, error) {
 	}
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.StoreImm(asm.RFP, tmpOff, 0, asm.DWord),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.StoreMem(asm.RFP, tmpOff, asm.R2, asm.DWord),
 		// IPv4 (__sk_buff->protocol is in network byte order) ...
 		asm.LoadMem(asm.R2, asm.R1, 16, asm.Word),
 		asm.JNE.Imm(asm.R2, 0x0008, "out"),
