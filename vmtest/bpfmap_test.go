@@ -57,10 +57,24 @@ func TestBPFMap(t *testing.T) {
 			}
 		}
 
-		// The tc program's entry events: one per datagram, by skb.
-		entries := map[uint64]format.Event{}
-		for _, e := range cp.where(func(e *format.Event) bool { return e.ProbeID == tcID && e.Flags&format.FlagExit == 0 }) {
-			entries[e.SKB] = e
+		// The tc program's entry and exit events by skb, in time order
+		// (skb addresses are reused by later datagrams).
+		runs := map[uint64][]format.Event{}
+		for _, e := range cp.where(func(e *format.Event) bool { return e.ProbeID == tcID }) {
+			runs[e.SKB] = append(runs[e.SKB], e)
+		}
+		// run returns the tc program's entry and exit around time t on skb.
+		run := func(skb, t uint64) (entry, exit *format.Event) {
+			for i := range runs[skb] {
+				r := &runs[skb][i]
+				switch {
+				case r.Flags&format.FlagExit == 0 && r.Time <= t:
+					entry, exit = r, nil
+				case r.Flags&format.FlagExit != 0 && r.Time >= t && exit == nil && entry != nil:
+					exit = r
+				}
+			}
+			return entry, exit
 		}
 		type op struct {
 			op    format.BPFMapOp
@@ -89,12 +103,12 @@ func TestBPFMap(t *testing.T) {
 			port := binary.LittleEndian.Uint32(a.Key)
 			// Tied to the right skb: the datagram to that port that the
 			// tc program was running for.
-			entry, ok := entries[e.SKB]
-			if !ok {
-				t.Errorf("%s of port %d on skb %#x: no tc program entry for that skb", a.Op, port, e.SKB)
-			} else if entry.Tuple.Dport != uint16(port) || e.Tuple.Dport != uint16(port) || e.Time < entry.Time {
-				t.Errorf("%s of port %d on skb %#x (event dport %d), tc entry of that skb: dport %d at %d (map event at %d)",
-					a.Op, port, e.SKB, e.Tuple.Dport, entry.Tuple.Dport, entry.Time, e.Time)
+			entry, exit := run(e.SKB, e.Time)
+			if entry == nil || exit == nil {
+				t.Errorf("%s of port %d on skb %#x at %d: no run of the tc program on that skb around it (entry %v, exit %v)",
+					a.Op, port, e.SKB, e.Time, entry != nil, exit != nil)
+			} else if entry.Tuple.Dport != uint16(port) || e.Tuple.Dport != uint16(port) {
+				t.Errorf("%s of port %d on skb %#x: event dport %d, the tc program ran for dport %d", a.Op, port, e.SKB, e.Tuple.Dport, entry.Tuple.Dport)
 			}
 			o := op{op: a.Op, found: a.Flags&format.BPFMapNotFound == 0 && a.Op != format.BPFMapDelete}
 			if o.found {
