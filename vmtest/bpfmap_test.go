@@ -42,6 +42,17 @@ func TestBPFMap(t *testing.T) {
 		if tcID == 0 {
 			t.Fatal("no probe for the tc program vmt_tc_count")
 		}
+		var mapProbes int
+		var failed []string
+		for _, p := range cp.f.Probes() {
+			if strings.HasSuffix(p.Name, "_elem") && p.SKBArg == 0 {
+				mapProbes++
+				if p.Error != "" {
+					failed = append(failed, p.Name+": "+p.Error)
+				}
+			}
+		}
+		t.Logf("%d map function probes, %d failed to attach %q", mapProbes, len(failed), failed[:min(3, len(failed))])
 		for _, fn := range []string{"htab_map_update_elem", "htab_map_delete_elem"} {
 			var found bool
 			for _, p := range cp.f.Probes() {
