@@ -51,7 +51,9 @@ type Result struct {
 }
 
 // ListFuncs returns what a recording with cfg would trace: the sk_buff
-// functions, then the non-skb ones (--filter-non-skb-funcs).
+// functions, then the non-skb ones (--filter-non-skb-funcs), the BPF
+// helpers (--filter-track-bpf-helpers) and the BPF map functions
+// (--output-bpfmap).
 func ListFuncs(cfg *Config) ([]Func, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -60,7 +62,11 @@ func ListFuncs(cfg *Config) ([]Func, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(append(d.skb, d.nonSKB...), d.helpers...), nil
+	funcs := append(append(d.skb, d.nonSKB...), d.helpers...)
+	for _, f := range d.mapFuncs {
+		funcs = append(funcs, Func{Name: f.Name})
+	}
+	return funcs, nil
 }
 
 type discovery struct {
