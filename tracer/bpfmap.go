@@ -6,24 +6,15 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
-)
 
-// MapOp is a BPF map operation that --output-bpfmap records. Its values
-// are those of the blob's op byte (format/SPEC.md, blob kind 5).
-type MapOp uint8
-
-// Map operations.
-const (
-	MapLookup MapOp = iota + 1
-	MapUpdate
-	MapDelete
+	"github.com/pwru-record/pwru-record/format"
 )
 
 // MapFunc is a kernel function implementing a map operation for some map
 // types (htab_map_update_elem, array_map_update_elem, ...).
 type MapFunc struct {
 	Name string
-	Op   MapOp
+	Op   format.BPFMapOp
 	// HtabElem: the function returns a struct htab_elem *, not the value
 	// (__htab_map_lookup_elem, which hash map lookups are inlined into).
 	HtabElem bool
@@ -46,7 +37,7 @@ func (f MapFunc) cookie(probeID uint32) uint64 {
 
 // mapOpArgs is the parameter count of each operation's implementations:
 // lookup(map, key), update(map, key, value, flags), delete(map, key).
-var mapOpArgs = map[MapOp]int{MapLookup: 2, MapUpdate: 4, MapDelete: 2}
+var mapOpArgs = map[format.BPFMapOp]int{format.BPFMapLookup: 2, format.BPFMapUpdate: 4, format.BPFMapDelete: 2}
 
 // MapFuncs lists the vmlinux functions --output-bpfmap attaches to: those
 // named *_lookup_elem, *_update_elem or *_delete_elem whose first
@@ -62,16 +53,16 @@ func MapFuncs(spec *btf.Spec, t Traceable) []MapFunc {
 		if !ok || seen[fn.Name] {
 			continue
 		}
-		var op MapOp
+		var op format.BPFMapOp
 		switch {
 		case strings.HasSuffix(fn.Name, "_lookup_and_delete_elem"):
 			continue
 		case strings.HasSuffix(fn.Name, "_lookup_elem"):
-			op = MapLookup
+			op = format.BPFMapLookup
 		case strings.HasSuffix(fn.Name, "_update_elem"):
-			op = MapUpdate
+			op = format.BPFMapUpdate
 		case strings.HasSuffix(fn.Name, "_delete_elem"):
-			op = MapDelete
+			op = format.BPFMapDelete
 		default:
 			continue
 		}

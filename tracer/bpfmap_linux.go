@@ -53,7 +53,7 @@ func (s *session) attachMapFuncs(backend string) error {
 	var all, lookups []int
 	for i, f := range s.mapFuncs {
 		all = append(all, i)
-		if f.Op == MapLookup {
+		if f.Op == format.BPFMapLookup {
 			lookups = append(lookups, i)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pwru-record/pwru-record/format"
 )
 
 // mapFuncsBTF builds a BTF spec with functions of the given parameter
@@ -60,10 +62,10 @@ func TestMapFuncs(t *testing.T) {
 		"htab_map_get_next_key":            {"map", "void", "void"},
 	})
 	all := []MapFunc{
-		{Name: "__htab_map_lookup_elem", Op: MapLookup, HtabElem: true},
-		{Name: "array_map_lookup_elem", Op: MapLookup},
-		{Name: "htab_map_delete_elem", Op: MapDelete},
-		{Name: "htab_map_update_elem", Op: MapUpdate},
+		{Name: "__htab_map_lookup_elem", Op: format.BPFMapLookup, HtabElem: true},
+		{Name: "array_map_lookup_elem", Op: format.BPFMapLookup},
+		{Name: "htab_map_delete_elem", Op: format.BPFMapDelete},
+		{Name: "htab_map_update_elem", Op: format.BPFMapUpdate},
 	}
 	tests := []struct {
 		name  string
@@ -91,10 +93,10 @@ func TestMapFuncCookie(t *testing.T) {
 		id   uint32
 		want uint64
 	}{
-		{"lookup", MapFunc{Op: MapLookup}, 7, 1<<32 | 7},
-		{"update", MapFunc{Op: MapUpdate}, 0xffffffff, 2<<32 | 0xffffffff},
-		{"delete", MapFunc{Op: MapDelete}, 1, 3<<32 | 1},
-		{"htab elem", MapFunc{Op: MapLookup, HtabElem: true}, 9, 1<<40 | 1<<32 | 9},
+		{"lookup", MapFunc{Op: format.BPFMapLookup}, 7, 1<<32 | 7},
+		{"update", MapFunc{Op: format.BPFMapUpdate}, 0xffffffff, 2<<32 | 0xffffffff},
+		{"delete", MapFunc{Op: format.BPFMapDelete}, 1, 3<<32 | 1},
+		{"htab elem", MapFunc{Op: format.BPFMapLookup, HtabElem: true}, 9, 1<<40 | 1<<32 | 9},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
