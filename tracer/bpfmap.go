@@ -5,8 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/cilium/ebpf/btf"
-
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -39,63 +37,74 @@ func (f MapFunc) cookie(probeID uint32) uint64 {
 // lookup(map, key), update(map, key, value, flags), delete(map, key).
 var mapOpArgs = map[format.BPFMapOp]int{format.BPFMapLookup: 2, format.BPFMapUpdate: 4, format.BPFMapDelete: 2}
 
-// MapFuncs lists the vmlinux functions --output-bpfmap attaches to: those
-// named *_lookup_elem, *_update_elem or *_delete_elem whose first
-// parameter is a struct bpf_map * and whose parameters are those of the
-// operation (so bpf_fd_* and *_lookup_and_delete_elem variants, whose
-// arguments mean other things, are left out), and that t says are
-// traceable (nil t: all). The result is sorted by name.
-func MapFuncs(spec *btf.Spec, t Traceable) []MapFunc {
+// MapFuncsFromRawBTF lists the functions of a raw vmlinux BTF blob that
+// --output-bpfmap attaches to: those named *_lookup_elem, *_update_elem or
+// *_delete_elem whose first parameter is a struct bpf_map * and whose
+// parameter count is the operation's (so bpf_fd_* and
+// *_lookup_and_delete_elem variants, whose arguments mean other things,
+// are left out), and that t says are traceable (nil t: all). The result
+// is sorted by name. Like [FuncsFromRawBTF] it reads the blob in one pass.
+func MapFuncsFromRawBTF(raw []byte, t Traceable) ([]MapFunc, error) {
+	r, err := parseRawBTF(raw, nil)
+	if err != nil {
+		return nil, err
+	}
 	seen := make(map[string]bool)
 	var out []MapFunc
-	for typ := range spec.All() {
-		fn, ok := typ.(*btf.Func)
-		if !ok || seen[fn.Name] {
+	for i := range r.types {
+		fn := &r.types[i]
+		if fn.kind != btfKindFunc {
 			continue
 		}
+		name := r.name(fn.nameOff)
 		var op format.BPFMapOp
 		switch {
-		case strings.HasSuffix(fn.Name, "_lookup_and_delete_elem"):
+		case seen[name], strings.HasSuffix(name, "_lookup_and_delete_elem"):
 			continue
-		case strings.HasSuffix(fn.Name, "_lookup_elem"):
+		case strings.HasSuffix(name, "_lookup_elem"):
 			op = format.BPFMapLookup
-		case strings.HasSuffix(fn.Name, "_update_elem"):
+		case strings.HasSuffix(name, "_update_elem"):
 			op = format.BPFMapUpdate
-		case strings.HasSuffix(fn.Name, "_delete_elem"):
+		case strings.HasSuffix(name, "_delete_elem"):
 			op = format.BPFMapDelete
 		default:
 			continue
 		}
-		proto, ok := fn.Type.(*btf.FuncProto)
-		if !ok || len(proto.Params) != mapOpArgs[op] || !isPointerTo(proto.Params[0].Type, "bpf_map") {
+		proto, _, ok := r.typ(fn.ref)
+		if !ok || proto.kind != btfKindFuncProto || int(proto.vlen) != mapOpArgs[op] ||
+			!r.isPointerTo(r.params[proto.params], "bpf_map") {
 			continue
 		}
-		if t != nil && !contains(t[fn.Name], "") {
+		if t != nil && !contains(t[name], "") {
 			continue
 		}
-		seen[fn.Name] = true
-		out = append(out, MapFunc{Name: fn.Name, Op: op, HtabElem: fn.Name == "__htab_map_lookup_elem"})
+		seen[name] = true
+		out = append(out, MapFunc{Name: name, Op: op, HtabElem: name == "__htab_map_lookup_elem"})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return out, nil
 }
 
-func isPointerTo(t btf.Type, name string) bool {
-	ptr, ok := btf.UnderlyingType(t).(*btf.Pointer)
-	if !ok {
+// isPointerTo says whether type id is a pointer to the struct name.
+func (r *rawBTF) isPointerTo(id uint32, name string) bool {
+	p, ok := r.skipMods(id)
+	if !ok || p.kind != btfKindPtr {
 		return false
 	}
-	s, ok := btf.UnderlyingType(ptr.Target).(*btf.Struct)
-	return ok && s.Name == name
+	s, ok := r.skipMods(p.ref)
+	return ok && s.kind == btfKindStruct && r.name(s.nameOff) == name
 }
 
 // mapFuncsFor returns the map functions a recording with cfg attaches to
 // (none without --output-bpfmap); finding none is a configuration error.
-func mapFuncsFor(cfg *Config, spec *btf.Spec, t Traceable) ([]MapFunc, error) {
+func mapFuncsFor(cfg *Config, vmlinuxRaw []byte, t Traceable) ([]MapFunc, error) {
 	if !cfg.OutputBPFMap {
 		return nil, nil
 	}
-	fs := MapFuncs(spec, t)
+	fs, err := MapFuncsFromRawBTF(vmlinuxRaw, t)
+	if err != nil {
+		return nil, fmt.Errorf("scan kernel BTF for BPF map functions: %w", err)
+	}
 	if len(fs) == 0 {
 		return nil, fmt.Errorf("%w: --output-bpfmap: the kernel has no traceable BPF map functions (*_lookup_elem, *_update_elem, *_delete_elem of a struct bpf_map *)", ErrConfig)
 	}

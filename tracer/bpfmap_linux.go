@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -66,19 +67,37 @@ func (s *session) attachMapFuncs(backend string) error {
 			s.attachMapMulti(g.prog, g.idx, g.ret, probes)
 			continue
 		}
-		for _, i := range g.idx {
+		s.attachMapSingles(g.prog, g.idx, g.ret, probes)
+	}
+	return nil
+}
+
+// attachMapSingles attaches one kprobe (or kretprobe) per function of idx,
+// KprobeBatch at a time (each attach waits for the kernel; a batch
+// overlaps the waits).
+func (s *session) attachMapSingles(prog *ebpf.Program, idx []int, ret bool, probes []format.Probe) {
+	var mu sync.Mutex
+	for start := 0; start < len(idx); start += s.cfg.KprobeBatch {
+		var wg sync.WaitGroup
+		for _, i := range idx[start:min(start+s.cfg.KprobeBatch, len(idx))] {
 			if probes[i].Error != "" {
 				continue
 			}
-			l, err := s.attachMapSingle(g.prog, i, g.ret, probes)
-			if err != nil {
-				probes[i].Error = err.Error()
-				continue
-			}
-			s.links = append(s.links, l)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l, err := s.attachMapSingle(prog, i, ret, probes)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					probes[i].Error = err.Error()
+					return
+				}
+				s.links = append(s.links, l)
+			}()
 		}
+		wg.Wait()
 	}
-	return nil
 }
 
 func (s *session) attachMapSingle(prog *ebpf.Program, i int, ret bool, probes []format.Probe) (link.Link, error) {

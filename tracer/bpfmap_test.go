@@ -1,7 +1,7 @@
 package tracer
 
 import (
-	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
@@ -10,15 +10,15 @@ import (
 	"github.com/pwru-record/pwru-record/format"
 )
 
-// mapFuncsBTF builds a BTF spec with functions of the given parameter
+// mapFuncsBTF builds a raw BTF blob with functions of the given parameter
 // lists; "map" is a struct bpf_map *, "void" a void *, "file" a struct
 // file *, "u64" an integer.
-func mapFuncsBTF(tb testing.TB, funcs map[string][]string) *btf.Spec {
+func mapFuncsBTF(tb testing.TB, funcs map[string][]string) []byte {
 	tb.Helper()
 	u64 := &btf.Int{Name: "u64", Size: 8}
 	i32 := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
 	params := map[string]btf.Type{
-		"map":  &btf.Pointer{Target: &btf.Struct{Name: "bpf_map"}},
+		"map":  &btf.Pointer{Target: &btf.Typedef{Name: "bpf_map_t", Type: &btf.Struct{Name: "bpf_map"}}},
 		"void": &btf.Pointer{Target: &btf.Void{}},
 		"file": &btf.Pointer{Target: &btf.Struct{Name: "file"}},
 		"u64":  u64,
@@ -39,15 +39,11 @@ func mapFuncsBTF(tb testing.TB, funcs map[string][]string) *btf.Spec {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return spec
+	return raw
 }
 
 func TestMapFuncs(t *testing.T) {
-	spec := mapFuncsBTF(t, map[string][]string{
+	raw := mapFuncsBTF(t, map[string][]string{
 		"htab_map_update_elem":             {"map", "void", "void", "u64"},
 		"htab_map_delete_elem":             {"map", "void"},
 		"__htab_map_lookup_elem":           {"map", "void"},
@@ -79,10 +75,20 @@ func TestMapFuncs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, MapFuncs(spec, tt.avail)); diff != "" {
-				t.Errorf("MapFuncs (-want +got):\n%s", diff)
+			got, err := MapFuncsFromRawBTF(raw, tt.avail)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("MapFuncsFromRawBTF (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestMapFuncsBadBTF(t *testing.T) {
+	if _, err := MapFuncsFromRawBTF([]byte{0x9f, 0xeb, 1}, nil); !errors.Is(err, ErrBadBTF) {
+		t.Errorf("MapFuncsFromRawBTF of 3 bytes = %v, want ErrBadBTF", err)
 	}
 }
 

@@ -155,7 +155,7 @@ func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 	if cfg.TrackBPFHelpers {
 		d.helpers = BPFHelpers(vmlinux, avail, d.skb)
 	}
-	if d.mapFuncs, err = mapFuncsFor(cfg, vmlinux, avail); err != nil {
+	if d.mapFuncs, err = mapFuncsFor(cfg, vmlinuxRaw, avail); err != nil {
 		return nil, err
 	}
 	if len(d.skb) == 0 && len(d.nonSKB) == 0 && !cfg.TraceTC && !cfg.TraceXDP {
