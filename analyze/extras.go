@@ -137,29 +137,158 @@ func (p *printer) appendMetaJSON(b []byte, e *format.Event) []byte {
 	return append(b, ']')
 }
 
-// bpfMap returns the event's --output-bpfmap bytes (nil without).
-func (p *printer) bpfMap(e *format.Event) []byte {
+// bpfMap returns the event's --output-bpfmap operation: a (nil, nil, nil)
+// without one, the raw bytes and the error for a blob that does not parse.
+func (p *printer) bpfMap(e *format.Event) (*format.BPFMapAccess, []byte, error) {
 	id := e.Blobs[format.BlobBPFMap]
 	if id == 0 {
-		return nil
+		return nil, nil, nil
 	}
 	_, data, err := p.c.File.Blob(id)
 	if err != nil {
-		return nil
+		return nil, nil, err
 	}
-	return data
+	a, err := format.ParseBPFMapAccess(data)
+	return a, data, err
 }
 
-// appendBPFMapText appends "\nbpf map: 0a000002 01000000" (hex, in groups
-// of 4 bytes) when the event carries BPF map bytes.
-func appendBPFMapText(b []byte, data []byte) []byte {
-	if data == nil {
+// appendBPFMapText appends the map operation as pwru prints it, on lines
+// of its own after the event:
+//
+//	map_id: 12
+//	map_name: vmt_ports
+//	key(4):
+//	00000000  71 17 00 00                                       |q...|
+//	value(8):
+//	00000000  01 00 00 00 00 00 00 00                           |........|
+//
+// The value is left out for a delete; a lookup that found nothing shows
+// "value(8): not found"; bytes the recorder cut are said so
+// ("key(300, 128 recorded):"). A blob that does not parse is shown in hex
+// with the reason.
+func (p *printer) appendBPFMapText(b []byte, e *format.Event) []byte {
+	a, raw, err := p.bpfMap(e)
+	if err != nil {
+		b = append(b, "\nbpf map: "...)
+		b = append(b, err.Error()...)
+		if raw != nil {
+			b = append(b, ": "...)
+			b = hex.AppendEncode(b, raw)
+		}
 		return b
 	}
-	b = append(b, "\nbpf map:"...)
-	for i := 0; i < len(data); i += 4 {
-		b = append(b, ' ')
-		b = hex.AppendEncode(b, data[i:min(i+4, len(data))])
+	if a == nil {
+		return b
+	}
+	b = append(b, "\nmap_id: "...)
+	b = strconv.AppendUint(b, uint64(a.ID), 10)
+	b = append(b, "\nmap_name: "...)
+	b = append(b, a.Name...)
+	b = appendBytesText(b, "key", a.KeySize, a.Key, a.KeyTruncated(), a.Flags&format.BPFMapKeyError != 0)
+	switch {
+	case a.Op == format.BPFMapDelete:
+	case a.Op == format.BPFMapLookup && a.Flags&format.BPFMapNotFound != 0:
+		b = appendSizeText(b, "value", a.ValueSize)
+		b = append(b, " not found"...)
+	case a.Flags&format.BPFMapValuePerCPU != 0:
+		b = appendSizeText(b, "value", a.ValueSize)
+		b = append(b, " per-CPU, not recorded"...)
+	default:
+		b = appendBytesText(b, "value", a.ValueSize, a.Value, a.ValueTruncated(), a.Flags&format.BPFMapValueError != 0)
 	}
 	return b
+}
+
+// appendSizeText appends "\nkey(4):".
+func appendSizeText(b []byte, what string, size uint32) []byte {
+	b = append(b, '\n')
+	b = append(b, what...)
+	b = append(b, '(')
+	b = strconv.AppendUint(b, uint64(size), 10)
+	return append(b, "):"...)
+}
+
+// appendBytesText appends "\nkey(4):" and a hex dump of data on the
+// following lines.
+func appendBytesText(b []byte, what string, size uint32, data []byte, truncated, unreadable bool) []byte {
+	b = appendSizeText(b, what, size)
+	if truncated {
+		b = b[:len(b)-2]
+		b = append(b, ", "...)
+		b = strconv.AppendInt(b, int64(len(data)), 10)
+		b = append(b, " recorded):"...)
+	}
+	if unreadable {
+		return append(b, " unreadable"...)
+	}
+	if len(data) == 0 {
+		return b
+	}
+	b = append(b, '\n')
+	return append(b, strings.TrimSuffix(hex.Dump(data), "\n")...)
+}
+
+// appendBPFMapJSON appends `,"bpfmap":{...}` (see JSON.md).
+func (p *printer) appendBPFMapJSON(b []byte, e *format.Event) []byte {
+	a, raw, err := p.bpfMap(e)
+	if err != nil {
+		b = append(b, `,"bpfmap":{"error":`...)
+		b = appendJSONString(b, err.Error())
+		if raw != nil {
+			b = append(b, `,"raw":"`...)
+			b = hex.AppendEncode(b, raw)
+			b = append(b, '"')
+		}
+		return append(b, '}')
+	}
+	if a == nil {
+		return b
+	}
+	b = append(b, `,"bpfmap":{"id":`...)
+	b = strconv.AppendUint(b, uint64(a.ID), 10)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, a.Name)
+	b = append(b, `,"type":`...)
+	b = strconv.AppendUint(b, uint64(a.Type), 10)
+	b = append(b, `,"op":"`...)
+	b = append(b, a.Op.String()...)
+	b = append(b, `","key_size":`...)
+	b = strconv.AppendUint(b, uint64(a.KeySize), 10)
+	b = append(b, `,"value_size":`...)
+	b = strconv.AppendUint(b, uint64(a.ValueSize), 10)
+	if a.Flags&format.BPFMapKeyError == 0 {
+		b = append(b, `,"key":"`...)
+		b = hex.AppendEncode(b, a.Key)
+		b = append(b, '"')
+	}
+	if a.Op == format.BPFMapLookup {
+		b = append(b, `,"found":`...)
+		b = strconv.AppendBool(b, a.Flags&format.BPFMapNotFound == 0)
+	}
+	if a.Op == format.BPFMapUpdate {
+		b = append(b, `,"update_flags":`...)
+		b = strconv.AppendUint(b, a.UpdateFlags, 10)
+	}
+	if len(a.Value) > 0 {
+		b = append(b, `,"value":"`...)
+		b = hex.AppendEncode(b, a.Value)
+		b = append(b, '"')
+	}
+	for _, f := range [...]struct {
+		name string
+		on   bool
+	}{
+		{"key_truncated", a.KeyTruncated()},
+		{"value_truncated", a.ValueTruncated()},
+		{"key_unreadable", a.Flags&format.BPFMapKeyError != 0},
+		{"value_unreadable", a.Flags&format.BPFMapValueError != 0},
+		{"value_percpu", a.Flags&format.BPFMapValuePerCPU != 0},
+	} {
+		if f.on {
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":true`...)
+		}
+	}
+	return append(b, '}')
 }

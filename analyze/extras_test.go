@@ -34,6 +34,9 @@ func mustExtrasCapture(tb testing.TB, metaOption string) *Capture {
 		{ID: 2, Name: "cil_from_container", Kind: format.ProbeTC, SKBArg: 1, ProgID: 42},
 		{ID: 3, Name: "xdp_fw", Kind: format.ProbeXDP, ProgID: 43},
 		{ID: 4, Name: "ip_finish_output2", Kind: format.ProbeFexit, SKBArg: 3},
+		{ID: 5, Name: "__htab_map_lookup_elem", Kind: format.ProbeKprobeMulti},
+		{ID: 6, Name: "htab_map_update_elem", Kind: format.ProbeKprobeMulti},
+		{ID: 7, Name: "htab_map_delete_elem", Kind: format.ProbeKprobeMulti},
 	}
 	must := func(err error) {
 		tb.Helper()
@@ -53,8 +56,26 @@ func mustExtrasCapture(tb testing.TB, metaOption string) *Capture {
 	}
 	m1 := meta(0x9e3779b9, 4)
 	m2 := meta(0x1234, 7, 0xff) // one value more than the option names
+	// A blob too short for its header: shown as hex with the reason.
 	bm, err := w.AddBlob(format.BlobBPFMap, []byte{10, 0, 0, 2, 1, 0, 0, 0, 0xaa})
 	must(err)
+	access := func(a format.BPFMapAccess) uint32 {
+		if a.Name == "" {
+			a.ID, a.Name, a.Type, a.KeySize, a.ValueSize = 12, "vmt_ports", 1, 4, 8
+			a.Key = []byte{0x71, 0x17, 0, 0}
+		}
+		id, err := w.AddBlob(format.BlobBPFMap, format.AppendBPFMapAccess(nil, &a))
+		must(err)
+		return id
+	}
+	lookupMiss := access(format.BPFMapAccess{Op: format.BPFMapLookup, Flags: format.BPFMapNotFound})
+	update := access(format.BPFMapAccess{Op: format.BPFMapUpdate, Value: []byte{1, 0, 0, 0, 0, 0, 0, 0}})
+	lookupHit := access(format.BPFMapAccess{Op: format.BPFMapLookup, Value: []byte{1, 0, 0, 0, 0, 0, 0, 0}})
+	del := access(format.BPFMapAccess{Op: format.BPFMapDelete})
+	big := access(format.BPFMapAccess{ID: 13, Name: "big_keys", Type: 9, KeySize: 200, ValueSize: 300, Op: format.BPFMapUpdate,
+		UpdateFlags: 1, Key: bytes.Repeat([]byte{0xab}, 128), Value: []byte("the first bytes of a long value")})
+	percpu := access(format.BPFMapAccess{ID: 14, Name: "pcpu", Type: 5, KeySize: 4, ValueSize: 8, Op: format.BPFMapLookup,
+		Flags: format.BPFMapValuePerCPU | format.BPFMapKeyError})
 	t := uint64(analyzetest.T0)
 	ev := func(probe uint32, flags format.EventFlags, retval int64, mod func(*format.Event)) {
 		t += 1000
@@ -74,6 +95,13 @@ func mustExtrasCapture(tb testing.TB, metaOption string) *Capture {
 	ev(2, format.FlagRetval|format.FlagExit, 2, func(e *format.Event) { e.Blobs[format.BlobMeta] = m2 }) // TC_ACT_SHOT
 	ev(2, format.FlagRetval|format.FlagExit, 99, nil)                                                    // no name
 	ev(4, format.FlagRetval|format.FlagExit, -22, func(e *format.Event) { e.Blobs[format.BlobBPFMap] = bm })
+	for _, m := range []struct {
+		probe uint32
+		flags format.EventFlags
+		blob  uint32
+	}{{5, format.FlagExit, lookupMiss}, {6, 0, update}, {5, format.FlagExit, lookupHit}, {7, 0, del}, {6, 0, big}, {5, format.FlagExit, percpu}} {
+		ev(m.probe, m.flags, 0, func(e *format.Event) { e.Blobs[format.BlobBPFMap] = m.blob })
+	}
 	must(w.Close())
 	f, err := format.NewFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
 	must(err)

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"encoding/hex"
 	"strconv"
 	"unicode/utf8"
 
@@ -128,10 +127,8 @@ func (p *printer) json(e *format.Event, l *life) {
 	if e.Blobs[format.BlobMeta] != 0 {
 		b = p.appendMetaJSON(b, e)
 	}
-	if data := p.bpfMap(e); data != nil {
-		b = append(b, `,"bpfmap":"`...)
-		b = hex.AppendEncode(b, data)
-		b = append(b, '"')
+	if e.Blobs[format.BlobBPFMap] != 0 {
+		b = p.appendBPFMapJSON(b, e)
 	}
 	p.buf = append(b, "}\n"...)
 }

@@ -139,8 +139,9 @@ type procName struct {
 // is shown after FUNC: its return value ("retval=TC_ACT_SHOT" for tc and
 // XDP programs, the signed number for other probes), its
 // --output-skb-metadata values ("skb->hash=0x9e3779b9", named by the
-// capture's recorder options), and its --output-bpfmap bytes on a line of
-// their own.
+// capture's recorder options), and its --output-bpfmap map operation on
+// lines of their own (map id, name, key and value in hex, as pwru prints
+// them).
 func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 	if o == nil {
 		o = &PrintOptions{OutputMeta: true, OutputTuple: true}
@@ -584,7 +585,7 @@ func (p *printer) line(e *format.Event, l *life) {
 		b = p.appendStruct(b, e, format.BlobSharedInfo, "skb_shared_info")
 	}
 	if e.Blobs[format.BlobBPFMap] != 0 {
-		b = appendBPFMapText(b, p.bpfMap(e))
+		b = p.appendBPFMapText(b, e)
 	}
 	if p.o.OutputTunnel {
 		b = append(b, ' ')

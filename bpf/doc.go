@@ -27,6 +27,14 @@
 //   - kprobe_bpf_helper / kprobe_multi_bpf_helper: BPF helper functions
 //     (--filter-track-bpf-helpers); they report the skb or xdp_buff of the
 //     tc/XDP program running on the CPU (recorded by fentry_tc/xdp).
+//   - kprobe_bpfmap / kprobe_multi_bpfmap and kretprobe_bpfmap /
+//     kretprobe_multi_bpfmap (--output-bpfmap): the kernel's BPF map
+//     implementations (htab_map_update_elem, __htab_map_lookup_elem, ...);
+//     the cookie is probe id | op << 32 (1 lookup, 2 update, 3 delete) |
+//     1 << 40 for a lookup returning a struct htab_elem *. An operation of
+//     the tc/XDP program running on the CPU (cur_prog) is reported on its
+//     skb / xdp_buff with the map operation as the last variable part;
+//     lookups are reported at return, with the value found.
 //
 // Per-CPU counters (map counters, enum counter in pwru.c) count failed
 // ring buffer reservations, unresolvable stacks, unreadable payloads, a
@@ -37,7 +45,9 @@
 // Each ring buffer record is a PwruEvent followed by its variable parts in
 // this order, each PwruEvent.*Len bytes long: payload, raw struct sk_buff,
 // raw struct skb_shared_info, skb->cb, metadata (8 bytes per field, native
-// byte order), XDP metadata. Protocol, Sport and Dport are in network byte
+// byte order), XDP metadata, BPF map operation (the blob of
+// format/SPEC.md 4.7.1: 48-byte header, at most 128 key and 256 value
+// bytes). Protocol, Sport and Dport are in network byte
 // order; addresses are raw bytes (4 for IPv4, 16 for IPv6).
 //
 // # Filter placeholders

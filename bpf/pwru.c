@@ -34,6 +34,12 @@ char __license[] SEC("license") = "GPL";
 #define FILTER_STACK 256   // stack the filter placeholders may use
 #define PAYLOAD_HASH_WORDS 8
 #define MAX_STACK_DEPTH 64
+// --output-bpfmap: a 48-byte header, then up to this many key and value
+// bytes (format/SPEC.md, blob kind 5).
+#define BPFMAP_HDR 48
+#define MAX_BPFMAP_KEY 128
+#define MAX_BPFMAP_VALUE 256
+#define BPFMAP_SIZE (BPFMAP_HDR + MAX_BPFMAP_KEY + MAX_BPFMAP_VALUE)
 
 // OPAQUE makes the compiler forget what it knows about v, so the bounds
 // checks that follow are done on the register that is actually used (the
@@ -58,13 +64,16 @@ enum counter {
 	COUNTER_PAYLOAD_READ_ERR,
 	COUNTER_TRACK_FULL,
 	COUNTER_NULL_SKB, // probe hits whose skb argument was NULL (no event)
+	COUNTER_BPFMAP_TRUNCATED, // map operations whose key or value was cut
+	COUNTER_BPFMAP_READ_ERR,  // map operations whose key or value could not be read
 	NUM_COUNTERS,
 };
 
 // event is the fixed-size core of every ring buffer record. Variable parts
 // follow it in this order, each of the stated length: payload
 // (payload_len), raw sk_buff (skb_len), raw skb_shared_info (shinfo_len),
-// skb->cb (cb_len), metadata (meta_len), xdp metadata (xdp_meta_len).
+// skb->cb (cb_len), metadata (meta_len), xdp metadata (xdp_meta_len),
+// BPF map operation (bpfmap_len).
 struct event {
 	u64 time;
 	u64 skb;
@@ -99,6 +108,7 @@ struct event {
 	u16 cb_len;
 	u16 meta_len;
 	u16 xdp_meta_len;
+	u16 bpfmap_len;
 };
 
 // meta_field describes one --output-skb-metadata path: starting at the
@@ -142,7 +152,8 @@ struct config {
 	u8 output_xdp_meta;
 	u8 meta_count;
 	u8 track_bpf_helpers;
-	u8 pad[2];
+	u8 output_bpfmap;
+	u8 pad[1];
 	struct meta_field meta[MAX_META];
 };
 
@@ -150,7 +161,7 @@ volatile const struct config CFG = {};
 
 struct scratch {
 	struct event ev;
-	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + MAX_XDP_META];
+	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + MAX_XDP_META + BPFMAP_SIZE];
 };
 
 struct {
@@ -580,6 +591,63 @@ static __always_inline u32 put_meta(struct scratch *s, u32 pos, struct sk_buff *
 	return pos + n * 8;
 }
 
+// --output-bpfmap, part 1: the record of one map operation, built by the
+// map probes (end of this file) in a per-CPU stash and copied into the
+// event by put_bpfmap. rec holds the blob of format/SPEC.md (kind 5):
+// struct bpfmap_hdr, key_len key bytes, value_len value bytes.
+struct bpfmap_hdr {
+	u32 id;
+	u32 map_type;
+	u32 key_size;	// the map's key size (key_len < key_size: truncated)
+	u32 value_size; // the map's value size
+	char name[16];
+	u8 op;	  // BPFMAP_OP_*
+	u8 flags; // BPFMAP_F_*
+	u16 key_len;
+	u16 value_len;
+	u16 reserved;
+	u64 update_flags; // BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK
+};
+
+_Static_assert(sizeof(struct bpfmap_hdr) == BPFMAP_HDR, "bpfmap header layout");
+
+struct bpfmap_stash {
+	u64 cookie; // of the lookup whose return is awaited (0 = none)
+	u32 len;    // bytes of rec in use
+	u32 ready;  // put_bpfmap copies rec into the next event
+	u8 rec[BPFMAP_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, u32);
+	__type(value, struct bpfmap_stash);
+	__uint(max_entries, 1);
+} bpfmap_stash SEC(".maps");
+
+static __always_inline u32 put_bpfmap(struct scratch *s, u32 pos)
+{
+	u32 zero = 0;
+	struct bpfmap_stash *st;
+	u64 n;
+	u64 p = pos;
+
+	if (!CFG.output_bpfmap)
+		return pos;
+	st = bpf_map_lookup_elem(&bpfmap_stash, &zero);
+	if (!st || !st->ready)
+		return pos;
+	n = st->len;
+	OPAQUE(n);
+	OPAQUE(p);
+	if (n < BPFMAP_HDR || n > BPFMAP_SIZE || p > DATA_CAP - BPFMAP_SIZE)
+		return pos;
+	if (bpf_probe_read_kernel(&s->data[p], n, st->rec))
+		return pos;
+	s->ev.bpfmap_len = n;
+	return pos + n;
+}
+
 static __always_inline struct scratch *scratch_get(void)
 {
 	u32 zero = 0;
@@ -752,6 +820,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 		pos = put_raw(s, pos, (void *)skb + bpf_core_field_offset(struct sk_buff, cb),
 			      CB_SIZE, &s->ev.cb_len);
 	pos = put_meta(s, pos, skb);
+	pos = put_bpfmap(s, pos);
 	emit(s, pos);
 
 	if (CFG.kfree_skbmem_probe_id && probe_id == CFG.kfree_skbmem_probe_id) {
@@ -911,7 +980,7 @@ static __always_inline void set_cur_prog(u64 ptr, u64 xdp)
 	u32 zero = 0;
 	struct prog_ctx *c;
 
-	if (!CFG.track_bpf_helpers)
+	if (!CFG.track_bpf_helpers && !CFG.output_bpfmap)
 		return;
 	c = bpf_map_lookup_elem(&cur_prog, &zero);
 	if (c) {
@@ -994,6 +1063,7 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 			pos += n;
 		}
 	}
+	pos = put_bpfmap(s, pos);
 	emit(s, pos);
 	return 0;
 }
@@ -1037,4 +1107,176 @@ SEC("kprobe.multi/bpf_helper")
 int kprobe_multi_bpf_helper(struct pt_regs *ctx)
 {
 	return handle_helper(ctx);
+}
+
+// --output-bpfmap, part 2: map operations of the traced tc/XDP programs.
+// The tracer attaches these to the kernel's map implementations
+// (htab_map_update_elem, __htab_map_lookup_elem, array_map_update_elem,
+// ...; the verifier turns a program's helper calls into direct calls to
+// them, or inlines them: inlined lookups, e.g. of array maps, are not
+// seen). The cookie is the probe id | BPFMAP_OP_* << 32 | BPFMAP_C_*.
+// An operation belongs to the skb / xdp_buff of the tc/XDP program running
+// on this CPU (cur_prog, set by fentry_tc/xdp); operations outside a traced
+// program and those on pwru-record's own maps are ignored.
+#define BPFMAP_OP_LOOKUP 1
+#define BPFMAP_OP_UPDATE 2
+#define BPFMAP_OP_DELETE 3
+#define BPFMAP_C_HTAB_ELEM (1ULL << 40) // the lookup returns a struct htab_elem *
+
+#define BPFMAP_F_NOT_FOUND (1 << 0)	  // the lookup found no element
+#define BPFMAP_F_KEY_ERR (1 << 1)	  // the key could not be read
+#define BPFMAP_F_VALUE_ERR (1 << 2)	  // the value could not be read
+#define BPFMAP_F_VALUE_PERCPU (1 << 3) // per-CPU value behind an inlined lookup: not recorded
+
+#define BPF_MAP_TYPE_HASH_ 1
+#define BPF_MAP_TYPE_LRU_HASH_ 9
+
+// own_map: map operations of pwru-record's own programs (they run inside
+// the traced programs' fentry/fexit) are not the traced program's.
+static __always_inline bool own_map(void *map)
+{
+	return map == (void *)&events || map == (void *)&scratch_map || map == (void *)&counters ||
+	       map == (void *)&stacks || map == (void *)&track_skb || map == (void *)&track_stack ||
+	       map == (void *)&payload_seen || map == (void *)&cur_prog || map == (void *)&track_ids ||
+	       map == (void *)&bpfmap_stash;
+}
+
+// bpfmap_read copies min(size, max) bytes of src to rec at off, counting
+// truncation and read errors; it returns the bytes copied.
+static __always_inline u16 bpfmap_read(struct bpfmap_stash *st, u64 off, void *src, u64 size, u64 max,
+				       u8 err_flag)
+{
+	struct bpfmap_hdr *h = (struct bpfmap_hdr *)st->rec;
+	u64 n = size < max ? size : max;
+
+	if (size > max)
+		count(COUNTER_BPFMAP_TRUNCATED);
+	OPAQUE(n);
+	OPAQUE(off);
+	if (n == 0 || n > MAX_BPFMAP_VALUE || off > BPFMAP_HDR + MAX_BPFMAP_KEY)
+		return 0;
+	if (bpf_probe_read_kernel(&st->rec[off], n, src)) {
+		h->flags |= err_flag;
+		count(COUNTER_BPFMAP_READ_ERR);
+		return 0;
+	}
+	return n;
+}
+
+// bpfmap_emit reports the stashed operation as an event of the current
+// program's skb / xdp_buff.
+static __always_inline int bpfmap_emit(struct pt_regs *ctx, struct prog_ctx *c, struct bpfmap_stash *st,
+				       u32 probe_id, u64 caller, u16 flags)
+{
+	struct bpfmap_hdr *h = (struct bpfmap_hdr *)st->rec;
+
+	st->len = BPFMAP_HDR + h->key_len + h->value_len;
+	st->ready = 1;
+	if (c->xdp)
+		handle_xdp(ctx, (struct xdp_buff *)c->ptr, probe_id, flags, 0);
+	else
+		handle_skb(ctx, (struct sk_buff *)c->ptr, probe_id, caller, flags, 0, 0);
+	st->ready = 0;
+	return 0;
+}
+
+static __always_inline int handle_bpfmap_entry(struct pt_regs *ctx)
+{
+	u32 zero = 0;
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	u8 op = cookie >> 32;
+	struct bpf_map *map = (struct bpf_map *)PT_REGS_PARM1(ctx);
+	struct prog_ctx *c = bpf_map_lookup_elem(&cur_prog, &zero);
+	struct bpfmap_stash *st;
+	struct bpfmap_hdr *h;
+
+	if (!c || !c->ptr || !map || own_map(map))
+		return 0;
+	st = bpf_map_lookup_elem(&bpfmap_stash, &zero);
+	if (!st)
+		return 0;
+	h = (struct bpfmap_hdr *)st->rec;
+	__builtin_memset(h, 0, sizeof(*h));
+	st->cookie = 0;
+	h->id = BPF_CORE_READ(map, id);
+	h->map_type = BPF_CORE_READ(map, map_type);
+	h->key_size = BPF_CORE_READ(map, key_size);
+	h->value_size = BPF_CORE_READ(map, value_size);
+	BPF_CORE_READ_INTO(&h->name, map, name);
+	h->op = op;
+	h->key_len = bpfmap_read(st, BPFMAP_HDR, (void *)PT_REGS_PARM2(ctx), h->key_size, MAX_BPFMAP_KEY,
+				 BPFMAP_F_KEY_ERR);
+	if (op == BPFMAP_OP_LOOKUP) {
+		// The value is known when the function returns.
+		st->cookie = cookie;
+		return 0;
+	}
+	if (op == BPFMAP_OP_UPDATE) {
+		h->update_flags = PT_REGS_PARM4(ctx);
+		h->value_len = bpfmap_read(st, BPFMAP_HDR + h->key_len, (void *)PT_REGS_PARM3(ctx),
+					   h->value_size, MAX_BPFMAP_VALUE, BPFMAP_F_VALUE_ERR);
+	}
+	return bpfmap_emit(ctx, c, st, (u32)cookie, kprobe_caller(ctx), 0);
+}
+
+static __always_inline int handle_bpfmap_return(struct pt_regs *ctx)
+{
+	u32 zero = 0;
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	struct prog_ctx *c = bpf_map_lookup_elem(&cur_prog, &zero);
+	struct bpfmap_stash *st;
+	struct bpfmap_hdr *h;
+	u64 v = PT_REGS_RC(ctx);
+
+	if (!c || !c->ptr)
+		return 0;
+	st = bpf_map_lookup_elem(&bpfmap_stash, &zero);
+	// A return without the matching entry (entry filtered out, or an
+	// inner lookup already reported) is ignored.
+	if (!st || st->cookie != cookie)
+		return 0;
+	st->cookie = 0;
+	h = (struct bpfmap_hdr *)st->rec;
+	if (!v) {
+		h->flags |= BPFMAP_F_NOT_FOUND;
+	} else if (cookie & BPFMAP_C_HTAB_ELEM) {
+		// __htab_map_lookup_elem returns the element; the value follows
+		// the key, 8-byte aligned (what htab_map_gen_lookup adds inline).
+		if (h->map_type == BPF_MAP_TYPE_HASH_ || h->map_type == BPF_MAP_TYPE_LRU_HASH_) {
+			if (bpf_core_field_exists(struct htab_elem, key))
+				v += bpf_core_field_offset(struct htab_elem, key) + ((h->key_size + 7) & ~7);
+			h->value_len = bpfmap_read(st, BPFMAP_HDR + h->key_len, (void *)v, h->value_size,
+						   MAX_BPFMAP_VALUE, BPFMAP_F_VALUE_ERR);
+		} else {
+			h->flags |= BPFMAP_F_VALUE_PERCPU;
+		}
+	} else {
+		h->value_len = bpfmap_read(st, BPFMAP_HDR + h->key_len, (void *)v, h->value_size,
+					   MAX_BPFMAP_VALUE, BPFMAP_F_VALUE_ERR);
+	}
+	return bpfmap_emit(ctx, c, st, (u32)cookie, 0, F_EXIT);
+}
+
+SEC("kprobe/bpfmap")
+int kprobe_bpfmap(struct pt_regs *ctx)
+{
+	return handle_bpfmap_entry(ctx);
+}
+
+SEC("kprobe.multi/bpfmap")
+int kprobe_multi_bpfmap(struct pt_regs *ctx)
+{
+	return handle_bpfmap_entry(ctx);
+}
+
+SEC("kretprobe/bpfmap")
+int kretprobe_bpfmap(struct pt_regs *ctx)
+{
+	return handle_bpfmap_return(ctx);
+}
+
+SEC("kretprobe.multi/bpfmap")
+int kretprobe_multi_bpfmap(struct pt_regs *ctx)
+{
+	return handle_bpfmap_return(ctx);
 }

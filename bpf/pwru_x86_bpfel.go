@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type PwruBpfmapStash struct {
+	_      structs.HostLayout
+	Cookie uint64
+	Len    uint32
+	Ready  uint32
+	Rec    [432]uint8
+}
+
 type PwruConfig struct {
 	_                  structs.HostLayout
 	Netns              uint32
@@ -41,7 +49,8 @@ type PwruConfig struct {
 	OutputXdpMeta      uint8
 	MetaCount          uint8
 	TrackBpfHelpers    uint8
-	Pad                [2]uint8
+	OutputBpfmap       uint8
+	Pad                [1]uint8
 	Meta               [4]struct {
 		_        structs.HostLayout
 		Off      [4]uint32
@@ -87,7 +96,8 @@ type PwruEvent struct {
 	CbLen        uint16
 	MetaLen      uint16
 	XdpMetaLen   uint16
-	_            [4]byte
+	BpfmapLen    uint16
+	_            [2]byte
 }
 
 type PwruProgCtx struct {
@@ -99,13 +109,14 @@ type PwruProgCtx struct {
 type PwruScratch struct {
 	_    structs.HostLayout
 	Ev   PwruEvent
-	Data [4240]uint8
+	Data [4672]uint8
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	PwruMapBpfmapStash           = "bpfmap_stash"
 	PwruMapCounters              = "counters"
 	PwruMapCurProg               = "cur_prog"
 	PwruMapEvents                = "events"
@@ -124,8 +135,10 @@ const (
 	PwruProgFexitTc              = "fexit_tc"
 	PwruProgFexitXdp             = "fexit_xdp"
 	PwruProgKprobeBpfHelper      = "kprobe_bpf_helper"
+	PwruProgKprobeBpfmap         = "kprobe_bpfmap"
 	PwruProgKprobeKfreeSkbmem    = "kprobe_kfree_skbmem"
 	PwruProgKprobeMultiBpfHelper = "kprobe_multi_bpf_helper"
+	PwruProgKprobeMultiBpfmap    = "kprobe_multi_bpfmap"
 	PwruProgKprobeMultiNonSkb    = "kprobe_multi_non_skb"
 	PwruProgKprobeMultiSkb1      = "kprobe_multi_skb_1"
 	PwruProgKprobeMultiSkb2      = "kprobe_multi_skb_2"
@@ -138,6 +151,8 @@ const (
 	PwruProgKprobeSkb3           = "kprobe_skb_3"
 	PwruProgKprobeSkb4           = "kprobe_skb_4"
 	PwruProgKprobeSkb5           = "kprobe_skb_5"
+	PwruProgKretprobeBpfmap      = "kretprobe_bpfmap"
+	PwruProgKretprobeMultiBpfmap = "kretprobe_multi_bpfmap"
 	PwruProgRawTpKfreeSkb        = "raw_tp_kfree_skb"
 	PwruVarCFG                   = "CFG"
 )
@@ -193,8 +208,10 @@ type PwruProgramSpecs struct {
 	FexitTc              *ebpf.ProgramSpec `ebpf:"fexit_tc"`
 	FexitXdp             *ebpf.ProgramSpec `ebpf:"fexit_xdp"`
 	KprobeBpfHelper      *ebpf.ProgramSpec `ebpf:"kprobe_bpf_helper"`
+	KprobeBpfmap         *ebpf.ProgramSpec `ebpf:"kprobe_bpfmap"`
 	KprobeKfreeSkbmem    *ebpf.ProgramSpec `ebpf:"kprobe_kfree_skbmem"`
 	KprobeMultiBpfHelper *ebpf.ProgramSpec `ebpf:"kprobe_multi_bpf_helper"`
+	KprobeMultiBpfmap    *ebpf.ProgramSpec `ebpf:"kprobe_multi_bpfmap"`
 	KprobeMultiNonSkb    *ebpf.ProgramSpec `ebpf:"kprobe_multi_non_skb"`
 	KprobeMultiSkb1      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_1"`
 	KprobeMultiSkb2      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_2"`
@@ -207,6 +224,8 @@ type PwruProgramSpecs struct {
 	KprobeSkb3           *ebpf.ProgramSpec `ebpf:"kprobe_skb_3"`
 	KprobeSkb4           *ebpf.ProgramSpec `ebpf:"kprobe_skb_4"`
 	KprobeSkb5           *ebpf.ProgramSpec `ebpf:"kprobe_skb_5"`
+	KretprobeBpfmap      *ebpf.ProgramSpec `ebpf:"kretprobe_bpfmap"`
+	KretprobeMultiBpfmap *ebpf.ProgramSpec `ebpf:"kretprobe_multi_bpfmap"`
 	RawTpKfreeSkb        *ebpf.ProgramSpec `ebpf:"raw_tp_kfree_skb"`
 }
 
@@ -214,6 +233,7 @@ type PwruProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruMapSpecs struct {
+	BpfmapStash *ebpf.MapSpec `ebpf:"bpfmap_stash"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	CurProg     *ebpf.MapSpec `ebpf:"cur_prog"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
@@ -252,6 +272,7 @@ func (o *PwruObjects) Close() error {
 //
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruMaps struct {
+	BpfmapStash *ebpf.Map `ebpf:"bpfmap_stash"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	CurProg     *ebpf.Map `ebpf:"cur_prog"`
 	Events      *ebpf.Map `ebpf:"events"`
@@ -265,6 +286,7 @@ type PwruMaps struct {
 
 func (m *PwruMaps) Close() error {
 	return _PwruClose(
+		m.BpfmapStash,
 		m.Counters,
 		m.CurProg,
 		m.Events,
@@ -297,8 +319,10 @@ type PwruPrograms struct {
 	FexitTc              *ebpf.Program `ebpf:"fexit_tc"`
 	FexitXdp             *ebpf.Program `ebpf:"fexit_xdp"`
 	KprobeBpfHelper      *ebpf.Program `ebpf:"kprobe_bpf_helper"`
+	KprobeBpfmap         *ebpf.Program `ebpf:"kprobe_bpfmap"`
 	KprobeKfreeSkbmem    *ebpf.Program `ebpf:"kprobe_kfree_skbmem"`
 	KprobeMultiBpfHelper *ebpf.Program `ebpf:"kprobe_multi_bpf_helper"`
+	KprobeMultiBpfmap    *ebpf.Program `ebpf:"kprobe_multi_bpfmap"`
 	KprobeMultiNonSkb    *ebpf.Program `ebpf:"kprobe_multi_non_skb"`
 	KprobeMultiSkb1      *ebpf.Program `ebpf:"kprobe_multi_skb_1"`
 	KprobeMultiSkb2      *ebpf.Program `ebpf:"kprobe_multi_skb_2"`
@@ -311,6 +335,8 @@ type PwruPrograms struct {
 	KprobeSkb3           *ebpf.Program `ebpf:"kprobe_skb_3"`
 	KprobeSkb4           *ebpf.Program `ebpf:"kprobe_skb_4"`
 	KprobeSkb5           *ebpf.Program `ebpf:"kprobe_skb_5"`
+	KretprobeBpfmap      *ebpf.Program `ebpf:"kretprobe_bpfmap"`
+	KretprobeMultiBpfmap *ebpf.Program `ebpf:"kretprobe_multi_bpfmap"`
 	RawTpKfreeSkb        *ebpf.Program `ebpf:"raw_tp_kfree_skb"`
 }
 
@@ -325,8 +351,10 @@ func (p *PwruPrograms) Close() error {
 		p.FexitTc,
 		p.FexitXdp,
 		p.KprobeBpfHelper,
+		p.KprobeBpfmap,
 		p.KprobeKfreeSkbmem,
 		p.KprobeMultiBpfHelper,
+		p.KprobeMultiBpfmap,
 		p.KprobeMultiNonSkb,
 		p.KprobeMultiSkb1,
 		p.KprobeMultiSkb2,
@@ -339,6 +367,8 @@ func (p *PwruPrograms) Close() error {
 		p.KprobeSkb3,
 		p.KprobeSkb4,
 		p.KprobeSkb5,
+		p.KretprobeBpfmap,
+		p.KretprobeMultiBpfmap,
 		p.RawTpKfreeSkb,
 	)
 }

@@ -83,7 +83,7 @@ type Config struct {
 	OutputCB          bool
 	OutputSKBMetadata []string // e.g. "skb->hash", "skb->dev->ifindex"
 	OutputXDPMetadata bool
-	OutputBPFMap      bool
+	OutputBPFMap      bool // map operations of the traced tc/XDP programs (needs TraceTC or TraceXDP)
 	OutputStack       bool
 	OutputCaller      bool
 	Snaplen           uint32 // payload bytes (0 = none; default DefaultSnaplen when SnaplenSet is false)
@@ -161,8 +161,10 @@ func (c *Config) Validate() error {
 	if c.TrackBPFHelpers && !c.TraceTC && !c.TraceXDP {
 		return bad("--filter-track-bpf-helpers needs --filter-trace-tc or --filter-trace-xdp")
 	}
-	if c.OutputBPFMap {
-		return bad("--output-bpfmap is not supported by this version of pwru-record")
+	if c.OutputBPFMap && !c.TraceTC && !c.TraceXDP {
+		// Map operations are tied to the skb / xdp_buff of the traced
+		// program running on the CPU.
+		return bad("--output-bpfmap needs --filter-trace-tc or --filter-trace-xdp (it records the map operations of the traced programs)")
 	}
 	if c.XDPExpr != "" && !c.TraceXDP {
 		return bad("--filter-xdp-expr needs --filter-trace-xdp")

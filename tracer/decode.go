@@ -51,6 +51,7 @@ const (
 	offCBLen        = unsafe.Offsetof(bpf.PwruEvent{}.CbLen)
 	offMetaLen      = unsafe.Offsetof(bpf.PwruEvent{}.MetaLen)
 	offXDPMetaLen   = unsafe.Offsetof(bpf.PwruEvent{}.XdpMetaLen)
+	offBPFMapLen    = unsafe.Offsetof(bpf.PwruEvent{}.BpfmapLen)
 )
 
 // payloadL3 is the payload_flags bit saying the payload starts at the
@@ -199,6 +200,7 @@ func (d *decoder) decode(rec []byte) error {
 		{format.BlobCB, offCBLen},
 		{format.BlobMeta, offMetaLen},
 		{format.BlobXDPMeta, offXDPMetaLen},
+		{format.BlobBPFMap, offBPFMapLen},
 	} {
 		b, err := take(u16at(rec, part.off))
 		if err != nil {

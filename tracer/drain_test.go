@@ -67,7 +67,7 @@ func (l fakeLosses) Losses() ([]uint64, map[string]uint64, error) {
 func encodeRecord(tb testing.TB, ev bpf.PwruEvent, payload []byte, blobs ...[]byte) []byte {
 	tb.Helper()
 	ev.PayloadLen = uint16(len(payload))
-	lens := []*uint16{&ev.SkbLen, &ev.ShinfoLen, &ev.CbLen, &ev.MetaLen, &ev.XdpMetaLen}
+	lens := []*uint16{&ev.SkbLen, &ev.ShinfoLen, &ev.CbLen, &ev.MetaLen, &ev.XdpMetaLen, &ev.BpfmapLen}
 	for i, b := range blobs {
 		*lens[i] = uint16(len(b))
 	}
@@ -122,10 +122,11 @@ func TestDrainDecodes(t *testing.T) {
 	later.DropReason = 2
 	freed := testEvent(0x1000, 4)
 	after := testEvent(0x1000, 5)
+	mapOp := bytes.Repeat([]byte{0x5a}, 52) // an --output-bpfmap record, opaque to the decoder
 	recs := [][]byte{
 		encodeRecord(t, withStack, nil),
 		encodeRecord(t, withPayload, pkt, []byte{1, 2, 3}, nil, bytes.Repeat([]byte{9}, 48)),
-		encodeRecord(t, later, nil),
+		encodeRecord(t, later, nil, nil, nil, nil, nil, nil, mapOp),
 		encodeRecord(t, freed, nil),
 		encodeRecord(t, after, nil),
 	}
@@ -189,10 +190,14 @@ func TestDrainDecodes(t *testing.T) {
 	want[2].PayloadID = 1
 	want[2].Flags = format.FlagDropReason
 	want[2].DropReason = 2
+	want[2].Blobs[format.BlobBPFMap] = 3
 	want[3].PayloadID = 1
 	// after kfree (probe 4) the skb address no longer refers to the payload
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if kind, data, err := f.Blob(3); err != nil || kind != format.BlobBPFMap || !bytes.Equal(data, mapOp) {
+		t.Errorf("Blob(3) = %d, %x, %v; want the bpfmap bytes %x", kind, data, err, mapOp)
 	}
 	stack, err := f.Stack(1)
 	if err != nil || len(stack) != 2 {

@@ -51,7 +51,9 @@ type Result struct {
 }
 
 // ListFuncs returns what a recording with cfg would trace: the sk_buff
-// functions, then the non-skb ones (--filter-non-skb-funcs).
+// functions, then the non-skb ones (--filter-non-skb-funcs), the BPF
+// helpers (--filter-track-bpf-helpers) and the BPF map functions
+// (--output-bpfmap).
 func ListFuncs(cfg *Config) ([]Func, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -60,7 +62,11 @@ func ListFuncs(cfg *Config) ([]Func, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(append(d.skb, d.nonSKB...), d.helpers...), nil
+	funcs := append(append(d.skb, d.nonSKB...), d.helpers...)
+	for _, f := range d.mapFuncs {
+		funcs = append(funcs, Func{Name: f.Name})
+	}
+	return funcs, nil
 }
 
 type discovery struct {
@@ -69,6 +75,8 @@ type discovery struct {
 	modules     []string // modules with traced functions
 	vmlinux     *btf.Spec
 	vmlinuxRaw  []byte
+
+	mapFuncs []MapFunc // BPF map functions (--output-bpfmap)
 }
 
 func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
@@ -147,6 +155,9 @@ func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 	if cfg.TrackBPFHelpers {
 		d.helpers = BPFHelpers(vmlinux, avail, d.skb)
 	}
+	if d.mapFuncs, err = mapFuncsFor(cfg, vmlinuxRaw, avail); err != nil {
+		return nil, err
+	}
 	if len(d.skb) == 0 && len(d.nonSKB) == 0 && !cfg.TraceTC && !cfg.TraceXDP {
 		if cfg.FilterFunc != "" {
 			return nil, fmt.Errorf("%w --filter-func %q", ErrNoFunctions, cfg.FilterFunc)
@@ -167,6 +178,9 @@ type session struct {
 	progOf []string          // per function probe: program suffix (skb_N, non_skb, bpf_helper)
 	addrs  map[string]uint64 // kallsyms name -> address (first)
 	log    io.Writer
+
+	mapFuncs  []MapFunc      // --output-bpfmap functions
+	mapProbes []format.Probe // their probes, appended to probes when attached
 }
 
 // Run records into out until ctx is done or a limit is reached. The
@@ -245,6 +259,9 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			s.addrs[f.Name] = 0
 		}
 	}
+	for _, f := range disc.mapFuncs {
+		s.addrs[f.Name] = 0
+	}
 	for _, sym := range syms {
 		if a, ok := s.addrs[sym.Name]; ok && a == 0 {
 			s.addrs[sym.Name] = sym.Addr
@@ -259,6 +276,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	res.Backend = backend
 	s.planProbes(disc, backend)
+	s.planMapProbes(disc, backend)
 
 	// The snapshots go out first, so their memory can be freed before the
 	// kernel program is loaded.
@@ -490,7 +508,7 @@ func (s *session) planProbes(d *discovery, backend string) {
 }
 
 // Maps shared between the main collection and the per-target copies.
-var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids"}
+var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids", "cur_prog", "bpfmap_stash"}
 
 func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	cfg := s.cfg
@@ -525,6 +543,7 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	kc.OutputCb = b2u(cfg.OutputCB)
 	kc.OutputXdpMeta = b2u(cfg.OutputXDPMetadata)
 	kc.TrackBpfHelpers = b2u(cfg.TrackBPFHelpers)
+	kc.OutputBpfmap = b2u(cfg.OutputBPFMap)
 	kc.DropProbeId = s.probes[len(s.probes)-1].ID
 	for _, p := range s.probes {
 		if p.Name == "kfree_skbmem" && p.Kind != format.ProbeTracepoint {
@@ -569,6 +588,11 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	}
 	if len(d.helpers) > 0 {
 		keep[strings.Replace(nonSKB, "non_skb", "bpf_helper", 1)] = true
+	}
+	if len(d.mapFuncs) > 0 {
+		for _, name := range mapProgs[backend] {
+			keep[name] = true
+		}
 	}
 	for name := range spec.Programs {
 		if !keep[name] {
@@ -626,7 +650,9 @@ func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string
 	}
 	repl := make(map[string]*ebpf.Map)
 	for _, m := range sharedMaps {
-		repl[m] = s.coll.Maps[m]
+		if mp := s.coll.Maps[m]; mp != nil {
+			repl[m] = mp
+		}
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache, MapReplacements: repl})
 	if err != nil {
@@ -723,7 +749,7 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 			return err
 		}
 	}
-	return nil
+	return s.attachMapFuncs(backend)
 }
 
 // attachSingle attaches one kprobe per function, KprobeBatch at a time.
@@ -901,7 +927,7 @@ func (m mapStacks) Stack(id uint32) ([]uint64, error) {
 }
 
 // Names of the kernel counters (enum counter in bpf/pwru.c).
-var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb"}
+var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb", "bpfmap_truncated", "bpfmap_read_error"}
 
 // mapLosses sums the per-CPU counters map and the programs' recursion
 // misses (probe hits the kernel skipped because a BPF program was already

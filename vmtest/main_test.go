@@ -51,6 +51,7 @@ var scenarios = []scenario{
 	{name: "diff", test: "TestDiff", recorder: true, replay: true},
 	{name: "track", test: "TestTrack", recorder: true},
 	{name: "tcxdp", test: "TestTCXDP", recorder: true},
+	{name: "bpfmap", test: "TestBPFMap", recorder: true, replay: true},
 	{name: "load", test: "TestLoad", recorder: true},
 }
 

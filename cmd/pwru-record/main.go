@@ -91,7 +91,7 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "output-skb-cb", Usage: "record skb->cb"},
 		&cli.StringSliceFlag{Name: "output-skb-metadata", Usage: "record these fields (up to 4), e.g. 'skb->hash', 'skb->dev->ifindex'"},
 		&cli.BoolFlag{Name: "output-xdp-metadata", Usage: "record the XDP metadata bytes"},
-		&cli.BoolFlag{Name: "output-bpfmap", Usage: "record BPF map updates (not supported yet)"},
+		&cli.BoolFlag{Name: "output-bpfmap", Usage: "record the BPF map lookups, updates and deletes of the traced tc/XDP programs: map id, name, key and value (needs --filter-trace-tc or --filter-trace-xdp; lookups the verifier inlines, e.g. of array maps, are not seen)"},
 		&cli.BoolFlag{Name: "output-stack", Usage: "record the kernel stack of every event"},
 		&cli.BoolFlag{Name: "output-caller", Usage: "record the caller of every traced function"},
 		&cli.UintFlag{Name: "snaplen", Value: tracer.DefaultSnaplen, Usage: "payload bytes to record (0 = none)"},

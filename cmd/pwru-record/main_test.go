@@ -76,7 +76,16 @@ func TestFlags(t *testing.T) {
 		{name: "too much metadata", args: []string{"--output-skb-metadata", "skb->a,skb->b,skb->c,skb->d,skb->e"}, wantErr: "at most 4"},
 		{name: "helpers need tc or xdp", args: []string{"--filter-track-bpf-helpers"}, wantErr: "needs --filter-trace-tc"},
 		{name: "helpers with tc", args: []string{"--filter-track-bpf-helpers", "--filter-trace-tc"}, check: func(c *tracer.Config) bool { return c.TrackBPFHelpers }},
-		{name: "unsupported bpfmap", args: []string{"--output-bpfmap"}, wantErr: "not supported"},
+		{name: "bpfmap needs tc or xdp", args: []string{"--output-bpfmap"}, wantErr: "--output-bpfmap needs --filter-trace-tc or --filter-trace-xdp"},
+		{name: "bpfmap with tc", args: []string{"--output-bpfmap", "--filter-trace-tc"}, check: func(c *tracer.Config) bool {
+			return c.OutputBPFMap && c.TraceTC && !c.TrackBPFHelpers && c.Options["output-bpfmap"] == "true"
+		}},
+		{name: "bpfmap with xdp", args: []string{"--output-bpfmap", "--filter-trace-xdp"}, check: func(c *tracer.Config) bool {
+			return c.OutputBPFMap && c.TraceXDP
+		}},
+		{name: "bpfmap with helpers", args: []string{"--output-bpfmap", "--filter-trace-tc", "--filter-track-bpf-helpers"}, check: func(c *tracer.Config) bool {
+			return c.OutputBPFMap && c.TrackBPFHelpers
+		}},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
 	}
 	for _, tt := range tests {

@@ -61,6 +61,7 @@ var scenarios = map[string]scenarioFunc{
 	"drop":    scenarioDrop,
 	"track":   scenarioTrack,
 	"tcxdp":   scenarioTCXDP,
+	"bpfmap":  scenarioBPFMap,
 	"output":  scenarioOutput,
 	"diff":    scenarioDiff,
 	"faults":  scenarioFaults,

@@ -1,0 +1,112 @@
+package tracer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// MapFunc is a kernel function implementing a map operation for some map
+// types (htab_map_update_elem, array_map_update_elem, ...).
+type MapFunc struct {
+	Name string
+	Op   format.BPFMapOp
+	// HtabElem: the function returns a struct htab_elem *, not the value
+	// (__htab_map_lookup_elem, which hash map lookups are inlined into).
+	HtabElem bool
+}
+
+// Bits of a map probe's attach cookie above the probe id (bpf/pwru.c).
+const (
+	mapCookieOpShift  = 32
+	mapCookieHtabElem = 1 << 40
+)
+
+// cookie is the attach cookie of f's probe with the given probe id.
+func (f MapFunc) cookie(probeID uint32) uint64 {
+	c := uint64(probeID) | uint64(f.Op)<<mapCookieOpShift
+	if f.HtabElem {
+		c |= mapCookieHtabElem
+	}
+	return c
+}
+
+// mapOpArgs is the parameter count of each operation's implementations:
+// lookup(map, key), update(map, key, value, flags), delete(map, key).
+var mapOpArgs = map[format.BPFMapOp]int{format.BPFMapLookup: 2, format.BPFMapUpdate: 4, format.BPFMapDelete: 2}
+
+// MapFuncsFromRawBTF lists the functions of a raw vmlinux BTF blob that
+// --output-bpfmap attaches to: those named *_lookup_elem, *_update_elem or
+// *_delete_elem whose first parameter is a struct bpf_map * and whose
+// parameter count is the operation's (so bpf_fd_* and
+// *_lookup_and_delete_elem variants, whose arguments mean other things,
+// are left out), and that t says are traceable (nil t: all). The result
+// is sorted by name. Like [FuncsFromRawBTF] it reads the blob in one pass.
+func MapFuncsFromRawBTF(raw []byte, t Traceable) ([]MapFunc, error) {
+	r, err := parseRawBTF(raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool)
+	var out []MapFunc
+	for i := range r.types {
+		fn := &r.types[i]
+		if fn.kind != btfKindFunc {
+			continue
+		}
+		name := r.name(fn.nameOff)
+		var op format.BPFMapOp
+		switch {
+		case seen[name], strings.HasSuffix(name, "_lookup_and_delete_elem"):
+			continue
+		case strings.HasSuffix(name, "_lookup_elem"):
+			op = format.BPFMapLookup
+		case strings.HasSuffix(name, "_update_elem"):
+			op = format.BPFMapUpdate
+		case strings.HasSuffix(name, "_delete_elem"):
+			op = format.BPFMapDelete
+		default:
+			continue
+		}
+		proto, _, ok := r.typ(fn.ref)
+		if !ok || proto.kind != btfKindFuncProto || int(proto.vlen) != mapOpArgs[op] ||
+			!r.isPointerTo(r.params[proto.params], "bpf_map") {
+			continue
+		}
+		if t != nil && !contains(t[name], "") {
+			continue
+		}
+		seen[name] = true
+		out = append(out, MapFunc{Name: name, Op: op, HtabElem: name == "__htab_map_lookup_elem"})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// isPointerTo says whether type id is a pointer to the struct name.
+func (r *rawBTF) isPointerTo(id uint32, name string) bool {
+	p, ok := r.skipMods(id)
+	if !ok || p.kind != btfKindPtr {
+		return false
+	}
+	s, ok := r.skipMods(p.ref)
+	return ok && s.kind == btfKindStruct && r.name(s.nameOff) == name
+}
+
+// mapFuncsFor returns the map functions a recording with cfg attaches to
+// (none without --output-bpfmap); finding none is a configuration error.
+func mapFuncsFor(cfg *Config, vmlinuxRaw []byte, t Traceable) ([]MapFunc, error) {
+	if !cfg.OutputBPFMap {
+		return nil, nil
+	}
+	fs, err := MapFuncsFromRawBTF(vmlinuxRaw, t)
+	if err != nil {
+		return nil, fmt.Errorf("scan kernel BTF for BPF map functions: %w", err)
+	}
+	if len(fs) == 0 {
+		return nil, fmt.Errorf("%w: --output-bpfmap: the kernel has no traceable BPF map functions (*_lookup_elem, *_update_elem, *_delete_elem of a struct bpf_map *)", ErrConfig)
+	}
+	return fs, nil
+}
