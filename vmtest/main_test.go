@@ -52,6 +52,10 @@ var scenarios = []scenario{
 	{name: "track", test: "TestTrack", recorder: true},
 	{name: "tcxdp", test: "TestTCXDP", recorder: true},
 	{name: "load", test: "TestLoad", recorder: true},
+	{name: "skbexpr", test: "TestSKBExpr", recorder: true},
+	{name: "nonskb", test: "TestNonSKB", recorder: true},
+	{name: "helpers", test: "TestBPFHelpers", recorder: true},
+	{name: "nospace", test: "TestDiskFull", recorder: true, replay: true},
 }
 
 // kernelRun is the outcome of booting one kernel.

@@ -67,6 +67,10 @@ var scenarios = map[string]scenarioFunc{
 	"load":    scenarioLoad,
 	"demo":    scenarioDemo,
 	"bench":   scenarioBench,
+	"skbexpr": scenarioSKBExpr,
+	"nonskb":  scenarioNonSKB,
+	"helpers": scenarioHelpers,
+	"nospace": scenarioDiskFull,
 }
 
 func main() {
