@@ -490,7 +490,7 @@ func (s *session) planProbes(d *discovery, backend string) {
 }
 
 // Maps shared between the main collection and the per-target copies.
-var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids"}
+var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids", "cur_prog"}
 
 func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	cfg := s.cfg

@@ -54,8 +54,9 @@ func TestDiskFull(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if limit := int64(v["capture_at_ready"] + v["room"]); fi.Size() > limit {
-			t.Errorf("capture is %d bytes, more than the %d that fit", fi.Size(), limit)
+		// The recorder stopped because the room really ran out.
+		if v["free_after"] >= 16<<10 {
+			t.Errorf("%d bytes still free on the file system after the recorder stopped", v["free_after"])
 		}
 		cp := readCapture(t, path, true)
 		s := cp.f.Summary()

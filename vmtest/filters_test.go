@@ -4,6 +4,7 @@ package vmtest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sort"
@@ -30,8 +31,19 @@ const (
 	helperCalled  = "bpf_skb_load_bytes"
 )
 
-// storedPayloadOf reports whether some event's stored payload holds the
-// datagram's UDP header and the start of its payload.
+// udpOf returns the UDP ports and the (possibly cut) payload of a stored
+// packet.
+func udpOf(p *format.Packet) (sport, dport uint16, data []byte, ok bool) {
+	proto, _, _, l4b, ok := l4(p)
+	if !ok || proto != 17 || len(l4b) < 8 {
+		return 0, 0, nil, false
+	}
+	return binary.BigEndian.Uint16(l4b), binary.BigEndian.Uint16(l4b[2:]), l4b[8:], true
+}
+
+// storedPayloadOf reports whether some event's stored payload is the
+// datagram: its ports and (up to the snaplen) its payload. The checksum
+// is the kernel's, not in the report.
 func (cp *capture) storedPayloadOf(t *testing.T, evs []format.Event, s report.Packet) bool {
 	t.Helper()
 	for i := range evs {
@@ -39,7 +51,7 @@ func (cp *capture) storedPayloadOf(t *testing.T, evs []format.Event, s report.Pa
 		if p == nil {
 			continue
 		}
-		if proto, _, _, l4b, ok := l4(p); ok && proto == 17 && prefixEqual(l4b, s.L4, 16) {
+		if sp, dp, data, ok := udpOf(p); ok && sp == s.Sport && dp == s.Dport && prefixEqual(data, s.Payload, 16) {
 			return true
 		}
 	}
@@ -65,7 +77,9 @@ func TestSKBExpr(t *testing.T) {
 					t.Errorf("%s event of a small datagram (sport %d, len %d) passed", cp.probe(&e), exprSportSm, e.Len)
 				}
 			}
-			bigEv := cp.where(func(e *format.Event) bool { return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", exprPort) && e.Tuple.Sport == exprSportBig })
+			bigEv := cp.where(func(e *format.Event) bool {
+				return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", exprPort) && e.Tuple.Sport == exprSportBig
+			})
 			t.Logf("big datagrams: %d events, functions %v", len(bigEv), cp.funcs(bigEv))
 			for _, s := range big {
 				if !cp.storedPayloadOf(t, bigEv, s) {
@@ -130,18 +144,22 @@ func TestSKBExpr(t *testing.T) {
 				}
 			}
 			entries := 0
-			for _, e := range xdp {
-				if e.Flags&format.FlagExit == 0 && tupleIs(&e, 17, "10.0.0.1", "10.0.0.2", exprPort) && e.Tuple.Sport == exprSportXDPA {
+			for i, e := range xdp {
+				p := cp.packetOf(t, &xdp[i])
+				if p == nil {
+					continue
+				}
+				if sp, dp, _, ok := udpOf(p); ok && e.Flags&format.FlagExit == 0 && sp == exprSportXDPA && dp == exprPort {
 					entries++
 				}
 			}
 			if entries < len(ab) {
-				t.Errorf("%d XDP entries for the %d datagrams A -> B (XDP events: %d)", entries, len(ab), len(xdp))
+				t.Errorf("%d XDP entries with a stored A -> B datagram, want %d (XDP events: %d)", entries, len(ab), len(xdp))
 			}
 			// The B -> A datagrams ran the same program on veth-a: the
 			// expression, not a missing attachment, kept them out.
 			if n := len(cp.where(func(e *format.Event) bool { return e.Tuple.Sport == exprSportXDPB && e.Tuple.Dport == exprPortA })); n == 0 {
-				t.Errorf("no skb event of the B -> A datagrams: the pcap filter 'udp' should have let them through the kprobes")
+				t.Errorf("no skb event of the B -> A datagrams: udp_rcv in A should have passed the pcap filter 'udp'")
 			}
 		})
 	})
@@ -205,8 +223,22 @@ func TestNonSKB(t *testing.T) {
 			}
 		})
 		t.Run("without", func(t *testing.T) {
-			requireAnswered(t, sentOf(c.rep, "udp-without", 0))
+			sent := sentOf(c.rep, "udp-without", 0)
+			requireAnswered(t, sent)
 			cp := openCapture(t, c, "without")
+			// --filter-track-skb-by-stackid: each datagram matches the
+			// filter by itself and is its own skb, so it gets its own
+			// track id, although it runs through the same stacks as the
+			// one before.
+			ids := map[uint64]bool{}
+			for _, e := range cp.where(func(e *format.Event) bool {
+				return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) && cp.probe(e) == "udp_rcv"
+			}) {
+				ids[e.TrackID] = true
+			}
+			if len(ids) != len(sent) {
+				t.Errorf("udp_rcv events of the %d datagrams carry %d distinct track ids, want one each", len(sent), len(ids))
+			}
 			for _, p := range cp.f.Probes() {
 				if p.Name == nonSKBFunc {
 					t.Errorf("probe %s exists without --filter-non-skb-funcs", p.Name)

@@ -53,7 +53,8 @@ var scenarios = []scenario{
 	{name: "tcxdp", test: "TestTCXDP", recorder: true},
 	{name: "load", test: "TestLoad", recorder: true},
 	{name: "skbexpr", test: "TestSKBExpr", recorder: true},
-	{name: "nonskb", test: "TestNonSKB", recorder: true},
+	{name: "nonskb", test: "TestNonSKB", recorder: true,
+		pending: "bpf/pwru.c: non-skb events need a stack match that is not exact equality (handle_non_skb), and a matching skb must get its own track id before the stack lookup (skb_pass)"},
 	{name: "helpers", test: "TestBPFHelpers", recorder: true},
 	{name: "nospace", test: "TestDiskFull", recorder: true, replay: true},
 }

@@ -161,7 +161,7 @@ func scenarioSKBExpr(e *env) error {
 		defer l.Close()
 	}
 	xdpExpr := fmt.Sprintf("xdp->rxq->dev->nd_net.net->ns.inum == %d", inoB)
-	if rec, err = e.startRecorder("xdp", "--filter-trace-xdp", "--filter-xdp-expr", xdpExpr, "--filter-func", "^ip_rcv$", "udp"); err != nil {
+	if rec, err = e.startRecorder("xdp", "--filter-trace-xdp", "--filter-xdp-expr", xdpExpr, "--filter-func", "^udp_rcv$", "udp"); err != nil {
 		return err
 	}
 	e.step("xdp attach")
