@@ -920,11 +920,16 @@ static __always_inline void set_cur_prog(u64 ptr, u64 xdp)
 	}
 }
 
+// The entry programs record their event before they publish the running
+// program: the helpers they call themselves (bpf_ktime_get_ns,
+// bpf_ringbuf_output, ...) would otherwise be reported as the traced
+// program's, from a nested run that reuses the per-CPU scratch buffer.
 SEC("fentry/tc")
 int BPF_PROG(fentry_tc, struct sk_buff *skb)
 {
+	handle_skb(ctx, skb, CFG.prog_probe_id, 0, 0, 0, 0);
 	set_cur_prog((u64)skb, 0);
-	return handle_skb(ctx, skb, CFG.prog_probe_id, 0, 0, 0, 0);
+	return 0;
 }
 
 SEC("fexit/tc")
@@ -1001,8 +1006,9 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 SEC("fentry/xdp")
 int BPF_PROG(fentry_xdp, struct xdp_buff *xdp)
 {
+	handle_xdp(ctx, xdp, CFG.prog_probe_id, 0, 0);
 	set_cur_prog((u64)xdp, 1);
-	return handle_xdp(ctx, xdp, CFG.prog_probe_id, 0, 0);
+	return 0;
 }
 
 SEC("fexit/xdp")
