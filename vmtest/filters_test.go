@@ -82,7 +82,9 @@ func TestSKBExpr(t *testing.T) {
 					t.Errorf("%s event of a small datagram (sport %d, len %d) passed", cp.probe(&e), exprSportSm, e.Len)
 				}
 			}
-			bigEv := cp.where(func(e *format.Event) bool { return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", exprPort) && e.Tuple.Sport == exprSportBig })
+			bigEv := cp.where(func(e *format.Event) bool {
+				return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", exprPort) && e.Tuple.Sport == exprSportBig
+			})
 			t.Logf("big datagrams: %d events, functions %v", len(bigEv), cp.funcs(bigEv))
 			for _, s := range big {
 				if !cp.storedPayloadOf(t, bigEv, s) {
