@@ -640,6 +640,34 @@ static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scra
 			return true;
 		}
 	}
+	if (CFG.filter_netns && skb_netns(skb) != CFG.netns)
+		goto unmatched;
+	if (CFG.filter_mark && (BPF_CORE_READ(skb, mark) & CFG.mark_mask) != CFG.mark)
+		goto unmatched;
+	if (CFG.filter_ifindex && BPF_CORE_READ(skb, dev, ifindex) != CFG.ifindex)
+		goto unmatched;
+	if (CFG.filter_skb_expr && !filter_skb_expr(skb))
+		goto unmatched;
+	if (CFG.filter_pcap) {
+		if (!skb_locate(skb, &d) || !run_pcap(&d))
+			goto unmatched;
+	}
+	if (CFG.filter_tunnel && !run_tunnel_pcap(skb))
+		goto unmatched;
+	if (CFG.track_skb || CFG.track_stackid) {
+		u64 id = next_track_id();
+
+		s->ev.track_id = id;
+		if (CFG.track_skb && bpf_map_update_elem(&track_skb, &addr, &id, BPF_ANY))
+			count(COUNTER_TRACK_FULL);
+	}
+	return true;
+
+unmatched:
+	// An skb that fails the filters passes as tracked when its stack is
+	// one of a tracked skb's (--filter-track-skb-by-stackid). The stack is
+	// looked up only now: an skb that matches by itself gets its own track
+	// id, not the one of the last skb that went the same way.
 	if (CFG.track_stackid) {
 		s->ev.stack_id = get_stack(ctx);
 		if (s->ev.stack_id >= 0) {
@@ -655,28 +683,7 @@ static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scra
 			}
 		}
 	}
-	if (CFG.filter_netns && skb_netns(skb) != CFG.netns)
-		return false;
-	if (CFG.filter_mark && (BPF_CORE_READ(skb, mark) & CFG.mark_mask) != CFG.mark)
-		return false;
-	if (CFG.filter_ifindex && BPF_CORE_READ(skb, dev, ifindex) != CFG.ifindex)
-		return false;
-	if (CFG.filter_skb_expr && !filter_skb_expr(skb))
-		return false;
-	if (CFG.filter_pcap) {
-		if (!skb_locate(skb, &d) || !run_pcap(&d))
-			return false;
-	}
-	if (CFG.filter_tunnel && !run_tunnel_pcap(skb))
-		return false;
-	if (CFG.track_skb || CFG.track_stackid) {
-		u64 id = next_track_id();
-
-		s->ev.track_id = id;
-		if (CFG.track_skb && bpf_map_update_elem(&track_skb, &addr, &id, BPF_ANY))
-			count(COUNTER_TRACK_FULL);
-	}
-	return true;
+	return false;
 }
 
 // handle_skb is the whole probe path for one sk_buff.
