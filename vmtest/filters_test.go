@@ -147,91 +147,98 @@ func TestSKBExpr(t *testing.T) {
 }
 
 // TestNonSKB: --filter-non-skb-funcs records fib_table_lookup (no skb
-// argument) when it runs in the call stack of a tracked skb, and only with
-// the flag.
+// argument) when it runs in the call stack of a tracked skb, tied to that
+// skb.
 func TestNonSKB(t *testing.T) {
 	forKernels(t, "nonskb", func(t *testing.T, c *checkCtx) {
-		t.Run("with", func(t *testing.T) {
-			sent := sentOf(c.rep, "udp-with", 0)
-			requireAnswered(t, sent)
-			cp := openCapture(t, c, "with")
-			var id uint32
-			for _, p := range cp.f.Probes() {
-				if p.Name == nonSKBFunc {
-					id = p.ID
-					if p.Error != "" {
-						t.Fatalf("probe %s failed to attach: %s", p.Name, p.Error)
-					}
-					if p.SKBArg != 0 {
-						t.Errorf("probe %s has skb argument %d, want none", p.Name, p.SKBArg)
-					}
+		sent := sentOf(c.rep, "udp", 0)
+		requireAnswered(t, sent)
+		cp := openCapture(t, c, "main")
+		var id uint32
+		for _, p := range cp.f.Probes() {
+			if p.Name == nonSKBFunc {
+				id = p.ID
+				if p.Error != "" {
+					t.Fatalf("probe %s failed to attach: %s", p.Name, p.Error)
+				}
+				if p.SKBArg != 0 {
+					t.Errorf("probe %s has skb argument %d, want none", p.Name, p.SKBArg)
 				}
 			}
-			if id == 0 {
-				t.Fatalf("no probe for %s", nonSKBFunc)
+		}
+		if id == 0 {
+			t.Fatalf("no probe for %s", nonSKBFunc)
+		}
+		tracks := map[uint64][]format.Event{}
+		for _, e := range cp.events {
+			if e.TrackID != 0 && e.Flags&format.FlagNonSKB == 0 && tupleIs(&e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) {
+				tracks[e.TrackID] = append(tracks[e.TrackID], e)
 			}
-			tracks := map[uint64][]format.Event{}
-			for _, e := range cp.events {
-				if e.TrackID != 0 && e.Flags&format.FlagNonSKB == 0 && tupleIs(&e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) {
-					tracks[e.TrackID] = append(tracks[e.TrackID], e)
-				}
+		}
+		non := cp.where(func(e *format.Event) bool { return e.ProbeID == id })
+		t.Logf("%d %s events, %d tracked skbs of port %d", len(non), nonSKBFunc, len(tracks), nonSKBPort)
+		tied := map[uint64]bool{}
+		for _, e := range non {
+			if e.Flags&format.FlagNonSKB == 0 || e.Flags&format.FlagTracked == 0 {
+				t.Errorf("%s event with flags %#x, want non-skb and tracked", nonSKBFunc, e.Flags)
 			}
-			non := cp.where(func(e *format.Event) bool { return e.ProbeID == id })
-			t.Logf("%d %s events, %d tracked skbs of port %d", len(non), nonSKBFunc, len(tracks), nonSKBPort)
-			tied := map[uint64]bool{}
-			for _, e := range non {
-				if e.Flags&format.FlagNonSKB == 0 || e.Flags&format.FlagTracked == 0 {
-					t.Errorf("%s event with flags %#x, want non-skb and tracked", nonSKBFunc, e.Flags)
-				}
-				skbEv := tracks[e.TrackID]
-				if len(skbEv) == 0 {
-					t.Errorf("%s event with track id %d, which no datagram's skb has", nonSKBFunc, e.TrackID)
-					continue
-				}
-				// Within the skb's life: after its first event.
-				if e.Time < skbEv[0].Time {
-					t.Errorf("%s event at %d before the first event of its skb at %d", nonSKBFunc, e.Time, skbEv[0].Time)
-				}
-				tied[e.TrackID] = true
+			skbEv := tracks[e.TrackID]
+			if len(skbEv) == 0 {
+				t.Errorf("%s event with track id %d, which no datagram's skb has", nonSKBFunc, e.TrackID)
+				continue
 			}
-			for _, e := range cp.where(func(e *format.Event) bool { return e.Flags&format.FlagNonSKB != 0 }) {
-				if e.ProbeID != id {
-					t.Errorf("non-skb event from %s, which is no --filter-non-skb-funcs function", cp.probe(&e))
-				}
+			// Within the skb's life: after its first event.
+			if e.Time < skbEv[0].Time {
+				t.Errorf("%s event at %d before the first event of its skb at %d", nonSKBFunc, e.Time, skbEv[0].Time)
 			}
-			if len(tied) < len(sent) {
-				t.Errorf("%s events tied to %d of the %d datagrams' skbs; every received datagram looks up its input route", nonSKBFunc, len(tied), len(sent))
+			tied[e.TrackID] = true
+		}
+		for _, e := range cp.where(func(e *format.Event) bool { return e.Flags&format.FlagNonSKB != 0 }) {
+			if e.ProbeID != id {
+				t.Errorf("non-skb event from %s, which is no --filter-non-skb-funcs function", cp.probe(&e))
 			}
-		})
-		t.Run("without", func(t *testing.T) {
-			sent := sentOf(c.rep, "udp-without", 0)
-			requireAnswered(t, sent)
-			cp := openCapture(t, c, "without")
-			// --filter-track-skb-by-stackid: each datagram matches the
-			// filter by itself and is its own skb, so it gets its own
-			// track id, although it runs through the same stacks as the
-			// one before.
-			ids := map[uint64]bool{}
-			for _, e := range cp.where(func(e *format.Event) bool {
-				return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) && cp.probe(e) == "udp_rcv"
-			}) {
-				ids[e.TrackID] = true
+		}
+		if len(tied) < len(sent) {
+			t.Errorf("%s events tied to %d of the %d datagrams' skbs; every received datagram looks up its input route", nonSKBFunc, len(tied), len(sent))
+		}
+	})
+}
+
+// TestStackID: --filter-track-skb-by-stackid (what --filter-non-skb-funcs
+// implies) keeps one track id per skb for datagrams that take the same
+// path, and records no non-skb event without --filter-non-skb-funcs.
+func TestStackID(t *testing.T) {
+	forKernels(t, "stackid", func(t *testing.T, c *checkCtx) {
+		sent := sentOf(c.rep, "udp", 0)
+		requireAnswered(t, sent)
+		cp := openCapture(t, c, "main")
+		// --filter-track-skb-by-stackid: each datagram matches the
+		// filter by itself and is its own skb, so it gets its own
+		// track id, although it runs through the same stacks as the
+		// one before.
+		ids := map[uint64]bool{}
+		for _, e := range cp.where(func(e *format.Event) bool {
+			return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) && cp.probe(e) == "udp_rcv"
+		}) {
+			ids[e.TrackID] = true
+		}
+		if ids[0] {
+			t.Error("a udp_rcv event of the datagrams has no track id")
+		}
+		if len(ids) != len(sent) {
+			t.Errorf("udp_rcv events of the %d datagrams carry %d distinct track ids, want one each", len(sent), len(ids))
+		}
+		for _, p := range cp.f.Probes() {
+			if p.Name == nonSKBFunc {
+				t.Errorf("probe %s exists without --filter-non-skb-funcs", p.Name)
 			}
-			if len(ids) != len(sent) {
-				t.Errorf("udp_rcv events of the %d datagrams carry %d distinct track ids, want one each", len(sent), len(ids))
-			}
-			for _, p := range cp.f.Probes() {
-				if p.Name == nonSKBFunc {
-					t.Errorf("probe %s exists without --filter-non-skb-funcs", p.Name)
-				}
-			}
-			if n := len(cp.where(func(e *format.Event) bool { return e.Flags&format.FlagNonSKB != 0 })); n > 0 {
-				t.Errorf("%d non-skb events without --filter-non-skb-funcs", n)
-			}
-			if n := len(cp.where(func(e *format.Event) bool { return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) })); n == 0 {
-				t.Error("no events of the datagrams")
-			}
-		})
+		}
+		if n := len(cp.where(func(e *format.Event) bool { return e.Flags&format.FlagNonSKB != 0 })); n > 0 {
+			t.Errorf("%d non-skb events without --filter-non-skb-funcs", n)
+		}
+		if n := len(cp.where(func(e *format.Event) bool { return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) })); n == 0 {
+			t.Error("no events of the datagrams")
+		}
 	})
 }
 

@@ -69,6 +69,7 @@ var scenarios = map[string]scenarioFunc{
 	"bench":   scenarioBench,
 	"skbexpr": scenarioSKBExpr,
 	"nonskb":  scenarioNonSKB,
+	"stackid": scenarioStackID,
 	"helpers": scenarioHelpers,
 	"nospace": scenarioDiskFull,
 }
