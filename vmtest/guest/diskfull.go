@@ -19,14 +19,15 @@ import (
 const (
 	diskfullMount = "/mnt/pwru-full"
 	diskfullSize  = 64 << 20
-	diskfullRoom  = 256 << 10
+	diskfullRoom  = 128 << 10
 	diskfullPort  = 5630
 	diskfullSport = 40018
-	// diskfullFlood bounds the flood; the recorder should stop long before.
-	diskfullFlood = 20 * time.Second
-	// diskfullWait is how long the recorder may take to notice after the
+	// diskfullFlood bounds the flood, which lasts until the recorder
+	// exits: 10-20 s under TCG.
+	diskfullFlood = 90 * time.Second
+	// diskfullWait is how long the recorder may take to exit after the
 	// flood ended (it flushes at least every second).
-	diskfullWait = 30 * time.Second
+	diskfullWait = 10 * time.Second
 )
 
 // freeBytes is the space left on the file system holding path.
