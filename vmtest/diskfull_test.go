@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,8 +17,12 @@ import (
 // diskfullPort is the flood's destination port (vmtest/guest/diskfull.go).
 const diskfullPort = 5630
 
-// noSpace matches the recorder's disk-full message.
-var noSpace = regexp.MustCompile(`(?i)no space left on device|disk full`)
+// noSpace matches the recorder's disk-full message, readableCount its
+// count of the events left in the capture.
+var (
+	noSpace       = regexp.MustCompile(`(?i)no space left on device|disk full`)
+	readableCount = regexp.MustCompile(`\b(\d+) of (\d+) events readable\b`)
+)
 
 // TestDiskFull: the recorder writes into a tmpfs that fills up during a
 // UDP flood. It must stop by itself with a non-zero exit and one line
@@ -71,6 +76,18 @@ func TestDiskFull(t *testing.T) {
 		}
 		if uint64(len(cp.events)) != s.Events {
 			t.Errorf("iterated %d events, summary says %d", len(cp.events), s.Events)
+		}
+		// The message counts what the file holds against what was
+		// recorded: nothing lost silently.
+		if len(lines) == 1 {
+			m := readableCount.FindStringSubmatch(lines[0])
+			if m == nil {
+				t.Errorf("the disk-full line does not say how many events are readable: %s", lines[0])
+			} else if readable, _ := strconv.Atoi(m[1]); readable != len(cp.events) {
+				t.Errorf("the disk-full line says %s of %s events are readable; the capture holds %d", m[1], m[2], len(cp.events))
+			} else if total, _ := strconv.Atoi(m[2]); total < readable {
+				t.Errorf("the disk-full line says %s of %s events", m[1], m[2])
+			}
 		}
 		if n := len(cp.where(func(e *format.Event) bool { return tupleIs(e, 17, "10.0.0.1", "10.0.0.2", diskfullPort) })); n == 0 {
 			t.Error("no events of the flood")
