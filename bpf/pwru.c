@@ -708,6 +708,34 @@ static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scra
 			return true;
 		}
 	}
+	if (CFG.filter_netns && skb_netns(skb) != CFG.netns)
+		goto unmatched;
+	if (CFG.filter_mark && (BPF_CORE_READ(skb, mark) & CFG.mark_mask) != CFG.mark)
+		goto unmatched;
+	if (CFG.filter_ifindex && BPF_CORE_READ(skb, dev, ifindex) != CFG.ifindex)
+		goto unmatched;
+	if (CFG.filter_skb_expr && !filter_skb_expr(skb))
+		goto unmatched;
+	if (CFG.filter_pcap) {
+		if (!skb_locate(skb, &d) || !run_pcap(&d))
+			goto unmatched;
+	}
+	if (CFG.filter_tunnel && !run_tunnel_pcap(skb))
+		goto unmatched;
+	if (CFG.track_skb || CFG.track_stackid) {
+		u64 id = next_track_id();
+
+		s->ev.track_id = id;
+		if (CFG.track_skb && bpf_map_update_elem(&track_skb, &addr, &id, BPF_ANY))
+			count(COUNTER_TRACK_FULL);
+	}
+	return true;
+
+unmatched:
+	// An skb that fails the filters passes as tracked when its stack is
+	// one of a tracked skb's (--filter-track-skb-by-stackid). The stack is
+	// looked up only now: an skb that matches by itself gets its own track
+	// id, not the one of the last skb that went the same way.
 	if (CFG.track_stackid) {
 		s->ev.stack_id = get_stack(ctx);
 		if (s->ev.stack_id >= 0) {
@@ -723,28 +751,7 @@ static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scra
 			}
 		}
 	}
-	if (CFG.filter_netns && skb_netns(skb) != CFG.netns)
-		return false;
-	if (CFG.filter_mark && (BPF_CORE_READ(skb, mark) & CFG.mark_mask) != CFG.mark)
-		return false;
-	if (CFG.filter_ifindex && BPF_CORE_READ(skb, dev, ifindex) != CFG.ifindex)
-		return false;
-	if (CFG.filter_skb_expr && !filter_skb_expr(skb))
-		return false;
-	if (CFG.filter_pcap) {
-		if (!skb_locate(skb, &d) || !run_pcap(&d))
-			return false;
-	}
-	if (CFG.filter_tunnel && !run_tunnel_pcap(skb))
-		return false;
-	if (CFG.track_skb || CFG.track_stackid) {
-		u64 id = next_track_id();
-
-		s->ev.track_id = id;
-		if (CFG.track_skb && bpf_map_update_elem(&track_skb, &addr, &id, BPF_ANY))
-			count(COUNTER_TRACK_FULL);
-	}
-	return true;
+	return false;
 }
 
 // handle_skb is the whole probe path for one sk_buff.
@@ -989,11 +996,16 @@ static __always_inline void set_cur_prog(u64 ptr, u64 xdp)
 	}
 }
 
+// The entry programs record their event before they publish the running
+// program: the helpers they call themselves (bpf_ktime_get_ns,
+// bpf_ringbuf_output, ...) would otherwise be reported as the traced
+// program's, from a nested run that reuses the per-CPU scratch buffer.
 SEC("fentry/tc")
 int BPF_PROG(fentry_tc, struct sk_buff *skb)
 {
+	handle_skb(ctx, skb, CFG.prog_probe_id, 0, 0, 0, 0);
 	set_cur_prog((u64)skb, 0);
-	return handle_skb(ctx, skb, CFG.prog_probe_id, 0, 0, 0, 0);
+	return 0;
 }
 
 SEC("fexit/tc")
@@ -1071,8 +1083,9 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 SEC("fentry/xdp")
 int BPF_PROG(fentry_xdp, struct xdp_buff *xdp)
 {
+	handle_xdp(ctx, xdp, CFG.prog_probe_id, 0, 0);
 	set_cur_prog((u64)xdp, 1);
-	return handle_xdp(ctx, xdp, CFG.prog_probe_id, 0, 0);
+	return 0;
 }
 
 SEC("fexit/xdp")

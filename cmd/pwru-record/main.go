@@ -20,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/buildinfo"
 	"github.com/pwru-record/pwru-record/internal/pcapfilter"
 	"github.com/pwru-record/pwru-record/internal/skbexpr"
@@ -328,11 +329,26 @@ func run(c *cli.Context) error {
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
-			return fmt.Errorf("disk full, capture %s stopped early (readable up to the last complete section): %w", path, err)
+			return fmt.Errorf("disk full, capture %s stopped early (%s): %w", path, readable(path, res), err)
 		}
 		return unwrapConfig(err)
 	}
 	return nil
+}
+
+// readable says what a capture cut short by a full disk still holds: its
+// complete sections, read back from path (not possible for stdout).
+func readable(path string, res *tracer.Result) string {
+	const what = "readable up to the last complete section"
+	if path == "-" || res == nil {
+		return what
+	}
+	f, err := format.Open(path, nil)
+	if err != nil {
+		return what
+	}
+	defer f.Close()
+	return fmt.Sprintf("%d of %d events %s", f.Summary().Events, res.Events, what)
 }
 
 func summary(w io.Writer, r *tracer.Result, path string) {

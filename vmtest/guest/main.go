@@ -68,6 +68,11 @@ var scenarios = map[string]scenarioFunc{
 	"load":    scenarioLoad,
 	"demo":    scenarioDemo,
 	"bench":   scenarioBench,
+	"skbexpr": scenarioSKBExpr,
+	"nonskb":  scenarioNonSKB,
+	"stackid": scenarioStackID,
+	"helpers": scenarioHelpers,
+	"nospace": scenarioDiskFull,
 }
 
 func main() {

@@ -35,10 +35,17 @@ type recording struct {
 // recorder that exits before becoming ready is reported in the run and
 // returned as an error.
 func (e *env) startRecorder(name string, args ...string) (*recording, error) {
+	return e.startRecorderAt(name, filepath.Join(e.dir, name+".pwru"), args...)
+}
+
+// startRecorderAt is startRecorder writing the capture to path; the run's
+// capture is still named <name>.pwru in the scenario directory (the
+// scenario copies it there).
+func (e *env) startRecorderAt(name, path string, args ...string) (*recording, error) {
 	capture := name + ".pwru"
 	ready := filepath.Join("/tmp", e.rep.Name+"-"+name+".ready")
 	os.Remove(ready)
-	full := append([]string{"--ready-file", ready, "-o", filepath.Join(e.dir, capture)}, args...)
+	full := append([]string{"--ready-file", ready, "-o", path}, args...)
 	r := &recording{e: e, run: report.Run{Name: name, Args: full, Capture: capture}, done: make(chan struct{})}
 	r.cmd = exec.Command(e.recorder, full...)
 	r.cmd.Stderr = &r.stderr
