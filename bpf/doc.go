@@ -29,15 +29,27 @@
 //     tc/XDP program running on the CPU (recorded by fentry_tc/xdp).
 //
 // Per-CPU counters (map counters, enum counter in pwru.c) count failed
-// ring buffer reservations, unresolvable stacks, unreadable payloads, a
-// full tracking map and probe hits with a NULL skb.
+// ring buffer reservations, failed bpf_get_stack calls (--output-stack),
+// unreadable payloads, a full tracking map, probe hits with a NULL skb and
+// failed bpf_get_stackid calls (--filter-track-skb-by-stackid).
+//
+// # Stacks
+//
+// With --output-stack every record carries its kernel stack, copied by
+// bpf_get_stack (at most 50 frames) into the record itself; user space
+// deduplicates. The stack trace map "stacks" only produces the stack ids
+// that key track_stack (--filter-track-skb-by-stackid); PwruEvent.StackId
+// is that id, meaningful in the kernel only. The map is created with flags
+// 0 (not BPF_F_REUSE_STACKID), so a stack whose bucket another stack holds
+// gets no id (counted) rather than the other stack's id and track id.
 //
 // # Record layout
 //
 // Each ring buffer record is a PwruEvent followed by its variable parts in
 // this order, each PwruEvent.*Len bytes long: payload, raw struct sk_buff,
 // raw struct skb_shared_info, skb->cb, metadata (8 bytes per field, native
-// byte order), XDP metadata. Protocol, Sport and Dport are in network byte
+// byte order), XDP metadata, kernel stack (StackLen bytes: 8-byte return
+// addresses in native byte order, innermost first). Protocol, Sport and Dport are in network byte
 // order; addresses are raw bytes (4 for IPv4, 16 for IPv6).
 //
 // # Filter placeholders

@@ -33,7 +33,9 @@ char __license[] SEC("license") = "GPL";
 #define PCAP_BOUND 512	   // data_end = data + min(linear length, PCAP_BOUND)
 #define FILTER_STACK 256   // stack the filter placeholders may use
 #define PAYLOAD_HASH_WORDS 8
-#define MAX_STACK_DEPTH 64
+#define MAX_STACK_DEPTH 64 // frames hashed into a stack id (track_stack keys)
+#define OUT_STACK_DEPTH 50 // --output-stack frames copied into the record
+#define OUT_STACK_BYTES (OUT_STACK_DEPTH * 8)
 
 // OPAQUE makes the compiler forget what it knows about v, so the bounds
 // checks that follow are done on the register that is actually used (the
@@ -54,17 +56,19 @@ char __license[] SEC("license") = "GPL";
 // Counter indexes of the per-CPU counters map.
 enum counter {
 	COUNTER_RINGBUF_LOST = 0,
-	COUNTER_STACK_LOST,
+	COUNTER_STACK_LOST, // bpf_get_stack failed (--output-stack)
 	COUNTER_PAYLOAD_READ_ERR,
 	COUNTER_TRACK_FULL,
 	COUNTER_NULL_SKB, // probe hits whose skb argument was NULL (no event)
+	COUNTER_STACKID_LOST, // bpf_get_stackid failed (--filter-track-skb-by-stackid)
 	NUM_COUNTERS,
 };
 
 // event is the fixed-size core of every ring buffer record. Variable parts
 // follow it in this order, each of the stated length: payload
 // (payload_len), raw sk_buff (skb_len), raw skb_shared_info (shinfo_len),
-// skb->cb (cb_len), metadata (meta_len), xdp metadata (xdp_meta_len).
+// skb->cb (cb_len), metadata (meta_len), xdp metadata (xdp_meta_len),
+// kernel stack (stack_len bytes: return addresses, innermost first).
 struct event {
 	u64 time;
 	u64 skb;
@@ -80,7 +84,7 @@ struct event {
 	u32 len;
 	u32 mtu;
 	u32 drop_reason;
-	s32 stack_id;
+	s32 stack_id; // in-kernel only (track_stack key); user space ignores it
 	u32 orig_len; // length the payload was cut from
 	u16 protocol; // network byte order
 	u16 flags;
@@ -99,6 +103,7 @@ struct event {
 	u16 cb_len;
 	u16 meta_len;
 	u16 xdp_meta_len;
+	u16 stack_len;
 };
 
 // meta_field describes one --output-skb-metadata path: starting at the
@@ -150,7 +155,7 @@ volatile const struct config CFG = {};
 
 struct scratch {
 	struct event ev;
-	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + MAX_XDP_META];
+	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + MAX_XDP_META + OUT_STACK_BYTES];
 };
 
 struct {
@@ -614,13 +619,42 @@ static __always_inline void emit(struct scratch *s, u32 pos)
 		count(COUNTER_RINGBUF_LOST);
 }
 
-static __always_inline s32 get_stack(void *ctx)
+// get_stackid returns the id of the current kernel stack in the stacks map,
+// the key of track_stack. Flags 0, not BPF_F_REUSE_STACKID: an id then
+// always names one stack, so a stack whose bucket is taken by another one
+// fails (EEXIST, counted) instead of silently sharing the other stack's
+// track id.
+static __always_inline s32 get_stackid(void *ctx)
 {
 	s32 id = bpf_get_stackid(ctx, &stacks, 0);
 
 	if (id < 0)
-		count(COUNTER_STACK_LOST);
+		count(COUNTER_STACKID_LOST);
 	return id;
+}
+
+// put_stack appends the current kernel stack (--output-stack) as the last
+// variable part of the record; user space deduplicates stacks.
+static __always_inline u32 put_stack(void *ctx, struct scratch *s, u32 pos)
+{
+	u64 p = pos;
+	long n;
+
+	if (!CFG.output_stack)
+		return pos;
+	OPAQUE(p);
+	if (p > DATA_CAP - OUT_STACK_BYTES) {
+		count(COUNTER_STACK_LOST);
+		return pos;
+	}
+	n = bpf_get_stack(ctx, &s->data[p], OUT_STACK_BYTES, 0);
+	OPAQUE(n);
+	if (n < 0 || n > OUT_STACK_BYTES) {
+		count(COUNTER_STACK_LOST);
+		return pos;
+	}
+	s->ev.stack_len = n;
+	return pos + n;
 }
 
 // Decides whether skb passes: tracked skbs always pass, others go through
@@ -632,6 +666,10 @@ static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scra
 	u64 *tid;
 	struct skb_data d;
 
+	// The stack id is taken once per event, also for tracked skbs:
+	// handle_skb remembers it for the event's track id.
+	if (CFG.track_stackid)
+		s->ev.stack_id = get_stackid(ctx);
 	if (CFG.track_skb) {
 		tid = bpf_map_lookup_elem(&track_skb, &addr);
 		if (tid) {
@@ -641,7 +679,6 @@ static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scra
 		}
 	}
 	if (CFG.track_stackid) {
-		s->ev.stack_id = get_stack(ctx);
 		if (s->ev.stack_id >= 0) {
 			u32 sid = s->ev.stack_id;
 
@@ -714,8 +751,6 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	s->ev.netns = skb_netns(skb);
 	skb_tuple(skb, &s->ev);
 
-	if ((CFG.output_stack || CFG.track_stackid) && s->ev.stack_id < 0)
-		s->ev.stack_id = get_stack(ctx);
 	if (CFG.track_stackid && s->ev.stack_id >= 0 && s->ev.track_id) {
 		u32 sid = s->ev.stack_id;
 
@@ -752,6 +787,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 		pos = put_raw(s, pos, (void *)skb + bpf_core_field_offset(struct sk_buff, cb),
 			      CB_SIZE, &s->ev.cb_len);
 	pos = put_meta(s, pos, skb);
+	pos = put_stack(ctx, s, pos);
 	emit(s, pos);
 
 	if (CFG.kfree_skbmem_probe_id && probe_id == CFG.kfree_skbmem_probe_id) {
@@ -803,7 +839,7 @@ static __always_inline int handle_non_skb(struct pt_regs *ctx)
 
 	if (!CFG.track_stackid)
 		return 0;
-	id = bpf_get_stackid(ctx, &stacks, 0);
+	id = get_stackid(ctx);
 	if (id < 0)
 		return 0;
 	sid = id;
@@ -817,7 +853,7 @@ static __always_inline int handle_non_skb(struct pt_regs *ctx)
 	s->ev.stack_id = id;
 	fill_common(&s->ev, bpf_get_attach_cookie(ctx), F_NON_SKB | F_TRACKED);
 	s->ev.caller = kprobe_caller(ctx);
-	emit(s, 0);
+	emit(s, put_stack(ctx, s, 0));
 	return 0;
 }
 
@@ -973,8 +1009,6 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 	s->ev.retval = retval;
 	s->ev.len = len;
 	s->ev.mtu = BPF_CORE_READ(xdp, rxq, dev, mtu);
-	if (CFG.output_stack)
-		s->ev.stack_id = get_stack(ctx);
 	if (CFG.snaplen && len) {
 		struct skb_data d = {.start = data, .linear = len, .orig = len, .l3 = false};
 
@@ -994,6 +1028,7 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 			pos += n;
 		}
 	}
+	pos = put_stack(ctx, s, pos);
 	emit(s, pos);
 	return 0;
 }

@@ -87,7 +87,8 @@ type PwruEvent struct {
 	CbLen        uint16
 	MetaLen      uint16
 	XdpMetaLen   uint16
-	_            [4]byte
+	StackLen     uint16
+	_            [2]byte
 }
 
 type PwruProgCtx struct {
@@ -99,7 +100,7 @@ type PwruProgCtx struct {
 type PwruScratch struct {
 	_    structs.HostLayout
 	Ev   PwruEvent
-	Data [4240]uint8
+	Data [4640]uint8
 }
 
 // Names of all BPF objects in the ELF.

@@ -339,7 +339,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	dr := &drainer{
 		ring:   rd,
-		dec:    newDecoder(w, mapStacks{s.coll.Maps["stacks"]}, freeing),
+		dec:    newDecoder(w, freeing),
 		losses: mapLosses{s.coll.Maps["counters"], s.coll.Programs},
 		opts: drainOptions{
 			MaxEvents:    cfg.MaxEvents,
@@ -499,6 +499,11 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		return fmt.Errorf("load kernel program spec: %w", err)
 	}
 	spec.Maps["events"].MaxEntries = uint32(cfg.RingbufSize)
+	if !cfg.TrackSKBByStackID {
+		// Stack ids only key --filter-track-skb-by-stackid (--output-stack
+		// copies the stack into the record): no need for the 4 MiB map.
+		spec.Maps["stacks"].MaxEntries = 1
+	}
 
 	var kc bpf.PwruConfig
 	kc.Snaplen = cfg.Snaplen
@@ -885,23 +890,8 @@ func (s *session) close(res *Result) {
 	res.Timings.Detach = time.Since(t0)
 }
 
-// mapStacks reads stacks from the stack trace map.
-type mapStacks struct{ m *ebpf.Map }
-
-func (m mapStacks) Stack(id uint32) ([]uint64, error) {
-	var ips [64]uint64
-	if err := m.m.Lookup(id, &ips); err != nil {
-		return nil, err
-	}
-	n := 0
-	for n < len(ips) && ips[n] != 0 {
-		n++
-	}
-	return append([]uint64(nil), ips[:n]...), nil
-}
-
 // Names of the kernel counters (enum counter in bpf/pwru.c).
-var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb"}
+var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb", "stackid_lost"}
 
 // mapLosses sums the per-CPU counters map and the programs' recursion
 // misses (probe hits the kernel skipped because a BPF program was already
