@@ -269,6 +269,12 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if err := writeSnapshots(w, vmlinuxRaw, disc.modules, syms, ifs, nss); err != nil {
 		return res, err
 	}
+	bpfSyms := make(map[uint64]bool) // BPF code symbolized by the snapshot
+	for _, sym := range syms {
+		if sym.Module == "bpf" {
+			bpfSyms[sym.Addr] = true
+		}
+	}
 	syms, vmlinuxRaw, ifs, s.addrs = nil, nil, nil, nil
 	disc.vmlinuxRaw = nil
 	debug.FreeOSMemory()
@@ -309,6 +315,13 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 
 	if err := w.AddProbes(s.probes); err != nil {
 		return res, fmt.Errorf("store probes: %w", err)
+	}
+	if cfg.OutputStack {
+		// The stacks of tracepoint and fentry/fexit events start in our
+		// programs, loaded after the kallsyms snapshot: name them too.
+		if err := addBPFKallsyms(w, bpfSyms); err != nil {
+			fmt.Fprintf(log, "warning: BPF program symbols for --output-stack: %v\n", err)
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return res, fmt.Errorf("write capture: %w", err)
