@@ -39,9 +39,13 @@
 // bpf_get_stack (at most 50 frames) into the record itself; user space
 // deduplicates. The stack trace map "stacks" only produces the stack ids
 // that key track_stack (--filter-track-skb-by-stackid); PwruEvent.StackId
-// is that id, meaningful in the kernel only. The map is created with flags
-// 0 (not BPF_F_REUSE_STACKID), so a stack whose bucket another stack holds
-// gets no id (counted) rather than the other stack's id and track id.
+// is that id, meaningful in the kernel only. Ids are taken with
+// BPF_F_REUSE_STACKID: the id is the stack's hash bucket, so a tracked
+// stack always finds its track id again, even when other stacks passed
+// through its bucket since (without the flag, the first stack to reach a
+// bucket keeps it for the whole recording and later ones fail with EEXIST;
+// as ids are taken before filtering, unrelated traffic would fill the map).
+// Two stacks in one bucket share a track id.
 //
 // # Record layout
 //

@@ -177,6 +177,8 @@ struct {
 	__uint(max_entries, NUM_COUNTERS);
 } counters SEC(".maps");
 
+// Stack ids, the keys of track_stack (see get_stackid); --output-stack does
+// not use this map.
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(key_size, sizeof(u32));
@@ -620,13 +622,16 @@ static __always_inline void emit(struct scratch *s, u32 pos)
 }
 
 // get_stackid returns the id of the current kernel stack in the stacks map,
-// the key of track_stack. Flags 0, not BPF_F_REUSE_STACKID: an id then
-// always names one stack, so a stack whose bucket is taken by another one
-// fails (EEXIST, counted) instead of silently sharing the other stack's
-// track id.
+// the key of track_stack. BPF_F_REUSE_STACKID makes the id the stack's hash
+// bucket, whatever the bucket held before: a tracked stack always finds its
+// id again. Without it a bucket, once taken, stays taken (nothing deletes
+// from the map, and every probe hit takes an id before filtering), so on a
+// busy host the stacks of unrelated traffic fill the map and every later
+// stack fails with EEXIST. The price: two stacks in one bucket (of 8192)
+// share a track id.
 static __always_inline s32 get_stackid(void *ctx)
 {
-	s32 id = bpf_get_stackid(ctx, &stacks, 0);
+	s32 id = bpf_get_stackid(ctx, &stacks, BPF_F_REUSE_STACKID);
 
 	if (id < 0)
 		count(COUNTER_STACKID_LOST);

@@ -48,6 +48,7 @@ var scenarios = []scenario{
 	{name: "faults", test: "TestFaults", recorder: true},
 	{name: "drop", test: "TestDrop", recorder: true},
 	{name: "output", test: "TestOutput", recorder: true, replay: true},
+	{name: "stackid", test: "TestStackID", recorder: true},
 	{name: "diff", test: "TestDiff", recorder: true, replay: true},
 	{name: "track", test: "TestTrack", recorder: true},
 	{name: "tcxdp", test: "TestTCXDP", recorder: true},

@@ -62,6 +62,7 @@ var scenarios = map[string]scenarioFunc{
 	"track":   scenarioTrack,
 	"tcxdp":   scenarioTCXDP,
 	"output":  scenarioOutput,
+	"stackid": scenarioStackID,
 	"diff":    scenarioDiff,
 	"faults":  scenarioFaults,
 	"load":    scenarioLoad,
