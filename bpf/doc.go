@@ -21,6 +21,10 @@
 //   - kprobe_kfree_skbmem: forgets tracking state when an skb is freed.
 //   - fexit_skb_clone, fexit_skb_copy, fexit_pskb_copy_fclone,
 //     fexit_skb_copy_expand: a clone or copy inherits the track id.
+//   - kprobe_skb_copy_entry / kretprobe_skb_copy_return: the same where
+//     the fexit programs cannot attach, as a pair on each of those
+//     functions: the entry remembers a tracked source skb per task (map
+//     copy_src), the return links the result.
 //   - fentry_tc / fexit_tc, fentry_xdp / fexit_xdp: attached to loaded tc
 //     and XDP programs (--filter-trace-tc/xdp); one load per target with
 //     Config.ProgProbeId = probe id.
@@ -30,8 +34,9 @@
 //
 // Per-CPU counters (map counters, enum counter in pwru.c) count failed
 // ring buffer reservations, failed bpf_get_stack calls (--output-stack),
-// unreadable payloads, a full tracking map, probe hits with a NULL skb and
-// failed bpf_get_stackid calls (--filter-track-skb-by-stackid).
+// unreadable payloads, a full tracking map, probe hits with a NULL skb,
+// failed bpf_get_stackid calls (--filter-track-skb-by-stackid) and clones
+// of tracked skbs the kprobe fallback could not link.
 //
 // # Stacks
 //

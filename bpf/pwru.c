@@ -61,6 +61,7 @@ enum counter {
 	COUNTER_TRACK_FULL,
 	COUNTER_NULL_SKB, // probe hits whose skb argument was NULL (no event)
 	COUNTER_STACKID_LOST, // bpf_get_stackid failed (--filter-track-skb-by-stackid)
+	COUNTER_COPY_LOST,    // a clone/copy of a tracked skb not linked (kprobe fallback)
 	NUM_COUNTERS,
 };
 
@@ -223,6 +224,16 @@ struct {
 	__type(value, struct prog_ctx);
 	__uint(max_entries, 1);
 } cur_prog SEC(".maps");
+
+// Task -> tracked skb being cloned or copied, from the entry to the return
+// of skb_clone & co. (clone tracking by kprobe+kretprobe, where the fexit
+// programs cannot attach).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, u64);
+	__type(value, u64);
+	__uint(max_entries, 4096);
+} copy_src SEC(".maps");
 
 // Source of track ids.
 struct {
@@ -941,6 +952,41 @@ int BPF_PROG(fexit_skb_copy_expand, struct sk_buff *skb, int newheadroom, int ne
 	     gfp_t gfp, struct sk_buff *ret)
 {
 	track_copy(skb, ret);
+	return 0;
+}
+
+// The same by kprobe + kretprobe on each of the four functions (all take
+// the source skb first): the entry remembers a tracked source per task, the
+// return links the result. A task's entry found still pending (an
+// interrupt on the same task cloned too, or a return was missed) loses
+// that link: counted.
+SEC("kprobe/skb_copy_entry")
+int kprobe_skb_copy_entry(struct pt_regs *ctx)
+{
+	u64 skb = PT_REGS_PARM1(ctx);
+	u64 task = bpf_get_current_pid_tgid();
+
+	if (!CFG.track_skb || !skb || !bpf_map_lookup_elem(&track_skb, &skb))
+		return 0;
+	if (bpf_map_update_elem(&copy_src, &task, &skb, BPF_NOEXIST)) {
+		count(COUNTER_COPY_LOST);
+		bpf_map_update_elem(&copy_src, &task, &skb, BPF_ANY);
+	}
+	return 0;
+}
+
+SEC("kretprobe/skb_copy_return")
+int kretprobe_skb_copy_return(struct pt_regs *ctx)
+{
+	u64 task = bpf_get_current_pid_tgid();
+	u64 *src = bpf_map_lookup_elem(&copy_src, &task);
+	u64 from;
+
+	if (!src)
+		return 0;
+	from = *src;
+	bpf_map_delete_elem(&copy_src, &task);
+	track_copy((struct sk_buff *)from, (struct sk_buff *)PT_REGS_RC(ctx));
 	return 0;
 }
 

@@ -107,40 +107,43 @@ type PwruScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	PwruMapCounters              = "counters"
-	PwruMapCurProg               = "cur_prog"
-	PwruMapEvents                = "events"
-	PwruMapPayloadSeen           = "payload_seen"
-	PwruMapScratchMap            = "scratch_map"
-	PwruMapStacks                = "stacks"
-	PwruMapTrackIds              = "track_ids"
-	PwruMapTrackSkb              = "track_skb"
-	PwruMapTrackStack            = "track_stack"
-	PwruProgFentryTc             = "fentry_tc"
-	PwruProgFentryXdp            = "fentry_xdp"
-	PwruProgFexitPskbCopyFclone  = "fexit_pskb_copy_fclone"
-	PwruProgFexitSkbClone        = "fexit_skb_clone"
-	PwruProgFexitSkbCopy         = "fexit_skb_copy"
-	PwruProgFexitSkbCopyExpand   = "fexit_skb_copy_expand"
-	PwruProgFexitTc              = "fexit_tc"
-	PwruProgFexitXdp             = "fexit_xdp"
-	PwruProgKprobeBpfHelper      = "kprobe_bpf_helper"
-	PwruProgKprobeKfreeSkbmem    = "kprobe_kfree_skbmem"
-	PwruProgKprobeMultiBpfHelper = "kprobe_multi_bpf_helper"
-	PwruProgKprobeMultiNonSkb    = "kprobe_multi_non_skb"
-	PwruProgKprobeMultiSkb1      = "kprobe_multi_skb_1"
-	PwruProgKprobeMultiSkb2      = "kprobe_multi_skb_2"
-	PwruProgKprobeMultiSkb3      = "kprobe_multi_skb_3"
-	PwruProgKprobeMultiSkb4      = "kprobe_multi_skb_4"
-	PwruProgKprobeMultiSkb5      = "kprobe_multi_skb_5"
-	PwruProgKprobeNonSkb         = "kprobe_non_skb"
-	PwruProgKprobeSkb1           = "kprobe_skb_1"
-	PwruProgKprobeSkb2           = "kprobe_skb_2"
-	PwruProgKprobeSkb3           = "kprobe_skb_3"
-	PwruProgKprobeSkb4           = "kprobe_skb_4"
-	PwruProgKprobeSkb5           = "kprobe_skb_5"
-	PwruProgRawTpKfreeSkb        = "raw_tp_kfree_skb"
-	PwruVarCFG                   = "CFG"
+	PwruMapCopySrc                 = "copy_src"
+	PwruMapCounters                = "counters"
+	PwruMapCurProg                 = "cur_prog"
+	PwruMapEvents                  = "events"
+	PwruMapPayloadSeen             = "payload_seen"
+	PwruMapScratchMap              = "scratch_map"
+	PwruMapStacks                  = "stacks"
+	PwruMapTrackIds                = "track_ids"
+	PwruMapTrackSkb                = "track_skb"
+	PwruMapTrackStack              = "track_stack"
+	PwruProgFentryTc               = "fentry_tc"
+	PwruProgFentryXdp              = "fentry_xdp"
+	PwruProgFexitPskbCopyFclone    = "fexit_pskb_copy_fclone"
+	PwruProgFexitSkbClone          = "fexit_skb_clone"
+	PwruProgFexitSkbCopy           = "fexit_skb_copy"
+	PwruProgFexitSkbCopyExpand     = "fexit_skb_copy_expand"
+	PwruProgFexitTc                = "fexit_tc"
+	PwruProgFexitXdp               = "fexit_xdp"
+	PwruProgKprobeBpfHelper        = "kprobe_bpf_helper"
+	PwruProgKprobeKfreeSkbmem      = "kprobe_kfree_skbmem"
+	PwruProgKprobeMultiBpfHelper   = "kprobe_multi_bpf_helper"
+	PwruProgKprobeMultiNonSkb      = "kprobe_multi_non_skb"
+	PwruProgKprobeMultiSkb1        = "kprobe_multi_skb_1"
+	PwruProgKprobeMultiSkb2        = "kprobe_multi_skb_2"
+	PwruProgKprobeMultiSkb3        = "kprobe_multi_skb_3"
+	PwruProgKprobeMultiSkb4        = "kprobe_multi_skb_4"
+	PwruProgKprobeMultiSkb5        = "kprobe_multi_skb_5"
+	PwruProgKprobeNonSkb           = "kprobe_non_skb"
+	PwruProgKprobeSkb1             = "kprobe_skb_1"
+	PwruProgKprobeSkb2             = "kprobe_skb_2"
+	PwruProgKprobeSkb3             = "kprobe_skb_3"
+	PwruProgKprobeSkb4             = "kprobe_skb_4"
+	PwruProgKprobeSkb5             = "kprobe_skb_5"
+	PwruProgKprobeSkbCopyEntry     = "kprobe_skb_copy_entry"
+	PwruProgKretprobeSkbCopyReturn = "kretprobe_skb_copy_return"
+	PwruProgRawTpKfreeSkb          = "raw_tp_kfree_skb"
+	PwruVarCFG                     = "CFG"
 )
 
 // LoadPwru returns the embedded CollectionSpec for Pwru.
@@ -185,36 +188,39 @@ type PwruSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruProgramSpecs struct {
-	FentryTc             *ebpf.ProgramSpec `ebpf:"fentry_tc"`
-	FentryXdp            *ebpf.ProgramSpec `ebpf:"fentry_xdp"`
-	FexitPskbCopyFclone  *ebpf.ProgramSpec `ebpf:"fexit_pskb_copy_fclone"`
-	FexitSkbClone        *ebpf.ProgramSpec `ebpf:"fexit_skb_clone"`
-	FexitSkbCopy         *ebpf.ProgramSpec `ebpf:"fexit_skb_copy"`
-	FexitSkbCopyExpand   *ebpf.ProgramSpec `ebpf:"fexit_skb_copy_expand"`
-	FexitTc              *ebpf.ProgramSpec `ebpf:"fexit_tc"`
-	FexitXdp             *ebpf.ProgramSpec `ebpf:"fexit_xdp"`
-	KprobeBpfHelper      *ebpf.ProgramSpec `ebpf:"kprobe_bpf_helper"`
-	KprobeKfreeSkbmem    *ebpf.ProgramSpec `ebpf:"kprobe_kfree_skbmem"`
-	KprobeMultiBpfHelper *ebpf.ProgramSpec `ebpf:"kprobe_multi_bpf_helper"`
-	KprobeMultiNonSkb    *ebpf.ProgramSpec `ebpf:"kprobe_multi_non_skb"`
-	KprobeMultiSkb1      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_1"`
-	KprobeMultiSkb2      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_2"`
-	KprobeMultiSkb3      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_3"`
-	KprobeMultiSkb4      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_4"`
-	KprobeMultiSkb5      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_5"`
-	KprobeNonSkb         *ebpf.ProgramSpec `ebpf:"kprobe_non_skb"`
-	KprobeSkb1           *ebpf.ProgramSpec `ebpf:"kprobe_skb_1"`
-	KprobeSkb2           *ebpf.ProgramSpec `ebpf:"kprobe_skb_2"`
-	KprobeSkb3           *ebpf.ProgramSpec `ebpf:"kprobe_skb_3"`
-	KprobeSkb4           *ebpf.ProgramSpec `ebpf:"kprobe_skb_4"`
-	KprobeSkb5           *ebpf.ProgramSpec `ebpf:"kprobe_skb_5"`
-	RawTpKfreeSkb        *ebpf.ProgramSpec `ebpf:"raw_tp_kfree_skb"`
+	FentryTc               *ebpf.ProgramSpec `ebpf:"fentry_tc"`
+	FentryXdp              *ebpf.ProgramSpec `ebpf:"fentry_xdp"`
+	FexitPskbCopyFclone    *ebpf.ProgramSpec `ebpf:"fexit_pskb_copy_fclone"`
+	FexitSkbClone          *ebpf.ProgramSpec `ebpf:"fexit_skb_clone"`
+	FexitSkbCopy           *ebpf.ProgramSpec `ebpf:"fexit_skb_copy"`
+	FexitSkbCopyExpand     *ebpf.ProgramSpec `ebpf:"fexit_skb_copy_expand"`
+	FexitTc                *ebpf.ProgramSpec `ebpf:"fexit_tc"`
+	FexitXdp               *ebpf.ProgramSpec `ebpf:"fexit_xdp"`
+	KprobeBpfHelper        *ebpf.ProgramSpec `ebpf:"kprobe_bpf_helper"`
+	KprobeKfreeSkbmem      *ebpf.ProgramSpec `ebpf:"kprobe_kfree_skbmem"`
+	KprobeMultiBpfHelper   *ebpf.ProgramSpec `ebpf:"kprobe_multi_bpf_helper"`
+	KprobeMultiNonSkb      *ebpf.ProgramSpec `ebpf:"kprobe_multi_non_skb"`
+	KprobeMultiSkb1        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_1"`
+	KprobeMultiSkb2        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_2"`
+	KprobeMultiSkb3        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_3"`
+	KprobeMultiSkb4        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_4"`
+	KprobeMultiSkb5        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_5"`
+	KprobeNonSkb           *ebpf.ProgramSpec `ebpf:"kprobe_non_skb"`
+	KprobeSkb1             *ebpf.ProgramSpec `ebpf:"kprobe_skb_1"`
+	KprobeSkb2             *ebpf.ProgramSpec `ebpf:"kprobe_skb_2"`
+	KprobeSkb3             *ebpf.ProgramSpec `ebpf:"kprobe_skb_3"`
+	KprobeSkb4             *ebpf.ProgramSpec `ebpf:"kprobe_skb_4"`
+	KprobeSkb5             *ebpf.ProgramSpec `ebpf:"kprobe_skb_5"`
+	KprobeSkbCopyEntry     *ebpf.ProgramSpec `ebpf:"kprobe_skb_copy_entry"`
+	KretprobeSkbCopyReturn *ebpf.ProgramSpec `ebpf:"kretprobe_skb_copy_return"`
+	RawTpKfreeSkb          *ebpf.ProgramSpec `ebpf:"raw_tp_kfree_skb"`
 }
 
 // PwruMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruMapSpecs struct {
+	CopySrc     *ebpf.MapSpec `ebpf:"copy_src"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	CurProg     *ebpf.MapSpec `ebpf:"cur_prog"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
@@ -253,6 +259,7 @@ func (o *PwruObjects) Close() error {
 //
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruMaps struct {
+	CopySrc     *ebpf.Map `ebpf:"copy_src"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	CurProg     *ebpf.Map `ebpf:"cur_prog"`
 	Events      *ebpf.Map `ebpf:"events"`
@@ -266,6 +273,7 @@ type PwruMaps struct {
 
 func (m *PwruMaps) Close() error {
 	return _PwruClose(
+		m.CopySrc,
 		m.Counters,
 		m.CurProg,
 		m.Events,
@@ -289,30 +297,32 @@ type PwruVariables struct {
 //
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruPrograms struct {
-	FentryTc             *ebpf.Program `ebpf:"fentry_tc"`
-	FentryXdp            *ebpf.Program `ebpf:"fentry_xdp"`
-	FexitPskbCopyFclone  *ebpf.Program `ebpf:"fexit_pskb_copy_fclone"`
-	FexitSkbClone        *ebpf.Program `ebpf:"fexit_skb_clone"`
-	FexitSkbCopy         *ebpf.Program `ebpf:"fexit_skb_copy"`
-	FexitSkbCopyExpand   *ebpf.Program `ebpf:"fexit_skb_copy_expand"`
-	FexitTc              *ebpf.Program `ebpf:"fexit_tc"`
-	FexitXdp             *ebpf.Program `ebpf:"fexit_xdp"`
-	KprobeBpfHelper      *ebpf.Program `ebpf:"kprobe_bpf_helper"`
-	KprobeKfreeSkbmem    *ebpf.Program `ebpf:"kprobe_kfree_skbmem"`
-	KprobeMultiBpfHelper *ebpf.Program `ebpf:"kprobe_multi_bpf_helper"`
-	KprobeMultiNonSkb    *ebpf.Program `ebpf:"kprobe_multi_non_skb"`
-	KprobeMultiSkb1      *ebpf.Program `ebpf:"kprobe_multi_skb_1"`
-	KprobeMultiSkb2      *ebpf.Program `ebpf:"kprobe_multi_skb_2"`
-	KprobeMultiSkb3      *ebpf.Program `ebpf:"kprobe_multi_skb_3"`
-	KprobeMultiSkb4      *ebpf.Program `ebpf:"kprobe_multi_skb_4"`
-	KprobeMultiSkb5      *ebpf.Program `ebpf:"kprobe_multi_skb_5"`
-	KprobeNonSkb         *ebpf.Program `ebpf:"kprobe_non_skb"`
-	KprobeSkb1           *ebpf.Program `ebpf:"kprobe_skb_1"`
-	KprobeSkb2           *ebpf.Program `ebpf:"kprobe_skb_2"`
-	KprobeSkb3           *ebpf.Program `ebpf:"kprobe_skb_3"`
-	KprobeSkb4           *ebpf.Program `ebpf:"kprobe_skb_4"`
-	KprobeSkb5           *ebpf.Program `ebpf:"kprobe_skb_5"`
-	RawTpKfreeSkb        *ebpf.Program `ebpf:"raw_tp_kfree_skb"`
+	FentryTc               *ebpf.Program `ebpf:"fentry_tc"`
+	FentryXdp              *ebpf.Program `ebpf:"fentry_xdp"`
+	FexitPskbCopyFclone    *ebpf.Program `ebpf:"fexit_pskb_copy_fclone"`
+	FexitSkbClone          *ebpf.Program `ebpf:"fexit_skb_clone"`
+	FexitSkbCopy           *ebpf.Program `ebpf:"fexit_skb_copy"`
+	FexitSkbCopyExpand     *ebpf.Program `ebpf:"fexit_skb_copy_expand"`
+	FexitTc                *ebpf.Program `ebpf:"fexit_tc"`
+	FexitXdp               *ebpf.Program `ebpf:"fexit_xdp"`
+	KprobeBpfHelper        *ebpf.Program `ebpf:"kprobe_bpf_helper"`
+	KprobeKfreeSkbmem      *ebpf.Program `ebpf:"kprobe_kfree_skbmem"`
+	KprobeMultiBpfHelper   *ebpf.Program `ebpf:"kprobe_multi_bpf_helper"`
+	KprobeMultiNonSkb      *ebpf.Program `ebpf:"kprobe_multi_non_skb"`
+	KprobeMultiSkb1        *ebpf.Program `ebpf:"kprobe_multi_skb_1"`
+	KprobeMultiSkb2        *ebpf.Program `ebpf:"kprobe_multi_skb_2"`
+	KprobeMultiSkb3        *ebpf.Program `ebpf:"kprobe_multi_skb_3"`
+	KprobeMultiSkb4        *ebpf.Program `ebpf:"kprobe_multi_skb_4"`
+	KprobeMultiSkb5        *ebpf.Program `ebpf:"kprobe_multi_skb_5"`
+	KprobeNonSkb           *ebpf.Program `ebpf:"kprobe_non_skb"`
+	KprobeSkb1             *ebpf.Program `ebpf:"kprobe_skb_1"`
+	KprobeSkb2             *ebpf.Program `ebpf:"kprobe_skb_2"`
+	KprobeSkb3             *ebpf.Program `ebpf:"kprobe_skb_3"`
+	KprobeSkb4             *ebpf.Program `ebpf:"kprobe_skb_4"`
+	KprobeSkb5             *ebpf.Program `ebpf:"kprobe_skb_5"`
+	KprobeSkbCopyEntry     *ebpf.Program `ebpf:"kprobe_skb_copy_entry"`
+	KretprobeSkbCopyReturn *ebpf.Program `ebpf:"kretprobe_skb_copy_return"`
+	RawTpKfreeSkb          *ebpf.Program `ebpf:"raw_tp_kfree_skb"`
 }
 
 func (p *PwruPrograms) Close() error {
@@ -340,6 +350,8 @@ func (p *PwruPrograms) Close() error {
 		p.KprobeSkb3,
 		p.KprobeSkb4,
 		p.KprobeSkb5,
+		p.KprobeSkbCopyEntry,
+		p.KretprobeSkbCopyReturn,
 		p.RawTpKfreeSkb,
 	)
 }

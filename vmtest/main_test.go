@@ -51,6 +51,7 @@ var scenarios = []scenario{
 	{name: "stackid", test: "TestStackID", recorder: true},
 	{name: "diff", test: "TestDiff", recorder: true, replay: true},
 	{name: "track", test: "TestTrack", recorder: true},
+	{name: "clones", test: "TestClones", recorder: true},
 	{name: "tcxdp", test: "TestTCXDP", recorder: true},
 	{name: "load", test: "TestLoad", recorder: true},
 }

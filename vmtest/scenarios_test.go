@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/vmtest/report"
 )
 
 // TestHarness checks the guest plumbing the other scenarios stand on:
@@ -174,44 +175,50 @@ func TestTrack(t *testing.T) {
 	forKernels(t, "track", func(t *testing.T, c *checkCtx) {
 		sent := sentOf(c.rep, "udp", 7777)
 		requireAnswered(t, sent)
-		cp := openCapture(t, c, "main")
-		byTrack := map[uint64][]format.Event{}
-		for _, e := range cp.events {
-			if e.TrackID != 0 {
-				byTrack[e.TrackID] = append(byTrack[e.TrackID], e)
-			}
+		checkTrack(t, openCapture(t, c, "main"), sent)
+	})
+}
+
+// checkTrack asserts that the capture follows each datagram of sent from
+// dport 7777 to the 8888 DNAT made of it, as one tracked skb.
+func checkTrack(t *testing.T, cp *capture, sent []report.Packet) {
+	t.Helper()
+	byTrack := map[uint64][]format.Event{}
+	for _, e := range cp.events {
+		if e.TrackID != 0 {
+			byTrack[e.TrackID] = append(byTrack[e.TrackID], e)
 		}
-		followed := 0
-		changed := 0
-		for _, evs := range byTrack {
-			before := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 7777) })
-			after := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 8888) })
-			if before < 0 || after < 0 {
+	}
+	followed := 0
+	changed := 0
+	for _, evs := range byTrack {
+		before := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 7777) })
+		after := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 8888) })
+		if before < 0 || after < 0 {
+			continue
+		}
+		followed++
+		if evs[after].Flags&format.FlagTracked == 0 {
+			t.Errorf("event %s after DNAT (dport 8888) is not marked as tracked", cp.probe(&evs[after]))
+		}
+		t.Logf("track %d: %v", evs[0].TrackID, cp.funcs(evs))
+		for i := after; i < len(evs); i++ {
+			p := cp.packetOf(t, &evs[i])
+			if p == nil {
 				continue
 			}
-			followed++
-			if evs[after].Flags&format.FlagTracked == 0 {
-				t.Errorf("event %s after DNAT (dport 8888) is not marked as tracked", cp.probe(&evs[after]))
-			}
-			t.Logf("track %d: %v", evs[0].TrackID, cp.funcs(evs))
-			for i := after; i < len(evs); i++ {
-				p := cp.packetOf(t, &evs[i])
-				if p == nil {
-					continue
-				}
-				if proto, _, _, l4b, ok := l4(p); ok && proto == 17 && len(l4b) >= 8 && binary.BigEndian.Uint16(l4b[2:]) == 8888 {
-					changed++
-					break
-				}
+			if proto, _, _, l4b, ok := l4(p); ok && proto == 17 && len(l4b) >= 8 && binary.BigEndian.Uint16(l4b[2:]) == 8888 {
+				changed++
+				break
 			}
 		}
-		if followed < len(sent) {
-			t.Errorf("%d skbs followed from dport 7777 to 8888, want %d (events: %d, functions: %v)", followed, len(sent), len(cp.events), cp.funcs(cp.events))
-		}
-		if changed < len(sent) {
-			t.Errorf("%d tracked skbs have a stored payload with the rewritten port 8888, want %d", changed, len(sent))
-		}
-	})
+	}
+	if followed < len(sent) {
+		t.Errorf("%d skbs followed from dport 7777 to 8888, want %d (events: %d, functions: %v)", followed, len(sent), len(cp.events), cp.funcs(cp.events))
+	}
+	if changed < len(sent) {
+		t.Errorf("%d tracked skbs have a stored payload with the rewritten port 8888, want %d", changed, len(sent))
+	}
 }
 
 // TestTCXDP: --filter-trace-tc and --filter-trace-xdp record entry and

@@ -63,6 +63,7 @@ var scenarios = map[string]scenarioFunc{
 	"tcxdp":   scenarioTCXDP,
 	"output":  scenarioOutput,
 	"stackid": scenarioStackID,
+	"clones":  scenarioClones,
 	"diff":    scenarioDiff,
 	"faults":  scenarioFaults,
 	"load":    scenarioLoad,
