@@ -69,7 +69,7 @@
 // filter_pcap_tunnel_l3 (R1 = kernel address of the first byte, R2 = R1 +
 // min(linear length, 512)), filter_skb_expr (R1 = struct sk_buff *) and
 // filter_xdp_expr (R1 = struct xdp_buff *). They are only called when the
-// corresponding Config.Filter* flag is set. The callers use at most 176
-// bytes of stack (of the verifier's 512 per call chain), so an injected
-// body may use up to 256 bytes.
+// corresponding Config.Filter* flag is set. The callers use at most 184
+// bytes of stack (192 as the verifier counts, in 32-byte steps, of its 512
+// per call chain), so an injected body may use up to 256 bytes.
 package bpf
