@@ -957,9 +957,11 @@ int BPF_PROG(fexit_skb_copy_expand, struct sk_buff *skb, int newheadroom, int ne
 
 // The same by kprobe + kretprobe on each of the four functions (all take
 // the source skb first): the entry remembers a tracked source per task, the
-// return links the result. A task's entry found still pending (an
-// interrupt on the same task cloned too, or a return was missed) loses
-// that link: counted.
+// return links the result. A return whose result is not as long as the
+// remembered source belongs to another call (an interrupt on the same task
+// cloning an untracked skb) and leaves the entry alone. A task's entry
+// found still pending (an interrupt on the same task cloned a tracked skb
+// too, or a return was missed) loses that link: counted.
 SEC("kprobe/skb_copy_entry")
 int kprobe_skb_copy_entry(struct pt_regs *ctx)
 {
@@ -980,13 +982,16 @@ int kretprobe_skb_copy_return(struct pt_regs *ctx)
 {
 	u64 task = bpf_get_current_pid_tgid();
 	u64 *src = bpf_map_lookup_elem(&copy_src, &task);
+	struct sk_buff *to = (struct sk_buff *)PT_REGS_RC(ctx);
 	u64 from;
 
 	if (!src)
 		return 0;
 	from = *src;
+	if (to && BPF_CORE_READ(to, len) != BPF_CORE_READ((struct sk_buff *)from, len))
+		return 0;
 	bpf_map_delete_elem(&copy_src, &task);
-	track_copy((struct sk_buff *)from, (struct sk_buff *)PT_REGS_RC(ctx));
+	track_copy((struct sk_buff *)from, to);
 	return 0;
 }
 
