@@ -21,6 +21,10 @@
 //   - kprobe_kfree_skbmem: forgets tracking state when an skb is freed.
 //   - fexit_skb_clone, fexit_skb_copy, fexit_pskb_copy_fclone,
 //     fexit_skb_copy_expand: a clone or copy inherits the track id.
+//   - kprobe_skb_copy_entry / kretprobe_skb_copy_return: the same where
+//     the fexit programs cannot attach, as a pair on each of those
+//     functions: the entry remembers a tracked source skb per task (map
+//     copy_src), the return links the result.
 //   - fentry_tc / fexit_tc, fentry_xdp / fexit_xdp: attached to loaded tc
 //     and XDP programs (--filter-trace-tc/xdp); one load per target with
 //     Config.ProgProbeId = probe id.
@@ -37,8 +41,24 @@
 //     lookups are reported at return, with the value found.
 //
 // Per-CPU counters (map counters, enum counter in pwru.c) count failed
-// ring buffer reservations, unresolvable stacks, unreadable payloads, a
-// full tracking map and probe hits with a NULL skb.
+// ring buffer reservations, failed bpf_get_stack calls (--output-stack),
+// unreadable payloads, a full tracking map, probe hits with a NULL skb,
+// failed bpf_get_stackid calls (--filter-track-skb-by-stackid) and clones
+// of tracked skbs the kprobe fallback could not link.
+//
+// # Stacks
+//
+// With --output-stack every record carries its kernel stack, copied by
+// bpf_get_stack (at most 50 frames) into the record itself; user space
+// deduplicates. The stack trace map "stacks" only produces the stack ids
+// that key track_stack (--filter-track-skb-by-stackid); PwruEvent.StackId
+// is that id, meaningful in the kernel only. Ids are taken with
+// BPF_F_REUSE_STACKID: the id is the stack's hash bucket, so a tracked
+// stack always finds its track id again, even when other stacks passed
+// through its bucket since (without the flag, the first stack to reach a
+// bucket keeps it for the whole recording and later ones fail with EEXIST;
+// as ids are taken before filtering, unrelated traffic would fill the map).
+// Two stacks in one bucket share a track id.
 //
 // # Record layout
 //
@@ -47,7 +67,8 @@
 // raw struct skb_shared_info, skb->cb, metadata (8 bytes per field, native
 // byte order), XDP metadata, BPF map operation (the blob of
 // format/SPEC.md 4.7.1: 48-byte header, at most 128 key and 256 value
-// bytes). Protocol, Sport and Dport are in network byte
+// bytes), kernel stack (StackLen bytes: 8-byte return addresses in native
+// byte order, innermost first). Protocol, Sport and Dport are in network byte
 // order; addresses are raw bytes (4 for IPv4, 16 for IPv6).
 //
 // # Filter placeholders
@@ -58,7 +79,7 @@
 // filter_pcap_tunnel_l3 (R1 = kernel address of the first byte, R2 = R1 +
 // min(linear length, 512)), filter_skb_expr (R1 = struct sk_buff *) and
 // filter_xdp_expr (R1 = struct xdp_buff *). They are only called when the
-// corresponding Config.Filter* flag is set. The callers use at most 176
-// bytes of stack (of the verifier's 512 per call chain), so an injected
-// body may use up to 256 bytes.
+// corresponding Config.Filter* flag is set. The callers use at most 184
+// bytes of stack (192 as the verifier counts, in 32-byte steps, of its 512
+// per call chain), so an injected body may use up to 256 bytes.
 package bpf

@@ -33,7 +33,9 @@ char __license[] SEC("license") = "GPL";
 #define PCAP_BOUND 512	   // data_end = data + min(linear length, PCAP_BOUND)
 #define FILTER_STACK 256   // stack the filter placeholders may use
 #define PAYLOAD_HASH_WORDS 8
-#define MAX_STACK_DEPTH 64
+#define MAX_STACK_DEPTH 64 // frames hashed into a stack id (track_stack keys)
+#define OUT_STACK_DEPTH 50 // --output-stack frames copied into the record
+#define OUT_STACK_BYTES (OUT_STACK_DEPTH * 8)
 // --output-bpfmap: a 48-byte header, then up to this many key and value
 // bytes (format/SPEC.md, blob kind 5).
 #define BPFMAP_HDR 48
@@ -60,12 +62,14 @@ char __license[] SEC("license") = "GPL";
 // Counter indexes of the per-CPU counters map.
 enum counter {
 	COUNTER_RINGBUF_LOST = 0,
-	COUNTER_STACK_LOST,
+	COUNTER_STACK_LOST, // bpf_get_stack failed (--output-stack)
 	COUNTER_PAYLOAD_READ_ERR,
 	COUNTER_TRACK_FULL,
 	COUNTER_NULL_SKB, // probe hits whose skb argument was NULL (no event)
 	COUNTER_BPFMAP_TRUNCATED, // map operations whose key or value was cut
 	COUNTER_BPFMAP_READ_ERR,  // map operations whose key or value could not be read
+	COUNTER_STACKID_LOST, // bpf_get_stackid failed (--filter-track-skb-by-stackid)
+	COUNTER_COPY_LOST,    // a clone/copy of a tracked skb not linked (kprobe fallback)
 	NUM_COUNTERS,
 };
 
@@ -73,7 +77,8 @@ enum counter {
 // follow it in this order, each of the stated length: payload
 // (payload_len), raw sk_buff (skb_len), raw skb_shared_info (shinfo_len),
 // skb->cb (cb_len), metadata (meta_len), xdp metadata (xdp_meta_len),
-// BPF map operation (bpfmap_len).
+// BPF map operation (bpfmap_len), kernel stack (stack_len bytes: return
+// addresses, innermost first).
 struct event {
 	u64 time;
 	u64 skb;
@@ -89,7 +94,7 @@ struct event {
 	u32 len;
 	u32 mtu;
 	u32 drop_reason;
-	s32 stack_id;
+	s32 stack_id; // in-kernel only (track_stack key); user space ignores it
 	u32 orig_len; // length the payload was cut from
 	u16 protocol; // network byte order
 	u16 flags;
@@ -109,6 +114,7 @@ struct event {
 	u16 meta_len;
 	u16 xdp_meta_len;
 	u16 bpfmap_len;
+	u16 stack_len;
 };
 
 // meta_field describes one --output-skb-metadata path: starting at the
@@ -161,7 +167,8 @@ volatile const struct config CFG = {};
 
 struct scratch {
 	struct event ev;
-	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + MAX_XDP_META + BPFMAP_SIZE];
+	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + MAX_XDP_META + BPFMAP_SIZE +
+		OUT_STACK_BYTES];
 };
 
 struct {
@@ -183,6 +190,8 @@ struct {
 	__uint(max_entries, NUM_COUNTERS);
 } counters SEC(".maps");
 
+// Stack ids, the keys of track_stack (see get_stackid); --output-stack does
+// not use this map.
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(key_size, sizeof(u32));
@@ -227,6 +236,16 @@ struct {
 	__type(value, struct prog_ctx);
 	__uint(max_entries, 1);
 } cur_prog SEC(".maps");
+
+// Task -> tracked skb being cloned or copied, from the entry to the return
+// of skb_clone & co. (clone tracking by kprobe+kretprobe, where the fexit
+// programs cannot attach).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, u64);
+	__type(value, u64);
+	__uint(max_entries, 4096);
+} copy_src SEC(".maps");
 
 // Source of track ids.
 struct {
@@ -682,13 +701,45 @@ static __always_inline void emit(struct scratch *s, u32 pos)
 		count(COUNTER_RINGBUF_LOST);
 }
 
-static __always_inline s32 get_stack(void *ctx)
+// get_stackid returns the id of the current kernel stack in the stacks map,
+// the key of track_stack. BPF_F_REUSE_STACKID makes the id the stack's hash
+// bucket, whatever the bucket held before: a tracked stack always finds its
+// id again. Without it a bucket, once taken, stays taken (nothing deletes
+// from the map, and every probe hit takes an id before filtering), so on a
+// busy host the stacks of unrelated traffic fill the map and every later
+// stack fails with EEXIST. The price: two stacks in one bucket (of 8192)
+// share a track id.
+static __always_inline s32 get_stackid(void *ctx)
 {
-	s32 id = bpf_get_stackid(ctx, &stacks, 0);
+	s32 id = bpf_get_stackid(ctx, &stacks, BPF_F_REUSE_STACKID);
 
 	if (id < 0)
-		count(COUNTER_STACK_LOST);
+		count(COUNTER_STACKID_LOST);
 	return id;
+}
+
+// put_stack appends the current kernel stack (--output-stack) as the last
+// variable part of the record; user space deduplicates stacks.
+static __always_inline u32 put_stack(void *ctx, struct scratch *s, u32 pos)
+{
+	u64 p = pos;
+	long n;
+
+	if (!CFG.output_stack)
+		return pos;
+	OPAQUE(p);
+	if (p > DATA_CAP - OUT_STACK_BYTES) {
+		count(COUNTER_STACK_LOST);
+		return pos;
+	}
+	n = bpf_get_stack(ctx, &s->data[p], OUT_STACK_BYTES, 0);
+	OPAQUE(n);
+	if (n < 0 || n > OUT_STACK_BYTES) {
+		count(COUNTER_STACK_LOST);
+		return pos;
+	}
+	s->ev.stack_len = n;
+	return pos + n;
 }
 
 // Decides whether skb passes: tracked skbs always pass, others go through
@@ -700,6 +751,10 @@ static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scra
 	u64 *tid;
 	struct skb_data d;
 
+	// The stack id is taken once per event, also for tracked skbs:
+	// handle_skb remembers it for the event's track id.
+	if (CFG.track_stackid)
+		s->ev.stack_id = get_stackid(ctx);
 	if (CFG.track_skb) {
 		tid = bpf_map_lookup_elem(&track_skb, &addr);
 		if (tid) {
@@ -737,7 +792,6 @@ unmatched:
 	// looked up only now: an skb that matches by itself gets its own track
 	// id, not the one of the last skb that went the same way.
 	if (CFG.track_stackid) {
-		s->ev.stack_id = get_stack(ctx);
 		if (s->ev.stack_id >= 0) {
 			u32 sid = s->ev.stack_id;
 
@@ -789,8 +843,6 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	s->ev.netns = skb_netns(skb);
 	skb_tuple(skb, &s->ev);
 
-	if ((CFG.output_stack || CFG.track_stackid) && s->ev.stack_id < 0)
-		s->ev.stack_id = get_stack(ctx);
 	if (CFG.track_stackid && s->ev.stack_id >= 0 && s->ev.track_id) {
 		u32 sid = s->ev.stack_id;
 
@@ -828,6 +880,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 			      CB_SIZE, &s->ev.cb_len);
 	pos = put_meta(s, pos, skb);
 	pos = put_bpfmap(s, pos);
+	pos = put_stack(ctx, s, pos);
 	emit(s, pos);
 
 	if (CFG.kfree_skbmem_probe_id && probe_id == CFG.kfree_skbmem_probe_id) {
@@ -879,7 +932,7 @@ static __always_inline int handle_non_skb(struct pt_regs *ctx)
 
 	if (!CFG.track_stackid)
 		return 0;
-	id = bpf_get_stackid(ctx, &stacks, 0);
+	id = get_stackid(ctx);
 	if (id < 0)
 		return 0;
 	sid = id;
@@ -893,7 +946,7 @@ static __always_inline int handle_non_skb(struct pt_regs *ctx)
 	s->ev.stack_id = id;
 	fill_common(&s->ev, bpf_get_attach_cookie(ctx), F_NON_SKB | F_TRACKED);
 	s->ev.caller = kprobe_caller(ctx);
-	emit(s, 0);
+	emit(s, put_stack(ctx, s, 0));
 	return 0;
 }
 
@@ -979,6 +1032,46 @@ int BPF_PROG(fexit_skb_copy_expand, struct sk_buff *skb, int newheadroom, int ne
 	return 0;
 }
 
+// The same by kprobe + kretprobe on each of the four functions (all take
+// the source skb first): the entry remembers a tracked source per task, the
+// return links the result. A return whose result is not as long as the
+// remembered source belongs to another call (an interrupt on the same task
+// cloning an untracked skb) and leaves the entry alone. A task's entry
+// found still pending (an interrupt on the same task cloned a tracked skb
+// too, or a return was missed) loses that link: counted.
+SEC("kprobe/skb_copy_entry")
+int kprobe_skb_copy_entry(struct pt_regs *ctx)
+{
+	u64 skb = PT_REGS_PARM1(ctx);
+	u64 task = bpf_get_current_pid_tgid();
+
+	if (!CFG.track_skb || !skb || !bpf_map_lookup_elem(&track_skb, &skb))
+		return 0;
+	if (bpf_map_update_elem(&copy_src, &task, &skb, BPF_NOEXIST)) {
+		count(COUNTER_COPY_LOST);
+		bpf_map_update_elem(&copy_src, &task, &skb, BPF_ANY);
+	}
+	return 0;
+}
+
+SEC("kretprobe/skb_copy_return")
+int kretprobe_skb_copy_return(struct pt_regs *ctx)
+{
+	u64 task = bpf_get_current_pid_tgid();
+	u64 *src = bpf_map_lookup_elem(&copy_src, &task);
+	struct sk_buff *to = (struct sk_buff *)PT_REGS_RC(ctx);
+	u64 from;
+
+	if (!src)
+		return 0;
+	from = *src;
+	if (to && BPF_CORE_READ(to, len) != BPF_CORE_READ((struct sk_buff *)from, len))
+		return 0;
+	bpf_map_delete_elem(&copy_src, &task);
+	track_copy((struct sk_buff *)from, to);
+	return 0;
+}
+
 // tc programs (--filter-trace-tc): entry and verdict. The tracer loads one
 // copy per target program with CFG.prog_probe_id set to its probe id (the
 // kernel cannot attach a cookie to fentry on a BPF program).
@@ -1054,8 +1147,6 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 	s->ev.retval = retval;
 	s->ev.len = len;
 	s->ev.mtu = BPF_CORE_READ(xdp, rxq, dev, mtu);
-	if (CFG.output_stack)
-		s->ev.stack_id = get_stack(ctx);
 	if (CFG.snaplen && len) {
 		struct skb_data d = {.start = data, .linear = len, .orig = len, .l3 = false};
 
@@ -1076,6 +1167,7 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 		}
 	}
 	pos = put_bpfmap(s, pos);
+	pos = put_stack(ctx, s, pos);
 	emit(s, pos);
 	return 0;
 }

@@ -97,7 +97,7 @@ type PwruEvent struct {
 	MetaLen      uint16
 	XdpMetaLen   uint16
 	BpfmapLen    uint16
-	_            [2]byte
+	StackLen     uint16
 }
 
 type PwruProgCtx struct {
@@ -109,52 +109,55 @@ type PwruProgCtx struct {
 type PwruScratch struct {
 	_    structs.HostLayout
 	Ev   PwruEvent
-	Data [4672]uint8
+	Data [5072]uint8
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	PwruMapBpfmapStash           = "bpfmap_stash"
-	PwruMapCounters              = "counters"
-	PwruMapCurProg               = "cur_prog"
-	PwruMapEvents                = "events"
-	PwruMapPayloadSeen           = "payload_seen"
-	PwruMapScratchMap            = "scratch_map"
-	PwruMapStacks                = "stacks"
-	PwruMapTrackIds              = "track_ids"
-	PwruMapTrackSkb              = "track_skb"
-	PwruMapTrackStack            = "track_stack"
-	PwruProgFentryTc             = "fentry_tc"
-	PwruProgFentryXdp            = "fentry_xdp"
-	PwruProgFexitPskbCopyFclone  = "fexit_pskb_copy_fclone"
-	PwruProgFexitSkbClone        = "fexit_skb_clone"
-	PwruProgFexitSkbCopy         = "fexit_skb_copy"
-	PwruProgFexitSkbCopyExpand   = "fexit_skb_copy_expand"
-	PwruProgFexitTc              = "fexit_tc"
-	PwruProgFexitXdp             = "fexit_xdp"
-	PwruProgKprobeBpfHelper      = "kprobe_bpf_helper"
-	PwruProgKprobeBpfmap         = "kprobe_bpfmap"
-	PwruProgKprobeKfreeSkbmem    = "kprobe_kfree_skbmem"
-	PwruProgKprobeMultiBpfHelper = "kprobe_multi_bpf_helper"
-	PwruProgKprobeMultiBpfmap    = "kprobe_multi_bpfmap"
-	PwruProgKprobeMultiNonSkb    = "kprobe_multi_non_skb"
-	PwruProgKprobeMultiSkb1      = "kprobe_multi_skb_1"
-	PwruProgKprobeMultiSkb2      = "kprobe_multi_skb_2"
-	PwruProgKprobeMultiSkb3      = "kprobe_multi_skb_3"
-	PwruProgKprobeMultiSkb4      = "kprobe_multi_skb_4"
-	PwruProgKprobeMultiSkb5      = "kprobe_multi_skb_5"
-	PwruProgKprobeNonSkb         = "kprobe_non_skb"
-	PwruProgKprobeSkb1           = "kprobe_skb_1"
-	PwruProgKprobeSkb2           = "kprobe_skb_2"
-	PwruProgKprobeSkb3           = "kprobe_skb_3"
-	PwruProgKprobeSkb4           = "kprobe_skb_4"
-	PwruProgKprobeSkb5           = "kprobe_skb_5"
-	PwruProgKretprobeBpfmap      = "kretprobe_bpfmap"
-	PwruProgKretprobeMultiBpfmap = "kretprobe_multi_bpfmap"
-	PwruProgRawTpKfreeSkb        = "raw_tp_kfree_skb"
-	PwruVarCFG                   = "CFG"
+	PwruMapBpfmapStash             = "bpfmap_stash"
+	PwruMapCopySrc                 = "copy_src"
+	PwruMapCounters                = "counters"
+	PwruMapCurProg                 = "cur_prog"
+	PwruMapEvents                  = "events"
+	PwruMapPayloadSeen             = "payload_seen"
+	PwruMapScratchMap              = "scratch_map"
+	PwruMapStacks                  = "stacks"
+	PwruMapTrackIds                = "track_ids"
+	PwruMapTrackSkb                = "track_skb"
+	PwruMapTrackStack              = "track_stack"
+	PwruProgFentryTc               = "fentry_tc"
+	PwruProgFentryXdp              = "fentry_xdp"
+	PwruProgFexitPskbCopyFclone    = "fexit_pskb_copy_fclone"
+	PwruProgFexitSkbClone          = "fexit_skb_clone"
+	PwruProgFexitSkbCopy           = "fexit_skb_copy"
+	PwruProgFexitSkbCopyExpand     = "fexit_skb_copy_expand"
+	PwruProgFexitTc                = "fexit_tc"
+	PwruProgFexitXdp               = "fexit_xdp"
+	PwruProgKprobeBpfHelper        = "kprobe_bpf_helper"
+	PwruProgKprobeBpfmap           = "kprobe_bpfmap"
+	PwruProgKprobeKfreeSkbmem      = "kprobe_kfree_skbmem"
+	PwruProgKprobeMultiBpfHelper   = "kprobe_multi_bpf_helper"
+	PwruProgKprobeMultiBpfmap      = "kprobe_multi_bpfmap"
+	PwruProgKprobeMultiNonSkb      = "kprobe_multi_non_skb"
+	PwruProgKprobeMultiSkb1        = "kprobe_multi_skb_1"
+	PwruProgKprobeMultiSkb2        = "kprobe_multi_skb_2"
+	PwruProgKprobeMultiSkb3        = "kprobe_multi_skb_3"
+	PwruProgKprobeMultiSkb4        = "kprobe_multi_skb_4"
+	PwruProgKprobeMultiSkb5        = "kprobe_multi_skb_5"
+	PwruProgKprobeNonSkb           = "kprobe_non_skb"
+	PwruProgKprobeSkb1             = "kprobe_skb_1"
+	PwruProgKprobeSkb2             = "kprobe_skb_2"
+	PwruProgKprobeSkb3             = "kprobe_skb_3"
+	PwruProgKprobeSkb4             = "kprobe_skb_4"
+	PwruProgKprobeSkb5             = "kprobe_skb_5"
+	PwruProgKprobeSkbCopyEntry     = "kprobe_skb_copy_entry"
+	PwruProgKretprobeBpfmap        = "kretprobe_bpfmap"
+	PwruProgKretprobeMultiBpfmap   = "kretprobe_multi_bpfmap"
+	PwruProgKretprobeSkbCopyReturn = "kretprobe_skb_copy_return"
+	PwruProgRawTpKfreeSkb          = "raw_tp_kfree_skb"
+	PwruVarCFG                     = "CFG"
 )
 
 // LoadPwru returns the embedded CollectionSpec for Pwru.
@@ -199,34 +202,36 @@ type PwruSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruProgramSpecs struct {
-	FentryTc             *ebpf.ProgramSpec `ebpf:"fentry_tc"`
-	FentryXdp            *ebpf.ProgramSpec `ebpf:"fentry_xdp"`
-	FexitPskbCopyFclone  *ebpf.ProgramSpec `ebpf:"fexit_pskb_copy_fclone"`
-	FexitSkbClone        *ebpf.ProgramSpec `ebpf:"fexit_skb_clone"`
-	FexitSkbCopy         *ebpf.ProgramSpec `ebpf:"fexit_skb_copy"`
-	FexitSkbCopyExpand   *ebpf.ProgramSpec `ebpf:"fexit_skb_copy_expand"`
-	FexitTc              *ebpf.ProgramSpec `ebpf:"fexit_tc"`
-	FexitXdp             *ebpf.ProgramSpec `ebpf:"fexit_xdp"`
-	KprobeBpfHelper      *ebpf.ProgramSpec `ebpf:"kprobe_bpf_helper"`
-	KprobeBpfmap         *ebpf.ProgramSpec `ebpf:"kprobe_bpfmap"`
-	KprobeKfreeSkbmem    *ebpf.ProgramSpec `ebpf:"kprobe_kfree_skbmem"`
-	KprobeMultiBpfHelper *ebpf.ProgramSpec `ebpf:"kprobe_multi_bpf_helper"`
-	KprobeMultiBpfmap    *ebpf.ProgramSpec `ebpf:"kprobe_multi_bpfmap"`
-	KprobeMultiNonSkb    *ebpf.ProgramSpec `ebpf:"kprobe_multi_non_skb"`
-	KprobeMultiSkb1      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_1"`
-	KprobeMultiSkb2      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_2"`
-	KprobeMultiSkb3      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_3"`
-	KprobeMultiSkb4      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_4"`
-	KprobeMultiSkb5      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_5"`
-	KprobeNonSkb         *ebpf.ProgramSpec `ebpf:"kprobe_non_skb"`
-	KprobeSkb1           *ebpf.ProgramSpec `ebpf:"kprobe_skb_1"`
-	KprobeSkb2           *ebpf.ProgramSpec `ebpf:"kprobe_skb_2"`
-	KprobeSkb3           *ebpf.ProgramSpec `ebpf:"kprobe_skb_3"`
-	KprobeSkb4           *ebpf.ProgramSpec `ebpf:"kprobe_skb_4"`
-	KprobeSkb5           *ebpf.ProgramSpec `ebpf:"kprobe_skb_5"`
-	KretprobeBpfmap      *ebpf.ProgramSpec `ebpf:"kretprobe_bpfmap"`
-	KretprobeMultiBpfmap *ebpf.ProgramSpec `ebpf:"kretprobe_multi_bpfmap"`
-	RawTpKfreeSkb        *ebpf.ProgramSpec `ebpf:"raw_tp_kfree_skb"`
+	FentryTc               *ebpf.ProgramSpec `ebpf:"fentry_tc"`
+	FentryXdp              *ebpf.ProgramSpec `ebpf:"fentry_xdp"`
+	FexitPskbCopyFclone    *ebpf.ProgramSpec `ebpf:"fexit_pskb_copy_fclone"`
+	FexitSkbClone          *ebpf.ProgramSpec `ebpf:"fexit_skb_clone"`
+	FexitSkbCopy           *ebpf.ProgramSpec `ebpf:"fexit_skb_copy"`
+	FexitSkbCopyExpand     *ebpf.ProgramSpec `ebpf:"fexit_skb_copy_expand"`
+	FexitTc                *ebpf.ProgramSpec `ebpf:"fexit_tc"`
+	FexitXdp               *ebpf.ProgramSpec `ebpf:"fexit_xdp"`
+	KprobeBpfHelper        *ebpf.ProgramSpec `ebpf:"kprobe_bpf_helper"`
+	KprobeBpfmap           *ebpf.ProgramSpec `ebpf:"kprobe_bpfmap"`
+	KprobeKfreeSkbmem      *ebpf.ProgramSpec `ebpf:"kprobe_kfree_skbmem"`
+	KprobeMultiBpfHelper   *ebpf.ProgramSpec `ebpf:"kprobe_multi_bpf_helper"`
+	KprobeMultiBpfmap      *ebpf.ProgramSpec `ebpf:"kprobe_multi_bpfmap"`
+	KprobeMultiNonSkb      *ebpf.ProgramSpec `ebpf:"kprobe_multi_non_skb"`
+	KprobeMultiSkb1        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_1"`
+	KprobeMultiSkb2        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_2"`
+	KprobeMultiSkb3        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_3"`
+	KprobeMultiSkb4        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_4"`
+	KprobeMultiSkb5        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_5"`
+	KprobeNonSkb           *ebpf.ProgramSpec `ebpf:"kprobe_non_skb"`
+	KprobeSkb1             *ebpf.ProgramSpec `ebpf:"kprobe_skb_1"`
+	KprobeSkb2             *ebpf.ProgramSpec `ebpf:"kprobe_skb_2"`
+	KprobeSkb3             *ebpf.ProgramSpec `ebpf:"kprobe_skb_3"`
+	KprobeSkb4             *ebpf.ProgramSpec `ebpf:"kprobe_skb_4"`
+	KprobeSkb5             *ebpf.ProgramSpec `ebpf:"kprobe_skb_5"`
+	KprobeSkbCopyEntry     *ebpf.ProgramSpec `ebpf:"kprobe_skb_copy_entry"`
+	KretprobeBpfmap        *ebpf.ProgramSpec `ebpf:"kretprobe_bpfmap"`
+	KretprobeMultiBpfmap   *ebpf.ProgramSpec `ebpf:"kretprobe_multi_bpfmap"`
+	KretprobeSkbCopyReturn *ebpf.ProgramSpec `ebpf:"kretprobe_skb_copy_return"`
+	RawTpKfreeSkb          *ebpf.ProgramSpec `ebpf:"raw_tp_kfree_skb"`
 }
 
 // PwruMapSpecs contains maps before they are loaded into the kernel.
@@ -234,6 +239,7 @@ type PwruProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruMapSpecs struct {
 	BpfmapStash *ebpf.MapSpec `ebpf:"bpfmap_stash"`
+	CopySrc     *ebpf.MapSpec `ebpf:"copy_src"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	CurProg     *ebpf.MapSpec `ebpf:"cur_prog"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
@@ -273,6 +279,7 @@ func (o *PwruObjects) Close() error {
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruMaps struct {
 	BpfmapStash *ebpf.Map `ebpf:"bpfmap_stash"`
+	CopySrc     *ebpf.Map `ebpf:"copy_src"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	CurProg     *ebpf.Map `ebpf:"cur_prog"`
 	Events      *ebpf.Map `ebpf:"events"`
@@ -287,6 +294,7 @@ type PwruMaps struct {
 func (m *PwruMaps) Close() error {
 	return _PwruClose(
 		m.BpfmapStash,
+		m.CopySrc,
 		m.Counters,
 		m.CurProg,
 		m.Events,
@@ -310,34 +318,36 @@ type PwruVariables struct {
 //
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruPrograms struct {
-	FentryTc             *ebpf.Program `ebpf:"fentry_tc"`
-	FentryXdp            *ebpf.Program `ebpf:"fentry_xdp"`
-	FexitPskbCopyFclone  *ebpf.Program `ebpf:"fexit_pskb_copy_fclone"`
-	FexitSkbClone        *ebpf.Program `ebpf:"fexit_skb_clone"`
-	FexitSkbCopy         *ebpf.Program `ebpf:"fexit_skb_copy"`
-	FexitSkbCopyExpand   *ebpf.Program `ebpf:"fexit_skb_copy_expand"`
-	FexitTc              *ebpf.Program `ebpf:"fexit_tc"`
-	FexitXdp             *ebpf.Program `ebpf:"fexit_xdp"`
-	KprobeBpfHelper      *ebpf.Program `ebpf:"kprobe_bpf_helper"`
-	KprobeBpfmap         *ebpf.Program `ebpf:"kprobe_bpfmap"`
-	KprobeKfreeSkbmem    *ebpf.Program `ebpf:"kprobe_kfree_skbmem"`
-	KprobeMultiBpfHelper *ebpf.Program `ebpf:"kprobe_multi_bpf_helper"`
-	KprobeMultiBpfmap    *ebpf.Program `ebpf:"kprobe_multi_bpfmap"`
-	KprobeMultiNonSkb    *ebpf.Program `ebpf:"kprobe_multi_non_skb"`
-	KprobeMultiSkb1      *ebpf.Program `ebpf:"kprobe_multi_skb_1"`
-	KprobeMultiSkb2      *ebpf.Program `ebpf:"kprobe_multi_skb_2"`
-	KprobeMultiSkb3      *ebpf.Program `ebpf:"kprobe_multi_skb_3"`
-	KprobeMultiSkb4      *ebpf.Program `ebpf:"kprobe_multi_skb_4"`
-	KprobeMultiSkb5      *ebpf.Program `ebpf:"kprobe_multi_skb_5"`
-	KprobeNonSkb         *ebpf.Program `ebpf:"kprobe_non_skb"`
-	KprobeSkb1           *ebpf.Program `ebpf:"kprobe_skb_1"`
-	KprobeSkb2           *ebpf.Program `ebpf:"kprobe_skb_2"`
-	KprobeSkb3           *ebpf.Program `ebpf:"kprobe_skb_3"`
-	KprobeSkb4           *ebpf.Program `ebpf:"kprobe_skb_4"`
-	KprobeSkb5           *ebpf.Program `ebpf:"kprobe_skb_5"`
-	KretprobeBpfmap      *ebpf.Program `ebpf:"kretprobe_bpfmap"`
-	KretprobeMultiBpfmap *ebpf.Program `ebpf:"kretprobe_multi_bpfmap"`
-	RawTpKfreeSkb        *ebpf.Program `ebpf:"raw_tp_kfree_skb"`
+	FentryTc               *ebpf.Program `ebpf:"fentry_tc"`
+	FentryXdp              *ebpf.Program `ebpf:"fentry_xdp"`
+	FexitPskbCopyFclone    *ebpf.Program `ebpf:"fexit_pskb_copy_fclone"`
+	FexitSkbClone          *ebpf.Program `ebpf:"fexit_skb_clone"`
+	FexitSkbCopy           *ebpf.Program `ebpf:"fexit_skb_copy"`
+	FexitSkbCopyExpand     *ebpf.Program `ebpf:"fexit_skb_copy_expand"`
+	FexitTc                *ebpf.Program `ebpf:"fexit_tc"`
+	FexitXdp               *ebpf.Program `ebpf:"fexit_xdp"`
+	KprobeBpfHelper        *ebpf.Program `ebpf:"kprobe_bpf_helper"`
+	KprobeBpfmap           *ebpf.Program `ebpf:"kprobe_bpfmap"`
+	KprobeKfreeSkbmem      *ebpf.Program `ebpf:"kprobe_kfree_skbmem"`
+	KprobeMultiBpfHelper   *ebpf.Program `ebpf:"kprobe_multi_bpf_helper"`
+	KprobeMultiBpfmap      *ebpf.Program `ebpf:"kprobe_multi_bpfmap"`
+	KprobeMultiNonSkb      *ebpf.Program `ebpf:"kprobe_multi_non_skb"`
+	KprobeMultiSkb1        *ebpf.Program `ebpf:"kprobe_multi_skb_1"`
+	KprobeMultiSkb2        *ebpf.Program `ebpf:"kprobe_multi_skb_2"`
+	KprobeMultiSkb3        *ebpf.Program `ebpf:"kprobe_multi_skb_3"`
+	KprobeMultiSkb4        *ebpf.Program `ebpf:"kprobe_multi_skb_4"`
+	KprobeMultiSkb5        *ebpf.Program `ebpf:"kprobe_multi_skb_5"`
+	KprobeNonSkb           *ebpf.Program `ebpf:"kprobe_non_skb"`
+	KprobeSkb1             *ebpf.Program `ebpf:"kprobe_skb_1"`
+	KprobeSkb2             *ebpf.Program `ebpf:"kprobe_skb_2"`
+	KprobeSkb3             *ebpf.Program `ebpf:"kprobe_skb_3"`
+	KprobeSkb4             *ebpf.Program `ebpf:"kprobe_skb_4"`
+	KprobeSkb5             *ebpf.Program `ebpf:"kprobe_skb_5"`
+	KprobeSkbCopyEntry     *ebpf.Program `ebpf:"kprobe_skb_copy_entry"`
+	KretprobeBpfmap        *ebpf.Program `ebpf:"kretprobe_bpfmap"`
+	KretprobeMultiBpfmap   *ebpf.Program `ebpf:"kretprobe_multi_bpfmap"`
+	KretprobeSkbCopyReturn *ebpf.Program `ebpf:"kretprobe_skb_copy_return"`
+	RawTpKfreeSkb          *ebpf.Program `ebpf:"raw_tp_kfree_skb"`
 }
 
 func (p *PwruPrograms) Close() error {
@@ -367,8 +377,10 @@ func (p *PwruPrograms) Close() error {
 		p.KprobeSkb3,
 		p.KprobeSkb4,
 		p.KprobeSkb5,
+		p.KprobeSkbCopyEntry,
 		p.KretprobeBpfmap,
 		p.KretprobeMultiBpfmap,
+		p.KretprobeSkbCopyReturn,
 		p.RawTpKfreeSkb,
 	)
 }

@@ -77,6 +77,11 @@ type Config struct {
 	TraceTC           bool
 	TraceXDP          bool
 
+	// CopyTracking: "" = clones and copies are tracked by fexit, and by
+	// kprobe+kretprobe where fexit cannot attach; CopyKprobe forces the
+	// latter (to test it on kernels with fexit).
+	CopyTracking string
+
 	// What each event carries.
 	OutputSKB         bool
 	OutputSharedInfo  bool
@@ -157,6 +162,11 @@ func (c *Config) Validate() error {
 		// Stack tracking extends skb tracking: without the skb map every
 		// matching event would start a new track id.
 		c.TrackSKB = true
+	}
+	switch c.CopyTracking {
+	case "", CopyKprobe:
+	default:
+		return bad("unknown clone tracking mechanism %q (want %q)", c.CopyTracking, CopyKprobe)
 	}
 	if c.TrackBPFHelpers && !c.TraceTC && !c.TraceXDP {
 		return bad("--filter-track-bpf-helpers needs --filter-trace-tc or --filter-trace-xdp")

@@ -32,7 +32,6 @@ const (
 	offLen          = unsafe.Offsetof(bpf.PwruEvent{}.Len)
 	offMTU          = unsafe.Offsetof(bpf.PwruEvent{}.Mtu)
 	offDropReason   = unsafe.Offsetof(bpf.PwruEvent{}.DropReason)
-	offStackID      = unsafe.Offsetof(bpf.PwruEvent{}.StackId)
 	offOrigLen      = unsafe.Offsetof(bpf.PwruEvent{}.OrigLen)
 	offProtocol     = unsafe.Offsetof(bpf.PwruEvent{}.Protocol)
 	offFlags        = unsafe.Offsetof(bpf.PwruEvent{}.Flags)
@@ -52,11 +51,17 @@ const (
 	offMetaLen      = unsafe.Offsetof(bpf.PwruEvent{}.MetaLen)
 	offXDPMetaLen   = unsafe.Offsetof(bpf.PwruEvent{}.XdpMetaLen)
 	offBPFMapLen    = unsafe.Offsetof(bpf.PwruEvent{}.BpfmapLen)
+	offStackLen     = unsafe.Offsetof(bpf.PwruEvent{}.StackLen)
 )
 
 // payloadL3 is the payload_flags bit saying the payload starts at the
 // network header.
 const payloadL3 = 1
+
+// maxStackKeys bounds the raw stack -> capture stack ID cache of a
+// decoder; it is cleared when full (the writer still deduplicates, at the
+// cost of an allocation per lookup until the cache is warm again).
+const maxStackKeys = 1 << 16
 
 // maxPayloadSKBs bounds the skb -> last payload map of a decoder; it is
 // cleared when full (the next event of each skb then refers to no payload
@@ -67,34 +72,25 @@ const maxPayloadSKBs = 1 << 18
 // have the layout of the kernel program.
 var ErrBadRecord = errors.New("malformed ring buffer record")
 
-// StackSource resolves kernel stack ids to instruction pointers (the
-// stack trace map in production).
-type StackSource interface {
-	Stack(id uint32) ([]uint64, error)
-}
-
 // decoder turns ring buffer records into format events, storing stacks,
 // payloads and blobs in the writer. It is owned by the drain goroutine.
 type decoder struct {
-	w      *format.Writer
-	stacks StackSource
+	w *format.Writer
 
-	stackIDs map[int32]uint32  // kernel stack id -> capture stack id
+	stackIDs map[string]uint32 // raw stack bytes of a record -> capture stack id
+	ips      []uint64          // scratch for the stack being added
 	payloads map[uint64]uint32 // skb -> last payload id
 	comms    map[string]string // interned comms
 	freeing  map[uint32]bool   // probe ids that end an skb's life
 
 	ev  format.Event
 	pkt format.Packet
-
-	stackLost uint64 // stack ids the stack map could not resolve
 }
 
-func newDecoder(w *format.Writer, stacks StackSource, freeing map[uint32]bool) *decoder {
+func newDecoder(w *format.Writer, freeing map[uint32]bool) *decoder {
 	return &decoder{
 		w:        w,
-		stacks:   stacks,
-		stackIDs: make(map[int32]uint32),
+		stackIDs: make(map[string]uint32),
 		payloads: make(map[uint64]uint32),
 		comms:    make(map[string]string),
 		freeing:  freeing,
@@ -144,14 +140,6 @@ func (d *decoder) decode(rec []byte) error {
 		e.Tuple.Proto = rec[offL4Proto]
 		e.Tuple.Sport = binary.BigEndian.Uint16(rec[offSport:])
 		e.Tuple.Dport = binary.BigEndian.Uint16(rec[offDport:])
-	}
-
-	if sid := int32(u32at(rec, offStackID)); sid >= 0 {
-		id, err := d.stack(sid)
-		if err != nil {
-			return err
-		}
-		e.StackID = id
 	}
 
 	// Variable parts, in the order of struct event's length fields.
@@ -215,6 +203,13 @@ func (d *decoder) decode(rec []byte) error {
 		}
 		e.Blobs[part.kind] = id
 	}
+	stack, err := take(u16at(rec, offStackLen))
+	if err != nil {
+		return err
+	}
+	if e.StackID, err = d.stack(stack); err != nil {
+		return err
+	}
 	if d.freeing[e.ProbeID] {
 		delete(d.payloads, e.SKB)
 	}
@@ -237,24 +232,30 @@ func (d *decoder) comm(b []byte) string {
 	return s
 }
 
-func (d *decoder) stack(sid int32) (uint32, error) {
-	if id, ok := d.stackIDs[sid]; ok {
+// stack returns the capture stack ID of raw, the stack part of a record
+// (little-endian return addresses, innermost first); 0 when raw is empty.
+// Identical stacks are looked up by their bytes, without allocating.
+func (d *decoder) stack(raw []byte) (uint32, error) {
+	if len(raw) == 0 {
+		return 0, nil
+	}
+	if len(raw)%8 != 0 {
+		return 0, fmt.Errorf("decode record: stack of %d bytes, not whole addresses: %w", len(raw), ErrBadRecord)
+	}
+	if id, ok := d.stackIDs[string(raw)]; ok {
 		return id, nil
 	}
-	if d.stacks == nil {
-		return 0, nil
+	d.ips = d.ips[:0]
+	for b := raw; len(b) > 0; b = b[8:] {
+		d.ips = append(d.ips, binary.LittleEndian.Uint64(b))
 	}
-	ips, err := d.stacks.Stack(uint32(sid))
-	if err != nil || len(ips) == 0 {
-		// The stack map entry is gone (or never filled): count, keep the
-		// event without a stack.
-		d.stackLost++
-		return 0, nil
-	}
-	id, err := d.w.AddStack(ips)
+	id, err := d.w.AddStack(d.ips)
 	if err != nil {
 		return 0, err
 	}
-	d.stackIDs[sid] = id
+	if len(d.stackIDs) >= maxStackKeys {
+		clear(d.stackIDs)
+	}
+	d.stackIDs[string(raw)] = id
 	return id, nil
 }

@@ -74,7 +74,7 @@ func TestDrainDiskFull(t *testing.T) {
 			disk.room = disk.buf.Len() + tt.room
 			d := &drainer{
 				ring: &randomRing{tb: t, rng: rand.New(rand.NewPCG(1, 2))},
-				dec:  newDecoder(w, nil, nil),
+				dec:  newDecoder(w, nil),
 				opts: drainOptions{Tick: tt.tick},
 			}
 			type result struct {

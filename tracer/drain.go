@@ -68,6 +68,7 @@ type drainer struct {
 	lost     uint64
 	lastLoss *format.Losses // last stored, to store only changes
 	skipped  uint64         // records read after a limit was reached, not written
+	bad      uint64         // records without the kernel program's layout, not written
 	reason   string
 }
 
@@ -126,7 +127,9 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 				d.skipped++
 				continue
 			}
-			if err := d.dec.decode(rec.RawSample); err != nil {
+			if err := d.dec.decode(rec.RawSample); errors.Is(err, ErrBadRecord) {
+				d.bad++
+			} else if err != nil {
 				return d.stats(reason), fmt.Errorf("write event: %w", err)
 			}
 			sinceTime++
@@ -205,8 +208,8 @@ func (d *drainer) updateLosses() error {
 	if d.skipped > 0 {
 		l.Other["not_written_"+d.reason] = d.skipped
 	}
-	if d.dec.stackLost > 0 {
-		l.Other["stack_unresolved"] = d.dec.stackLost
+	if d.bad > 0 {
+		l.Other["bad_record"] = d.bad
 	}
 	d.lost = l.TotalLost()
 	if d.lastLoss != nil && reflect.DeepEqual(*d.lastLoss, l) {

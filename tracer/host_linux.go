@@ -82,6 +82,28 @@ func readKallsyms() ([]format.Symbol, error) {
 	return syms, nil
 }
 
+// addBPFKallsyms stores the symbols of BPF code loaded since the kallsyms
+// snapshot (known: the addresses of BPF symbols it had) as another kallsyms
+// section.
+func addBPFKallsyms(w *format.Writer, known map[uint64]bool) error {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return fmt.Errorf("read kallsyms: %w", err)
+	}
+	defer f.Close()
+	syms, err := bpfKallsyms(f, known)
+	if err != nil {
+		return err
+	}
+	if len(syms) == 0 {
+		return nil
+	}
+	if err := w.AddKallsyms(syms); err != nil {
+		return fmt.Errorf("store kallsyms: %w", err)
+	}
+	return nil
+}
+
 // availableFilterFunctions reads ftrace's list of attachable functions
 // from tracefs or debugfs.
 func availableFilterFunctions() (Traceable, error) {

@@ -40,6 +40,7 @@ type Timings struct {
 type Result struct {
 	Stats
 	Backend       string // kprobe or kprobe-multi
+	CopyTracking  string // --filter-track-skb: how clones inherit track ids (copyTracking.describe), "" = off
 	Probes        int    // probes attached
 	ProbesFailed  int
 	FailedSamples []string // a few "name: error" lines of failed probes
@@ -179,8 +180,9 @@ type session struct {
 	addrs  map[string]uint64 // kallsyms name -> address (first)
 	log    io.Writer
 
-	mapFuncs  []MapFunc      // --output-bpfmap functions
-	mapProbes []format.Probe // their probes, appended to probes when attached
+	mapFuncs     []MapFunc      // --output-bpfmap functions
+	mapProbes    []format.Probe // their probes, appended to probes when attached
+	copyTracking string         // how clones inherit track ids, for Result.CopyTracking
 }
 
 // Run records into out until ctx is done or a limit is reached. The
@@ -287,6 +289,12 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if err := writeSnapshots(w, vmlinuxRaw, disc.modules, syms, ifs, nss); err != nil {
 		return res, err
 	}
+	bpfSyms := make(map[uint64]bool) // BPF code symbolized by the snapshot
+	for _, sym := range syms {
+		if sym.Module == "bpf" {
+			bpfSyms[sym.Addr] = true
+		}
+	}
 	syms, vmlinuxRaw, ifs, s.addrs = nil, nil, nil, nil
 	disc.vmlinuxRaw = nil
 	debug.FreeOSMemory()
@@ -311,6 +319,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		return nil, err
 	}
 	res.Timings.Attach = time.Since(t0)
+	res.CopyTracking = s.copyTracking
 	for _, p := range s.probes {
 		if p.Error != "" {
 			res.ProbesFailed++
@@ -327,6 +336,13 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 
 	if err := w.AddProbes(s.probes); err != nil {
 		return res, fmt.Errorf("store probes: %w", err)
+	}
+	if cfg.OutputStack {
+		// The stacks of tracepoint and fentry/fexit events start in our
+		// programs, loaded after the kallsyms snapshot: name them too.
+		if err := addBPFKallsyms(w, bpfSyms); err != nil {
+			fmt.Fprintf(log, "warning: BPF program symbols for --output-stack: %v\n", err)
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return res, fmt.Errorf("write capture: %w", err)
@@ -357,7 +373,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	dr := &drainer{
 		ring:   rd,
-		dec:    newDecoder(w, mapStacks{s.coll.Maps["stacks"]}, freeing),
+		dec:    newDecoder(w, freeing),
 		losses: mapLosses{s.coll.Maps["counters"], s.coll.Programs},
 		opts: drainOptions{
 			MaxEvents:    cfg.MaxEvents,
@@ -517,6 +533,11 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		return fmt.Errorf("load kernel program spec: %w", err)
 	}
 	spec.Maps["events"].MaxEntries = uint32(cfg.RingbufSize)
+	if !cfg.TrackSKBByStackID {
+		// Stack ids only key --filter-track-skb-by-stackid (--output-stack
+		// copies the stack into the record): no need for the 4 MiB map.
+		spec.Maps["stacks"].MaxEntries = 1
+	}
 
 	var kc bpf.PwruConfig
 	kc.Snaplen = cfg.Snaplen
@@ -574,6 +595,11 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	// The main collection: the probe programs of the chosen backend, the
 	// drop tracepoint and the kfree_skbmem cleanup.
 	keep := map[string]bool{"raw_tp_kfree_skb": true, "kprobe_kfree_skbmem": true}
+	if cfg.TrackSKB {
+		// The clone tracking fallback (see attachCopyTracking).
+		keep["kprobe_skb_copy_entry"] = true
+		keep["kretprobe_skb_copy_return"] = true
+	}
 	prefix := "kprobe_skb_"
 	nonSKB := "kprobe_non_skb"
 	if backend == BackendKprobeMulti {
@@ -724,25 +750,7 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 	}
 
 	if cfg.TrackSKB {
-		for fn, prog := range map[string]string{
-			"skb_clone":          "fexit_skb_clone",
-			"skb_copy":           "fexit_skb_copy",
-			"__pskb_copy_fclone": "fexit_pskb_copy_fclone",
-			"skb_copy_expand":    "fexit_skb_copy_expand",
-		} {
-			p, err := s.loadTracing(prog, nil, fn, 0)
-			if err != nil {
-				fmt.Fprintf(s.log, "warning: clone tracking on %s: %v\n", fn, err)
-				continue
-			}
-			l, err := link.AttachTracing(link.TracingOptions{Program: p})
-			p.Close()
-			if err != nil {
-				fmt.Fprintf(s.log, "warning: clone tracking on %s: %v\n", fn, err)
-				continue
-			}
-			s.links = append(s.links, l)
-		}
+		s.attachCopyTracking()
 	}
 	if cfg.TraceTC || cfg.TraceXDP {
 		if err := s.attachBPFProgs(); err != nil {
@@ -750,6 +758,50 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 		}
 	}
 	return s.attachMapFuncs(backend)
+}
+
+// attachCopyTracking makes clones and copies of tracked skbs inherit the
+// track id: fexit programs, or kprobe+kretprobe pairs where those cannot
+// attach.
+func (s *session) attachCopyTracking() {
+	fns := make([]string, len(copyFuncs))
+	fexit := make(map[string]string, len(copyFuncs))
+	for i, c := range copyFuncs {
+		fns[i] = c.fn
+		fexit[c.fn] = c.fexit
+	}
+	ct := attachCopyTracking(fns, s.cfg.CopyTracking, func(fn, mech string) ([]link.Link, error) {
+		if mech == CopyFexit {
+			p, err := s.loadTracing(fexit[fn], nil, fn, 0)
+			if err != nil {
+				return nil, err
+			}
+			defer p.Close()
+			l, err := link.AttachTracing(link.TracingOptions{Program: p})
+			if err != nil {
+				return nil, err
+			}
+			return []link.Link{l}, nil
+		}
+		// The return probe first: an entry without its return would
+		// leave a stale source behind.
+		ret, err := link.Kretprobe(fn, s.coll.Programs["kretprobe_skb_copy_return"], nil)
+		if err != nil {
+			return nil, err
+		}
+		entry, err := link.Kprobe(fn, s.coll.Programs["kprobe_skb_copy_entry"], nil)
+		if err != nil {
+			ret.Close()
+			return nil, err
+		}
+		return []link.Link{ret, entry}, nil
+	})
+	for _, w := range ct.warnings {
+		fmt.Fprintf(s.log, "warning: %s\n", w)
+	}
+	s.links = append(s.links, ct.links...)
+	s.copyTracking = ct.describe(fns)
+	fmt.Fprintf(s.log, "clone tracking: %s\n", s.copyTracking)
 }
 
 // attachSingle attaches one kprobe per function, KprobeBatch at a time.
@@ -911,23 +963,8 @@ func (s *session) close(res *Result) {
 	res.Timings.Detach = time.Since(t0)
 }
 
-// mapStacks reads stacks from the stack trace map.
-type mapStacks struct{ m *ebpf.Map }
-
-func (m mapStacks) Stack(id uint32) ([]uint64, error) {
-	var ips [64]uint64
-	if err := m.m.Lookup(id, &ips); err != nil {
-		return nil, err
-	}
-	n := 0
-	for n < len(ips) && ips[n] != 0 {
-		n++
-	}
-	return append([]uint64(nil), ips[:n]...), nil
-}
-
 // Names of the kernel counters (enum counter in bpf/pwru.c).
-var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb", "bpfmap_truncated", "bpfmap_read_error"}
+var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb", "bpfmap_truncated", "bpfmap_read_error", "stackid_lost", "copy_track_lost"}
 
 // mapLosses sums the per-CPU counters map and the programs' recursion
 // misses (probe hits the kernel skipped because a BPF program was already

@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/vmtest/report"
 )
 
 // TestHarness checks the guest plumbing the other scenarios stand on:
@@ -174,44 +175,50 @@ func TestTrack(t *testing.T) {
 	forKernels(t, "track", func(t *testing.T, c *checkCtx) {
 		sent := sentOf(c.rep, "udp", 7777)
 		requireAnswered(t, sent)
-		cp := openCapture(t, c, "main")
-		byTrack := map[uint64][]format.Event{}
-		for _, e := range cp.events {
-			if e.TrackID != 0 {
-				byTrack[e.TrackID] = append(byTrack[e.TrackID], e)
-			}
+		checkTrack(t, openCapture(t, c, "main"), sent)
+	})
+}
+
+// checkTrack asserts that the capture follows each datagram of sent from
+// dport 7777 to the 8888 DNAT made of it, as one tracked skb.
+func checkTrack(t *testing.T, cp *capture, sent []report.Packet) {
+	t.Helper()
+	byTrack := map[uint64][]format.Event{}
+	for _, e := range cp.events {
+		if e.TrackID != 0 {
+			byTrack[e.TrackID] = append(byTrack[e.TrackID], e)
 		}
-		followed := 0
-		changed := 0
-		for _, evs := range byTrack {
-			before := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 7777) })
-			after := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 8888) })
-			if before < 0 || after < 0 {
+	}
+	followed := 0
+	changed := 0
+	for _, evs := range byTrack {
+		before := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 7777) })
+		after := slices.IndexFunc(evs, func(e format.Event) bool { return tupleIs(&e, 17, "", "10.0.0.2", 8888) })
+		if before < 0 || after < 0 {
+			continue
+		}
+		followed++
+		if evs[after].Flags&format.FlagTracked == 0 {
+			t.Errorf("event %s after DNAT (dport 8888) is not marked as tracked", cp.probe(&evs[after]))
+		}
+		t.Logf("track %d: %v", evs[0].TrackID, cp.funcs(evs))
+		for i := after; i < len(evs); i++ {
+			p := cp.packetOf(t, &evs[i])
+			if p == nil {
 				continue
 			}
-			followed++
-			if evs[after].Flags&format.FlagTracked == 0 {
-				t.Errorf("event %s after DNAT (dport 8888) is not marked as tracked", cp.probe(&evs[after]))
-			}
-			t.Logf("track %d: %v", evs[0].TrackID, cp.funcs(evs))
-			for i := after; i < len(evs); i++ {
-				p := cp.packetOf(t, &evs[i])
-				if p == nil {
-					continue
-				}
-				if proto, _, _, l4b, ok := l4(p); ok && proto == 17 && len(l4b) >= 8 && binary.BigEndian.Uint16(l4b[2:]) == 8888 {
-					changed++
-					break
-				}
+			if proto, _, _, l4b, ok := l4(p); ok && proto == 17 && len(l4b) >= 8 && binary.BigEndian.Uint16(l4b[2:]) == 8888 {
+				changed++
+				break
 			}
 		}
-		if followed < len(sent) {
-			t.Errorf("%d skbs followed from dport 7777 to 8888, want %d (events: %d, functions: %v)", followed, len(sent), len(cp.events), cp.funcs(cp.events))
-		}
-		if changed < len(sent) {
-			t.Errorf("%d tracked skbs have a stored payload with the rewritten port 8888, want %d", changed, len(sent))
-		}
-	})
+	}
+	if followed < len(sent) {
+		t.Errorf("%d skbs followed from dport 7777 to 8888, want %d (events: %d, functions: %v)", followed, len(sent), len(cp.events), cp.funcs(cp.events))
+	}
+	if changed < len(sent) {
+		t.Errorf("%d tracked skbs have a stored payload with the rewritten port 8888, want %d", changed, len(sent))
+	}
 }
 
 // TestTCXDP: --filter-trace-tc and --filter-trace-xdp record entry and
@@ -305,25 +312,15 @@ func TestOutput(t *testing.T) {
 		if len(icmp) == 0 {
 			t.Fatalf("no icmp_rcv events (functions: %v)", cp.funcs(cp.events))
 		}
-		// bpf_get_stackid fails with EEXIST when two different stacks hash
-		// to the same bucket of the kernel's stack map; the recorder counts
-		// that as stack_lost. Every icmp_rcv event without a stack must be
-		// accounted for there, and most must have one.
+		// --output-stack copies every event's kernel stack into its record:
+		// none may be missing, and bpf_get_stack must not have failed.
 		losses := cp.f.Losses()
-		withStack := 0
-		for _, e := range icmp {
-			if e.StackID != 0 {
-				withStack++
-			}
+		if n := losses.Other["stack_lost"]; n != 0 {
+			t.Errorf("stack_lost = %d, want 0", n)
 		}
-		if missing := len(icmp) - withStack; missing > 0 {
-			t.Logf("%d of %d icmp_rcv events without a stack; stack_lost = %d", missing, len(icmp), losses.Other["stack_lost"])
-			if uint64(missing) > losses.Other["stack_lost"] {
-				t.Fatalf("%d icmp_rcv events without a stack, but the capture counts only %d stack_lost", missing, losses.Other["stack_lost"])
-			}
-		}
-		if withStack*2 < len(icmp) {
-			t.Fatalf("only %d of %d icmp_rcv events have a stack", withStack, len(icmp))
+		t.Logf("%d events, %d stacks, stack_lost %d", len(cp.events), cp.f.Summary().Stacks, losses.Other["stack_lost"])
+		for i := range cp.events {
+			checkStack(t, cp, syms, &cp.events[i])
 		}
 		for _, e := range icmp {
 			if e.StackID != 0 {
@@ -331,16 +328,7 @@ func TestOutput(t *testing.T) {
 				if err != nil {
 					t.Fatalf("stack %d: %v", e.StackID, err)
 				}
-				var names []string
-				for _, ip := range ips {
-					s, _, ok := syms.Lookup(ip)
-					if !ok {
-						t.Errorf("stack address %#x does not symbolize", ip)
-						continue
-					}
-					names = append(names, s.Name)
-				}
-				if !slices.ContainsFunc(names, deliver.MatchString) {
+				if names := stackNames(syms, ips); !slices.ContainsFunc(names, deliver.MatchString) {
 					t.Errorf("icmp_rcv stack %v lacks ip_protocol_deliver_rcu / ip_local_deliver_finish", names)
 				}
 			}
@@ -386,6 +374,83 @@ func TestOutput(t *testing.T) {
 			}
 		}
 	})
+}
+
+// maxStackFrames is the recorder's --output-stack depth (OUT_STACK_DEPTH
+// in bpf/pwru.c).
+const maxStackFrames = 50
+
+// stackEntry matches the frames every stack of the ping scenarios passes
+// through: the sendto and recvfrom system calls of the guest's pinger, or
+// the softirq that delivers packets (veth hands them to the backlog).
+var stackEntry = regexp.MustCompile(`^(__sys_sendto|__sys_recvfrom|__sys_recvmsg|net_rx_action)$`)
+
+// stackNames symbolizes ips; an address that no symbol covers closely
+// (beyond 1 MiB from the nearest) is shown as its hex value.
+func stackNames(syms *format.Symbols, ips []uint64) []string {
+	names := make([]string, len(ips))
+	for i, ip := range ips {
+		s, off, ok := syms.Lookup(ip)
+		if !ok || off >= 1<<20 {
+			names[i] = fmt.Sprintf("%#x", ip)
+			continue
+		}
+		names[i] = s.Name
+	}
+	return names
+}
+
+// checkStack asserts that e, from a capture made with --output-stack, has a
+// stack that makes sense: every frame symbolizes, a kprobe's stack starts
+// in the traced function, the kfree_skb tracepoint's in the recorder's own
+// program (named through the BPF symbols the recorder adds) with the
+// freeing function among the callers, and the chain reaches the system
+// call or softirq the packet came from.
+func checkStack(t *testing.T, cp *capture, syms *format.Symbols, e *format.Event) {
+	t.Helper()
+	fn := cp.probe(e)
+	if e.StackID == 0 {
+		t.Errorf("%s event at %d without a stack", fn, e.Time)
+		return
+	}
+	ips, err := cp.f.Stack(e.StackID)
+	if err != nil {
+		t.Fatalf("stack %d: %v", e.StackID, err)
+	}
+	names := stackNames(syms, ips)
+	if len(ips) < 2 || len(ips) > maxStackFrames {
+		t.Errorf("%s stack of %d frames, want 2..%d: %v", fn, len(ips), maxStackFrames, names)
+		return
+	}
+	for i, n := range names {
+		if strings.HasPrefix(n, "0x") {
+			t.Errorf("%s stack frame %d (%s) does not symbolize: %v", fn, i, n, names)
+		}
+	}
+	p := cp.f.Probe(e.ProbeID)
+	switch {
+	case p == nil:
+		t.Errorf("event of unknown probe %d", e.ProbeID)
+	case p.Kind == format.ProbeKprobe || p.Kind == format.ProbeKprobeMulti:
+		if names[0] != p.Name {
+			t.Errorf("%s stack starts in %s, want the traced function: %v", fn, names[0], names)
+		}
+		// --output-caller reads the return address at the probe's stack
+		// pointer: the unwinder's second frame.
+		if e.Caller != 0 && ips[1] != e.Caller {
+			t.Errorf("%s stack's caller frame %s, --output-caller says %s", fn, syms.Format(ips[1]), syms.Format(e.Caller))
+		}
+	case p.Kind == format.ProbeTracepoint:
+		if !strings.HasPrefix(names[0], "bpf_prog_") || !strings.HasSuffix(names[0], "raw_tp_kfree_skb") {
+			t.Errorf("%s stack starts in %s, want the recorder's raw_tp_kfree_skb program: %v", fn, names[0], names)
+		}
+		if !slices.ContainsFunc(names, regexp.MustCompile(`^(sk_skb_reason_drop|kfree_skb_reason|kfree_skb|kfree_skb_list_reason)$`).MatchString) {
+			t.Errorf("%s stack lacks the freeing function: %v", fn, names)
+		}
+	}
+	if len(ips) < maxStackFrames && !slices.ContainsFunc(names, stackEntry.MatchString) {
+		t.Errorf("%s stack reaches no socket system call nor net_rx_action: %v", fn, names)
+	}
 }
 
 // TestDiff: the same UDP traffic with and without an nftables drop; the

@@ -105,6 +105,7 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "list-funcs", Usage: "print the functions that would be traced and exit"},
 		&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "write this file once every probe is attached"},
 		&cli.BoolFlag{Name: "bpf-stats", Hidden: true, Usage: "measure and report the kernel program's cost per run"},
+		&cli.StringFlag{Name: "debug-copy-tracking", Hidden: true, Usage: "kprobe+kretprobe: track clones and copies by the fallback even where fexit works"},
 	}
 }
 
@@ -189,6 +190,7 @@ func config(c *cli.Context) (*tracer.Config, error) {
 		TrackSKBByStackID: c.Bool("filter-track-skb-by-stackid"),
 		TraceTC:           c.Bool("filter-trace-tc"),
 		TraceXDP:          c.Bool("filter-trace-xdp"),
+		CopyTracking:      c.String("debug-copy-tracking"),
 		OutputSKB:         c.Bool("output-skb"),
 		OutputSharedInfo:  c.Bool("output-skb-shared-info"),
 		OutputCB:          c.Bool("output-skb-cb"),
@@ -355,6 +357,9 @@ func summary(w io.Writer, r *tracer.Result, path string) {
 	t := r.Timings
 	fmt.Fprintf(w, "pwru-record: %d events, %d lost, %d bytes to %s; %d probes attached via %s, %d failed",
 		r.Events, r.Lost, r.Bytes, path, r.Probes, r.Backend, r.ProbesFailed)
+	if r.CopyTracking != "" {
+		fmt.Fprintf(w, "; clone tracking via %s", r.CopyTracking)
+	}
 	if r.StopReason != "" {
 		fmt.Fprintf(w, "; stopped: %s after %s", r.StopReason, r.Elapsed.Truncate(time.Millisecond))
 	}
