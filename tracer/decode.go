@@ -59,9 +59,10 @@ const (
 const payloadL3 = 1
 
 // maxStackKeys bounds the raw stack -> capture stack ID cache of a
-// decoder; it is cleared when full (the writer still deduplicates, at the
-// cost of an allocation per lookup until the cache is warm again).
-const maxStackKeys = 1 << 16
+// decoder (keys of up to 400 bytes: at most ~7 MB); it is cleared when
+// full (the writer still deduplicates, at the cost of an allocation per
+// lookup until the cache is warm again).
+const maxStackKeys = 1 << 14
 
 // maxPayloadSKBs bounds the skb -> last payload map of a decoder; it is
 // cleared when full (the next event of each skb then refers to no payload
