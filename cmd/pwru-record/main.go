@@ -336,18 +336,19 @@ func run(c *cli.Context) error {
 }
 
 func summary(w io.Writer, r *tracer.Result, path string) {
-	t := r.Timings
 	fmt.Fprintf(w, "pwru-record: %d events, %d lost, %d bytes to %s; %d probes attached via %s, %d failed",
 		r.Events, r.Lost, r.Bytes, path, r.Probes, r.Backend, r.ProbesFailed)
 	if r.StopReason != "" {
 		fmt.Fprintf(w, "; stopped: %s after %s", r.StopReason, r.Elapsed.Truncate(time.Millisecond))
 	}
 	if r.PeakRSS > 0 {
-		fmt.Fprintf(w, "; peak RSS %d MiB", r.PeakRSS>>20)
+		fmt.Fprintf(w, "; peak RSS %.1f MiB", float64(r.PeakRSS)/(1<<20))
 	}
-	fmt.Fprintf(w, "\npwru-record: startup: discovery %s, kallsyms %s, snapshot %s, load %s, attach %s; detach %s\n",
-		t.Discovery.Truncate(time.Millisecond), t.Kallsyms.Truncate(time.Millisecond), t.Snapshot.Truncate(time.Millisecond),
-		t.Load.Truncate(time.Millisecond), t.Attach.Truncate(time.Millisecond), t.Detach.Truncate(time.Millisecond))
+	fmt.Fprintf(w, "\npwru-record: startup %s: %s; detach %s\n",
+		r.Startup.Total().Truncate(time.Millisecond), r.Startup, r.Detach.Truncate(time.Millisecond))
+	if m := r.Startup.Memory(); m != "" {
+		fmt.Fprintf(w, "pwru-record: memory (VmRSS/VmHWM MiB) after: %s; at the end %.1f/%.1f\n", m, float64(r.EndRSS)/(1<<20), float64(r.PeakRSS)/(1<<20))
+	}
 	if r.ProgRuns > 0 {
 		fmt.Fprintf(w, "pwru-record: kernel program: %d runs, %s total, %d ns/run\n",
 			r.ProgRuns, r.ProgRuntime.Truncate(time.Millisecond), r.ProgRuntime.Nanoseconds()/int64(r.ProgRuns))

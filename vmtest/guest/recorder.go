@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -105,6 +107,7 @@ func (r *recording) stop(sig syscall.Signal) error {
 		return fmt.Errorf("recorder %s exited before it was stopped: %s%s; stderr: %s", r.run.Name, r.run.Signal, exitText(r.run.ExitCode), lastLines(r.run.Stderr, 5))
 	default:
 	}
+	r.run.PeakRSS = peakRSS(r.cmd.Process.Pid)
 	t := time.Now()
 	r.cmd.Process.Signal(sig)
 	select {
@@ -180,4 +183,21 @@ func (e *env) runRecorder(name string, cred *syscall.Credential, args ...string)
 	e.logf("recorder %s: exit %d in %.2fs: %s", name, run.ExitCode, run.Wall.Seconds(), lastLines(run.Stderr, 2))
 	e.rep.Runs = append(e.rep.Runs, run)
 	return run
+}
+
+// peakRSS reads the VmHWM of process pid in bytes (0 if unreadable).
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
