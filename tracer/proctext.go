@@ -152,6 +152,8 @@ func parseKallsymsLine(line []byte) (l kallsymsLine, ok bool, err error) {
 			return l, false, fmt.Errorf("bad module %q", mod)
 		}
 		mod = mod[1 : len(mod)-1]
+	} else {
+		mod = nil
 	}
 	l.Type, l.Name, l.Module = typ[0], name, mod
 	return l, true, nil
@@ -165,7 +167,7 @@ type kallsymsText struct {
 
 // checkKallsyms parses every line of t once, without keeping anything,
 // so that [kallsymsText.emit] cannot fail on the text. It reports
-// [ErrKallsymsHidden] when every address is zero.
+// [ErrKallsymsHidden] when no address is non-zero.
 func checkKallsyms(t *lineText) (*kallsymsText, error) {
 	k := &kallsymsText{text: t}
 	nonzero := false
@@ -183,7 +185,7 @@ func checkKallsyms(t *lineText) (*kallsymsText, error) {
 	if err != nil {
 		return nil, err
 	}
-	if k.count > 0 && !nonzero {
+	if !nonzero {
 		return nil, ErrKallsymsHidden
 	}
 	return k, nil
