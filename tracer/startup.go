@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -17,9 +18,21 @@ type Phase struct {
 	// Concurrent phases ran beside the ones that follow them in the list
 	// (on other goroutines); their time overlaps.
 	Concurrent bool
-	// RSS and Peak are VmRSS and VmHWM from /proc/self/status when the
-	// phase ended, in bytes (0 = unknown, and for concurrent phases).
-	RSS, Peak int64
+	// Memory when the phase ended (zero for concurrent phases).
+	Memory Memory
+}
+
+// Memory is a sample of the process's memory, in bytes (0 = unknown).
+type Memory struct {
+	RSS  int64 // VmRSS: resident now
+	Anon int64 // RssAnon: the anonymous part of RSS (the Go heap, stacks)
+	Peak int64 // VmHWM: the highest RSS so far
+	Go   int64 // memory the Go runtime holds from the OS and has not returned
+}
+
+// String renders the sample in MiB: "rss/anon/go/peak".
+func (m Memory) String() string {
+	return fmt.Sprintf("%.1f/%.1f/%.1f/%.1f", mib(m.RSS), mib(m.Anon), mib(m.Go), mib(m.Peak))
 }
 
 // Phases is a startup breakdown in the order the phases ended.
@@ -69,13 +82,13 @@ func (ps Phases) String() string {
 	return b.String()
 }
 
-// Memory renders VmRSS/VmHWM in MiB after each sequential phase, e.g.
-// "discovery 30/41, load 35/41".
-func (ps Phases) Memory() string {
+// MemoryString renders the memory after each sequential phase (see
+// [Memory.String]), e.g. "discovery 30.0/20.0/18.0/41.0, load ...".
+func (ps Phases) MemoryString() string {
 	var parts []string
 	for _, p := range ps {
-		if !p.Concurrent && p.RSS > 0 {
-			parts = append(parts, fmt.Sprintf("%s %.1f/%.1f", p.Name, mib(p.RSS), mib(p.Peak)))
+		if !p.Concurrent && p.Memory.RSS > 0 {
+			parts = append(parts, p.Name+" "+p.Memory.String())
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -94,9 +107,9 @@ func newPhaseClock() *phaseClock { return &phaseClock{last: time.Now()} }
 
 // mark ends the current sequential phase, called name.
 func (c *phaseClock) mark(name string) {
+	m := sampleMemory()
 	now := time.Now()
-	rss, peak := selfMemory()
-	c.phases = append(c.phases, Phase{Name: name, Took: now.Sub(c.last), RSS: rss, Peak: peak})
+	c.phases = append(c.phases, Phase{Name: name, Took: now.Sub(c.last), Memory: m})
 	c.last = now
 }
 
@@ -105,14 +118,21 @@ func (c *phaseClock) add(name string, took time.Duration) {
 	c.phases = append(c.phases, Phase{Name: name, Took: took, Concurrent: true})
 }
 
-// selfMemory reads VmRSS and VmHWM of this process in bytes (0 if
-// unknown).
-func selfMemory() (rss, peak int64) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, 0
+// sampleMemory reads this process's memory from /proc/self/status and
+// the Go runtime's metrics.
+func sampleMemory() Memory {
+	var m Memory
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		m.RSS = statusKB(b, "VmRSS") << 10
+		m.Anon = statusKB(b, "RssAnon") << 10
+		m.Peak = statusKB(b, "VmHWM") << 10
 	}
-	return statusKB(b, "VmRSS") << 10, statusKB(b, "VmHWM") << 10
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 && s[1].Value.Kind() == metrics.KindUint64 {
+		m.Go = int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	}
+	return m
 }
 
 // statusKB returns the value of the "key:   N kB" line of

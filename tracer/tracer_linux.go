@@ -43,8 +43,9 @@ type Result struct {
 	// With Config.BPFStats: what the kernel program cost.
 	ProgRuns    uint64        // program runs (probe hits, before filtering)
 	ProgRuntime time.Duration // total time spent in the programs
-	PeakRSS     int64         // bytes (VmHWM), measured when the capture was complete
-	EndRSS      int64         // bytes (VmRSS) then
+	// Memory when the capture was complete; Memory.Peak is the peak RSS
+	// of the whole recording.
+	Memory Memory
 }
 
 // ListFuncs returns what a recording with cfg would trace: the sk_buff
@@ -139,6 +140,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 
 	ar := <-avail
 	clock.add("read available_filter_functions", ar.took)
+	clock.mark("wait for available_filter_functions")
 	if ar.err != nil {
 		return nil, fmt.Errorf("read available_filter_functions (mount tracefs on /sys/kernel/tracing): %w", ar.err)
 	}
@@ -228,6 +230,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	kr := <-ksCh
 	clock.add("read kallsyms", kr.took)
+	clock.mark("wait for kallsyms")
 	if kr.err != nil {
 		return nil, fmt.Errorf("read kallsyms: %w", kr.err)
 	}
@@ -235,7 +238,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	clock.mark("kallsyms")
+	clock.mark("check kallsyms")
 
 	hdr, err := hostHeader()
 	if err != nil {
@@ -273,14 +276,14 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	vmlinuxRaw := disc.vmlinuxRaw
 	disc.vmlinuxRaw = nil
-	if err := writeSnapshots(w, vmlinuxRaw, disc.modules, ksyms, s.addrs, ifs, nss); err != nil {
+	if err := writeSnapshots(w, vmlinuxRaw, disc.modules, ksyms, s.addrs, ifs, nss, clock); err != nil {
 		return res, err
 	}
 	vmlinuxRaw, ksyms, kr, ifs = nil, nil, textResult{}, nil
 	s.planProbes(disc, backend)
 	s.addrs = nil
 	debug.FreeOSMemory()
-	clock.mark("store")
+	clock.mark("free")
 
 	if err := s.load(disc, backend, ifindex); err != nil {
 		return nil, err
@@ -381,7 +384,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		}
 	}
 	res.Stats.Bytes = w.Stats().Bytes
-	res.EndRSS, res.PeakRSS = selfMemory()
+	res.Memory = sampleMemory()
 	if derr != nil {
 		return res, derr
 	}
@@ -394,7 +397,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 // writeSnapshots stores the kernel's BTF (vmlinux, then the modules,
 // each read again here so that one is in memory at a time), kallsyms
 // (filling in addrs) and the interfaces.
-func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, ksyms *kallsymsText, addrs map[string]uint64, ifs []format.Interface, nss []format.Netns) error {
+func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, ksyms *kallsymsText, addrs map[string]uint64, ifs []format.Interface, nss []format.Netns, clock *phaseClock) error {
 	if err := w.AddBTF("", vmlinuxRaw); err != nil {
 		return fmt.Errorf("store kernel BTF: %w", err)
 	}
@@ -407,9 +410,11 @@ func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, ksyms
 			return fmt.Errorf("store BTF of module %s: %w", m, err)
 		}
 	}
+	clock.mark("store BTF")
 	if err := ksyms.emit(addrs, w.AddKallsyms); err != nil {
 		return fmt.Errorf("store kallsyms: %w", err)
 	}
+	clock.mark("store kallsyms")
 	if err := w.AddInterfaces(ifs, nss); err != nil {
 		return fmt.Errorf("store interfaces: %w", err)
 	}

@@ -341,13 +341,13 @@ func summary(w io.Writer, r *tracer.Result, path string) {
 	if r.StopReason != "" {
 		fmt.Fprintf(w, "; stopped: %s after %s", r.StopReason, r.Elapsed.Truncate(time.Millisecond))
 	}
-	if r.PeakRSS > 0 {
-		fmt.Fprintf(w, "; peak RSS %.1f MiB", float64(r.PeakRSS)/(1<<20))
+	if r.Memory.Peak > 0 {
+		fmt.Fprintf(w, "; peak RSS %.1f MiB", float64(r.Memory.Peak)/(1<<20))
 	}
 	fmt.Fprintf(w, "\npwru-record: startup %s: %s; detach %s\n",
 		r.Startup.Total().Truncate(time.Millisecond), r.Startup, r.Detach.Truncate(time.Millisecond))
-	if m := r.Startup.Memory(); m != "" {
-		fmt.Fprintf(w, "pwru-record: memory (VmRSS/VmHWM MiB) after: %s; at the end %.1f/%.1f\n", m, float64(r.EndRSS)/(1<<20), float64(r.PeakRSS)/(1<<20))
+	if m := r.Startup.MemoryString(); m != "" {
+		fmt.Fprintf(w, "pwru-record: memory in MiB (VmRSS/RssAnon/Go runtime/VmHWM) after: %s; at the end %s\n", m, r.Memory)
 	}
 	if r.ProgRuns > 0 {
 		fmt.Fprintf(w, "pwru-record: kernel program: %d runs, %s total, %d ns/run\n",
