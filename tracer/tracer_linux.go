@@ -37,7 +37,7 @@ type Result struct {
 	Backend       string // kprobe or kprobe-multi
 	Probes        int    // probes attached
 	ProbesFailed  int
-	FailedSamples []string // a few "name: error" lines of failed probes
+	FailedSamples []string      // a few "name: error" lines of failed probes
 	Startup       Phases        // what startup spent, phase by phase
 	Detach        time.Duration // detaching the probes at the end
 	// With Config.BPFStats: what the kernel program cost.
