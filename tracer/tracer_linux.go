@@ -575,7 +575,11 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
-	s.spec = spec.Copy()
+	if cfg.TrackSKB || cfg.TraceTC || cfg.TraceXDP {
+		// Kept for the fentry/fexit copies loadTracing makes; a copy
+		// of the whole spec is MBs otherwise held for nothing.
+		s.spec = spec.Copy()
+	}
 
 	// The main collection: the probe programs of the chosen backend, the
 	// drop tracepoint and the kfree_skbmem cleanup.
@@ -627,6 +631,9 @@ func b2u(b bool) uint8 {
 // nil for a kernel function; attachTo names the traced function; probeID
 // (non-zero for tc/XDP targets) becomes Config.ProgProbeId of this copy.
 func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string, probeID uint32) (*ebpf.Program, error) {
+	if s.spec == nil {
+		return nil, errors.New("kernel program spec not kept for fentry/fexit copies")
+	}
 	spec := s.spec.Copy()
 	if probeID != 0 {
 		var kc bpf.PwruConfig
