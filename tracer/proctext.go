@@ -194,10 +194,12 @@ func checkKallsyms(t *lineText) (*kallsymsText, error) {
 // emit hands the symbols to fn one chunk of text at a time; the slice is
 // reused between calls. The symbols' strings share one allocation per
 // chunk. Each name in addrs whose value is 0 gets the address of the
-// first symbol with that name.
+// first symbol with that name. The text is let go of chunk by chunk: k
+// is empty afterwards.
 func (k *kallsymsText) emit(addrs map[string]uint64, fn func([]format.Symbol) error) error {
 	var syms []format.Symbol
-	for _, c := range k.text.chunks {
+	for i, c := range k.text.chunks {
+		k.text.chunks[i] = nil
 		// One string per chunk: names and modules are substrings of it.
 		s := string(c)
 		syms = syms[:0]

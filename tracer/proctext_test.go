@@ -140,7 +140,7 @@ func TestKallsymsEmit(t *testing.T) {
 			}
 			addrs := map[string]uint64{"ip_rcv": 0, "veth_poll": 0, "nf_hook_slow": 0, "absent": 0}
 			var got []format.Symbol
-			calls := 0
+			calls, chunks := 0, len(k.text.chunks)
 			err = k.emit(addrs, func(s []format.Symbol) error {
 				calls++
 				got = append(got, s...)
@@ -152,8 +152,8 @@ func TestKallsymsEmit(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("symbols (-want +got):\n%s", diff)
 			}
-			if calls != len(k.text.chunks) {
-				t.Errorf("%d calls, want one per chunk (%d)", calls, len(k.text.chunks))
+			if calls != chunks {
+				t.Errorf("%d calls, want one per chunk (%d)", calls, chunks)
 			}
 			wantAddrs := map[string]uint64{"ip_rcv": 0xffffffff81001400, "veth_poll": 0xffffffffc0300100, "nf_hook_slow": 0xffffffffc0400000, "absent": 0}
 			if diff := cmp.Diff(wantAddrs, addrs); diff != "" {

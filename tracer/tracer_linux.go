@@ -410,6 +410,10 @@ func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, ksyms
 			return fmt.Errorf("store BTF of module %s: %w", m, err)
 		}
 	}
+	// The BTF blobs and their compression buffers are garbage now: free
+	// them before kallsyms makes more.
+	vmlinuxRaw = nil
+	debug.FreeOSMemory()
 	clock.mark("store BTF")
 	if err := ksyms.emit(addrs, w.AddKallsyms); err != nil {
 		return fmt.Errorf("store kallsyms: %w", err)
