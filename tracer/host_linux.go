@@ -85,6 +85,31 @@ func readTextAsync(paths ...string) <-chan textResult {
 	return ch
 }
 
+// kallsymsResult is /proc/kallsyms read and checked by
+// [readKallsymsAsync].
+type kallsymsResult struct {
+	syms *kallsymsText
+	took time.Duration
+	err  error
+}
+
+// readKallsymsAsync reads /proc/kallsyms and checks every line on its own
+// goroutine, and delivers the result on the returned channel.
+func readKallsymsAsync() <-chan kallsymsResult {
+	ch := make(chan kallsymsResult, 1)
+	go func() {
+		t := time.Now()
+		text, err := readTextFile([]string{kallsymsPath})
+		if err != nil {
+			ch <- kallsymsResult{err: fmt.Errorf("read kallsyms: %w", err), took: time.Since(t)}
+			return
+		}
+		syms, err := checkKallsyms(text)
+		ch <- kallsymsResult{syms, time.Since(t), err}
+	}()
+	return ch
+}
+
 func readTextFile(paths []string) (*lineText, error) {
 	var firstErr error
 	for _, p := range paths {

@@ -222,23 +222,19 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	// The two slow reads, kallsyms and ftrace's list of attachable
 	// functions, run beside the BTF scan.
 	clock := newPhaseClock()
-	ksCh := readTextAsync(kallsymsPath)
+	ksCh := readKallsymsAsync()
 	cache := btf.NewCache()
 	disc, err := discover(cfg, cache, readTextAsync(availPaths...), clock)
 	if err != nil {
 		return nil, err
 	}
 	kr := <-ksCh
-	clock.add("read kallsyms", kr.took)
+	clock.add("read and check kallsyms", kr.took)
 	clock.mark("wait for kallsyms")
 	if kr.err != nil {
-		return nil, fmt.Errorf("read kallsyms: %w", kr.err)
+		return nil, kr.err
 	}
-	ksyms, err := checkKallsyms(kr.text)
-	if err != nil {
-		return nil, err
-	}
-	clock.mark("check kallsyms")
+	ksyms := kr.syms
 
 	hdr, err := hostHeader()
 	if err != nil {
@@ -279,7 +275,6 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if err := writeSnapshots(w, vmlinuxRaw, disc.modules, ksyms, s.addrs, ifs, nss, clock); err != nil {
 		return res, err
 	}
-	vmlinuxRaw, ksyms, kr, ifs = nil, nil, textResult{}, nil
 	s.planProbes(disc, backend)
 	s.addrs = nil
 	debug.FreeOSMemory()
