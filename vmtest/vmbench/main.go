@@ -213,8 +213,11 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 	if m := reStartup.FindStringSubmatch(b.Stderr); m != nil {
 		startup = fmt.Sprintf("%s (%s)", m[1], m[2])
 	}
+	if b.PeakRSS > 0 {
+		startup += fmt.Sprintf("; peak RSS %.1f MiB (VmHWM before the stop)", float64(b.PeakRSS)/(1<<20))
+	}
 	if m := rePeak.FindStringSubmatch(b.Stderr); m != nil {
-		startup += fmt.Sprintf("; peak RSS %s MiB", m[1])
+		startup += fmt.Sprintf(", %s MiB at the end", m[1])
 	}
 	c = append(c, startup)
 
