@@ -108,6 +108,11 @@ func (r *recording) stop(sig syscall.Signal) error {
 	default:
 	}
 	r.run.PeakRSS = peakRSS(r.cmd.Process.Pid)
+	// Where the memory is, mapping by mapping, for diagnosis (kept with
+	// the capture; vmtest -keep copies it out).
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", r.cmd.Process.Pid)); err == nil {
+		os.WriteFile(filepath.Join(r.e.dir, r.run.Name+".smaps"), b, 0o644)
+	}
 	t := time.Now()
 	r.cmd.Process.Signal(sig)
 	select {
