@@ -101,9 +101,16 @@ func field(s []byte) (f, rest []byte) {
 	return s[:i], s[i:]
 }
 
-// parseHex64 parses 1 to 16 lowercase or uppercase hex digits.
+// parseHex64 parses lowercase or uppercase hex digits that fit in 64
+// bits (as strconv.ParseUint(s, 16, 64) does).
 func parseHex64(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 16 {
+	if len(b) == 0 {
+		return 0, false
+	}
+	for len(b) > 16 && b[0] == '0' {
+		b = b[1:]
+	}
+	if len(b) > 16 {
 		return 0, false
 	}
 	var v uint64

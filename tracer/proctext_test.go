@@ -331,3 +331,62 @@ func BenchmarkAvailableFilterFunctions(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 	})
 }
+
+// FuzzKallsyms: the chunked parser accepts what format.ParseKallsyms
+// accepts (when some address is non-zero) and yields the same symbols.
+func FuzzKallsyms(f *testing.F) {
+	f.Add(mustReadFile(f, "testdata/kallsyms"), 64)
+	f.Add([]byte("ffffffff81000000 T a\n\n0 t b\t[m]\n"), 16)
+	f.Fuzz(func(t *testing.T, b []byte, chunk int) {
+		chunk = 16 + abs(chunk)%4096
+		text, err := readLineText(bytes.NewReader(b), chunk)
+		if err != nil {
+			return // a line longer than the chunk
+		}
+		want, wantErr := format.ParseKallsyms(bytes.NewReader(b))
+		k, err := checkKallsyms(text)
+		if err != nil {
+			if wantErr == nil && !errors.Is(err, ErrKallsymsHidden) {
+				t.Fatalf("chunked parser: %v; format.ParseKallsyms accepts it", err)
+			}
+			return
+		}
+		if wantErr != nil {
+			t.Fatalf("chunked parser accepts what format.ParseKallsyms rejects: %v", wantErr)
+		}
+		var got []format.Symbol
+		if err := k.emit(map[string]uint64{}, func(s []format.Symbol) error { got = append(got, s...); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("symbols (-format +chunked):\n%s", diff)
+		}
+	})
+}
+
+// FuzzAvailableFilterFunctions: no input makes the parser panic, and the
+// restricted lookup agrees with the full parse.
+func FuzzAvailableFilterFunctions(f *testing.F) {
+	f.Add(mustReadFile(f, "testdata/available_filter_functions"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		full, err := ParseAvailableFilterFunctions(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		names := make([]string, 0, len(full))
+		for n := range full {
+			names = append(names, n)
+		}
+		got := traceableAmong(mustLineText(t, b, textChunkSize), names)
+		if diff := cmp.Diff(full, got); diff != "" {
+			t.Errorf("traceableAmong (-full +among):\n%s", diff)
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
