@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -389,10 +390,17 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	return res, nil
 }
 
-// writeSnapshots stores the kernel's BTF (vmlinux, then the modules,
-// each read again here so that one is in memory at a time), kallsyms
-// (filling in addrs) and the interfaces.
+// writeSnapshots stores kallsyms (filling in addrs), the kernel's BTF
+// (vmlinux, then the modules, each read again here so that one is in
+// memory at a time) and the interfaces. kallsyms goes first: its text is
+// let go of as it is stored, before the BTF's compression buffers are
+// needed.
 func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, ksyms *kallsymsText, addrs map[string]uint64, ifs []format.Interface, nss []format.Netns, clock *phaseClock) error {
+	if err := ksyms.emit(addrs, w.AddKallsyms); err != nil {
+		return fmt.Errorf("store kallsyms: %w", err)
+	}
+	runtime.GC()
+	clock.mark("store kallsyms")
 	if err := w.AddBTF("", vmlinuxRaw); err != nil {
 		return fmt.Errorf("store kernel BTF: %w", err)
 	}
@@ -405,15 +413,7 @@ func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, ksyms
 			return fmt.Errorf("store BTF of module %s: %w", m, err)
 		}
 	}
-	// The BTF blobs and their compression buffers are garbage now: free
-	// them before kallsyms makes more.
-	vmlinuxRaw = nil
-	debug.FreeOSMemory()
 	clock.mark("store BTF")
-	if err := ksyms.emit(addrs, w.AddKallsyms); err != nil {
-		return fmt.Errorf("store kallsyms: %w", err)
-	}
-	clock.mark("store kallsyms")
 	if err := w.AddInterfaces(ifs, nss); err != nil {
 		return fmt.Errorf("store interfaces: %w", err)
 	}
