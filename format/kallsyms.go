@@ -124,8 +124,12 @@ func (s *Symbols) Format(addr uint64) string {
 // appendKallsyms encodes symbols sorted by address: a module table, then
 // per symbol the address delta, type, name and module index.
 func appendKallsyms(b []byte, syms []Symbol) []byte {
-	sorted := slices.Clone(syms)
-	slices.SortStableFunc(sorted, func(a, b Symbol) int { return cmp.Compare(a.Addr, b.Addr) })
+	byAddr := func(a, b Symbol) int { return cmp.Compare(a.Addr, b.Addr) }
+	sorted := syms
+	if !slices.IsSortedFunc(syms, byAddr) { // /proc/kallsyms mostly is
+		sorted = slices.Clone(syms)
+		slices.SortStableFunc(sorted, byAddr)
+	}
 	modIdx := map[string]uint64{"": 0}
 	var mods []string
 	for _, s := range sorted {

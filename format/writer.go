@@ -133,8 +133,11 @@ func NewWriter(w io.Writer, h *Header, opts *WriterOptions) (*Writer, error) {
 	default:
 		return nil, fmt.Errorf("create writer: zstd level %d out of range 1..4", o.Level)
 	}
+	// A 1 MiB window: the encoder's history buffer is twice the window
+	// and lives as long as the writer, and a larger window gains nothing
+	// on kernel BTF (the biggest section) or on event chunks.
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true))
+		zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true), zstd.WithWindowSize(1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("create zstd encoder: %w", err)
 	}
@@ -204,6 +207,11 @@ func (w *Writer) section(t SectionType, a, b uint64, count int, raw []byte) erro
 	}
 	if t != SectionTrailer {
 		w.index = append(w.index, info)
+	}
+	if len(raw) > 4*flushBufBytes {
+		// Not kept for the rest of the recording: only the kernel BTF
+		// section is this big.
+		w.comp, w.out = nil, nil
 	}
 	return nil
 }

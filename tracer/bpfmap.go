@@ -56,7 +56,7 @@ func MapFuncsFromRawBTF(raw []byte, t Traceable) ([]MapFunc, error) {
 		if fn.kind != btfKindFunc {
 			continue
 		}
-		name := r.name(fn.nameOff)
+		name := string(r.nameBytes(fn.nameOff))
 		var op format.BPFMapOp
 		switch {
 		case seen[name], strings.HasSuffix(name, "_lookup_and_delete_elem"):
@@ -92,7 +92,7 @@ func (r *rawBTF) isPointerTo(id uint32, name string) bool {
 		return false
 	}
 	s, ok := r.skipMods(p.ref)
-	return ok && s.kind == btfKindStruct && r.name(s.nameOff) == name
+	return ok && s.kind == btfKindStruct && string(r.nameBytes(s.nameOff)) == name
 }
 
 // mapFuncsFor returns the map functions a recording with cfg attaches to

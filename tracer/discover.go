@@ -1,7 +1,6 @@
 package tracer
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"regexp"
@@ -95,41 +94,50 @@ type Traceable map[string][]string
 // /sys/kernel/tracing/available_filter_functions ("name" or
 // "name [module]" per line; newer kernels may prefix an address).
 func ParseAvailableFilterFunctions(r io.Reader) (Traceable, error) {
-	t := make(Traceable)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		if len(fields[0]) == 16 && isHex(fields[0]) && len(fields) > 1 {
-			fields = fields[1:]
-		}
-		name, mod := fields[0], ""
-		if len(fields) > 1 && strings.HasPrefix(fields[1], "[") && strings.HasSuffix(fields[1], "]") {
-			mod = fields[1][1 : len(fields[1])-1]
-		}
-		if strings.HasPrefix(name, "__ftrace_invalid_address__") {
-			continue
-		}
-		if !contains(t[name], mod) {
-			t[name] = append(t[name], mod)
-		}
-	}
-	if err := sc.Err(); err != nil {
+	text, err := readLineText(r, textChunkSize)
+	if err != nil {
 		return nil, fmt.Errorf("read available_filter_functions: %w", err)
 	}
+	t := make(Traceable)
+	scanAvailableFilterFunctions(text, func(name, mod []byte) {
+		ms := t[string(name)]
+		if !contains(ms, string(mod)) {
+			t[string(name)] = append(ms, string(mod))
+		}
+	})
 	return t, nil
 }
 
-func isHex(s string) bool {
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
+// traceableAmong is [ParseAvailableFilterFunctions] restricted to the
+// functions called names, on text already read: only their entries are
+// built, so the cost is one map lookup per line and nothing allocated but
+// for the names found. Module names are interned.
+func traceableAmong(text *lineText, names []string) Traceable {
+	t := make(Traceable, len(names))
+	for _, n := range names {
+		t[n] = nil
+	}
+	mods := map[string]string{"": ""}
+	scanAvailableFilterFunctions(text, func(name, mod []byte) {
+		ms, ok := t[string(name)]
+		if !ok {
+			return
+		}
+		m, ok := mods[string(mod)]
+		if !ok {
+			m = string(mod)
+			mods[m] = m
+		}
+		if !contains(ms, m) {
+			t[string(name)] = append(ms, m)
+		}
+	})
+	for n, ms := range t {
+		if len(ms) == 0 {
+			delete(t, n)
 		}
 	}
-	return true
+	return t
 }
 
 func contains(s []string, v string) bool {
@@ -162,21 +170,12 @@ func Select(funcs []Func, t Traceable, re *regexp.Regexp) []Func {
 // that ftrace can attach to (t nil = all) and that are not already in
 // skip. The result is sorted by name.
 func BPFHelpers(spec *btf.Spec, t Traceable, skip []Func) []Func {
-	var ids *btf.Enum
-	if err := spec.TypeByName("bpf_func_id", &ids); err != nil {
-		return nil
-	}
 	have := make(map[string]bool, len(skip))
 	for _, f := range skip {
 		have[f.Name] = true
 	}
 	var out []Func
-	for _, v := range ids.Values {
-		name, ok := strings.CutPrefix(v.Name, "BPF_FUNC_")
-		if !ok || name == "unspec" {
-			continue
-		}
-		name = "bpf_" + name
+	for _, name := range bpfHelperNames(spec) {
 		if have[name] || (t != nil && !contains(t[name], "")) {
 			continue
 		}
@@ -184,5 +183,23 @@ func BPFHelpers(spec *btf.Spec, t Traceable, skip []Func) []Func {
 		out = append(out, Func{Name: name})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// bpfHelperNames lists bpf_foo for each BPF_FUNC_foo of the enum
+// bpf_func_id of spec (nil if spec has no such enum).
+func bpfHelperNames(spec *btf.Spec) []string {
+	var ids *btf.Enum
+	if err := spec.TypeByName("bpf_func_id", &ids); err != nil {
+		return nil
+	}
+	var out []string
+	for _, v := range ids.Values {
+		name, ok := strings.CutPrefix(v.Name, "BPF_FUNC_")
+		if !ok || name == "unspec" {
+			continue
+		}
+		out = append(out, "bpf_"+name)
+	}
 	return out
 }

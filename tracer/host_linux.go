@@ -1,7 +1,6 @@
 package tracer
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -59,27 +58,12 @@ func CheckBTF() error {
 	return nil
 }
 
-// readKallsyms snapshots /proc/kallsyms.
-func readKallsyms() ([]format.Symbol, error) {
-	raw, err := os.ReadFile("/proc/kallsyms")
-	if err != nil {
-		return nil, fmt.Errorf("read kallsyms: %w", err)
-	}
-	syms, err := format.ParseKallsyms(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("parse kallsyms: %w", err)
-	}
-	nonzero := false
-	for i := range syms {
-		if syms[i].Addr != 0 {
-			nonzero = true
-			break
-		}
-	}
-	if !nonzero {
-		return nil, ErrKallsymsHidden
-	}
-	return syms, nil
+// Paths of the procfs and tracefs files read at startup.
+const kallsymsPath = "/proc/kallsyms"
+
+var availPaths = []string{
+	"/sys/kernel/tracing/available_filter_functions",
+	"/sys/kernel/debug/tracing/available_filter_functions",
 }
 
 // addBPFKallsyms stores the symbols of BPF code loaded since the kallsyms
@@ -104,14 +88,53 @@ func addBPFKallsyms(w *format.Writer, known map[uint64]bool) error {
 	return nil
 }
 
-// availableFilterFunctions reads ftrace's list of attachable functions
-// from tracefs or debugfs.
-func availableFilterFunctions() (Traceable, error) {
+// textResult is a text file read by [readTextAsync].
+type textResult struct {
+	text *lineText
+	took time.Duration
+	err  error
+}
+
+// readTextAsync reads the first of paths that opens, on its own
+// goroutine, and delivers it on the returned channel.
+func readTextAsync(paths ...string) <-chan textResult {
+	ch := make(chan textResult, 1)
+	go func() {
+		t := time.Now()
+		text, err := readTextFile(paths)
+		ch <- textResult{text, time.Since(t), err}
+	}()
+	return ch
+}
+
+// kallsymsResult is /proc/kallsyms read and checked by
+// [readKallsymsAsync].
+type kallsymsResult struct {
+	syms *kallsymsText
+	took time.Duration
+	err  error
+}
+
+// readKallsymsAsync reads /proc/kallsyms and checks every line on its own
+// goroutine, and delivers the result on the returned channel.
+func readKallsymsAsync() <-chan kallsymsResult {
+	ch := make(chan kallsymsResult, 1)
+	go func() {
+		t := time.Now()
+		text, err := readTextFile([]string{kallsymsPath})
+		if err != nil {
+			ch <- kallsymsResult{err: fmt.Errorf("read kallsyms: %w", err), took: time.Since(t)}
+			return
+		}
+		syms, err := checkKallsyms(text)
+		ch <- kallsymsResult{syms, time.Since(t), err}
+	}()
+	return ch
+}
+
+func readTextFile(paths []string) (*lineText, error) {
 	var firstErr error
-	for _, p := range []string{
-		"/sys/kernel/tracing/available_filter_functions",
-		"/sys/kernel/debug/tracing/available_filter_functions",
-	} {
+	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
 			if firstErr == nil {
@@ -119,11 +142,14 @@ func availableFilterFunctions() (Traceable, error) {
 			}
 			continue
 		}
-		t, err := ParseAvailableFilterFunctions(f)
-		f.Close()
-		return t, err
+		defer f.Close()
+		text, err := readLineText(f, textChunkSize)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		return text, nil
 	}
-	return nil, fmt.Errorf("read available_filter_functions (mount tracefs on /sys/kernel/tracing): %w", firstErr)
+	return nil, firstErr
 }
 
 // hostHeader fills the host facts of a capture header.
@@ -297,21 +323,4 @@ func raiseFileLimit() {
 		r.Cur = r.Max
 		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &r)
 	}
-}
-
-// peakRSS reads the process's peak resident set size (0 if unknown).
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err == nil {
-				return kb << 10
-			}
-		}
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -83,10 +84,39 @@ func parseRawBTF(b []byte, base *rawBTF) (*rawBTF, error) {
 		r.firstID = base.firstID + uint32(len(base.types))
 		r.strBase = base.strBase + uint32(len(base.strs))
 	}
-	t := b[hdrLen+typeOff : hdrLen+typeOff+typeLen]
+	types := b[hdrLen+typeOff : hdrLen+typeOff+typeLen]
+	// Two passes: count, then fill slices of the exact size (a kernel
+	// has over 100k types; growing by appending would copy them over and
+	// over).
+	nTypes, nParams, err := r.walk(types, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.types = make([]rawType, 0, nTypes)
+	r.params = make([]uint32, 0, nParams)
+	if _, _, err := r.walk(types, func(rt rawType, params []byte) {
+		if rt.kind == btfKindFuncProto {
+			rt.params = uint32(len(r.params))
+			for i := range int(rt.vlen) {
+				r.params = append(r.params, binary.LittleEndian.Uint32(params[8*i+4:]))
+			}
+		}
+		r.types = append(r.types, rt)
+	}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// walk checks the type section t and counts its types and FUNC_PROTO
+// parameters, calling fn (if not nil) with each type and its trailing
+// data.
+func (r *rawBTF) walk(t []byte, fn func(rt rawType, extra []byte)) (types, params int, err error) {
+	le := binary.LittleEndian
 	for len(t) > 0 {
+		id := r.firstID + uint32(types)
 		if len(t) < 12 {
-			return bad("type %d truncated", r.firstID+uint32(len(r.types)))
+			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, ErrBadBTF)
 		}
 		info := le.Uint32(t[4:])
 		rt := rawType{
@@ -111,22 +141,20 @@ func parseRawBTF(b []byte, base *rawBTF) (*rawBTF, error) {
 			extra = 8 * vlen
 		case btfKindFuncProto:
 			extra = 8 * vlen
-			if len(t) >= extra {
-				rt.params = uint32(len(r.params))
-				for i := range vlen {
-					r.params = append(r.params, le.Uint32(t[8*i+4:]))
-				}
-			}
+			params += vlen
 		default:
-			return bad("type %d has unknown kind %d", r.firstID+uint32(len(r.types)), rt.kind)
+			return 0, 0, fmt.Errorf("parse BTF: type %d has unknown kind %d: %w", id, rt.kind, ErrBadBTF)
 		}
 		if len(t) < extra {
-			return bad("type %d truncated", r.firstID+uint32(len(r.types)))
+			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, ErrBadBTF)
+		}
+		if fn != nil {
+			fn(rt, t[:extra])
 		}
 		t = t[extra:]
-		r.types = append(r.types, rt)
+		types++
 	}
-	return r, nil
+	return types, params, nil
 }
 
 // typ returns the type with id, looking into the base for low IDs.
@@ -143,23 +171,23 @@ func (r *rawBTF) typ(id uint32) (*rawType, *rawBTF, bool) {
 	return nil, nil, false
 }
 
-func (r *rawBTF) name(off uint32) string {
+// nameBytes returns the string at off, a sub-slice of the string
+// section (nil if off is out of range).
+func (r *rawBTF) nameBytes(off uint32) []byte {
 	for b := r; b != nil; b = b.base {
 		if off >= b.strBase {
 			o := off - b.strBase
 			if uint64(o) >= uint64(len(b.strs)) {
-				return ""
+				return nil
 			}
 			s := b.strs[o:]
-			for i, c := range s {
-				if c == 0 {
-					return string(s[:i])
-				}
+			if i := bytes.IndexByte(s, 0); i >= 0 {
+				return s[:i]
 			}
-			return string(s)
+			return s
 		}
 	}
-	return ""
+	return nil
 }
 
 // skipMods follows typedefs and qualifiers.
@@ -185,7 +213,7 @@ func (r *rawBTF) isSKBPointer(id uint32) bool {
 		return false
 	}
 	s, ok := r.skipMods(p.ref)
-	return ok && s.kind == btfKindStruct && r.name(s.nameOff) == "sk_buff"
+	return ok && s.kind == btfKindStruct && string(r.nameBytes(s.nameOff)) == "sk_buff"
 }
 
 // funcs lists the functions r itself defines (not its base's): with skb
@@ -214,10 +242,11 @@ func (r *rawBTF) funcs(module string, skb bool) []Func {
 		if (pos != 0) != skb {
 			continue
 		}
-		name := r.name(t.nameOff)
-		if name == "" || seen[name] {
+		nb := r.nameBytes(t.nameOff)
+		if len(nb) == 0 || seen[string(nb)] {
 			continue
 		}
+		name := string(nb)
 		seen[name] = true
 		out = append(out, Func{Name: name, Module: module, SKBArg: pos})
 	}

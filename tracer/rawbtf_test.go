@@ -105,3 +105,24 @@ func FuzzFuncsFromRawBTF(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFuncsFromRawBTF scans the host kernel's BTF (the fixture when
+// the host has none) for sk_buff functions.
+func BenchmarkFuncsFromRawBTF(b *testing.B) {
+	raw, err := os.ReadFile("/sys/kernel/btf/vmlinux")
+	if err != nil {
+		raw = mustRead(b, "testdata/funcs.btf")
+	}
+	r, err := parseRawBTF(raw, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := FuncsFromRawBTF(raw, nil, "", true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(r.types)), "ns/type")
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -31,11 +32,6 @@ var ErrNoFunctions = errors.New("no function matches")
 // ErrNoneAttached: every probe failed to attach.
 var ErrNoneAttached = errors.New("no probe could be attached")
 
-// Timings is the startup breakdown of a recording.
-type Timings struct {
-	Discovery, Kallsyms, Snapshot, Load, Attach, Detach time.Duration
-}
-
 // Result summarises a recording.
 type Result struct {
 	Stats
@@ -43,12 +39,15 @@ type Result struct {
 	CopyTracking  string // --filter-track-skb: how clones inherit track ids (copyTracking.describe), "" = off
 	Probes        int    // probes attached
 	ProbesFailed  int
-	FailedSamples []string // a few "name: error" lines of failed probes
-	Timings       Timings
+	FailedSamples []string      // a few "name: error" lines of failed probes
+	Startup       Phases        // what startup spent, phase by phase
+	Detach        time.Duration // detaching the probes at the end
 	// With Config.BPFStats: what the kernel program cost.
 	ProgRuns    uint64        // program runs (probe hits, before filtering)
 	ProgRuntime time.Duration // total time spent in the programs
-	PeakRSS     int64         // bytes (VmHWM), measured when the capture was complete
+	// Memory when the capture was complete; Memory.Peak is the peak RSS
+	// of the whole recording.
+	Memory Memory
 }
 
 // ListFuncs returns what a recording with cfg would trace: the sk_buff
@@ -59,7 +58,7 @@ func ListFuncs(cfg *Config) ([]Func, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d, err := discover(cfg, btf.NewCache())
+	d, err := discover(cfg, btf.NewCache(), readTextAsync(availPaths...), newPhaseClock())
 	if err != nil {
 		return nil, err
 	}
@@ -74,13 +73,16 @@ type discovery struct {
 	skb, nonSKB []Func
 	helpers     []Func   // BPF helper functions (--filter-track-bpf-helpers)
 	modules     []string // modules with traced functions
-	vmlinux     *btf.Spec
 	vmlinuxRaw  []byte
 
 	mapFuncs []MapFunc // BPF map functions (--output-bpfmap)
 }
 
-func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
+// discover lists the functions to trace: those of the kernel's (and the
+// selected modules') BTF with the right arguments, that match the
+// filters and that ftrace can attach to (avail delivers
+// available_filter_functions).
+func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *phaseClock) (*discovery, error) {
 	if err := CheckBTF(); err != nil {
 		return nil, err
 	}
@@ -88,13 +90,9 @@ func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read kernel BTF: %w", err)
 	}
-	vmlinux, err := cache.Kernel()
+	vmlinux, err := parseRawBTF(vmlinuxRaw, nil)
 	if err != nil {
-		return nil, fmt.Errorf("load kernel BTF: %w", err)
-	}
-	avail, err := availableFilterFunctions()
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("scan kernel BTF: %w", err)
 	}
 	var re, nonRe *regexp.Regexp
 	if cfg.FilterFunc != "" {
@@ -103,25 +101,16 @@ func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 	if cfg.NonSKBFuncs != "" {
 		nonRe = regexp.MustCompile(cfg.NonSKBFuncs)
 	}
-	d := &discovery{vmlinux: vmlinux, vmlinuxRaw: vmlinuxRaw}
-	scan := func(raw, base []byte, module string) (skb, non []Func, err error) {
-		all, err := FuncsFromRawBTF(raw, base, module, true)
-		if err != nil {
-			return nil, nil, err
-		}
-		skb = Select(all, avail, re)
+	// The candidates by BTF and name first; which of them ftrace can
+	// attach to is decided once available_filter_functions is read.
+	var skb, nonSKB []Func
+	scan := func(r *rawBTF, module string) {
+		skb = append(skb, Select(r.funcs(module, true), nil, re)...)
 		if nonRe != nil {
-			all, err := FuncsFromRawBTF(raw, base, module, false)
-			if err != nil {
-				return nil, nil, err
-			}
-			non = Select(all, avail, nonRe)
+			nonSKB = append(nonSKB, Select(r.funcs(module, false), nil, nonRe)...)
 		}
-		return skb, non, nil
 	}
-	if d.skb, d.nonSKB, err = scan(vmlinuxRaw, nil, ""); err != nil {
-		return nil, fmt.Errorf("scan kernel BTF: %w", err)
-	}
+	scan(vmlinux, "")
 	mods := cfg.Kmods
 	if cfg.AllKmods {
 		ents, err := os.ReadDir(moduleBTFDir)
@@ -143,22 +132,63 @@ func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 			}
 			return nil, fmt.Errorf("%w: --kmods: no BTF for module %s (is it loaded?): %w", ErrConfig, m, err)
 		}
-		skb, non, err := scan(raw, vmlinuxRaw, m)
+		r, err := parseRawBTF(raw, vmlinux)
 		if err != nil {
 			return nil, fmt.Errorf("scan BTF of module %s: %w", m, err)
 		}
-		if len(skb)+len(non) > 0 {
+		scan(r, m)
+	}
+	var helperNames []string
+	var kernel *btf.Spec
+	if cfg.TrackBPFHelpers {
+		if kernel, err = cache.Kernel(); err != nil {
+			return nil, fmt.Errorf("load kernel BTF: %w", err)
+		}
+		helperNames = bpfHelperNames(kernel)
+	}
+	var mapNames []string
+	if cfg.OutputBPFMap {
+		cands, err := MapFuncsFromRawBTF(vmlinuxRaw, nil)
+		if err != nil {
+			return nil, fmt.Errorf("scan kernel BTF for BPF map functions: %w", err)
+		}
+		for _, f := range cands {
+			mapNames = append(mapNames, f.Name)
+		}
+	}
+	clock.mark("scan BTF")
+
+	ar := <-avail
+	clock.add("read available_filter_functions", ar.took)
+	clock.mark("wait for available_filter_functions")
+	if ar.err != nil {
+		return nil, fmt.Errorf("read available_filter_functions (mount tracefs on /sys/kernel/tracing): %w", ar.err)
+	}
+	names := make([]string, 0, len(skb)+len(nonSKB)+len(helperNames)+len(mapNames))
+	for _, fs := range [][]Func{skb, nonSKB} {
+		for _, f := range fs {
+			names = append(names, f.Name)
+		}
+	}
+	for _, ns := range [][]string{helperNames, mapNames} {
+		names = append(names, ns...)
+	}
+	traceable := traceableAmong(ar.text, names)
+	d := &discovery{vmlinuxRaw: vmlinuxRaw}
+	d.skb = Select(skb, traceable, nil)
+	d.nonSKB = Select(nonSKB, traceable, nil)
+	for _, m := range mods {
+		if hasModule(d.skb, m) || hasModule(d.nonSKB, m) {
 			d.modules = append(d.modules, m)
 		}
-		d.skb = append(d.skb, skb...)
-		d.nonSKB = append(d.nonSKB, non...)
 	}
-	if cfg.TrackBPFHelpers {
-		d.helpers = BPFHelpers(vmlinux, avail, d.skb)
+	if kernel != nil {
+		d.helpers = BPFHelpers(kernel, traceable, d.skb)
 	}
-	if d.mapFuncs, err = mapFuncsFor(cfg, vmlinuxRaw, avail); err != nil {
+	if d.mapFuncs, err = mapFuncsFor(cfg, vmlinuxRaw, traceable); err != nil {
 		return nil, err
 	}
+	clock.mark("select")
 	if len(d.skb) == 0 && len(d.nonSKB) == 0 && !cfg.TraceTC && !cfg.TraceXDP {
 		if cfg.FilterFunc != "" {
 			return nil, fmt.Errorf("%w --filter-func %q", ErrNoFunctions, cfg.FilterFunc)
@@ -166,6 +196,15 @@ func discover(cfg *Config, cache *btf.Cache) (*discovery, error) {
 		return nil, ErrNoFunctions
 	}
 	return d, nil
+}
+
+func hasModule(fs []Func, m string) bool {
+	for _, f := range fs {
+		if f.Module == m {
+			return true
+		}
+	}
+	return false
 }
 
 // session holds the loaded objects and links of one recording.
@@ -210,34 +249,23 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	raiseFileLimit()
 	_ = rlimit.RemoveMemlock()
 
-	// kallsyms is slow to read on big kernels: read it while discovering.
-	type symsResult struct {
-		syms []format.Symbol
-		err  error
-		took time.Duration
-	}
-	symsCh := make(chan symsResult, 1)
-	go func() {
-		t := time.Now()
-		syms, err := readKallsyms()
-		symsCh <- symsResult{syms, err, time.Since(t)}
-	}()
-
-	t0 := time.Now()
+	// The two slow reads, kallsyms and ftrace's list of attachable
+	// functions, run beside the BTF scan.
+	clock := newPhaseClock()
+	ksCh := readKallsymsAsync()
 	cache := btf.NewCache()
-	disc, err := discover(cfg, cache)
-	res.Timings.Discovery = time.Since(t0)
-	sr := <-symsCh
+	disc, err := discover(cfg, cache, readTextAsync(availPaths...), clock)
 	if err != nil {
 		return nil, err
 	}
-	if sr.err != nil {
-		return nil, sr.err
+	kr := <-ksCh
+	clock.add("read and check kallsyms", kr.took)
+	clock.mark("wait for kallsyms")
+	if kr.err != nil {
+		return nil, kr.err
 	}
-	syms := sr.syms
-	res.Timings.Kallsyms = sr.took
+	ksyms := kr.syms
 
-	t0 = time.Now()
 	hdr, err := hostHeader()
 	if err != nil {
 		return nil, err
@@ -250,10 +278,16 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			return nil, err
 		}
 	}
-	vmlinuxRaw := disc.vmlinuxRaw
-	res.Timings.Snapshot = time.Since(t0)
+	backend, err := chooseBackend(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	res.Backend = backend
+	clock.mark("snapshot")
 
-	// Addresses of the functions to trace only: a map of every kernel
+	// The snapshots go out first, one at a time, so that their memory is
+	// free before the kernel program is loaded. The addresses of the
+	// functions to trace are picked up on the way: a map of every kernel
 	// symbol would cost tens of MB.
 	s := &session{cfg: cfg, cache: cache, log: log, addrs: make(map[string]uint64)}
 	for _, fs := range [][]Func{disc.skb, disc.nonSKB, disc.helpers} {
@@ -264,45 +298,27 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	for _, f := range disc.mapFuncs {
 		s.addrs[f.Name] = 0
 	}
-	for _, sym := range syms {
-		if a, ok := s.addrs[sym.Name]; ok && a == 0 {
-			s.addrs[sym.Name] = sym.Addr
-		}
-	}
 	defer s.close(res)
-
-	t0 = time.Now()
-	backend, err := chooseBackend(cfg.Backend)
-	if err != nil {
-		return nil, err
-	}
-	res.Backend = backend
-	s.planProbes(disc, backend)
-	s.planMapProbes(disc, backend)
-
-	// The snapshots go out first, so their memory can be freed before the
-	// kernel program is loaded.
 	w, err := format.NewWriter(out, &hdr, nil)
 	if err != nil {
 		return res, fmt.Errorf("start capture: %w", err)
 	}
-	if err := writeSnapshots(w, vmlinuxRaw, disc.modules, syms, ifs, nss); err != nil {
+	vmlinuxRaw := disc.vmlinuxRaw
+	disc.vmlinuxRaw = nil
+	bpfSyms := make(map[uint64]bool) // BPF code symbolized by the snapshot
+	if err := writeSnapshots(w, vmlinuxRaw, disc.modules, ksyms, s.addrs, bpfSyms, ifs, nss, clock); err != nil {
 		return res, err
 	}
-	bpfSyms := make(map[uint64]bool) // BPF code symbolized by the snapshot
-	for _, sym := range syms {
-		if sym.Module == "bpf" {
-			bpfSyms[sym.Addr] = true
-		}
-	}
-	syms, vmlinuxRaw, ifs, s.addrs = nil, nil, nil, nil
-	disc.vmlinuxRaw = nil
+	s.planProbes(disc, backend)
+	s.planMapProbes(disc, backend)
+	s.addrs = nil
 	debug.FreeOSMemory()
+	clock.mark("free")
 
 	if err := s.load(disc, backend, ifindex); err != nil {
 		return nil, err
 	}
-	res.Timings.Load = time.Since(t0)
+	clock.mark("load")
 
 	// Run-time statistics are on before the first probe can fire.
 	var statsOn io.Closer
@@ -314,11 +330,11 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		}
 	}
 
-	t0 = time.Now()
 	if err := s.attach(ctx, disc, backend); err != nil {
 		return nil, err
 	}
-	res.Timings.Attach = time.Since(t0)
+	clock.mark("attach")
+	res.Startup = clock.phases
 	res.CopyTracking = s.copyTracking
 	for _, p := range s.probes {
 		if p.Error != "" {
@@ -365,6 +381,8 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		return res, fmt.Errorf("open ring buffer: %w", err)
 	}
 	defer rd.Close()
+	clock.mark("ring buffer")
+	res.Startup = clock.phases
 	freeing := make(map[uint32]bool)
 	for _, p := range s.probes {
 		if p.Name == "kfree_skbmem" && p.Error == "" {
@@ -404,7 +422,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		}
 	}
 	res.Stats.Bytes = w.Stats().Bytes
-	res.PeakRSS = peakRSS()
+	res.Memory = sampleMemory()
 	if derr != nil {
 		return res, derr
 	}
@@ -414,7 +432,26 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	return res, nil
 }
 
-func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, syms []format.Symbol, ifs []format.Interface, nss []format.Netns) error {
+// writeSnapshots stores kallsyms (filling in addrs, and bpfSyms with the
+// addresses of BPF code symbols), the kernel's BTF
+// (vmlinux, then the modules, each read again here so that one is in
+// memory at a time) and the interfaces. kallsyms goes first: its text is
+// let go of as it is stored, before the BTF's compression buffers are
+// needed.
+func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, ksyms *kallsymsText, addrs map[string]uint64, bpfSyms map[uint64]bool, ifs []format.Interface, nss []format.Netns, clock *phaseClock) error {
+	err := ksyms.emit(addrs, func(syms []format.Symbol) error {
+		for _, sym := range syms {
+			if sym.Module == "bpf" {
+				bpfSyms[sym.Addr] = true
+			}
+		}
+		return w.AddKallsyms(syms)
+	})
+	if err != nil {
+		return fmt.Errorf("store kallsyms: %w", err)
+	}
+	runtime.GC()
+	clock.mark("store kallsyms")
 	if err := w.AddBTF("", vmlinuxRaw); err != nil {
 		return fmt.Errorf("store kernel BTF: %w", err)
 	}
@@ -427,9 +464,7 @@ func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, syms 
 			return fmt.Errorf("store BTF of module %s: %w", m, err)
 		}
 	}
-	if err := w.AddKallsyms(syms); err != nil {
-		return fmt.Errorf("store kallsyms: %w", err)
-	}
+	clock.mark("store BTF")
 	if err := w.AddInterfaces(ifs, nss); err != nil {
 		return fmt.Errorf("store interfaces: %w", err)
 	}
@@ -571,9 +606,15 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 			kc.KfreeSkbmemProbeId = p.ID
 		}
 	}
+	// The kernel's BTF, decoded (for CO-RE, the filters and the
+	// metadata fields) only now that the snapshots are out of memory.
+	kernel, err := s.cache.Kernel()
+	if err != nil {
+		return fmt.Errorf("load kernel BTF: %w", err)
+	}
 	var metas []MetaField
 	for _, m := range cfg.OutputSKBMetadata {
-		mf, err := ResolveMetadata(d.vmlinux, m)
+		mf, err := ResolveMetadata(kernel, m)
 		if err != nil {
 			return fmt.Errorf("%w: --output-skb-metadata: %w", ErrConfig, err)
 		}
@@ -586,11 +627,15 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		return fmt.Errorf("set kernel program config: %w", err)
 	}
 	for _, inj := range cfg.Injectors {
-		if err := inj(spec, d.vmlinux); err != nil {
+		if err := inj(spec, kernel); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
-	s.spec = spec.Copy()
+	if cfg.TrackSKB || cfg.TraceTC || cfg.TraceXDP {
+		// Kept for the fentry/fexit copies loadTracing makes; a copy
+		// of the whole spec is MBs otherwise held for nothing.
+		s.spec = spec.Copy()
+	}
 
 	// The main collection: the probe programs of the chosen backend, the
 	// drop tracepoint and the kfree_skbmem cleanup.
@@ -652,6 +697,9 @@ func b2u(b bool) uint8 {
 // nil for a kernel function; attachTo names the traced function; probeID
 // (non-zero for tc/XDP targets) becomes Config.ProgProbeId of this copy.
 func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string, probeID uint32) (*ebpf.Program, error) {
+	if s.spec == nil {
+		return nil, errors.New("kernel program spec not kept for fentry/fexit copies")
+	}
 	spec := s.spec.Copy()
 	if probeID != 0 {
 		var kc bpf.PwruConfig
@@ -960,7 +1008,7 @@ func (s *session) close(res *Result) {
 	if s.coll != nil {
 		s.coll.Close()
 	}
-	res.Timings.Detach = time.Since(t0)
+	res.Detach = time.Since(t0)
 }
 
 // Names of the kernel counters (enum counter in bpf/pwru.c).

@@ -414,7 +414,7 @@ func forKernels(t *testing.T, name string, check func(t *testing.T, c *checkCtx)
 			}
 			t.Logf("kernel %s; steps: %s", rep.Kernel, strings.Join(steps, ", "))
 			for _, r := range rep.Runs {
-				t.Logf("recorder run %s: ready %.2fs, stop %.2fs, wall %.2fs, exit %d %s", r.Name, r.Ready.Seconds(), r.Stop.Seconds(), r.Wall.Seconds(), r.ExitCode, r.Signal)
+				t.Logf("recorder run %s: ready %.2fs, stop %.2fs, wall %.2fs, peak RSS %.1f MiB, exit %d %s", r.Name, r.Ready.Seconds(), r.Stop.Seconds(), r.Wall.Seconds(), float64(r.PeakRSS)/(1<<20), r.ExitCode, r.Signal)
 			}
 			if rep.Error != "" {
 				t.Fatalf("scenario %s failed in the guest: %s", name, rep.Error)

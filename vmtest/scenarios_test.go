@@ -586,8 +586,24 @@ func TestLoad(t *testing.T) {
 		if written+lost+skipped != hits {
 			t.Errorf("written %d + lost %d + skipped %d = %d, want the %d probe hits the kernel counted", written, lost, skipped, written+lost+skipped, hits)
 		}
+		// Production hosts: the recorder tracing every function with
+		// default options stays under 64 MiB resident at its peak.
+		run := c.rep.Run("main")
+		if run == nil {
+			t.Fatal("no main run")
+		}
+		t.Logf("recorder peak RSS (VmHWM before the stop) %.1f MiB; its summary:\n%s", float64(run.PeakRSS)/(1<<20), run.Stderr)
+		switch {
+		case run.PeakRSS == 0:
+			t.Error("recorder peak RSS not measured")
+		case run.PeakRSS > maxPeakRSS:
+			t.Errorf("recorder peak RSS %.1f MiB, want at most %d MiB", float64(run.PeakRSS)/(1<<20), maxPeakRSS>>20)
+		}
 	})
 }
+
+// maxPeakRSS bounds the recorder's resident memory in TestLoad.
+const maxPeakRSS = 64 << 20
 
 // head returns the first n lines of b.
 func head(b []byte, n int) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -119,5 +120,31 @@ func TestHelpHasExample(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Example:") || !strings.Contains(out.String(), "pwru-record -o ") {
 		t.Errorf("--help shows no example:\n%s", out.String())
+	}
+}
+
+func TestSummary(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	res := &tracer.Result{
+		Stats:   tracer.Stats{Events: 10, Bytes: 4096, StopReason: tracer.StopInterrupted, Elapsed: ms(2500)},
+		Backend: "kprobe-multi", Probes: 3,
+		Startup: tracer.Phases{
+			{Name: "read kallsyms", Took: ms(900), Concurrent: true},
+			{Name: "scan BTF", Took: ms(1200), Memory: tracer.Memory{RSS: 30 << 20, Anon: 20 << 20, Go: 18 << 20, Peak: 31 << 20}},
+			{Name: "attach", Took: ms(300), Memory: tracer.Memory{RSS: 40 << 20, Anon: 21 << 20, Go: 19 << 20, Peak: 41 << 20}},
+		},
+		Detach: ms(50),
+		Memory: tracer.Memory{RSS: 42 << 20, Anon: 22 << 20, Go: 20 << 20, Peak: 45 << 20},
+	}
+	var b strings.Builder
+	summary(&b, res, "x.pwru")
+	for _, want := range []string{
+		"pwru-record: 10 events, 0 lost, 4096 bytes to x.pwru; 3 probes attached via kprobe-multi, 0 failed; stopped: interrupted after 2.5s; peak RSS 45.0 MiB\n",
+		"pwru-record: startup 1.5s: scan BTF 1.2s (read kallsyms 900ms concurrently), attach 300ms; detach 50ms\n",
+		"pwru-record: memory in MiB (VmRSS/RssAnon/Go runtime/VmHWM) after: scan BTF 30.0/20.0/18.0/31.0, attach 40.0/21.0/19.0/41.0; at the end 42.0/22.0/20.0/45.0\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
 	}
 }

@@ -139,6 +139,7 @@ func scenarioBench(e *env) error {
 			b.Error = err.Error()
 		}
 		b.Stop = rec.run.Stop
+		b.PeakRSS = rec.run.PeakRSS
 		b.Stderr = rec.run.Stderr
 		res.Backends = append(res.Backends, b)
 		e.step(name + " stop")

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -112,6 +114,12 @@ func (r *recording) stop(sig syscall.Signal) error {
 		return fmt.Errorf("recorder %s exited before it was stopped: %s%s; stderr: %s", r.run.Name, r.run.Signal, exitText(r.run.ExitCode), lastLines(r.run.Stderr, 5))
 	default:
 	}
+	r.run.PeakRSS = peakRSS(r.cmd.Process.Pid)
+	// Where the memory is, mapping by mapping, for diagnosis (kept with
+	// the capture; vmtest -keep copies it out).
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", r.cmd.Process.Pid)); err == nil {
+		os.WriteFile(filepath.Join(r.e.dir, r.run.Name+".smaps"), b, 0o644)
+	}
 	t := time.Now()
 	r.cmd.Process.Signal(sig)
 	select {
@@ -187,4 +195,21 @@ func (e *env) runRecorder(name string, cred *syscall.Credential, args ...string)
 	e.logf("recorder %s: exit %d in %.2fs: %s", name, run.ExitCode, run.Wall.Seconds(), lastLines(run.Stderr, 2))
 	e.rep.Runs = append(e.rep.Runs, run)
 	return run
+}
+
+// peakRSS reads the VmHWM of process pid in bytes (0 if unreadable).
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }

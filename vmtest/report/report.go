@@ -43,6 +43,7 @@ type Run struct {
 	Ready    time.Duration // start -> ready file written (0 = never)
 	Stop     time.Duration // stop signal -> exit
 	Wall     time.Duration // start -> exit
+	PeakRSS  int64         // the recorder's VmHWM in bytes just before it was stopped (0 = not read)
 	Error    string        // the harness could not run or stop it
 }
 

@@ -166,6 +166,7 @@ type row struct {
 
 var columns = []string{
 	"kernel", "backend", "functions attached", "attach time (ready file)",
+	"startup phases, peak RSS (recorder's summary)",
 	"BPF cost per run (bpf_stats)", "BPF cost per packet vs an untraced packet",
 	"highest zero-loss step", "events/s there: traced pkt/s ÷ untraced",
 	"first step with loss", "unpaced flood pkt/s: traced ÷ untraced", "bytes per 1M events",
@@ -174,7 +175,9 @@ var columns = []string{
 
 var (
 	reSummary = regexp.MustCompile(`pwru-record: (\d+) events, (\d+) lost, (\d+) bytes to .*?; (\d+) probes attached via (\S+), (\d+) failed`)
-	reAttach  = regexp.MustCompile(`startup: .*, attach (\S+);`)
+	reAttach  = regexp.MustCompile(`startup [^:]*: .*\battach (\S+?)[,;]`)
+	reStartup = regexp.MustCompile(`startup (\S+): (.*); detach`)
+	rePeak    = regexp.MustCompile(`peak RSS (\S+) MiB`)
 	reProg    = regexp.MustCompile(`kernel program: (\d+) runs, \S+ total, (\d+) ns/run`)
 )
 
@@ -206,6 +209,17 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 		}
 	}
 	c = append(c, attach)
+	startup := "not measured: no startup line in the summary"
+	if m := reStartup.FindStringSubmatch(b.Stderr); m != nil {
+		startup = fmt.Sprintf("%s (%s)", m[1], m[2])
+	}
+	if b.PeakRSS > 0 {
+		startup += fmt.Sprintf("; peak RSS %.1f MiB (VmHWM before the stop)", float64(b.PeakRSS)/(1<<20))
+	}
+	if m := rePeak.FindStringSubmatch(b.Stderr); m != nil {
+		startup += fmt.Sprintf(", %s MiB at the end", m[1])
+	}
+	c = append(c, startup)
 
 	// Per-step events from the capture's timestamps.
 	capPath := filepath.Join(dir, b.Capture)

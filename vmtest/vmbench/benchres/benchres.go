@@ -48,6 +48,7 @@ type Backend struct {
 	Capture    string        // capture file name in the scenario directory
 	Ready      time.Duration // start -> ready file written
 	Stop       time.Duration // SIGINT -> exit
+	PeakRSS    int64         // the recorder's VmHWM in bytes just before the stop (0 = not read)
 	Stderr     string        // the recorder's output (its summary)
 	StatsError string        // why the kernel counters could not be read
 	Steps      []Step
