@@ -154,6 +154,7 @@ func CollectStats(c *Capture, flt *Filter) (*StatsResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.project(format.FieldNetns | format.FieldIfindex)
 	perProbe := make([]uint64, len(c.probes)+1)
 	var perIf ifCounter
 	perReason := map[uint32]uint64{}

@@ -137,13 +137,18 @@ func (p *predictor) predictCaller(prev, probe uint32) uint64 {
 
 // learn records that probe followed prev and was called from caller.
 func (p *predictor) learn(prev, probe uint32, caller uint64) {
+	p.learnProbe(prev, probe)
+	p.caller[callerSlot(prev, probe)] = caller
+}
+
+// learnProbe records that probe followed prev (learn without the caller).
+func (p *predictor) learnProbe(prev, probe uint32) {
 	if prev < maxPredictProbe {
 		if int(prev) >= len(p.succ) {
 			p.succ = growU32(p.succ, int(prev)+1)
 		}
 		p.succ[prev] = probe
 	}
-	p.caller[callerSlot(prev, probe)] = caller
 }
 
 func growU32(s []uint32, n int) []uint32 {
@@ -408,6 +413,9 @@ type chunkDecoder struct {
 	prevSKB uint64
 	prevCal uint64
 	err     error
+	// want holds the mask bits of the fields to decode (column
+	// projection, [Fields]); the others are left zero. 0 means all.
+	want uint64
 }
 
 // maskCol maps each mask bit to its column.
@@ -417,6 +425,15 @@ var maskCol = [...]int{
 }
 
 const knownMask = 1<<len(maskCol) - 1
+
+// colBit maps each column to its mask bit (0 for the time, ref, mask and
+// skb columns, which every event uses).
+var colBit = func() (m [numCols]uint64) {
+	for bit, col := range maskCol {
+		m[col] = 1 << bit
+	}
+	return m
+}()
 
 // colU32 says which columns hold u32v values.
 var colU32 = [numCols]bool{
@@ -460,12 +477,20 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 	}
 	// Columns of newer minor versions follow; they are ignored.
 
+	if c.want == 0 {
+		c.want = knownMask
+	}
 	var err error
 	for col := range c.vals {
 		if col == colTuple || col == colBlobs {
 			continue
 		}
 		c.vals[col].i = 0
+		if b := colBit[col]; b != 0 && c.want&b == 0 {
+			// Projected out: never read, so not decoded (nor checked).
+			c.vals[col].v = c.vals[col].v[:0]
+			continue
+		}
 		if c.vals[col].v, err = decodeColumn(c.vals[col].v[:0], c.cols[col], colU32[col]); err != nil {
 			return corruptf("column %d: %v", col, err)
 		}
@@ -546,15 +571,27 @@ func (c *chunkDecoder) advance() bool {
 
 // decode decodes the rest of the event whose time advance read into e.
 func (c *chunkDecoder) decode(e *Event) bool {
+	st := c.next()
+	if st == nil {
+		return false
+	}
+	*e = *st
+	return true
+}
+
+// next decodes the rest of the event whose time advance read and returns
+// the decoder's copy of it (its skb's state), valid until the next call;
+// nil on error (c.err). Fields outside c.want stay zero.
+func (c *chunkDecoder) next() *Event {
 	if c.i >= len(c.vals[colRef].v) {
 		c.err = corruptf("decode past the end of the chunk")
-		return false
+		return nil
 	}
 	code, mask := c.vals[colRef].v[c.i], c.vals[colMask].v[c.i]
 	c.i++
 	if mask&^knownMask != 0 {
 		c.err = corruptf("mask 0x%x has unknown bits", mask)
-		return false
+		return nil
 	}
 	var ref int32
 	switch {
@@ -567,7 +604,7 @@ func (c *chunkDecoder) decode(e *Event) bool {
 		pos := int(code - 1)
 		if pos >= c.nmtf {
 			c.err = corruptf("skb code %d beyond %d recent skbs", code, c.nmtf)
-			return false
+			return nil
 		}
 		ref = c.mtf[pos]
 		if pos > 0 {
@@ -577,7 +614,7 @@ func (c *chunkDecoder) decode(e *Event) bool {
 		r := code - mtfSize - 1
 		if r >= uint64(len(c.refs)) {
 			c.err = corruptf("skb reference %d beyond %d skbs", r, len(c.refs))
-			return false
+			return nil
 		}
 		ref = int32(r)
 		c.touch(ref, -1)
@@ -590,29 +627,36 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	} else {
 		st.ProbeID = c.predictProbe(prev)
 	}
-	if mask&mCaller != 0 {
+	switch {
+	case c.want&mCaller == 0:
+		// Callers projected out: only the probe prediction is kept.
+		if mask&mProbe != 0 {
+			c.learnProbe(prev, st.ProbeID)
+		}
+	case mask&mCaller != 0:
 		c.prevCal += uint64(unzigzag(c.take(&c.vals[colCaller])))
 		st.Caller = c.prevCal
-	} else {
-		st.Caller = c.predictCaller(prev, st.ProbeID)
-	}
-	if mask&(mProbe|mCaller) != 0 {
-		// When both predictions held, learning would change nothing.
 		c.learn(prev, st.ProbeID, st.Caller)
+	default:
+		st.Caller = c.predictCaller(prev, st.ProbeID)
+		if mask&mProbe != 0 {
+			// When both predictions held, learning would change nothing.
+			c.learn(prev, st.ProbeID, st.Caller)
+		}
 	}
-	if mask&^(mProbe|mCaller) != 0 {
-		c.apply(st, mask)
+	if m := mask & c.want &^ (mProbe | mCaller); m != 0 {
+		c.apply(st, m)
 	}
 	if c.short && c.err == nil {
 		c.err = corruptf("a column holds fewer values than its events use")
 	}
 	if c.err != nil {
-		return false
+		return nil
 	}
 	c.last = ref
-	*e = *st
-	return true
+	return st
 }
+
 
 // apply sets the changed fields named by mask in st.
 func (c *chunkDecoder) apply(st *Event, mask uint64) {

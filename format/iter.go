@@ -9,6 +9,11 @@ import (
 type IterOptions struct {
 	// Since and Until bound event times (inclusive); Until 0 means no bound.
 	Since, Until uint64
+	// Fields projects the events: only these fields (plus Time, SKB and
+	// ProbeID) are decoded and filled, the others are zero; the columns
+	// of the others are not decoded, so their corruption goes unnoticed.
+	// The zero value means every field.
+	Fields Fields
 }
 
 // EventIter walks events in time order, decoding chunks lazily: only the
@@ -25,6 +30,7 @@ type EventIter struct {
 	err    error
 	skip   int
 	seq    int
+	want   uint64 // mask bits of the projected fields
 }
 
 // cursor is one open chunk; dec.time is the time of its next event,
@@ -58,12 +64,13 @@ func (h *cursorHeap) Pop() any {
 // Events returns an iterator over the events in time order. Events of
 // equal time keep file order.
 func (f *File) Events(opts *IterOptions) *EventIter {
-	it := &EventIter{f: f, until: ^uint64(0)}
+	it := &EventIter{f: f, until: ^uint64(0), want: Fields(0).maskBits()}
 	if opts != nil {
 		it.since = opts.Since
 		if opts.Until != 0 {
 			it.until = opts.Until
 		}
+		it.want = opts.Fields.maskBits()
 	}
 	for _, c := range f.chunks {
 		if c.Last >= it.since && c.First <= it.until {
@@ -83,26 +90,46 @@ func (it *EventIter) Err() error { return it.err }
 // Next fills e with the next event and reports whether there was one.
 // Strings in e are shared between events: do not modify them.
 func (it *EventIter) Next(e *Event) bool {
+	p := it.step()
+	if p == nil {
+		return false
+	}
+	*e = *p
+	return true
+}
+
+// NextShared returns the next event, or nil at the end (then check Err).
+// It is [EventIter.Next] without the copy: the event lives in the
+// iterator's memory and is valid only until the next call of Next or
+// NextShared. Do not modify it or keep it; copy what must outlive the
+// call.
+func (it *EventIter) NextShared() *Event {
+	return it.step()
+}
+
+// step returns the decoder's copy of the next event, or nil.
+func (it *EventIter) step() *Event {
 	for {
 		if it.err != nil {
-			return false
+			return nil
 		}
 		// Open every chunk that may hold an event before the current head.
 		for it.next < len(it.chunks) && (len(it.active) == 0 || it.chunks[it.next].First <= it.active[0].dec.time) {
 			it.open(it.chunks[it.next])
 			it.next++
 			if it.err != nil {
-				return false
+				return nil
 			}
 		}
 		if len(it.active) == 0 {
-			return false
+			return nil
 		}
 		c := it.active[0]
-		if !c.dec.decode(e) {
+		e := c.dec.next()
+		if e == nil {
 			heap.Pop(&it.active)
 			if !it.fail(c.info, c.dec.err) {
-				return false
+				return nil
 			}
 			it.free = append(it.free, c)
 			continue
@@ -114,7 +141,7 @@ func (it *EventIter) Next(e *Event) bool {
 		} else {
 			heap.Pop(&it.active)
 			if c.dec.err != nil && !it.fail(c.info, c.dec.err) {
-				return false
+				return nil
 			}
 			it.free = append(it.free, c)
 		}
@@ -124,9 +151,9 @@ func (it *EventIter) Next(e *Event) bool {
 		if e.Time > it.until {
 			it.active = it.active[:0]
 			it.next = len(it.chunks)
-			return false
+			return nil
 		}
-		return true
+		return e
 	}
 }
 
@@ -160,6 +187,7 @@ func (it *EventIter) open(s SectionInfo) {
 		c.raw = p[:0]
 	}
 	if err == nil {
+		c.dec.want = it.want
 		err = c.dec.init(p, int(h.Count), h.A, it.f.internLocked)
 	}
 	if err != nil {
