@@ -657,7 +657,6 @@ func (c *chunkDecoder) next() *Event {
 	return st
 }
 
-
 // apply sets the changed fields named by mask in st.
 func (c *chunkDecoder) apply(st *Event, mask uint64) {
 	if mask&mTrack != 0 {
