@@ -121,12 +121,13 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 	it := s.iter()
 	// The events are the iterator's own (NextShared): the consumers only
 	// read them during the call, as the run contract says.
+	anyEvent, skbLevel := s.m.anyEvent, s.m.skbLevel()
 	for e := it.NextShared(); e != nil; e = it.NextShared() {
 		var l *life
 		if lives {
 			l = tr.observe(e)
 		}
-		if !s.m.event(e) || !s.selected(l) {
+		if (!anyEvent && !s.m.event(e)) || (skbLevel && !s.selected(l)) {
 			continue
 		}
 		if l != nil {

@@ -513,6 +513,18 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 	dst = dst[:len(src)] // at most one value per byte
 	n, off := 0, 0
 	for off < len(src) {
+		if off+8 <= len(src) {
+			// Most values take one byte: eight at a time when they do.
+			if x := binary.LittleEndian.Uint64(src[off:]); x&0x8080808080808080 == 0 {
+				d := dst[n : n+8 : n+8]
+				for k := range d {
+					d[k] = x >> (8 * k) & 0xff
+				}
+				n += 8
+				off += 8
+				continue
+			}
+		}
 		b0 := src[off]
 		if b0 < 0x80 {
 			dst[n] = uint64(b0)

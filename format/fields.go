@@ -6,7 +6,9 @@ package format
 // events per function, say) much cheaper than one that fills whole events.
 //
 // Time, SKB and ProbeID are always filled: they cost nothing extra, since
-// the decoder needs them to walk a chunk. The zero value means every field.
+// the decoder needs them to walk a chunk. The zero value means every field;
+// bits outside [AllFields] are ignored (a Fields of only such bits asks
+// for Time, SKB and ProbeID alone).
 type Fields uint32
 
 // Event fields that can be projected. Each names the [Event] field of the

@@ -31,6 +31,9 @@ type EventIter struct {
 	skip   int
 	seq    int
 	want   uint64 // mask bits of the projected fields
+	// nextFirst is chunks[next].First (when next < len(chunks)), kept
+	// here because it is compared for every event.
+	nextFirst uint64
 }
 
 // cursor is one open chunk; dec.time is the time of its next event,
@@ -77,6 +80,9 @@ func (f *File) Events(opts *IterOptions) *EventIter {
 			it.chunks = append(it.chunks, c)
 		}
 	}
+	if len(it.chunks) > 0 {
+		it.nextFirst = it.chunks[0].First
+	}
 	return it
 }
 
@@ -114,14 +120,18 @@ func (it *EventIter) step() *Event {
 			return nil
 		}
 		// Open every chunk that may hold an event before the current head.
-		for it.next < len(it.chunks) && (len(it.active) == 0 || it.chunks[it.next].First <= it.active[0].dec.time) {
+		for it.next < len(it.chunks) && (len(it.active) == 0 || it.nextFirst <= it.active[0].dec.time) {
 			it.open(it.chunks[it.next])
 			it.next++
+			if it.next < len(it.chunks) {
+				it.nextFirst = it.chunks[it.next].First
+			}
 			if it.err != nil {
 				return nil
 			}
 		}
 		if len(it.active) == 0 {
+			it.release()
 			return nil
 		}
 		c := it.active[0]
@@ -149,13 +159,35 @@ func (it *EventIter) step() *Event {
 			continue
 		}
 		if e.Time > it.until {
+			it.free = append(it.free, it.active...)
 			it.active = it.active[:0]
 			it.next = len(it.chunks)
+			it.release()
 			return nil
 		}
 		return e
 	}
 }
+
+// release hands the cursors of a finished iteration to the file, for the
+// next iterator to reuse their buffers.
+func (it *EventIter) release() {
+	if len(it.free) == 0 {
+		return
+	}
+	it.f.cursorMu.Lock()
+	for _, c := range it.free {
+		if len(it.f.cursors) < maxPooledCursors {
+			it.f.cursors = append(it.f.cursors, c)
+		}
+	}
+	it.f.cursorMu.Unlock()
+	clear(it.free)
+	it.free = it.free[:0]
+}
+
+// maxPooledCursors bounds the cursors a File keeps for reuse.
+const maxPooledCursors = 4
 
 // fail records a chunk error; it returns true when the iteration goes on.
 func (it *EventIter) fail(s SectionInfo, err error) bool {
@@ -177,7 +209,16 @@ func (it *EventIter) open(s SectionInfo) {
 		c = it.free[n-1]
 		it.free = it.free[:n-1]
 	} else {
-		c = &cursor{}
+		it.f.cursorMu.Lock()
+		if n := len(it.f.cursors); n > 0 {
+			c = it.f.cursors[n-1]
+			it.f.cursors[n-1] = nil
+			it.f.cursors = it.f.cursors[:n-1]
+		}
+		it.f.cursorMu.Unlock()
+		if c == nil {
+			c = &cursor{}
+		}
 	}
 	if cap(c.stored) < int(s.Size) && s.Size <= maxSectionStored+sectionHeaderSize {
 		c.stored = make([]byte, 0, s.Size)
