@@ -149,7 +149,18 @@ type StatsLatency struct {
 
 // CollectStats counts the selected events per function, drop reason, flow,
 // netns and interface, and the per-skb latency from first to last event.
+//
+// Its memory is bounded by the skbs in flight (the lifetime tracker) plus
+// the distinct functions, drop reasons, flows and interfaces counted: the
+// latencies go into a fixed-size histogram, not a list. Only the fields
+// it reads are decoded (format.IterOptions.Fields).
 func CollectStats(c *Capture, flt *Filter) (*StatsResult, error) {
+	return collectStats(c, flt, nil)
+}
+
+// collectStats is CollectStats; onEnd, when not nil, runs after every
+// lifetime is counted (tests measure the heap there).
+func collectStats(c *Capture, flt *Filter, onEnd func()) (*StatsResult, error) {
 	s, err := newScanner(c, flt)
 	if err != nil {
 		return nil, err
@@ -162,16 +173,7 @@ func CollectStats(c *Capture, flt *Filter) (*StatsResult, error) {
 	perFlow := map[format.Tuple]uint64{}
 	var hist latencyHist
 	var events, skbs uint64
-	err = s.run(func(e *format.Event, l *life) error {
-		events++
-		if int(e.ProbeID) < len(perProbe) {
-			perProbe[e.ProbeID]++
-		} else {
-			perProbe[0]++
-		}
-		perIf.add(ifKey{e.Netns, e.Ifindex})
-		return nil
-	}, func(l *life) {
+	end := func(l *life) {
 		if l.sel == 0 {
 			return
 		}
@@ -182,7 +184,21 @@ func CollectStats(c *Capture, flt *Filter) (*StatsResult, error) {
 			perReason[l.reason]++
 		}
 		perFlow[l.selTuple]++
-	})
+	}
+	if onEnd != nil {
+		count := end
+		end = func(l *life) { count(l); onEnd() }
+	}
+	err = s.run(func(e *format.Event, l *life) error {
+		events++
+		if int(e.ProbeID) < len(perProbe) {
+			perProbe[e.ProbeID]++
+		} else {
+			perProbe[0]++
+		}
+		perIf.add(ifKey{e.Netns, e.Ifindex})
+		return nil
+	}, end)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 )
 
@@ -507,10 +508,21 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 // decodeColumn decodes every uvarint of src into dst (reused when large
 // enough); with u32 every value must fit in 32 bits.
 func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
-	if cap(dst) < len(src) {
-		dst = make([]uint64, len(src))
+	// A value ends at each byte without the high bit: that many at most.
+	values := 0
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		values += 8 - bits.OnesCount64(binary.LittleEndian.Uint64(src[i:])&0x8080808080808080)
 	}
-	dst = dst[:len(src)] // at most one value per byte
+	for _, b := range src[i:] {
+		if b < 0x80 {
+			values++
+		}
+	}
+	if cap(dst) < values {
+		dst = make([]uint64, values)
+	}
+	dst = dst[:values]
 	n, off := 0, 0
 	for off < len(src) {
 		if off+8 <= len(src) {
