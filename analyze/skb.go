@@ -128,7 +128,8 @@ type tracker struct {
 	nextID  uint64
 	window  uint64
 	lastGC  uint64
-	gcLimit int // sweep when the live table grows past this
+	gcEvery uint64 // window/4: sweep when an event is that much after lastGC
+	gcLimit int    // sweep when the live table grows past this
 	// period is the length of a generation (window/4): gens[ep%len]
 	// lists the lifetimes whose last event fell in generation ep, so a
 	// sweep visits the old generations only, not every live skb.
@@ -163,7 +164,7 @@ func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	if window == 0 {
 		window = DefaultWindow
 	}
-	t := &tracker{cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1)}
+	t := &tracker{cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1), gcEvery: window / 4}
 	t.classes = make([]probeClass, len(c.probes))
 	t.final = make([]bool, len(c.probes))
 	for i, p := range c.probes {
@@ -198,7 +199,7 @@ func (t *tracker) observe(e *format.Event) *life {
 			t.expireFated(e.Time)
 		}
 	}
-	if e.Time > t.lastGC+t.window/4 || t.live.len() > t.gcLimit {
+	if e.Time > t.lastGC+t.gcEvery || t.live.len() > t.gcLimit {
 		t.gc(e.Time)
 	}
 	if e.SKB == 0 {

@@ -524,30 +524,52 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 	}
 	dst = dst[:values]
 	n, off := 0, 0
-	for off < len(src) {
-		if off+8 <= len(src) {
-			// Most values take one byte: eight at a time when they do.
-			if x := binary.LittleEndian.Uint64(src[off:]); x&0x8080808080808080 == 0 {
-				d := dst[n : n+8 : n+8]
-				for k := range d {
-					d[k] = x >> (8 * k) & 0xff
-				}
-				n += 8
-				off += 8
-				continue
-			}
+	// Eight bytes at a time when they are eight one-byte values (most
+	// columns), else one value of up to three bytes from them.
+	for off+8 <= len(src) {
+		x := binary.LittleEndian.Uint64(src[off:])
+		switch {
+		case x&0x8080808080808080 == 0:
+			d := dst[n : n+8 : n+8]
+			d[0], d[1], d[2], d[3] = x&0xff, x>>8&0xff, x>>16&0xff, x>>24&0xff
+			d[4], d[5], d[6], d[7] = x>>32&0xff, x>>40&0xff, x>>48&0xff, x>>56
+			n += 8
+			off += 8
+			continue
+		case x&0x80 == 0:
+			dst[n] = x & 0x7f
+			n++
+			off++
+			continue
+		case x&0x8000 == 0:
+			dst[n] = x&0x7f | x>>1&0x3f80
+			n++
+			off += 2
+			continue
+		case x&0x800000 == 0:
+			dst[n] = x&0x7f | x>>1&0x3f80 | x>>2&0x1fc000
+			n++
+			off += 3
+			continue
 		}
+		// The value does not end within the eight bytes.
+		v, k := binary.Uvarint(src[off:])
+		if k <= 0 {
+			return dst[:n], fmt.Errorf("bad or truncated varint at byte %d", off)
+		}
+		if u32 && v > math.MaxUint32 {
+			return dst[:n], fmt.Errorf("value %d overflows 32 bits", v)
+		}
+		dst[n] = v
+		n++
+		off += k
+	}
+	for off < len(src) {
 		b0 := src[off]
 		if b0 < 0x80 {
 			dst[n] = uint64(b0)
 			n++
 			off++
-			continue
-		}
-		if off+1 < len(src) && src[off+1] < 0x80 {
-			dst[n] = uint64(b0&0x7f) | uint64(src[off+1])<<7
-			n++
-			off += 2
 			continue
 		}
 		v, k := binary.Uvarint(src[off:])
