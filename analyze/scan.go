@@ -166,8 +166,14 @@ func betterTuple(cur, t *format.Tuple) bool {
 	if !cur.Src.IsValid() {
 		return true
 	}
-	return cur.Sport == 0 && cur.Dport == 0 && (t.Sport != 0 || t.Dport != 0) &&
-		cur.Src == t.Src && cur.Dst == t.Dst && cur.Proto == t.Proto
+	// cur has no ports and t has some, tested in one branch (which is
+	// almost never taken, while each test alone flips unpredictably):
+	// (p-1)>>31 is 1 exactly when p is 0.
+	have, add := uint32(cur.Sport)|uint32(cur.Dport), uint32(t.Sport)|uint32(t.Dport)
+	if have|(add-1)>>31 != 0 {
+		return false
+	}
+	return cur.Src == t.Src && cur.Dst == t.Dst && cur.Proto == t.Proto
 }
 
 // errStop ends a scan early (--output-limit-lines).
