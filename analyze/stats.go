@@ -101,12 +101,23 @@ type ifCounter struct {
 	index  map[ifKey]int
 }
 
-func (c *ifCounter) add(k ifKey) {
-	h := (k.netns*0x9e3779b1 ^ k.ifindex*0x85ebca6b) >> 26
-	if i := c.slots[h] - 1; i >= 0 && c.keys[i] == k {
+// inc counts k when its slot holds it (small enough to be inlined into
+// the per-event loop) and reports whether it did.
+func (c *ifCounter) inc(k ifKey) bool {
+	if i := c.slots[ifSlot(k)] - 1; i >= 0 && c.keys[i] == k {
 		c.counts[i]++
-		return
+		return true
 	}
+	return false
+}
+
+// ifSlot is the slot of k.
+func ifSlot(k ifKey) uint32 { return (k.netns*0x9e3779b1 ^ k.ifindex*0x85ebca6b) >> 26 }
+
+// addSlow counts k when inc did not: it finds or adds its index and
+// puts it in its slot.
+func (c *ifCounter) addSlow(k ifKey) {
+	h := ifSlot(k)
 	i, ok := c.index[k]
 	if !ok {
 		if c.index == nil {
@@ -196,7 +207,9 @@ func collectStats(c *Capture, flt *Filter, onEnd func()) (*StatsResult, error) {
 		} else {
 			perProbe[0]++
 		}
-		perIf.add(ifKey{e.Netns, e.Ifindex})
+		if k := (ifKey{e.Netns, e.Ifindex}); !perIf.inc(k) {
+			perIf.addSlow(k)
+		}
 		return nil
 	}, end)
 	if err != nil {

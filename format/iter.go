@@ -65,7 +65,8 @@ func (h *cursorHeap) Pop() any {
 }
 
 // Events returns an iterator over the events in time order. Events of
-// equal time keep file order.
+// equal time keep file order. An iterator that reaches its end hands its
+// decoding buffers to f, for the next iterator to reuse.
 func (f *File) Events(opts *IterOptions) *EventIter {
 	it := &EventIter{f: f, until: ^uint64(0), want: Fields(0).maskBits()}
 	if opts != nil {
