@@ -511,7 +511,7 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 	values := 0
 	i := 0
 	for ; i+8 <= len(src); i += 8 {
-		values += 8 - bits.OnesCount64(binary.LittleEndian.Uint64(src[i:])&0x8080808080808080)
+		values += 8 - bits.OnesCount64(binary.LittleEndian.Uint64(src[i : i+8 : i+8])&0x8080808080808080)
 	}
 	for _, b := range src[i:] {
 		if b < 0x80 {
@@ -526,7 +526,7 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 	// Eight bytes at a time when they are eight one-byte values (most
 	// columns), else one value of up to three bytes from them.
 	for off+8 <= len(src) {
-		x := binary.LittleEndian.Uint64(src[off:])
+		x := binary.LittleEndian.Uint64(src[off : off+8 : off+8])
 		switch {
 		case x&0x8080808080808080 == 0:
 			d := dst[n : n+8 : n+8]
