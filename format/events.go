@@ -511,7 +511,7 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 	values := 0
 	i := 0
 	for ; i+8 <= len(src); i += 8 {
-		values += 8 - bits.OnesCount64(binary.LittleEndian.Uint64(src[i : i+8 : i+8])&0x8080808080808080)
+		values += 8 - bits.OnesCount64(binary.LittleEndian.Uint64(src[i:i+8:i+8])&0x8080808080808080)
 	}
 	for _, b := range src[i:] {
 		if b < 0x80 {
@@ -611,16 +611,6 @@ func (c *chunkDecoder) advance() bool {
 	}
 	c.left--
 	c.time += c.vals[colTime].v[c.i]
-	return true
-}
-
-// decode decodes the rest of the event whose time advance read into e.
-func (c *chunkDecoder) decode(e *Event) bool {
-	st := c.next()
-	if st == nil {
-		return false
-	}
-	*e = *st
 	return true
 }
 
