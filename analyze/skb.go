@@ -135,6 +135,7 @@ type tracker struct {
 	// sweep visits the old generations only, not every live skb.
 	period uint64
 	gens   [numGens]generation
+	spare  [][]genRef // lists of emptied generations, for new ones
 	// curGen is 1 + the generation of [genStart, genEnd), the times of
 	// the latest events (0: none yet).
 	curGen           uint64
@@ -382,6 +383,11 @@ func (t *tracker) enlist(l *life, ep uint64) {
 		g.refs = slices.DeleteFunc(g.refs, func(r genRef) bool { return r.l.gen != ep+1 || r.l.id != r.id || r.l.dead })
 	} else if g.ep != ep {
 		g.refs = g.refs[:0]
+		if cap(g.refs) == 0 && len(t.spare) > 0 {
+			// A new generation takes the list of an emptied one.
+			g.refs = t.spare[len(t.spare)-1]
+			t.spare = t.spare[:len(t.spare)-1]
+		}
 	}
 	g.ep = ep
 	g.refs = append(g.refs, genRef{l, l.id})
@@ -407,7 +413,11 @@ func (t *tracker) gc(now uint64) {
 					done = append(done, r.l)
 				}
 			}
-			g.refs = g.refs[:0]
+			// Its list goes to the next new generation (slots are reused
+			// only numGens periods later).
+			clear(g.refs)
+			t.spare = append(t.spare, g.refs[:0])
+			g.refs = nil
 		case g.ep*t.period+t.window < now:
 			// Partly expired: check each, keep the others.
 			keep := g.refs[:0]
