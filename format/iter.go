@@ -116,6 +116,18 @@ func (it *EventIter) NextShared() *Event {
 
 // step returns the decoder's copy of the next event, or nil.
 func (it *EventIter) step() *Event {
+	// Fast path: one chunk open, the next one starts after its next
+	// event, which is not its last and is within the time bounds.
+	if len(it.active) == 1 && it.err == nil {
+		c := it.active[0]
+		if (it.next >= len(it.chunks) || it.nextFirst > c.dec.time) && c.dec.left > 0 && c.dec.time >= it.since && c.dec.time <= it.until {
+			if e := c.dec.next(); e != nil {
+				c.dec.advance()
+				return e
+			}
+			return it.stepFailed(c)
+		}
+	}
 	for {
 		if it.err != nil {
 			return nil
@@ -138,11 +150,9 @@ func (it *EventIter) step() *Event {
 		c := it.active[0]
 		e := c.dec.next()
 		if e == nil {
-			heap.Pop(&it.active)
-			if !it.fail(c.info, c.dec.err) {
+			if !it.dropHead(c) {
 				return nil
 			}
-			it.free = append(it.free, c)
 			continue
 		}
 		if c.dec.advance() {
@@ -168,6 +178,25 @@ func (it *EventIter) step() *Event {
 		}
 		return e
 	}
+}
+
+// dropHead removes the head cursor c, whose chunk failed to decode; it
+// returns true when the iteration goes on (SkipCorrupt).
+func (it *EventIter) dropHead(c *cursor) bool {
+	heap.Pop(&it.active)
+	if !it.fail(c.info, c.dec.err) {
+		return false
+	}
+	it.free = append(it.free, c)
+	return true
+}
+
+// stepFailed is step after the fast path's chunk failed to decode.
+func (it *EventIter) stepFailed(c *cursor) *Event {
+	if !it.dropHead(c) {
+		return nil
+	}
+	return it.step()
 }
 
 // release hands the cursors of a finished iteration to the file, for the
