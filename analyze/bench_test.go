@@ -163,3 +163,20 @@ func BenchmarkIterate(b *testing.B) {
 	}
 	reportEvents(b, n, cpu0)
 }
+
+// BenchmarkIterateShared is the floor of a projected pass: the fields
+// stats needs, without copying events (format.EventIter.NextShared).
+func BenchmarkIterateShared(b *testing.B) {
+	c, n := benchCapture(b, "1m", oneMillion(1))
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		it := c.File.Events(&format.IterOptions{Fields: format.FieldTrackID | format.FieldNetns | format.FieldIfindex | format.FieldFlags | format.FieldDropReason | format.FieldTuple})
+		for e := it.NextShared(); e != nil; e = it.NextShared() {
+		}
+		if err := it.Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, n, cpu0)
+}

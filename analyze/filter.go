@@ -192,6 +192,25 @@ func (c *Capture) parseTime(s string) (uint64, error) {
 	return uint64(mono), nil
 }
 
+// fields returns the event fields the predicates read besides Time, SKB
+// and ProbeID (for the scanner's projection).
+func (m *matcher) fields() format.Fields {
+	var fs format.Fields
+	if m.hasNetns || m.ifs != nil {
+		fs |= format.FieldNetns
+	}
+	if m.hasMark {
+		fs |= format.FieldMark
+	}
+	if m.ifs != nil || m.ifindex != 0 {
+		fs |= format.FieldIfindex
+	}
+	if m.pcap != nil {
+		fs |= format.FieldPayload
+	}
+	return fs
+}
+
 // skbLevel reports whether whole skbs must be judged (two passes).
 func (m *matcher) skbLevel() bool {
 	return m.dropped || m.hasRsn || m.pcap != nil || m.skbLife

@@ -16,6 +16,23 @@ type scanner struct {
 
 	matched []uint64            // bitset by lifetime id (first pass)
 	tracks  map[uint64]struct{} // matching track ids (Track)
+
+	// fields is the projection the consumer asked for (0 = every field);
+	// see project.
+	fields format.Fields
+}
+
+// trackerFields are the event fields the skb tracker reads (besides Time,
+// SKB and ProbeID, which are always there), and the tuple the scanner
+// keeps per lifetime.
+const trackerFields = format.FieldTrackID | format.FieldFlags | format.FieldDropReason | format.FieldTuple
+
+// project makes the scan decode only the fields fs of each event (plus
+// Time, SKB, ProbeID and what the filter and the skb tracker read): the
+// consumer must not read the others, which are zero. Without a call every
+// field is decoded.
+func (s *scanner) project(fs format.Fields) {
+	s.fields = fs | trackerFields | s.m.fields()
 }
 
 func newScanner(c *Capture, flt *Filter) (*scanner, error) {
@@ -30,7 +47,7 @@ func newScanner(c *Capture, flt *Filter) (*scanner, error) {
 }
 
 func (s *scanner) iter() *format.EventIter {
-	return s.c.File.Events(&format.IterOptions{Since: s.m.since, Until: s.m.until})
+	return s.c.File.Events(&format.IterOptions{Since: s.m.since, Until: s.m.until, Fields: s.fields})
 }
 
 // prepass runs the first pass when needed.
@@ -53,10 +70,9 @@ func (s *scanner) prepass() error {
 		}
 	})
 	it := s.iter()
-	var e format.Event
-	for it.Next(&e) {
-		l := tr.observe(&e)
-		s.m.observePayload(&e, l)
+	for e := it.NextShared(); e != nil; e = it.NextShared() {
+		l := tr.observe(e)
+		s.m.observePayload(e, l)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read events of %s: %w", s.c.Path, err)
@@ -103,13 +119,15 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 	}
 	tr := newTracker(s.c, s.m.window, end)
 	it := s.iter()
-	var e format.Event
-	for it.Next(&e) {
+	// The events are the iterator's own (NextShared): the consumers only
+	// read them during the call, as the run contract says.
+	anyEvent, skbLevel := s.m.anyEvent, s.m.skbLevel()
+	for e := it.NextShared(); e != nil; e = it.NextShared() {
 		var l *life
 		if lives {
-			l = tr.observe(&e)
+			l = tr.observe(e)
 		}
-		if !s.m.event(&e) || !s.selected(l) {
+		if (!anyEvent && !s.m.event(e)) || (skbLevel && !s.selected(l)) {
 			continue
 		}
 		if l != nil {
@@ -122,7 +140,7 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 			l.sel++
 			l.prevSel, l.selLast = l.selLast, e.Time
 		}
-		if err := fn(&e, l); err != nil {
+		if err := fn(e, l); err != nil {
 			if err == errStop {
 				return nil
 			}
@@ -148,8 +166,14 @@ func betterTuple(cur, t *format.Tuple) bool {
 	if !cur.Src.IsValid() {
 		return true
 	}
-	return cur.Sport == 0 && cur.Dport == 0 && (t.Sport != 0 || t.Dport != 0) &&
-		cur.Src == t.Src && cur.Dst == t.Dst && cur.Proto == t.Proto
+	// cur has no ports and t has some, tested in one branch (which is
+	// almost never taken, while each test alone flips unpredictably):
+	// (p-1)>>31 is 1 exactly when p is 0.
+	have, add := uint32(cur.Sport)|uint32(cur.Dport), uint32(t.Sport)|uint32(t.Dport)
+	if have|(add-1)>>31 != 0 {
+		return false
+	}
+	return cur.Src == t.Src && cur.Dst == t.Dst && cur.Proto == t.Proto
 }
 
 // errStop ends a scan early (--output-limit-lines).

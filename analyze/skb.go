@@ -128,12 +128,14 @@ type tracker struct {
 	nextID  uint64
 	window  uint64
 	lastGC  uint64
-	gcLimit int // sweep when the live table grows past this
+	gcEvery uint64 // window/4: sweep when an event is that much after lastGC
+	gcLimit int    // sweep when the live table grows past this
 	// period is the length of a generation (window/4): gens[ep%len]
 	// lists the lifetimes whose last event fell in generation ep, so a
 	// sweep visits the old generations only, not every live skb.
 	period uint64
 	gens   [numGens]generation
+	spare  [][]genRef // lists of emptied generations, for new ones
 	// curGen is 1 + the generation of [genStart, genEnd), the times of
 	// the latest events (0: none yet).
 	curGen           uint64
@@ -163,7 +165,7 @@ func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	if window == 0 {
 		window = DefaultWindow
 	}
-	t := &tracker{cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1)}
+	t := &tracker{cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1), gcEvery: window / 4}
 	t.classes = make([]probeClass, len(c.probes))
 	t.final = make([]bool, len(c.probes))
 	for i, p := range c.probes {
@@ -198,7 +200,7 @@ func (t *tracker) observe(e *format.Event) *life {
 			t.expireFated(e.Time)
 		}
 	}
-	if e.Time > t.lastGC+t.window/4 || t.live.len() > t.gcLimit {
+	if e.Time > t.lastGC+t.gcEvery || t.live.len() > t.gcLimit {
 		t.gc(e.Time)
 	}
 	if e.SKB == 0 {
@@ -381,6 +383,11 @@ func (t *tracker) enlist(l *life, ep uint64) {
 		g.refs = slices.DeleteFunc(g.refs, func(r genRef) bool { return r.l.gen != ep+1 || r.l.id != r.id || r.l.dead })
 	} else if g.ep != ep {
 		g.refs = g.refs[:0]
+		if cap(g.refs) == 0 && len(t.spare) > 0 {
+			// A new generation takes the list of an emptied one.
+			g.refs = t.spare[len(t.spare)-1]
+			t.spare = t.spare[:len(t.spare)-1]
+		}
 	}
 	g.ep = ep
 	g.refs = append(g.refs, genRef{l, l.id})
@@ -406,7 +413,11 @@ func (t *tracker) gc(now uint64) {
 					done = append(done, r.l)
 				}
 			}
-			g.refs = g.refs[:0]
+			// Its list goes to the next new generation (slots are reused
+			// only numGens periods later).
+			clear(g.refs)
+			t.spare = append(t.spare, g.refs[:0])
+			g.refs = nil
 		case g.ep*t.period+t.window < now:
 			// Partly expired: check each, keep the others.
 			keep := g.refs[:0]

@@ -13,6 +13,12 @@
 //   - events.go, meta.go, kallsyms.go, pcapng.go: section payloads;
 //   - writer.go, reader.go, iter.go: the validating API on top.
 //
+// [File.Events] walks the events in time order. Passes that need a few
+// fields ask for them in [IterOptions].Fields (column projection: the
+// other columns are not decoded), and hot loops use
+// [EventIter.NextShared], which returns the iterator's own copy of the
+// event instead of filling the caller's.
+//
 // A file cut at any byte reads back every complete section; corrupt
 // sections yield errors matching [ErrCorrupt] that name the section and
 // its offset, and never panics.

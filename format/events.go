@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 )
 
@@ -115,10 +116,9 @@ func (p *predictor) touch(ref int32, from int) {
 		}
 		from = p.nmtf - 1
 	}
-	// A loop beats copy here: from is usually a handful.
-	for j := from; j > 0; j-- {
-		p.mtf[j] = p.mtf[j-1]
-	}
+	// copy (memmove) beats a loop: positions average about ten, and a
+	// new skb shifts the whole list.
+	copy(p.mtf[1:from+1], p.mtf[:from])
 	p.mtf[0] = ref
 }
 
@@ -137,13 +137,18 @@ func (p *predictor) predictCaller(prev, probe uint32) uint64 {
 
 // learn records that probe followed prev and was called from caller.
 func (p *predictor) learn(prev, probe uint32, caller uint64) {
+	p.learnProbe(prev, probe)
+	p.caller[callerSlot(prev, probe)] = caller
+}
+
+// learnProbe records that probe followed prev (learn without the caller).
+func (p *predictor) learnProbe(prev, probe uint32) {
 	if prev < maxPredictProbe {
 		if int(prev) >= len(p.succ) {
 			p.succ = growU32(p.succ, int(prev)+1)
 		}
 		p.succ[prev] = probe
 	}
-	p.caller[callerSlot(prev, probe)] = caller
 }
 
 func growU32(s []uint32, n int) []uint32 {
@@ -408,6 +413,9 @@ type chunkDecoder struct {
 	prevSKB uint64
 	prevCal uint64
 	err     error
+	// want holds the mask bits of the fields to decode (column
+	// projection, [Fields]); the others are left zero. 0 means all.
+	want uint64
 }
 
 // maskCol maps each mask bit to its column.
@@ -417,6 +425,15 @@ var maskCol = [...]int{
 }
 
 const knownMask = 1<<len(maskCol) - 1
+
+// colBit maps each column to its mask bit (0 for the time, ref, mask and
+// skb columns, which every event uses).
+var colBit = func() (m [numCols]uint64) {
+	for bit, col := range maskCol {
+		m[col] = 1 << bit
+	}
+	return m
+}()
 
 // colU32 says which columns hold u32v values.
 var colU32 = [numCols]bool{
@@ -460,12 +477,20 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 	}
 	// Columns of newer minor versions follow; they are ignored.
 
+	if c.want == 0 {
+		c.want = knownMask
+	}
 	var err error
 	for col := range c.vals {
 		if col == colTuple || col == colBlobs {
 			continue
 		}
 		c.vals[col].i = 0
+		if b := colBit[col]; b != 0 && c.want&b == 0 {
+			// Projected out: never read, so not decoded (nor checked).
+			c.vals[col].v = c.vals[col].v[:0]
+			continue
+		}
 		if c.vals[col].v, err = decodeColumn(c.vals[col].v[:0], c.cols[col], colU32[col]); err != nil {
 			return corruptf("column %d: %v", col, err)
 		}
@@ -482,23 +507,68 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 // decodeColumn decodes every uvarint of src into dst (reused when large
 // enough); with u32 every value must fit in 32 bits.
 func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
-	if cap(dst) < len(src) {
-		dst = make([]uint64, len(src))
+	// A value ends at each byte without the high bit: that many at most.
+	values := 0
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		values += 8 - bits.OnesCount64(binary.LittleEndian.Uint64(src[i:i+8:i+8])&0x8080808080808080)
 	}
-	dst = dst[:len(src)] // at most one value per byte
+	for _, b := range src[i:] {
+		if b < 0x80 {
+			values++
+		}
+	}
+	if cap(dst) < values {
+		dst = make([]uint64, values)
+	}
+	dst = dst[:values]
 	n, off := 0, 0
+	// Eight bytes at a time when they are eight one-byte values (most
+	// columns), else one value of up to three bytes from them.
+	for off+8 <= len(src) {
+		x := binary.LittleEndian.Uint64(src[off : off+8 : off+8])
+		switch {
+		case x&0x8080808080808080 == 0:
+			d := dst[n : n+8 : n+8]
+			d[0], d[1], d[2], d[3] = x&0xff, x>>8&0xff, x>>16&0xff, x>>24&0xff
+			d[4], d[5], d[6], d[7] = x>>32&0xff, x>>40&0xff, x>>48&0xff, x>>56
+			n += 8
+			off += 8
+			continue
+		case x&0x80 == 0:
+			dst[n] = x & 0x7f
+			n++
+			off++
+			continue
+		case x&0x8000 == 0:
+			dst[n] = x&0x7f | x>>1&0x3f80
+			n++
+			off += 2
+			continue
+		case x&0x800000 == 0:
+			dst[n] = x&0x7f | x>>1&0x3f80 | x>>2&0x1fc000
+			n++
+			off += 3
+			continue
+		}
+		// A value of four bytes or more.
+		v, k := binary.Uvarint(src[off:])
+		if k <= 0 {
+			return dst[:n], fmt.Errorf("bad or truncated varint at byte %d", off)
+		}
+		if u32 && v > math.MaxUint32 {
+			return dst[:n], fmt.Errorf("value %d overflows 32 bits", v)
+		}
+		dst[n] = v
+		n++
+		off += k
+	}
 	for off < len(src) {
 		b0 := src[off]
 		if b0 < 0x80 {
 			dst[n] = uint64(b0)
 			n++
 			off++
-			continue
-		}
-		if off+1 < len(src) && src[off+1] < 0x80 {
-			dst[n] = uint64(b0&0x7f) | uint64(src[off+1])<<7
-			n++
-			off += 2
 			continue
 		}
 		v, k := binary.Uvarint(src[off:])
@@ -544,17 +614,19 @@ func (c *chunkDecoder) advance() bool {
 	return true
 }
 
-// decode decodes the rest of the event whose time advance read into e.
-func (c *chunkDecoder) decode(e *Event) bool {
+// next decodes the rest of the event whose time advance read and returns
+// the decoder's copy of it (its skb's state), valid until the next call;
+// nil on error (c.err). Fields outside c.want stay zero.
+func (c *chunkDecoder) next() *Event {
 	if c.i >= len(c.vals[colRef].v) {
 		c.err = corruptf("decode past the end of the chunk")
-		return false
+		return nil
 	}
 	code, mask := c.vals[colRef].v[c.i], c.vals[colMask].v[c.i]
 	c.i++
 	if mask&^knownMask != 0 {
 		c.err = corruptf("mask 0x%x has unknown bits", mask)
-		return false
+		return nil
 	}
 	var ref int32
 	switch {
@@ -567,7 +639,7 @@ func (c *chunkDecoder) decode(e *Event) bool {
 		pos := int(code - 1)
 		if pos >= c.nmtf {
 			c.err = corruptf("skb code %d beyond %d recent skbs", code, c.nmtf)
-			return false
+			return nil
 		}
 		ref = c.mtf[pos]
 		if pos > 0 {
@@ -577,7 +649,7 @@ func (c *chunkDecoder) decode(e *Event) bool {
 		r := code - mtfSize - 1
 		if r >= uint64(len(c.refs)) {
 			c.err = corruptf("skb reference %d beyond %d skbs", r, len(c.refs))
-			return false
+			return nil
 		}
 		ref = int32(r)
 		c.touch(ref, -1)
@@ -585,33 +657,51 @@ func (c *chunkDecoder) decode(e *Event) bool {
 	st := &c.refs[ref]
 	st.Time = c.time
 	prev := st.ProbeID
-	if mask&mProbe != 0 {
-		st.ProbeID = uint32(c.take(&c.vals[colProbe]))
-	} else {
-		st.ProbeID = c.predictProbe(prev)
+	// The probe column's next value when mask has mProbe, else the
+	// prediction; without a branch, which would be mispredicted often.
+	pc := &c.vals[colProbe]
+	has := mask & mProbe
+	var v uint64
+	if pc.i < len(pc.v) {
+		v = pc.v[pc.i]
+	} else if has != 0 {
+		c.short = true
 	}
-	if mask&mCaller != 0 {
+	pc.i += int(has)
+	sel := -has
+	st.ProbeID = uint32(v&sel | uint64(c.predictProbe(prev))&^sel)
+	switch {
+	case c.want&mCaller == 0:
+		// Callers projected out: only the probe prediction is kept.
+		// Learning a probe that was predicted changes nothing, so the
+		// table is written without looking at the mask.
+		if int(prev) < len(c.succ) {
+			c.succ[prev] = st.ProbeID
+		} else if has != 0 {
+			c.learnProbe(prev, st.ProbeID)
+		}
+	case mask&mCaller != 0:
 		c.prevCal += uint64(unzigzag(c.take(&c.vals[colCaller])))
 		st.Caller = c.prevCal
-	} else {
-		st.Caller = c.predictCaller(prev, st.ProbeID)
-	}
-	if mask&(mProbe|mCaller) != 0 {
-		// When both predictions held, learning would change nothing.
 		c.learn(prev, st.ProbeID, st.Caller)
+	default:
+		st.Caller = c.predictCaller(prev, st.ProbeID)
+		if mask&mProbe != 0 {
+			// When both predictions held, learning would change nothing.
+			c.learn(prev, st.ProbeID, st.Caller)
+		}
 	}
-	if mask&^(mProbe|mCaller) != 0 {
-		c.apply(st, mask)
+	if m := mask & c.want &^ (mProbe | mCaller); m != 0 {
+		c.apply(st, m)
 	}
 	if c.short && c.err == nil {
 		c.err = corruptf("a column holds fewer values than its events use")
 	}
 	if c.err != nil {
-		return false
+		return nil
 	}
 	c.last = ref
-	*e = *st
-	return true
+	return st
 }
 
 // apply sets the changed fields named by mask in st.

@@ -107,6 +107,7 @@ func FuzzReader(f *testing.F) {
 				continue
 			}
 			_, _ = walk(fl)
+			checkProjection(t, fl)
 			for _, m := range fl.BTFModules() {
 				_, _ = fl.ModuleBTF(m)
 			}

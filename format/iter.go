@@ -9,6 +9,11 @@ import (
 type IterOptions struct {
 	// Since and Until bound event times (inclusive); Until 0 means no bound.
 	Since, Until uint64
+	// Fields projects the events: only these fields (plus Time, SKB and
+	// ProbeID) are decoded and filled, the others are zero; the columns
+	// of the others are not decoded, so their corruption goes unnoticed.
+	// The zero value means every field.
+	Fields Fields
 }
 
 // EventIter walks events in time order, decoding chunks lazily: only the
@@ -25,6 +30,10 @@ type EventIter struct {
 	err    error
 	skip   int
 	seq    int
+	want   uint64 // mask bits of the projected fields
+	// nextFirst is chunks[next].First (when next < len(chunks)), kept
+	// here because it is compared for every event.
+	nextFirst uint64
 }
 
 // cursor is one open chunk; dec.time is the time of its next event,
@@ -56,19 +65,24 @@ func (h *cursorHeap) Pop() any {
 }
 
 // Events returns an iterator over the events in time order. Events of
-// equal time keep file order.
+// equal time keep file order. An iterator that reaches its end hands its
+// decoding buffers to f, for the next iterator to reuse.
 func (f *File) Events(opts *IterOptions) *EventIter {
-	it := &EventIter{f: f, until: ^uint64(0)}
+	it := &EventIter{f: f, until: ^uint64(0), want: Fields(0).maskBits()}
 	if opts != nil {
 		it.since = opts.Since
 		if opts.Until != 0 {
 			it.until = opts.Until
 		}
+		it.want = opts.Fields.maskBits()
 	}
 	for _, c := range f.chunks {
 		if c.Last >= it.since && c.First <= it.until {
 			it.chunks = append(it.chunks, c)
 		}
+	}
+	if len(it.chunks) > 0 {
+		it.nextFirst = it.chunks[0].First
 	}
 	return it
 }
@@ -83,28 +97,62 @@ func (it *EventIter) Err() error { return it.err }
 // Next fills e with the next event and reports whether there was one.
 // Strings in e are shared between events: do not modify them.
 func (it *EventIter) Next(e *Event) bool {
+	p := it.step()
+	if p == nil {
+		return false
+	}
+	*e = *p
+	return true
+}
+
+// NextShared returns the next event, or nil at the end (then check Err).
+// It is [EventIter.Next] without the copy: the event lives in the
+// iterator's memory and is valid only until the next call of Next or
+// NextShared. Do not modify it or keep it; copy what must outlive the
+// call.
+func (it *EventIter) NextShared() *Event {
+	return it.step()
+}
+
+// step returns the decoder's copy of the next event, or nil.
+func (it *EventIter) step() *Event {
+	// Fast path: one chunk open, the next one starts after its next
+	// event, which is not its last and is within the time bounds.
+	if len(it.active) == 1 && it.err == nil {
+		c := it.active[0]
+		if (it.next >= len(it.chunks) || it.nextFirst > c.dec.time) && c.dec.left > 0 && c.dec.time >= it.since && c.dec.time <= it.until {
+			if e := c.dec.next(); e != nil {
+				c.dec.advance()
+				return e
+			}
+			return it.stepFailed(c)
+		}
+	}
 	for {
 		if it.err != nil {
-			return false
+			return nil
 		}
 		// Open every chunk that may hold an event before the current head.
-		for it.next < len(it.chunks) && (len(it.active) == 0 || it.chunks[it.next].First <= it.active[0].dec.time) {
+		for it.next < len(it.chunks) && (len(it.active) == 0 || it.nextFirst <= it.active[0].dec.time) {
 			it.open(it.chunks[it.next])
 			it.next++
+			if it.next < len(it.chunks) {
+				it.nextFirst = it.chunks[it.next].First
+			}
 			if it.err != nil {
-				return false
+				return nil
 			}
 		}
 		if len(it.active) == 0 {
-			return false
+			it.release()
+			return nil
 		}
 		c := it.active[0]
-		if !c.dec.decode(e) {
-			heap.Pop(&it.active)
-			if !it.fail(c.info, c.dec.err) {
-				return false
+		e := c.dec.next()
+		if e == nil {
+			if !it.dropHead(c) {
+				return nil
 			}
-			it.free = append(it.free, c)
 			continue
 		}
 		if c.dec.advance() {
@@ -114,7 +162,7 @@ func (it *EventIter) Next(e *Event) bool {
 		} else {
 			heap.Pop(&it.active)
 			if c.dec.err != nil && !it.fail(c.info, c.dec.err) {
-				return false
+				return nil
 			}
 			it.free = append(it.free, c)
 		}
@@ -122,13 +170,54 @@ func (it *EventIter) Next(e *Event) bool {
 			continue
 		}
 		if e.Time > it.until {
+			it.free = append(it.free, it.active...)
 			it.active = it.active[:0]
 			it.next = len(it.chunks)
-			return false
+			it.release()
+			return nil
 		}
-		return true
+		return e
 	}
 }
+
+// dropHead removes the head cursor c, whose chunk failed to decode; it
+// returns true when the iteration goes on (SkipCorrupt).
+func (it *EventIter) dropHead(c *cursor) bool {
+	heap.Pop(&it.active)
+	if !it.fail(c.info, c.dec.err) {
+		return false
+	}
+	it.free = append(it.free, c)
+	return true
+}
+
+// stepFailed is step after the fast path's chunk failed to decode.
+func (it *EventIter) stepFailed(c *cursor) *Event {
+	if !it.dropHead(c) {
+		return nil
+	}
+	return it.step()
+}
+
+// release hands the cursors of a finished iteration to the file, for the
+// next iterator to reuse their buffers.
+func (it *EventIter) release() {
+	if len(it.free) == 0 {
+		return
+	}
+	it.f.cursorMu.Lock()
+	for _, c := range it.free {
+		if len(it.f.cursors) < maxPooledCursors {
+			it.f.cursors = append(it.f.cursors, c)
+		}
+	}
+	it.f.cursorMu.Unlock()
+	clear(it.free)
+	it.free = it.free[:0]
+}
+
+// maxPooledCursors bounds the cursors a File keeps for reuse.
+const maxPooledCursors = 4
 
 // fail records a chunk error; it returns true when the iteration goes on.
 func (it *EventIter) fail(s SectionInfo, err error) bool {
@@ -150,7 +239,16 @@ func (it *EventIter) open(s SectionInfo) {
 		c = it.free[n-1]
 		it.free = it.free[:n-1]
 	} else {
-		c = &cursor{}
+		it.f.cursorMu.Lock()
+		if n := len(it.f.cursors); n > 0 {
+			c = it.f.cursors[n-1]
+			it.f.cursors[n-1] = nil
+			it.f.cursors = it.f.cursors[:n-1]
+		}
+		it.f.cursorMu.Unlock()
+		if c == nil {
+			c = &cursor{}
+		}
 	}
 	if cap(c.stored) < int(s.Size) && s.Size <= maxSectionStored+sectionHeaderSize {
 		c.stored = make([]byte, 0, s.Size)
@@ -160,6 +258,7 @@ func (it *EventIter) open(s SectionInfo) {
 		c.raw = p[:0]
 	}
 	if err == nil {
+		c.dec.want = it.want
 		err = c.dec.init(p, int(h.Count), h.A, it.f.internLocked)
 	}
 	if err != nil {

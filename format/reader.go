@@ -77,6 +77,8 @@ type File struct {
 	btfs      map[string]SectionInfo // module -> section, built on first use
 	btfOrder  []string
 	btfErr    error
+	cursorMu  sync.Mutex // guards cursors
+	cursors   []*cursor  // buffers of finished iterators, for reuse
 	stackMemo memo[[][]uint64]
 	blobMemo  memo[[]blob]
 	pktMemo   memo[[]Packet]

@@ -135,7 +135,7 @@ func diffEvents(want, got []format.Event) string {
 	if slices.Equal(want, got) {
 		return ""
 	}
-	return diffEvents(want, got)
+	return cmp.Diff(want, got, cmpOpts...)
 }
 
 // TestDecodeAllocs checks that iterating allocates per chunk, not per
