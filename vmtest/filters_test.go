@@ -25,6 +25,7 @@ const (
 	exprSportXDPA = 40014
 	exprSportXDPB = 40015
 	nonSKBPort    = 5610
+	nonSKBOther   = 5611
 	nonSKBFunc    = "fib_table_lookup"
 	helperPort    = 5620
 	tcHelperName  = "vmt_tc_ldbytes"
@@ -147,12 +148,16 @@ func TestSKBExpr(t *testing.T) {
 }
 
 // TestNonSKB: --filter-non-skb-funcs records fib_table_lookup (no skb
-// argument) when it runs in the call stack of a tracked skb, tied to that
-// skb.
+// argument) when it runs in the call stack of a tracked skb, as an event of
+// that skb: every tracked datagram's input route lookup, and not those of
+// the untracked datagrams that followed each one through the same call
+// chains.
 func TestNonSKB(t *testing.T) {
 	forKernels(t, "nonskb", func(t *testing.T, c *checkCtx) {
 		sent := sentOf(c.rep, "udp", 0)
 		requireAnswered(t, sent)
+		other := sentOf(c.rep, "udp-other", 0)
+		requireAnswered(t, other)
 		cp := openCapture(t, c, "main")
 		var id uint32
 		for _, p := range cp.f.Probes() {
@@ -176,8 +181,9 @@ func TestNonSKB(t *testing.T) {
 			}
 		}
 		non := cp.where(func(e *format.Event) bool { return e.ProbeID == id })
-		t.Logf("%d %s events, %d tracked skbs of port %d", len(non), nonSKBFunc, len(tracks), nonSKBPort)
-		tied := map[uint64]bool{}
+		t.Logf("%d %s events, %d tracked skbs of port %d, %d untracked datagrams to port %d",
+			len(non), nonSKBFunc, len(tracks), nonSKBPort, len(other), nonSKBOther)
+		tied := map[uint64]int{}
 		for _, e := range non {
 			if e.Flags&format.FlagNonSKB == 0 || e.Flags&format.FlagTracked == 0 {
 				t.Errorf("%s event with flags %#x, want non-skb and tracked", nonSKBFunc, e.Flags)
@@ -187,20 +193,38 @@ func TestNonSKB(t *testing.T) {
 				t.Errorf("%s event with track id %d, which no datagram's skb has", nonSKBFunc, e.TrackID)
 				continue
 			}
-			// Within the skb's life: after its first event.
-			if e.Time < skbEv[0].Time {
-				t.Errorf("%s event at %d before the first event of its skb at %d", nonSKBFunc, e.Time, skbEv[0].Time)
+			// The event is one of the skb: its address and packet, within
+			// its life (the route lookup comes after the skb's first event
+			// and before its last, the delivery). An untracked datagram's
+			// lookup wrongly attributed comes after the tracked one's last
+			// event.
+			if !slices.ContainsFunc(skbEv, func(s format.Event) bool { return s.SKB == e.SKB }) {
+				t.Errorf("%s event of track %d on skb %#x, which is none of the track's skbs", nonSKBFunc, e.TrackID, e.SKB)
 			}
-			tied[e.TrackID] = true
+			if !tupleIs(&e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) {
+				t.Errorf("%s event of track %d with tuple %v, want the datagram's", nonSKBFunc, e.TrackID, e.Tuple)
+			}
+			first, last := skbEv[0].Time, skbEv[0].Time
+			for _, s := range skbEv {
+				first, last = min(first, s.Time), max(last, s.Time)
+			}
+			if e.Time < first || e.Time > last {
+				t.Errorf("%s event of track %d at %d, outside its skb's events (%d..%d)", nonSKBFunc, e.TrackID, e.Time, first, last)
+			}
+			tied[e.TrackID]++
 		}
 		for _, e := range cp.where(func(e *format.Event) bool { return e.Flags&format.FlagNonSKB != 0 }) {
 			if e.ProbeID != id {
 				t.Errorf("non-skb event from %s, which is no --filter-non-skb-funcs function", cp.probe(&e))
 			}
 		}
+		if n := len(cp.where(func(e *format.Event) bool { return e.Tuple.Dport == nonSKBOther })); n > 0 {
+			t.Errorf("%d events of the untracked datagrams to port %d", n, nonSKBOther)
+		}
 		if len(tied) < len(sent) {
 			t.Errorf("%s events tied to %d of the %d datagrams' skbs; every received datagram looks up its input route", nonSKBFunc, len(tied), len(sent))
 		}
+		t.Logf("%s events per tracked skb: %v", nonSKBFunc, tied)
 	})
 }
 

@@ -29,6 +29,9 @@ const (
 
 	nonSKBPort  = 5610
 	nonSKBSport = 40016
+	// nonSKBOther: B's port for the untracked datagrams of the nonskb
+	// scenario, which take the same path as the tracked ones.
+	nonSKBOther = 5611
 	// nonSKBFunc runs for every received datagram (the input route lookup
 	// under ip_route_input_noref) and has no skb argument, in 6.1 and 6.12.
 	nonSKBFunc = "fib_table_lookup"
@@ -167,9 +170,58 @@ func scenarioSKBExpr(e *env) error {
 
 // scenarioNonSKB: --filter-non-skb-funcs with a function of the input
 // route lookup, which runs under ip_route_input_noref for every received
-// datagram.
+// datagram. Each tracked datagram (kind udp, to nonSKBPort) is followed by
+// an untracked one (kind udp-other, to nonSKBOther) that runs through the
+// same call chains on its way in: its route lookup must not be attributed
+// to the tracked datagram before it.
 func scenarioNonSKB(e *env) error {
-	return e.udpRecorded("nonskb", "--filter-non-skb-funcs", "^"+nonSKBFunc+"$")
+	p, err := e.newPair("nonskb")
+	if err != nil {
+		return err
+	}
+	rx, err := newUDP(p.nsB, addrB, nonSKBPort)
+	if err != nil {
+		return err
+	}
+	defer rx.Close()
+	rxOther, err := newUDP(p.nsB, addrB, nonSKBOther)
+	if err != nil {
+		return err
+	}
+	defer rxOther.Close()
+	tx, err := newUDP(p.nsA, addrA, nonSKBSport)
+	if err != nil {
+		return err
+	}
+	defer tx.Close()
+	e.step("topology")
+	rec, err := e.startRecorder("main", "--filter-non-skb-funcs", "^"+nonSKBFunc+"$",
+		"--filter-func", netFuncs, fmt.Sprintf("udp and dst port %d", nonSKBPort))
+	if err != nil {
+		return err
+	}
+	e.step("attach")
+	for i := range filterDatagrm {
+		for _, to := range []struct {
+			rx   *udpSocket
+			kind string
+		}{{rx, "udp"}, {rxOther, "udp-other"}} {
+			pkt, err := tx.send(to.rx.addr, to.rx.port, payload(to.kind, i, 64))
+			if err != nil {
+				return err
+			}
+			pkt.Kind = to.kind
+			sent := []report.Packet{pkt}
+			markReceived(sent, to.rx.drain())
+			e.rep.Traffic = append(e.rep.Traffic, sent...)
+		}
+	}
+	e.step("traffic")
+	if err := rec.stop(syscall.SIGINT); err != nil {
+		return err
+	}
+	e.step("stop")
+	return nil
 }
 
 // scenarioStackID: --filter-track-skb-by-stackid (what
