@@ -3,12 +3,14 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"syscall"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/vmtest/report"
 )
@@ -29,9 +31,10 @@ const (
 
 	nonSKBPort  = 5610
 	nonSKBSport = 40016
-	// nonSKBOther: B's port for the untracked datagrams of the nonskb
-	// scenario, which take the same path as the tracked ones.
-	nonSKBOther = 5611
+	// nonSKBOther, nonSKBOtherSport: the untracked datagrams of the nonskb
+	// scenario, which take the same path into B as the tracked ones.
+	nonSKBOther      = 5611
+	nonSKBOtherSport = 40019
 	// nonSKBFunc runs for every received datagram (the input route lookup
 	// under ip_route_input_noref) and has no skb argument, in 6.1 and 6.12.
 	nonSKBFunc = "fib_table_lookup"
@@ -170,10 +173,13 @@ func scenarioSKBExpr(e *env) error {
 
 // scenarioNonSKB: --filter-non-skb-funcs with a function of the input
 // route lookup, which runs under ip_route_input_noref for every received
-// datagram. Each tracked datagram (kind udp, to nonSKBPort) is followed by
-// an untracked one (kind udp-other, to nonSKBOther) that runs through the
-// same call chains on its way in: its route lookup must not be attributed
-// to the tracked datagram before it.
+// datagram. Each tracked datagram (kind udp, sendto(2) to nonSKBPort) is
+// followed by an untracked one (kind udp-other, write(2) to nonSKBOther)
+// that runs through the same call chains from the socket layer on: its
+// route lookup must not be attributed to the tracked datagram before it.
+// The other syscall keeps its skb's stacks apart from the tracked ones'
+// (--filter-non-skb-funcs implies --filter-track-skb-by-stackid, which
+// would track an skb whose whole stack is a tracked one's).
 func scenarioNonSKB(e *env) error {
 	p, err := e.newPair("nonskb")
 	if err != nil {
@@ -194,6 +200,14 @@ func scenarioNonSKB(e *env) error {
 		return err
 	}
 	defer tx.Close()
+	txOther, err := newUDP(p.nsA, addrA, nonSKBOtherSport)
+	if err != nil {
+		return err
+	}
+	defer txOther.Close()
+	if err := unix.Connect(txOther.fd, &unix.SockaddrInet4{Addr: ip4(addrB), Port: nonSKBOther}); err != nil {
+		return fmt.Errorf("connect udp to %s:%d: %w", addrB, nonSKBOther, err)
+	}
 	e.step("topology")
 	rec, err := e.startRecorder("main", "--filter-non-skb-funcs", "^"+nonSKBFunc+"$",
 		"--filter-func", netFuncs, fmt.Sprintf("udp and dst port %d", nonSKBPort))
@@ -206,7 +220,12 @@ func scenarioNonSKB(e *env) error {
 			rx   *udpSocket
 			kind string
 		}{{rx, "udp"}, {rxOther, "udp-other"}} {
-			pkt, err := tx.send(to.rx.addr, to.rx.port, payload(to.kind, i, 64))
+			var pkt report.Packet
+			if to.rx == rx {
+				pkt, err = tx.send(to.rx.addr, to.rx.port, payload(to.kind, i, 64))
+			} else {
+				pkt, err = txOther.write(to.rx.addr, to.rx.port, payload(to.kind, i, 64))
+			}
 			if err != nil {
 				return err
 			}
@@ -222,6 +241,21 @@ func scenarioNonSKB(e *env) error {
 	}
 	e.step("stop")
 	return nil
+}
+
+// write sends payload with write(2) on u, connected to dst:dport, and
+// describes the datagram.
+func (u *udpSocket) write(dst string, dport uint16, payload []byte) (report.Packet, error) {
+	hdr := make([]byte, 8)
+	binary.BigEndian.PutUint16(hdr[0:], u.port)
+	binary.BigEndian.PutUint16(hdr[2:], dport)
+	binary.BigEndian.PutUint16(hdr[4:], uint16(8+len(payload)))
+	pkt := report.Packet{Kind: "udp", Src: u.addr, Dst: dst, Proto: unix.IPPROTO_UDP, Sport: u.port, Dport: dport,
+		L4: append(hdr, payload...), Payload: payload}
+	if _, err := unix.Write(u.fd, payload); err != nil {
+		return pkt, fmt.Errorf("write udp to %s:%d: %w", dst, dport, err)
+	}
+	return pkt, nil
 }
 
 // scenarioStackID: --filter-track-skb-by-stackid (what
