@@ -218,8 +218,8 @@ func TestNonSKB(t *testing.T) {
 				t.Errorf("non-skb event from %s, which is no --filter-non-skb-funcs function", cp.probe(&e))
 			}
 		}
-		if n := len(cp.where(func(e *format.Event) bool { return e.Tuple.Dport == nonSKBOther })); n > 0 {
-			t.Errorf("%d events of the untracked datagrams to port %d", n, nonSKBOther)
+		for _, e := range cp.where(func(e *format.Event) bool { return e.Tuple.Dport == nonSKBOther }) {
+			t.Errorf("event of an untracked datagram to port %d: %s track %d flags %#x skb %#x", nonSKBOther, cp.probe(&e), e.TrackID, e.Flags, e.SKB)
 		}
 		if len(tied) < len(sent) {
 			t.Errorf("%s events tied to %d of the %d datagrams' skbs; every received datagram looks up its input route", nonSKBFunc, len(tied), len(sent))
