@@ -151,7 +151,9 @@ func TestSKBExpr(t *testing.T) {
 // argument) when it runs in the call stack of a tracked skb, as an event of
 // that skb: every tracked datagram's input route lookup, and not those of
 // the untracked datagrams that followed each one through the same call
-// chains.
+// chains. Each of its events is called from within a traced function of
+// its skb: the stack holds that function's recorded stack but for the
+// first frame, as one run (--output-stack).
 func TestNonSKB(t *testing.T) {
 	forKernels(t, "nonskb", func(t *testing.T, c *checkCtx) {
 		sent := sentOf(c.rep, "udp", 0)
@@ -159,6 +161,19 @@ func TestNonSKB(t *testing.T) {
 		other := sentOf(c.rep, "udp-other", 0)
 		requireAnswered(t, other)
 		cp := openCapture(t, c, "main")
+		syms, err := cp.f.Symbols()
+		if err != nil {
+			t.Fatalf("symbols: %v", err)
+		}
+		l := cp.f.Losses()
+		for _, k := range []string{"stack_lost", "nonskb_stack_lost"} {
+			if n := l.Other[k]; n != 0 {
+				t.Errorf("%s = %d, want 0", k, n)
+			}
+		}
+		for i := range cp.events {
+			checkStack(t, cp, syms, &cp.events[i])
+		}
 		var id uint32
 		for _, p := range cp.f.Probes() {
 			if p.Name == nonSKBFunc {
@@ -184,6 +199,7 @@ func TestNonSKB(t *testing.T) {
 		t.Logf("%d %s events, %d tracked skbs of port %d, %d untracked datagrams to port %d",
 			len(non), nonSKBFunc, len(tracks), nonSKBPort, len(other), nonSKBOther)
 		tied := map[uint64]int{}
+		enclosers := map[string]int{}
 		for _, e := range non {
 			if e.Flags&format.FlagNonSKB == 0 || e.Flags&format.FlagTracked == 0 {
 				t.Errorf("%s event with flags %#x, want non-skb and tracked", nonSKBFunc, e.Flags)
@@ -211,8 +227,14 @@ func TestNonSKB(t *testing.T) {
 			if e.Time < first || e.Time > last {
 				t.Errorf("%s event of track %d at %d, outside its skb's events (%d..%d)", nonSKBFunc, e.TrackID, e.Time, first, last)
 			}
+			if encl := enclosing(t, cp, syms, &e, skbEv); encl == "" {
+				t.Errorf("%s event of track %d: its stack holds the caller chain of none of the track's events", nonSKBFunc, e.TrackID)
+			} else {
+				enclosers[encl]++
+			}
 			tied[e.TrackID]++
 		}
+		t.Logf("%s events called from within: %v", nonSKBFunc, enclosers)
 		for _, e := range cp.where(func(e *format.Event) bool { return e.Flags&format.FlagNonSKB != 0 }) {
 			if e.ProbeID != id {
 				t.Errorf("non-skb event from %s, which is no --filter-non-skb-funcs function", cp.probe(&e))
@@ -226,6 +248,35 @@ func TestNonSKB(t *testing.T) {
 		}
 		t.Logf("%s events per tracked skb: %v", nonSKBFunc, tied)
 	})
+}
+
+// enclosing returns the name of the innermost traced function among the
+// skb events evs that e's stack runs within: e's stack holds the event's
+// stack from its frame 1 on (at most 8 frames) at some frame k >= 2.
+func enclosing(t *testing.T, cp *capture, syms *format.Symbols, e *format.Event, evs []format.Event) string {
+	t.Helper()
+	ips, err := cp.f.Stack(e.StackID)
+	if err != nil || e.StackID == 0 {
+		return ""
+	}
+	best, name := len(ips), ""
+	for i := range evs {
+		if evs[i].StackID == 0 {
+			continue
+		}
+		s, err := cp.f.Stack(evs[i].StackID)
+		if err != nil || len(s) < 2 {
+			continue
+		}
+		chain := s[1:min(len(s), 9)]
+		for k := 2; k+len(chain) <= len(ips) && k < best; k++ {
+			if slices.Equal(ips[k:k+len(chain)], chain) {
+				best, name = k, stackNames(syms, s[:1])[0]
+				break
+			}
+		}
+	}
+	return name
 }
 
 // TestStackID: --filter-track-skb-by-stackid (what --filter-non-skb-funcs

@@ -173,7 +173,7 @@ func scenarioSKBExpr(e *env) error {
 
 // scenarioNonSKB: --filter-non-skb-funcs with a function of the input
 // route lookup, which runs under ip_route_input_noref for every received
-// datagram. Each tracked datagram (kind udp, sendto(2) to nonSKBPort) is
+// datagram, with the stacks of all events. Each tracked datagram (kind udp, sendto(2) to nonSKBPort) is
 // followed by an untracked one (kind udp-other, write(2) to nonSKBOther)
 // that runs through the same call chains from the socket layer on: its
 // route lookup must not be attributed to the tracked datagram before it.
@@ -211,7 +211,7 @@ func scenarioNonSKB(e *env) error {
 	}
 	e.step("topology")
 	rec, err := e.startRecorder("main", "--filter-non-skb-funcs", "^"+nonSKBFunc+"$",
-		"--filter-func", netFuncs, fmt.Sprintf("udp and dst port %d", nonSKBPort))
+		"--output-stack", "--output-caller", "--filter-func", netFuncs, fmt.Sprintf("udp and dst port %d", nonSKBPort))
 	if err != nil {
 		return err
 	}
