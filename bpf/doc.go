@@ -14,8 +14,9 @@
 //     Nth argument is a struct sk_buff *, attached as a kprobe or as part of
 //     a kprobe.multi link. The attach cookie is the probe id.
 //   - kprobe_non_skb / kprobe_multi_non_skb: functions without an skb
-//     (--filter-non-skb-funcs); they emit only when their call stack is
-//     tracked (--filter-track-skb-by-stackid).
+//     (--filter-non-skb-funcs); they emit only when they run within the
+//     frame of a traced skb function whose skb is tracked (see Caller
+//     chains below), as an event of that skb flagged non-skb and tracked.
 //   - raw_tp_kfree_skb: the skb:kfree_skb tracepoint, for drop reasons;
 //     its probe id is Config.DropProbeId.
 //   - kprobe_kfree_skbmem: forgets tracking state when an skb is freed.
@@ -43,8 +44,9 @@
 // Per-CPU counters (map counters, enum counter in pwru.c) count failed
 // ring buffer reservations, failed bpf_get_stack calls (--output-stack),
 // unreadable payloads, a full tracking map, probe hits with a NULL skb,
-// failed bpf_get_stackid calls (--filter-track-skb-by-stackid) and clones
-// of tracked skbs the kprobe fallback could not link.
+// failed bpf_get_stackid calls (--filter-track-skb-by-stackid), clones
+// of tracked skbs the kprobe fallback could not link and failed
+// bpf_get_stack calls for caller chains (--filter-non-skb-funcs).
 //
 // # Stacks
 //
@@ -59,6 +61,26 @@
 // bucket keeps it for the whole recording and later ones fail with EEXIST;
 // as ids are taken before filtering, unrelated traffic would fill the map).
 // Two stacks in one bucket share a track id.
+//
+// # Caller chains
+//
+// With --filter-non-skb-funcs (Config.TrackNonSkb) every kprobe on an skb
+// function stores its caller chain in the LRU map "chain": key the CPU and
+// the return addresses of frames 1..8 of its stack (fewer at the bottom of
+// the stack), value the skb, its track id (0 for an skb that did not pass
+// the filters) and the stack pointer at entry. A function called, directly
+// or not, from that frame has the same chain in its own stack, starting at
+// some frame k >= 2. The non-skb program takes its stack (50 frames) and
+// looks the chains up from k = 2 outwards; the first one whose frame is
+// still live wins: stack pointer above the non-skb function's by less than
+// 16 KiB (same stack, not an interrupted one) and its return address still
+// in place. A track id there gives the event (with the skb's fields); 0
+// ends the search without one. Not matched: non-skb functions deeper than
+// 50 frames below the skb frame's chain, and frames entered through the
+// tracepoint or fentry programs (drop reasons, tc/XDP programs, BPF
+// helpers), which leave no chain. An indirect call site that calls a
+// traced skb function, then a function that is neither, may match the
+// first one's chain from the second.
 //
 // # Record layout
 //

@@ -36,6 +36,12 @@ char __license[] SEC("license") = "GPL";
 #define MAX_STACK_DEPTH 64 // frames hashed into a stack id (track_stack keys)
 #define OUT_STACK_DEPTH 50 // --output-stack frames copied into the record
 #define OUT_STACK_BYTES (OUT_STACK_DEPTH * 8)
+// --filter-non-skb-funcs: the caller chain an skb function leaves in the
+// chain map is this many return addresses (fewer when the stack is
+// shorter); STACK_SPAN bounds the distance between two frames of one
+// kernel stack (x86-64 task and IRQ stacks are 16 KiB).
+#define CHAIN_WINDOW 8
+#define STACK_SPAN (16 * 1024)
 // --output-bpfmap: a 48-byte header, then up to this many key and value
 // bytes (format/SPEC.md, blob kind 5).
 #define BPFMAP_HDR 48
@@ -70,6 +76,7 @@ enum counter {
 	COUNTER_BPFMAP_READ_ERR,  // map operations whose key or value could not be read
 	COUNTER_STACKID_LOST, // bpf_get_stackid failed (--filter-track-skb-by-stackid)
 	COUNTER_COPY_LOST,    // a clone/copy of a tracked skb not linked (kprobe fallback)
+	COUNTER_CHAIN_LOST,   // bpf_get_stack failed for a caller chain (--filter-non-skb-funcs)
 	NUM_COUNTERS,
 };
 
@@ -159,16 +166,37 @@ struct config {
 	u8 meta_count;
 	u8 track_bpf_helpers;
 	u8 output_bpfmap;
-	u8 pad[1];
+	u8 track_non_skb; // --filter-non-skb-funcs: skb functions leave caller chains
 	struct meta_field meta[MAX_META];
 };
 
 volatile const struct config CFG = {};
 
+// chain_key: CPU and len return addresses of a kernel stack, innermost
+// first (the rest of ips is zero). chain_val: the skb function frame that
+// left them: its skb, track id (0: the skb is not tracked) and stack
+// pointer at entry (the address of its return address).
+struct chain_key {
+	u32 cpu;
+	u32 len;
+	u64 ips[CHAIN_WINDOW];
+};
+
+struct chain_val {
+	u64 track_id;
+	u64 skb;
+	u64 sp;
+};
+
 struct scratch {
 	struct event ev;
 	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + MAX_XDP_META + BPFMAP_SIZE +
 		OUT_STACK_BYTES];
+	// The kernel stack of the probe hit (stack_take), and the chain map's
+	// key and value (kept here, off the BPF stack).
+	u64 ips[OUT_STACK_DEPTH];
+	struct chain_key key;
+	struct chain_val val;
 };
 
 struct {
@@ -214,6 +242,17 @@ struct {
 	__type(value, u64);
 	__uint(max_entries, 8192);
 } track_stack SEC(".maps");
+
+// Caller chains of skb function frames (--filter-non-skb-funcs): a
+// function without an skb that finds one of them in its own stack runs
+// within that frame, so within the processing of its skb (see
+// handle_non_skb).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct chain_key);
+	__type(value, struct chain_val);
+	__uint(max_entries, 8192);
+} chain SEC(".maps");
 
 // skb address -> hash of the payload last captured for it (--payload first).
 struct {
@@ -718,28 +757,96 @@ static __always_inline s32 get_stackid(void *ctx)
 	return id;
 }
 
-// put_stack appends the current kernel stack (--output-stack) as the last
-// variable part of the record; user space deduplicates stacks.
-static __always_inline u32 put_stack(void *ctx, struct scratch *s, u32 pos)
+// stack_take copies the current kernel stack (return addresses, innermost
+// first, at most OUT_STACK_DEPTH) to s->ips; it returns the bytes copied,
+// or -1.
+static __always_inline long stack_take(void *ctx, struct scratch *s)
+{
+	long n = bpf_get_stack(ctx, s->ips, sizeof(s->ips), 0);
+
+	OPAQUE(n);
+	if (n < 0 || n > sizeof(s->ips))
+		return -1;
+	return n;
+}
+
+// put_taken_stack appends the n bytes of stack that stack_take left in
+// s->ips (n < 0: it failed) to the record (--output-stack), as its last
+// variable part; user space deduplicates stacks.
+static __always_inline u32 put_taken_stack(struct scratch *s, u32 pos, long n)
 {
 	u64 p = pos;
-	long n;
 
 	if (!CFG.output_stack)
 		return pos;
 	OPAQUE(p);
-	if (p > DATA_CAP - OUT_STACK_BYTES) {
+	OPAQUE(n);
+	if (n < 0 || n > OUT_STACK_BYTES || p > DATA_CAP - OUT_STACK_BYTES) {
 		count(COUNTER_STACK_LOST);
 		return pos;
 	}
-	n = bpf_get_stack(ctx, &s->data[p], OUT_STACK_BYTES, 0);
-	OPAQUE(n);
-	if (n < 0 || n > OUT_STACK_BYTES) {
+	if (n == 0)
+		return pos;
+	if (bpf_probe_read_kernel(&s->data[p], n, s->ips)) {
 		count(COUNTER_STACK_LOST);
 		return pos;
 	}
 	s->ev.stack_len = n;
 	return pos + n;
+}
+
+// put_stack appends the current kernel stack (--output-stack).
+static __always_inline u32 put_stack(void *ctx, struct scratch *s, u32 pos)
+{
+	if (!CFG.output_stack)
+		return pos;
+	return put_taken_stack(s, pos, stack_take(ctx, s));
+}
+
+// chain_key_at sets s->key to the caller chain that starts at frame k of
+// the nips frames in s->ips: at most CHAIN_WINDOW return addresses, fewer
+// at the bottom of the stack. It returns false when there is none.
+static __always_inline bool chain_key_at(struct scratch *s, u32 cpu, u32 k, u32 nips)
+{
+	u32 w;
+
+	if (k >= nips || nips > OUT_STACK_DEPTH)
+		return false;
+	w = nips - k;
+	if (w > CHAIN_WINDOW)
+		w = CHAIN_WINDOW;
+	s->key.cpu = cpu;
+	s->key.len = w;
+	for (u32 i = 0; i < CHAIN_WINDOW; i++) {
+		u32 j = k + i;
+
+		if (i < w && j < OUT_STACK_DEPTH)
+			s->key.ips[i] = s->ips[j];
+		else
+			s->key.ips[i] = 0;
+	}
+	return true;
+}
+
+// chain_store: an skb function frame (the stack taken by stack_take, n
+// bytes; sp its stack pointer at entry) leaves its caller chain, the
+// return addresses from frame 1 on, for the functions without an skb that
+// it calls (--filter-non-skb-funcs). An untracked skb leaves track id 0:
+// a function running in its processing is not attributed to a tracked skb
+// further down the stack, nor to one that went the same way before.
+static __always_inline void chain_store(struct scratch *s, long n, u64 sp, u64 skb, u64 track_id)
+{
+	OPAQUE(n);
+	if (n < 0 || n > OUT_STACK_BYTES) {
+		count(COUNTER_CHAIN_LOST);
+		return;
+	}
+	if (!chain_key_at(s, bpf_get_smp_processor_id(), 1, (u64)n / 8))
+		return;
+	s->val.track_id = track_id;
+	s->val.skb = skb;
+	s->val.sp = sp;
+	bpf_map_update_elem(&chain, &s->key, &s->val, BPF_ANY);
 }
 
 // Decides whether skb passes: tracked skbs always pass, others go through
@@ -809,14 +916,32 @@ unmatched:
 }
 
 // handle_skb is the whole probe path for one sk_buff.
+// fill_skb fills the fields of ev that describe skb.
+static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb)
+{
+	ev->skb = (u64)skb;
+	ev->mark = BPF_CORE_READ(skb, mark);
+	ev->len = BPF_CORE_READ(skb, len);
+	ev->protocol = BPF_CORE_READ(skb, protocol);
+	ev->pkt_type = BPF_CORE_READ_BITFIELD_PROBED(skb, pkt_type);
+	ev->ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	ev->mtu = BPF_CORE_READ(skb, dev, mtu);
+	ev->netns = skb_netns(skb);
+	skb_tuple(skb, ev);
+}
+
+// handle_skb is the whole probe path for one sk_buff. sp: the stack pointer
+// at the entry of the probed skb function (kprobes), 0 for the other
+// callers (they leave no caller chain, see chain_store).
 static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_id,
-				      u64 caller, u16 flags, s64 retval, u32 drop_reason)
+				      u64 caller, u16 flags, s64 retval, u32 drop_reason, u64 sp)
 {
 	struct scratch *s;
 	struct skb_data d;
 	bool have_data;
 	u64 addr = (u64)skb;
 	u32 pos = 0;
+	long n = -1;
 
 	if (!skb) {
 		count(COUNTER_NULL_SKB);
@@ -826,22 +951,17 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	if (!s)
 		return 0;
 	s->ev.stack_id = -1;
-	if (!skb_pass(ctx, skb, s))
+	if (!skb_pass(ctx, skb, s)) {
+		if (CFG.track_non_skb && sp)
+			chain_store(s, stack_take(ctx, s), sp, addr, 0);
 		return 0;
+	}
 
 	fill_common(&s->ev, probe_id, flags);
-	s->ev.skb = addr;
 	s->ev.caller = caller;
 	s->ev.retval = retval;
 	s->ev.drop_reason = drop_reason;
-	s->ev.mark = BPF_CORE_READ(skb, mark);
-	s->ev.len = BPF_CORE_READ(skb, len);
-	s->ev.protocol = BPF_CORE_READ(skb, protocol);
-	s->ev.pkt_type = BPF_CORE_READ_BITFIELD_PROBED(skb, pkt_type);
-	s->ev.ifindex = BPF_CORE_READ(skb, dev, ifindex);
-	s->ev.mtu = BPF_CORE_READ(skb, dev, mtu);
-	s->ev.netns = skb_netns(skb);
-	skb_tuple(skb, &s->ev);
+	fill_skb(&s->ev, skb);
 
 	if (CFG.track_stackid && s->ev.stack_id >= 0 && s->ev.track_id) {
 		u32 sid = s->ev.stack_id;
@@ -880,8 +1000,12 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 			      CB_SIZE, &s->ev.cb_len);
 	pos = put_meta(s, pos, skb);
 	pos = put_bpfmap(s, pos);
-	pos = put_stack(ctx, s, pos);
+	if (CFG.output_stack || (CFG.track_non_skb && sp))
+		n = stack_take(ctx, s);
+	pos = put_taken_stack(s, pos, n);
 	emit(s, pos);
+	if (CFG.track_non_skb && sp)
+		chain_store(s, n, sp, addr, s->ev.track_id);
 
 	if (CFG.kfree_skbmem_probe_id && probe_id == CFG.kfree_skbmem_probe_id) {
 		bpf_map_delete_elem(&track_skb, &addr);
@@ -905,13 +1029,15 @@ static __always_inline u64 kprobe_caller(struct pt_regs *ctx)
 	int kprobe_skb_##X(struct pt_regs *ctx)                                  \
 	{                                                                        \
 		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx),     \
-				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0, 0); \
+				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0, 0, \
+				  PT_REGS_SP(ctx));                                    \
 	}                                                                        \
 	SEC("kprobe.multi/skb_" #X)                                              \
 	int kprobe_multi_skb_##X(struct pt_regs *ctx)                            \
 	{                                                                        \
 		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx),     \
-				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0, 0); \
+				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0, 0, \
+				  PT_REGS_SP(ctx));                                    \
 	}
 
 KPROBE_SKB(1)
@@ -921,32 +1047,60 @@ KPROBE_SKB(4)
 KPROBE_SKB(5)
 
 // Functions without an skb argument (--filter-non-skb-funcs): an event is
-// emitted only when the call stack belongs to a tracked skb
-// (--filter-track-skb-by-stackid).
+// emitted when the function runs within the frame of a traced skb function
+// whose skb is tracked, on the skb's behalf: the innermost such frame in
+// the current stack. A callee's stack holds its caller's stack from the
+// caller's frame 1 on, so the caller chain an skb function left
+// (chain_store) shows up at some frame k >= 2 of this function's stack.
+// The frame must still be live, on the same stack as this one: its stack
+// pointer above this one's by less than a stack's size, and still holding
+// the return address that starts the chain (an entry of a frame that
+// returned, or of another task's or an interrupted context's stack, is not
+// taken). An untracked skb's frame found first ends the search: the
+// function runs for that skb.
 static __always_inline int handle_non_skb(struct pt_regs *ctx)
 {
 	struct scratch *s;
-	u64 *tid;
-	u32 sid;
-	s32 id;
+	struct chain_val *v;
+	u64 sp = PT_REGS_SP(ctx);
+	u64 ret;
+	u32 cpu;
+	u32 nips;
+	long n;
 
-	if (!CFG.track_stackid)
-		return 0;
-	id = get_stackid(ctx);
-	if (id < 0)
-		return 0;
-	sid = id;
-	tid = bpf_map_lookup_elem(&track_stack, &sid);
-	if (!tid)
+	if (!CFG.track_non_skb)
 		return 0;
 	s = scratch_get();
 	if (!s)
 		return 0;
-	s->ev.track_id = *tid;
-	s->ev.stack_id = id;
-	fill_common(&s->ev, bpf_get_attach_cookie(ctx), F_NON_SKB | F_TRACKED);
-	s->ev.caller = kprobe_caller(ctx);
-	emit(s, put_stack(ctx, s, 0));
+	n = stack_take(ctx, s);
+	if (n < 0) {
+		count(COUNTER_CHAIN_LOST);
+		return 0;
+	}
+	nips = (u64)n / 8;
+	cpu = bpf_get_smp_processor_id();
+	for (u32 k = 2; k < OUT_STACK_DEPTH; k++) {
+		if (!chain_key_at(s, cpu, k, nips))
+			return 0;
+		v = bpf_map_lookup_elem(&chain, &s->key);
+		if (!v)
+			continue;
+		s->val = *v;
+		if (s->val.sp <= sp || s->val.sp - sp >= STACK_SPAN)
+			continue;
+		if (bpf_probe_read_kernel(&ret, sizeof(ret), (void *)s->val.sp) || ret != s->key.ips[0])
+			continue;
+		if (!s->val.track_id || !s->val.skb)
+			return 0;
+		s->ev.track_id = s->val.track_id;
+		s->ev.stack_id = -1;
+		fill_common(&s->ev, bpf_get_attach_cookie(ctx), F_NON_SKB | F_TRACKED);
+		s->ev.caller = kprobe_caller(ctx);
+		fill_skb(&s->ev, (struct sk_buff *)s->val.skb);
+		emit(s, put_taken_stack(s, 0, n));
+		return 0;
+	}
 	return 0;
 }
 
@@ -985,7 +1139,7 @@ int raw_tp_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 
 	// The drop event goes through the same filters and tracking as any
 	// other probe hit.
-	return handle_skb(ctx, skb, CFG.drop_probe_id, location, F_DROP_REASON, 0, reason);
+	return handle_skb(ctx, skb, CFG.drop_probe_id, location, F_DROP_REASON, 0, reason, 0);
 }
 
 // Clone/copy tracking: the new skb inherits the original's track id.
@@ -1096,7 +1250,7 @@ static __always_inline void set_cur_prog(u64 ptr, u64 xdp)
 SEC("fentry/tc")
 int BPF_PROG(fentry_tc, struct sk_buff *skb)
 {
-	handle_skb(ctx, skb, CFG.prog_probe_id, 0, 0, 0, 0);
+	handle_skb(ctx, skb, CFG.prog_probe_id, 0, 0, 0, 0, 0);
 	set_cur_prog((u64)skb, 0);
 	return 0;
 }
@@ -1105,7 +1259,7 @@ SEC("fexit/tc")
 int BPF_PROG(fexit_tc, struct sk_buff *skb, int verdict)
 {
 	set_cur_prog(0, 0);
-	return handle_skb(ctx, skb, CFG.prog_probe_id, 0, F_EXIT | F_RETVAL, verdict, 0);
+	return handle_skb(ctx, skb, CFG.prog_probe_id, 0, F_EXIT | F_RETVAL, verdict, 0, 0);
 }
 
 // handle_xdp is the probe path for an xdp_buff (--filter-trace-xdp).
@@ -1199,7 +1353,7 @@ static __always_inline int handle_helper(struct pt_regs *ctx)
 	if (c->xdp)
 		return handle_xdp(ctx, (struct xdp_buff *)c->ptr, bpf_get_attach_cookie(ctx), 0, 0);
 	return handle_skb(ctx, (struct sk_buff *)c->ptr, bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0,
-			  0, 0);
+			  0, 0, 0);
 }
 
 SEC("kprobe/bpf_helper")
@@ -1243,7 +1397,7 @@ static __always_inline bool own_map(void *map)
 	return map == (void *)&events || map == (void *)&scratch_map || map == (void *)&counters ||
 	       map == (void *)&stacks || map == (void *)&track_skb || map == (void *)&track_stack ||
 	       map == (void *)&payload_seen || map == (void *)&cur_prog || map == (void *)&track_ids ||
-	       map == (void *)&bpfmap_stash;
+	       map == (void *)&bpfmap_stash || map == (void *)&chain || map == (void *)&copy_src;
 }
 
 // bpfmap_read copies min(size, max) bytes of src to rec at off, counting
@@ -1280,7 +1434,7 @@ static __always_inline int bpfmap_emit(struct pt_regs *ctx, struct prog_ctx *c, 
 	if (c->xdp)
 		handle_xdp(ctx, (struct xdp_buff *)c->ptr, probe_id, flags, 0);
 	else
-		handle_skb(ctx, (struct sk_buff *)c->ptr, probe_id, caller, flags, 0, 0);
+		handle_skb(ctx, (struct sk_buff *)c->ptr, probe_id, caller, flags, 0, 0, 0);
 	st->ready = 0;
 	return 0;
 }

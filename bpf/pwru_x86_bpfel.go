@@ -21,6 +21,20 @@ type PwruBpfmapStash struct {
 	Rec    [432]uint8
 }
 
+type PwruChainKey struct {
+	_   structs.HostLayout
+	Cpu uint32
+	Len uint32
+	Ips [8]uint64
+}
+
+type PwruChainVal struct {
+	_       structs.HostLayout
+	TrackId uint64
+	Skb     uint64
+	Sp      uint64
+}
+
 type PwruConfig struct {
 	_                  structs.HostLayout
 	Netns              uint32
@@ -50,7 +64,7 @@ type PwruConfig struct {
 	MetaCount          uint8
 	TrackBpfHelpers    uint8
 	OutputBpfmap       uint8
-	Pad                [1]uint8
+	TrackNonSkb        uint8
 	Meta               [4]struct {
 		_        structs.HostLayout
 		Off      [4]uint32
@@ -110,6 +124,9 @@ type PwruScratch struct {
 	_    structs.HostLayout
 	Ev   PwruEvent
 	Data [5072]uint8
+	Ips  [50]uint64
+	Key  PwruChainKey
+	Val  PwruChainVal
 }
 
 // Names of all BPF objects in the ELF.
@@ -117,6 +134,7 @@ type PwruScratch struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	PwruMapBpfmapStash             = "bpfmap_stash"
+	PwruMapChain                   = "chain"
 	PwruMapCopySrc                 = "copy_src"
 	PwruMapCounters                = "counters"
 	PwruMapCurProg                 = "cur_prog"
@@ -239,6 +257,7 @@ type PwruProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruMapSpecs struct {
 	BpfmapStash *ebpf.MapSpec `ebpf:"bpfmap_stash"`
+	Chain       *ebpf.MapSpec `ebpf:"chain"`
 	CopySrc     *ebpf.MapSpec `ebpf:"copy_src"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	CurProg     *ebpf.MapSpec `ebpf:"cur_prog"`
@@ -279,6 +298,7 @@ func (o *PwruObjects) Close() error {
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruMaps struct {
 	BpfmapStash *ebpf.Map `ebpf:"bpfmap_stash"`
+	Chain       *ebpf.Map `ebpf:"chain"`
 	CopySrc     *ebpf.Map `ebpf:"copy_src"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	CurProg     *ebpf.Map `ebpf:"cur_prog"`
@@ -294,6 +314,7 @@ type PwruMaps struct {
 func (m *PwruMaps) Close() error {
 	return _PwruClose(
 		m.BpfmapStash,
+		m.Chain,
 		m.CopySrc,
 		m.Counters,
 		m.CurProg,

@@ -69,9 +69,11 @@ type Config struct {
 	// (events flagged format.FlagTracked) until kfree_skbmem, and its
 	// clones and copies inherit its track id. TrackSKBByStackID: the
 	// kernel stack id of every event with a track id is remembered, and a
-	// later event with the same stack id passes as tracked (this is how
-	// NonSKBFuncs events are selected); it implies TrackSKB. TraceTC/TraceXDP: fentry/fexit on
-	// every loaded tc/XDP program that has BTF.
+	// later event with the same stack id passes as tracked; it implies
+	// TrackSKB. NonSKBFuncs events belong to the tracked skb whose traced
+	// function frame encloses them (caller chains, see bpf/doc.go).
+	// TraceTC/TraceXDP: fentry/fexit on every loaded tc/XDP program that
+	// has BTF.
 	TrackSKB          bool
 	TrackSKBByStackID bool
 	TraceTC           bool

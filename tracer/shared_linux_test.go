@@ -59,3 +59,27 @@ func TestSharedMaps(t *testing.T) {
 		})
 	}
 }
+
+// TestCounterNames: every per-CPU counter of the kernel program (enum
+// counter in bpf/pwru.c, the size of the counters map) has a name, else
+// mapLosses stops short and the last counters are never reported.
+func TestCounterNames(t *testing.T) {
+	spec, err := bpf.LoadPwru()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := spec.Maps["counters"]
+	if m == nil {
+		t.Fatal("no counters map in the spec")
+	}
+	if int(m.MaxEntries) != len(counterNames) {
+		t.Errorf("counters map has %d entries, counterNames %d: %v", m.MaxEntries, len(counterNames), counterNames)
+	}
+	seen := map[string]bool{}
+	for _, n := range counterNames {
+		if seen[n] {
+			t.Errorf("counter name %q twice", n)
+		}
+		seen[n] = true
+	}
+}

@@ -559,7 +559,7 @@ func (s *session) planProbes(d *discovery, backend string) {
 }
 
 // Maps shared between the main collection and the per-target copies.
-var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids", "cur_prog", "bpfmap_stash"}
+var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids", "cur_prog", "bpfmap_stash", "chain"}
 
 func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	cfg := s.cfg
@@ -572,6 +572,11 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		// Stack ids only key --filter-track-skb-by-stackid (--output-stack
 		// copies the stack into the record): no need for the 4 MiB map.
 		spec.Maps["stacks"].MaxEntries = 1
+	}
+	if len(d.nonSKB) == 0 {
+		// Caller chains only serve --filter-non-skb-funcs; an LRU map
+		// is allocated whole at creation.
+		spec.Maps["chain"].MaxEntries = 128
 	}
 
 	var kc bpf.PwruConfig
@@ -600,6 +605,7 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	kc.OutputXdpMeta = b2u(cfg.OutputXDPMetadata)
 	kc.TrackBpfHelpers = b2u(cfg.TrackBPFHelpers)
 	kc.OutputBpfmap = b2u(cfg.OutputBPFMap)
+	kc.TrackNonSkb = b2u(len(d.nonSKB) > 0)
 	kc.DropProbeId = s.probes[len(s.probes)-1].ID
 	for _, p := range s.probes {
 		if p.Name == "kfree_skbmem" && p.Kind != format.ProbeTracepoint {
@@ -1012,7 +1018,7 @@ func (s *session) close(res *Result) {
 }
 
 // Names of the kernel counters (enum counter in bpf/pwru.c).
-var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb", "bpfmap_truncated", "bpfmap_read_error", "stackid_lost", "copy_track_lost"}
+var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb", "bpfmap_truncated", "bpfmap_read_error", "stackid_lost", "copy_track_lost", "nonskb_stack_lost"}
 
 // mapLosses sums the per-CPU counters map and the programs' recursion
 // misses (probe hits the kernel skipped because a BPF program was already

@@ -25,6 +25,7 @@ const (
 	exprSportXDPA = 40014
 	exprSportXDPB = 40015
 	nonSKBPort    = 5610
+	nonSKBOther   = 5611
 	nonSKBFunc    = "fib_table_lookup"
 	helperPort    = 5620
 	tcHelperName  = "vmt_tc_ldbytes"
@@ -147,13 +148,32 @@ func TestSKBExpr(t *testing.T) {
 }
 
 // TestNonSKB: --filter-non-skb-funcs records fib_table_lookup (no skb
-// argument) when it runs in the call stack of a tracked skb, tied to that
-// skb.
+// argument) when it runs in the call stack of a tracked skb, as an event of
+// that skb: every tracked datagram's input route lookup, and not those of
+// the untracked datagrams that followed each one through the same call
+// chains. Each of its events is called from within a traced function of
+// its skb: the stack holds that function's recorded stack but for the
+// first frame, as one run (--output-stack).
 func TestNonSKB(t *testing.T) {
 	forKernels(t, "nonskb", func(t *testing.T, c *checkCtx) {
 		sent := sentOf(c.rep, "udp", 0)
 		requireAnswered(t, sent)
+		other := sentOf(c.rep, "udp-other", 0)
+		requireAnswered(t, other)
 		cp := openCapture(t, c, "main")
+		syms, err := cp.f.Symbols()
+		if err != nil {
+			t.Fatalf("symbols: %v", err)
+		}
+		l := cp.f.Losses()
+		for _, k := range []string{"stack_lost", "nonskb_stack_lost"} {
+			if n := l.Other[k]; n != 0 {
+				t.Errorf("%s = %d, want 0", k, n)
+			}
+		}
+		for i := range cp.events {
+			checkStack(t, cp, syms, &cp.events[i])
+		}
 		var id uint32
 		for _, p := range cp.f.Probes() {
 			if p.Name == nonSKBFunc {
@@ -169,39 +189,106 @@ func TestNonSKB(t *testing.T) {
 		if id == 0 {
 			t.Fatalf("no probe for %s", nonSKBFunc)
 		}
-		tracks := map[uint64][]format.Event{}
+		// The skb events by track id and skb address. Stack-id tracking
+		// may give an untracked datagram's skb a tracked one's id at a
+		// function whose whole stack was seen with it (it did on 6.1,
+		// rarely, at __udp_enqueue_schedule_skb): its events belong to
+		// that skb, not to the datagram that had the id first.
+		type skbKey struct{ track, skb uint64 }
+		skbs := map[skbKey][]format.Event{}
 		for _, e := range cp.events {
-			if e.TrackID != 0 && e.Flags&format.FlagNonSKB == 0 && tupleIs(&e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) {
-				tracks[e.TrackID] = append(tracks[e.TrackID], e)
+			if e.TrackID != 0 && e.Flags&format.FlagNonSKB == 0 {
+				k := skbKey{e.TrackID, e.SKB}
+				skbs[k] = append(skbs[k], e)
 			}
 		}
 		non := cp.where(func(e *format.Event) bool { return e.ProbeID == id })
-		t.Logf("%d %s events, %d tracked skbs of port %d", len(non), nonSKBFunc, len(tracks), nonSKBPort)
-		tied := map[uint64]bool{}
+		t.Logf("%d %s events, %d tracked skbs, %d untracked datagrams to port %d",
+			len(non), nonSKBFunc, len(skbs), len(other), nonSKBOther)
+		tied := map[uint64]int{}
+		enclosers := map[string]int{}
 		for _, e := range non {
 			if e.Flags&format.FlagNonSKB == 0 || e.Flags&format.FlagTracked == 0 {
 				t.Errorf("%s event with flags %#x, want non-skb and tracked", nonSKBFunc, e.Flags)
 			}
-			skbEv := tracks[e.TrackID]
+			// The event is one of a tracked skb: its track id and
+			// address, its packet, within its life (the route lookup
+			// comes after the skb's first event and before its last, the
+			// delivery), called from within one of its traced functions.
+			// An untracked datagram's lookup wrongly attributed to the
+			// tracked one before it comes after the latter's last event,
+			// with the untracked datagram's tuple.
+			skbEv := skbs[skbKey{e.TrackID, e.SKB}]
 			if len(skbEv) == 0 {
-				t.Errorf("%s event with track id %d, which no datagram's skb has", nonSKBFunc, e.TrackID)
+				t.Errorf("%s event of track %d on skb %#x, which no skb event has", nonSKBFunc, e.TrackID, e.SKB)
 				continue
 			}
-			// Within the skb's life: after its first event.
-			if e.Time < skbEv[0].Time {
-				t.Errorf("%s event at %d before the first event of its skb at %d", nonSKBFunc, e.Time, skbEv[0].Time)
+			if skbEv[0].Tuple != e.Tuple {
+				t.Errorf("%s event of track %d with tuple %v, its skb's is %v", nonSKBFunc, e.TrackID, e.Tuple, skbEv[0].Tuple)
 			}
-			tied[e.TrackID] = true
+			first, last := skbEv[0].Time, skbEv[0].Time
+			for _, s := range skbEv {
+				first, last = min(first, s.Time), max(last, s.Time)
+			}
+			if e.Time < first || e.Time > last {
+				t.Errorf("%s event of track %d at %d, outside its skb's events (%d..%d)", nonSKBFunc, e.TrackID, e.Time, first, last)
+			}
+			if encl := enclosing(t, cp, syms, &e, skbEv); encl == "" {
+				t.Errorf("%s event of track %d: its stack holds the caller chain of none of its skb's events", nonSKBFunc, e.TrackID)
+			} else {
+				enclosers[encl]++
+			}
+			if tupleIs(&e, 17, "10.0.0.1", "10.0.0.2", nonSKBPort) {
+				tied[e.TrackID]++
+			} else {
+				t.Logf("%s event of track %d on a datagram to port %d", nonSKBFunc, e.TrackID, e.Tuple.Dport)
+			}
 		}
+		t.Logf("%s events called from within: %v", nonSKBFunc, enclosers)
 		for _, e := range cp.where(func(e *format.Event) bool { return e.Flags&format.FlagNonSKB != 0 }) {
 			if e.ProbeID != id {
 				t.Errorf("non-skb event from %s, which is no --filter-non-skb-funcs function", cp.probe(&e))
 			}
 		}
+		if n := len(cp.where(func(e *format.Event) bool {
+			return e.Tuple.Dport == nonSKBOther && e.Flags&format.FlagNonSKB == 0
+		})); n > 0 {
+			t.Logf("%d skb events of the untracked datagrams to port %d (stack-id tracking)", n, nonSKBOther)
+		}
 		if len(tied) < len(sent) {
 			t.Errorf("%s events tied to %d of the %d datagrams' skbs; every received datagram looks up its input route", nonSKBFunc, len(tied), len(sent))
 		}
+		t.Logf("%s events per tracked skb: %v", nonSKBFunc, tied)
 	})
+}
+
+// enclosing returns the name of the innermost traced function among the
+// skb events evs that e's stack runs within: e's stack holds the event's
+// stack from its frame 1 on (at most 8 frames) at some frame k >= 2.
+func enclosing(t *testing.T, cp *capture, syms *format.Symbols, e *format.Event, evs []format.Event) string {
+	t.Helper()
+	ips, err := cp.f.Stack(e.StackID)
+	if err != nil || e.StackID == 0 {
+		return ""
+	}
+	best, name := len(ips), ""
+	for i := range evs {
+		if evs[i].StackID == 0 {
+			continue
+		}
+		s, err := cp.f.Stack(evs[i].StackID)
+		if err != nil || len(s) < 2 {
+			continue
+		}
+		chain := s[1:min(len(s), 9)]
+		for k := 2; k+len(chain) <= len(ips) && k < best; k++ {
+			if slices.Equal(ips[k:k+len(chain)], chain) {
+				best, name = k, stackNames(syms, s[:1])[0]
+				break
+			}
+		}
+	}
+	return name
 }
 
 // TestStackID: --filter-track-skb-by-stackid (what --filter-non-skb-funcs

@@ -3,12 +3,14 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"syscall"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/vmtest/report"
 )
@@ -29,6 +31,10 @@ const (
 
 	nonSKBPort  = 5610
 	nonSKBSport = 40016
+	// nonSKBOther, nonSKBOtherSport: the untracked datagrams of the nonskb
+	// scenario, which take the same path into B as the tracked ones.
+	nonSKBOther      = 5611
+	nonSKBOtherSport = 40019
 	// nonSKBFunc runs for every received datagram (the input route lookup
 	// under ip_route_input_noref) and has no skb argument, in 6.1 and 6.12.
 	nonSKBFunc = "fib_table_lookup"
@@ -167,9 +173,91 @@ func scenarioSKBExpr(e *env) error {
 
 // scenarioNonSKB: --filter-non-skb-funcs with a function of the input
 // route lookup, which runs under ip_route_input_noref for every received
-// datagram.
+// datagram, with the stacks of all events. Each tracked datagram (kind udp, sendto(2) to nonSKBPort) is
+// followed by an untracked one (kind udp-other, write(2) to nonSKBOther)
+// that runs through the same call chains from the socket layer on: its
+// route lookup must not be attributed to the tracked datagram before it.
+// The other syscall keeps its skb's stacks apart from the tracked ones'
+// (--filter-non-skb-funcs implies --filter-track-skb-by-stackid, which
+// would track an skb whose whole stack is a tracked one's), and so does
+// reading them only after the recording.
 func scenarioNonSKB(e *env) error {
-	return e.udpRecorded("nonskb", "--filter-non-skb-funcs", "^"+nonSKBFunc+"$")
+	p, err := e.newPair("nonskb")
+	if err != nil {
+		return err
+	}
+	rx, err := newUDP(p.nsB, addrB, nonSKBPort)
+	if err != nil {
+		return err
+	}
+	defer rx.Close()
+	rxOther, err := newUDP(p.nsB, addrB, nonSKBOther)
+	if err != nil {
+		return err
+	}
+	defer rxOther.Close()
+	tx, err := newUDP(p.nsA, addrA, nonSKBSport)
+	if err != nil {
+		return err
+	}
+	defer tx.Close()
+	txOther, err := newUDP(p.nsA, addrA, nonSKBOtherSport)
+	if err != nil {
+		return err
+	}
+	defer txOther.Close()
+	if err := unix.Connect(txOther.fd, &unix.SockaddrInet4{Addr: ip4(addrB), Port: nonSKBOther}); err != nil {
+		return fmt.Errorf("connect udp to %s:%d: %w", addrB, nonSKBOther, err)
+	}
+	e.step("topology")
+	rec, err := e.startRecorder("main", "--filter-non-skb-funcs", "^"+nonSKBFunc+"$",
+		"--output-stack", "--output-caller", "--filter-func", netFuncs, fmt.Sprintf("udp and dst port %d", nonSKBPort))
+	if err != nil {
+		return err
+	}
+	e.step("attach")
+	// The untracked datagrams wait in their socket until the recorder
+	// has stopped: their skbs are freed by the same recvfrom(2) path as
+	// the tracked ones', which stack-id tracking would take for theirs.
+	var others []report.Packet
+	for i := range filterDatagrm {
+		pkt, err := tx.send(rx.addr, rx.port, payload("udp", i, 64))
+		if err != nil {
+			return err
+		}
+		sent := []report.Packet{pkt}
+		markReceived(sent, rx.drain())
+		e.rep.Traffic = append(e.rep.Traffic, sent...)
+		pkt, err = txOther.write(rxOther.addr, rxOther.port, payload("udp-other", i, 64))
+		if err != nil {
+			return err
+		}
+		pkt.Kind = "udp-other"
+		others = append(others, pkt)
+	}
+	e.step("traffic")
+	if err := rec.stop(syscall.SIGINT); err != nil {
+		return err
+	}
+	markReceived(others, rxOther.drain())
+	e.rep.Traffic = append(e.rep.Traffic, others...)
+	e.step("stop")
+	return nil
+}
+
+// write sends payload with write(2) on u, connected to dst:dport, and
+// describes the datagram.
+func (u *udpSocket) write(dst string, dport uint16, payload []byte) (report.Packet, error) {
+	hdr := make([]byte, 8)
+	binary.BigEndian.PutUint16(hdr[0:], u.port)
+	binary.BigEndian.PutUint16(hdr[2:], dport)
+	binary.BigEndian.PutUint16(hdr[4:], uint16(8+len(payload)))
+	pkt := report.Packet{Kind: "udp", Src: u.addr, Dst: dst, Proto: unix.IPPROTO_UDP, Sport: u.port, Dport: dport,
+		L4: append(hdr, payload...), Payload: payload}
+	if _, err := unix.Write(u.fd, payload); err != nil {
+		return pkt, fmt.Errorf("write udp to %s:%d: %w", dst, dport, err)
+	}
+	return pkt, nil
 }
 
 // scenarioStackID: --filter-track-skb-by-stackid (what
