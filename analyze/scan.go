@@ -78,6 +78,7 @@ func (s *scanner) prepass() error {
 		return fmt.Errorf("read events of %s: %w", s.c.Path, err)
 	}
 	tr.flush()
+	tr.release()
 	return nil
 }
 
@@ -153,6 +154,7 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 	if lives {
 		tr.flush()
 	}
+	tr.release()
 	return nil
 }
 

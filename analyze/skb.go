@@ -142,10 +142,15 @@ type tracker struct {
 	genStart, genEnd uint64
 	expired          []*life      // scratch of gc
 	maxLive          int          // largest number of live skbs seen (tests, stats)
-	classes          []probeClass // by probe id
-	final            []bool       // by probe id: the function frees the sk_buff itself
-	onEnd            func(*life)
-	free             []*life
+	// classes holds, by probe id, the probeClass of the function, with
+	// finalBit set when the function frees the sk_buff itself.
+	classes []probeClass
+	onEnd   func(*life)
+	// free holds the ended lifetimes for reuse, slab the lifetimes not
+	// handed out yet: lifetimes are allocated in blocks, so a pass
+	// allocates a few blocks rather than one object per live skb.
+	free []*life
+	slab []life
 	// fated queues the lifetimes whose fate is known, oldest first; they
 	// end freedLinger after their last event. fatedHead indexes the front.
 	fated     []fatedRef
@@ -161,27 +166,70 @@ type tracker struct {
 
 func recentSlot(addr uint64) int { return int((addr>>6 ^ addr>>12 ^ addr>>20) & 63) }
 
+// finalBit marks, in tracker.classes, a function that frees the sk_buff
+// itself (kfree_skbmem).
+const finalBit probeClass = 0x80
+
+// newTracker returns a tracker for a pass over c. It reuses the memory
+// of the tracker of c's previous pass, if that pass ended (release).
 func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	if window == 0 {
 		window = DefaultWindow
 	}
-	t := &tracker{cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1), gcEvery: window / 4}
-	t.classes = make([]probeClass, len(c.probes))
-	t.final = make([]bool, len(c.probes))
+	old := c.spareTracker
+	c.spareTracker = nil
+	if old == nil {
+		old = &tracker{}
+	}
+	t := old
+	*t = tracker{
+		cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1), gcEvery: window / 4,
+		live: old.live, free: old.free, slab: old.slab, spare: old.spare,
+		fated: old.fated[:0], expired: old.expired[:0], classes: old.classes[:0],
+	}
+	for i := range old.gens {
+		if refs := old.gens[i].refs; cap(refs) > 0 {
+			t.spare = append(t.spare, refs[:0])
+		}
+	}
+	t.classes = slices.Grow(t.classes, len(c.probes))[:len(c.probes)]
 	for i, p := range c.probes {
+		t.classes[i] = classNone
 		if p != nil {
 			t.classes[i] = classifyName(p.Name)
-			t.final[i] = p.Name == "kfree_skbmem"
+			if p.Name == "kfree_skbmem" {
+				t.classes[i] |= finalBit
+			}
 		}
 	}
 	return t
 }
 
-func (t *tracker) class(probe uint32) probeClass {
-	if int(probe) < len(t.classes) {
-		return t.classes[probe]
+// release hands the memory of t, whose pass ended (flush), to its
+// capture's next pass. Every lifetime ended, so none is referenced.
+func (t *tracker) release() {
+	for i := range t.gens {
+		clear(t.gens[i].refs)
 	}
-	return classNone
+	for i := range t.spare {
+		clear(t.spare[i][:cap(t.spare[i])])
+	}
+	clear(t.fated)
+	clear(t.expired[:cap(t.expired)])
+	t.recent = [64]*life{}
+	t.pending = nil
+	t.onEnd = nil
+	t.cap.spareTracker = t
+}
+
+// class returns the class of probe and whether it frees the sk_buff
+// itself.
+func (t *tracker) class(probe uint32) (probeClass, bool) {
+	if int(probe) < len(t.classes) {
+		c := t.classes[probe]
+		return c &^ finalBit, c&finalBit != 0
+	}
+	return classNone, false
 }
 
 // observe assigns e to a lifetime (nil for events without an skb) and
@@ -206,7 +254,7 @@ func (t *tracker) observe(e *format.Event) *life {
 	if e.SKB == 0 {
 		return nil
 	}
-	cl := t.class(e.ProbeID)
+	cl, final := t.class(e.ProbeID)
 	slot := recentSlot(e.SKB)
 	l := t.recent[slot]
 	if l == nil || l.addr != e.SKB || l.dead {
@@ -259,7 +307,7 @@ func (t *tracker) observe(e *format.Event) *life {
 	case cl == classQueue:
 		l.queued = true
 	}
-	if int(e.ProbeID) < len(t.final) && t.final[e.ProbeID] {
+	if final {
 		t.pending = l
 	}
 	return l
@@ -285,7 +333,13 @@ func (t *tracker) alloc() *life {
 		*l = life{}
 		return l
 	}
-	return &life{}
+	if len(t.slab) == 0 {
+		// Blocks grow with the number of lifetimes allocated so far.
+		t.slab = make([]life, min(max(64, len(t.free)+t.live.len()), 4096))
+	}
+	l := &t.slab[0]
+	t.slab = t.slab[1:]
+	return l
 }
 
 func (t *tracker) end(l *life) {
@@ -305,9 +359,10 @@ func (t *tracker) finish(l *life) {
 	if t.onEnd != nil {
 		t.onEnd(l)
 	}
-	if len(t.free) < max(1024, t.maxLive) {
-		t.free = append(t.free, l)
-	}
+	// Every lifetime goes back to the free list: the lifetimes allocated
+	// are at most the most ever live at once (maxLive).
+	l.ext = nil
+	t.free = append(t.free, l)
 }
 
 type fatedRef struct {
@@ -446,12 +501,14 @@ func (t *tracker) gc(now uint64) {
 
 // flush ends every remaining lifetime (end of capture), in id order.
 func (t *tracker) flush() {
-	done := t.live.appendAll(make([]*life, 0, t.live.len()))
+	done := t.live.appendAll(t.expired[:0])
 	sortLives(done)
 	t.live.clear()
 	for _, l := range done {
 		t.finish(l)
 	}
+	clear(done)
+	t.expired = done[:0]
 }
 
 func sortLives(ls []*life) {
