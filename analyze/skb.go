@@ -140,8 +140,8 @@ type tracker struct {
 	// the latest events (0: none yet).
 	curGen           uint64
 	genStart, genEnd uint64
-	expired          []*life      // scratch of gc
-	maxLive          int          // largest number of live skbs seen (tests, stats)
+	expired          []*life // scratch of gc
+	maxLive          int     // largest number of live skbs seen (tests, stats)
 	// classes holds, by probe id, the probeClass of the function, with
 	// finalBit set when the function frees the sk_buff itself.
 	classes []probeClass
