@@ -93,30 +93,35 @@ const minGCLive = 1024
 // fate. Lifetimes are numbered 1, 2, ... in order of first event, so two
 // passes over the same capture number them identically.
 type life struct {
-	id      uint64
-	addr    uint64
-	track   uint64
-	first   uint64
-	last    uint64
-	fate    Fate
-	reason  uint32
-	hasRsn  bool
-	fateAt  uint64
-	gen     uint64 // 1 + the generation listing this lifetime (tracker.gens)
-	events  uint32
-	payload uint32 // last payload id checked for the pcap filter
-	dead    bool   // ended (possibly waiting in the free list)
-	queued  bool   // reached a socket receive queue
-	// match: the skb-level filter verdict accumulated so far.
-	pktMatch bool
+	// The fields every event reads or writes come first, within one
+	// cache line.
+	addr  uint64
+	last  uint64
+	gen   uint64 // 1 + the generation listing this lifetime (tracker.gens)
+	track uint64
 	// sel counts the events of this lifetime that passed the filters;
 	// selFirst/selLast are their times and selTuple the first valid tuple.
-	sel               uint32
-	selFirst, selLast uint64
-	prevSel           uint64 // selLast before the current event
-	selTuple          format.Tuple
+	selLast  uint64
+	prevSel  uint64 // selLast before the current event
+	events   uint32
+	sel      uint32
+	fate     Fate
+	dead     bool // ended (possibly waiting in the free list)
+	queued   bool // reached a socket receive queue
+	hasRsn   bool
+	pktMatch bool // the skb-level filter verdict accumulated so far
+	id       uint64
+	selTuple format.Tuple
+	selFirst uint64
+	first    uint64
+	fateAt   uint64
+	reason   uint32
+	payload  uint32 // last payload id checked for the pcap filter
 	// ext is per-consumer state (paths, diff).
 	ext any
+	// The size is a multiple of the cache line, so that the first line
+	// of every lifetime in a block (tracker.slab) holds its hot fields.
+	_ [16]byte
 }
 
 // tracker splits the event stream into skb lifetimes and reports each
@@ -129,6 +134,7 @@ type tracker struct {
 	window  uint64
 	lastGC  uint64
 	gcEvery uint64 // window/4: sweep when an event is that much after lastGC
+	gcDue   uint64 // lastGC + gcEvery
 	gcLimit int    // sweep when the live table grows past this
 	// period is the length of a generation (window/4): gens[ep%len]
 	// lists the lifetimes whose last event fell in generation ep, so a
@@ -155,6 +161,11 @@ type tracker struct {
 	// end freedLinger after their last event. fatedHead indexes the front.
 	fated     []fatedRef
 	fatedHead int
+	// fatedFront is the lifetime of the front of fated and fatedDue the
+	// first time at which it may expire, or 0 when the front must be
+	// looked at (it ended): the check of every event reads no lifetime.
+	fatedFront *life
+	fatedDue   uint64
 	// pending is a lifetime whose last event (kfree_skbmem: the sk_buff
 	// went back to the slab) was the previous one; it ends before the next
 	// event is observed.
@@ -183,7 +194,7 @@ func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	}
 	t := old
 	*t = tracker{
-		cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1), gcEvery: window / 4,
+		cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1), gcEvery: window / 4, gcDue: window / 4,
 		live: old.live, free: old.free, slab: old.slab, spare: old.spare,
 		fated: old.fated[:0], expired: old.expired[:0], classes: old.classes[:0],
 	}
@@ -218,6 +229,7 @@ func (t *tracker) release() {
 	clear(t.expired[:cap(t.expired)])
 	t.recent = [64]*life{}
 	t.pending = nil
+	t.fatedFront = nil
 	t.onEnd = nil
 	t.cap.spareTracker = t
 }
@@ -241,14 +253,12 @@ func (t *tracker) observe(e *format.Event) *life {
 		}
 		t.pending = nil
 	}
-	if h := t.fatedHead; h < len(t.fated) {
-		// expireFated stops at once when the front is alive and
-		// recent: spare the call.
-		if r := &t.fated[h]; r.l.dead || r.l.id != r.id || e.Time > r.at+freedLinger {
-			t.expireFated(e.Time)
-		}
+	// expireFated stops at once when the front is alive and recent:
+	// spare the call.
+	if t.fatedHead < len(t.fated) && e.Time >= t.fatedDue {
+		t.expireFated(e.Time)
 	}
-	if e.Time > t.lastGC+t.gcEvery || t.live.len() > t.gcLimit {
+	if e.Time > t.gcDue || t.live.len() > t.gcLimit {
 		t.gc(e.Time)
 	}
 	if e.SKB == 0 {
@@ -319,6 +329,9 @@ func (t *tracker) setFate(l *life, f Fate, e *format.Event) {
 	}
 	if l.fate == FateUnknown {
 		t.fated = append(t.fated, fatedRef{l, l.id, e.Time})
+		if t.fatedHead == len(t.fated)-1 {
+			t.fatedChanged()
+		}
 	}
 	if f > l.fate {
 		l.fate = f
@@ -350,6 +363,9 @@ func (t *tracker) end(l *life) {
 // finish reports l's end; the caller removed it from t.live.
 func (t *tracker) finish(l *life) {
 	l.dead = true
+	if l == t.fatedFront {
+		t.fatedDue = 0
+	}
 	if l.fate == FateUnknown && l.queued {
 		// Still on the socket's queue when the capture (or the
 		// window) ended: the kernel delivered it.
@@ -397,6 +413,20 @@ func (t *tracker) expireFated(now uint64) {
 		n := copy(t.fated, t.fated[t.fatedHead:])
 		t.fated = t.fated[:n]
 		t.fatedHead = 0
+	}
+	t.fatedChanged()
+}
+
+// fatedChanged sets fatedFront and fatedDue after the front of fated
+// changed.
+func (t *tracker) fatedChanged() {
+	t.fatedFront, t.fatedDue = nil, 0
+	if t.fatedHead < len(t.fated) {
+		r := &t.fated[t.fatedHead]
+		t.fatedFront = r.l
+		if !r.l.dead && r.l.id == r.id {
+			t.fatedDue = r.at + freedLinger + 1
+		}
 	}
 }
 
@@ -453,6 +483,7 @@ func (t *tracker) enlist(l *life, ep uint64) {
 // the generations that may hold such lifetimes are visited.
 func (t *tracker) gc(now uint64) {
 	t.lastGC = now
+	t.gcDue = now + t.gcEvery
 	done := t.expired[:0]
 	for i := range t.gens {
 		g := &t.gens[i]
