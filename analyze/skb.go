@@ -192,16 +192,17 @@ func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	if old == nil {
 		old = &tracker{}
 	}
+	spare := old.spare
+	for i := range old.gens {
+		if refs := old.gens[i].refs; cap(refs) > 0 {
+			spare = append(spare, refs[:0])
+		}
+	}
 	t := old
 	*t = tracker{
 		cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1), gcEvery: window / 4, gcDue: window / 4,
-		live: old.live, free: old.free, slab: old.slab, spare: old.spare,
+		live: old.live, free: old.free, slab: old.slab, spare: spare,
 		fated: old.fated[:0], expired: old.expired[:0], classes: old.classes[:0],
-	}
-	for i := range old.gens {
-		if refs := old.gens[i].refs; cap(refs) > 0 {
-			t.spare = append(t.spare, refs[:0])
-		}
 	}
 	t.classes = slices.Grow(t.classes, len(c.probes))[:len(c.probes)]
 	for i, p := range c.probes {
