@@ -110,13 +110,16 @@ type life struct {
 	queued   bool // reached a socket receive queue
 	hasRsn   bool
 	pktMatch bool // the skb-level filter verdict accumulated so far
-	id       uint64
-	selTuple format.Tuple
-	selFirst uint64
-	first    uint64
-	fateAt   uint64
-	reason   uint32
-	payload  uint32 // last payload id checked for the pcap filter
+	// tupleFull: selTuple has addresses and ports, so no later tuple
+	// replaces it (betterTuple).
+	tupleFull bool
+	id        uint64
+	selTuple  format.Tuple
+	selFirst  uint64
+	first     uint64
+	fateAt    uint64
+	reason    uint32
+	payload   uint32 // last payload id checked for the pcap filter
 	// ext is per-consumer state (paths, diff).
 	ext any
 	// The size is a multiple of the cache line, so that the first line
@@ -135,7 +138,12 @@ type tracker struct {
 	lastGC  uint64
 	gcEvery uint64 // window/4: sweep when an event is that much after lastGC
 	gcDue   uint64 // lastGC + gcEvery
-	gcLimit int    // sweep when the live table grows past this
+	// due is a time from which an event must run housekeep: at most
+	// the time of the next sweep or fated expiry, 0 when a lifetime is
+	// pending or the live table grew past gcLimit. Most events compare
+	// their time with it and nothing else.
+	due     uint64
+	gcLimit int // sweep when the live table grows past this
 	// period is the length of a generation (window/4): gens[ep%len]
 	// lists the lifetimes whose last event fell in generation ep, so a
 	// sweep visits the old generations only, not every live skb.
@@ -175,7 +183,7 @@ type tracker struct {
 	recent [64]*life
 }
 
-func recentSlot(addr uint64) int { return int((addr>>6 ^ addr>>12 ^ addr>>20) & 63) }
+func recentSlot(addr uint64) int { return int((addr * 0x9e3779b97f4a7c15) >> 58) }
 
 // finalBit marks, in tracker.classes, a function that frees the sk_buff
 // itself (kfree_skbmem).
@@ -248,19 +256,8 @@ func (t *tracker) class(probe uint32) (probeClass, bool) {
 // observe assigns e to a lifetime (nil for events without an skb) and
 // updates its fate.
 func (t *tracker) observe(e *format.Event) *life {
-	if t.pending != nil {
-		if !t.pending.dead {
-			t.end(t.pending)
-		}
-		t.pending = nil
-	}
-	// expireFated stops at once when the front is alive and recent:
-	// spare the call.
-	if t.fatedHead < len(t.fated) && e.Time >= t.fatedDue {
-		t.expireFated(e.Time)
-	}
-	if e.Time > t.gcDue || t.live.len() > t.gcLimit {
-		t.gc(e.Time)
+	if e.Time >= t.due {
+		t.housekeep(e.Time)
 	}
 	if e.SKB == 0 {
 		return nil
@@ -284,6 +281,9 @@ func (t *tracker) observe(e *format.Event) *life {
 		t.live.put(e.SKB, l)
 		if t.live.len() > t.maxLive {
 			t.maxLive = t.live.len()
+		}
+		if t.live.len() > t.gcLimit {
+			t.due = 0
 		}
 	}
 	t.recent[slot] = l
@@ -320,8 +320,33 @@ func (t *tracker) observe(e *format.Event) *life {
 	}
 	if final {
 		t.pending = l
+		t.due = 0
 	}
 	return l
+}
+
+// housekeep ends the pending lifetime, the fated lifetimes that lingered
+// long enough and, when a sweep is due, the silent ones, before the event
+// at now is observed; then it sets due.
+func (t *tracker) housekeep(now uint64) {
+	if t.pending != nil {
+		if !t.pending.dead {
+			t.end(t.pending)
+		}
+		t.pending = nil
+	}
+	// expireFated stops at once when the front is alive and recent:
+	// spare the call.
+	if t.fatedHead < len(t.fated) && now >= t.fatedDue {
+		t.expireFated(now)
+	}
+	if now > t.gcDue || t.live.len() > t.gcLimit {
+		t.gc(now)
+	}
+	t.due = t.gcDue + 1
+	if t.fatedHead < len(t.fated) {
+		t.due = min(t.due, t.fatedDue)
+	}
 }
 
 func (t *tracker) setFate(l *life, f Fate, e *format.Event) {
@@ -365,7 +390,7 @@ func (t *tracker) end(l *life) {
 func (t *tracker) finish(l *life) {
 	l.dead = true
 	if l == t.fatedFront {
-		t.fatedDue = 0
+		t.fatedDue, t.due = 0, 0
 	}
 	if l.fate == FateUnknown && l.queued {
 		// Still on the socket's queue when the capture (or the
@@ -428,6 +453,7 @@ func (t *tracker) fatedChanged() {
 		if !r.l.dead && r.l.id == r.id {
 			t.fatedDue = r.at + freedLinger + 1
 		}
+		t.due = min(t.due, t.fatedDue)
 	}
 }
 
