@@ -286,7 +286,11 @@ func (t *tracker) observe(e *format.Event) *life {
 			t.due = 0
 		}
 	}
-	t.recent[slot] = l
+	if t.recent[slot] != l {
+		// Written only when it changes: a pointer write costs a write
+		// barrier while the GC marks.
+		t.recent[slot] = l
+	}
 	if e.TrackID != 0 && l.track == 0 {
 		l.track = e.TrackID
 	}
