@@ -43,7 +43,9 @@ func (f Fate) String() string {
 	return "unknown"
 }
 
-// probeClass says what a probed function means for an skb's fate.
+// probeClass says what a probed function means for an skb's fate. The
+// classes that change nothing without a drop reason come first: observe
+// tests cl > classRelease.
 type probeClass uint8
 
 const (
@@ -304,6 +306,19 @@ func (t *tracker) observe(e *format.Event) *life {
 		t.enlist(l, t.curGen-1)
 	}
 	l.events++
+	if cl > classRelease || e.Flags&format.FlagDropReason != 0 {
+		t.fateEvent(l, cl, e)
+	}
+	if final {
+		t.pending = l
+		t.due = 0
+	}
+	return l
+}
+
+// fateEvent updates l's fate after e, of class cl: the events of other
+// classes than classNone and classRelease, and those with a drop reason.
+func (t *tracker) fateEvent(l *life, cl probeClass, e *format.Event) {
 	switch {
 	case e.Flags&format.FlagDropReason != 0 && (cl == classDrop || cl == classNone || cl == classRelease || cl == classConsume):
 		name, _ := t.cap.DropReason(e.DropReason)
@@ -322,11 +337,6 @@ func (t *tracker) observe(e *format.Event) *life {
 	case cl == classQueue:
 		l.queued = true
 	}
-	if final {
-		t.pending = l
-		t.due = 0
-	}
-	return l
 }
 
 // housekeep ends the pending lifetime, the fated lifetimes that lingered
