@@ -35,6 +35,10 @@ type Capture struct {
 	specErr   error
 	specDone  bool
 	reasonsOK bool
+
+	// spareTracker is the skb tracker of the last finished pass, whose
+	// memory the next pass reuses.
+	spareTracker *tracker
 }
 
 type ifKey struct{ netns, ifindex uint32 }
@@ -102,7 +106,10 @@ func NewCapture(f *format.File) *Capture {
 }
 
 // Close closes the underlying file.
-func (c *Capture) Close() error { return c.File.Close() }
+func (c *Capture) Close() error {
+	c.spareTracker = nil
+	return c.File.Close()
+}
 
 // Probe returns the probe with the given id, or nil.
 func (c *Capture) Probe(id uint32) *format.Probe {

@@ -7,10 +7,16 @@ package analyze
 // silent skbs misses the cache more. Address 0 is never stored (events
 // without an skb have no lifetime). Not safe for concurrent use.
 type lifeTable struct {
-	keys  []uint64 // 0 = empty slot
-	vals  []*life
+	slots []lifeSlot
 	n     int
 	shift uint8 // 64 - log2(len(keys))
+}
+
+// lifeSlot is an entry of a lifeTable: key and value side by side, so a
+// lookup touches one cache line.
+type lifeSlot struct {
+	key uint64 // 0 = empty slot
+	l   *life
 }
 
 // home is the preferred slot of addr (Fibonacci hashing).
@@ -26,11 +32,11 @@ func (t *lifeTable) get(addr uint64) *life {
 	if t.n == 0 {
 		return nil
 	}
-	mask := uint64(len(t.keys) - 1)
+	mask := uint64(len(t.slots) - 1)
 	for i := t.home(addr); ; i = (i + 1) & mask {
-		switch t.keys[i] {
+		switch s := &t.slots[i]; s.key {
 		case addr:
-			return t.vals[i]
+			return s.l
 		case 0:
 			return nil
 		}
@@ -39,17 +45,17 @@ func (t *lifeTable) get(addr uint64) *life {
 
 // put stores l at addr, replacing what was there.
 func (t *lifeTable) put(addr uint64, l *life) {
-	if (t.n+1)*2 > len(t.keys) {
+	if (t.n+1)*2 > len(t.slots) {
 		t.grow()
 	}
-	mask := uint64(len(t.keys) - 1)
+	mask := uint64(len(t.slots) - 1)
 	for i := t.home(addr); ; i = (i + 1) & mask {
-		switch t.keys[i] {
+		switch s := &t.slots[i]; s.key {
 		case addr:
-			t.vals[i] = l
+			s.l = l
 			return
 		case 0:
-			t.keys[i], t.vals[i] = addr, l
+			*s = lifeSlot{addr, l}
 			t.n++
 			return
 		}
@@ -61,10 +67,10 @@ func (t *lifeTable) del(addr uint64) {
 	if t.n == 0 {
 		return
 	}
-	mask := uint64(len(t.keys) - 1)
+	mask := uint64(len(t.slots) - 1)
 	i := t.home(addr)
-	for t.keys[i] != addr {
-		if t.keys[i] == 0 {
+	for t.slots[i].key != addr {
+		if t.slots[i].key == 0 {
 			return
 		}
 		i = (i + 1) & mask
@@ -72,25 +78,25 @@ func (t *lifeTable) del(addr uint64) {
 	// Shift back the entries of the probe run that may move into the
 	// hole: an entry at j whose home h is at least as far from j as the
 	// hole is.
-	for j := (i + 1) & mask; t.keys[j] != 0; j = (j + 1) & mask {
-		h := t.home(t.keys[j])
+	for j := (i + 1) & mask; t.slots[j].key != 0; j = (j + 1) & mask {
+		h := t.home(t.slots[j].key)
 		if (j-h)&mask >= (j-i)&mask {
-			t.keys[i], t.vals[i] = t.keys[j], t.vals[j]
+			t.slots[i] = t.slots[j]
 			i = j
 		}
 	}
-	t.keys[i], t.vals[i] = 0, nil
+	t.slots[i] = lifeSlot{}
 	t.n--
 }
 
 func (t *lifeTable) grow() {
-	size := max(2*len(t.keys), 256)
-	old, oldVals := t.keys, t.vals
-	t.keys, t.vals, t.n = make([]uint64, size), make([]*life, size), 0
+	size := max(2*len(t.slots), 256)
+	old := t.slots
+	t.slots, t.n = make([]lifeSlot, size), 0
 	t.shift = uint8(64 - log2(size))
-	for i, k := range old {
-		if k != 0 {
-			t.put(k, oldVals[i])
+	for _, s := range old {
+		if s.key != 0 {
+			t.put(s.key, s.l)
 		}
 	}
 }
@@ -106,9 +112,9 @@ func log2(n int) int {
 
 // appendAll appends every stored lifetime to ls, in no particular order.
 func (t *lifeTable) appendAll(ls []*life) []*life {
-	for i, k := range t.keys {
-		if k != 0 {
-			ls = append(ls, t.vals[i])
+	for _, s := range t.slots {
+		if s.key != 0 {
+			ls = append(ls, s.l)
 		}
 	}
 	return ls
@@ -116,7 +122,6 @@ func (t *lifeTable) appendAll(ls []*life) []*life {
 
 // clear removes everything, keeping the memory.
 func (t *lifeTable) clear() {
-	clear(t.keys)
-	clear(t.vals)
+	clear(t.slots)
 	t.n = 0
 }

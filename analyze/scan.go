@@ -78,6 +78,7 @@ func (s *scanner) prepass() error {
 		return fmt.Errorf("read events of %s: %w", s.c.Path, err)
 	}
 	tr.flush()
+	tr.release()
 	return nil
 }
 
@@ -122,20 +123,24 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 	// The events are the iterator's own (NextShared): the consumers only
 	// read them during the call, as the run contract says.
 	anyEvent, skbLevel := s.m.anyEvent, s.m.skbLevel()
+	filtered := !anyEvent || skbLevel
 	for e := it.NextShared(); e != nil; e = it.NextShared() {
 		var l *life
 		if lives {
 			l = tr.observe(e)
 		}
-		if (!anyEvent && !s.m.event(e)) || (skbLevel && !s.selected(l)) {
+		if filtered && ((!anyEvent && !s.m.event(e)) || (skbLevel && !s.selected(l))) {
 			continue
 		}
 		if l != nil {
 			if l.sel == 0 {
 				l.selFirst = e.Time
 			}
-			if betterTuple(&l.selTuple, &e.Tuple) {
+			if !l.tupleFull && betterTuple(&l.selTuple, &e.Tuple) {
 				l.selTuple = e.Tuple
+				// No later tuple is better (betterTuple) once it has
+				// addresses and ports.
+				l.tupleFull = e.Tuple.Sport|e.Tuple.Dport != 0
 			}
 			l.sel++
 			l.prevSel, l.selLast = l.selLast, e.Time
@@ -153,6 +158,7 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 	if lives {
 		tr.flush()
 	}
+	tr.release()
 	return nil
 }
 

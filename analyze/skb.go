@@ -43,7 +43,9 @@ func (f Fate) String() string {
 	return "unknown"
 }
 
-// probeClass says what a probed function means for an skb's fate.
+// probeClass says what a probed function means for an skb's fate. The
+// classes that change nothing without a drop reason come first: observe
+// tests cl > classRelease.
 type probeClass uint8
 
 const (
@@ -93,30 +95,38 @@ const minGCLive = 1024
 // fate. Lifetimes are numbered 1, 2, ... in order of first event, so two
 // passes over the same capture number them identically.
 type life struct {
-	id      uint64
-	addr    uint64
-	track   uint64
-	first   uint64
-	last    uint64
-	fate    Fate
-	reason  uint32
-	hasRsn  bool
-	fateAt  uint64
-	gen     uint64 // 1 + the generation listing this lifetime (tracker.gens)
-	events  uint32
-	payload uint32 // last payload id checked for the pcap filter
-	dead    bool   // ended (possibly waiting in the free list)
-	queued  bool   // reached a socket receive queue
-	// match: the skb-level filter verdict accumulated so far.
-	pktMatch bool
+	// The fields every event reads or writes come first, within one
+	// cache line.
+	addr  uint64
+	last  uint64
+	gen   uint64 // 1 + the generation listing this lifetime (tracker.gens)
+	track uint64
 	// sel counts the events of this lifetime that passed the filters;
 	// selFirst/selLast are their times and selTuple the first valid tuple.
-	sel               uint32
-	selFirst, selLast uint64
-	prevSel           uint64 // selLast before the current event
-	selTuple          format.Tuple
+	selLast  uint64
+	prevSel  uint64 // selLast before the current event
+	events   uint32
+	sel      uint32
+	fate     Fate
+	dead     bool // ended (possibly waiting in the free list)
+	queued   bool // reached a socket receive queue
+	hasRsn   bool
+	pktMatch bool // the skb-level filter verdict accumulated so far
+	// tupleFull: selTuple has addresses and ports, so no later tuple
+	// replaces it (betterTuple).
+	tupleFull bool
+	id        uint64
+	selTuple  format.Tuple
+	selFirst  uint64
+	first     uint64
+	fateAt    uint64
+	reason    uint32
+	payload   uint32 // last payload id checked for the pcap filter
 	// ext is per-consumer state (paths, diff).
 	ext any
+	// The size is a multiple of the cache line, so that the first line
+	// of every lifetime in a block (tracker.slab) holds its hot fields.
+	_ [16]byte
 }
 
 // tracker splits the event stream into skb lifetimes and reports each
@@ -129,7 +139,13 @@ type tracker struct {
 	window  uint64
 	lastGC  uint64
 	gcEvery uint64 // window/4: sweep when an event is that much after lastGC
-	gcLimit int    // sweep when the live table grows past this
+	gcDue   uint64 // lastGC + gcEvery
+	// due is a time from which an event must run housekeep: at most
+	// the time of the next sweep or fated expiry, 0 when a lifetime is
+	// pending or the live table grew past gcLimit. Most events compare
+	// their time with it and nothing else.
+	due     uint64
+	gcLimit int // sweep when the live table grows past this
 	// period is the length of a generation (window/4): gens[ep%len]
 	// lists the lifetimes whose last event fell in generation ep, so a
 	// sweep visits the old generations only, not every live skb.
@@ -140,16 +156,26 @@ type tracker struct {
 	// the latest events (0: none yet).
 	curGen           uint64
 	genStart, genEnd uint64
-	expired          []*life      // scratch of gc
-	maxLive          int          // largest number of live skbs seen (tests, stats)
-	classes          []probeClass // by probe id
-	final            []bool       // by probe id: the function frees the sk_buff itself
-	onEnd            func(*life)
-	free             []*life
+	expired          []*life // scratch of gc
+	maxLive          int     // largest number of live skbs seen (tests, stats)
+	// classes holds, by probe id, the probeClass of the function, with
+	// finalBit set when the function frees the sk_buff itself.
+	classes []probeClass
+	onEnd   func(*life)
+	// free holds the ended lifetimes for reuse, slab the lifetimes not
+	// handed out yet: lifetimes are allocated in blocks, so a pass
+	// allocates a few blocks rather than one object per live skb.
+	free []*life
+	slab []life
 	// fated queues the lifetimes whose fate is known, oldest first; they
 	// end freedLinger after their last event. fatedHead indexes the front.
 	fated     []fatedRef
 	fatedHead int
+	// fatedFront is the lifetime of the front of fated and fatedDue the
+	// first time at which it may expire, or 0 when the front must be
+	// looked at (it ended): the check of every event reads no lifetime.
+	fatedFront *life
+	fatedDue   uint64
 	// pending is a lifetime whose last event (kfree_skbmem: the sk_buff
 	// went back to the slab) was the previous one; it ends before the next
 	// event is observed.
@@ -159,54 +185,86 @@ type tracker struct {
 	recent [64]*life
 }
 
-func recentSlot(addr uint64) int { return int((addr>>6 ^ addr>>12 ^ addr>>20) & 63) }
+func recentSlot(addr uint64) int { return int((addr * 0x9e3779b97f4a7c15) >> 58) }
 
+// finalBit marks, in tracker.classes, a function that frees the sk_buff
+// itself (kfree_skbmem).
+const finalBit probeClass = 0x80
+
+// newTracker returns a tracker for a pass over c. It reuses the memory
+// of the tracker of c's previous pass, if that pass ended (release).
 func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 	if window == 0 {
 		window = DefaultWindow
 	}
-	t := &tracker{cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1), gcEvery: window / 4}
-	t.classes = make([]probeClass, len(c.probes))
-	t.final = make([]bool, len(c.probes))
+	old := c.spareTracker
+	c.spareTracker = nil
+	if old == nil {
+		old = &tracker{}
+	}
+	spare := old.spare
+	for i := range old.gens {
+		if refs := old.gens[i].refs; cap(refs) > 0 {
+			spare = append(spare, refs[:0])
+		}
+	}
+	t := old
+	*t = tracker{
+		cap: c, window: window, onEnd: onEnd, gcLimit: minGCLive, period: max(window/4, 1), gcEvery: window / 4, gcDue: window / 4,
+		live: old.live, free: old.free, slab: old.slab, spare: spare,
+		fated: old.fated[:0], expired: old.expired[:0], classes: old.classes[:0],
+	}
+	t.classes = slices.Grow(t.classes, len(c.probes))[:len(c.probes)]
 	for i, p := range c.probes {
+		t.classes[i] = classNone
 		if p != nil {
 			t.classes[i] = classifyName(p.Name)
-			t.final[i] = p.Name == "kfree_skbmem"
+			if p.Name == "kfree_skbmem" {
+				t.classes[i] |= finalBit
+			}
 		}
 	}
 	return t
 }
 
-func (t *tracker) class(probe uint32) probeClass {
-	if int(probe) < len(t.classes) {
-		return t.classes[probe]
+// release hands the memory of t, whose pass ended (flush), to its
+// capture's next pass. Every lifetime ended, so none is referenced.
+func (t *tracker) release() {
+	for i := range t.gens {
+		clear(t.gens[i].refs)
 	}
-	return classNone
+	for i := range t.spare {
+		clear(t.spare[i][:cap(t.spare[i])])
+	}
+	clear(t.fated)
+	clear(t.expired[:cap(t.expired)])
+	t.recent = [64]*life{}
+	t.pending = nil
+	t.fatedFront = nil
+	t.onEnd = nil
+	t.cap.spareTracker = t
+}
+
+// class returns the class of probe and whether it frees the sk_buff
+// itself.
+func (t *tracker) class(probe uint32) (probeClass, bool) {
+	if int(probe) < len(t.classes) {
+		c := t.classes[probe]
+		return c &^ finalBit, c&finalBit != 0
+	}
+	return classNone, false
 }
 
 // observe assigns e to a lifetime (nil for events without an skb) and
 // updates its fate.
 func (t *tracker) observe(e *format.Event) *life {
-	if t.pending != nil {
-		if !t.pending.dead {
-			t.end(t.pending)
-		}
-		t.pending = nil
-	}
-	if h := t.fatedHead; h < len(t.fated) {
-		// expireFated stops at once when the front is alive and
-		// recent: spare the call.
-		if r := &t.fated[h]; r.l.dead || r.l.id != r.id || e.Time > r.at+freedLinger {
-			t.expireFated(e.Time)
-		}
-	}
-	if e.Time > t.lastGC+t.gcEvery || t.live.len() > t.gcLimit {
-		t.gc(e.Time)
+	if e.Time >= t.due {
+		t.housekeep(e.Time)
 	}
 	if e.SKB == 0 {
 		return nil
 	}
-	cl := t.class(e.ProbeID)
+	cl, final := t.class(e.ProbeID)
 	slot := recentSlot(e.SKB)
 	l := t.recent[slot]
 	if l == nil || l.addr != e.SKB || l.dead {
@@ -226,8 +284,15 @@ func (t *tracker) observe(e *format.Event) *life {
 		if t.live.len() > t.maxLive {
 			t.maxLive = t.live.len()
 		}
+		if t.live.len() > t.gcLimit {
+			t.due = 0
+		}
 	}
-	t.recent[slot] = l
+	if t.recent[slot] != l {
+		// Written only when it changes: a pointer write costs a write
+		// barrier while the GC marks.
+		t.recent[slot] = l
+	}
 	if e.TrackID != 0 && l.track == 0 {
 		l.track = e.TrackID
 	}
@@ -241,6 +306,19 @@ func (t *tracker) observe(e *format.Event) *life {
 		t.enlist(l, t.curGen-1)
 	}
 	l.events++
+	if cl > classRelease || e.Flags&format.FlagDropReason != 0 {
+		t.fateEvent(l, cl, e)
+	}
+	if final {
+		t.pending = l
+		t.due = 0
+	}
+	return l
+}
+
+// fateEvent updates l's fate after e, of class cl: the events of other
+// classes than classNone and classRelease, and those with a drop reason.
+func (t *tracker) fateEvent(l *life, cl probeClass, e *format.Event) {
 	switch {
 	case e.Flags&format.FlagDropReason != 0 && (cl == classDrop || cl == classNone || cl == classRelease || cl == classConsume):
 		name, _ := t.cap.DropReason(e.DropReason)
@@ -259,10 +337,30 @@ func (t *tracker) observe(e *format.Event) *life {
 	case cl == classQueue:
 		l.queued = true
 	}
-	if int(e.ProbeID) < len(t.final) && t.final[e.ProbeID] {
-		t.pending = l
+}
+
+// housekeep ends the pending lifetime, the fated lifetimes that lingered
+// long enough and, when a sweep is due, the silent ones, before the event
+// at now is observed; then it sets due.
+func (t *tracker) housekeep(now uint64) {
+	if t.pending != nil {
+		if !t.pending.dead {
+			t.end(t.pending)
+		}
+		t.pending = nil
 	}
-	return l
+	// expireFated stops at once when the front is alive and recent:
+	// spare the call.
+	if t.fatedHead < len(t.fated) && now >= t.fatedDue {
+		t.expireFated(now)
+	}
+	if now > t.gcDue || t.live.len() > t.gcLimit {
+		t.gc(now)
+	}
+	t.due = t.gcDue + 1
+	if t.fatedHead < len(t.fated) {
+		t.due = min(t.due, t.fatedDue)
+	}
 }
 
 func (t *tracker) setFate(l *life, f Fate, e *format.Event) {
@@ -271,6 +369,9 @@ func (t *tracker) setFate(l *life, f Fate, e *format.Event) {
 	}
 	if l.fate == FateUnknown {
 		t.fated = append(t.fated, fatedRef{l, l.id, e.Time})
+		if t.fatedHead == len(t.fated)-1 {
+			t.fatedChanged()
+		}
 	}
 	if f > l.fate {
 		l.fate = f
@@ -285,7 +386,13 @@ func (t *tracker) alloc() *life {
 		*l = life{}
 		return l
 	}
-	return &life{}
+	if len(t.slab) == 0 {
+		// Blocks grow with the number of lifetimes allocated so far.
+		t.slab = make([]life, min(max(64, len(t.free)+t.live.len()), 4096))
+	}
+	l := &t.slab[0]
+	t.slab = t.slab[1:]
+	return l
 }
 
 func (t *tracker) end(l *life) {
@@ -296,6 +403,9 @@ func (t *tracker) end(l *life) {
 // finish reports l's end; the caller removed it from t.live.
 func (t *tracker) finish(l *life) {
 	l.dead = true
+	if l == t.fatedFront {
+		t.fatedDue, t.due = 0, 0
+	}
 	if l.fate == FateUnknown && l.queued {
 		// Still on the socket's queue when the capture (or the
 		// window) ended: the kernel delivered it.
@@ -305,9 +415,10 @@ func (t *tracker) finish(l *life) {
 	if t.onEnd != nil {
 		t.onEnd(l)
 	}
-	if len(t.free) < max(1024, t.maxLive) {
-		t.free = append(t.free, l)
-	}
+	// Every lifetime goes back to the free list: the lifetimes allocated
+	// are at most the most ever live at once (maxLive).
+	l.ext = nil
+	t.free = append(t.free, l)
 }
 
 type fatedRef struct {
@@ -342,6 +453,21 @@ func (t *tracker) expireFated(now uint64) {
 		n := copy(t.fated, t.fated[t.fatedHead:])
 		t.fated = t.fated[:n]
 		t.fatedHead = 0
+	}
+	t.fatedChanged()
+}
+
+// fatedChanged sets fatedFront and fatedDue after the front of fated
+// changed.
+func (t *tracker) fatedChanged() {
+	t.fatedFront, t.fatedDue = nil, 0
+	if t.fatedHead < len(t.fated) {
+		r := &t.fated[t.fatedHead]
+		t.fatedFront = r.l
+		if !r.l.dead && r.l.id == r.id {
+			t.fatedDue = r.at + freedLinger + 1
+		}
+		t.due = min(t.due, t.fatedDue)
 	}
 }
 
@@ -398,6 +524,7 @@ func (t *tracker) enlist(l *life, ep uint64) {
 // the generations that may hold such lifetimes are visited.
 func (t *tracker) gc(now uint64) {
 	t.lastGC = now
+	t.gcDue = now + t.gcEvery
 	done := t.expired[:0]
 	for i := range t.gens {
 		g := &t.gens[i]
@@ -446,12 +573,14 @@ func (t *tracker) gc(now uint64) {
 
 // flush ends every remaining lifetime (end of capture), in id order.
 func (t *tracker) flush() {
-	done := t.live.appendAll(make([]*life, 0, t.live.len()))
+	done := t.live.appendAll(t.expired[:0])
 	sortLives(done)
 	t.live.clear()
 	for _, l := range done {
 		t.finish(l)
 	}
+	clear(done)
+	t.expired = done[:0]
 }
 
 func sortLives(ls []*life) {

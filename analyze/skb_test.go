@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"github.com/pwru-record/pwru-record/format"
@@ -95,5 +96,35 @@ func TestTrackerFate(t *testing.T) {
 				t.Errorf("fates %v, want one %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLifeLayout checks that the fields every event touches share the
+// first cache line of a lifetime and that lifetimes fill whole lines.
+func TestLifeLayout(t *testing.T) {
+	var l life
+	if sz := unsafe.Sizeof(l); sz%64 != 0 {
+		t.Errorf("life is %d bytes, not a multiple of 64", sz)
+	}
+	hot := []struct {
+		name string
+		end  uintptr
+	}{
+		{"addr", unsafe.Offsetof(l.addr) + unsafe.Sizeof(l.addr)},
+		{"last", unsafe.Offsetof(l.last) + unsafe.Sizeof(l.last)},
+		{"gen", unsafe.Offsetof(l.gen) + unsafe.Sizeof(l.gen)},
+		{"track", unsafe.Offsetof(l.track) + unsafe.Sizeof(l.track)},
+		{"selLast", unsafe.Offsetof(l.selLast) + unsafe.Sizeof(l.selLast)},
+		{"prevSel", unsafe.Offsetof(l.prevSel) + unsafe.Sizeof(l.prevSel)},
+		{"events", unsafe.Offsetof(l.events) + unsafe.Sizeof(l.events)},
+		{"sel", unsafe.Offsetof(l.sel) + unsafe.Sizeof(l.sel)},
+		{"fate", unsafe.Offsetof(l.fate) + unsafe.Sizeof(l.fate)},
+		{"dead", unsafe.Offsetof(l.dead) + unsafe.Sizeof(l.dead)},
+		{"queued", unsafe.Offsetof(l.queued) + unsafe.Sizeof(l.queued)},
+	}
+	for _, f := range hot {
+		if f.end > 64 {
+			t.Errorf("life.%s ends at byte %d, past the first cache line", f.name, f.end)
+		}
 	}
 }

@@ -95,31 +95,46 @@ func (h *latencyHist) quantile(q float64) uint64 {
 
 // ifCounter counts events per (netns, ifindex). A capture has few
 // interfaces while consecutive events often switch between them, so a
-// direct-mapped cache of indexes spares a map operation per event.
+// direct-mapped cache of counters spares a map operation per event: a
+// slot counts its key's events until another key takes it (addSlow) or
+// the counts are read (flush).
 type ifCounter struct {
-	slots  [64]int32 // hash of the key -> 1 + index in keys
+	slots  [64]ifCount
 	keys   []ifKey
-	counts []uint64
+	counts []uint64 // by index in keys; without what the slots hold
 	index  map[ifKey]int
+}
+
+// ifCount is a slot of ifCounter: key (netns<<32 | ifindex), 1 + its
+// index in keys (0: empty slot), and the events counted here.
+type ifCount struct {
+	key uint64
+	idx int
+	n   uint64
 }
 
 // inc counts k when its slot holds it (small enough to be inlined into
 // the per-event loop) and reports whether it did.
 func (c *ifCounter) inc(k ifKey) bool {
-	if i := c.slots[ifSlot(k)] - 1; i >= 0 && c.keys[i] == k {
-		c.counts[i]++
+	key := uint64(k.netns)<<32 | uint64(k.ifindex)
+	if s := &c.slots[ifSlot(key)]; s.key == key && s.idx != 0 {
+		s.n++
 		return true
 	}
 	return false
 }
 
-// ifSlot is the slot of k.
-func ifSlot(k ifKey) uint32 { return (k.netns*0x9e3779b1 ^ k.ifindex*0x85ebca6b) >> 26 }
+// ifSlot is the slot of key.
+func ifSlot(key uint64) uint64 { return (key * 0x9e3779b97f4a7c15) >> 58 }
 
 // addSlow counts k when inc did not: it finds or adds its index and
-// puts it in its slot.
+// puts it in its slot, whose previous count it flushes.
 func (c *ifCounter) addSlow(k ifKey) {
-	h := ifSlot(k)
+	key := uint64(k.netns)<<32 | uint64(k.ifindex)
+	s := &c.slots[ifSlot(key)]
+	if s.idx != 0 {
+		c.counts[s.idx-1] += s.n
+	}
 	i, ok := c.index[k]
 	if !ok {
 		if c.index == nil {
@@ -130,8 +145,17 @@ func (c *ifCounter) addSlow(k ifKey) {
 		c.counts = append(c.counts, 0)
 		c.index[k] = i
 	}
-	c.slots[h] = int32(i + 1)
-	c.counts[i]++
+	*s = ifCount{key: key, idx: i + 1, n: 1}
+}
+
+// flush adds the slots' counts to counts.
+func (c *ifCounter) flush() {
+	for i := range c.slots {
+		if s := &c.slots[i]; s.idx != 0 {
+			c.counts[s.idx-1] += s.n
+			s.n = 0
+		}
+	}
 }
 
 // StatsResult holds what [Stats] counted; Write renders it.
@@ -242,6 +266,7 @@ func collectStats(c *Capture, flt *Filter, onEnd func()) (*StatsResult, error) {
 	for t, n := range perFlow {
 		r.PerFlow[string(appendTuple(nil, &t, 0, false))] += n
 	}
+	perIf.flush()
 	for i, k := range perIf.keys {
 		n := perIf.counts[i]
 		r.PerIface[c.ifaceText(k.netns, k.ifindex)] += n

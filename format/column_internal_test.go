@@ -31,12 +31,15 @@ func TestDecodeColumn(t *testing.T) {
 		small int // percent of one-byte values
 		big   bool
 		u32   bool
+		two   bool // the others take two bytes
 	}{
-		{"one byte", 100, false, false},
-		{"mostly one byte", 95, false, true},
-		{"mixed", 50, false, false},
-		{"wide", 10, true, false},
-		{"wide u32", 10, true, true},
+		{"one byte", 100, false, false, false},
+		{"mostly one byte", 95, false, true, false},
+		{"mixed", 50, false, false, false},
+		{"two bytes", 0, false, false, true},
+		{"mostly two bytes", 20, false, true, true},
+		{"wide", 10, true, false, false},
+		{"wide u32", 10, true, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,6 +52,8 @@ func TestDecodeColumn(t *testing.T) {
 						v = r.Uint64N(128)
 					case tt.big:
 						v = r.Uint64() >> r.UintN(64)
+					case tt.two:
+						v = 128 + r.Uint64N(1<<14-128)
 					default:
 						v = r.Uint64N(1 << 20)
 					}

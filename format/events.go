@@ -524,7 +524,8 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 	dst = dst[:values]
 	n, off := 0, 0
 	// Eight bytes at a time when they are eight one-byte values (most
-	// columns), else one value of up to three bytes from them.
+	// columns) or four two-byte ones, else one value of up to three
+	// bytes from them.
 	for off+8 <= len(src) {
 		x := binary.LittleEndian.Uint64(src[off : off+8 : off+8])
 		switch {
@@ -533,6 +534,14 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 			d[0], d[1], d[2], d[3] = x&0xff, x>>8&0xff, x>>16&0xff, x>>24&0xff
 			d[4], d[5], d[6], d[7] = x>>32&0xff, x>>40&0xff, x>>48&0xff, x>>56
 			n += 8
+			off += 8
+			continue
+		case x&0x8080808080808080 == 0x0080008000800080:
+			// Four two-byte values (time deltas, often).
+			d := dst[n : n+4 : n+4]
+			d[0], d[1] = x&0x7f|x>>1&0x3f80, x>>16&0x7f|x>>17&0x3f80
+			d[2], d[3] = x>>32&0x7f|x>>33&0x3f80, x>>48&0x7f|x>>49&0x3f80
+			n += 4
 			off += 8
 			continue
 		case x&0x80 == 0:

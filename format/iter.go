@@ -31,7 +31,8 @@ type EventIter struct {
 	skip   int
 	seq    int
 	want   uint64 // mask bits of the projected fields
-	// nextFirst is chunks[next].First (when next < len(chunks)), kept
+	// nextFirst is chunks[next].First, or the largest time when every
+	// chunk was opened (next == len(chunks)), kept
 	// here because it is compared for every event.
 	nextFirst uint64
 }
@@ -81,6 +82,7 @@ func (f *File) Events(opts *IterOptions) *EventIter {
 			it.chunks = append(it.chunks, c)
 		}
 	}
+	it.nextFirst = ^uint64(0)
 	if len(it.chunks) > 0 {
 		it.nextFirst = it.chunks[0].First
 	}
@@ -120,7 +122,7 @@ func (it *EventIter) step() *Event {
 	// event, which is not its last and is within the time bounds.
 	if len(it.active) == 1 && it.err == nil {
 		c := it.active[0]
-		if (it.next >= len(it.chunks) || it.nextFirst > c.dec.time) && c.dec.left > 0 && c.dec.time >= it.since && c.dec.time <= it.until {
+		if it.nextFirst > c.dec.time && c.dec.left > 0 && c.dec.time >= it.since && c.dec.time <= it.until {
 			if e := c.dec.next(); e != nil {
 				c.dec.advance()
 				return e
@@ -136,6 +138,7 @@ func (it *EventIter) step() *Event {
 		for it.next < len(it.chunks) && (len(it.active) == 0 || it.nextFirst <= it.active[0].dec.time) {
 			it.open(it.chunks[it.next])
 			it.next++
+			it.nextFirst = ^uint64(0)
 			if it.next < len(it.chunks) {
 				it.nextFirst = it.chunks[it.next].First
 			}
@@ -172,7 +175,7 @@ func (it *EventIter) step() *Event {
 		if e.Time > it.until {
 			it.free = append(it.free, it.active...)
 			it.active = it.active[:0]
-			it.next = len(it.chunks)
+			it.next, it.nextFirst = len(it.chunks), ^uint64(0)
 			it.release()
 			return nil
 		}
