@@ -36,24 +36,7 @@ func benchCapture(b *testing.B, name string, cfg synth.Config) (*Capture, uint64
 	path, ok := benchCaptures.paths[name]
 	if !ok {
 		path = filepath.Join(benchCaptures.dir, name+".pwru")
-		s := synth.Generate(cfg)
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		w, err := format.NewWriter(f, &s.Header, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := synth.Write(w, s); err != nil {
-			b.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
+		writeSynthFile(b, path, cfg, nil)
 		benchCaptures.paths[name] = path
 	}
 	c, err := Open(path)

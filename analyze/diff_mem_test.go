@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/synth"
 )
 
@@ -47,24 +46,7 @@ func mustDiffMemCapture(tb testing.TB, events int, bad bool) *Capture {
 	cfg := diffMemConfig(events, bad)
 	name := filepath.Join(diffMemCaptures.dir, "c"+time.Duration(cfg.SKBs).String()+map[bool]string{false: "-good", true: "-bad"}[bad]+".pwru")
 	if _, ok := diffMemCaptures.paths[name]; !ok {
-		s := synth.Generate(cfg)
-		f, err := os.Create(name)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		w, err := format.NewWriter(f, &s.Header, nil)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := synth.Write(w, s); err != nil {
-			tb.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			tb.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			tb.Fatal(err)
-		}
+		writeSynthFile(tb, name, cfg, nil)
 		diffMemCaptures.paths[name] = name
 	}
 	c, err := Open(name)

@@ -11,8 +11,8 @@ import (
 	"github.com/pwru-record/pwru-record/internal/synth"
 )
 
-// writeSynthCapture writes a synthetic capture to path and opens it.
-func writeSynthCapture(tb testing.TB, path string, cfg synth.Config, opts *format.WriterOptions) *Capture {
+// writeSynthFile writes the synthetic stream of cfg to path as a capture.
+func writeSynthFile(tb testing.TB, path string, cfg synth.Config, opts *format.WriterOptions) {
 	tb.Helper()
 	s := synth.Generate(cfg)
 	f, err := os.Create(path)
@@ -32,6 +32,12 @@ func writeSynthCapture(tb testing.TB, path string, cfg synth.Config, opts *forma
 	if err := f.Close(); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// writeSynthCapture writes a synthetic capture to path and opens it.
+func writeSynthCapture(tb testing.TB, path string, cfg synth.Config, opts *format.WriterOptions) *Capture {
+	tb.Helper()
+	writeSynthFile(tb, path, cfg, opts)
 	c, err := Open(path)
 	if err != nil {
 		tb.Fatal(err)
