@@ -51,15 +51,11 @@ func scenarioBench(e *env) error {
 	if err != nil {
 		return err
 	}
-	rx, err := newUDP(p.nsB, addrB, benchPort)
+	rx, tx, err := p.udpPair(benchPort, 40010)
 	if err != nil {
 		return err
 	}
 	defer rx.Close()
-	tx, err := newUDP(p.nsA, addrA, 40010)
-	if err != nil {
-		return err
-	}
 	defer tx.Close()
 	unix.SetsockoptInt(tx.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 	if err := sysctl("kernel/bpf_stats_enabled", "1"); err != nil {

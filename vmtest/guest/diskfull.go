@@ -47,15 +47,11 @@ func scenarioDiskFull(e *env) error {
 	if err != nil {
 		return err
 	}
-	rx, err := newUDP(p.nsB, addrB, diskfullPort)
+	rx, tx, err := p.udpPair(diskfullPort, diskfullSport)
 	if err != nil {
 		return err
 	}
 	defer rx.Close()
-	tx, err := newUDP(p.nsA, addrA, diskfullSport)
-	if err != nil {
-		return err
-	}
 	defer tx.Close()
 	if err := os.MkdirAll(diskfullMount, 0o755); err != nil {
 		return err

@@ -85,15 +85,11 @@ func scenarioSKBExpr(e *env) error {
 	if err != nil {
 		return err
 	}
-	rx, err := newUDP(p.nsB, addrB, exprPort)
+	rx, rxA, err := p.udpPair(exprPort, exprPortA)
 	if err != nil {
 		return err
 	}
 	defer rx.Close()
-	rxA, err := newUDP(p.nsA, addrA, exprPortA)
-	if err != nil {
-		return err
-	}
 	defer rxA.Close()
 	socks := map[uint16]*udpSocket{}
 	for _, src := range []struct {
@@ -191,15 +187,11 @@ func scenarioNonSKB(e *env) error {
 		return err
 	}
 	defer rx.Close()
-	rxOther, err := newUDP(p.nsB, addrB, nonSKBOther)
+	rxOther, tx, err := p.udpPair(nonSKBOther, nonSKBSport)
 	if err != nil {
 		return err
 	}
 	defer rxOther.Close()
-	tx, err := newUDP(p.nsA, addrA, nonSKBSport)
-	if err != nil {
-		return err
-	}
 	defer tx.Close()
 	txOther, err := newUDP(p.nsA, addrA, nonSKBOtherSport)
 	if err != nil {
@@ -274,15 +266,11 @@ func (e *env) udpRecorded(prefix string, args ...string) error {
 	if err != nil {
 		return err
 	}
-	rx, err := newUDP(p.nsB, addrB, nonSKBPort)
+	rx, tx, err := p.udpPair(nonSKBPort, nonSKBSport)
 	if err != nil {
 		return err
 	}
 	defer rx.Close()
-	tx, err := newUDP(p.nsA, addrA, nonSKBSport)
-	if err != nil {
-		return err
-	}
 	defer tx.Close()
 	e.step("topology")
 	rec, err := e.startRecorder("main", append(args, "--filter-func", netFuncs, fmt.Sprintf("udp and dst port %d", nonSKBPort))...)
@@ -337,15 +325,11 @@ func scenarioHelpers(e *env) error {
 	if err := attachTC(p.nsB, p.ifB, tc); err != nil {
 		return err
 	}
-	rx, err := newUDP(p.nsB, addrB, helperPort)
+	rx, tx, err := p.udpPair(helperPort, helperSport)
 	if err != nil {
 		return err
 	}
 	defer rx.Close()
-	tx, err := newUDP(p.nsA, addrA, helperSport)
-	if err != nil {
-		return err
-	}
 	defer tx.Close()
 	e.step("topology")
 	rec, err := e.startRecorder("main", "--filter-trace-tc", "--filter-track-bpf-helpers",

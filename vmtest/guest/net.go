@@ -273,6 +273,19 @@ type udpSocket struct {
 	port uint16
 }
 
+// udpPair opens a UDP socket bound to B's address and bPort, then one
+// bound to A's address and aPort; the caller closes both.
+func (p *pair) udpPair(bPort, aPort uint16) (b, a *udpSocket, err error) {
+	if b, err = newUDP(p.nsB, addrB, bPort); err != nil {
+		return nil, nil, err
+	}
+	if a, err = newUDP(p.nsA, addrA, aPort); err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return b, a, nil
+}
+
 func newUDP(ns netns.NsHandle, addr string, port uint16) (*udpSocket, error) {
 	fd, err := socketIn(ns, unix.AF_INET, unix.SOCK_DGRAM, 0)
 	if err != nil {

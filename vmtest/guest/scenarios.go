@@ -51,15 +51,11 @@ func scenarioHarness(e *env) error {
 		}
 		e.rep.Traffic = append(e.rep.Traffic, pkt)
 	}
-	rx, err := newUDP(p.nsB, addrB, 5000)
+	rx, tx, err := p.udpPair(5000, 41000)
 	if err != nil {
 		return err
 	}
 	defer rx.Close()
-	tx, err := newUDP(p.nsA, addrA, 41000)
-	if err != nil {
-		return err
-	}
 	defer tx.Close()
 	var sent []report.Packet
 	for i := range 3 {
