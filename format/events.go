@@ -504,6 +504,19 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 	return nil
 }
 
+// columnVarint decodes the varint at the start of b, found at byte off of
+// its column; with u32 the value must fit 32 bits.
+func columnVarint(b []byte, off int, u32 bool) (v uint64, k int, err error) {
+	v, k = binary.Uvarint(b)
+	if k <= 0 {
+		return 0, 0, fmt.Errorf("bad or truncated varint at byte %d", off)
+	}
+	if u32 && v > math.MaxUint32 {
+		return 0, 0, fmt.Errorf("value %d overflows 32 bits", v)
+	}
+	return v, k, nil
+}
+
 // decodeColumn decodes every uvarint of src into dst (reused when large
 // enough); with u32 every value must fit in 32 bits.
 func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
@@ -561,12 +574,9 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 			continue
 		}
 		// A value of four bytes or more.
-		v, k := binary.Uvarint(src[off:])
-		if k <= 0 {
-			return dst[:n], fmt.Errorf("bad or truncated varint at byte %d", off)
-		}
-		if u32 && v > math.MaxUint32 {
-			return dst[:n], fmt.Errorf("value %d overflows 32 bits", v)
+		v, k, err := columnVarint(src[off:], off, u32)
+		if err != nil {
+			return dst[:n], err
 		}
 		dst[n] = v
 		n++
@@ -580,12 +590,9 @@ func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 			off++
 			continue
 		}
-		v, k := binary.Uvarint(src[off:])
-		if k <= 0 {
-			return dst[:n], fmt.Errorf("bad or truncated varint at byte %d", off)
-		}
-		if u32 && v > math.MaxUint32 {
-			return dst[:n], fmt.Errorf("value %d overflows 32 bits", v)
+		v, k, err := columnVarint(src[off:], off, u32)
+		if err != nil {
+			return dst[:n], err
 		}
 		dst[n] = v
 		n++
