@@ -49,6 +49,12 @@ func MapFuncsFromRawBTF(raw []byte, t Traceable) ([]MapFunc, error) {
 	if err != nil {
 		return nil, err
 	}
+	return selectMapFuncs(r.mapFuncs(), t), nil
+}
+
+// mapFuncs lists r's BPF map functions (see [MapFuncsFromRawBTF]), sorted
+// by name, whether ftrace can attach to them or not.
+func (r *rawBTF) mapFuncs() []MapFunc {
 	seen := make(map[string]bool)
 	var out []MapFunc
 	for i := range r.types {
@@ -75,14 +81,26 @@ func MapFuncsFromRawBTF(raw []byte, t Traceable) ([]MapFunc, error) {
 			!r.isPointerTo(r.params[proto.params], "bpf_map") {
 			continue
 		}
-		if t != nil && !contains(t[name], "") {
-			continue
-		}
 		seen[name] = true
 		out = append(out, MapFunc{Name: name, Op: op, HtabElem: name == "__htab_map_lookup_elem"})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out
+}
+
+// selectMapFuncs keeps the functions of fs that t says are traceable in
+// vmlinux (nil t: all).
+func selectMapFuncs(fs []MapFunc, t Traceable) []MapFunc {
+	if t == nil {
+		return fs
+	}
+	var out []MapFunc
+	for _, f := range fs {
+		if contains(t[f.Name], "") {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // isPointerTo says whether type id is a pointer to the struct name.
@@ -95,16 +113,14 @@ func (r *rawBTF) isPointerTo(id uint32, name string) bool {
 	return ok && s.kind == btfKindStruct && string(r.nameBytes(s.nameOff)) == name
 }
 
-// mapFuncsFor returns the map functions a recording with cfg attaches to
-// (none without --output-bpfmap); finding none is a configuration error.
-func mapFuncsFor(cfg *Config, vmlinuxRaw []byte, t Traceable) ([]MapFunc, error) {
+// mapFuncsFor returns the map functions among cands (vmlinux's, see
+// [rawBTF.mapFuncs]) a recording with cfg attaches to: none without
+// --output-bpfmap; finding none traceable is a configuration error.
+func mapFuncsFor(cfg *Config, cands []MapFunc, t Traceable) ([]MapFunc, error) {
 	if !cfg.OutputBPFMap {
 		return nil, nil
 	}
-	fs, err := MapFuncsFromRawBTF(vmlinuxRaw, t)
-	if err != nil {
-		return nil, fmt.Errorf("scan kernel BTF for BPF map functions: %w", err)
-	}
+	fs := selectMapFuncs(cands, t)
 	if len(fs) == 0 {
 		return nil, fmt.Errorf("%w: --output-bpfmap: the kernel has no traceable BPF map functions (*_lookup_elem, *_update_elem, *_delete_elem of a struct bpf_map *)", ErrConfig)
 	}

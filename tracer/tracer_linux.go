@@ -146,15 +146,9 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 		}
 		helperNames = bpfHelperNames(kernel)
 	}
-	var mapNames []string
+	var mapCands []MapFunc
 	if cfg.OutputBPFMap {
-		cands, err := MapFuncsFromRawBTF(vmlinuxRaw, nil)
-		if err != nil {
-			return nil, fmt.Errorf("scan kernel BTF for BPF map functions: %w", err)
-		}
-		for _, f := range cands {
-			mapNames = append(mapNames, f.Name)
-		}
+		mapCands = vmlinux.mapFuncs()
 	}
 	clock.mark("scan BTF")
 
@@ -164,14 +158,15 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	if ar.err != nil {
 		return nil, fmt.Errorf("read available_filter_functions (mount tracefs on /sys/kernel/tracing): %w", ar.err)
 	}
-	names := make([]string, 0, len(skb)+len(nonSKB)+len(helperNames)+len(mapNames))
+	names := make([]string, 0, len(skb)+len(nonSKB)+len(helperNames)+len(mapCands))
 	for _, fs := range [][]Func{skb, nonSKB} {
 		for _, f := range fs {
 			names = append(names, f.Name)
 		}
 	}
-	for _, ns := range [][]string{helperNames, mapNames} {
-		names = append(names, ns...)
+	names = append(names, helperNames...)
+	for _, f := range mapCands {
+		names = append(names, f.Name)
 	}
 	traceable := traceableAmong(ar.text, names)
 	d := &discovery{vmlinuxRaw: vmlinuxRaw}
@@ -185,7 +180,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	if kernel != nil {
 		d.helpers = BPFHelpers(kernel, traceable, d.skb)
 	}
-	if d.mapFuncs, err = mapFuncsFor(cfg, vmlinuxRaw, traceable); err != nil {
+	if d.mapFuncs, err = mapFuncsFor(cfg, mapCands, traceable); err != nil {
 		return nil, err
 	}
 	clock.mark("select")
