@@ -24,14 +24,7 @@ var clonesRuns = []struct {
 // (dev_queue_xmit_nit); B rewrites port 7777 to 8888 as in the track
 // scenario.
 func scenarioClones(e *env) error {
-	p, err := e.newPair("clones")
-	if err != nil {
-		return err
-	}
-	if err := nftDNAT(p.nsB, 7777, addrB, 8888); err != nil {
-		return err
-	}
-	rx, err := newUDP(p.nsB, addrB, 8888)
+	p, rx, err := e.dnatPair("clones")
 	if err != nil {
 		return err
 	}

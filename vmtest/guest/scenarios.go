@@ -205,17 +205,28 @@ func scenarioDrop(e *env) error {
 	return nil
 }
 
+// dnatPair makes the netns pair name with an nftables rule in B that
+// rewrites UDP port 7777 to 8888, and a socket on B's port 8888 (the
+// caller closes it).
+func (e *env) dnatPair(name string) (*pair, *udpSocket, error) {
+	p, err := e.newPair(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := nftDNAT(p.nsB, 7777, addrB, 8888); err != nil {
+		return nil, nil, err
+	}
+	rx, err := newUDP(p.nsB, addrB, 8888)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, rx, nil
+}
+
 // scenarioTrack: DNAT in B rewrites UDP port 7777 to 8888; the recorder
 // follows the skb with --filter-track-skb although the filter names 7777.
 func scenarioTrack(e *env) error {
-	p, err := e.newPair("track")
-	if err != nil {
-		return err
-	}
-	if err := nftDNAT(p.nsB, 7777, addrB, 8888); err != nil {
-		return err
-	}
-	rx, err := newUDP(p.nsB, addrB, 8888)
+	p, rx, err := e.dnatPair("track")
 	if err != nil {
 		return err
 	}
