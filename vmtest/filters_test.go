@@ -193,12 +193,19 @@ func TestNonSKB(t *testing.T) {
 		// may give an untracked datagram's skb a tracked one's id at a
 		// function whose whole stack was seen with it (it did on 6.1,
 		// rarely, at __udp_enqueue_schedule_skb): its events belong to
-		// that skb, not to the datagram that had the id first.
-		type skbKey struct{ track, skb uint64 }
+		// that skb, not to the datagram that had the id first. The skb
+		// may even reuse the memory of the tracked skb it borrowed the id
+		// from: the tuple tells the two apart.
+		type skbKey struct {
+			track, skb uint64
+			tuple      format.Tuple
+		}
 		skbs := map[skbKey][]format.Event{}
+		tracked := map[[2]uint64]bool{}
 		for _, e := range cp.events {
 			if e.TrackID != 0 && e.Flags&format.FlagNonSKB == 0 {
-				k := skbKey{e.TrackID, e.SKB}
+				tracked[[2]uint64{e.TrackID, e.SKB}] = true
+				k := skbKey{e.TrackID, e.SKB, e.Tuple}
 				skbs[k] = append(skbs[k], e)
 			}
 		}
@@ -218,13 +225,14 @@ func TestNonSKB(t *testing.T) {
 			// An untracked datagram's lookup wrongly attributed to the
 			// tracked one before it comes after the latter's last event,
 			// with the untracked datagram's tuple.
-			skbEv := skbs[skbKey{e.TrackID, e.SKB}]
-			if len(skbEv) == 0 {
+			if !tracked[[2]uint64{e.TrackID, e.SKB}] {
 				t.Errorf("%s event of track %d on skb %#x, which no skb event has", nonSKBFunc, e.TrackID, e.SKB)
 				continue
 			}
-			if skbEv[0].Tuple != e.Tuple {
-				t.Errorf("%s event of track %d with tuple %v, its skb's is %v", nonSKBFunc, e.TrackID, e.Tuple, skbEv[0].Tuple)
+			skbEv := skbs[skbKey{e.TrackID, e.SKB, e.Tuple}]
+			if len(skbEv) == 0 {
+				t.Errorf("%s event of track %d on skb %#x with tuple %v, which no event of that skb has", nonSKBFunc, e.TrackID, e.SKB, e.Tuple)
+				continue
 			}
 			first, last := skbEv[0].Time, skbEv[0].Time
 			for _, s := range skbEv {
