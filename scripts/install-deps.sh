@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(
 	# build: cgo (libpcap) and the BPF toolchain
-	gcc libc6-dev make git ca-certificates pkg-config libpcap-dev clang llvm bpftool
+	gcc libc6-dev make git ca-certificates pkg-config libpcap-dev libbpf-dev clang llvm bpftool
 	# the VM harness: qemu, the guest's busybox, kernel download/unpack and module decompression
 	qemu-system-x86 busybox-static cpio xz-utils zstd dpkg apt
 	# checking pcapng output
