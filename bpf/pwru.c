@@ -1046,6 +1046,56 @@ KPROBE_SKB(3)
 KPROBE_SKB(4)
 KPROBE_SKB(5)
 
+// fentry_frame returns, for an fentry program, the traced function's stack
+// pointer at its entry (the address of its return address, what
+// PT_REGS_SP gives a kprobe), or 0 when it cannot be found. ctx points at
+// the arguments the trampoline saved on its own stack, under the argument
+// count (ctx[-1]), and above them the trampoline's frame: saved frame
+// pointer, return address into the traced function, then the traced
+// function's return address. A return value slot sits between the
+// arguments and the frame when an fexit program shares the trampoline; the
+// return address into the traced function (a few bytes after its start)
+// tells the two layouts apart.
+static __always_inline u64 fentry_frame(void *ctx)
+{
+	u64 n = bpf_get_func_arg_cnt(ctx);
+	u64 ip = bpf_get_func_ip(ctx);
+	u64 fp = (u64)ctx + n * 8;
+	u64 ret;
+
+	for (int i = 0; i < 2; i++, fp += 8) {
+		if (bpf_probe_read_kernel(&ret, sizeof(ret), (void *)(fp + 8)) == 0 && ret > ip &&
+		    ret - ip <= 16)
+			return fp + 16;
+	}
+	return 0;
+}
+
+// fentry_skb_N: the same as kprobe_skb_N through an fentry trampoline (one
+// program per function, or one per N on a tracing multi-link); ctx is the
+// array of the traced function's arguments. The frame is looked for only
+// when the caller or the caller chains need it.
+#define FENTRY_SKB(X)                                                            \
+	SEC("fentry/skb_" #X)                                                    \
+	int fentry_skb_##X(u64 *ctx)                                             \
+	{                                                                        \
+		u64 sp = 0;                                                      \
+		u64 caller = 0;                                                  \
+                                                                                 \
+		if (CFG.output_caller || CFG.track_non_skb)                      \
+			sp = fentry_frame(ctx);                                  \
+		if (CFG.output_caller && sp)                                     \
+			bpf_probe_read_kernel(&caller, sizeof(caller), (void *)sp); \
+		return handle_skb(ctx, (struct sk_buff *)ctx[X - 1], bpf_get_attach_cookie(ctx), \
+				  caller, 0, 0, 0, sp);                          \
+	}
+
+FENTRY_SKB(1)
+FENTRY_SKB(2)
+FENTRY_SKB(3)
+FENTRY_SKB(4)
+FENTRY_SKB(5)
+
 // Functions without an skb argument (--filter-non-skb-funcs): an event is
 // emitted when the function runs within the frame of a traced skb function
 // whose skb is tracked, on the skb's behalf: the innermost such frame in
