@@ -127,6 +127,7 @@ type PwruScratch struct {
 	Ips  [50]uint64
 	Key  PwruChainKey
 	Val  PwruChainVal
+	Skb  [512]uint8
 }
 
 // Names of all BPF objects in the ELF.

@@ -52,7 +52,7 @@ func fentryProbe(cache *btf.Cache) error {
 		return fmt.Errorf("load fentry program: %w", err)
 	}
 	defer coll.Close()
-	l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs["probe"], Cookie: 1})
+	l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs["probe"], AttachType: ebpf.AttachTraceFEntry, Cookie: 1})
 	if err != nil {
 		return fmt.Errorf("attach fentry program with cookie: %w", err)
 	}
@@ -261,7 +261,7 @@ func (s *session) attachFentryEach(ctx context.Context, n int, group []int, bar 
 					if prog == nil {
 						continue
 					}
-					l, err := link.AttachTracing(link.TracingOptions{Program: prog, Cookie: uint64(s.probes[i].ID)})
+					l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceFEntry, Cookie: uint64(s.probes[i].ID)})
 					if err != nil {
 						fail(i, err)
 						continue

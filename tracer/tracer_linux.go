@@ -36,7 +36,7 @@ var ErrNoneAttached = errors.New("no probe could be attached")
 // Result summarises a recording.
 type Result struct {
 	Stats
-	Backend       string // of the skb functions: kprobe, kprobe-multi, fentry or "fentry (multi-link)"
+	Backend       string // of the skb functions: kprobe, kprobe-multi, fentry, or fentry-multi (fentry on tracing multi-links)
 	CopyTracking  string // --filter-track-skb: how clones inherit track ids (copyTracking.describe), "" = off
 	Probes        int    // probes attached
 	ProbesFailed  int
@@ -290,7 +290,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if skbBackend == BackendFentry {
 		s.fentry = &fentryState{multi: multi}
 		if multi != nil {
-			res.Backend = BackendFentry + " (multi-link)"
+			res.Backend = "fentry-multi"
 		}
 	}
 	for _, fs := range [][]Func{disc.skb, disc.nonSKB, disc.helpers} {

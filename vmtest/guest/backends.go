@@ -30,7 +30,7 @@ func scenarioBackends(e *env) error {
 		return err
 	}
 	e.step("topology")
-	backends := []string{"kprobe", "fentry"}
+	backends := []string{"fentry", "kprobe"}
 	if features.HaveBPFLinkKprobeMulti() == nil {
 		backends = append(backends, "kprobe-multi")
 	}

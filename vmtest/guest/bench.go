@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/vmtest/vmbench/benchres"
@@ -38,9 +39,31 @@ const (
 // unpaced.
 var benchFractions = []int{256, 64, 16}
 
-// benchBackends are tried in order; a backend the kernel lacks is reported
-// with the recorder's error.
-var benchBackends = []string{"kprobe", "kprobe-multi"}
+// benchRun is one recording of the bench: a backend and the options
+// beyond the defaults.
+type benchRun struct {
+	name    string // row name: the backend, then the options
+	backend string
+	args    []string
+}
+
+// benchRuns are tried in order; a backend the kernel lacks is reported
+// with the recorder's error. Every backend runs with the defaults; the
+// best kprobe backend of the kernel and fentry also with a payload on
+// every event and with stacks.
+func benchRuns() []benchRun {
+	kp := "kprobe"
+	if features.HaveBPFLinkKprobeMulti() == nil {
+		kp = "kprobe-multi"
+	}
+	runs := []benchRun{{"kprobe", "kprobe", nil}, {"kprobe-multi", "kprobe-multi", nil}, {"fentry", "fentry", nil}}
+	for _, b := range []string{kp, "fentry"} {
+		runs = append(runs,
+			benchRun{b + " +payload every", b, []string{"--payload", "every"}},
+			benchRun{b + " +stack", b, []string{"--output-stack"}})
+	}
+	return runs
+}
 
 // scenarioBench measures the recorder for `make vmbench`: a bounded UDP
 // flood between two namespaces at stepped rates, without a recorder and
@@ -102,10 +125,13 @@ func scenarioBench(e *env) error {
 	e.logf("untraced: %.0f packets/s unpaced; paced steps %v", rate, rates[:len(rates)-1])
 	e.step("baseline")
 
-	for _, name := range benchBackends {
-		b := benchres.Backend{Name: name, Capture: name + ".pwru"}
-		rec, err := e.startRecorder(name, "--backend", name, "--bpf-stats", "--kmods", "veth",
-			"--ringbuf-size", benchRing, filter)
+	for i, run := range benchRuns() {
+		name := run.name
+		file := fmt.Sprintf("run%d", i)
+		b := benchres.Backend{Name: name, Capture: file + ".pwru"}
+		args := append([]string{"--backend", run.backend, "--bpf-stats", "--kmods", "veth",
+			"--ringbuf-size", benchRing}, run.args...)
+		rec, err := e.startRecorder(file, append(args, filter)...)
 		if err != nil {
 			b.Error = err.Error()
 			b.Capture = ""

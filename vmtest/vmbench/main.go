@@ -195,9 +195,11 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 	probes, _ := strconv.Atoi(sum[4])
 	failed, _ := strconv.Atoi(sum[6])
 	totalLost, _ := strconv.ParseUint(sum[2], 10, 64)
-	rw.backend = sum[5]
-	if rw.backend != b.Name {
-		rw.backend = fmt.Sprintf("%s (asked %s)", sum[5], b.Name)
+	// The name is the asked backend, then the options of the run.
+	asked, opts, _ := strings.Cut(b.Name, " ")
+	rw.backend = b.Name
+	if sum[5] != asked {
+		rw.backend = strings.TrimSpace(fmt.Sprintf("%s %s (asked %s)", sum[5], opts, asked))
 	}
 
 	c := make([]string, 0, len(columns)-2)
