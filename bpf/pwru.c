@@ -1097,27 +1097,25 @@ KPROBE_SKB(5)
 
 // fentry_frame returns, for an fentry program, the traced function's stack
 // pointer at its entry (the address of its return address, what
-// PT_REGS_SP gives a kprobe), or 0 when it cannot be found. ctx points at
-// the arguments the trampoline saved on its own stack, under the argument
-// count (ctx[-1]), and above them the trampoline's frame: saved frame
-// pointer, return address into the traced function, then the traced
-// function's return address. A return value slot sits between the
-// arguments and the frame when an fexit program shares the trampoline; the
-// return address into the traced function (a few bytes after its start)
-// tells the two layouts apart.
+// PT_REGS_SP gives a kprobe), or 0 when it cannot be found. The x86 JIT
+// keeps R10 in the frame pointer register and starts every program with
+// push rbp; mov rbp, rsp: the program's frame pointer points at the
+// trampoline's, which points at its own saved frame pointer, then the
+// return address into the traced function (a few bytes after its start:
+// checked), then the traced function's return address.
 static __always_inline u64 fentry_frame(void *ctx)
 {
-	u64 n = bpf_get_func_arg_cnt(ctx);
 	u64 ip = bpf_get_func_ip(ctx);
-	u64 fp = (u64)ctx + n * 8;
-	u64 ret;
+	void *r10;
+	u64 fp = 0;
+	u64 ret = 0;
 
-	for (int i = 0; i < 2; i++, fp += 8) {
-		if (bpf_probe_read_kernel(&ret, sizeof(ret), (void *)(fp + 8)) == 0 && ret > ip &&
-		    ret - ip <= 16)
-			return fp + 16;
-	}
-	return 0;
+	asm volatile("%0 = r10" : "=r"(r10));
+	if (bpf_probe_read_kernel(&fp, sizeof(fp), r10) || !fp)
+		return 0;
+	if (bpf_probe_read_kernel(&ret, sizeof(ret), (void *)(fp + 8)) || ret <= ip || ret - ip > 16)
+		return 0;
+	return fp + 16;
 }
 
 // fentry_skb_N: the same as kprobe_skb_N through an fentry trampoline (one

@@ -355,11 +355,20 @@ func (s *session) loadFentrySpecs(progs map[string]*ebpf.ProgramSpec) (map[strin
 	return out, nil
 }
 
-// shortErr keeps the verifier's conclusion of a load error, not its log.
+// shortErr keeps the verifier's conclusion of a load error (the last log
+// line before its statistics), not the whole log.
 func shortErr(err error) error {
 	var verr *ebpf.VerifierError
-	if errors.As(err, &verr) && len(verr.Log) > 0 {
-		return fmt.Errorf("%s", strings.TrimSpace(verr.Log[len(verr.Log)-1]))
+	if !errors.As(err, &verr) {
+		return err
+	}
+	for i := len(verr.Log) - 1; i >= 0; i-- {
+		line := strings.TrimSpace(verr.Log[i])
+		if line == "" || strings.HasPrefix(line, "processed ") || strings.HasPrefix(line, "verification time") ||
+			strings.HasPrefix(line, "stack depth") {
+			continue
+		}
+		return fmt.Errorf("verifier: %s", line)
 	}
 	return err
 }
