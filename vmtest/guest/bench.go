@@ -47,7 +47,13 @@ type benchRun struct {
 	name    string // row name: the backend, then the options
 	backend string
 	args    []string
+	bin     string // recorder binary ("" = the one under test)
 }
+
+// benchBaseline is where vmbench -baseline puts another recorder build
+// (e.g. of the main branch): it runs first with the defaults, so that the
+// same boot measures both.
+const benchBaseline = "/bin/pwru-record-base"
 
 // benchRuns are tried in order; a backend the kernel lacks is reported
 // with the recorder's error. The kernel's best kprobe backend (kprobe-multi,
@@ -67,19 +73,23 @@ func benchRuns() []benchRun {
 		_, err := tracingmulti.Probe(kernel)
 		multi = err == nil
 	}
-	runs := []benchRun{{kp, kp, nil}}
+	var runs []benchRun
+	if _, err := os.Stat(benchBaseline); err == nil {
+		runs = append(runs, benchRun{kp + " (baseline build)", kp, nil, benchBaseline})
+	}
+	runs = append(runs, benchRun{kp, kp, nil, ""})
 	backends := []string{kp}
 	if multi {
-		runs = append(runs, benchRun{"fentry", "fentry", nil})
+		runs = append(runs, benchRun{"fentry", "fentry", nil, ""})
 		backends = append(backends, "fentry")
 	} else {
 		net := []string{"--filter-func", netFuncs}
-		runs = append(runs, benchRun{"fentry (net functions)", "fentry", net}, benchRun{kp + " (net functions)", kp, net})
+		runs = append(runs, benchRun{"fentry (net functions)", "fentry", net, ""}, benchRun{kp + " (net functions)", kp, net, ""})
 	}
 	for _, b := range backends {
 		runs = append(runs,
-			benchRun{b + " +payload every", b, []string{"--payload", "every"}},
-			benchRun{b + " +stack", b, []string{"--output-stack"}})
+			benchRun{b + " +payload every", b, []string{"--payload", "every"}, ""},
+			benchRun{b + " +stack", b, []string{"--output-stack"}, ""})
 	}
 	return runs
 }
@@ -150,7 +160,12 @@ func scenarioBench(e *env) error {
 		b := benchres.Backend{Name: name, Capture: file + ".pwru"}
 		args := append([]string{"--backend", run.backend, "--bpf-stats", "--kmods", "veth",
 			"--ringbuf-size", benchRing}, run.args...)
+		recorder := e.recorder
+		if run.bin != "" {
+			e.recorder = run.bin
+		}
 		rec, err := e.startRecorder(file, append(args, filter)...)
+		e.recorder = recorder
 		if err != nil {
 			b.Error = err.Error()
 			b.Capture = ""

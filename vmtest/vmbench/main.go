@@ -34,6 +34,7 @@ func main() {
 	timeout := flag.Duration("timeout", 12*time.Minute, "time limit per kernel")
 	verbose := flag.Bool("v", false, "stream the guest console to stderr")
 	noRun := flag.Bool("no-run", false, "print the table from the results the last run left in -out (no build, no VM)")
+	flag.StringVar(&baseline, "baseline", "", "another pwru-record binary (e.g. built from main) measured first in the same boot, with the defaults")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -42,6 +43,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// baseline is the -baseline recorder ("" = none).
+var baseline string
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "vmbench: "+format+"\n", args...)
@@ -131,6 +135,9 @@ func runKernel(ctx context.Context, series, out, guest, recorder string, timeout
 	}
 	if verbose {
 		cfg.Console = os.Stderr
+	}
+	if baseline != "" {
+		cfg.Files["/bin/pwru-record-base"] = baseline
 	}
 	logf("%s: booting %s", series, k)
 	res, err := vm.Run(ctx, cfg)
