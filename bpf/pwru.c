@@ -1120,20 +1120,24 @@ static __always_inline u64 fentry_frame(void *ctx)
 
 // fentry_skb_N: the same as kprobe_skb_N through an fentry trampoline (one
 // program per function, or one per N on a tracing multi-link); ctx is the
-// array of the traced function's arguments. The frame is looked for only
-// when the caller or the caller chains need it.
+// array of the traced function's arguments, read with bpf_get_func_arg
+// (the verifier inlines it; a multi-link program has no prototype to read
+// ctx by). The frame is looked for only when the caller or the caller
+// chains need it.
 #define FENTRY_SKB(X)                                                            \
 	SEC("fentry/skb_" #X)                                                    \
 	int fentry_skb_##X(u64 *ctx)                                             \
 	{                                                                        \
 		u64 sp = 0;                                                      \
 		u64 caller = 0;                                                  \
+		u64 skb = 0;                                                     \
                                                                                  \
 		if (CFG.output_caller || CFG.track_non_skb)                      \
 			sp = fentry_frame(ctx);                                  \
 		if (CFG.output_caller && sp)                                     \
 			bpf_probe_read_kernel(&caller, sizeof(caller), (void *)sp); \
-		return handle_skb(ctx, (struct sk_buff *)ctx[X - 1], bpf_get_attach_cookie(ctx), \
+		bpf_get_func_arg(ctx, X - 1, &skb);                              \
+		return handle_skb(ctx, (struct sk_buff *)skb, bpf_get_attach_cookie(ctx), \
 				  caller, 0, 0, 0, sp);                          \
 	}
 
