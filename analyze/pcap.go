@@ -78,7 +78,7 @@ type pcapWriter struct {
 	n        int
 	live     pcapLiveHeap     // skbs with sightings, by their first one
 	ready    pcapSightingHeap // sightings of ended skbs
-	first    uint64       // time of the first packet written
+	first    uint64           // time of the first packet written
 	last     uint64
 	perEvent bool
 	seq      uint64
