@@ -1095,27 +1095,51 @@ KPROBE_SKB(3)
 KPROBE_SKB(4)
 KPROBE_SKB(5)
 
+// frame_check returns fp + 16 when fp is an x86 frame of the trampoline:
+// its return address (at fp + 8) lies a few bytes after the start ip of
+// the traced function (the call into the trampoline); else 0.
+static __always_inline u64 frame_check(u64 fp, u64 ip)
+{
+	u64 ret = 0;
+
+	if (!fp || bpf_probe_read_kernel(&ret, sizeof(ret), (void *)(fp + 8)) || ret <= ip || ret - ip > 16)
+		return 0;
+	return fp + 16;
+}
+
 // fentry_frame returns, for an fentry program, the traced function's stack
 // pointer at its entry (the address of its return address, what
-// PT_REGS_SP gives a kprobe), or 0 when it cannot be found. The x86 JIT
-// keeps R10 in the frame pointer register and starts every program with
-// push rbp; mov rbp, rsp: the program's frame pointer points at the
-// trampoline's, which points at its own saved frame pointer, then the
-// return address into the traced function (a few bytes after its start:
-// checked), then the traced function's return address.
+// PT_REGS_SP gives a kprobe), or 0 when it cannot be found. The
+// trampoline saves the arguments on its stack, their count under them
+// (ctx[-1]) and its frame right above them (above a return value slot
+// when an fexit program shares it): saved frame pointer, return address
+// into the traced function, the traced function's return address. Where
+// that layout does not hold, the program's own frame pointer (R10 on the
+// x86 JIT, unless the program runs on a private stack) points at the
+// trampoline's. Every candidate is checked (frame_check).
 static __always_inline u64 fentry_frame(void *ctx)
 {
 	u64 ip = bpf_get_func_ip(ctx);
+	u64 n = bpf_get_func_arg_cnt(ctx);
 	void *r10;
+	void *a;
 	u64 fp = 0;
-	u64 ret = 0;
+	u64 sp;
 
+	if (n <= 12) {
+		a = ctx + n * 8;
+		// The address as a number (a copy the verifier does not track).
+		bpf_probe_read_kernel(&fp, sizeof(fp), &a);
+		if ((sp = frame_check(fp, ip)))
+			return sp;
+		if ((sp = frame_check(fp + 8, ip)))
+			return sp;
+	}
 	asm volatile("%0 = r10" : "=r"(r10));
-	if (bpf_probe_read_kernel(&fp, sizeof(fp), r10) || !fp)
+	fp = 0;
+	if (bpf_probe_read_kernel(&fp, sizeof(fp), r10))
 		return 0;
-	if (bpf_probe_read_kernel(&ret, sizeof(ret), (void *)(fp + 8)) || ret <= ip || ret - ip > 16)
-		return 0;
-	return fp + 16;
+	return frame_check(fp, ip);
 }
 
 // fentry_skb_N: the same as kprobe_skb_N through an fentry trampoline (one
