@@ -50,8 +50,8 @@ bench: ## Go benchmarks as one table
 	./scripts/bench.sh
 
 VMBENCH_KERNELS ?= 6.1,6.12
-vmbench: ## recorder figures in the test VM (attach, BPF cost, zero-loss rate, bytes/event) as one table (VMBENCH_KERNELS=6.1,6.12)
-	$(GO) run ./vmtest/vmbench -kernels '$(VMBENCH_KERNELS)'
+vmbench: ## recorder figures in the test VM (attach, BPF cost, zero-loss rate, bytes/event) as one table (VMBENCH_KERNELS=6.1,6.12; VMBENCH_BASELINE=<pwru-record binary> measured first in each boot)
+	$(GO) run ./vmtest/vmbench -kernels '$(VMBENCH_KERNELS)' $(if $(VMBENCH_BASELINE),-baseline '$(VMBENCH_BASELINE)')
 
 LIBPCAP := $(CURDIR)/.cache/libpcap
 
