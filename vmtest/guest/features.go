@@ -1,0 +1,151 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/pwru-record/pwru-record/vmtest/report"
+)
+
+// probeFeatures asks the running kernel what it can do, by trying it
+// (cilium/ebpf's features package, loading and attaching tiny programs,
+// BTF and tracefs files), never by its version. The host turns the answers
+// into skips that name the feature and into the kernel matrix.
+func probeFeatures() []report.Feature {
+	var out []report.Feature
+	add := func(name string, err error, detail string) {
+		f := report.Feature{Name: name, Have: err == nil, Detail: detail}
+		if err != nil && f.Detail == "" {
+			f.Detail = err.Error()
+		}
+		out = append(out, f)
+	}
+	_, err := os.Stat("/sys/kernel/btf/vmlinux")
+	add(report.FeatVmlinuxBTF, err, "")
+	d, err := moduleBTF()
+	add(report.FeatModuleBTF, err, d)
+	add(report.FeatKprobe, statErr("/sys/kernel/tracing/kprobe_events"), "")
+	add(report.FeatKprobeMulti, features.HaveBPFLinkKprobeMulti(), "")
+	add(report.FeatFentry, probeFentry(), "")
+	add(report.FeatTCX, probeTCX(), "")
+	add(report.FeatGetFuncIP, features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetFuncIp), "")
+	add(report.FeatAttachCookie, features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie), "")
+	add(report.FeatAtomicFetch, probeAtomicFetch(), "")
+	add(report.FeatRingbuf, features.HaveMapType(ebpf.RingBuf), "")
+	d, err = dropReason()
+	add(report.FeatDropReason, err, d)
+	return out
+}
+
+func statErr(p string) error {
+	_, err := os.Stat(p)
+	return err
+}
+
+// moduleBTF looks for BTF of a loaded module (/init loads veth and others
+// before the driver runs) beside /sys/kernel/btf/vmlinux.
+func moduleBTF() (string, error) {
+	ents, err := os.ReadDir("/sys/kernel/btf")
+	if err != nil {
+		return "", err
+	}
+	n := 0
+	for _, e := range ents {
+		if e.Name() != "vmlinux" {
+			n++
+		}
+	}
+	if n == 0 {
+		return "", errors.New("no module in /sys/kernel/btf (modules are loaded)")
+	}
+	return fmt.Sprintf("%d modules in /sys/kernel/btf", n), nil
+}
+
+// dropReason reads whether the skb:kfree_skb tracepoint carries a reason.
+func dropReason() (string, error) {
+	b, err := os.ReadFile("/sys/kernel/tracing/events/skb/kfree_skb/format")
+	if err != nil {
+		return "", err
+	}
+	if !bytes.Contains(b, []byte(" reason;")) {
+		return "", errors.New("skb:kfree_skb has no reason field")
+	}
+	return "skb:kfree_skb has a reason field", nil
+}
+
+var returnZero = asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+
+// probeFentry loads and attaches an fentry program on ip_rcv.
+func probeFentry() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry, AttachTo: "ip_rcv",
+		Instructions: returnZero, License: "GPL",
+	})
+	if err != nil {
+		return fmt.Errorf("load fentry program: %w", err)
+	}
+	defer prog.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		return fmt.Errorf("attach fentry: %w", err)
+	}
+	return l.Close()
+}
+
+// probeTCX attaches a tcx ingress program to lo and detaches it.
+func probeTCX() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.SchedCLS, AttachType: ebpf.AttachTCXIngress,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, -1), asm.Return()}, License: "GPL",
+	})
+	if err != nil {
+		return fmt.Errorf("load tcx program: %w", err)
+	}
+	defer prog.Close()
+	l, err := link.AttachTCX(link.TCXOptions{Interface: 1, Program: prog, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("attach tcx: %w", err)
+	}
+	return l.Close()
+}
+
+// probeAtomicFetch loads a kprobe program using an atomic fetch-and-add
+// (what the recorder's track id counter needs).
+func probeAtomicFetch() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Kprobe,
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R1, 0),
+			asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+			asm.Mov.Imm(asm.R1, 1),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.FetchAdd.Mem(asm.R2, asm.R1, asm.DWord, -8),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		},
+		License: "GPL",
+	})
+	if err != nil {
+		return fmt.Errorf("load atomic fetch-add: %w", firstLineErr(err))
+	}
+	return prog.Close()
+}
+
+// firstLineErr keeps a verifier error to its first line.
+func firstLineErr(err error) error {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return errors.New(s[:i])
+	}
+	return err
+}
