@@ -41,7 +41,7 @@ func TestHarness(t *testing.T) {
 		// recorder cannot do without is there on every kernel the suite
 		// boots.
 		var have, lack []string
-		for _, f := range allFeatures {
+		for _, f := range report.AllFeatures {
 			if c.has(t, f) {
 				have = append(have, f)
 			} else {
@@ -56,11 +56,6 @@ func TestHarness(t *testing.T) {
 		}
 	})
 }
-
-// allFeatures are the features the guest probes.
-var allFeatures = []string{report.FeatVmlinuxBTF, report.FeatModuleBTF, report.FeatKprobe, report.FeatKprobeMulti,
-	report.FeatFentry, report.FeatTCX, report.FeatGetFuncIP, report.FeatAttachCookie, report.FeatAtomicFetch,
-	report.FeatRingbuf, report.FeatDropReason}
 
 // TestICMP: ping between two namespaces over veth, filter
 // "icmp and host 10.0.0.2".

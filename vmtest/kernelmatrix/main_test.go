@@ -94,3 +94,18 @@ func TestRun(t *testing.T) {
 		t.Errorf("missing results: err = %v", err)
 	}
 }
+
+func TestFeatureRowsCoverProbes(t *testing.T) {
+	rows := map[string]bool{}
+	for _, r := range featureRows {
+		rows[r.name] = true
+	}
+	for _, f := range report.AllFeatures {
+		if !rows[f] {
+			t.Errorf("probed feature %s has no row in the kernel matrix", f)
+		}
+	}
+	if len(rows) != len(report.AllFeatures) {
+		t.Errorf("%d matrix rows for %d probed features", len(rows), len(report.AllFeatures))
+	}
+}

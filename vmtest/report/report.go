@@ -43,6 +43,10 @@ const (
 	FeatDropReason   = "drop-reason"   // skb:kfree_skb has a reason field
 )
 
+// AllFeatures lists every feature the guest probes.
+var AllFeatures = []string{FeatVmlinuxBTF, FeatModuleBTF, FeatKprobe, FeatKprobeMulti, FeatFentry, FeatTCX,
+	FeatGetFuncIP, FeatAttachCookie, FeatAtomicFetch, FeatRingbuf, FeatDropReason}
+
 // Feature is one kernel capability the guest probed.
 type Feature struct {
 	Name   string
