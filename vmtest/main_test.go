@@ -264,7 +264,7 @@ func setup(tmp string) error {
 	// times; a kernel without one counts as longest) so that the short
 	// ones fill in behind them.
 	queue := make(chan *kernelRun, len(runs))
-	for _, kr := range longestFirst(runs, previousWalls(root)) {
+	for _, kr := range longestFirst(runs, previousWalls(root, names)) {
 		if kr.err == nil {
 			queue <- kr
 		}
@@ -287,11 +287,11 @@ func setup(tmp string) error {
 }
 
 // previousWalls reads each kernel's wall time from the last run's results
-// (none when there is no such file).
-func previousWalls(root string) map[string]time.Duration {
+// if that run had the same scenarios (none otherwise).
+func previousWalls(root string, scenarios []string) map[string]time.Duration {
 	w := map[string]time.Duration{}
 	r, err := report.ReadResults(resultsPath(root))
-	if err != nil {
+	if err != nil || !slices.Equal(r.Scenarios, scenarios) {
 		return w
 	}
 	for _, k := range r.Kernels {
