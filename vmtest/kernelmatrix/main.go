@@ -35,17 +35,17 @@ type featureRow struct {
 }
 
 var featureRows = []featureRow{
-	{report.FeatVmlinuxBTF, "vmlinux BTF", "absent: the recorder cannot find sk_buff functions"},
-	{report.FeatModuleBTF, "module BTF (`--kmods`, `--all-kmods`)", "degrades: module functions cannot be found by their BTF; vmlinux only"},
-	{report.FeatKprobe, "kprobes", "absent: no kprobe backend"},
+	{report.FeatVmlinuxBTF, "vmlinux BTF", "absent: the recorder cannot run (it finds sk_buff functions by BTF)"},
+	{report.FeatModuleBTF, "module BTF (`--kmods`, `--all-kmods`)", "degrades: module functions are not traced; the recorder says how many, the capture records it"},
+	{report.FeatKprobe, "kprobes", "absent: no kprobe backends"},
 	{report.FeatKprobeMulti, "kprobe-multi links", "degrades: one kprobe per function (slower attach and detach)"},
 	{report.FeatFentry, "fentry (BPF trampolines)", "degrades: kprobe backends only"},
-	{report.FeatTCX, "tcx links", "degrades: tc programs through cls_bpf"},
-	{report.FeatGetFuncIP, "bpf_get_func_ip in kprobes", "degrades: the probed function comes from another source than the helper"},
-	{report.FeatAttachCookie, "bpf_get_attach_cookie in kprobes", "degrades: probes are told apart without a cookie"},
-	{report.FeatAtomicFetch, "BPF atomic fetch-and-add", "degrades: counters without the value-returning atomic"},
-	{report.FeatRingbuf, "BPF ring buffer", "absent: no event delivery through a ring buffer"},
-	{report.FeatDropReason, "drop reasons (skb:kfree_skb reason)", "degrades: drops show as \"dropped (this kernel reports no reason)\""},
+	{report.FeatTCX, "tcx links", "absent (tc programs are traced through cls_bpf)"},
+	{report.FeatGetFuncIP, "bpf_get_func_ip in kprobes", "absent (not needed: the probed address comes from the kprobe's registers)"},
+	{report.FeatAttachCookie, "bpf_get_attach_cookie in kprobes", "degrades: kprobes are told apart by the probed address"},
+	{report.FeatAtomicFetch, "BPF atomic fetch-and-add", "absent (not needed: track ids come from per-CPU counters)"},
+	{report.FeatRingbuf, "BPF ring buffer", "absent: the recorder cannot deliver events"},
+	{report.FeatDropReason, "drop reasons (skb:kfree_skb reason)", "degrades: drops read \"dropped (this kernel reports no reason)\""},
 }
 
 func main() {

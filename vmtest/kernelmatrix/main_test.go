@@ -46,7 +46,7 @@ func TestRender(t *testing.T) {
 	for _, tc := range []struct{ prefix, want string }{
 		{"| package |", "| package | `linux-image-5.10.0-32-cloud-amd64` 5.10.223-1 (bullseye) | `linux-image-7.2.13+deb14-cloud-amd64` 7.2.13-1 (sid) | not fetched |"},
 		{"| VM wall time |", "| VM wall time | 301 s | 99 s | did not run: resolve kernel 6.1: x |"},
-		{"| module BTF", "| module BTF (`--kmods`, `--all-kmods`) | degrades: module functions cannot be found by their BTF; vmlinux only | works | not probed |"},
+		{"| module BTF", "| module BTF (`--kmods`, `--all-kmods`) | degrades: module functions are not traced; the recorder says how many, the capture records it | works | not probed |"},
 		{"| kprobes |", "| kprobes | works | not probed | not probed |"},
 		{"| harness |", "| harness | passes | passes | not run |"},
 		{"| icmp |", "| icmp | skipped: kernel lacks module-btf (no module) | **fails** | not run |"},
