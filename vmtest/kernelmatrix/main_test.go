@@ -16,7 +16,7 @@ func testResults() *report.Results {
 		Scenarios: []string{"harness", "icmp"},
 		Kernels: []report.KernelResult{
 			{Series: "5.10", Package: "linux-image-5.10.0-32-cloud-amd64", Version: "5.10.223-1", Suite: "bullseye", Release: "5.10.0-32-cloud-amd64",
-				Wall: 301 * time.Second,
+				Wall:     301 * time.Second,
 				Features: []report.Feature{{Name: report.FeatModuleBTF, Have: false, Detail: "no module"}, {Name: report.FeatKprobe, Have: true}},
 				Tests: []report.TestResult{
 					{Scenario: "harness", Status: "pass"},
