@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -22,28 +23,36 @@ import (
 // BTF and tracefs files), never by its version. The host turns the answers
 // into skips that name the feature and into the kernel matrix.
 func probeFeatures() []report.Feature {
+	plain := func(f func() error) func() (string, error) {
+		return func() (string, error) { return "", f() }
+	}
+	probes := []struct {
+		name  string
+		probe func() (string, error)
+	}{
+		{report.FeatVmlinuxBTF, plain(func() error { return statErr("/sys/kernel/btf/vmlinux") })},
+		{report.FeatModuleBTF, moduleBTF},
+		{report.FeatKprobe, plain(func() error { return statErr("/sys/kernel/tracing/kprobe_events") })},
+		{report.FeatKprobeMulti, plain(features.HaveBPFLinkKprobeMulti)},
+		{report.FeatFentry, plain(probeFentry)},
+		{report.FeatTCX, plain(probeTCX)},
+		{report.FeatGetFuncIP, plain(func() error { return features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetFuncIp) })},
+		{report.FeatAttachCookie, plain(func() error { return features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie) })},
+		{report.FeatAtomicFetch, plain(probeAtomicFetch)},
+		{report.FeatRingbuf, plain(func() error { return features.HaveMapType(ebpf.RingBuf) })},
+		{report.FeatDropReason, dropReason},
+	}
 	var out []report.Feature
-	add := func(name string, err error, detail string) {
-		f := report.Feature{Name: name, Have: err == nil, Detail: detail}
+	for _, p := range probes {
+		t := time.Now()
+		detail, err := p.probe()
+		f := report.Feature{Name: p.name, Have: err == nil, Detail: detail}
 		if err != nil && f.Detail == "" {
 			f.Detail = err.Error()
 		}
+		logf("feature %s: %v (%s) in %.2fs", f.Name, f.Have, f.Detail, time.Since(t).Seconds())
 		out = append(out, f)
 	}
-	_, err := os.Stat("/sys/kernel/btf/vmlinux")
-	add(report.FeatVmlinuxBTF, err, "")
-	d, err := moduleBTF()
-	add(report.FeatModuleBTF, err, d)
-	add(report.FeatKprobe, statErr("/sys/kernel/tracing/kprobe_events"), "")
-	add(report.FeatKprobeMulti, features.HaveBPFLinkKprobeMulti(), "")
-	add(report.FeatFentry, probeFentry(), "")
-	add(report.FeatTCX, probeTCX(), "")
-	add(report.FeatGetFuncIP, features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetFuncIp), "")
-	add(report.FeatAttachCookie, features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie), "")
-	add(report.FeatAtomicFetch, probeAtomicFetch(), "")
-	add(report.FeatRingbuf, features.HaveMapType(ebpf.RingBuf), "")
-	d, err = dropReason()
-	add(report.FeatDropReason, err, d)
 	return out
 }
 

@@ -90,9 +90,6 @@ func main() {
 	failed := 0
 	t := time.Now()
 	feats := probeFeatures()
-	for _, f := range feats {
-		logf("feature %s: %v (%s)", f.Name, f.Have, f.Detail)
-	}
 	logf("feature probes took %.2fs", time.Since(t).Seconds())
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		logf("%v", err)
