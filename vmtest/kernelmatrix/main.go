@@ -49,7 +49,7 @@ var featureRows = []featureRow{
 }
 
 func main() {
-	results := flag.String("results", report.ResultsFile, "results file a vmtest run wrote")
+	results := flag.String("results", report.ResultsFile, "results file a vmtest run wrote; several, comma-separated, are merged (a later file's kernel replaces an earlier one of the same series)")
 	readme := flag.String("readme", "README.md", "file whose kernel-matrix section is rewritten")
 	flag.Parse()
 	if err := run(*results, *readme); err != nil {
@@ -58,11 +58,16 @@ func main() {
 	}
 }
 
-func run(resultsPath, readmePath string) error {
-	r, err := report.ReadResults(resultsPath)
-	if err != nil {
-		return fmt.Errorf("%w (run make vmtest first)", err)
+func run(resultsPaths, readmePath string) error {
+	var all []*report.Results
+	for _, p := range strings.Split(resultsPaths, ",") {
+		r, err := report.ReadResults(p)
+		if err != nil {
+			return fmt.Errorf("%w (run make vmtest first)", err)
+		}
+		all = append(all, r)
 	}
+	r := merge(all)
 	old, err := os.ReadFile(readmePath)
 	if err != nil {
 		return err
@@ -80,6 +85,35 @@ func run(resultsPath, readmePath string) error {
 	}
 	fmt.Fprintf(os.Stderr, "kernelmatrix: wrote the matrix of %d kernels into %s\n", len(r.Kernels), readmePath)
 	return nil
+}
+
+// merge combines the results of several runs: kernels in order of first
+// appearance, a later run's kernel replacing an earlier one of the same
+// series; the scenarios of all runs; the latest start.
+func merge(rs []*report.Results) *report.Results {
+	out := &report.Results{}
+	idx := map[string]int{}
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if r.Started.After(out.Started) {
+			out.Started = r.Started
+		}
+		for _, s := range r.Scenarios {
+			if !seen[s] {
+				seen[s] = true
+				out.Scenarios = append(out.Scenarios, s)
+			}
+		}
+		for _, k := range r.Kernels {
+			if i, ok := idx[k.Series]; ok {
+				out.Kernels[i] = k
+				continue
+			}
+			idx[k.Series] = len(out.Kernels)
+			out.Kernels = append(out.Kernels, k)
+		}
+	}
+	return out
 }
 
 // replaceSection puts section between the markers of doc.

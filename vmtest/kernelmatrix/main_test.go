@@ -109,3 +109,26 @@ func TestFeatureRowsCoverProbes(t *testing.T) {
 		t.Errorf("%d matrix rows for %d probed features", len(rows), len(report.AllFeatures))
 	}
 }
+
+func TestMerge(t *testing.T) {
+	t1 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	t2 := t1.Add(time.Hour)
+	a := &report.Results{Started: t1, Scenarios: []string{"harness", "icmp"},
+		Kernels: []report.KernelResult{{Series: "6.1", Version: "old"}, {Series: "6.12"}}}
+	b := &report.Results{Started: t2, Scenarios: []string{"harness", "drop"},
+		Kernels: []report.KernelResult{{Series: "latest"}, {Series: "6.1", Version: "new"}}}
+	got := merge([]*report.Results{a, b})
+	var series []string
+	for _, k := range got.Kernels {
+		series = append(series, k.Series+"="+k.Version)
+	}
+	if s := strings.Join(series, " "); s != "6.1=new 6.12= latest=" {
+		t.Errorf("kernels %s", s)
+	}
+	if s := strings.Join(got.Scenarios, " "); s != "harness icmp drop" {
+		t.Errorf("scenarios %s", s)
+	}
+	if !got.Started.Equal(t2) {
+		t.Errorf("started %v, want %v", got.Started, t2)
+	}
+}
