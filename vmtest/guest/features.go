@@ -128,9 +128,21 @@ func probeTCX() error {
 	return l.Close()
 }
 
+// BPF_ADD and BPF_FETCH (include/uapi/linux/bpf.h), the imm of an atomic
+// fetch-and-add.
+const (
+	bpfAdd   = 0x00
+	bpfFetch = 0x01
+)
+
 // probeAtomicFetch loads a kprobe program using an atomic fetch-and-add
 // (what the recorder's track id counter needs).
 func probeAtomicFetch() error {
+	fetchAdd := asm.FetchAdd.Mem(asm.R2, asm.R1, asm.DWord, -8)
+	// The kernel reads the atomic operation from imm (BPF_ADD |
+	// BPF_FETCH); cilium/ebpf v0.22 marshals FetchAdd.Mem with imm 0, a
+	// plain atomic add every kernel accepts.
+	fetchAdd.Constant = bpfAdd | bpfFetch
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type: ebpf.Kprobe,
 		Instructions: asm.Instructions{
@@ -138,7 +150,7 @@ func probeAtomicFetch() error {
 			asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
 			asm.Mov.Imm(asm.R1, 1),
 			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.FetchAdd.Mem(asm.R2, asm.R1, asm.DWord, -8),
+			fetchAdd,
 			asm.Mov.Imm(asm.R0, 0),
 			asm.Return(),
 		},
