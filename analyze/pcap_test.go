@@ -50,7 +50,7 @@ func TestWritePcapTshark(t *testing.T) {
 			name:     "per-event",
 			opts:     PcapOptions{PerEvent: true},
 			packets:  41,
-			comments: []string{"kfree_skb_reason(TCP_CSUM) skb 0xffff888001000000", "veth_xmit skb 0xffff888001000200"},
+			comments: []string{"kfree_skb_reason(SKB_DROP_REASON_TCP_CSUM) skb 0xffff888001000000", "veth_xmit skb 0xffff888001000200"},
 			ifaces:   []string{"eth0@4026531840", "veth0@4026532345"},
 		},
 		{

@@ -274,20 +274,21 @@ func (p *printer) proc(e *format.Event) procName {
 	return pn
 }
 
-// funcQuoted returns the FUNC column as a JSON string.
+// funcQuoted returns the JSON "func" field: the probe's name without the
+// drop reason (which has its own field).
 func (p *printer) funcQuoted(e *format.Event) []byte {
-	if e.Flags&format.FlagDropReason == 0 && int(e.ProbeID) < len(p.c.probes) {
+	if int(e.ProbeID) < len(p.c.probes) {
 		if p.funcsQ == nil {
 			p.funcsQ = make([][]byte, len(p.c.probes))
 		}
 		if q := p.funcsQ[e.ProbeID]; q != nil {
 			return q
 		}
-		q := appendJSONString(nil, p.funcName(e))
+		q := appendJSONString(nil, p.funcBase(e))
 		p.funcsQ[e.ProbeID] = q
 		return q
 	}
-	return appendJSONString(nil, p.funcName(e))
+	return appendJSONString(nil, p.funcBase(e))
 }
 
 func processText(e *format.Event) string {
@@ -311,34 +312,28 @@ func (p *printer) iface(e *format.Event) string {
 	return s
 }
 
-// funcName is pwru's FUNC column: the probe name, the drop reason in
-// parentheses, "(tc)"/"(xdp)" for BPF programs.
+// funcName is pwru's FUNC column: the probe name, "(tc)"/"(xdp)" for BPF
+// programs, and the drop reason in parentheses as pwru prints it
+// ("kfree_skb_reason(SKB_DROP_REASON_NO_SOCKET)", the number after a
+// space when the capture's BTF does not name it).
 func (p *printer) funcName(e *format.Event) string {
-	if e.Flags&format.FlagDropReason == 0 {
-		if int(e.ProbeID) < len(p.funcs) && p.funcs[e.ProbeID] != "" {
-			return p.funcs[e.ProbeID]
-		}
-		name := p.funcText(e)
-		if int(e.ProbeID) < len(p.c.probes) {
-			if p.funcs == nil {
-				p.funcs = make([]string, len(p.c.probes))
-			}
-			p.funcs[e.ProbeID] = name
-		}
-		return name
-	}
-	return p.funcText(e)
-}
-
-func (p *printer) funcText(e *format.Event) string {
-	name := p.c.ProbeName(e.ProbeID)
+	name := p.funcBase(e)
 	if e.Flags&format.FlagDropReason != 0 {
-		if r, ok := p.c.DropReason(e.DropReason); ok {
+		if r, ok := p.c.DropReasonFull(e.DropReason); ok {
 			name += "(" + r + ")"
 		} else {
 			name += " (" + strconv.FormatUint(uint64(e.DropReason), 10) + ")"
 		}
 	}
+	return name
+}
+
+// funcBase is the FUNC column without the drop reason, cached by probe.
+func (p *printer) funcBase(e *format.Event) string {
+	if int(e.ProbeID) < len(p.funcs) && p.funcs[e.ProbeID] != "" {
+		return p.funcs[e.ProbeID]
+	}
+	name := p.c.ProbeName(e.ProbeID)
 	if pr := p.c.Probe(e.ProbeID); pr != nil {
 		switch pr.Kind {
 		case format.ProbeTC:
@@ -346,6 +341,12 @@ func (p *printer) funcText(e *format.Event) string {
 		case format.ProbeXDP:
 			name += "(xdp)"
 		}
+	}
+	if int(e.ProbeID) < len(p.c.probes) {
+		if p.funcs == nil {
+			p.funcs = make([]string, len(p.c.probes))
+		}
+		p.funcs[e.ProbeID] = name
 	}
 	return name
 }
