@@ -297,8 +297,8 @@ type JourneyJSON struct {
 type StepJSON struct {
 	Func   string `json:"func"`             // the function, without drop reason
 	Reason string `json:"reason,omitempty"` // drop reason of this step, where it has one
-	DtNs  uint64 `json:"dt_ns"`           // mean time since the previous step
-	Iface string `json:"iface,omitempty"` // ifname@netns where it changed
+	DtNs   uint64 `json:"dt_ns"`            // mean time since the previous step
+	Iface  string `json:"iface,omitempty"`  // ifname@netns where it changed
 }
 
 func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup) *JourneyJSON {
