@@ -48,7 +48,9 @@ type PrintOptions struct {
 	Location *time.Location
 }
 
-const absoluteLayout = "2006-01-02T15:04:05.000"
+// absoluteLayout is the TIME column of --timestamp absolute: the time
+// in the chosen zone, with the zone ("Z" for UTC).
+const absoluteLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // printer holds the per-run state of Print.
 type printer struct {
@@ -151,6 +153,9 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 	default:
 		return fmt.Errorf("parse --timestamp: %q is not none, relative, absolute or current", o.Timestamp)
 	}
+	oc := *o
+	MissingData(c, &oc)
+	o = &oc
 	s, err := newScanner(c, &o.Filter)
 	if err != nil {
 		return err
@@ -186,7 +191,8 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 		}
 		return nil
 	}
-	if o.Timestamp == TimestampRelative {
+	if o.Timestamp == TimestampRelative || o.JSON {
+		// JSON names each skb lifetime (skb_id).
 		err = s.run(handle, nil)
 	} else {
 		err = s.runEvents(handle)
@@ -208,7 +214,7 @@ func (p *printer) header() {
 	b := p.buf[:0]
 	ts := p.ts()
 	if ts == TimestampAbsolute {
-		b = fmt.Appendf(b, "%-23s ", "TIME")
+		b = fmt.Appendf(b, "%-29s ", "TIME")
 	}
 	b = fmt.Appendf(b, "%-18s %-3s %-16s", "SKB", "CPU", "PROCESS")
 	if ts != TimestampNone {
@@ -446,7 +452,12 @@ func (p *printer) absolute(e *format.Event) string {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return time.Unix(0, int64(e.Time)+p.c.File.Header().MonoOffset).In(loc).Format(absoluteLayout)
+	return p.wall(e).In(loc).Format(absoluteLayout)
+}
+
+// wall is the event's wall-clock time (the capture's clock).
+func (p *printer) wall(e *format.Event) time.Time {
+	return time.Unix(0, int64(e.Time)+p.c.File.Header().MonoOffset)
 }
 
 const (
@@ -460,7 +471,7 @@ func (p *printer) line(e *format.Event, l *life) {
 	b := p.buf
 	ts := p.ts()
 	if ts == TimestampAbsolute {
-		b = fmt.Appendf(b, "%-23s ", p.absolute(e))
+		b = fmt.Appendf(b, "%-29s ", p.absolute(e))
 	}
 	start := len(b)
 	b = append(b, '0', 'x')
@@ -643,7 +654,11 @@ func (p *printer) cbWords(e *format.Event) ([5]uint32, bool) {
 }
 
 func (p *printer) appendCB(b []byte, e *format.Event) []byte {
-	w, _ := p.cbWords(e)
+	w, ok := p.cbWords(e)
+	if !ok {
+		// Not recorded for this event: said, never shown as zeros.
+		return fmt.Appendf(b, "%-56s", "(no skb->cb recorded)")
+	}
 	b = append(b, '[')
 	for i, v := range w {
 		if i > 0 {
