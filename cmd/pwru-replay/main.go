@@ -19,6 +19,7 @@ import (
 	"github.com/pwru-record/pwru-record/analyze"
 	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/buildinfo"
+	"github.com/pwru-record/pwru-record/internal/suggest"
 )
 
 // version is set at build time (-ldflags -X main.version=...).
@@ -167,12 +168,12 @@ Example:
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-		return usageError{err.Error() + flagSuggestion(app.Flags, err)}
+		return usageError{err.Error() + suggest.FlagHint(app.Flags, err)}
 	}
 	for _, cmd := range app.Commands {
 		cmd := cmd
 		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err.Error() + flagSuggestion(cmd.Flags, err)}
+			return usageError{err.Error() + suggest.FlagHint(cmd.Flags, err)}
 		}
 	}
 	return app
