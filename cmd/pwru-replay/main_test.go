@@ -177,6 +177,7 @@ func TestCLIErrors(t *testing.T) {
 		corrupt[i] ^= 0xff
 	}
 	write("corrupt.pwru", corrupt)
+	write("x.pcapng", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a})
 
 	tests := []struct {
 		name string
@@ -201,7 +202,9 @@ func TestCLIErrors(t *testing.T) {
 		{"unknown flag", []string{"print", "--bogus", "basic.pwru"}, 2, "pwru-replay: flag provided but not defined: -bogus"},
 		{"diff error", []string{"diff", "basic.pwru", "text.pwru"}, 2, "pwru-replay: open text.pwru: not a capture file"},
 		{"diff one file", []string{"diff", "basic.pwru"}, 2, "pwru-replay: diff: need GOOD and BAD"},
-		{"pcap no output", []string{"pcap", "basic.pwru"}, 2, "pwru-replay: required flag \"output\" not set"},
+		{"unknown flag suggestion", []string{"print", "--jsn", "basic.pwru"}, 2, "pwru-replay: flag provided but not defined: -jsn; did you mean --json?"},
+		{"mistyped command", []string{"prnt", "basic.pwru"}, 2, "pwru-replay: unknown command \"prnt\": did you mean print?"},
+		{"pcapng", []string{"info", "x.pcapng"}, 1, "pwru-replay: x.pcapng is a pcapng file, not a pwru capture: open it with Wireshark"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
