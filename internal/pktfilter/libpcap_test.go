@@ -78,7 +78,9 @@ func rejectsAll(err error) bool {
 // whenever the unoptimised filter reads nothing past the packet (the
 // optimisers may skip different out-of-range tests). Expressions
 // pktfilter reports as unsupported are not given to libpcap (they could
-// trigger name lookups), nor are the documented "byte N & V" forms.
+// trigger name lookups), nor are the documented "byte N & V" forms, nor
+// packets on which libpcap's code is ill-defined (a protochain loop,
+// Geneve offsets used before a Geneve test computed them).
 func FuzzLibpcap(f *testing.F) {
 	ps := corpus(f)
 	for i, e := range conformanceExprs {
@@ -94,6 +96,11 @@ func FuzzLibpcap(f *testing.F) {
 			return
 		}
 		p := testPacket{data: data, l3: l3}
+		if err == nil {
+			if _, tr := plain.matchInfo(data, len(data), l3); tr.hung || tr.uninit {
+				return // libpcap loops forever or reads uninitialised memory
+			}
+		}
 		lplain := compileLibpcap(t, expr, false)
 		switch {
 		case err != nil && lplain.l2err == nil:
