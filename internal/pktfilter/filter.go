@@ -127,3 +127,11 @@ func (f *Filter) matchInfo(data []byte, origLen int, l3 bool) (bool, trace) {
 	match, aborted := pr.run(&m)
 	return match, trace{aborted: aborted, hung: m.hung, uninit: m.uninit}
 }
+
+// RejectsAll reports that the filter, as optimised, can match no packet
+// of either kind (Ethernet or raw IP): libpcap's optimiser refuses such
+// an expression ("expression rejects all packets"), while its unoptimised
+// code, which pktfilter follows, accepts it and matches nothing.
+func (f *Filter) RejectsAll() bool {
+	return f.l2.entry == reject && f.l3.entry == reject
+}

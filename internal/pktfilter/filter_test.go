@@ -369,3 +369,21 @@ func TestPathologicalExpressionsAreQuick(t *testing.T) {
 		}
 	}
 }
+
+func TestRejectsAll(t *testing.T) {
+	for _, tt := range []struct {
+		expr string
+		want bool
+	}{
+		{"tcp port 80 and vlan", true},
+		{"ip and arp", true},
+		{"tcp", false},
+		{"vlan and tcp port 80", false},
+		{"geneve and ip and arp", false}, // never optimised, like libpcap
+		{"", false},
+	} {
+		if got := mustCompile(t, tt.expr).RejectsAll(); got != tt.want {
+			t.Errorf("Compile(%q).RejectsAll() = %v, want %v", tt.expr, got, tt.want)
+		}
+	}
+}

@@ -274,3 +274,27 @@ func usesByteMask(expr string) bool {
 	}
 	return false
 }
+
+// TestRejectsAllLibpcap checks [Filter.RejectsAll] against libpcap's
+// optimiser: it holds exactly for the expressions libpcap refuses for
+// Ethernet with "expression rejects all packets".
+func TestRejectsAllLibpcap(t *testing.T) {
+	n := 0
+	for _, expr := range conformanceExprs {
+		f, err := Compile(expr)
+		if err != nil {
+			continue
+		}
+		lp := compileLibpcap(t, expr, true)
+		want := lp.l2err != nil && rejectsAll(lp.l2err)
+		if want {
+			n++
+		}
+		if got := f.RejectsAll(); got != want {
+			t.Errorf("Compile(%q).RejectsAll() = %v; libpcap (Ethernet): %v", expr, got, lp.l2err)
+		}
+	}
+	if n < 3 {
+		t.Errorf("only %d expressions reject all packets: the corpus does not exercise RejectsAll", n)
+	}
+}
