@@ -138,6 +138,13 @@ var encapExprs = []string{
 	"not protochain 6", "vlan and protochain 6", "pppoes and protochain 6", "mpls and ip protochain 17",
 	"ip protochain 50", "ip6 protochain 50", "protochain 6 or protochain 17", "ip protochain 51",
 	"udp protochain 17", "geneve and protochain 6", "src protochain 6", "ip6 protochain 300",
+	// Mixed.
+	"mpls 100 or 200", "pppoes 1 or 2", "geneve 1 or 2", "pppoes (0x1234)", "mpls and (ip or ip6)", "mpls and not ip",
+	"pppoes and (ip or ip6) and port 80", "geneve and (ip[9] = 6 or ip6[6] = 17)", "ether proto \\mpls",
+	"mpls and ether proto \\ip", "geneve and ether proto \\ip", "protochain (6 or 17)", "not protochain 51 and ip6",
+	"geneve and arp host 10.0.0.1", "mpls and ip6 net 2001:db8::/32", "mpls and portrange 50-100",
+	"geneve and udp[0:2] = 33333", "geneve and proto 6", "pppoes and ip protochain 6", "geneve and byte 0 = 0x66",
+	"mpls and byte 14 = 0", "geneve and ip6 protochain 6", "ip6 protochain 58",
 	// The optimiser rejects all packets.
 	"tcp port 80 and vlan", "ip and arp", "mpls and not mpls",
 }
