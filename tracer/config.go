@@ -85,6 +85,12 @@ type Config struct {
 	// latter (to test it on kernels with fexit).
 	CopyTracking string
 
+	// KernelBTF is a raw vmlinux BTF file (e.g. from BTFHub) used instead
+	// of /sys/kernel/btf/vmlinux, for kernels built without it: function
+	// discovery, CO-RE relocations and the filters read it, and it is the
+	// BTF stored in the capture ("" = the running kernel's).
+	KernelBTF string
+
 	// What each event carries.
 	OutputSKB         bool
 	OutputSharedInfo  bool

@@ -84,10 +84,14 @@ type discovery struct {
 // filters and that ftrace can attach to (avail delivers
 // available_filter_functions).
 func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *phaseClock) (*discovery, error) {
-	if err := CheckBTF(); err != nil {
-		return nil, err
+	btfPath := cfg.KernelBTF
+	if btfPath == "" {
+		if err := CheckBTF(); err != nil {
+			return nil, err
+		}
+		btfPath = vmlinuxBTFPath
 	}
-	vmlinuxRaw, err := os.ReadFile(vmlinuxBTFPath)
+	vmlinuxRaw, err := os.ReadFile(btfPath)
 	if err != nil {
 		return nil, fmt.Errorf("read kernel BTF: %w", err)
 	}
@@ -142,7 +146,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	var helperNames []string
 	var kernel *btf.Spec
 	if cfg.TrackBPFHelpers {
-		if kernel, err = cache.Kernel(); err != nil {
+		if kernel, err = kernelTypes(cfg, cache); err != nil {
 			return nil, fmt.Errorf("load kernel BTF: %w", err)
 		}
 		helperNames = bpfHelperNames(kernel)
@@ -203,10 +207,20 @@ func hasModule(fs []Func, m string) bool {
 	return false
 }
 
+// kernelTypes returns the kernel's BTF: the --kernel-btf file's when
+// given, else the running kernel's (cached).
+func kernelTypes(cfg *Config, cache *btf.Cache) (*btf.Spec, error) {
+	if cfg.KernelBTF != "" {
+		return btf.LoadSpec(cfg.KernelBTF)
+	}
+	return cache.Kernel()
+}
+
 // session holds the loaded objects and links of one recording.
 type session struct {
 	cfg    *Config
 	cache  *btf.Cache
+	kernel *btf.Spec            // the --kernel-btf types (nil = the running kernel's)
 	spec   *ebpf.CollectionSpec // after injection, for the per-target copies
 	coll   *ebpf.Collection
 	links  []link.Link
@@ -375,7 +389,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 
 	// What startup needed (kernel BTF decoded, kallsyms, the injected
 	// spec) is not needed while recording: let it go.
-	s.cache, s.spec = nil, nil
+	s.cache, s.spec, s.kernel = nil, nil, nil
 	disc = nil
 	debug.FreeOSMemory()
 
@@ -643,9 +657,12 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	}
 	// The kernel's BTF, decoded (for CO-RE, the filters and the
 	// metadata fields) only now that the snapshots are out of memory.
-	kernel, err := s.cache.Kernel()
+	kernel, err := kernelTypes(cfg, s.cache)
 	if err != nil {
 		return fmt.Errorf("load kernel BTF: %w", err)
+	}
+	if cfg.KernelBTF != "" {
+		s.kernel = kernel
 	}
 	var metas []MetaField
 	for _, m := range cfg.OutputSKBMetadata {
@@ -708,7 +725,7 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 			delete(spec.Programs, name)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache})
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache, Programs: ebpf.ProgramOptions{KernelTypes: s.kernel}})
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -766,7 +783,7 @@ func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string
 			repl[m] = mp
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache, MapReplacements: repl})
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache, MapReplacements: repl, Programs: ebpf.ProgramOptions{KernelTypes: s.kernel}})
 	if err != nil {
 		return nil, err
 	}
