@@ -528,7 +528,9 @@ func humanBytes(n int64) string {
 // fast as kprobe-multi and costs less per run; one fentry link per
 // function takes as long to attach as single kprobes and several times as
 // long to detach (see README, vmbench). Otherwise kprobe-multi, otherwise
-// kprobe. Every choice is feature-probed on the running kernel.
+// kprobe. --filter-non-skb-funcs keeps the kprobe backends (its caller
+// chains are matched on kprobe stacks). Every choice is feature-probed on
+// the running kernel.
 func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string, *tracingmulti.Layout, error) {
 	kprobe := BackendKprobe
 	if features.HaveBPFLinkKprobeMulti() == nil {
@@ -543,6 +545,12 @@ func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string
 		}
 		return BackendKprobeMulti, BackendKprobeMulti, nil, nil
 	case BackendFentry:
+		if cfg.NonSKBFuncs != "" {
+			// The caller chains are matched on kprobe stacks; an fentry
+			// program's stack starts in its trampoline (not verified to
+			// line up: refused rather than losing events silently).
+			return "", "", nil, fmt.Errorf("%w: --backend fentry does not support --filter-non-skb-funcs (use a kprobe backend)", ErrConfig)
+		}
 		if err := fentryProbe(cache); err != nil {
 			return "", "", nil, fmt.Errorf("%w: --backend fentry: kernel does not support it: %w", ErrConfig, err)
 		}
@@ -552,8 +560,10 @@ func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string
 		}
 		return BackendFentry, kprobe, multi, nil
 	}
-	if multi, err := multiProbe(cache); err == nil {
-		return BackendFentry, kprobe, multi, nil
+	if cfg.NonSKBFuncs == "" {
+		if multi, err := multiProbe(cache); err == nil {
+			return BackendFentry, kprobe, multi, nil
+		}
 	}
 	return kprobe, kprobe, nil, nil
 }
