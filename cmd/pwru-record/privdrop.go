@@ -65,7 +65,7 @@ func lookupUser(s string) (*identity, error) {
 
 // capState is what /proc/self/task/TID/status says about one thread.
 type capState struct {
-	uid, gid                 string // real, effective, saved, fs
+	uid, gid                string // real, effective, saved, fs
 	eff, prm, bnd, amb, inh uint64
 }
 
