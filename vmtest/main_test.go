@@ -60,6 +60,7 @@ var scenarios = []scenario{
 	{name: "nonskb", test: "TestNonSKB", recorder: true},
 	{name: "helpers", test: "TestBPFHelpers", recorder: true},
 	{name: "nospace", test: "TestDiskFull", recorder: true, replay: true},
+	{name: "privdrop", test: "TestPrivDrop", recorder: true},
 }
 
 // kernelRun is the outcome of booting one kernel.

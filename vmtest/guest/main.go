@@ -75,6 +75,7 @@ var scenarios = map[string]scenarioFunc{
 	"stackid":   scenarioStackID,
 	"helpers":   scenarioHelpers,
 	"nospace":   scenarioDiskFull,
+	"privdrop":  scenarioPrivDrop,
 }
 
 func main() {
