@@ -108,6 +108,7 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	if h.Snaplen != 0 {
 		kv("snaplen", "%d", h.Snaplen)
 	}
+	kv("reveals", "%s", reveals(h, sum))
 	if len(h.Options) > 0 {
 		keys := slices.Sorted(maps.Keys(h.Options))
 		opts := make([]string, 0, len(keys))
@@ -304,4 +305,24 @@ func countNetns(f *format.File) int {
 		seen[i.Netns] = true
 	}
 	return len(seen)
+}
+
+// reveals says what a capture shows whoever reads it: real or redacted
+// kernel addresses, and how much of the packets.
+func reveals(h *format.Header, sum format.Summary) string {
+	addrs := "addresses real (kernel layout: KASLR base, heap)"
+	if h.Redaction&format.RedactAddresses != 0 {
+		addrs = "addresses redacted (pseudonyms)"
+	}
+	payload := "payload none"
+	switch {
+	case sum.Packets == 0:
+	case h.Redaction&format.RedactPayloads != 0:
+		payload = "payload headers (L2-L4, the rest zeroed)"
+	case h.Snaplen != 0:
+		payload = fmt.Sprintf("payload full (up to %d bytes per packet)", h.Snaplen)
+	default:
+		payload = "payload full"
+	}
+	return addrs + ", " + payload
 }
