@@ -109,7 +109,7 @@ type Config struct {
 	WriterVersion string
 
 	// Side channels.
-	ReadyFile string    // written once every probe is attached
+	ReadyFile string    // written (0600) once every probe is attached and Started returned
 	Log       io.Writer // progress, status line and detach notice (nil = silent)
 	Terminal  bool      // Log is a terminal: draw a progress bar and a status line
 	BPFStats  bool      // measure the kernel program's run time (kernel.bpf_stats_enabled)
