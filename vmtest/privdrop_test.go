@@ -33,12 +33,18 @@ func TestPrivDrop(t *testing.T) {
 			}
 		}
 		cp := openCapture(t, c, "main")
-		if r := c.rep.Run("main"); !strings.Contains(r.Stderr, "running as nobody (uid 65534, gid 65534) since attach") ||
-			!strings.Contains(r.Stderr, "still needed root: nothing") {
-			t.Errorf("the summary does not say how the recorder ran; stderr:\n%s", stderrTail(r.Stderr))
+		// A kernel whose bpf() refuses unprivileged map lookups
+		// (kernel.unprivileged_bpf_disabled checked for every command)
+		// leaves the loss counters unreadable: the capture and the
+		// summary must say so.
+		still := "still needed root: nothing"
+		if cp.f.Losses().Other["loss_counters_unreadable"] != 0 {
+			still = "still needed root: reading the kernel's loss counters"
+			t.Logf("this kernel refuses bpf() map lookups without privileges: loss counters unreadable after the drop")
 		}
-		if n := cp.f.Losses().Other["loss_counters_unreadable"]; n != 0 {
-			t.Errorf("loss counters unreadable after the drop on this kernel")
+		if r := c.rep.Run("main"); !strings.Contains(r.Stderr, "running as nobody (uid 65534, gid 65534) since attach") ||
+			!strings.Contains(r.Stderr, still) {
+			t.Errorf("the summary does not say how the recorder ran (want %q); stderr:\n%s", still, stderrTail(r.Stderr))
 		}
 		req := cp.where(func(e *format.Event) bool { return tupleIs(e, 1, "10.0.0.1", "10.0.0.2", 0) })
 		rep := cp.where(func(e *format.Event) bool { return tupleIs(e, 1, "10.0.0.2", "10.0.0.1", 0) })

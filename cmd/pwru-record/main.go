@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -329,6 +330,8 @@ func run(c *cli.Context) error {
 		if drop, err = lookupUser(u); err != nil {
 			return err
 		}
+	} else {
+		runtime.UnlockOSThread() // locked for dropPrivileges only (privdrop.go)
 	}
 	var out io.Writer = os.Stdout
 	var of *output
@@ -354,6 +357,7 @@ func run(c *cli.Context) error {
 			if err != nil {
 				return err
 			}
+			runtime.UnlockOSThread()
 			dropNote = d.String()
 		}
 		return nil

@@ -17,8 +17,9 @@ import (
 
 func init() {
 	// The main goroutine stays on the main thread, the one whose
-	// /proc/PID/status others look at: the per-thread parts of dropping
-	// privileges (bounding and ambient sets) run there.
+	// /proc/PID/status others look at, until the privileges are dropped:
+	// the per-thread parts of dropping them (bounding and ambient sets)
+	// run there. run unlocks it without -Z, and after the drop.
 	runtime.LockOSThread()
 }
 
