@@ -75,6 +75,8 @@ var scenarios = map[string]scenarioFunc{
 	"stackid":   scenarioStackID,
 	"helpers":   scenarioHelpers,
 	"nospace":   scenarioDiskFull,
+	"backends":  scenarioBackends,
+	"tmulti":    scenarioTracingMulti,
 }
 
 func main() {
