@@ -49,6 +49,16 @@ type Result struct {
 	// Memory when the capture was complete; Memory.Peak is the peak RSS
 	// of the whole recording.
 	Memory Memory
+	// Planned is the number of probes the recording tried to attach;
+	// Recording says that recording began (Config.Started was called).
+	// A Result with Recording false describes a start that failed: the
+	// output holds no usable capture.
+	Planned   int
+	Recording bool
+	// LossCounters is empty when the kernel's loss counters were read;
+	// otherwise why they could not be (after Config.Started dropped the
+	// privileges on a kernel whose bpf() needs CAP_BPF for map lookups).
+	LossCounters string
 }
 
 // ListFuncs returns what a recording with cfg would trace: the sk_buff
@@ -332,8 +342,9 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	debug.FreeOSMemory()
 	clock.mark("free")
 
+	res.Planned = len(s.probes) + len(s.mapProbes)
 	if err := s.load(disc, backend, ifindex); err != nil {
-		return nil, err
+		return res, err
 	}
 	clock.mark("load")
 
@@ -348,7 +359,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 
 	if err := s.attach(ctx, disc, backend); err != nil {
-		return nil, err
+		return res, err
 	}
 	clock.mark("attach")
 	res.Startup = clock.phases
@@ -380,13 +391,6 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if err := w.Flush(); err != nil {
 		return res, fmt.Errorf("write capture: %w", err)
 	}
-	if cfg.ReadyFile != "" {
-		if err := os.WriteFile(cfg.ReadyFile, []byte("ready\n"), 0o644); err != nil {
-			return res, fmt.Errorf("write ready file: %w", err)
-		}
-	}
-	fmt.Fprintf(log, "attached %d probes (%s), %d failed; recording\n", res.Probes, res.Backend, res.ProbesFailed)
-
 	// What startup needed (kernel BTF decoded, kallsyms, the injected
 	// spec) is not needed while recording: let it go.
 	s.cache, s.spec, s.kernel = nil, nil, nil
@@ -398,6 +402,32 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		return res, fmt.Errorf("open ring buffer: %w", err)
 	}
 	defer rd.Close()
+	var losses LossSource = mapLosses{s.coll.Maps["counters"], s.allPrograms()}
+	if cfg.Started != nil {
+		if err := cfg.Started(); err != nil {
+			return res, err
+		}
+		// Without privileges a kernel may refuse bpf() map lookups
+		// (kernel.unprivileged_bpf_disabled before the checks moved to
+		// program load): record without loss counters, and say so.
+		if _, _, err := losses.Losses(); err != nil {
+			res.LossCounters = err.Error()
+			losses = unreadableLosses{}
+			fmt.Fprintf(log, "warning: loss counters unreadable now (%v): the capture counts them as loss_counters_unreadable\n", err)
+		}
+	}
+	res.Recording = true
+	if cfg.ReadyFile != "" {
+		if err := writeReadyFile(cfg.ReadyFile); err != nil {
+			// The capture is in place: complete it, empty.
+			if cerr := w.Close(); cerr != nil {
+				return res, errors.Join(err, fmt.Errorf("complete capture: %w", cerr))
+			}
+			return res, err
+		}
+	}
+	fmt.Fprintf(log, "attached %d probes (%s), %d failed; recording\n", res.Probes, res.Backend, res.ProbesFailed)
+
 	clock.mark("ring buffer")
 	res.Startup = clock.phases
 	freeing := make(map[uint32]bool)
@@ -409,7 +439,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	dr := &drainer{
 		ring:   rd,
 		dec:    newDecoder(w, freeing),
-		losses: mapLosses{s.coll.Maps["counters"], s.allPrograms()},
+		losses: losses,
 		opts: drainOptions{
 			MaxEvents:    cfg.MaxEvents,
 			MaxSize:      cfg.MaxSize,
@@ -1073,6 +1103,35 @@ func (s *session) close(res *Result) {
 		s.coll.Close()
 	}
 	res.Detach = time.Since(t0)
+}
+
+// writeReadyFile announces that every probe is attached: a new file,
+// mode 0600 whatever the umask, never through a symlink.
+func writeReadyFile(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	if _, err := f.WriteString("ready\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	return nil
+}
+
+// unreadableLosses stands for loss counters the recorder may no longer
+// read: the capture says so instead of showing zero losses.
+type unreadableLosses struct{}
+
+func (unreadableLosses) Losses() ([]uint64, map[string]uint64, error) {
+	return nil, map[string]uint64{"loss_counters_unreadable": 1}, nil
 }
 
 // allPrograms returns the main collection's programs and the fentry

@@ -77,6 +77,7 @@ var scenarios = map[string]scenarioFunc{
 	"nospace":   scenarioDiskFull,
 	"backends":  scenarioBackends,
 	"tmulti":    scenarioTracingMulti,
+	"privdrop":  scenarioPrivDrop,
 }
 
 func main() {
