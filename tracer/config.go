@@ -18,6 +18,7 @@ const (
 	BackendAuto        = "auto"
 	BackendKprobe      = "kprobe"
 	BackendKprobeMulti = "kprobe-multi"
+	BackendFentry      = "fentry"
 )
 
 // Defaults of [Config].
@@ -49,7 +50,7 @@ type Config struct {
 	AllKmods        bool     // also trace functions of every loaded module with BTF
 	Kmods           []string // also trace functions of these modules
 	TrackBPFHelpers bool     // also trace BPF helper functions (bpf_skb_*, bpf_xdp_*)
-	Backend         string   // auto | kprobe | kprobe-multi
+	Backend         string   // auto | kprobe | kprobe-multi | fentry (the skb functions; the rest uses kprobes)
 	KprobeBatch     int      // single kprobes attached per batch
 
 	// Filters evaluated in the kernel.
@@ -129,9 +130,9 @@ func (c *Config) Validate() error {
 	switch c.Backend {
 	case "":
 		c.Backend = BackendAuto
-	case BackendAuto, BackendKprobe, BackendKprobeMulti:
+	case BackendAuto, BackendKprobe, BackendKprobeMulti, BackendFentry:
 	default:
-		return bad("unknown backend %q (want auto, kprobe or kprobe-multi)", c.Backend)
+		return bad("unknown backend %q (want auto, kprobe, kprobe-multi or fentry)", c.Backend)
 	}
 	for name, re := range map[string]string{"--filter-func": c.FilterFunc, "--filter-non-skb-funcs": c.NonSKBFuncs} {
 		if _, err := regexp.Compile(re); err != nil {

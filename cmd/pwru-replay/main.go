@@ -237,8 +237,13 @@ func filterFlags() []cli.Flag {
 }
 
 // filterFrom turns the shared flags and the pcap expression (the
-// arguments after the file) into an analyze.Filter.
+// arguments after the file) into an analyze.Filter, warning on stderr
+// about an expression that can match nothing.
 func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
+	pcap := strings.Join(pcapArgs, " ")
+	if w := analyze.PcapWarning(pcap); w != "" {
+		fmt.Fprintf(c.App.ErrWriter, "pwru-replay: warning: %s\n", w)
+	}
 	return analyze.Filter{
 		Func:    c.String("func"),
 		Netns:   c.String("netns"),
@@ -252,7 +257,7 @@ func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
 		Reason:  c.String("reason"),
 		Track:   c.Bool("track"),
 		Window:  c.Duration("window"),
-		Pcap:    strings.Join(pcapArgs, " "),
+		Pcap:    pcap,
 	}
 }
 

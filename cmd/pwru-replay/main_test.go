@@ -302,3 +302,25 @@ func TestCLIDamagedFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIPcapRejectsAll: an expression libpcap's optimiser refuses as
+// matching nothing runs, matches nothing, and says so in one line.
+func TestCLIPcapRejectsAll(t *testing.T) {
+	dir := t.TempDir()
+	mustScenario(t, dir, "basic")
+	out, errOut, code := runCLI(t, dir, "print", "basic.pwru", "udp port 53 and vlan")
+	if code != 0 {
+		t.Fatalf("print: exit %d: %s", code, errOut)
+	}
+	want := "pwru-replay: warning: pcap filter \"udp port 53 and vlan\" matches no packet (libpcap refuses it: expression rejects all packets)\n"
+	if errOut != want {
+		t.Errorf("stderr:\n got %q\nwant %q", errOut, want)
+	}
+	all, _, _ := runCLI(t, dir, "print", "basic.pwru", "udp port 53")
+	if !strings.Contains(all, "udp_rcv") || strings.Contains(out, "udp_rcv") {
+		t.Errorf("udp port 53 printed %d bytes; with vlan: %q", len(all), out)
+	}
+	if _, errOut, _ := runCLI(t, dir, "print", "basic.pwru", "udp port 53"); errOut != "" {
+		t.Errorf("udp port 53: unexpected stderr %q", errOut)
+	}
+}
