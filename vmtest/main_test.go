@@ -266,8 +266,18 @@ func setup(tmp string) error {
 	// times; a kernel without one counts as longest) so that the short
 	// ones fill in behind them.
 	queue := make(chan *kernelRun, len(runs))
-	for _, kr := range longestFirst(runs, previousWalls(root, names)) {
-		if kr.err == nil {
+	bySeries := map[string]*kernelRun{}
+	for _, kr := range runs {
+		bySeries[kr.series] = kr
+	}
+	prev := map[string]time.Duration{}
+	if r, err := report.ReadResults(resultsPath(root)); err == nil {
+		prev = r.Walls(names)
+	}
+	order := report.LongestFirst(series, prev)
+	fmt.Fprintf(os.Stderr, "vmtest: boot order %s, %d at a time\n", strings.Join(order, " "), max(1, *flagParallel))
+	for _, s := range order {
+		if kr := bySeries[s]; kr.err == nil {
 			queue <- kr
 		}
 	}
@@ -286,37 +296,6 @@ func setup(tmp string) error {
 	}
 	wg.Wait()
 	return nil
-}
-
-// previousWalls reads each kernel's wall time from the last run's results
-// if that run had the same scenarios (none otherwise).
-func previousWalls(root string, scenarios []string) map[string]time.Duration {
-	w := map[string]time.Duration{}
-	r, err := report.ReadResults(resultsPath(root))
-	if err != nil || !slices.Equal(r.Scenarios, scenarios) {
-		return w
-	}
-	for _, k := range r.Kernels {
-		if k.Error == "" {
-			w[k.Series] = k.Wall
-		}
-	}
-	return w
-}
-
-// longestFirst orders runs by previous wall time, longest first; runs
-// without one come first in their given order.
-func longestFirst(runs []*kernelRun, prev map[string]time.Duration) []*kernelRun {
-	out := slices.Clone(runs)
-	sort.SliceStable(out, func(i, j int) bool {
-		wi, iok := prev[out[i].series]
-		wj, jok := prev[out[j].series]
-		if iok != jok {
-			return !iok
-		}
-		return wi > wj
-	})
-	return out
 }
 
 func resultsPath(root string) string {

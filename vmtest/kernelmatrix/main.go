@@ -139,7 +139,7 @@ func cell(s string) string {
 // render writes the matrix as Markdown tables.
 func render(r *report.Results) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "From the vmtest run of %s (%d scenarios).\n\n", r.Started.UTC().Format(time.DateOnly), len(r.Scenarios))
+	fmt.Fprintf(&b, "From the vmtest results of %s (%d scenarios; the wall time is the host's, under whatever else it ran).\n\n", r.Started.UTC().Format(time.DateOnly), len(r.Scenarios))
 	row := func(cells ...string) {
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
 	}
@@ -170,6 +170,13 @@ func render(r *report.Results) string {
 			return "did not run: " + firstLine(k.Error)
 		}
 		return fmt.Sprintf("%.0f s", k.Wall.Seconds())
+	})
+	perKernel("scenarios run", func(k *report.KernelResult) string {
+		seen := map[string]bool{}
+		for _, t := range k.Tests {
+			seen[t.Scenario] = true
+		}
+		return fmt.Sprintf("%d of %d", len(seen), len(r.Scenarios))
 	})
 	for _, fr := range featureRows {
 		perKernel(fr.what, func(k *report.KernelResult) string {

@@ -55,7 +55,10 @@ func TestRender(t *testing.T) {
 			t.Errorf("row:\n got %s\nwant %s", l, tc.want)
 		}
 	}
-	if !strings.HasPrefix(got, "From the vmtest run of 2026-12-02 (2 scenarios).") {
+	if l := find("| scenarios run |"); l != "| scenarios run | 2 of 2 | 2 of 2 | 0 of 2 |" {
+		t.Errorf("scenarios run row: %s", l)
+	}
+	if !strings.HasPrefix(got, "From the vmtest results of 2026-12-02 (2 scenarios;") {
 		t.Errorf("header: %q", lines[0])
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"time"
 )
 
@@ -228,4 +230,36 @@ func ReadResults(path string) (*Results, error) {
 		return nil, fmt.Errorf("decode results %s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// Walls returns each kernel's wall time if the run had exactly the given
+// scenarios (none otherwise: another selection's times say nothing).
+func (r *Results) Walls(scenarios []string) map[string]time.Duration {
+	w := map[string]time.Duration{}
+	if !slices.Equal(r.Scenarios, scenarios) {
+		return w
+	}
+	for _, k := range r.Kernels {
+		if k.Error == "" && k.Wall > 0 {
+			w[k.Series] = k.Wall
+		}
+	}
+	return w
+}
+
+// LongestFirst orders series by their previous wall time, longest first,
+// so that with fewer cores than kernels the short ones fill in behind the
+// long ones. Series without a time come first, in their given order (on a
+// first run: oldest kernels, whose single kprobes attach slowest, first).
+func LongestFirst(series []string, prev map[string]time.Duration) []string {
+	out := slices.Clone(series)
+	sort.SliceStable(out, func(i, j int) bool {
+		wi, iok := prev[out[i]]
+		wj, jok := prev[out[j]]
+		if iok != jok {
+			return !iok
+		}
+		return wi > wj
+	})
+	return out
 }
