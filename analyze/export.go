@@ -22,30 +22,30 @@ import (
 type ExportEvent struct {
 	CaptureID  string   `parquet:"capture_id,dict"`
 	Kernel     string   `parquet:"kernel,dict"`
-	Time       int64    `parquet:"time,timestamp(nanosecond)"`
+	Time       int64    `parquet:"time,timestamp(nanosecond),delta"`
 	TimeNs     int64    `parquet:"time_ns,delta"`
-	CPU        int32    `parquet:"cpu"`
-	PID        int64    `parquet:"pid"`
+	CPU        int32    `parquet:"cpu,dict"`
+	PID        int64    `parquet:"pid,dict"`
 	Process    string   `parquet:"process,dict"`
 	Func       string   `parquet:"func,dict"`
 	ProbeKind  string   `parquet:"probe_kind,dict"`
-	SKBID      int64    `parquet:"skb_id,optional"`
+	SKBID      int64    `parquet:"skb_id,optional,delta"`
 	SKB        string   `parquet:"skb,optional"`
-	TrackID    int64    `parquet:"track_id,optional"`
-	Netns      int64    `parquet:"netns"`
+	TrackID    int64    `parquet:"track_id,optional,delta"`
+	Netns      int64    `parquet:"netns,dict"`
 	NetnsName  string   `parquet:"netns_name,optional,dict"`
 	Ifname     string   `parquet:"ifname,optional,dict"`
-	Ifindex    int64    `parquet:"ifindex"`
-	Mark       int64    `parquet:"mark"`
-	Protocol   int32    `parquet:"protocol"`
-	Len        int64    `parquet:"len"`
-	MTU        int64    `parquet:"mtu"`
-	PktType    int32    `parquet:"pkt_type"`
+	Ifindex    int64    `parquet:"ifindex,dict"`
+	Mark       int64    `parquet:"mark,dict"`
+	Protocol   int32    `parquet:"protocol,dict"`
+	Len        int64    `parquet:"len,dict"`
+	MTU        int64    `parquet:"mtu,dict"`
+	PktType    int32    `parquet:"pkt_type,dict"`
 	Saddr      string   `parquet:"saddr,optional,dict"`
 	Daddr      string   `parquet:"daddr,optional,dict"`
-	Sport      int32    `parquet:"sport"`
-	Dport      int32    `parquet:"dport"`
-	L4Proto    int32    `parquet:"l4proto"`
+	Sport      int32    `parquet:"sport,dict"`
+	Dport      int32    `parquet:"dport,dict"`
+	L4Proto    int32    `parquet:"l4proto,dict"`
 	DropReason string   `parquet:"drop_reason,optional,dict"`
 	Retval     *int64   `parquet:"retval,optional"`
 	Verdict    string   `parquet:"verdict,optional,dict"`
@@ -60,7 +60,7 @@ type ExportSKB struct {
 	Kernel    string `parquet:"kernel,dict"`
 	SKBID     int64  `parquet:"skb_id"`
 	SKB       string `parquet:"skb"`
-	TrackID   int64  `parquet:"track_id,optional"`
+	TrackID   int64  `parquet:"track_id,optional,delta"`
 	CloneOf   string `parquet:"clone_of,optional"`
 	First     int64  `parquet:"first_time,timestamp(nanosecond)"`
 	Last      int64  `parquet:"last_time,timestamp(nanosecond)"`
@@ -77,9 +77,9 @@ type ExportSKB struct {
 	Flow        string   `parquet:"flow,dict"`
 	Saddr       string   `parquet:"saddr,optional,dict"`
 	Daddr       string   `parquet:"daddr,optional,dict"`
-	Sport       int32    `parquet:"sport"`
-	Dport       int32    `parquet:"dport"`
-	L4Proto     int32    `parquet:"l4proto"`
+	Sport       int32    `parquet:"sport,dict"`
+	Dport       int32    `parquet:"dport,dict"`
+	L4Proto     int32    `parquet:"l4proto,dict"`
 	NetnsSeen   []int64  `parquet:"netns,list"`
 	Interfaces  []string `parquet:"interfaces,list"`
 	PacketFlow  string   `parquet:"packet_flow,optional,dict"`
