@@ -174,8 +174,8 @@ func Partition(c *analyze.Capture) string {
 	return "host=" + escape(c.File.Header().Hostname) + "/date=" + analyze.CaptureDay(c)
 }
 
-// escape percent-encodes what may not appear in a Hive partition value
-// (as Hive does): anything but letters, digits and "._-".
+// escape percent-encodes the characters Hive escapes in a partition
+// value (control characters and "#%'*/:=?\\{[]^ and DEL).
 func escape(s string) string {
 	if s == "" {
 		return "unknown"
@@ -183,11 +183,11 @@ func escape(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
-		if ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '_' || ch == '-' {
-			b.WriteByte(ch)
+		if ch < 0x20 || ch == 0x7f || strings.IndexByte("\"#%'*/:=?\\{[]^", ch) >= 0 {
+			fmt.Fprintf(&b, "%%%02X", ch)
 			continue
 		}
-		fmt.Fprintf(&b, "%%%02X", ch)
+		b.WriteByte(ch)
 	}
 	return b.String()
 }

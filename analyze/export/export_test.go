@@ -149,7 +149,8 @@ func TestEscape(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"node-1.example.com", "node-1.example.com"},
 		{"", "unknown"},
-		{"a/b=c d", "a%2Fb%3Dc%20d"},
+		{"(none)", "(none)"},
+		{"a/b=c:d", "a%2Fb%3Dc%3Ad"},
 	} {
 		if got := escape(tc.in); got != tc.want {
 			t.Errorf("escape(%q) = %q, want %q", tc.in, got, tc.want)

@@ -159,6 +159,7 @@ Example:
 			pcapCommand(env),
 			diffCommand(env),
 			sliceCommand(env),
+			exportCommand(env),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
