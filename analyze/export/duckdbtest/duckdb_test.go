@@ -155,7 +155,11 @@ func TestStatsVM(t *testing.T) {
 		all = append(all, exp{c, exportTo(t, dir, c, analyze.Filter{}), analyze.Filter{}})
 	}
 	// The same filters as every command: a second dataset per filter.
-	for _, flt := range []analyze.Filter{{Dropped: true}, {Func: "^(ip_|kfree_skb)"}} {
+	for _, f := range []struct {
+		name string
+		flt  analyze.Filter
+	}{{"dropped", analyze.Filter{Dropped: true}}, {"func", analyze.Filter{Func: "^(ip_|kfree_skb)"}}} {
+		flt := f.flt
 		fdir := t.TempDir()
 		for _, path := range vmCaptures(t) {
 			c := open(t, path)
@@ -163,7 +167,7 @@ func TestStatsVM(t *testing.T) {
 				continue
 			}
 			id := exportTo(t, fdir, c, flt)
-			t.Run(fmt.Sprintf("%s/%+v", filepath.Base(path), flt), func(t *testing.T) {
+			t.Run(filepath.Base(path)+"/"+f.name, func(t *testing.T) {
 				checkStats(t, openDB(t, fdir), c, id, flt)
 			})
 		}
