@@ -56,15 +56,23 @@ const batch = 1024
 var zstdFastest = zstd.Codec{Level: zstd.SpeedFastest}
 
 // writerOptions are those of every table: zstd pages, row groups of a
-// million rows, statistics in the page headers (pruning by time).
-func writerOptions() []parquet.WriterOption {
-	return []parquet.WriterOption{
+// million rows, column index bounds for the numbers and times only (those
+// of the strings and lists prune nothing and cost a comparison per value).
+func writerOptions(row any) []parquet.WriterOption {
+	opts := []parquet.WriterOption{
 		parquet.Compression(&zstdFastest),
 		parquet.MaxRowsPerRowGroup(1 << 20),
 		parquet.PageBufferSize(1 << 20),
 		parquet.DataPageStatistics(false),
 		parquet.CreatedBy("pwru-replay", "", ""),
 	}
+	for _, col := range parquet.SchemaOf(row).Fields() {
+		if col.Leaf() && col.Type().Kind() != parquet.ByteArray {
+			continue
+		}
+		opts = append(opts, parquet.SkipPageBounds(col.Name()))
+	}
+	return opts
 }
 
 // Schemas returns the Parquet schemas of the three tables as text, one
@@ -137,8 +145,8 @@ func (s *sink) flushSKBs() error {
 // [WriteCapture] that tests and benchmarks use.
 func WriteTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyze.ExportOptions) (*analyze.ExportCapture, error) {
 	s := &sink{
-		ev:      parquet.NewGenericWriter[analyze.ExportEvent](events, writerOptions()...),
-		sk:      parquet.NewGenericWriter[analyze.ExportSKB](skbs, writerOptions()...),
+		ev:      parquet.NewGenericWriter[analyze.ExportEvent](events, writerOptions(new(analyze.ExportEvent))...),
+		sk:      parquet.NewGenericWriter[analyze.ExportSKB](skbs, writerOptions(new(analyze.ExportSKB))...),
 		events:  make([]analyze.ExportEvent, 0, batch),
 		retvals: make([]int64, batch),
 		skbs:    make([]analyze.ExportSKB, 0, batch),
@@ -159,7 +167,7 @@ func WriteTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyz
 	if err := s.sk.Close(); err != nil {
 		return nil, fmt.Errorf("write skbs table: %w", err)
 	}
-	cw := parquet.NewGenericWriter[analyze.ExportCapture](captures, writerOptions()...)
+	cw := parquet.NewGenericWriter[analyze.ExportCapture](captures, writerOptions(new(analyze.ExportCapture))...)
 	if _, err := cw.Write([]analyze.ExportCapture{*row}); err != nil {
 		return nil, fmt.Errorf("write captures table: %w", err)
 	}
