@@ -164,6 +164,15 @@ var benchFile struct {
 	path string
 }
 
+// TestMain removes the benchmarks' capture.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchFile.path != "" {
+		os.RemoveAll(filepath.Dir(benchFile.path))
+	}
+	os.Exit(code)
+}
+
 // synthCapture writes (once) a synthetic capture of about a million
 // events and opens it.
 func synthCapture(b *testing.B) *analyze.Capture {

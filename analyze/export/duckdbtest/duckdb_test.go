@@ -383,8 +383,18 @@ func writeSynth(tb testing.TB, path string, cfg synth.Config, host string) {
 // from ten hosts, written once per test binary.
 var fleet struct {
 	sync.Once
+	tmp    string
 	dir    string
 	events int64
+}
+
+// TestMain removes the benchmarks' dataset.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fleet.tmp != "" {
+		os.RemoveAll(fleet.tmp)
+	}
+	os.Exit(code)
 }
 
 func fleetDataset(b *testing.B) string {
@@ -393,7 +403,7 @@ func fleetDataset(b *testing.B) string {
 		if err != nil {
 			b.Fatal(err)
 		}
-		fleet.dir = filepath.Join(tmp, "dataset")
+		fleet.tmp, fleet.dir = tmp, filepath.Join(tmp, "dataset")
 		for i := range 10 {
 			p := filepath.Join(tmp, "capture.pwru")
 			writeSynth(b, p, synth.Config{Seed: uint64(100 + i), SKBs: 25000, PayloadPercent: 20, DropPercent: 5 + i}, fmt.Sprintf("node-%d", i))
