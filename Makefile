@@ -19,7 +19,7 @@ demo: ## the main job: record ping in a VM (good, then with a drop rule), analyz
 test: deps unit vmtest ## everything CI runs: install what is missing, lint, unit tests, VM end-to-end tests
 
 unit: lint check-generate deps-check ## host tests: format, analyzer, filters (no kernel needed), then duckdbtest
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) duckdbtest
 
 DUCKDBTEST := analyze/export/duckdbtest
