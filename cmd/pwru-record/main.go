@@ -362,8 +362,7 @@ func isTerminal(f *os.File) bool {
 func run(c *cli.Context) error {
 	cfg, err := config(c)
 	if err != nil {
-		// A flag's value is wrong: a usage error.
-		return usageError{err}
+		return err
 	}
 	if n := displayNote(c); n != "" {
 		fmt.Fprintf(c.App.ErrWriter, "pwru-record: %s\n", n)
