@@ -26,10 +26,9 @@ char __license[] SEC("license") = "GPL";
 #define MAX_PAYLOAD 2048 // --snaplen is capped to this
 #define MAX_RAW 1024	 // raw struct sk_buff / skb_shared_info bytes
 #define CB_SIZE 48
-#define MAX_META 4	   // --output-skb-metadata fields
+#define MAX_META 4	   // --output-skb-metadata (and --output-xdp-metadata) fields
 #define META_SIZE (MAX_META * 8)
 #define MAX_META_DEREF 3   // pointer hops in one metadata path
-#define MAX_XDP_META 64	   // --output-xdp-metadata bytes
 #define PCAP_BOUND 512	   // data_end = data + min(linear length, PCAP_BOUND)
 #define FILTER_STACK 256   // stack the filter placeholders may use
 #define PAYLOAD_HASH_WORDS 8
@@ -84,7 +83,7 @@ enum counter {
 // event is the fixed-size core of every ring buffer record. Variable parts
 // follow it in this order, each of the stated length: payload
 // (payload_len), raw sk_buff (skb_len), raw skb_shared_info (shinfo_len),
-// skb->cb (cb_len), metadata (meta_len), xdp metadata (xdp_meta_len),
+// skb->cb (cb_len), metadata (meta_len), xdp metadata fields (xdp_meta_len),
 // BPF map operation (bpfmap_len), kernel stack (stack_len bytes: return
 // addresses, innermost first).
 struct event {
@@ -125,8 +124,8 @@ struct event {
 	u16 stack_len;
 };
 
-// meta_field describes one --output-skb-metadata path: starting at the
-// sk_buff, follow nderef pointers (each read at off[i] of the previous
+// meta_field describes one --output-skb-metadata (--output-xdp-metadata)
+// path: starting at the sk_buff (xdp_buff), follow nderef pointers (each read at off[i] of the previous
 // struct), then read size bytes at off[nderef]; bitfields are shifted and
 // masked.
 struct meta_field {
@@ -163,12 +162,12 @@ struct config {
 	u8 output_skb;
 	u8 output_shinfo;
 	u8 output_cb;
-	u8 output_xdp_meta;
-	u8 meta_count;
+	u8 meta_count;	   // sk_buff fields: meta[0, meta_count)
+	u8 xdp_meta_count; // xdp_buff fields: meta[MAX_META, MAX_META + xdp_meta_count)
 	u8 track_bpf_helpers;
 	u8 output_bpfmap;
 	u8 track_non_skb; // --filter-non-skb-funcs: skb functions leave caller chains
-	struct meta_field meta[MAX_META];
+	struct meta_field meta[2 * MAX_META];
 };
 
 volatile const struct config CFG = {};
@@ -191,7 +190,7 @@ struct chain_val {
 
 struct scratch {
 	struct event ev;
-	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + MAX_XDP_META + BPFMAP_SIZE +
+	u8 data[MAX_PAYLOAD + 2 * MAX_RAW + CB_SIZE + META_SIZE + META_SIZE + BPFMAP_SIZE +
 		OUT_STACK_BYTES];
 	// The kernel stack of the probe hit (stack_take), and the chain map's
 	// key and value (kept here, off the BPF stack).
@@ -615,14 +614,16 @@ static __always_inline u32 put_raw(struct scratch *s, u32 pos, void *src, u64 si
 	return pos + size;
 }
 
-static __always_inline u64 read_meta(struct sk_buff *skb, u32 i)
+// read_meta reads the field of CFG.meta[i] from ptr (an sk_buff or an
+// xdp_buff).
+static __always_inline u64 read_meta(void *ptr, u32 i)
 {
-	u64 p = (u64)skb;
+	u64 p = (u64)ptr;
 	u64 v = 0;
 	u8 n;
 	u64 size;
 
-	if (i >= MAX_META)
+	if (i >= 2 * MAX_META)
 		return 0;
 	n = CFG.meta[i].nderef;
 	for (u32 k = 0; k < MAX_META_DEREF; k++) {
@@ -647,25 +648,27 @@ static __always_inline u64 read_meta(struct sk_buff *skb, u32 i)
 	return v;
 }
 
-static __always_inline u32 put_meta(struct scratch *s, u32 pos, struct sk_buff *skb)
+// put_meta appends the n fields CFG.meta[first, first + n) read from ptr,
+// 8 bytes each, and sets *lenp to their length.
+static __always_inline u32 put_meta(struct scratch *s, u32 pos, void *ptr, u32 first, u32 n,
+				    u16 *lenp)
 {
-	u32 n = CFG.meta_count;
 	u64 p = pos;
 
 	OPAQUE(p);
 	if (n == 0 || p > DATA_CAP - META_SIZE)
 		return pos;
+	if (n > MAX_META)
+		n = MAX_META;
 	for (u32 i = 0; i < MAX_META; i++) {
 		u64 v;
 
 		if (i >= n)
 			break;
-		v = read_meta(skb, i);
+		v = read_meta(ptr, first + i);
 		__builtin_memcpy(&s->data[p + i * 8], &v, 8);
 	}
-	if (n > MAX_META)
-		n = MAX_META;
-	s->ev.meta_len = n * 8;
+	*lenp = n * 8;
 	return pos + n * 8;
 }
 
@@ -1047,7 +1050,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	if (CFG.output_cb)
 		pos = put_raw(s, pos, (void *)skb + bpf_core_field_offset(struct sk_buff, cb),
 			      CB_SIZE, &s->ev.cb_len);
-	pos = put_meta(s, pos, skb);
+	pos = put_meta(s, pos, skb, 0, CFG.meta_count, &s->ev.meta_len);
 	pos = put_bpfmap(s, pos);
 	if (CFG.output_stack || (CFG.track_non_skb && sp))
 		n = stack_take(ctx, s);
@@ -1394,7 +1397,6 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 	struct scratch *s;
 	void *data;
 	void *data_end;
-	void *meta;
 	u32 len;
 	u32 pos = 0;
 
@@ -1402,7 +1404,6 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 		return 0;
 	data = BPF_CORE_READ(xdp, data);
 	data_end = BPF_CORE_READ(xdp, data_end);
-	meta = BPF_CORE_READ(xdp, data_meta);
 	len = data_end > data ? data_end - data : 0;
 
 	s = scratch_get();
@@ -1431,20 +1432,7 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 
 		pos = put_payload(s, pos, &d);
 	}
-	if (CFG.output_xdp_meta && meta && meta < data) {
-		u64 n = data - meta;
-		u64 p = pos;
-
-		if (n > MAX_XDP_META)
-			n = MAX_XDP_META;
-		OPAQUE(n);
-		OPAQUE(p);
-		if (p <= DATA_CAP - MAX_XDP_META && n && n <= MAX_XDP_META &&
-		    bpf_probe_read_kernel(&s->data[p], n, meta) == 0) {
-			s->ev.xdp_meta_len = n;
-			pos += n;
-		}
-	}
+	pos = put_meta(s, pos, xdp, MAX_META, CFG.xdp_meta_count, &s->ev.xdp_meta_len);
 	pos = put_bpfmap(s, pos);
 	pos = put_stack(ctx, s, pos);
 	emit(s, pos);

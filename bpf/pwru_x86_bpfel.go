@@ -60,12 +60,12 @@ type PwruConfig struct {
 	OutputSkb          uint8
 	OutputShinfo       uint8
 	OutputCb           uint8
-	OutputXdpMeta      uint8
 	MetaCount          uint8
+	XdpMetaCount       uint8
 	TrackBpfHelpers    uint8
 	OutputBpfmap       uint8
 	TrackNonSkb        uint8
-	Meta               [4]struct {
+	Meta               [8]struct {
 		_        structs.HostLayout
 		Off      [4]uint32
 		Nderef   uint8
@@ -123,7 +123,7 @@ type PwruProgCtx struct {
 type PwruScratch struct {
 	_    structs.HostLayout
 	Ev   PwruEvent
-	Data [5072]uint8
+	Data [5040]uint8
 	Ips  [50]uint64
 	Key  PwruChainKey
 	Val  PwruChainVal

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -28,7 +29,8 @@ const (
 	DefaultBatch       = 10
 	// MaxSnaplen is the largest payload the kernel program copies.
 	MaxSnaplen = 2048
-	// MaxMetadata is the number of --output-skb-metadata fields.
+	// MaxMetadata is the number of --output-skb-metadata fields, and of
+	// --output-xdp-metadata fields.
 	MaxMetadata = 4
 )
 
@@ -96,7 +98,7 @@ type Config struct {
 	OutputSharedInfo  bool
 	OutputCB          bool
 	OutputSKBMetadata []string // e.g. "skb->hash", "skb->dev->ifindex"
-	OutputXDPMetadata bool
+	OutputXDPMetadata []string // e.g. "xdp->rxq->queue_index", "xdp->rxq->dev->ifindex"
 	OutputBPFMap      bool // map operations of the traced tc/XDP programs (needs TraceTC or TraceXDP)
 	OutputStack       bool
 	OutputCaller      bool
@@ -195,7 +197,17 @@ func (c *Config) Validate() error {
 	if c.XDPExpr != "" && !c.TraceXDP {
 		return bad("--filter-xdp-expr needs --filter-trace-xdp")
 	}
-	if c.OutputXDPMetadata && !c.TraceXDP {
+	if len(c.OutputXDPMetadata) > MaxMetadata {
+		return bad("--output-xdp-metadata: at most %d fields, got %d", MaxMetadata, len(c.OutputXDPMetadata))
+	}
+	for _, m := range c.OutputXDPMetadata {
+		if !strings.HasPrefix(strings.TrimSpace(m), "xdp->") {
+			// Also what the former boolean spelling leaves here
+			// ("--output-xdp-metadata=true", or the next flag as the value).
+			return bad("--output-xdp-metadata takes xdp_buff fields such as 'xdp->rxq->queue_index', got %q", m)
+		}
+	}
+	if len(c.OutputXDPMetadata) > 0 && !c.TraceXDP {
 		return bad("--output-xdp-metadata needs --filter-trace-xdp")
 	}
 	if c.MaxSize < 0 || c.Duration < 0 {

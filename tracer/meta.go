@@ -14,8 +14,8 @@ import (
 // (MAX_META_DEREF in bpf/pwru.c).
 const maxMetaDeref = 3
 
-// MetaField is a resolved --output-skb-metadata path: starting at the
-// sk_buff, load a pointer at each of Derefs (each relative to the previous
+// MetaField is a resolved --output-skb-metadata or --output-xdp-metadata
+// path: starting at the sk_buff (xdp_buff), load a pointer at each of Derefs (each relative to the previous
 // pointer), then read Size bytes at Off; for a bitfield shift right by
 // BitShift and keep BitWidth bits.
 type MetaField struct {
@@ -30,19 +30,32 @@ type MetaField struct {
 // ResolveMetadata resolves a path like "skb->hash", "skb->dev->ifindex"
 // or "skb->sk->__sk_common.skc_family" against the struct sk_buff of spec.
 func ResolveMetadata(spec *btf.Spec, path string) (MetaField, error) {
+	return resolveMeta(spec, path, "skb->", "sk_buff")
+}
+
+// ResolveXDPMetadata resolves a path rooted at the XDP program's context,
+// like "xdp->rxq->queue_index", "xdp->rxq->dev->ifindex" or
+// "xdp->data_end", against the struct xdp_buff of spec (pwru's
+// --output-xdp-metadata).
+func ResolveXDPMetadata(spec *btf.Spec, path string) (MetaField, error) {
+	return resolveMeta(spec, path, "xdp->", "xdp_buff")
+}
+
+// resolveMeta resolves path, which starts with prefix, from struct root.
+func resolveMeta(spec *btf.Spec, path, prefix, root string) (MetaField, error) {
 	mf := MetaField{Path: path}
 	fail := func(format string, args ...any) (MetaField, error) {
 		return MetaField{}, fmt.Errorf("resolve metadata %q: "+format, append([]any{path}, args...)...)
 	}
-	rest, ok := strings.CutPrefix(strings.TrimSpace(path), "skb->")
+	rest, ok := strings.CutPrefix(strings.TrimSpace(path), prefix)
 	if !ok {
-		return fail("must start with skb->")
+		return fail("must start with %s", prefix)
 	}
-	var skb *btf.Struct
-	if err := spec.TypeByName("sk_buff", &skb); err != nil {
-		return fail("find struct sk_buff: %w", err)
+	var base *btf.Struct
+	if err := spec.TypeByName(root, &base); err != nil {
+		return fail("find struct %s: %w", root, err)
 	}
-	var cur btf.Type = skb
+	var cur btf.Type = base
 	var off uint32 // byte offset in the current pointee
 	var bitOff uint32
 	var m *btf.Member
@@ -149,13 +162,15 @@ func members(t btf.Type) ([]btf.Member, bool) {
 	return nil, false
 }
 
-// metaConfig stores resolved fields in the kernel program's configuration.
-func metaConfig(cfg *bpf.PwruConfig, fields []MetaField) error {
-	if len(fields) > len(cfg.Meta) {
+// metaConfig stores resolved fields in the kernel program's configuration:
+// the sk_buff fields in the first MaxMetadata entries of cfg.Meta, the
+// xdp_buff fields in the next MaxMetadata.
+func metaConfig(cfg *bpf.PwruConfig, skb, xdp []MetaField) error {
+	if len(skb) > MaxMetadata || len(xdp) > MaxMetadata || 2*MaxMetadata > len(cfg.Meta) {
 		return errors.New("too many metadata fields")
 	}
-	for i, f := range fields {
-		m := &cfg.Meta[i]
+	put := func(slot int, f MetaField) {
+		m := &cfg.Meta[slot]
 		copy(m.Off[:], f.Derefs)
 		m.Off[len(f.Derefs)] = f.Off
 		m.Nderef = uint8(len(f.Derefs))
@@ -163,6 +178,13 @@ func metaConfig(cfg *bpf.PwruConfig, fields []MetaField) error {
 		m.BitShift = f.BitShift
 		m.BitWidth = f.BitWidth
 	}
-	cfg.MetaCount = uint8(len(fields))
+	for i, f := range skb {
+		put(i, f)
+	}
+	for i, f := range xdp {
+		put(MaxMetadata+i, f)
+	}
+	cfg.MetaCount = uint8(len(skb))
+	cfg.XdpMetaCount = uint8(len(xdp))
 	return nil
 }

@@ -2,15 +2,20 @@ package tracer
 
 import (
 	"bytes"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pwru-record/pwru-record/bpf"
 )
 
 // metaSpec builds a BTF spec with a struct sk_buff shaped like the
 // kernel's where it matters: an anonymous union, a pointer to a device, a
-// bitfield.
+// bitfield; and a struct xdp_buff with its rxq and an anonymous struct in
+// an anonymous union.
 func metaSpec(tb testing.TB) *btf.Spec {
 	tb.Helper()
 	u8 := &btf.Int{Name: "u8", Size: 1}
@@ -36,7 +41,25 @@ func metaSpec(tb testing.TB) *btf.Spec {
 		{Name: "hash", Type: u32, Offset: 224},
 		{Name: "cb", Type: &btf.Array{Type: u8, Index: u32, Nelems: 8}, Offset: 256},
 	}}
-	b, err := btf.NewBuilder([]btf.Type{skb}, nil)
+	rxq := &btf.Struct{Name: "xdp_rxq_info", Size: 16, Members: []btf.Member{
+		{Name: "dev", Type: &btf.Pointer{Target: dev}, Offset: 0},
+		{Name: "queue_index", Type: u32, Offset: 64},
+	}}
+	void := &btf.Pointer{Target: &btf.Void{}}
+	xdp := &btf.Struct{Name: "xdp_buff", Size: 40, Members: []btf.Member{
+		{Name: "data", Type: void, Offset: 0},
+		{Name: "data_end", Type: void, Offset: 64},
+		{Name: "rxq", Type: &btf.Pointer{Target: rxq}, Offset: 128},
+		{Name: "", Type: &btf.Union{Size: 8, Members: []btf.Member{
+			{Name: "", Type: &btf.Struct{Size: 8, Members: []btf.Member{
+				{Name: "frame_sz", Type: u32, Offset: 0},
+				{Name: "flags", Type: u32, Offset: 32},
+			}}},
+			{Name: "frame_sz_flags_init", Type: u64},
+		}}, Offset: 192},
+		{Name: "pad", Type: &btf.Array{Type: u8, Index: u32, Nelems: 8}, Offset: 256},
+	}}
+	b, err := btf.NewBuilder([]btf.Type{skb, xdp}, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -84,5 +107,124 @@ func TestResolveMetadata(t *testing.T) {
 				t.Errorf("ResolveMetadata (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestResolveXDPMetadata(t *testing.T) {
+	spec := metaSpec(t)
+	tests := []struct {
+		path    string
+		want    MetaField
+		wantErr string
+	}{
+		{path: "xdp->data_end", want: MetaField{Off: 8, Size: 8}},
+		{path: "xdp->rxq->queue_index", want: MetaField{Derefs: []uint32{16}, Off: 8, Size: 4}},
+		{path: "xdp->rxq->dev->ifindex", want: MetaField{Derefs: []uint32{16, 0}, Off: 8, Size: 4}},
+		{path: "xdp->flags", want: MetaField{Off: 28, Size: 4}},
+		{path: " xdp->frame_sz", want: MetaField{Off: 24, Size: 4}},
+		{path: "skb->hash", wantErr: "must start with xdp->"},
+		{path: "xdp", wantErr: "must start with xdp->"},
+		{path: "xdp->hash", wantErr: "no field hash in xdp_buff"},
+		{path: "xdp->pad", wantErr: "want an integer"},
+		{path: "xdp->rxq", want: MetaField{Off: 16, Size: 8}},
+		{path: "xdp->rxq.queue_index", wantErr: "not a struct"},
+		{path: "xdp->rxq->", wantErr: "ends with"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			got, err := ResolveXDPMetadata(spec, tt.path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.want.Path = tt.path
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ResolveXDPMetadata (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestResolveXDPMetadataKernel resolves pwru's kinds of expressions
+// against the running kernel's struct xdp_buff, when the host has BTF: the
+// offsets must be those of the kernel's members, found here by a direct
+// walk of the types.
+func TestResolveXDPMetadataKernel(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		t.Skipf("no kernel BTF on this host: %v", err)
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := func(structName, member string) uint32 {
+		t.Helper()
+		var s *btf.Struct
+		if err := spec.TypeByName(structName, &s); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range s.Members {
+			if m.Name == member {
+				return uint32(m.Offset / 8)
+			}
+		}
+		t.Fatalf("no %s in struct %s", member, structName)
+		return 0
+	}
+	tests := []struct {
+		path string
+		want MetaField
+	}{
+		{path: "xdp->data_end", want: MetaField{Off: off("xdp_buff", "data_end"), Size: 8}},
+		{path: "xdp->rxq->queue_index", want: MetaField{Derefs: []uint32{off("xdp_buff", "rxq")}, Off: off("xdp_rxq_info", "queue_index"), Size: 4}},
+		{path: "xdp->rxq->dev->ifindex", want: MetaField{Derefs: []uint32{off("xdp_buff", "rxq"), off("xdp_rxq_info", "dev")}, Off: off("net_device", "ifindex"), Size: 4}},
+		{path: "xdp->rxq->dev->mtu", want: MetaField{Derefs: []uint32{off("xdp_buff", "rxq"), off("xdp_rxq_info", "dev")}, Off: off("net_device", "mtu"), Size: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			got, err := ResolveXDPMetadata(spec, tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.want.Path = tt.path
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ResolveXDPMetadata (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := ResolveXDPMetadata(spec, "xdp->rxq->dev->nope"); err == nil {
+		t.Error("xdp->rxq->dev->nope resolved")
+	}
+}
+
+func TestMetaConfig(t *testing.T) {
+	var kc bpf.PwruConfig
+	skb := []MetaField{{Off: 28, Size: 4}}
+	xdp := []MetaField{{Derefs: []uint32{32, 0}, Off: 224, Size: 4}, {Off: 8, Size: 8}}
+	if err := metaConfig(&kc, skb, xdp); err != nil {
+		t.Fatal(err)
+	}
+	if kc.MetaCount != 1 || kc.XdpMetaCount != 2 {
+		t.Fatalf("counts %d, %d, want 1, 2", kc.MetaCount, kc.XdpMetaCount)
+	}
+	if m := kc.Meta[0]; m.Nderef != 0 || m.Off[0] != 28 || m.Size != 4 {
+		t.Errorf("skb slot 0 = %+v", m)
+	}
+	if m := kc.Meta[MaxMetadata]; m.Nderef != 2 || m.Off != [4]uint32{32, 0, 224, 0} || m.Size != 4 {
+		t.Errorf("xdp slot 0 = %+v", m)
+	}
+	if m := kc.Meta[MaxMetadata+1]; m.Nderef != 0 || m.Off[0] != 8 || m.Size != 8 {
+		t.Errorf("xdp slot 1 = %+v", m)
+	}
+	if m := kc.Meta[1]; m.Size != 0 {
+		t.Errorf("unused skb slot 1 = %+v", m)
+	}
+	if err := metaConfig(&kc, nil, make([]MetaField, MaxMetadata+1)); err == nil {
+		t.Error("5 xdp fields accepted")
 	}
 }

@@ -679,7 +679,6 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	kc.OutputSkb = b2u(cfg.OutputSKB)
 	kc.OutputShinfo = b2u(cfg.OutputSharedInfo)
 	kc.OutputCb = b2u(cfg.OutputCB)
-	kc.OutputXdpMeta = b2u(cfg.OutputXDPMetadata)
 	kc.TrackBpfHelpers = b2u(cfg.TrackBPFHelpers)
 	kc.OutputBpfmap = b2u(cfg.OutputBPFMap)
 	kc.TrackNonSkb = b2u(len(d.nonSKB) > 0)
@@ -706,8 +705,16 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		}
 		metas = append(metas, mf)
 	}
-	if err := metaConfig(&kc, metas); err != nil {
-		return fmt.Errorf("%w: --output-skb-metadata: %w", ErrConfig, err)
+	var xdpMetas []MetaField
+	for _, m := range cfg.OutputXDPMetadata {
+		mf, err := ResolveXDPMetadata(kernel, m)
+		if err != nil {
+			return fmt.Errorf("%w: --output-xdp-metadata: %w", ErrConfig, err)
+		}
+		xdpMetas = append(xdpMetas, mf)
+	}
+	if err := metaConfig(&kc, metas, xdpMetas); err != nil {
+		return fmt.Errorf("%w: --output-skb-metadata, --output-xdp-metadata: %w", ErrConfig, err)
 	}
 	if err := spec.Variables["CFG"].Set(kc); err != nil {
 		return fmt.Errorf("set kernel program config: %w", err)

@@ -76,6 +76,15 @@ func TestFlags(t *testing.T) {
 		{name: "bad size", args: []string{"--max-size", "lots"}, wantErr: "--max-size: invalid size"},
 		{name: "xdp expr needs xdp tracing", args: []string{"--filter-xdp-expr", "xdp->data != 0"}, wantErr: "needs --filter-trace-xdp"},
 		{name: "too much metadata", args: []string{"--output-skb-metadata", "skb->a,skb->b,skb->c,skb->d,skb->e"}, wantErr: "at most 4"},
+		{name: "xdp metadata expressions", args: []string{"--filter-trace-xdp", "--output-xdp-metadata", "xdp->rxq->queue_index,xdp->rxq->dev->ifindex"}, check: func(c *tracer.Config) bool {
+			return len(c.OutputXDPMetadata) == 2 && c.OutputXDPMetadata[1] == "xdp->rxq->dev->ifindex" &&
+				c.Options["output-xdp-metadata"] == "xdp->rxq->queue_index,xdp->rxq->dev->ifindex"
+		}},
+		{name: "xdp metadata needs xdp tracing", args: []string{"--output-xdp-metadata", "xdp->data_end"}, wantErr: "--output-xdp-metadata needs --filter-trace-xdp"},
+		{name: "xdp metadata old bool form", args: []string{"--output-xdp-metadata=true", "--filter-trace-xdp"}, wantErr: `takes xdp_buff fields such as 'xdp->rxq->queue_index', got "true"`},
+		{name: "xdp metadata old bool form eats next flag", args: []string{"--output-xdp-metadata", "--filter-trace-xdp"}, wantErr: `got "--filter-trace-xdp"`},
+		{name: "xdp metadata skb expression", args: []string{"--filter-trace-xdp", "--output-xdp-metadata", "skb->hash"}, wantErr: `got "skb->hash"`},
+		{name: "too much xdp metadata", args: []string{"--filter-trace-xdp", "--output-xdp-metadata", "xdp->a,xdp->b,xdp->c,xdp->d,xdp->e"}, wantErr: "--output-xdp-metadata: at most 4"},
 		{name: "helpers need tc or xdp", args: []string{"--filter-track-bpf-helpers"}, wantErr: "needs --filter-trace-tc"},
 		{name: "helpers with tc", args: []string{"--filter-track-bpf-helpers", "--filter-trace-tc"}, check: func(c *tracer.Config) bool { return c.TrackBPFHelpers }},
 		{name: "bpfmap needs tc or xdp", args: []string{"--output-bpfmap"}, wantErr: "--output-bpfmap needs --filter-trace-tc or --filter-trace-xdp"},
