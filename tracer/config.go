@@ -99,7 +99,7 @@ type Config struct {
 	OutputCB          bool
 	OutputSKBMetadata []string // e.g. "skb->hash", "skb->dev->ifindex"
 	OutputXDPMetadata []string // e.g. "xdp->rxq->queue_index", "xdp->rxq->dev->ifindex"
-	OutputBPFMap      bool // map operations of the traced tc/XDP programs (needs TraceTC or TraceXDP)
+	OutputBPFMap      bool     // map operations of the traced tc/XDP programs (needs TraceTC or TraceXDP)
 	OutputStack       bool
 	OutputCaller      bool
 	Snaplen           uint32 // payload bytes (0 = none; default DefaultSnaplen when SnaplenSet is false)
