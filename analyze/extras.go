@@ -54,13 +54,14 @@ func (p *printer) retvalText(b []byte, e *format.Event) []byte {
 	return strconv.AppendInt(b, e.Retval, 10)
 }
 
-// metaNames returns the --output-skb-metadata expressions the capture was
-// recorded with, in option order (the header option is comma-separated).
-func metaNames(h *format.Header) []string {
+// metaNames returns the expressions of option ("output-skb-metadata" or
+// "output-xdp-metadata") the capture was recorded with, in option order
+// (the header option is comma-separated).
+func metaNames(h *format.Header, option string) []string {
 	if h == nil {
 		return nil
 	}
-	v := strings.TrimSpace(h.Options["output-skb-metadata"])
+	v := strings.TrimSpace(h.Options[option])
 	if v == "" {
 		return nil
 	}
@@ -71,17 +72,19 @@ func metaNames(h *format.Header) []string {
 	return names
 }
 
-// metaField is one --output-skb-metadata value of an event.
+// metaField is one --output-skb-metadata (--output-xdp-metadata) value of
+// an event.
 type metaField struct {
 	expr  string
 	value uint64
 }
 
-// metaFields decodes the event's metadata blob: 8 bytes per field in the
-// order of the recorder's option. A field past the recorded expressions is
-// named "meta[i]".
-func (p *printer) metaFields(e *format.Event) []metaField {
-	id := e.Blobs[format.BlobMeta]
+// metaFields decodes the event's metadata blob of kind (BlobMeta for the
+// sk_buff fields, BlobXDPMeta for the xdp_buff fields): 8 bytes per field
+// in the order of the recorder's option. A field past the recorded
+// expressions is named "meta[i]" ("xdp_meta[i]").
+func (p *printer) metaFields(e *format.Event, kind int) []metaField {
+	id := e.Blobs[kind]
 	if id == 0 {
 		return nil
 	}
@@ -91,14 +94,29 @@ func (p *printer) metaFields(e *format.Event) []metaField {
 	}
 	if !p.metaDone {
 		p.metaDone = true
-		p.metaNames = metaNames(p.c.File.Header())
+		h := p.c.File.Header()
+		p.metaNames = metaNames(h, "output-skb-metadata")
+		p.xdpMetaNames = metaNames(h, "output-xdp-metadata")
+		// A recorder before pwru's expressions took the option as a
+		// bool and stored the raw data_meta bytes in this blob kind:
+		// they are no fields, so they are not shown as such.
+		if len(p.xdpMetaNames) == 1 && !strings.HasPrefix(p.xdpMetaNames[0], "xdp->") {
+			p.xdpMetaRaw = true
+		}
+	}
+	if kind == format.BlobXDPMeta && p.xdpMetaRaw {
+		return nil
+	}
+	names, unnamed := p.metaNames, "meta["
+	if kind == format.BlobXDPMeta {
+		names, unnamed = p.xdpMetaNames, "xdp_meta["
 	}
 	order := p.c.ByteOrder()
 	fields := p.metaBuf[:0]
 	for i := 0; i+8 <= len(data); i += 8 {
-		name := "meta[" + strconv.Itoa(i/8) + "]"
-		if i/8 < len(p.metaNames) && p.metaNames[i/8] != "" {
-			name = p.metaNames[i/8]
+		name := unnamed + strconv.Itoa(i/8) + "]"
+		if i/8 < len(names) && names[i/8] != "" {
+			name = names[i/8]
 		}
 		fields = append(fields, metaField{name, order.Uint64(data[i:])})
 	}
@@ -106,9 +124,10 @@ func (p *printer) metaFields(e *format.Event) []metaField {
 	return fields
 }
 
-// appendMetaText appends " skb->hash=0x1a2b skb->mark=0x0" (values in hex).
-func (p *printer) appendMetaText(b []byte, e *format.Event) []byte {
-	for _, f := range p.metaFields(e) {
+// appendMetaText appends " skb->hash=0x1a2b skb->mark=0x0" (values in hex)
+// for the fields of blob kind (BlobMeta, BlobXDPMeta).
+func (p *printer) appendMetaText(b []byte, e *format.Event, kind int) []byte {
+	for _, f := range p.metaFields(e, kind) {
 		b = append(b, ' ')
 		b = append(b, f.expr...)
 		b = append(b, '=', '0', 'x')
@@ -117,13 +136,18 @@ func (p *printer) appendMetaText(b []byte, e *format.Event) []byte {
 	return b
 }
 
-// appendMetaJSON appends `,"skb_meta":[{"expr":"skb->hash","value":6699}]`.
-func (p *printer) appendMetaJSON(b []byte, e *format.Event) []byte {
-	fields := p.metaFields(e)
+// appendMetaJSON appends `,"skb_meta":[{"expr":"skb->hash","value":6699}]`
+// for BlobMeta, `,"xdp_meta":[...]` for BlobXDPMeta.
+func (p *printer) appendMetaJSON(b []byte, e *format.Event, kind int) []byte {
+	fields := p.metaFields(e, kind)
 	if len(fields) == 0 {
 		return b
 	}
-	b = append(b, `,"skb_meta":[`...)
+	if kind == format.BlobXDPMeta {
+		b = append(b, `,"xdp_meta":[`...)
+	} else {
+		b = append(b, `,"skb_meta":[`...)
+	}
 	for i, f := range fields {
 		if i > 0 {
 			b = append(b, ',')

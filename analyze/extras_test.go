@@ -11,9 +11,10 @@ import (
 )
 
 // mustExtrasCapture writes a capture recorded with
-// --output-skb-metadata 'skb->hash,skb->dev->ifindex' and tc, XDP and
-// fexit probes: events with metadata, BPF map bytes and return values.
-func mustExtrasCapture(tb testing.TB, metaOption string) *Capture {
+// --output-skb-metadata metaOption (e.g. 'skb->hash,skb->dev->ifindex'),
+// --output-xdp-metadata xdpOption and tc, XDP and fexit probes: events
+// with metadata, BPF map bytes and return values.
+func mustExtrasCapture(tb testing.TB, metaOption, xdpOption string) *Capture {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "extras.pwru")
 	var buf bytes.Buffer
@@ -23,7 +24,8 @@ func mustExtrasCapture(tb testing.TB, metaOption string) *Capture {
 		Uname:         format.Uname{Sysname: "Linux", Release: "6.12.0-test-amd64", Machine: "x86_64"},
 		Start:         analyzetest.Start(),
 		MonoOffset:    analyzetest.Start().UnixNano() - analyzetest.T0,
-		Options:       map[string]string{"output-skb-metadata": metaOption, "filter-trace-tc": "true", "filter-trace-xdp": "true"},
+		Options: map[string]string{"output-skb-metadata": metaOption, "output-xdp-metadata": xdpOption,
+			"filter-trace-tc": "true", "filter-trace-xdp": "true"},
 	}
 	w, err := format.NewWriter(&buf, h, &format.WriterOptions{FlushInterval: -1})
 	if err != nil {
@@ -45,17 +47,19 @@ func mustExtrasCapture(tb testing.TB, metaOption string) *Capture {
 		}
 	}
 	must(w.AddProbes(probes))
-	meta := func(vals ...uint64) uint32 {
+	blob := func(kind int, vals ...uint64) uint32 {
 		b := make([]byte, 8*len(vals))
 		for i, v := range vals {
 			binary.LittleEndian.PutUint64(b[8*i:], v)
 		}
-		id, err := w.AddBlob(format.BlobMeta, b)
+		id, err := w.AddBlob(kind, b)
 		must(err)
 		return id
 	}
-	m1 := meta(0x9e3779b9, 4)
-	m2 := meta(0x1234, 7, 0xff) // one value more than the option names
+	m1 := blob(format.BlobMeta, 0x9e3779b9, 4)
+	m2 := blob(format.BlobMeta, 0x1234, 7, 0xff) // one value more than the option names
+	x1 := blob(format.BlobXDPMeta, 3, 1500)
+	x2 := blob(format.BlobXDPMeta, 3, 1500, 0x2a) // one value more than the option names
 	// A blob too short for its header: shown as hex with the reason.
 	bm, err := w.AddBlob(format.BlobBPFMap, []byte{10, 0, 0, 2, 1, 0, 0, 0, 0xaa})
 	must(err)
@@ -89,8 +93,8 @@ func mustExtrasCapture(tb testing.TB, metaOption string) *Capture {
 		}
 		must(w.WriteEvent(&e))
 	}
-	ev(3, format.FlagXDP|format.FlagRetval|format.FlagExit, 2, nil) // XDP_PASS
-	ev(3, format.FlagXDP|format.FlagRetval|format.FlagExit, 1, nil) // XDP_DROP
+	ev(3, format.FlagXDP|format.FlagRetval|format.FlagExit, 2, func(e *format.Event) { e.Blobs[format.BlobXDPMeta] = x1 }) // XDP_PASS
+	ev(3, format.FlagXDP|format.FlagRetval|format.FlagExit, 1, func(e *format.Event) { e.Blobs[format.BlobXDPMeta] = x2 }) // XDP_DROP
 	ev(1, 0, 0, func(e *format.Event) { e.Blobs[format.BlobMeta] = m1 })
 	ev(2, format.FlagRetval|format.FlagExit, 2, func(e *format.Event) { e.Blobs[format.BlobMeta] = m2 }) // TC_ACT_SHOT
 	ev(2, format.FlagRetval|format.FlagExit, 99, nil)                                                    // no name
@@ -111,21 +115,27 @@ func mustExtrasCapture(tb testing.TB, metaOption string) *Capture {
 	return c
 }
 
-// TestPrintExtrasGolden prints --output-skb-metadata values, BPF map bytes
+// TestPrintExtrasGolden prints --output-skb-metadata and
+// --output-xdp-metadata values, BPF map bytes
 // and return values (tc and XDP verdicts by name).
 func TestPrintExtrasGolden(t *testing.T) {
+	const xdpMeta = "xdp->rxq->dev->ifindex,xdp->rxq->dev->mtu"
 	tests := []struct {
 		name string
 		meta string
+		xdp  string
 		opts PrintOptions
 	}{
-		{"print-extras.golden", "skb->hash,skb->dev->ifindex", PrintOptions{OutputMeta: true, OutputTuple: true}},
-		{"print-extras-json.golden", "skb->hash,skb->dev->ifindex", PrintOptions{JSON: true, OutputMeta: true}},
-		{"print-extras-nonames.golden", "", PrintOptions{}},
+		{"print-extras.golden", "skb->hash,skb->dev->ifindex", xdpMeta, PrintOptions{OutputMeta: true, OutputTuple: true}},
+		{"print-extras-json.golden", "skb->hash,skb->dev->ifindex", xdpMeta, PrintOptions{JSON: true, OutputMeta: true}},
+		{"print-extras-nonames.golden", "", "", PrintOptions{}},
+		// A capture of the recorder that took --output-xdp-metadata as
+		// a bool: its blobs are raw bytes, not shown as fields.
+		{"print-extras-xdpbool.golden", "skb->hash", "true", PrintOptions{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := mustExtrasCapture(t, tt.meta)
+			c := mustExtrasCapture(t, tt.meta, tt.xdp)
 			var buf bytes.Buffer
 			if err := Print(&buf, c, &tt.opts); err != nil {
 				t.Fatal(err)

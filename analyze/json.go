@@ -10,7 +10,7 @@ import (
 
 // json appends one event as a JSON object and a newline to p.buf. The
 // field names are pwru's (--output-json) plus skb_id, time_ns, time_utc,
-// drop_reason, retval, verdict, skb_meta and bpfmap; they are documented
+// drop_reason, retval, verdict, skb_meta, xdp_meta and bpfmap; they are documented
 // in JSON.md and stable.
 func (p *printer) json(e *format.Event, l *life) {
 	b := p.buf
@@ -138,7 +138,10 @@ func (p *printer) json(e *format.Event, l *life) {
 		}
 	}
 	if e.Blobs[format.BlobMeta] != 0 {
-		b = p.appendMetaJSON(b, e)
+		b = p.appendMetaJSON(b, e, format.BlobMeta)
+	}
+	if e.Blobs[format.BlobXDPMeta] != 0 {
+		b = p.appendMetaJSON(b, e, format.BlobXDPMeta)
 	}
 	if e.Blobs[format.BlobBPFMap] != 0 {
 		b = p.appendBPFMapJSON(b, e)

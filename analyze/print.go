@@ -82,8 +82,11 @@ type printer struct {
 	quoted map[string][]byte
 	// metaNames are the --output-skb-metadata expressions of the capture.
 	metaNames []string
-	metaDone  bool
-	metaBuf   []metaField
+	// xdpMetaNames are its --output-xdp-metadata expressions.
+	xdpMetaNames []string
+	xdpMetaRaw   bool // the capture's xdp metadata blobs are raw bytes (old recorder)
+	metaDone     bool
+	metaBuf      []metaField
 	// utcSec and utcPrefix cache the JSON time_utc up to the second.
 	utcSec    int64
 	utcPrefix []byte
@@ -143,7 +146,8 @@ type procName struct {
 // or as JSON lines with o.JSON. Whatever the recorder stored for an event
 // is shown after FUNC: its return value ("retval=TC_ACT_SHOT" for tc and
 // XDP programs, the signed number for other probes), its
-// --output-skb-metadata values ("skb->hash=0x9e3779b9", named by the
+// --output-skb-metadata and --output-xdp-metadata values
+// ("skb->hash=0x9e3779b9", "xdp->rxq->queue_index=0x0", named by the
 // capture's recorder options), and its --output-bpfmap map operation on
 // lines of their own (map id, name, key and value in hex, as pwru prints
 // them).
@@ -581,7 +585,10 @@ func (p *printer) line(e *format.Event, l *life) {
 		b = p.retvalText(b, e)
 	}
 	if e.Blobs[format.BlobMeta] != 0 {
-		b = p.appendMetaText(b, e)
+		b = p.appendMetaText(b, e, format.BlobMeta)
+	}
+	if e.Blobs[format.BlobXDPMeta] != 0 {
+		b = p.appendMetaText(b, e, format.BlobXDPMeta)
 	}
 	if p.o.OutputStack && e.StackID != 0 {
 		if ips, err := p.c.File.Stack(e.StackID); err == nil {

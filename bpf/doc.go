@@ -93,7 +93,8 @@
 // Each ring buffer record is a PwruEvent followed by its variable parts in
 // this order, each PwruEvent.*Len bytes long: payload, raw struct sk_buff,
 // raw struct skb_shared_info, skb->cb, metadata (8 bytes per field, native
-// byte order), XDP metadata, BPF map operation (the blob of
+// byte order), XDP metadata (the same for the xdp_buff fields), BPF map
+// operation (the blob of
 // format/SPEC.md 4.7.1: 48-byte header, at most 128 key and 256 value
 // bytes), kernel stack (StackLen bytes: 8-byte return addresses in native
 // byte order, innermost first). Protocol, Sport and Dport are in network byte

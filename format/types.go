@@ -39,7 +39,7 @@ const (
 	BlobSharedInfo        // raw struct skb_shared_info bytes (--output-skb-shared-info)
 	BlobCB                // skb->cb, 48 bytes (--output-skb-cb)
 	BlobMeta              // user-chosen metadata fields, 8 bytes each, in option order (--output-skb-metadata)
-	BlobXDPMeta           // xdp metadata bytes (--output-xdp-metadata)
+	BlobXDPMeta           // user-chosen xdp_buff fields, 8 bytes each, in option order (--output-xdp-metadata)
 	BlobBPFMap            // BPF map key/value bytes (--output-bpfmap)
 	NumBlobKinds
 )
