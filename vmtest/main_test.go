@@ -54,7 +54,7 @@ var scenarios = []scenario{
 	{name: "diff", test: "TestDiff", recorder: true, replay: true},
 	{name: "track", test: "TestTrack", recorder: true},
 	{name: "clones", test: "TestClones", recorder: true},
-	{name: "tcxdp", test: "TestTCXDP", recorder: true},
+	{name: "tcxdp", test: "TestTCXDP", recorder: true, replay: true},
 	{name: "bpfmap", test: "TestBPFMap", recorder: true, replay: true},
 	{name: "load", test: "TestLoad", recorder: true},
 	{name: "skbexpr", test: "TestSKBExpr", recorder: true},

@@ -303,6 +303,36 @@ func TestTCXDP(t *testing.T) {
 				t.Errorf("tc dropped a packet to port %d, want only 5555", e.Tuple.Dport)
 			}
 		}
+
+		// --output-xdp-metadata: every XDP program event carries the
+		// fields of its xdp_buff, equal to what the guest knows of the
+		// veth, and pwru-replay prints them.
+		ifindex, mtu, queues := c.rep.Values["xdp_ifindex"], c.rep.Values["xdp_mtu"], c.rep.Values["xdp_rx_queues"]
+		if ifindex == 0 || mtu == 0 || queues == 0 {
+			t.Fatalf("guest values %v: no xdp_ifindex, xdp_mtu or xdp_rx_queues", c.rep.Values)
+		}
+		xdpEvents := cp.where(func(e *format.Event) bool { return e.ProbeID == xdpID })
+		for _, e := range xdpEvents {
+			if e.Blobs[format.BlobMeta] != 0 {
+				t.Errorf("XDP event at %d has sk_buff metadata", e.Time)
+			}
+			_, data, err := cp.f.Blob(e.Blobs[format.BlobXDPMeta])
+			if e.Blobs[format.BlobXDPMeta] == 0 || err != nil || len(data) != 24 {
+				t.Fatalf("XDP event at %d: xdp metadata blob %d, %d bytes, %v; want 3 fields", e.Time, e.Blobs[format.BlobXDPMeta], len(data), err)
+			}
+			got := []uint64{binary.LittleEndian.Uint64(data), binary.LittleEndian.Uint64(data[8:]), binary.LittleEndian.Uint64(data[16:])}
+			if got[0] != ifindex || got[1] != mtu || got[2] >= queues {
+				t.Errorf("XDP event at %d: ifindex, mtu, queue_index = %v; want %d, %d, < %d", e.Time, got, ifindex, mtu, queues)
+			}
+		}
+		out, err := exec.Command(bins["pwru-replay"], "print", filepath.Join(c.dir, "main.pwru")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("pwru-replay print: %v\n%s", err, out)
+		}
+		re := regexp.MustCompile(fmt.Sprintf(`(?m)vmt_xdp_pass[^ ]*\(xdp\).* xdp->rxq->dev->ifindex=0x%x xdp->rxq->dev->mtu=0x%x xdp->rxq->queue_index=0x[0-9a-f]+$`, ifindex, mtu))
+		if n := len(re.FindAll(out, -1)); n != len(xdpEvents) {
+			t.Errorf("pwru-replay print: %d XDP lines with the fields (%s), want %d:\n%s", n, re, len(xdpEvents), head(out, 40))
+		}
 	})
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/vmtest/report"
 )
@@ -283,13 +285,27 @@ func scenarioTCXDP(e *env) error {
 		return err
 	}
 	defer l.Close()
+	// What --output-xdp-metadata must find in the xdp_buff of B's veth.
+	h, err := netlink.NewHandleAt(p.nsB, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", p.nameB, err)
+	}
+	link, err := h.LinkByIndex(p.ifB)
+	h.Close()
+	if err != nil {
+		return fmt.Errorf("find veth of %s: %w", p.nameB, err)
+	}
+	e.value("xdp_ifindex", uint64(p.ifB))
+	e.value("xdp_mtu", uint64(link.Attrs().MTU))
+	e.value("xdp_rx_queues", uint64(link.Attrs().NumRxQueues))
 	rx, err := newUDP(p.nsB, addrB, 5556)
 	if err != nil {
 		return err
 	}
 	defer rx.Close()
 	e.step("topology")
-	rec, err := e.startRecorder("main", "--filter-trace-tc", "--filter-trace-xdp", "--filter-func", netFuncs, "udp and host "+addrB)
+	rec, err := e.startRecorder("main", "--filter-trace-tc", "--filter-trace-xdp", "--filter-func", netFuncs,
+		"--output-xdp-metadata", "xdp->rxq->dev->ifindex,xdp->rxq->dev->mtu,xdp->rxq->queue_index", "udp and host "+addrB)
 	if err != nil {
 		return err
 	}
