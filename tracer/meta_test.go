@@ -228,3 +228,23 @@ func TestMetaConfig(t *testing.T) {
 		t.Error("5 xdp fields accepted")
 	}
 }
+
+// FuzzResolveMetadata: any path resolves to a readable field or fails
+// with an error, never a panic, from either root.
+func FuzzResolveMetadata(f *testing.F) {
+	for _, s := range []string{"skb->dev->ifindex", "xdp->rxq->dev->ifindex", "xdp->frame_sz", "xdp->rxq->", "xdp->.", "skb->sk->__sk_common.skc_family"} {
+		f.Add(s)
+	}
+	spec := metaSpec(f)
+	f.Fuzz(func(t *testing.T, path string) {
+		for _, resolve := range []func(*btf.Spec, string) (MetaField, error){ResolveMetadata, ResolveXDPMetadata} {
+			mf, err := resolve(spec, path)
+			if err != nil {
+				continue
+			}
+			if mf.Size == 0 || mf.Size > 8 || len(mf.Derefs) > maxMetaDeref || mf.Path != path {
+				t.Errorf("%q resolved to %+v", path, mf)
+			}
+		}
+	})
+}
