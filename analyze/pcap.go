@@ -155,7 +155,11 @@ func WritePcap(w io.Writer, c *Capture, o *PcapOptions) (int, error) {
 			}
 			pk, err := c.File.Packet(e.PayloadID)
 			if err != nil {
-				return fmt.Errorf("read packet %d: %w", e.PayloadID, err)
+				if c.File.Options().SkipCorrupt {
+					c.noteLost("payload", err)
+					return nil
+				}
+				return err
 			}
 			pkc := *pk
 			if e.Ifindex != 0 {
@@ -206,7 +210,11 @@ func WritePcap(w io.Writer, c *Capture, o *PcapOptions) (int, error) {
 		for _, ref := range st.payloads {
 			pk, err := c.File.Packet(ref.id)
 			if err != nil {
-				werr = fmt.Errorf("read packet %d: %w", ref.id, err)
+				if c.File.Options().SkipCorrupt {
+					c.noteLost("payload", err)
+					continue
+				}
+				werr = err
 				return
 			}
 			pkc := *pk

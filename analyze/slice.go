@@ -116,7 +116,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 		ne.StackID, err = remap(stackIDs, e.StackID, func() (uint32, error) {
 			ips, err := src.Stack(e.StackID)
 			if err != nil {
-				return 0, fmt.Errorf("read stack %d: %w", e.StackID, err)
+				return 0, skipLost(c, "stack", err)
 			}
 			if o.TrimSymbols {
 				for _, ip := range ips {
@@ -136,7 +136,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 			ne.Blobs[k], err = remap(blobIDs, id, func() (uint32, error) {
 				kind, data, err := src.Blob(id)
 				if err != nil {
-					return 0, fmt.Errorf("read blob %d: %w", id, err)
+					return 0, skipLost(c, "blob", err)
 				}
 				st.Blobs++
 				return fw.AddBlob(kind, data)
@@ -153,7 +153,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 			ne.PayloadID, err = remap(pktIDs, e.PayloadID, func() (uint32, error) {
 				p, err := src.Packet(e.PayloadID)
 				if err != nil {
-					return 0, fmt.Errorf("read packet %d: %w", e.PayloadID, err)
+					return 0, skipLost(c, "payload", err)
 				}
 				st.Packets++
 				return fw.AddPacket(p)
@@ -363,4 +363,16 @@ func stubPointees(root btf.Type) btf.Type {
 	}
 	walk(root)
 	return root
+}
+
+// skipLost handles a failed read of data the sliced events reference:
+// with SkipCorrupt it is recorded ([Capture.Incomplete]) and the event
+// keeps no reference (nil error, ID 0); otherwise the error stops the
+// slice.
+func skipLost(c *Capture, what string, err error) error {
+	if !c.File.Options().SkipCorrupt {
+		return err
+	}
+	c.noteLost(what, err)
+	return nil
 }

@@ -636,6 +636,9 @@ func (f *File) Summary() Summary { return f.summary }
 // Sections lists the sections in file order (the trailer excluded).
 func (f *File) Sections() []SectionInfo { return slices.Clone(f.sections) }
 
+// Options returns the options the file was opened with.
+func (f *File) Options() ReaderOptions { return f.opts }
+
 // Problems returns the errors of the sections skipped with
 // ReaderOptions.SkipCorrupt while opening.
 func (f *File) Problems() []error { return slices.Clone(f.problems) }

@@ -71,6 +71,9 @@ Example:
 		Action: captureAction(e, func(c *cli.Context, capt *analyze.Capture, pcap []string) error {
 			return writeOutput(e, c.String("output"), func(f *os.File) error {
 				n, err := analyze.WritePcap(f, capt, &analyze.PcapOptions{Filter: filterFrom(c, pcap), PerEvent: c.Bool("per-event")})
+				if err == nil {
+					err = e.complete(c, 1, capt) // keep no file made without data
+				}
 				if err == nil && f != os.Stdout {
 					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d packets to %s\n", n, c.String("output"))
 				}
@@ -154,6 +157,9 @@ Example:
 			if err != nil {
 				return exit2(err)
 			}
+			if err := e.complete(c, 2, good, bad); err != nil {
+				return err
+			}
 			if different {
 				return exitError(1)
 			}
@@ -187,6 +193,9 @@ func sliceCommand(e *env) *cli.Command {
 					TrimSymbols: c.Bool("trim-symbols"),
 					Description: "pwru-replay " + strings.Join(os.Args[1:], " "),
 				})
+				if err == nil {
+					err = e.complete(c, 1, capt) // keep no file made without data
+				}
 				if err == nil && f != os.Stdout {
 					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d events of %d skbs (%d packets) to %s\n", st.Events, st.SKBs, st.Packets, out)
 				}
@@ -209,6 +218,9 @@ func captureAction(e *env, fn func(c *cli.Context, capt *analyze.Capture, pcap [
 			return err
 		}
 		defer e.done(capt)
-		return fn(c, capt, pcap)
+		if err := fn(c, capt, pcap); err != nil {
+			return err
+		}
+		return e.complete(c, 1, capt)
 	}
 }

@@ -180,10 +180,30 @@ type env struct {
 // done reports what could not be loaded from a capture (as warnings on
 // stderr) and closes it.
 func (e *env) done(c *analyze.Capture) {
+	hint := ""
+	if c.Incomplete() && !c.File.Options().SkipCorrupt {
+		hint = "; exit status non-zero, --skip-corrupt accepts the answer"
+	}
 	for _, err := range c.Problems() {
-		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: %s\n", c.Path, oneLine(err.Error()))
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: %s%s\n", c.Path, oneLine(err.Error()), hint)
 	}
 	c.Close()
+}
+
+// complete fails (exit status 1, diff 2) when an answer was computed
+// without data the capture should have had (a corrupt payload, stack,
+// blob, kallsyms or BTF section: done names it in a warning), unless
+// --skip-corrupt accepts that.
+func (e *env) complete(c *cli.Context, status int, capts ...*analyze.Capture) error {
+	if c.Bool("skip-corrupt") {
+		return nil
+	}
+	for _, capt := range capts {
+		if capt.Incomplete() {
+			return exitError(status)
+		}
+	}
+	return nil
 }
 
 // filterFlags are the filters every subcommand shares.
@@ -201,7 +221,7 @@ func filterFlags() []cli.Flag {
 		&cli.StringFlag{Name: "reason", Usage: "only skbs dropped with this `REASON` (NO_SOCKET)", Category: "Filters"},
 		&cli.BoolFlag{Name: "track", Usage: "include clones of matching skbs (same track id)", Category: "Filters"},
 		&cli.DurationFlag{Name: "window", Usage: "an skb silent for this long starts a new journey", Value: time.Second, Category: "Filters"},
-		&cli.BoolFlag{Name: "skip-corrupt", Usage: "skip corrupt sections instead of failing", Category: "Input"},
+		&cli.BoolFlag{Name: "skip-corrupt", Usage: "skip corrupt sections instead of failing (answers that lack their data still warn, but exit 0)", Category: "Input"},
 	}
 }
 
@@ -286,7 +306,13 @@ func infoCommand(e *env) *cli.Command {
 					Location: time.Local,
 					NoScan:   c.Bool("no-scan"),
 				})
+				if err == nil {
+					err = e.complete(c, 1, capt)
+				}
 				e.done(capt)
+				if ee := exitError(0); errors.As(err, &ee) {
+					return err
+				}
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
 				}

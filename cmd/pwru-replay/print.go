@@ -52,7 +52,7 @@ Example:
 				return err
 			}
 			defer e.done(capt)
-			return analyze.Print(e.stdout, capt, &analyze.PrintOptions{
+			if err := analyze.Print(e.stdout, capt, &analyze.PrintOptions{
 				Filter:              filterFrom(c, pcap),
 				OutputMeta:          c.Bool("output-meta"),
 				OutputTuple:         c.Bool("output-tuple"),
@@ -70,7 +70,10 @@ Example:
 				JSON:                c.Bool("json"),
 				Color:               color,
 				Location:            time.Local,
-			})
+			}); err != nil {
+				return err
+			}
+			return e.complete(c, 1, capt)
 		},
 	}
 }

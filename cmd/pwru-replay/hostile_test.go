@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// vmCapture is a real capture of testdata/vm.
+func vmCapture(name string) string { return filepath.Join("..", "..", "testdata", "vm", name) }
+
+// damaged copies the real capture src into dir as name, applies damage
+// to its bytes (given the sections of the original) and returns the
+// copy's absolute path.
+func damaged(t *testing.T, dir, src, name string, damage func(b []byte, secs []format.SectionInfo) []byte) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := format.Open(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs := f.Sections()
+	f.Close()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, damage(b, secs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// section returns the first section of type typ.
+func section(t *testing.T, secs []format.SectionInfo, typ format.SectionType) format.SectionInfo {
+	t.Helper()
+	for _, s := range secs {
+		if s.Type == typ {
+			return s
+		}
+	}
+	t.Fatalf("no %s section", typ)
+	return format.SectionInfo{}
+}
+
+// warnings returns the lines of stderr that are warnings.
+func warnings(stderr string) []string {
+	var w []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "pwru-replay: warning: ") {
+			w = append(w, l)
+		}
+	}
+	return w
+}
+
+// TestCLICorruptPackets: one flipped bit in the packets section of a real
+// capture used to leave every payload-based answer silently empty with
+// exit status 0. Now every command says so in one warning naming the
+// section and exits non-zero, unless --skip-corrupt.
+func TestCLICorruptPackets(t *testing.T) {
+	dir := t.TempDir()
+	var pkOff int64
+	bad := damaged(t, dir, vmCapture("icmp-6.12.pwru"), "bad.pwru", func(b []byte, secs []format.SectionInfo) []byte {
+		s := section(t, secs, format.SectionPackets)
+		pkOff = s.Offset
+		b[s.Offset+44+100] ^= 1
+		return b
+	})
+	good, err := filepath.Abs(vmCapture("icmp-6.12.pwru"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("packets section at offset %d: corrupt capture: payload checksum", pkOff)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string // file the command writes, kept only on success
+	}{
+		{"print", []string{"print", bad, "icmp"}, 1, ""},
+		{"stats", []string{"stats", bad, "icmp"}, 1, ""},
+		{"paths", []string{"paths", bad, "icmp"}, 1, ""},
+		{"slice", []string{"slice", "-o", filepath.Join(dir, "s.pwru"), bad, "icmp"}, 1, "s.pwru"},
+		{"pcap", []string{"pcap", "-o", filepath.Join(dir, "s.pcapng"), bad, "icmp"}, 1, "s.pcapng"},
+		{"pcap-all", []string{"pcap", "-o", filepath.Join(dir, "a.pcapng"), bad}, 1, "a.pcapng"},
+		{"diff", []string{"diff", good, bad}, 2, ""},
+	}
+	for _, tt := range tests {
+		for _, skip := range []bool{false, true} {
+			name := tt.name
+			args := tt.args
+			code := tt.code
+			if skip {
+				name += "-skip-corrupt"
+				args = append([]string{args[0], "--skip-corrupt"}, args[1:]...)
+				code = 0
+				if tt.name == "diff" {
+					code = -1 // 0 or 1: the journeys may differ without payloads
+				}
+			}
+			t.Run(name, func(t *testing.T) {
+				_, stderr, got := runCLI(t, dir, args...)
+				if got != code && (code != -1 || got > 1) {
+					t.Errorf("exit status %d, want %d; stderr:\n%s", got, code, stderr)
+				}
+				w := warnings(stderr)
+				if tt.name == "pcap-all" && !skip {
+					// Every payload is exported: the first unreadable
+					// one stops it (one error line, no file).
+					w = []string{stderr}
+				}
+				if len(w) != 1 || !strings.Contains(w[0], want) {
+					t.Errorf("warnings %q, want one containing %q; stderr:\n%s", w, want, stderr)
+				}
+				if strings.Count(stderr, "read packet") > 1 {
+					t.Errorf("repeated prefix in %q", stderr)
+				}
+				if tt.out != "" && !skip {
+					if _, err := os.Stat(filepath.Join(dir, tt.out)); err == nil {
+						t.Errorf("%s written although the command failed", tt.out)
+					}
+				}
+			})
+		}
+	}
+}
