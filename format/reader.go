@@ -119,7 +119,7 @@ func NewFile(r io.ReaderAt, size int64, opts *ReaderOptions) (*File, error) {
 		f.opts = *opts
 	}
 	var err error
-	f.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(maxSectionRaw),
+	f.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(64<<20),
 		zstd.WithDecodeAllCapLimit(true))
 	if err != nil {
 		return nil, fmt.Errorf("create zstd decoder: %w", err)
@@ -470,6 +470,10 @@ func (f *File) readSection(s SectionInfo, stored, raw []byte) (sectionHeader, []
 	if s.Size < sectionHeaderSize || s.Offset+s.Size > f.size {
 		return fail(corruptf("section extends beyond end of file"))
 	}
+	if s.Type != 0 && max(s.Size-sectionHeaderSize, s.RawSize) > maxRaw(s.Type) {
+		return fail(limitf("%d bytes (%d decompressed), over the %d MiB a %s section may have",
+			s.Size-sectionHeaderSize, s.RawSize, maxRaw(s.Type)>>20, s.Type))
+	}
 	n := int(s.Size)
 	if cap(stored) < n {
 		stored = make([]byte, n)
@@ -488,6 +492,9 @@ func (f *File) readSection(s SectionInfo, stored, raw []byte) (sectionHeader, []
 		return fail(corruptf("section type %s, index says %s", h.Type, s.Type))
 	}
 	s.Type = h.Type
+	if int64(h.Raw) > maxRaw(h.Type) {
+		return fail(limitf("%d bytes decompressed, over the %d MiB a %s section may have", h.Raw, maxRaw(h.Type)>>20, h.Type))
+	}
 	if int64(h.Stored)+sectionHeaderSize != s.Size {
 		return fail(corruptf("section length %d, index says %d", h.Stored, s.Size-sectionHeaderSize))
 	}
