@@ -17,6 +17,9 @@ var (
 	// ErrUnsupportedVersion: the file's major version is newer than this
 	// reader's.
 	ErrUnsupportedVersion = errors.New("unsupported capture format version")
+	// ErrNotSeekable: the input is a pipe, socket or terminal; the reader
+	// needs a file it can read at any offset.
+	ErrNotSeekable = errors.New("not a seekable file")
 	// ErrNotFound: an ID or name does not exist in the capture.
 	ErrNotFound = errors.New("not found in capture")
 	// ErrLimit: reading a section would exceed one of the reader's

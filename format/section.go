@@ -167,6 +167,16 @@ func (h *sectionHeader) unmarshal(p []byte) error {
 	return nil
 }
 
+// check judges the type-specific fields of a header that unmarshal
+// accepted: an events section holds 1 to maxChunkEvents events, its
+// first time not after its last.
+func (h *sectionHeader) check() error {
+	if h.Type == SectionEvents && (h.A > h.B || h.Count == 0 || h.Count > maxChunkEvents) {
+		return corruptf("%d events from time %d to %d", h.Count, h.A, h.B)
+	}
+	return nil
+}
+
 func appendPreamble(b []byte) []byte {
 	b = append(b, fileMagic[:]...)
 	b = binary.LittleEndian.AppendUint16(b, VersionMajor)

@@ -253,8 +253,15 @@ func openCapture(e *env, c *cli.Context, path string) (*analyze.Capture, error) 
 		return nil, err
 	}
 	sum := capt.File.Summary()
-	if sum.Truncated {
+	switch {
+	case sum.Truncated && sum.ZeroTail:
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s ends at offset %d, followed by %d zero bytes (crash before the data reached the disk?); reading what was written\n", path, sum.TruncatedAt, sum.Trailing)
+	case sum.Truncated:
 		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s is truncated at offset %d (recorder killed?); reading what was written\n", path, sum.TruncatedAt)
+	case sum.Trailing > 0 && sum.ZeroTail:
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: complete capture followed by %d zero bytes, ignored\n", path, sum.Trailing)
+	case sum.Trailing > 0:
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: complete capture followed by %d bytes of trailing junk, ignored\n", path, sum.Trailing)
 	}
 	if sum.Skipped > 0 {
 		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: skipped %d corrupt sections\n", path, sum.Skipped)
