@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pwru-record/pwru-record/format"
 )
@@ -127,5 +129,76 @@ func TestCLICorruptPackets(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCLIHostileOpen: what opening a damaged or odd file says, and that
+// it costs time per section, not per byte.
+func TestCLIHostileOpen(t *testing.T) {
+	dir := t.TempDir()
+	same := func(b []byte, _ []format.SectionInfo) []byte { return b }
+	tests := []struct {
+		name   string
+		path   func() string
+		code   int
+		want   string // in stderr
+		reject string // never in stderr
+	}{
+		{"zero-tail-killed-8G", func() string {
+			p := damaged(t, dir, vmCapture("killed-6.1.pwru"), "k8.pwru", same)
+			if err := os.Truncate(p, 8<<30); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, 0, "zero bytes (crash before the data reached the disk?)", "recorder killed"},
+		{"zero-tail-complete-64G", func() string {
+			p := damaged(t, dir, vmCapture("drop-6.1.pwru"), "d64.pwru", same)
+			if err := os.Truncate(p, 64<<30); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, 0, "complete capture followed by 68717388071 zero bytes, ignored", "truncated"},
+		{"trailing-junk", func() string {
+			return damaged(t, dir, vmCapture("drop-6.1.pwru"), "junk.pwru", func(b []byte, _ []format.SectionInfo) []byte {
+				for i := range 100 {
+					b = append(b, byte(i*7+1))
+				}
+				return b
+			})
+		}, 0, "complete capture followed by 100 bytes of trailing junk, ignored", "recorder killed"},
+		{"fifo", func() string {
+			p := filepath.Join(dir, "fifo")
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				t.Skip(err)
+			}
+			return p
+		}, 1, "not a seekable file (a pipe): captures are read at offsets; save the stream to a file first", "illegal seek"},
+		{"format-0.0", func() string {
+			return damaged(t, dir, vmCapture("drop-6.1.pwru"), "v0.pwru", func(b []byte, _ []format.SectionInfo) []byte {
+				clear(b[8:12])
+				return b
+			})
+		}, 1, "claims format 0.0, which no pwru-record wrote", "newer"},
+		{"bad-section-header", func() string {
+			return damaged(t, dir, vmCapture("killed-6.1.pwru"), "hdr.pwru", func(b []byte, secs []format.SectionInfo) []byte {
+				b[section(t, secs, format.SectionProbes).Offset+20] ^= 0x10
+				return b
+			})
+		}, 1, "section header at offset ", "unknown("},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.path()
+			for _, cmd := range []string{"info", "print", "stats"} {
+				start := time.Now()
+				_, stderr, code := runCLI(t, dir, cmd, path)
+				if d := time.Since(start); d > 20*time.Second {
+					t.Errorf("%s took %v", cmd, d)
+				}
+				if code != tt.code || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, tt.reject) {
+					t.Errorf("%s: exit status %d, stderr %q; want status %d, %q, never %q", cmd, code, stderr, tt.code, tt.want, tt.reject)
+				}
+			}
+		})
 	}
 }
