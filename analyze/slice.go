@@ -33,6 +33,11 @@ type SliceOptions struct {
 // SliceStats says what [Slice] kept.
 type SliceStats struct {
 	Events, SKBs, Packets, Stacks, Blobs, Symbols uint64
+	// FateEvents counts the kept events that the function filter
+	// rejected but that decide or end a kept skb's fate (drop, consume,
+	// free): without them a reader of the slice could not tell the
+	// kept skbs apart (an address is reused) nor know their fates.
+	FateEvents uint64
 }
 
 // Slice writes a new, complete capture to w holding only the selected
@@ -110,6 +115,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 		m[id] = n
 		return n, nil
 	}
+	s.keepFates = true
 	err = s.run(func(e *format.Event, l *life) error {
 		ne := *e
 		var err error
@@ -168,7 +174,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 			}
 			hit[e.ProbeID] = true
 		}
-		if l != nil && l.sel == 1 {
+		if l != nil && l.sel == 1 && !s.inFate {
 			st.SKBs++
 		}
 		st.Events++
@@ -180,6 +186,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.FateEvents = s.fates
 	if o.TrimSymbols {
 		n, err := writeTrimmedSymbols(fw, c, addrs, hit)
 		if err != nil {

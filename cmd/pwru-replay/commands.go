@@ -197,7 +197,11 @@ func sliceCommand(e *env) *cli.Command {
 					err = e.complete(c, 1, capt) // keep no file made without data
 				}
 				if err == nil && f != os.Stdout {
-					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d events of %d skbs (%d packets) to %s\n", st.Events, st.SKBs, st.Packets, out)
+					fates := ""
+					if st.FateEvents > 0 {
+						fates = fmt.Sprintf(" (%d that end them)", st.FateEvents)
+					}
+					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d events%s of %d skbs (%d packets) to %s\n", st.Events, fates, st.SKBs, st.Packets, out)
 				}
 				return err
 			})
