@@ -203,17 +203,16 @@ func (f *File) readTrailer() bool {
 	// The index is checked against every section header it lists (44
 	// bytes each: time proportional to the sections, not the bytes), so
 	// that the counts and times shown from it are those of the sections.
+	// A header that does not even parse is left for when its section is
+	// read (which then fails, or is skipped, on its own).
 	var hb [sectionHeaderSize]byte
 	for i, s := range t.sections {
 		var h sectionHeader
-		_, err := f.r.ReadAt(hb[:], s.Offset)
-		if err == nil {
-			err = h.unmarshal(hb[:])
+		if _, err := f.r.ReadAt(hb[:], s.Offset); err != nil || h.unmarshal(hb[:]) != nil {
+			continue
 		}
-		if err == nil {
-			err = h.check()
-		}
-		if err == nil && (h.Type != s.Type || int64(h.Stored)+sectionHeaderSize != s.Size || int64(h.Raw) != s.RawSize ||
+		var err error
+		if err = h.check(); err == nil && (h.Type != s.Type || int64(h.Stored)+sectionHeaderSize != s.Size || int64(h.Raw) != s.RawSize ||
 			h.A != s.First || h.B != s.Last || int(h.Count) != s.Count) {
 			err = corruptf("index entry %d (%s at offset %d) disagrees with the section header", i, s.Type, s.Offset)
 		}
