@@ -177,6 +177,10 @@ func (c *Capture) Problems() []error {
 		if l.n == 1 {
 			plural = ""
 		}
+		if l.what == "events chunk" {
+			errs = append(errs, fmt.Errorf("%w (%d events chunk%s skipped; the answer lacks them)", l.err, l.n, plural))
+			continue
+		}
 		errs = append(errs, fmt.Errorf("%w (%d %s lookup%s failed; the answer lacks them)", l.err, l.n, l.what, plural))
 	}
 	return errs
@@ -223,6 +227,22 @@ func (c *Capture) noteLost(what string, err error) {
 		}
 	}
 	l.n++
+}
+
+// noteSkippedChunks records the events chunks an iteration skipped
+// (SkipCorrupt); passes over the same capture skip the same chunks, so
+// the largest count is kept.
+func (c *Capture) noteSkippedChunks(it *format.EventIter) {
+	n := it.Skipped()
+	if n == 0 {
+		return
+	}
+	c.noteLost("events chunk", it.SkipErr())
+	for _, k := range c.lostOrder {
+		if l := c.lost[k]; l.what == "events chunk" {
+			l.n = max(l.n-1, n) // noteLost counted one
+		}
+	}
 }
 
 // packet returns payload id, or nil when it cannot be read (the failure

@@ -84,6 +84,7 @@ func (s *scanner) prepass() error {
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read events of %s: %w", s.c.Path, err)
 	}
+	s.c.noteSkippedChunks(it)
 	tr.flush()
 	tr.release()
 	return nil
@@ -174,6 +175,7 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read events of %s: %w", s.c.Path, err)
 	}
+	s.c.noteSkippedChunks(it)
 	if lives {
 		tr.flush()
 	}

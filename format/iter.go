@@ -50,6 +50,7 @@ type EventIter struct {
 	free   []*cursor
 	err    error
 	skip   int
+	skip1  error // the first skipped chunk's error
 	seq    int
 	want   uint64 // mask bits of the projected fields
 	mem    int64  // memory of the active cursors (cursor.mem)
@@ -127,6 +128,10 @@ func (f *File) Events(opts *IterOptions) *EventIter {
 // Skipped returns the number of corrupt chunks skipped so far
 // (ReaderOptions.SkipCorrupt).
 func (it *EventIter) Skipped() int { return it.skip }
+
+// SkipErr returns the error of the first chunk skipped (nil when none
+// was): a *SectionError naming it.
+func (it *EventIter) SkipErr() error { return it.skip1 }
 
 // Err returns the error that stopped the iteration, if any.
 func (it *EventIter) Err() error { return it.err }
@@ -273,6 +278,9 @@ func (it *EventIter) fail(s SectionInfo, err error) bool {
 		err = &SectionError{Type: s.Type, Offset: s.Offset, Err: err}
 	}
 	if it.f.opts.SkipCorrupt {
+		if it.skip == 0 {
+			it.skip1 = err
+		}
 		it.skip++
 		return true
 	}

@@ -241,3 +241,24 @@ func TestCLISliceKeepsSKBs(t *testing.T) {
 		})
 	}
 }
+
+// TestCLISkippedChunksShown: chunks skipped with --skip-corrupt are
+// counted in one warning naming the first; exit 0 (the user asked).
+func TestCLISkippedChunksShown(t *testing.T) {
+	dir := t.TempDir()
+	var evOff int64
+	bad := damaged(t, dir, vmCapture("drop-6.1.pwru"), "ev.pwru", func(b []byte, secs []format.SectionInfo) []byte {
+		s := section(t, secs, format.SectionEvents)
+		evOff = s.Offset
+		b[s.Offset+44+10] ^= 1
+		return b
+	})
+	_, stderr, code := runCLI(t, dir, "print", "--skip-corrupt", bad)
+	want := fmt.Sprintf("events section at offset %d: corrupt capture: payload checksum", evOff)
+	if w := warnings(stderr); code != 0 || len(w) != 1 || !strings.Contains(w[0], want) || !strings.Contains(w[0], "1 events chunk skipped") {
+		t.Errorf("status %d, warnings %q; want 0 and one with %q", code, w, want)
+	}
+	if _, stderr, code := runCLI(t, dir, "print", bad); code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("strict: status %d, stderr %q", code, stderr)
+	}
+}
