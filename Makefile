@@ -5,7 +5,7 @@ RUN     ?= .
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help deps deps-check test unit vmtest vmtest-filters lint generate check-generate fuzz bench vmbench build cross demo clean
+.PHONY: help deps deps-check test unit vmtest vmtest-filters kernel-matrix lint generate check-generate fuzz bench vmbench build cross demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -21,10 +21,14 @@ test: deps unit vmtest ## everything CI runs: install what is missing, lint, uni
 unit: lint check-generate deps-check ## host tests: format, analyzer, filters (no kernel needed)
 	$(GO) test -count=1 ./...
 
-vmtest: ## real-kernel end-to-end tests in qemu (KERNEL=6.1|6.12|all RUN=regex)
+vmtest: ## real-kernel end-to-end tests in qemu (KERNEL=5.10|6.1|6.12|latest|all, comma lists too; RUN=regex)
 	$(GO) test -tags vmtest -count=1 -timeout 80m -v ./vmtest/ -run '$(RUN)' -args -kernels=$(KERNEL)
 
-vmtest-filters: ## injected pcap/skb/xdp filters loaded by real kernel verifiers (KERNEL=6.1|6.12|all)
+RESULTS ?= .cache/vmtest/results.json
+kernel-matrix: ## rewrite README.md's kernel matrix from the last vmtest run's results (RESULTS=.cache/vmtest/results.json)
+	$(GO) run ./vmtest/kernelmatrix -results '$(RESULTS)' -readme README.md
+
+vmtest-filters: ## injected pcap/skb/xdp filters loaded by real kernel verifiers (KERNEL=5.10|6.1|6.12|latest|all)
 	$(GO) test -tags vmtest -count=1 -timeout 40m -v ./internal/filterverify/ -run TestVerifier $(if $(filter-out all,$(KERNEL)),-args -kernels=$(KERNEL))
 
 lint: ## gofmt, go vet, staticcheck

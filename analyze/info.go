@@ -46,11 +46,13 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	h := f.Header()
 	sum := f.Summary()
 
-	// Count events, skbs and functions in one pass.
+	// Count events, skbs and functions in one pass, over the events as
+	// recorded (the drop tracepoint's too).
 	s, err := newScanner(c, &o.Filter)
 	if err != nil {
 		return err
 	}
+	s.raw = true
 	perProbe := map[uint32]uint64{}
 	var events, skbs, dropped uint64
 	var first, last uint64
@@ -108,14 +110,7 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	if h.Snaplen != 0 {
 		kv("snaplen", "%d", h.Snaplen)
 	}
-	if len(h.Options) > 0 {
-		keys := slices.Sorted(maps.Keys(h.Options))
-		opts := make([]string, 0, len(keys))
-		for _, k := range keys {
-			opts = append(opts, k+"="+h.Options[k])
-		}
-		kv("options", "%s", wrapWords(opts, 90, strings.Repeat(" ", 14)))
-	}
+	infoDetails(&b, c, kv)
 	if !h.Start.IsZero() {
 		kv("recording", "started %s", h.Start.In(loc).Format(time.RFC3339Nano))
 	}

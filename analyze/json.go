@@ -2,19 +2,32 @@ package analyze
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pwru-record/pwru-record/format"
 )
 
 // json appends one event as a JSON object and a newline to p.buf. The
-// field names are pwru's (--output-json) plus drop_reason, retval, verdict,
-// skb_meta and bpfmap; they are documented in JSON.md and stable.
+// field names are pwru's (--output-json) plus skb_id, time_ns, time_utc,
+// drop_reason, retval, verdict, skb_meta and bpfmap; they are documented
+// in JSON.md and stable.
 func (p *printer) json(e *format.Event, l *life) {
 	b := p.buf
 	b = append(b, `{"skb":"0x`...)
 	b = strconv.AppendUint(b, e.SKB, 16)
-	b = append(b, `","cpu":`...)
+	if l != nil {
+		b = append(b, `","skb_id":`...)
+		b = strconv.AppendUint(b, l.id, 10)
+		b = append(b, `,"time_ns":`...)
+	} else {
+		b = append(b, `","time_ns":`...)
+	}
+	b = strconv.AppendUint(b, e.Time, 10)
+	b = append(b, `,"time_utc":"`...)
+	b = p.wall(e).UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	b = append(b, `,"cpu":`...)
 	b = strconv.AppendUint(b, uint64(e.CPU), 10)
 	b = append(b, `,"process":`...)
 	b = append(b, p.proc(e).quoted...)

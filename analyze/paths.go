@@ -295,9 +295,10 @@ type JourneyJSON struct {
 
 // StepJSON is one function of a journey.
 type StepJSON struct {
-	Func  string `json:"func"`
-	DtNs  uint64 `json:"dt_ns"`           // mean time since the previous step
-	Iface string `json:"iface,omitempty"` // ifname@netns where it changed
+	Func   string `json:"func"`             // the function, without drop reason
+	Reason string `json:"reason,omitempty"` // drop reason of this step, where it has one
+	DtNs   uint64 `json:"dt_ns"`            // mean time since the previous step
+	Iface  string `json:"iface,omitempty"`  // ifname@netns where it changed
 }
 
 func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup) *JourneyJSON {
@@ -332,9 +333,9 @@ func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *
 		s := StepJSON{Func: c.ProbeName(st.probe), DtNs: dt}
 		if st.flags&format.FlagDropReason != 0 {
 			if name, ok := c.DropReason(st.reason); ok {
-				s.Func += "(" + name + ")"
+				s.Reason = name
 			} else {
-				s.Func += "(" + strconv.FormatUint(uint64(st.reason), 10) + ")"
+				s.Reason = strconv.FormatUint(uint64(st.reason), 10)
 			}
 		}
 		known := st.netns != 0 || st.ifidx != 0

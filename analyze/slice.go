@@ -51,6 +51,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.raw = true
 	src := c.File
 	h := *src.Header()
 	h.Options = maps.Clone(h.Options)

@@ -13,6 +13,12 @@
 //   - kprobe_skb_N / kprobe_multi_skb_N (N = 1..5): a kernel function whose
 //     Nth argument is a struct sk_buff *, attached as a kprobe or as part of
 //     a kprobe.multi link. The attach cookie is the probe id.
+//   - fentry_skb_N (N = 1..5): the same through an fentry trampoline
+//     (--backend fentry), one load per function (Config unchanged: the
+//     programs share the main collection's .rodata) or one per N on a
+//     tracing multi-link; the cookie is the probe id. The caller and the
+//     stack pointer at entry (for caller chains) come from the
+//     trampoline's frame above the saved arguments (fentry_frame).
 //   - kprobe_non_skb / kprobe_multi_non_skb: functions without an skb
 //     (--filter-non-skb-funcs); they emit only when they run within the
 //     frame of a traced skb function whose skb is tracked (see Caller

@@ -18,6 +18,7 @@ const (
 	BackendAuto        = "auto"
 	BackendKprobe      = "kprobe"
 	BackendKprobeMulti = "kprobe-multi"
+	BackendFentry      = "fentry"
 )
 
 // Defaults of [Config].
@@ -49,7 +50,7 @@ type Config struct {
 	AllKmods        bool     // also trace functions of every loaded module with BTF
 	Kmods           []string // also trace functions of these modules
 	TrackBPFHelpers bool     // also trace BPF helper functions (bpf_skb_*, bpf_xdp_*)
-	Backend         string   // auto | kprobe | kprobe-multi
+	Backend         string   // auto | kprobe | kprobe-multi | fentry (the skb functions; the rest uses kprobes)
 	KprobeBatch     int      // single kprobes attached per batch
 
 	// Filters evaluated in the kernel.
@@ -83,6 +84,12 @@ type Config struct {
 	// kprobe+kretprobe where fexit cannot attach; CopyKprobe forces the
 	// latter (to test it on kernels with fexit).
 	CopyTracking string
+
+	// KernelBTF is a raw vmlinux BTF file (e.g. from BTFHub) used instead
+	// of /sys/kernel/btf/vmlinux, for kernels built without it: function
+	// discovery, CO-RE relocations and the filters read it, and it is the
+	// BTF stored in the capture ("" = the running kernel's).
+	KernelBTF string
 
 	// What each event carries.
 	OutputSKB         bool
@@ -123,9 +130,9 @@ func (c *Config) Validate() error {
 	switch c.Backend {
 	case "":
 		c.Backend = BackendAuto
-	case BackendAuto, BackendKprobe, BackendKprobeMulti:
+	case BackendAuto, BackendKprobe, BackendKprobeMulti, BackendFentry:
 	default:
-		return bad("unknown backend %q (want auto, kprobe or kprobe-multi)", c.Backend)
+		return bad("unknown backend %q (want auto, kprobe, kprobe-multi or fentry)", c.Backend)
 	}
 	for name, re := range map[string]string{"--filter-func": c.FilterFunc, "--filter-non-skb-funcs": c.NonSKBFuncs} {
 		if _, err := regexp.Compile(re); err != nil {
