@@ -286,6 +286,10 @@ func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
 func openCapture(e *env, c *cli.Context, path string) (*analyze.Capture, error) {
 	capt, err := analyze.OpenWith(path, &format.ReaderOptions{SkipCorrupt: c.Bool("skip-corrupt")})
 	if err != nil {
+		// A pipe is not sniffed: opening it would wait for a writer.
+		if errors.Is(err, format.ErrNotSeekable) {
+			return nil, err
+		}
 		if what := otherFormat(path); what != "" {
 			return nil, errors.New(what)
 		}
