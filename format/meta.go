@@ -301,6 +301,7 @@ func decodeBlobs(p []byte, count int) ([]blob, error) {
 // trailer is the index written at the end of a complete file.
 type trailer struct {
 	sections []SectionInfo
+	offset   int64 // of the trailer section (when read)
 }
 
 func appendTrailer(b []byte, t *trailer) []byte {

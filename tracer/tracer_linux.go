@@ -171,7 +171,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	clock.add("read available_filter_functions", ar.took)
 	clock.mark("wait for available_filter_functions")
 	if ar.err != nil {
-		return nil, fmt.Errorf("read available_filter_functions (mount tracefs on /sys/kernel/tracing): %w", ar.err)
+		return nil, fmt.Errorf("read available_filter_functions%s: %w", availHint(ar.err), ar.err)
 	}
 	names := make([]string, 0, len(skb)+len(nonSKB)+len(helperNames)+len(mapCands))
 	for _, fs := range [][]Func{skb, nonSKB} {
