@@ -338,6 +338,8 @@ func (p *printer) funcText(e *format.Event) string {
 		} else {
 			name += " (" + strconv.FormatUint(uint64(e.DropReason), 10) + ")"
 		}
+	} else if p.c.reasonlessDrop(e) {
+		name += "(" + NoReasonText + ")"
 	}
 	if pr := p.c.Probe(e.ProbeID); pr != nil {
 		switch pr.Kind {

@@ -40,7 +40,17 @@ func appendHeader(b []byte, h *Header) []byte {
 		b = appendString(b, h.Options[k])
 	}
 	b = appendString(b, h.PcapFilter)
-	return appendUvarint(b, uint64(h.Snaplen))
+	b = appendUvarint(b, uint64(h.Snaplen))
+	if len(h.KernelLacks) == 0 {
+		// As older writers: the header of a capture whose kernel lacks
+		// nothing is unchanged.
+		return b
+	}
+	b = appendUvarint(b, uint64(len(h.KernelLacks)))
+	for _, s := range h.KernelLacks {
+		b = appendString(b, s)
+	}
+	return b
 }
 
 func decodeHeader(p []byte) (*Header, error) {
@@ -70,6 +80,15 @@ func decodeHeader(p []byte) (*Header, error) {
 	}
 	h.PcapFilter = d.str()
 	h.Snaplen = d.u32v()
+	// Older writers end here.
+	if d.err == nil && d.remaining() > 0 {
+		if n := d.count(1); n > 0 {
+			h.KernelLacks = make([]string, n)
+			for i := range h.KernelLacks {
+				h.KernelLacks[i] = d.str()
+			}
+		}
+	}
 	if d.err != nil {
 		return nil, asCorrupt(d.err)
 	}

@@ -159,6 +159,29 @@ type Header struct {
 	Options     map[string]string // every recorder option, flag name -> value
 	PcapFilter  string            // the pcap filter as typed
 	Snaplen     uint32
+	// KernelLacks names what the recording kernel could not give the
+	// recorder (the Lack* values; a newer writer may add others), so the
+	// analyzer can say why something is missing. Empty in captures of
+	// writers before it was added.
+	KernelLacks []string
+}
+
+// Values of Header.KernelLacks.
+const (
+	LackModuleBTF    = "module-btf"    // no module BTF: module functions are not traced
+	LackDropReason   = "drop-reason"   // skb:kfree_skb passes no reason: drops carry none
+	LackAttachCookie = "attach-cookie" // no bpf_get_attach_cookie: kprobes told apart by address
+	LackKprobeMulti  = "kprobe-multi"  // no kprobe.multi links: one kprobe per function
+)
+
+// Lacks tells whether the recording kernel lacked what (a Lack* value).
+func (h *Header) Lacks(what string) bool {
+	for _, l := range h.KernelLacks {
+		if l == what {
+			return true
+		}
+	}
+	return false
 }
 
 // Losses counts what a capture does not contain. The writer stores it
