@@ -21,10 +21,10 @@ test: deps unit vmtest ## everything CI runs: install what is missing, lint, uni
 unit: lint check-generate ## host tests: format, analyzer, filters (no kernel needed)
 	$(GO) test -count=1 ./...
 
-vmtest: ## real-kernel end-to-end tests in qemu (KERNEL=6.1|6.12|all RUN=regex)
+vmtest: ## real-kernel end-to-end tests in qemu (KERNEL=5.10|6.1|6.12|latest|all, comma lists too; RUN=regex)
 	$(GO) test -tags vmtest -count=1 -timeout 80m -v ./vmtest/ -run '$(RUN)' -args -kernels=$(KERNEL)
 
-vmtest-filters: ## injected pcap/skb/xdp filters loaded by real kernel verifiers (KERNEL=6.1|6.12|all)
+vmtest-filters: ## injected pcap/skb/xdp filters loaded by real kernel verifiers (KERNEL=5.10|6.1|6.12|latest|all)
 	$(GO) test -tags vmtest -count=1 -timeout 40m -v ./internal/filterverify/ -run TestVerifier $(if $(filter-out all,$(KERNEL)),-args -kernels=$(KERNEL))
 
 lint: ## gofmt, go vet, staticcheck

@@ -2,12 +2,15 @@
 # demo.sh: the main job, end to end. Installs what is missing, builds, boots a Debian kernel under qemu,
 # records ping between two network namespaces (good), then the same ping with an nftables rule that drops
 # it (bad), brings both captures back and analyzes them with pwru-replay. The captures stay in demo-out/.
-#   KERNEL=6.12 (default) or 6.1
+#   KERNEL=6.12 (default), 5.10, 6.1 or latest (the newest cloud kernel in Debian sid)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export PATH="/usr/local/go/bin:$PATH"
 kernel=${KERNEL:-6.12}
+case "$kernel" in
+*,* | all) echo "demo: KERNEL=$kernel: the demo boots one kernel (5.10, 6.1, 6.12 or latest)" >&2; exit 2 ;;
+esac
 out="$root/demo-out"
 bin="$root/.cache/demo-bin"
 

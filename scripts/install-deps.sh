@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # install-deps.sh: install the Debian packages the build and the VM tests
 # need, idempotently. Runs apt-get update only when something is missing.
-# Makes sure bookworm-security (where the 6.12 kernels live) is an apt source.
+# The host's apt sources are left alone: the VM harness downloads kernels
+# (bullseye ... sid) through its own apt configuration in the kernel cache
+# (internal/vm/apt.go), verified with debian-archive-keyring.
 # Needs root (or sudo) only when it has something to install.
 set -euo pipefail
 
@@ -9,7 +11,7 @@ pkgs=(
 	# build: cgo (libpcap) and the BPF toolchain
 	gcc libc6-dev make git ca-certificates pkg-config libpcap-dev libbpf-dev clang llvm bpftool
 	# the VM harness: qemu, the guest's busybox, kernel download/unpack and module decompression
-	qemu-system-x86 busybox-static cpio xz-utils zstd dpkg apt
+	qemu-system-x86 busybox-static cpio xz-utils zstd dpkg apt debian-archive-keyring
 	# checking pcapng output
 	tshark
 )
@@ -21,24 +23,9 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
-# The 6.12 kernels come from bookworm's security suite.
-need_update=0
 . /etc/os-release
-codename="${VERSION_CODENAME:-}"
-if [ "${ID:-}" = debian ] && [ -n "$codename" ]; then
-	if ! apt-cache policy 2>/dev/null | grep -q "${codename}-security"; then
-		echo "install-deps: adding ${codename}-security to the apt sources"
-		"${sudo[@]}" tee "/etc/apt/sources.list.d/pwru-${codename}-security.sources" >/dev/null <<SRC
-Types: deb
-URIs: http://deb.debian.org/debian-security
-Suites: ${codename}-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-		need_update=1
-	fi
-else
-	echo "install-deps: warning: not Debian (${ID:-unknown} ${codename}); the VM tests resolve Debian kernel packages with apt" >&2
+if [ "${ID:-}" != debian ]; then
+	echo "install-deps: warning: not Debian (${ID:-unknown}); the VM tests fetch Debian kernel packages with apt" >&2
 fi
 
 missing=()
@@ -47,7 +34,7 @@ for p in "${pkgs[@]}"; do
 	if [ "$st" != installed ]; then missing+=("$p"); fi
 done
 
-if [ "${#missing[@]}" -gt 0 ] || [ "$need_update" -eq 1 ]; then
+if [ "${#missing[@]}" -gt 0 ]; then
 	echo "install-deps: apt-get update"
 	"${sudo[@]}" apt-get update -q
 fi
@@ -59,15 +46,3 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
 	echo "install-deps: all ${#pkgs[@]} packages present"
 fi
-
-# The kernels the VM tests boot must be resolvable from the apt metadata.
-for meta in linux-image-cloud-amd64 linux-image-6.12-cloud-amd64; do
-	if ! apt-cache depends "$meta" 2>/dev/null | grep -q 'Depends: linux-image-'; then
-		echo "install-deps: apt cannot resolve $meta; apt-get update"
-		"${sudo[@]}" apt-get update -q
-		if ! apt-cache depends "$meta" 2>/dev/null | grep -q 'Depends: linux-image-'; then
-			echo "install-deps: error: apt still cannot resolve $meta (check the apt sources for bookworm and bookworm-security)" >&2
-			exit 1
-		fi
-	fi
-done

@@ -200,10 +200,7 @@ func setup(tmp string) error {
 		needRec = needRec || s.recorder
 		needReplay = needReplay || s.replay
 	}
-	series := vm.KnownSeries()
-	if *flagKernels != "all" {
-		series = strings.Split(*flagKernels, ",")
-	}
+	series := vm.ExpandSeries(*flagKernels)
 
 	root, err := vm.ModuleRoot()
 	if err != nil {

@@ -18,10 +18,7 @@ import (
 // script's exit status and /out come back, a guest that panics and a guest
 // that does not finish in time are failures that carry the console.
 func TestVM(t *testing.T) {
-	series := vm.KnownSeries()[len(vm.KnownSeries())-1]
-	if *flagKernels != "all" {
-		series = strings.Split(*flagKernels, ",")[0]
-	}
+	series := vm.ExpandSeries(*flagKernels)[0]
 	k, err := vm.Fetch(context.Background(), series, "")
 	if err != nil {
 		t.Fatal(err)

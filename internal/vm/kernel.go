@@ -1,31 +1,30 @@
 package vm
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// Kernel is a Debian kernel image package unpacked on the host.
+// Kernel is a Debian kernel unpacked on the host: one linux-image .deb
+// (bullseye, bookworm) or, from trixie on, the linux-image meta package's
+// linux-binary, linux-modules and linux-base packages unpacked together.
 type Kernel struct {
-	Series  string // what was asked for, e.g. "6.12"
-	Package string // e.g. "linux-image-6.12.117+deb12-cloud-amd64"
-	Version string // Debian package version, e.g. "6.12.117-1~deb12u1"
-	Release string // uname -r of the kernel, e.g. "6.12.117+deb12-cloud-amd64"
-	Root    string // directory the package was unpacked into
-	Vmlinuz string // path of the bootable image
-	ModDir  string // Root/lib/modules/<Release>
+	Series  string   // what was asked for, e.g. "6.12" or "latest"
+	Package string   // e.g. "linux-image-6.12.117+deb12-cloud-amd64"
+	Version string   // Debian package version, e.g. "6.12.117-1~deb12u1"
+	Suite   string   // the suite it came from, e.g. "bookworm-security" ("" = unknown)
+	Parts   []string // the packages unpacked, as name=version
+	Release string   // uname -r of the kernel, e.g. "6.12.117+deb12-cloud-amd64"
+	Root    string   // directory the packages were unpacked into
+	Vmlinuz string   // path of the bootable image
+	ModDir  string   // Root/lib/modules/<Release> or Root/usr/lib/modules/<Release>
 }
 
 // String returns "<series> (<package> <version>)".
@@ -33,143 +32,209 @@ func (k *Kernel) String() string {
 	return fmt.Sprintf("%s (%s %s)", k.Series, k.Package, k.Version)
 }
 
-// Series the harness knows how to resolve. Each maps to the Debian
-// meta-packages that depend on the newest image of that series, tried in
-// order; the first whose dependency starts with "linux-image-<series>"
-// wins.
-var seriesMeta = map[string][]string{
-	"6.1":  {"linux-image-6.1-cloud-amd64", "linux-image-cloud-amd64"},
-	"6.12": {"linux-image-6.12-cloud-amd64", "linux-image-cloud-amd64"},
+// seriesSpec says where a series' newest image is: the meta package in
+// suites whose linux-image-* dependency starts with prefix.
+type seriesSpec struct {
+	name   string
+	suites []string
+	meta   string
+	prefix string // "" = any linux-image-* package
 }
 
-// KnownSeries lists the kernel series [Resolve] understands, oldest first.
+// seriesSpecs are the series the harness knows, oldest first.
+var seriesSpecs = []seriesSpec{
+	{name: "5.10", suites: []string{"bullseye"}, meta: "linux-image-cloud-amd64", prefix: "linux-image-5.10"},
+	{name: "6.1", suites: []string{"bookworm", "bookworm-security"}, meta: "linux-image-cloud-amd64", prefix: "linux-image-6.1"},
+	{name: "6.12", suites: []string{"bookworm", "bookworm-security"}, meta: "linux-image-6.12-cloud-amd64", prefix: "linux-image-6.12"},
+	// latest: the newest cloud kernel in sid, whatever its series.
+	{name: "latest", suites: []string{"sid"}, meta: "linux-image-cloud-amd64"},
+}
+
+// KnownSeries lists the kernel series [Resolve] understands, oldest first;
+// "latest" (sid's cloud kernel) is last.
 func KnownSeries() []string {
-	s := make([]string, 0, len(seriesMeta))
-	for k := range seriesMeta {
-		s = append(s, k)
+	s := make([]string, 0, len(seriesSpecs))
+	for _, sp := range seriesSpecs {
+		s = append(s, sp.name)
 	}
-	sort.Slice(s, func(i, j int) bool { return versionLess(s[i], s[j]) })
 	return s
 }
 
-func versionLess(a, b string) bool {
-	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		x, _ := strconv.Atoi(pa[i])
-		y, _ := strconv.Atoi(pb[i])
-		if x != y {
-			return x < y
+// ExpandSeries turns a comma-separated kernel list into series names:
+// "all" (or "") is every known series, other names pass through.
+func ExpandSeries(list string) []string {
+	if list == "" || list == "all" {
+		return KnownSeries()
+	}
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "all" {
+			out = append(out, KnownSeries()...)
+		} else if s != "" {
+			out = append(out, s)
 		}
 	}
-	return len(pa) < len(pb)
+	return out
 }
 
-// Resolve names the newest Debian kernel image package of series ("6.1",
-// "6.12") according to the host's apt metadata, without pinning a version.
-// A full package name ("linux-image-...") is returned unchanged.
-func Resolve(ctx context.Context, series string) (string, error) {
-	pkg, _, err := resolveVersion(ctx, series)
-	return pkg, err
+// Resolved is a kernel package chosen from the apt metadata.
+type Resolved struct {
+	Series  string
+	Package string // the linux-image-* package
+	Version string
+	Suite   string
+	// Parts are the packages to unpack: the image itself, or, when the
+	// image is a meta package (trixie on), its linux-binary-*,
+	// linux-modules-* and linux-base-* dependencies.
+	Parts []dependency
 }
 
-// pkgVersion is a package name with the version a meta-package asks for
-// ("" = unknown).
-type pkgVersion struct{ pkg, version string }
-
-var (
-	metaMu   sync.Mutex
-	metaDeps map[string][]pkgVersion // meta-package -> its linux-image-* dependencies
-)
-
-// metaDependencies reads the dependencies of every known meta-package with
-// one apt-cache call (apt-cache is slow where its binary cache is
-// disabled, as in Debian's container images) and remembers them for the
-// life of the process.
-func metaDependencies(ctx context.Context) (map[string][]pkgVersion, error) {
-	metaMu.Lock()
-	defer metaMu.Unlock()
-	if metaDeps != nil {
-		return metaDeps, nil
+func matchesPrefix(pkg, prefix string) bool {
+	if !strings.HasPrefix(pkg, "linux-image-") {
+		return false
 	}
-	args := []string{"show", "--no-all-versions"}
-	seen := map[string]bool{}
-	for _, series := range KnownSeries() {
-		for _, m := range seriesMeta[series] {
-			if !seen[m] {
-				seen[m] = true
-				args = append(args, m)
-			}
+	if prefix == "" {
+		return true
+	}
+	return strings.HasPrefix(pkg, prefix+".") || strings.HasPrefix(pkg, prefix+"-")
+}
+
+// splitPart reports whether a dependency of an image package is one of the
+// packages the split layout puts the kernel in. (Plain "linux-base" is
+// Debian's kernel helper scripts package, not a part.)
+func splitPart(name string) bool {
+	for _, p := range []string{"linux-binary-", "linux-modules-", "linux-base-"} {
+		if strings.HasPrefix(name, p) {
+			return true
 		}
 	}
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "apt-cache", args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("read kernel meta-packages: apt-cache show: %w: %s", err, firstLine(stderr.Bytes()))
-	}
-	metaDeps = parseMetaStanzas(out)
-	return metaDeps, nil
+	return false
 }
 
-// parseMetaStanzas maps each Package of apt-cache show output to the
-// linux-image-* entries of its Depends field.
-func parseMetaStanzas(out []byte) map[string][]pkgVersion {
-	deps := map[string][]pkgVersion{}
-	for _, stanza := range strings.Split(string(out), "\n\n") {
-		var name, depends string
-		for _, line := range strings.Split(stanza, "\n") {
-			if v, ok := strings.CutPrefix(line, "Package: "); ok {
-				name = strings.TrimSpace(v)
-			}
-			if v, ok := strings.CutPrefix(line, "Depends: "); ok {
-				depends = v
+// resolveIn picks the newest image of series from cat. series is a known
+// series name or a full linux-image-* package name (its newest version in
+// any suite).
+func resolveIn(series string, cat catalog) (*Resolved, error) {
+	var best *Resolved
+	consider := func(r *Resolved) {
+		if best == nil || compareDebVersions(r.Version, best.Version) > 0 {
+			best = r
+		}
+	}
+	var spec *seriesSpec
+	for i := range seriesSpecs {
+		if seriesSpecs[i].name == series {
+			spec = &seriesSpecs[i]
+		}
+	}
+	switch {
+	case spec != nil:
+		for _, suite := range spec.suites {
+			for _, meta := range cat[suite][spec.meta] {
+				for _, d := range parseDepends(meta.Depends) {
+					if !matchesPrefix(d.Name, spec.prefix) {
+						continue
+					}
+					v := d.Version
+					if v == "" {
+						v = newestVersion(cat[suite][d.Name])
+					}
+					if v != "" {
+						consider(&Resolved{Series: series, Package: d.Name, Version: v, Suite: suite})
+					}
+				}
 			}
 		}
-		if name == "" {
+		if best == nil {
+			var seen []string
+			for _, suite := range spec.suites {
+				for _, meta := range cat[suite][spec.meta] {
+					seen = append(seen, fmt.Sprintf("%s %s (%s) depends on %q", meta.Name, meta.Version, suite, meta.Depends))
+				}
+			}
+			if len(seen) == 0 {
+				seen = append(seen, "not listed")
+			}
+			return nil, fmt.Errorf("resolve kernel %s: no %s* dependency of %s in %s: %s",
+				series, or(spec.prefix, "linux-image-"), spec.meta, strings.Join(spec.suites, ", "), strings.Join(seen, "; "))
+		}
+	case strings.HasPrefix(series, "linux-image-"):
+		for suite, pkgs := range cat {
+			for _, p := range pkgs[series] {
+				consider(&Resolved{Series: series, Package: p.Name, Version: p.Version, Suite: suite})
+			}
+		}
+		if best == nil {
+			return nil, fmt.Errorf("resolve kernel %s: no such package in %s", series, strings.Join(suiteNames(), ", "))
+		}
+	default:
+		return nil, fmt.Errorf("resolve kernel %q: unknown series (known: %s, or a linux-image-* package)", series, strings.Join(KnownSeries(), ", "))
+	}
+	img := findVersion(cat[best.Suite][best.Package], best.Version)
+	if img == nil {
+		return nil, fmt.Errorf("resolve kernel %s: %s %s is not in %s's index", series, best.Package, best.Version, best.Suite)
+	}
+	for _, d := range parseDepends(img.Depends) {
+		if !splitPart(d.Name) {
 			continue
 		}
-		for _, d := range strings.FieldsFunc(depends, func(r rune) bool { return r == ',' || r == '|' }) {
-			d = strings.TrimSpace(d)
-			n, rest, _ := strings.Cut(d, " ")
-			if !strings.HasPrefix(n, "linux-image-") {
-				continue
-			}
-			pv := pkgVersion{pkg: n}
-			if v, ok := strings.CutPrefix(strings.TrimSpace(rest), "(= "); ok {
-				pv.version = strings.TrimSuffix(v, ")")
-			}
-			deps[name] = append(deps[name], pv)
+		if d.Version == "" {
+			d.Version = best.Version
 		}
+		best.Parts = append(best.Parts, d)
 	}
-	return deps
+	if len(best.Parts) == 0 {
+		best.Parts = []dependency{{Name: best.Package, Version: best.Version}}
+	}
+	return best, nil
 }
 
-// resolveVersion is [Resolve] plus the version the meta-package names.
-func resolveVersion(ctx context.Context, series string) (string, string, error) {
-	if strings.HasPrefix(series, "linux-image-") {
-		return series, "", nil
+func or(s, def string) string {
+	if s == "" {
+		return def
 	}
-	metas, ok := seriesMeta[series]
-	if !ok {
-		return "", "", fmt.Errorf("resolve kernel %q: unknown series (known: %s)", series, strings.Join(KnownSeries(), ", "))
-	}
-	all, err := metaDependencies(ctx)
-	if err != nil {
-		return "", "", fmt.Errorf("resolve kernel %s: %w", series, err)
-	}
-	want := "linux-image-" + series
-	var tried []string
-	for _, meta := range metas {
-		for _, d := range all[meta] {
-			if strings.HasPrefix(d.pkg, want+".") || strings.HasPrefix(d.pkg, want+"-") {
-				return d.pkg, d.version, nil
-			}
+	return s
+}
+
+func newestVersion(pkgs []debPackage) string {
+	v := ""
+	for _, p := range pkgs {
+		if v == "" || compareDebVersions(p.Version, v) > 0 {
+			v = p.Version
 		}
-		tried = append(tried, fmt.Sprintf("%s depends on %v", meta, all[meta]))
 	}
-	return "", "", fmt.Errorf("resolve kernel %s: no linux-image-%s package in the apt metadata (%s); run scripts/install-deps.sh, which adds bookworm-security and runs apt-get update",
-		series, series, strings.Join(tried, "; "))
+	return v
+}
+
+func findVersion(pkgs []debPackage, v string) *debPackage {
+	for i := range pkgs {
+		if pkgs[i].Version == v {
+			return &pkgs[i]
+		}
+	}
+	return nil
+}
+
+// Resolve names the newest Debian kernel image of series ("5.10", "6.1",
+// "6.12", "latest" or a linux-image-* package name) in the harness's own
+// apt lists under cacheDir ("" = [DefaultCacheDir]), refreshing them when
+// they are old. It downloads nothing.
+func Resolve(ctx context.Context, series, cacheDir string) (*Resolved, error) {
+	if cacheDir == "" {
+		var err error
+		if cacheDir, err = DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	a, err := setupApt(ctx, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := a.loadCatalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return resolveIn(series, cat)
 }
 
 func firstLine(b []byte) string {
@@ -216,11 +281,12 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// Fetch resolves series with [Resolve], downloads the package with
-// apt-get download into cacheDir ("" = [DefaultCacheDir]) unless it is
-// there already, unpacks it with dpkg-deb -x (once) and returns the
-// unpacked kernel. Concurrent callers (also in other processes) are
-// serialized with a lock file in cacheDir.
+// Fetch resolves series with [Resolve], downloads its packages with
+// apt-get download (the harness's own apt configuration) into cacheDir
+// ("" = [DefaultCacheDir]) unless they are there already, unpacks them
+// with dpkg-deb -x (once) and returns the unpacked kernel. Concurrent
+// callers (also in other processes) are serialized with a lock file in
+// cacheDir.
 func Fetch(ctx context.Context, series, cacheDir string) (*Kernel, error) {
 	if cacheDir == "" {
 		var err error
@@ -228,113 +294,95 @@ func Fetch(ctx context.Context, series, cacheDir string) (*Kernel, error) {
 			return nil, err
 		}
 	}
-	pkg, ver, err := resolveVersion(ctx, series)
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("fetch kernel %s: %w", series, err)
+	}
+	a, err := setupApt(ctx, cacheDir)
 	if err != nil {
 		return nil, err
 	}
-	if ver == "" {
-		if ver, err = candidateVersion(ctx, pkg); err != nil {
-			return nil, err
-		}
+	cat, err := a.loadCatalog(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return nil, fmt.Errorf("fetch kernel %s: %w", pkg, err)
+	r, err := resolveIn(series, cat)
+	if err != nil {
+		return nil, err
 	}
 	unlock, err := lockDir(cacheDir)
 	if err != nil {
-		return nil, fmt.Errorf("fetch kernel %s: %w", pkg, err)
+		return nil, fmt.Errorf("fetch kernel %s: %w", r.Package, err)
 	}
 	defer unlock()
 
-	base := pkg + "_" + strings.ReplaceAll(ver, ":", "%3a")
+	var parts []string
+	for _, p := range r.Parts {
+		parts = append(parts, p.Name+"="+p.Version)
+	}
+	base := r.Package + "_" + strings.ReplaceAll(r.Version, ":", "%3a")
 	root := filepath.Join(cacheDir, base)
 	if _, err := os.Stat(filepath.Join(root, ".unpacked")); err != nil {
-		deb, err := download(ctx, pkg, ver, cacheDir)
-		if err != nil {
-			return nil, err
-		}
 		tmp := root + ".tmp"
 		os.RemoveAll(tmp)
-		if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, tmp).CombinedOutput(); err != nil {
-			os.RemoveAll(tmp)
-			return nil, fmt.Errorf("unpack %s: dpkg-deb -x: %w: %s", deb, err, strings.TrimSpace(string(out)))
+		for _, p := range r.Parts {
+			deb, err := a.download(ctx, p.Name, p.Version, cacheDir)
+			if err != nil {
+				return nil, err
+			}
+			if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, tmp).CombinedOutput(); err != nil {
+				os.RemoveAll(tmp)
+				return nil, fmt.Errorf("unpack %s: dpkg-deb -x: %w: %s", deb, err, strings.TrimSpace(string(out)))
+			}
 		}
-		if err := os.WriteFile(filepath.Join(tmp, ".unpacked"), []byte(pkg+" "+ver+"\n"), 0o644); err != nil {
-			return nil, fmt.Errorf("unpack %s: %w", deb, err)
+		if err := os.WriteFile(filepath.Join(tmp, ".unpacked"), []byte(strings.Join(parts, " ")+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("unpack %s: %w", r.Package, err)
 		}
 		os.RemoveAll(root)
 		if err := os.Rename(tmp, root); err != nil {
-			return nil, fmt.Errorf("unpack %s: %w", deb, err)
+			return nil, fmt.Errorf("unpack %s: %w", r.Package, err)
 		}
 	}
-	return openKernel(series, pkg, ver, root)
+	k, err := openKernel(series, r.Package, r.Version, root)
+	if err != nil {
+		return nil, err
+	}
+	k.Suite, k.Parts = r.Suite, parts
+	return k, nil
 }
 
+// openKernel finds the image and modules of a kernel unpacked in root: the
+// image at boot/vmlinuz-<release> (one .deb layout) or
+// usr/lib/modules/<release>/vmlinuz (linux-binary-*, trixie on).
 func openKernel(series, pkg, ver, root string) (*Kernel, error) {
 	k := &Kernel{Series: series, Package: pkg, Version: ver, Root: root}
+	var found []string
 	imgs, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
-	if len(imgs) != 1 {
-		return nil, fmt.Errorf("open kernel %s: want one boot/vmlinuz-* in %s, found %d", pkg, root, len(imgs))
+	for _, img := range imgs {
+		k.Vmlinuz, k.Release = img, strings.TrimPrefix(filepath.Base(img), "vmlinuz-")
+		found = append(found, img)
 	}
-	k.Vmlinuz = imgs[0]
-	k.Release = strings.TrimPrefix(filepath.Base(imgs[0]), "vmlinuz-")
+	for _, d := range []string{"lib", "usr/lib"} {
+		imgs, _ := filepath.Glob(filepath.Join(root, d, "modules", "*", "vmlinuz"))
+		for _, img := range imgs {
+			k.Vmlinuz, k.Release = img, filepath.Base(filepath.Dir(img))
+			found = append(found, img)
+		}
+	}
+	if len(found) != 1 {
+		return nil, fmt.Errorf("open kernel %s: want one boot/vmlinuz-* or usr/lib/modules/*/vmlinuz in %s, found %d", pkg, root, len(found))
+	}
 	for _, d := range []string{"lib", "usr/lib"} {
 		md := filepath.Join(root, d, "modules", k.Release)
 		if st, err := os.Stat(md); err == nil && st.IsDir() {
-			k.ModDir = md
-			break
+			if _, err := os.Stat(filepath.Join(md, "kernel")); err == nil || k.ModDir == "" {
+				k.ModDir = md
+			}
 		}
 	}
 	if k.ModDir == "" {
 		return nil, fmt.Errorf("open kernel %s: no modules directory for %s under %s", pkg, k.Release, root)
 	}
 	return k, nil
-}
-
-// candidateVersion asks apt which version of pkg it would install.
-func candidateVersion(ctx context.Context, pkg string) (string, error) {
-	out, err := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", pkg).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("show package %s: apt-cache: %w: %s", pkg, err, firstLine(out))
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Version: "); ok {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return "", fmt.Errorf("show package %s: no Version field in apt-cache output", pkg)
-}
-
-// download fetches pkg=ver into dir unless a .deb of that version is there.
-func download(ctx context.Context, pkg, ver, dir string) (string, error) {
-	name := fmt.Sprintf("%s_%s_amd64.deb", pkg, strings.ReplaceAll(ver, ":", "%3a"))
-	deb := filepath.Join(dir, name)
-	if _, err := os.Stat(deb); err == nil {
-		return deb, nil
-	}
-	tmp, err := os.MkdirTemp(dir, "download-")
-	if err != nil {
-		return "", fmt.Errorf("download %s: %w", pkg, err)
-	}
-	defer os.RemoveAll(tmp)
-	// apt-get download runs as the _apt user when started as root; let it
-	// write into the temporary directory.
-	os.Chmod(tmp, 0o777)
-	cmd := exec.CommandContext(ctx, "apt-get", "download", "-q", pkg+"="+ver)
-	cmd.Dir = tmp
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("download %s: apt-get download: %w: %s", pkg, err, strings.TrimSpace(string(out)))
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("download %s: apt-get download left %d .deb files", pkg, len(debs))
-	}
-	if err := os.Rename(debs[0], deb); err != nil {
-		return "", fmt.Errorf("download %s: %w", pkg, err)
-	}
-	return deb, nil
 }
 
 // lockDir takes an exclusive flock on dir/.lock.

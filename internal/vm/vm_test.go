@@ -187,26 +187,3 @@ func TestExtractTar(t *testing.T) {
 		t.Error("path escaping the output directory was extracted")
 	}
 }
-
-func TestVersionLess(t *testing.T) {
-	if !versionLess("6.1", "6.12") || versionLess("6.12", "6.1") || !versionLess("5.15", "6.1") {
-		t.Error("versionLess orders series wrongly")
-	}
-	if got := KnownSeries(); len(got) < 2 || got[0] != "6.1" {
-		t.Errorf("KnownSeries() = %v", got)
-	}
-}
-
-func TestParseMetaStanzas(t *testing.T) {
-	out := "Package: linux-image-6.12-cloud-amd64\nVersion: 6.12.117-1~deb12u1\n" +
-		"Depends: linux-image-6.12.117+deb12-cloud-amd64 (= 6.12.117-1~deb12u1)\nDescription: x\n\n" +
-		"Package: linux-image-cloud-amd64\nVersion: 6.1.192-2\nDepends: linux-image-6.1.0-56-cloud-amd64 (= 6.1.192-2), foo | linux-image-x\n"
-	got := parseMetaStanzas([]byte(out))
-	want := map[string][]pkgVersion{
-		"linux-image-6.12-cloud-amd64": {{"linux-image-6.12.117+deb12-cloud-amd64", "6.12.117-1~deb12u1"}},
-		"linux-image-cloud-amd64":      {{"linux-image-6.1.0-56-cloud-amd64", "6.1.192-2"}, {"linux-image-x", ""}},
-	}
-	if d := cmp.Diff(want, got, cmp.AllowUnexported(pkgVersion{})); d != "" {
-		t.Errorf("meta dependencies (-want +got):\n%s", d)
-	}
-}
