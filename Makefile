@@ -5,7 +5,7 @@ RUN     ?= .
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help deps test unit vmtest vmtest-filters lint generate check-generate fuzz bench vmbench build cross demo clean
+.PHONY: help deps deps-check test unit vmtest vmtest-filters lint generate check-generate fuzz bench vmbench build cross demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -18,7 +18,7 @@ demo: ## the main job: record ping in a VM (good, then with a drop rule), analyz
 
 test: deps unit vmtest ## everything CI runs: install what is missing, lint, unit tests, VM end-to-end tests
 
-unit: lint check-generate ## host tests: format, analyzer, filters (no kernel needed)
+unit: lint check-generate deps-check ## host tests: format, analyzer, filters (no kernel needed)
 	$(GO) test -count=1 ./...
 
 vmtest: ## real-kernel end-to-end tests in qemu (KERNEL=5.10|6.1|6.12|latest|all, comma lists too; RUN=regex)
@@ -36,8 +36,12 @@ lint: ## gofmt, go vet, staticcheck
 generate: ## rebuild the bpf2go output (needs clang, bpftool)
 	$(GO) generate ./bpf/...
 
-check-generate: generate ## fail when the committed bpf2go output is not what make generate makes
-	@git diff --exit-code --stat -- bpf/ || (echo "check-generate: bpf/ differs from make generate: commit the regenerated files"; exit 1)
+check-generate: ## fail when the committed bpf2go output is not what make generate makes (built in a temporary directory)
+	@mkdir -p .cache
+	DEPFILE=.cache/bpf.d GO=$(GO) ./scripts/check-generate.sh
+
+deps-check: check-generate ## fail when the build or tests use a Debian package scripts/install-deps.sh does not install
+	DEPFILE=.cache/bpf.d GO=$(GO) ./scripts/deps-check.sh
 
 fuzz: ## run the capture reader fuzzer for a while (FUZZTIME=60s)
 	$(GO) test ./format/ -run '^$$' -fuzz FuzzReader -fuzztime $(or $(FUZZTIME),60s)

@@ -14,7 +14,15 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio xz-utils zstd dpkg apt debian-archive-keyring
 	# checking pcapng output
 	tshark
+	# make build: scripts/build-libpcap.sh builds a static libpcap from Debian's source package
+	flex bison dpkg-dev
 )
+
+if [ "${1:-}" = --list ]; then
+	# scripts/deps-check.sh compares what the build and tests use with this list.
+	printf '%s\n' "${pkgs[@]}"
+	exit 0
+fi
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
