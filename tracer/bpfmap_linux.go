@@ -101,8 +101,8 @@ func (s *session) attachMapSingles(prog *ebpf.Program, idx []int, ret bool, prob
 }
 
 func (s *session) attachMapSingle(prog *ebpf.Program, i int, ret bool, probes []format.Probe) (link.Link, error) {
-	opts := &link.KprobeOptions{Cookie: s.mapFuncs[i].cookie(probes[i].ID)}
-	if err := s.setCookieAddr(&probes[i], opts.Cookie); err != nil {
+	opts, err := s.kprobeOpts(&probes[i], s.mapFuncs[i].cookie(probes[i].ID))
+	if err != nil {
 		return nil, err
 	}
 	if ret {

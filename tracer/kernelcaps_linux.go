@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/pwru-record/pwru-record/format"
 )
@@ -125,18 +126,19 @@ func unseenModuleFuncs(text *lineText, want map[string]bool, all bool) ([]string
 // cookies, for want of its address.
 var errNoAddr = errors.New("not attached: no kallsyms address, and this kernel has no attach cookies to tell the probe apart")
 
-// setCookieAddr makes the kprobe of p find its cookie by p's address
-// (map probe_addrs) on a kernel without bpf_get_attach_cookie; before the
-// probe is attached, so that its first hit is known.
-func (s *session) setCookieAddr(p *format.Probe, cookie uint64) error {
+// kprobeOpts returns the options that give the kprobe of p its cookie:
+// the attach cookie, or on a kernel without bpf_get_attach_cookie an
+// entry for p's address in probe_addrs, stored before the probe is
+// attached so that its first hit is known.
+func (s *session) kprobeOpts(p *format.Probe, cookie uint64) (*link.KprobeOptions, error) {
 	if !s.noCookie {
-		return nil
+		return &link.KprobeOptions{Cookie: cookie}, nil
 	}
 	if p.Addr == 0 {
-		return errNoAddr
+		return nil, errNoAddr
 	}
 	if err := s.coll.Maps["probe_addrs"].Update(p.Addr, cookie, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("store probe address: %w", err)
+		return nil, fmt.Errorf("store probe address: %w", err)
 	}
-	return nil
+	return nil, nil
 }

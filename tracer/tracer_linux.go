@@ -913,9 +913,9 @@ func (s *session) attachSingle(ctx context.Context, prog *ebpf.Program, idx []in
 				defer wg.Done()
 				p := &s.probes[i]
 				var l link.Link
-				err := s.setCookieAddr(p, uint64(p.ID))
+				opts, err := s.kprobeOpts(p, uint64(p.ID))
 				if err == nil {
-					l, err = link.Kprobe(p.Name, prog, &link.KprobeOptions{Cookie: uint64(p.ID)})
+					l, err = link.Kprobe(p.Name, prog, opts)
 				}
 				mu.Lock()
 				defer mu.Unlock()
