@@ -57,7 +57,8 @@ func haveModuleBTF(btfDir, procModules string) bool {
 	}
 	b, err := os.ReadFile(procModules)
 	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
+		// A kernel without modules has none to miss.
+		return errors.Is(err, os.ErrNotExist)
 	}
 	return strings.TrimSpace(string(b)) == ""
 }
