@@ -288,13 +288,6 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	hdr = cfg.header(hdr)
 	hdr.KernelLacks = disc.caps.lacks()
-	if line := disc.caps.lacksLine(); line != "" {
-		fmt.Fprintln(log, line)
-	}
-	if len(disc.unseenMods) > 0 {
-		fmt.Fprintf(log, "warning: no module BTF: %d functions of modules %s not traced (vmlinux only)\n",
-			disc.unseenModFuncs, strings.Join(disc.unseenMods, ", "))
-	}
 	ifs, nss, refs := snapshotInterfaces()
 	ifindex := uint32(0)
 	if cfg.FilterIfname != "" {
@@ -341,6 +334,15 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 
 	if err := s.load(disc, backend, ifindex); err != nil {
 		return nil, err
+	}
+	// Said once the program loads: a recording that fails before says
+	// only why, in one line.
+	if line := disc.caps.lacksLine(); line != "" {
+		fmt.Fprintln(log, line)
+	}
+	if len(disc.unseenMods) > 0 {
+		fmt.Fprintf(log, "warning: no module BTF: %d functions of modules %s not traced (vmlinux only)\n",
+			disc.unseenModFuncs, strings.Join(disc.unseenMods, ", "))
 	}
 	clock.mark("load")
 
