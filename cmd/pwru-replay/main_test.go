@@ -146,7 +146,7 @@ func TestCLIPcap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "eth0@4026531840\t53\tskb 0xffff888001000100 (track 2): __netif_receive_skb_core > ip_rcv > ip_local_deliver > udp_rcv > kfree_skb_reason > skb_release_data > kfree_skbmem; dropped (NO_SOCKET)\n"
+	want := "eth0@4026531840\t53\tdropped (NO_SOCKET); skb 0xffff888001000100 (track 2); captured at __netif_receive_skb_core; __netif_receive_skb_core > ip_rcv > ip_local_deliver > udp_rcv > kfree_skb_reason > skb_release_data > kfree_skbmem\n"
 	if string(out) != want {
 		t.Errorf("tshark fields:\n got %q\nwant %q", out, want)
 	}
