@@ -26,6 +26,7 @@ type Capture struct {
 	ifaces  map[ifKey]*format.Interface
 	netns   map[uint32]string
 	reasons map[uint32]string // enum skb_drop_reason, prefix stripped
+	full    map[uint32]string // enum skb_drop_reason, as the kernel names them
 	order   binary.ByteOrder
 
 	syms      *format.Symbols
@@ -122,9 +123,14 @@ func (c *Capture) Probe(id uint32) *format.Probe {
 }
 
 // ProbeName returns the probe's function or program name, or "probe#N"
-// when the capture does not describe it.
+// when the capture does not describe it. A tracepoint is named with its
+// category ("skb:kfree_skb"), so that it is never taken for the kernel
+// function of the same name.
 func (c *Capture) ProbeName(id uint32) string {
 	if p := c.Probe(id); p != nil {
+		if p.Kind == format.ProbeTracepoint && !strings.Contains(p.Name, ":") {
+			return "skb:" + p.Name
+		}
 		return p.Name
 	}
 	return "probe#" + strconv.FormatUint(uint64(id), 10)
@@ -204,10 +210,7 @@ func (c *Capture) DropReason(v uint32) (string, bool) {
 	if v == NoReason && c.noReasons {
 		return NoReasonText, true
 	}
-	if !c.reasonsOK {
-		c.reasonsOK = true
-		c.reasons = dropReasons(c.BTF())
-	}
+	c.loadReasons()
 	n, ok := c.reasons[v]
 	return n, ok
 }
@@ -228,6 +231,22 @@ func (c *Capture) reasonlessDrop(e *format.Event) bool {
 	}
 	p := c.Probe(e.ProbeID)
 	return p != nil && p.Kind == format.ProbeTracepoint && classifyName(p.Name) == classDrop
+}
+
+// DropReasonFull returns the kernel's name of an enum skb_drop_reason
+// value ("SKB_DROP_REASON_NO_SOCKET", "SKB_CONSUMED"), as pwru prints it,
+// and false when the capture's BTF has no name for it.
+func (c *Capture) DropReasonFull(v uint32) (string, bool) {
+	c.loadReasons()
+	n, ok := c.full[v]
+	return n, ok
+}
+
+func (c *Capture) loadReasons() {
+	if !c.reasonsOK {
+		c.reasonsOK = true
+		c.reasons, c.full = dropReasons(c.BTF())
+	}
 }
 
 // DropReasonValue looks a drop reason up by name: "NO_SOCKET",
@@ -253,20 +272,22 @@ func normReason(s string) string {
 	return strings.TrimPrefix(s, "SKB_")
 }
 
-// dropReasons reads enum skb_drop_reason from spec.
-func dropReasons(spec *btf.Spec) map[uint32]string {
-	m := map[uint32]string{}
+// dropReasons reads enum skb_drop_reason from spec: the names without
+// their SKB_DROP_REASON_ prefix, and as they are.
+func dropReasons(spec *btf.Spec) (short, full map[uint32]string) {
+	short, full = map[uint32]string{}, map[uint32]string{}
 	if spec == nil {
-		return m
+		return short, full
 	}
 	var e *btf.Enum
 	if err := spec.TypeByName("skb_drop_reason", &e); err != nil {
-		return m
+		return short, full
 	}
 	for _, v := range e.Values {
-		m[uint32(v.Value)] = strings.TrimPrefix(v.Name, "SKB_DROP_REASON_")
+		short[uint32(v.Value)] = strings.TrimPrefix(v.Name, "SKB_DROP_REASON_")
+		full[uint32(v.Value)] = v.Name
 	}
-	return m
+	return short, full
 }
 
 // StructType finds a struct by name in the capture's BTF (vmlinux first,

@@ -46,11 +46,13 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	h := f.Header()
 	sum := f.Summary()
 
-	// Count events, skbs and functions in one pass.
+	// Count events, skbs and functions in one pass, over the events as
+	// recorded (the drop tracepoint's too).
 	s, err := newScanner(c, &o.Filter)
 	if err != nil {
 		return err
 	}
+	s.raw = true
 	perProbe := map[uint32]uint64{}
 	var events, skbs, dropped uint64
 	var first, last uint64
@@ -118,14 +120,8 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	if h.Snaplen != 0 {
 		kv("snaplen", "%d", h.Snaplen)
 	}
-	if len(h.Options) > 0 {
-		keys := slices.Sorted(maps.Keys(h.Options))
-		opts := make([]string, 0, len(keys))
-		for _, k := range keys {
-			opts = append(opts, k+"="+h.Options[k])
-		}
-		kv("options", "%s", wrapWords(opts, 90, strings.Repeat(" ", 14)))
-	}
+	kv("reveals", "%s", reveals(h, sum))
+	infoDetails(&b, c, kv)
 	if !h.Start.IsZero() {
 		kv("recording", "started %s", h.Start.In(loc).Format(time.RFC3339Nano))
 	}
@@ -322,4 +318,37 @@ var lackTexts = map[string]string{
 	format.LackDropReason:   "drops carry no reason",
 	format.LackAttachCookie: "kprobes told apart by address",
 	format.LackKprobeMulti:  "single kprobes",
+}
+
+// revealsOf says what a capture shows whoever reads it: real or redacted
+// kernel addresses, and how much of the packets.
+func revealsOf(h *format.Header, sum format.Summary) InfoReveals {
+	r := InfoReveals{Addresses: "real", Payload: "full"}
+	if h.Redaction&format.RedactAddresses != 0 {
+		r.Addresses = "redacted"
+	}
+	switch {
+	case sum.Packets == 0:
+		r.Payload = "none"
+	case h.Redaction&format.RedactPayloads != 0:
+		r.Payload = "headers"
+	}
+	return r
+}
+
+// reveals renders revealsOf for the text view.
+func reveals(h *format.Header, sum format.Summary) string {
+	r := revealsOf(h, sum)
+	addrs := "addresses real (kernel layout: KASLR base, heap)"
+	if r.Addresses == "redacted" {
+		addrs = "addresses redacted (pseudonyms)"
+	}
+	payload := "payload " + r.Payload
+	switch {
+	case r.Payload == "headers":
+		payload = "payload headers (L2-L4, the rest zeroed)"
+	case r.Payload == "full" && h.Snaplen != 0:
+		payload = fmt.Sprintf("payload full (up to %d bytes per packet)", h.Snaplen)
+	}
+	return addrs + ", " + payload
 }

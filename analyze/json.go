@@ -2,19 +2,32 @@ package analyze
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pwru-record/pwru-record/format"
 )
 
 // json appends one event as a JSON object and a newline to p.buf. The
-// field names are pwru's (--output-json) plus drop_reason, retval, verdict,
-// skb_meta and bpfmap; they are documented in JSON.md and stable.
+// field names are pwru's (--output-json) plus skb_id, time_ns, time_utc,
+// drop_reason, retval, verdict, skb_meta and bpfmap; they are documented
+// in JSON.md and stable.
 func (p *printer) json(e *format.Event, l *life) {
 	b := p.buf
 	b = append(b, `{"skb":"0x`...)
 	b = strconv.AppendUint(b, e.SKB, 16)
-	b = append(b, `","cpu":`...)
+	if l != nil {
+		b = append(b, `","skb_id":`...)
+		b = strconv.AppendUint(b, l.id, 10)
+		b = append(b, `,"time_ns":`...)
+	} else {
+		b = append(b, `","time_ns":`...)
+	}
+	b = strconv.AppendUint(b, e.Time, 10)
+	b = append(b, `,"time_utc":"`...)
+	b = p.appendUTC(b, e)
+	b = append(b, '"')
+	b = append(b, `,"cpu":`...)
 	b = strconv.AppendUint(b, uint64(e.CPU), 10)
 	b = append(b, `,"process":`...)
 	b = append(b, p.proc(e).quoted...)
@@ -134,6 +147,35 @@ func (p *printer) json(e *format.Event, l *life) {
 		b = p.appendBPFMapJSON(b, e)
 	}
 	p.buf = append(b, "}\n"...)
+}
+
+// appendUTC appends the event's wall-clock time as time.RFC3339Nano in
+// UTC; the part up to the second is formatted once per second.
+func (p *printer) appendUTC(b []byte, e *format.Event) []byte {
+	ns := int64(e.Time) + p.c.File.Header().MonoOffset
+	sec, frac := ns/1e9, ns%1e9
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e9
+	}
+	if p.utcPrefix == nil || sec != p.utcSec {
+		p.utcSec = sec
+		p.utcPrefix = time.Unix(sec, 0).UTC().AppendFormat(p.utcPrefix[:0], "2006-01-02T15:04:05")
+	}
+	b = append(b, p.utcPrefix...)
+	if frac != 0 {
+		var d [10]byte
+		d[0] = '.'
+		for i := 9; i >= 1; i-- {
+			d[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := 10
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 func appendJSONTuple(b []byte, t *format.Tuple, flags uint8, withFlags bool) []byte {

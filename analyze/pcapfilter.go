@@ -1,6 +1,11 @@
 package analyze
 
-import "github.com/pwru-record/pwru-record/internal/pktfilter"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pwru-record/pwru-record/internal/pktfilter"
+)
 
 // packetMatcher is a compiled pcap-filter expression.
 type packetMatcher interface {
@@ -15,4 +20,20 @@ func compilePcap(expr string) (packetMatcher, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// PcapWarning returns a one-line warning for a pcap-filter expression
+// that compiles but can match no packet, such as "tcp port 80 and vlan"
+// (libpcap's optimiser, and so tcpdump, refuses it with "expression
+// rejects all packets"), or "" when there is nothing to say. Errors are
+// reported when the filter is used, not here.
+func PcapWarning(expr string) string {
+	if strings.TrimSpace(expr) == "" {
+		return ""
+	}
+	f, err := pktfilter.Compile(expr)
+	if err != nil || !f.RejectsAll() {
+		return ""
+	}
+	return fmt.Sprintf("pcap filter %q matches no packet (libpcap refuses it: expression rejects all packets)", f.String())
 }

@@ -48,7 +48,9 @@ type PrintOptions struct {
 	Location *time.Location
 }
 
-const absoluteLayout = "2006-01-02T15:04:05.000"
+// absoluteLayout is the TIME column of --timestamp absolute: the time
+// in the chosen zone, with the zone ("Z" for UTC).
+const absoluteLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // printer holds the per-run state of Print.
 type printer struct {
@@ -82,6 +84,9 @@ type printer struct {
 	metaNames []string
 	metaDone  bool
 	metaBuf   []metaField
+	// utcSec and utcPrefix cache the JSON time_utc up to the second.
+	utcSec    int64
+	utcPrefix []byte
 }
 
 type recentTuple struct {
@@ -151,6 +156,9 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 	default:
 		return fmt.Errorf("parse --timestamp: %q is not none, relative, absolute or current", o.Timestamp)
 	}
+	oc := *o
+	MissingData(c, &oc)
+	o = &oc
 	s, err := newScanner(c, &o.Filter)
 	if err != nil {
 		return err
@@ -186,7 +194,8 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 		}
 		return nil
 	}
-	if o.Timestamp == TimestampRelative {
+	if o.Timestamp == TimestampRelative || o.JSON {
+		// JSON names each skb lifetime (skb_id).
 		err = s.run(handle, nil)
 	} else {
 		err = s.runEvents(handle)
@@ -208,7 +217,7 @@ func (p *printer) header() {
 	b := p.buf[:0]
 	ts := p.ts()
 	if ts == TimestampAbsolute {
-		b = fmt.Appendf(b, "%-23s ", "TIME")
+		b = fmt.Appendf(b, "%-29s ", "TIME")
 	}
 	b = fmt.Appendf(b, "%-18s %-3s %-16s", "SKB", "CPU", "PROCESS")
 	if ts != TimestampNone {
@@ -274,20 +283,21 @@ func (p *printer) proc(e *format.Event) procName {
 	return pn
 }
 
-// funcQuoted returns the FUNC column as a JSON string.
+// funcQuoted returns the JSON "func" field: the probe's name without the
+// drop reason (which has its own field).
 func (p *printer) funcQuoted(e *format.Event) []byte {
-	if e.Flags&format.FlagDropReason == 0 && int(e.ProbeID) < len(p.c.probes) {
+	if int(e.ProbeID) < len(p.c.probes) {
 		if p.funcsQ == nil {
 			p.funcsQ = make([][]byte, len(p.c.probes))
 		}
 		if q := p.funcsQ[e.ProbeID]; q != nil {
 			return q
 		}
-		q := appendJSONString(nil, p.funcName(e))
+		q := appendJSONString(nil, p.funcBase(e))
 		p.funcsQ[e.ProbeID] = q
 		return q
 	}
-	return appendJSONString(nil, p.funcName(e))
+	return appendJSONString(nil, p.funcBase(e))
 }
 
 func processText(e *format.Event) string {
@@ -311,29 +321,14 @@ func (p *printer) iface(e *format.Event) string {
 	return s
 }
 
-// funcName is pwru's FUNC column: the probe name, the drop reason in
-// parentheses, "(tc)"/"(xdp)" for BPF programs.
+// funcName is pwru's FUNC column: the probe name, "(tc)"/"(xdp)" for BPF
+// programs, and the drop reason in parentheses as pwru prints it
+// ("kfree_skb_reason(SKB_DROP_REASON_NO_SOCKET)", the number after a
+// space when the capture's BTF does not name it).
 func (p *printer) funcName(e *format.Event) string {
-	if e.Flags&format.FlagDropReason == 0 {
-		if int(e.ProbeID) < len(p.funcs) && p.funcs[e.ProbeID] != "" {
-			return p.funcs[e.ProbeID]
-		}
-		name := p.funcText(e)
-		if int(e.ProbeID) < len(p.c.probes) {
-			if p.funcs == nil {
-				p.funcs = make([]string, len(p.c.probes))
-			}
-			p.funcs[e.ProbeID] = name
-		}
-		return name
-	}
-	return p.funcText(e)
-}
-
-func (p *printer) funcText(e *format.Event) string {
-	name := p.c.ProbeName(e.ProbeID)
+	name := p.funcBase(e)
 	if e.Flags&format.FlagDropReason != 0 {
-		if r, ok := p.c.DropReason(e.DropReason); ok {
+		if r, ok := p.c.DropReasonFull(e.DropReason); ok {
 			name += "(" + r + ")"
 		} else {
 			name += " (" + strconv.FormatUint(uint64(e.DropReason), 10) + ")"
@@ -341,6 +336,15 @@ func (p *printer) funcText(e *format.Event) string {
 	} else if p.c.reasonlessDrop(e) {
 		name += "(" + NoReasonText + ")"
 	}
+	return name
+}
+
+// funcBase is the FUNC column without the drop reason, cached by probe.
+func (p *printer) funcBase(e *format.Event) string {
+	if int(e.ProbeID) < len(p.funcs) && p.funcs[e.ProbeID] != "" {
+		return p.funcs[e.ProbeID]
+	}
+	name := p.c.ProbeName(e.ProbeID)
 	if pr := p.c.Probe(e.ProbeID); pr != nil {
 		switch pr.Kind {
 		case format.ProbeTC:
@@ -348,6 +352,12 @@ func (p *printer) funcText(e *format.Event) string {
 		case format.ProbeXDP:
 			name += "(xdp)"
 		}
+	}
+	if int(e.ProbeID) < len(p.c.probes) {
+		if p.funcs == nil {
+			p.funcs = make([]string, len(p.c.probes))
+		}
+		p.funcs[e.ProbeID] = name
 	}
 	return name
 }
@@ -447,7 +457,12 @@ func (p *printer) absolute(e *format.Event) string {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return time.Unix(0, int64(e.Time)+p.c.File.Header().MonoOffset).In(loc).Format(absoluteLayout)
+	return p.wall(e).In(loc).Format(absoluteLayout)
+}
+
+// wall is the event's wall-clock time (the capture's clock).
+func (p *printer) wall(e *format.Event) time.Time {
+	return time.Unix(0, int64(e.Time)+p.c.File.Header().MonoOffset)
 }
 
 const (
@@ -461,7 +476,7 @@ func (p *printer) line(e *format.Event, l *life) {
 	b := p.buf
 	ts := p.ts()
 	if ts == TimestampAbsolute {
-		b = fmt.Appendf(b, "%-23s ", p.absolute(e))
+		b = fmt.Appendf(b, "%-29s ", p.absolute(e))
 	}
 	start := len(b)
 	b = append(b, '0', 'x')
@@ -644,7 +659,11 @@ func (p *printer) cbWords(e *format.Event) ([5]uint32, bool) {
 }
 
 func (p *printer) appendCB(b []byte, e *format.Event) []byte {
-	w, _ := p.cbWords(e)
+	w, ok := p.cbWords(e)
+	if !ok {
+		// Not recorded for this event: said, never shown as zeros.
+		return fmt.Appendf(b, "%-56s", "(no skb->cb recorded)")
+	}
 	b = append(b, '[')
 	for i, v := range w {
 		if i > 0 {

@@ -165,8 +165,8 @@ func TestPrintColor(t *testing.T) {
 		color bool
 		want  string
 	}{
-		{true, "\x1b[31mkfree_skb_reason(NO_SOCKET)\x1b[0m"},
-		{false, " kfree_skb_reason(NO_SOCKET)\n"},
+		{true, "\x1b[31mkfree_skb_reason(SKB_DROP_REASON_NO_SOCKET)\x1b[0m"},
+		{false, " kfree_skb_reason(SKB_DROP_REASON_NO_SOCKET)\n"},
 	}
 	for _, tt := range tests {
 		out := printString(t, c, PrintOptions{Color: tt.color, Filter: Filter{Reason: "NO_SOCKET"}})

@@ -17,15 +17,20 @@ type scanner struct {
 	matched []uint64            // bitset by lifetime id (first pass)
 	tracks  map[uint64]struct{} // matching track ids (Track)
 
+	// raw keeps the drop tracepoint's events as recorded instead of
+	// merging them into the dropping function's (dropIter): slice writes
+	// what was recorded.
+	raw bool
+
 	// fields is the projection the consumer asked for (0 = every field);
 	// see project.
 	fields format.Fields
 }
 
 // trackerFields are the event fields the skb tracker reads (besides Time,
-// SKB and ProbeID, which are always there), and the tuple the scanner
-// keeps per lifetime.
-const trackerFields = format.FieldTrackID | format.FieldFlags | format.FieldDropReason | format.FieldTuple
+// SKB and ProbeID, which are always there), the tuple the scanner keeps
+// per lifetime, and the CPU the drop reason merge (dropIter) matches on.
+const trackerFields = format.FieldTrackID | format.FieldFlags | format.FieldDropReason | format.FieldTuple | format.FieldCPU
 
 // project makes the scan decode only the fields fs of each event (plus
 // Time, SKB, ProbeID and what the filter and the skb tracker read): the
@@ -46,8 +51,12 @@ func newScanner(c *Capture, flt *Filter) (*scanner, error) {
 	return &scanner{c: c, m: m}, nil
 }
 
-func (s *scanner) iter() *format.EventIter {
-	return s.c.File.Events(&format.IterOptions{Since: s.m.since, Until: s.m.until, Fields: s.fields})
+func (s *scanner) iter() eventSource {
+	it := s.c.File.Events(&format.IterOptions{Since: s.m.since, Until: s.m.until, Fields: s.fields})
+	if s.raw {
+		return it
+	}
+	return newDropIter(s.c, it)
 }
 
 // prepass runs the first pass when needed.

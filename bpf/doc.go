@@ -17,6 +17,12 @@
 //     tracer) a kprobe finds its cookie in the hash map probe_addrs by the
 //     probed function's address (the instruction pointer minus the one
 //     byte of the int3 that a kprobe at a function's entry has passed).
+//   - fentry_skb_N (N = 1..5): the same through an fentry trampoline
+//     (--backend fentry), one load per function (Config unchanged: the
+//     programs share the main collection's .rodata) or one per N on a
+//     tracing multi-link; the cookie is the probe id. The caller and the
+//     stack pointer at entry (for caller chains) come from the
+//     trampoline's frame above the saved arguments (fentry_frame).
 //   - kprobe_non_skb / kprobe_multi_non_skb: functions without an skb
 //     (--filter-non-skb-funcs); they emit only when they run within the
 //     frame of a traced skb function whose skb is tracked (see Caller

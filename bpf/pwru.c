@@ -33,6 +33,7 @@ char __license[] SEC("license") = "GPL";
 #define PCAP_BOUND 512	   // data_end = data + min(linear length, PCAP_BOUND)
 #define FILTER_STACK 256   // stack the filter placeholders may use
 #define PAYLOAD_HASH_WORDS 8
+#define SKB_COPY_MAX 512 // bytes of struct sk_buff copied per probe hit
 #define MAX_STACK_DEPTH 64 // frames hashed into a stack id (track_stack keys)
 #define OUT_STACK_DEPTH 50 // --output-stack frames copied into the record
 #define OUT_STACK_BYTES (OUT_STACK_DEPTH * 8)
@@ -204,6 +205,7 @@ struct scratch {
 	u64 ips[OUT_STACK_DEPTH];
 	struct chain_key key;
 	struct chain_val val;
+	u8 skb[SKB_COPY_MAX]; // the probed sk_buff (skb_copy_in)
 };
 
 struct {
@@ -388,20 +390,31 @@ struct skb_data {
 	bool l3;
 };
 
-static __always_inline bool skb_locate(struct sk_buff *skb, struct skb_data *d)
+// The probed sk_buff is read once per probe hit into the scratch buffer
+// (skb_copy_in) and its fields are then loaded from that copy (k below):
+// one helper call instead of one per field.
+
+// dev_type reads dev->type.
+static __always_inline u16 dev_type(struct net_device *dev)
 {
-	void *head = BPF_CORE_READ(skb, head);
-	u16 mac = BPF_CORE_READ(skb, mac_header);
-	u16 net = BPF_CORE_READ(skb, network_header);
-	u32 tail = BPF_CORE_READ(skb, tail);
-	u32 len = BPF_CORE_READ(skb, len);
-	u32 data_off = (u32)((u64)BPF_CORE_READ(skb, data) - (u64)head);
-	u16 type = BPF_CORE_READ(skb, dev, type);
+	return BPF_CORE_READ(dev, type);
+}
+
+// skb_locate finds the packet bytes of the sk_buff whose copy is k.
+static __always_inline bool skb_locate(struct sk_buff *k, struct skb_data *d)
+{
+	void *head = k->head;
+	u16 mac = k->mac_header;
+	u16 net = k->network_header;
+	u32 tail = k->tail;
+	u32 len = k->len;
+	u32 data_off = (u32)((u64)k->data - (u64)head);
 	u32 off;
 
 	if (!head)
 		return false;
-	if (mac != (u16)~0 && mac < net && type == ARPHRD_ETHER) {
+	// dev->type is read only when the MAC header could start the packet.
+	if (mac != (u16)~0 && mac < net && dev_type(k->dev) == ARPHRD_ETHER) {
 		off = mac;
 		d->l3 = false;
 	} else if (net != 0 && net != (u16)~0) {
@@ -475,11 +488,11 @@ static __always_inline void *tunnel_inner(void *net, void *end)
 	return NULL;
 }
 
-static __always_inline bool run_tunnel_pcap(struct sk_buff *skb)
+static __always_inline bool run_tunnel_pcap(struct sk_buff *k)
 {
-	void *head = BPF_CORE_READ(skb, head);
-	u16 net = BPF_CORE_READ(skb, network_header);
-	u32 tail = BPF_CORE_READ(skb, tail);
+	void *head = k->head;
+	u16 net = k->network_header;
+	u32 tail = k->tail;
 	void *end = head + tail;
 	void *inner;
 	void *inner_end;
@@ -499,21 +512,28 @@ static __always_inline bool run_tunnel_pcap(struct sk_buff *skb)
 	return filter_pcap_tunnel_l3(inner + 14, inner_end);
 }
 
-static __always_inline u32 skb_netns(struct sk_buff *skb)
+// skb_netns: the netns inode of the skb (copy k) by its device, else by
+// its socket.
+static __always_inline u32 skb_netns(struct sk_buff *k)
 {
-	u32 ino = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	struct net_device *dev = k->dev;
+	struct sock *sk;
+	u32 ino = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 
-	if (ino == 0)
-		ino = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net, ns.inum);
+	if (ino == 0) {
+		sk = k->sk;
+		ino = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	}
 	return ino;
 }
 
-// Fills the tuple fields of ev from the skb's network header.
-static __always_inline void skb_tuple(struct sk_buff *skb, struct event *ev)
+// Fills the tuple fields of ev from the network header of the skb whose
+// copy is k.
+static __always_inline void skb_tuple(struct sk_buff *k, struct event *ev)
 {
-	void *head = BPF_CORE_READ(skb, head);
-	u16 net = BPF_CORE_READ(skb, network_header);
-	u16 trans = BPF_CORE_READ(skb, transport_header);
+	void *head = k->head;
+	u16 net = k->network_header;
+	u16 trans = k->transport_header;
 	void *l4;
 	u8 vhl;
 
@@ -899,11 +919,11 @@ static __always_inline void chain_store(struct scratch *s, long n, u64 sp, u64 s
 // Decides whether skb passes: tracked skbs always pass, others go through
 // the filters. Returns the track id through *track (0 = untracked) and the
 // tracked flag.
-static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scratch *s)
+static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct sk_buff *k, struct scratch *s,
+				     struct skb_data *d, bool *have_data)
 {
 	u64 addr = (u64)skb;
 	u64 *tid;
-	struct skb_data d;
 
 	// The stack id is taken once per event, also for tracked skbs:
 	// handle_skb remembers it for the event's track id.
@@ -917,19 +937,25 @@ static __always_inline bool skb_pass(void *ctx, struct sk_buff *skb, struct scra
 			return true;
 		}
 	}
-	if (CFG.filter_netns && skb_netns(skb) != CFG.netns)
+	if (CFG.filter_netns && skb_netns(k) != CFG.netns)
 		goto unmatched;
-	if (CFG.filter_mark && (BPF_CORE_READ(skb, mark) & CFG.mark_mask) != CFG.mark)
+	if (CFG.filter_mark && (k->mark & CFG.mark_mask) != CFG.mark)
 		goto unmatched;
-	if (CFG.filter_ifindex && BPF_CORE_READ(skb, dev, ifindex) != CFG.ifindex)
-		goto unmatched;
+	if (CFG.filter_ifindex) {
+		struct net_device *dev = k->dev;
+
+		if (BPF_CORE_READ(dev, ifindex) != CFG.ifindex)
+			goto unmatched;
+	}
 	if (CFG.filter_skb_expr && !filter_skb_expr(skb))
 		goto unmatched;
 	if (CFG.filter_pcap) {
-		if (!skb_locate(skb, &d) || !run_pcap(&d))
+		// The located packet serves the payload too (have_data).
+		*have_data = skb_locate(k, d);
+		if (!*have_data || !run_pcap(d))
 			goto unmatched;
 	}
-	if (CFG.filter_tunnel && !run_tunnel_pcap(skb))
+	if (CFG.filter_tunnel && !run_tunnel_pcap(k))
 		goto unmatched;
 	if (CFG.track_skb || CFG.track_stackid) {
 		u64 id = next_track_id();
@@ -962,19 +988,35 @@ unmatched:
 	return false;
 }
 
-// handle_skb is the whole probe path for one sk_buff.
-// fill_skb fills the fields of ev that describe skb.
-static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb)
+// skb_copy_in copies the sk_buff at skb into s->skb and returns the copy
+// (a failed read leaves zeros, what reading each field would have given).
+static __always_inline struct sk_buff *skb_copy_in(struct scratch *s, struct sk_buff *skb)
 {
+	u64 n = bpf_core_type_size(struct sk_buff);
+
+	if (n > SKB_COPY_MAX)
+		n = SKB_COPY_MAX;
+	OPAQUE(n);
+	if (n > SKB_COPY_MAX)
+		n = SKB_COPY_MAX;
+	bpf_probe_read_kernel(s->skb, n, skb);
+	return (struct sk_buff *)s->skb;
+}
+
+// fill_skb fills the fields of ev that describe skb (k: its copy).
+static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb, struct sk_buff *k)
+{
+	struct net_device *dev = k->dev;
+
 	ev->skb = (u64)skb;
-	ev->mark = BPF_CORE_READ(skb, mark);
-	ev->len = BPF_CORE_READ(skb, len);
-	ev->protocol = BPF_CORE_READ(skb, protocol);
-	ev->pkt_type = BPF_CORE_READ_BITFIELD_PROBED(skb, pkt_type);
-	ev->ifindex = BPF_CORE_READ(skb, dev, ifindex);
-	ev->mtu = BPF_CORE_READ(skb, dev, mtu);
-	ev->netns = skb_netns(skb);
-	skb_tuple(skb, ev);
+	ev->mark = k->mark;
+	ev->len = k->len;
+	ev->protocol = k->protocol;
+	ev->pkt_type = BPF_CORE_READ_BITFIELD(k, pkt_type);
+	ev->ifindex = BPF_CORE_READ(dev, ifindex);
+	ev->mtu = BPF_CORE_READ(dev, mtu);
+	ev->netns = skb_netns(k);
+	skb_tuple(k, ev);
 }
 
 // handle_skb is the whole probe path for one sk_buff. sp: the stack pointer
@@ -984,8 +1026,9 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 				      u64 caller, u16 flags, s64 retval, u32 drop_reason, u64 sp)
 {
 	struct scratch *s;
+	struct sk_buff *k;
 	struct skb_data d;
-	bool have_data;
+	bool have_data = false;
 	u64 addr = (u64)skb;
 	u32 pos = 0;
 	long n = -1;
@@ -998,7 +1041,8 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	if (!s)
 		return 0;
 	s->ev.stack_id = -1;
-	if (!skb_pass(ctx, skb, s)) {
+	k = skb_copy_in(s, skb);
+	if (!skb_pass(ctx, skb, k, s, &d, &have_data)) {
 		if (CFG.track_non_skb && sp)
 			chain_store(s, stack_take(ctx, s), sp, addr, 0);
 		return 0;
@@ -1008,7 +1052,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	s->ev.caller = caller;
 	s->ev.retval = retval;
 	s->ev.drop_reason = drop_reason;
-	fill_skb(&s->ev, skb);
+	fill_skb(&s->ev, skb, k);
 
 	if (CFG.track_stackid && s->ev.stack_id >= 0 && s->ev.track_id) {
 		u32 sid = s->ev.stack_id;
@@ -1016,10 +1060,10 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 		bpf_map_update_elem(&track_stack, &sid, &s->ev.track_id, BPF_ANY);
 	}
 
-	have_data = false;
-	if (CFG.snaplen)
-		have_data = skb_locate(skb, &d);
-	if (have_data) {
+	// A tracked skb skipped the filters: locate its packet now.
+	if (CFG.snaplen && !have_data)
+		have_data = skb_locate(k, &d);
+	if (CFG.snaplen && have_data) {
 		if (CFG.payload_every) {
 			pos = put_payload(s, pos, &d);
 		} else {
@@ -1028,15 +1072,20 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 
 			if (!old || *old != h) {
 				pos = put_payload(s, pos, &d);
-				bpf_map_update_elem(&payload_seen, &addr, &h, BPF_ANY);
+				// In place when the skb has an entry: an update
+				// would take a new LRU element.
+				if (old)
+					*old = h;
+				else
+					bpf_map_update_elem(&payload_seen, &addr, &h, BPF_ANY);
 			}
 		}
 	}
 	if (CFG.output_skb)
 		pos = put_raw(s, pos, skb, bpf_core_type_size(struct sk_buff), &s->ev.skb_len);
 	if (CFG.output_shinfo) {
-		void *head = BPF_CORE_READ(skb, head);
-		u32 end = BPF_CORE_READ(skb, end);
+		void *head = k->head;
+		u32 end = k->end;
 
 		if (head)
 			pos = put_raw(s, pos, head + end,
@@ -1097,6 +1146,82 @@ KPROBE_SKB(3)
 KPROBE_SKB(4)
 KPROBE_SKB(5)
 
+// frame_check returns fp + 16 when fp is an x86 frame of the trampoline:
+// its return address (at fp + 8) lies a few bytes after the start ip of
+// the traced function (the call into the trampoline); else 0.
+static __always_inline u64 frame_check(u64 fp, u64 ip)
+{
+	u64 ret = 0;
+
+	if (!fp || bpf_probe_read_kernel(&ret, sizeof(ret), (void *)(fp + 8)) || ret <= ip || ret - ip > 16)
+		return 0;
+	return fp + 16;
+}
+
+// fentry_frame returns, for an fentry program, the traced function's stack
+// pointer at its entry (the address of its return address, what
+// PT_REGS_SP gives a kprobe), or 0 when it cannot be found. The
+// trampoline saves the arguments on its stack, their count under them
+// (ctx[-1]) and its frame right above them (above a return value slot
+// when an fexit program shares it): saved frame pointer, return address
+// into the traced function, the traced function's return address. Where
+// that layout does not hold, the program's own frame pointer (R10 on the
+// x86 JIT, unless the program runs on a private stack) points at the
+// trampoline's. Every candidate is checked (frame_check).
+static __always_inline u64 fentry_frame(void *ctx)
+{
+	u64 ip = bpf_get_func_ip(ctx);
+	u64 n = bpf_get_func_arg_cnt(ctx);
+	void *r10;
+	void *a;
+	u64 fp = 0;
+	u64 sp;
+
+	if (n <= 12) {
+		a = ctx + n * 8;
+		// The address as a number (a copy the verifier does not track).
+		bpf_probe_read_kernel(&fp, sizeof(fp), &a);
+		if ((sp = frame_check(fp, ip)))
+			return sp;
+		if ((sp = frame_check(fp + 8, ip)))
+			return sp;
+	}
+	asm volatile("%0 = r10" : "=r"(r10));
+	fp = 0;
+	if (bpf_probe_read_kernel(&fp, sizeof(fp), r10))
+		return 0;
+	return frame_check(fp, ip);
+}
+
+// fentry_skb_N: the same as kprobe_skb_N through an fentry trampoline (one
+// program per function, or one per N on a tracing multi-link); ctx is the
+// array of the traced function's arguments, read with bpf_get_func_arg
+// (the verifier inlines it; a multi-link program has no prototype to read
+// ctx by). The frame is looked for only when the caller or the caller
+// chains need it.
+#define FENTRY_SKB(X)                                                            \
+	SEC("fentry/skb_" #X)                                                    \
+	int fentry_skb_##X(u64 *ctx)                                             \
+	{                                                                        \
+		u64 sp = 0;                                                      \
+		u64 caller = 0;                                                  \
+		u64 skb = 0;                                                     \
+                                                                                 \
+		if (CFG.output_caller || CFG.track_non_skb)                      \
+			sp = fentry_frame(ctx);                                  \
+		if (CFG.output_caller && sp)                                     \
+			bpf_probe_read_kernel(&caller, sizeof(caller), (void *)sp); \
+		bpf_get_func_arg(ctx, X - 1, &skb);                              \
+		return handle_skb(ctx, (struct sk_buff *)skb, bpf_get_attach_cookie(ctx), \
+				  caller, 0, 0, 0, sp);                          \
+	}
+
+FENTRY_SKB(1)
+FENTRY_SKB(2)
+FENTRY_SKB(3)
+FENTRY_SKB(4)
+FENTRY_SKB(5)
+
 // Functions without an skb argument (--filter-non-skb-funcs): an event is
 // emitted when the function runs within the frame of a traced skb function
 // whose skb is tracked, on the skb's behalf: the innermost such frame in
@@ -1150,7 +1275,7 @@ static __always_inline int handle_non_skb(struct pt_regs *ctx)
 		if (!s->ev.probe_id)
 			return 0;
 		s->ev.caller = kprobe_caller(ctx);
-		fill_skb(&s->ev, (struct sk_buff *)s->val.skb);
+		fill_skb(&s->ev, (struct sk_buff *)s->val.skb, skb_copy_in(s, (struct sk_buff *)s->val.skb));
 		emit(s, put_taken_stack(s, 0, n));
 		return 0;
 	}

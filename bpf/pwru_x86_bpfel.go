@@ -131,6 +131,7 @@ type PwruScratch struct {
 	Ips  [50]uint64
 	Key  PwruChainKey
 	Val  PwruChainVal
+	Skb  [512]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -150,6 +151,11 @@ const (
 	PwruMapTrackIds                = "track_ids"
 	PwruMapTrackSkb                = "track_skb"
 	PwruMapTrackStack              = "track_stack"
+	PwruProgFentrySkb1             = "fentry_skb_1"
+	PwruProgFentrySkb2             = "fentry_skb_2"
+	PwruProgFentrySkb3             = "fentry_skb_3"
+	PwruProgFentrySkb4             = "fentry_skb_4"
+	PwruProgFentrySkb5             = "fentry_skb_5"
 	PwruProgFentryTc               = "fentry_tc"
 	PwruProgFentryXdp              = "fentry_xdp"
 	PwruProgFexitPskbCopyFclone    = "fexit_pskb_copy_fclone"
@@ -225,6 +231,11 @@ type PwruSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruProgramSpecs struct {
+	FentrySkb1             *ebpf.ProgramSpec `ebpf:"fentry_skb_1"`
+	FentrySkb2             *ebpf.ProgramSpec `ebpf:"fentry_skb_2"`
+	FentrySkb3             *ebpf.ProgramSpec `ebpf:"fentry_skb_3"`
+	FentrySkb4             *ebpf.ProgramSpec `ebpf:"fentry_skb_4"`
+	FentrySkb5             *ebpf.ProgramSpec `ebpf:"fentry_skb_5"`
 	FentryTc               *ebpf.ProgramSpec `ebpf:"fentry_tc"`
 	FentryXdp              *ebpf.ProgramSpec `ebpf:"fentry_xdp"`
 	FexitPskbCopyFclone    *ebpf.ProgramSpec `ebpf:"fexit_pskb_copy_fclone"`
@@ -347,6 +358,11 @@ type PwruVariables struct {
 //
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruPrograms struct {
+	FentrySkb1             *ebpf.Program `ebpf:"fentry_skb_1"`
+	FentrySkb2             *ebpf.Program `ebpf:"fentry_skb_2"`
+	FentrySkb3             *ebpf.Program `ebpf:"fentry_skb_3"`
+	FentrySkb4             *ebpf.Program `ebpf:"fentry_skb_4"`
+	FentrySkb5             *ebpf.Program `ebpf:"fentry_skb_5"`
 	FentryTc               *ebpf.Program `ebpf:"fentry_tc"`
 	FentryXdp              *ebpf.Program `ebpf:"fentry_xdp"`
 	FexitPskbCopyFclone    *ebpf.Program `ebpf:"fexit_pskb_copy_fclone"`
@@ -381,6 +397,11 @@ type PwruPrograms struct {
 
 func (p *PwruPrograms) Close() error {
 	return _PwruClose(
+		p.FentrySkb1,
+		p.FentrySkb2,
+		p.FentrySkb3,
+		p.FentrySkb4,
+		p.FentrySkb5,
 		p.FentryTc,
 		p.FentryXdp,
 		p.FexitPskbCopyFclone,

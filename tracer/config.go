@@ -18,6 +18,7 @@ const (
 	BackendAuto        = "auto"
 	BackendKprobe      = "kprobe"
 	BackendKprobeMulti = "kprobe-multi"
+	BackendFentry      = "fentry"
 )
 
 // Defaults of [Config].
@@ -49,7 +50,7 @@ type Config struct {
 	AllKmods        bool     // also trace functions of every loaded module with BTF
 	Kmods           []string // also trace functions of these modules
 	TrackBPFHelpers bool     // also trace BPF helper functions (bpf_skb_*, bpf_xdp_*)
-	Backend         string   // auto | kprobe | kprobe-multi
+	Backend         string   // auto | kprobe | kprobe-multi | fentry (the skb functions; the rest uses kprobes)
 	KprobeBatch     int      // single kprobes attached per batch
 
 	// Filters evaluated in the kernel.
@@ -84,6 +85,12 @@ type Config struct {
 	// latter (to test it on kernels with fexit).
 	CopyTracking string
 
+	// KernelBTF is a raw vmlinux BTF file (e.g. from BTFHub) used instead
+	// of /sys/kernel/btf/vmlinux, for kernels built without it: function
+	// discovery, CO-RE relocations and the filters read it, and it is the
+	// BTF stored in the capture ("" = the running kernel's).
+	KernelBTF string
+
 	// What each event carries.
 	OutputSKB         bool
 	OutputSharedInfo  bool
@@ -109,10 +116,17 @@ type Config struct {
 	WriterVersion string
 
 	// Side channels.
-	ReadyFile string    // written once every probe is attached
+	ReadyFile string    // written (0600) once every probe is attached and Started returned
 	Log       io.Writer // progress, status line and detach notice (nil = silent)
 	Terminal  bool      // Log is a terminal: draw a progress bar and a status line
 	BPFStats  bool      // measure the kernel program's run time (kernel.bpf_stats_enabled)
+
+	// Started, when set, is called once every probe is attached, the
+	// capture's head (snapshots, probes) is written and the ring buffer is
+	// open, before the ready file is written: the caller puts the output in
+	// place there and may drop its privileges (recording goes on with the
+	// descriptors already held). An error ends the recording.
+	Started func() error
 }
 
 // Validate checks c and fills in defaults. Errors wrap [ErrConfig].
@@ -123,9 +137,9 @@ func (c *Config) Validate() error {
 	switch c.Backend {
 	case "":
 		c.Backend = BackendAuto
-	case BackendAuto, BackendKprobe, BackendKprobeMulti:
+	case BackendAuto, BackendKprobe, BackendKprobeMulti, BackendFentry:
 	default:
-		return bad("unknown backend %q (want auto, kprobe or kprobe-multi)", c.Backend)
+		return bad("unknown backend %q (want auto, kprobe, kprobe-multi or fentry)", c.Backend)
 	}
 	for name, re := range map[string]string{"--filter-func": c.FilterFunc, "--filter-non-skb-funcs": c.NonSKBFuncs} {
 		if _, err := regexp.Compile(re); err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/pwru-record/pwru-record/bpf"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/tracingmulti"
 )
 
 // ErrNoFunctions: no kernel function matched the selection.
@@ -35,7 +36,7 @@ var ErrNoneAttached = errors.New("no probe could be attached")
 // Result summarises a recording.
 type Result struct {
 	Stats
-	Backend       string // kprobe or kprobe-multi
+	Backend       string // of the skb functions: kprobe, kprobe-multi, fentry, or fentry-multi (fentry on tracing multi-links)
 	CopyTracking  string // --filter-track-skb: how clones inherit track ids (copyTracking.describe), "" = off
 	Probes        int    // probes attached
 	ProbesFailed  int
@@ -48,6 +49,16 @@ type Result struct {
 	// Memory when the capture was complete; Memory.Peak is the peak RSS
 	// of the whole recording.
 	Memory Memory
+	// Planned is the number of probes the recording tried to attach;
+	// Recording says that recording began (Config.Started was called).
+	// A Result with Recording false describes a start that failed: the
+	// output holds no usable capture.
+	Planned   int
+	Recording bool
+	// LossCounters is empty when the kernel's loss counters were read;
+	// otherwise why they could not be (after Config.Started dropped the
+	// privileges on a kernel whose bpf() needs CAP_BPF for map lookups).
+	LossCounters string
 }
 
 // ListFuncs returns what a recording with cfg would trace: the sk_buff
@@ -90,10 +101,14 @@ type discovery struct {
 // filters and that ftrace can attach to (avail delivers
 // available_filter_functions).
 func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *phaseClock) (*discovery, error) {
-	if err := CheckBTF(); err != nil {
-		return nil, err
+	btfPath := cfg.KernelBTF
+	if btfPath == "" {
+		if err := CheckBTF(); err != nil {
+			return nil, err
+		}
+		btfPath = vmlinuxBTFPath
 	}
-	vmlinuxRaw, err := os.ReadFile(vmlinuxBTFPath)
+	vmlinuxRaw, err := os.ReadFile(btfPath)
 	if err != nil {
 		return nil, fmt.Errorf("read kernel BTF: %w", err)
 	}
@@ -158,7 +173,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	var helperNames []string
 	var kernel *btf.Spec
 	if cfg.TrackBPFHelpers {
-		if kernel, err = cache.Kernel(); err != nil {
+		if kernel, err = kernelTypes(cfg, cache); err != nil {
 			return nil, fmt.Errorf("load kernel BTF: %w", err)
 		}
 		helperNames = bpfHelperNames(kernel)
@@ -222,10 +237,20 @@ func hasModule(fs []Func, m string) bool {
 	return false
 }
 
+// kernelTypes returns the kernel's BTF: the --kernel-btf file's when
+// given, else the running kernel's (cached).
+func kernelTypes(cfg *Config, cache *btf.Cache) (*btf.Spec, error) {
+	if cfg.KernelBTF != "" {
+		return btf.LoadSpec(cfg.KernelBTF)
+	}
+	return cache.Kernel()
+}
+
 // session holds the loaded objects and links of one recording.
 type session struct {
 	cfg    *Config
 	cache  *btf.Cache
+	kernel *btf.Spec            // the --kernel-btf types (nil = the running kernel's)
 	spec   *ebpf.CollectionSpec // after injection, for the per-target copies
 	coll   *ebpf.Collection
 	links  []link.Link
@@ -234,6 +259,7 @@ type session struct {
 	addrs  map[string]uint64 // kallsyms name -> address (first)
 	log    io.Writer
 
+	fentry       *fentryState   // --backend fentry: its programs; nil for the kprobe backends
 	mapFuncs     []MapFunc      // --output-bpfmap functions
 	mapProbes    []format.Probe // their probes, appended to probes when attached
 	noCookie     bool           // no bpf_get_attach_cookie: kprobes find their cookie in probe_addrs
@@ -295,11 +321,10 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			return nil, err
 		}
 	}
-	backend, err := chooseBackend(cfg.Backend)
+	skbBackend, backend, multi, err := chooseBackend(cfg, cache, log)
 	if err != nil {
 		return nil, err
 	}
-	res.Backend = backend
 	clock.mark("snapshot")
 
 	// The snapshots go out first, one at a time, so that their memory is
@@ -307,6 +332,13 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	// functions to trace are picked up on the way: a map of every kernel
 	// symbol would cost tens of MB.
 	s := &session{cfg: cfg, cache: cache, log: log, addrs: make(map[string]uint64)}
+	res.Backend = skbBackend
+	if skbBackend == BackendFentry {
+		s.fentry = &fentryState{multi: multi}
+		if multi != nil {
+			res.Backend = "fentry-multi"
+		}
+	}
 	for _, fs := range [][]Func{disc.skb, disc.nonSKB, disc.helpers} {
 		for _, f := range fs {
 			s.addrs[f.Name] = 0
@@ -332,8 +364,9 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	debug.FreeOSMemory()
 	clock.mark("free")
 
+	res.Planned = len(s.probes) + len(s.mapProbes)
 	if err := s.load(disc, backend, ifindex); err != nil {
-		return nil, err
+		return res, err
 	}
 	// Said once the program loads: a recording that fails before says
 	// only why, in one line.
@@ -357,7 +390,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 
 	if err := s.attach(ctx, disc, backend); err != nil {
-		return nil, err
+		return res, err
 	}
 	clock.mark("attach")
 	res.Startup = clock.phases
@@ -389,16 +422,9 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if err := w.Flush(); err != nil {
 		return res, fmt.Errorf("write capture: %w", err)
 	}
-	if cfg.ReadyFile != "" {
-		if err := os.WriteFile(cfg.ReadyFile, []byte("ready\n"), 0o644); err != nil {
-			return res, fmt.Errorf("write ready file: %w", err)
-		}
-	}
-	fmt.Fprintf(log, "attached %d probes (%s), %d failed; recording\n", res.Probes, backend, res.ProbesFailed)
-
 	// What startup needed (kernel BTF decoded, kallsyms, the injected
 	// spec) is not needed while recording: let it go.
-	s.cache, s.spec = nil, nil
+	s.cache, s.spec, s.kernel = nil, nil, nil
 	disc = nil
 	debug.FreeOSMemory()
 
@@ -407,6 +433,32 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		return res, fmt.Errorf("open ring buffer: %w", err)
 	}
 	defer rd.Close()
+	var losses LossSource = mapLosses{s.coll.Maps["counters"], s.allPrograms()}
+	if cfg.Started != nil {
+		if err := cfg.Started(); err != nil {
+			return res, err
+		}
+		// Without privileges a kernel may refuse bpf() map lookups
+		// (kernel.unprivileged_bpf_disabled before the checks moved to
+		// program load): record without loss counters, and say so.
+		if _, _, err := losses.Losses(); err != nil {
+			res.LossCounters = err.Error()
+			losses = unreadableLosses{}
+			fmt.Fprintf(log, "warning: loss counters unreadable now (%v): the capture counts them as loss_counters_unreadable\n", err)
+		}
+	}
+	res.Recording = true
+	if cfg.ReadyFile != "" {
+		if err := writeReadyFile(cfg.ReadyFile); err != nil {
+			// The capture is in place: complete it, empty.
+			if cerr := w.Close(); cerr != nil {
+				return res, errors.Join(err, fmt.Errorf("complete capture: %w", cerr))
+			}
+			return res, err
+		}
+	}
+	fmt.Fprintf(log, "attached %d probes (%s), %d failed; recording\n", res.Probes, res.Backend, res.ProbesFailed)
+
 	clock.mark("ring buffer")
 	res.Startup = clock.phases
 	freeing := make(map[uint32]bool)
@@ -418,7 +470,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	dr := &drainer{
 		ring:   rd,
 		dec:    newDecoder(w, freeing),
-		losses: mapLosses{s.coll.Maps["counters"], s.coll.Programs},
+		losses: losses,
 		opts: drainOptions{
 			MaxEvents:    cfg.MaxEvents,
 			MaxSize:      cfg.MaxSize,
@@ -430,7 +482,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	st, derr := dr.run(ctx)
 	res.Stats = st
 	if statsOn != nil {
-		for _, p := range s.coll.Programs {
+		for _, p := range s.allPrograms() {
 			if ps, err := p.Stats(); err == nil {
 				res.ProgRuns += ps.RunCount
 				res.ProgRuntime += ps.Runtime
@@ -529,20 +581,42 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func chooseBackend(b string) (string, error) {
-	switch b {
+// chooseBackend returns the backend of the skb functions and the kprobe
+// backend of everything else (non-skb functions, BPF helpers, map
+// functions, and the skb functions fentry cannot attach), with the
+// multi-link layout when the skb functions use it. auto takes fentry only
+// where the tracing multi-link works: it attaches all functions about as
+// fast as kprobe-multi and costs less per run; one fentry link per
+// function takes as long to attach as single kprobes and several times as
+// long to detach (see README, vmbench). Otherwise kprobe-multi, otherwise
+// kprobe. Every choice is feature-probed on the running kernel.
+func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string, *tracingmulti.Layout, error) {
+	kprobe := BackendKprobe
+	if features.HaveBPFLinkKprobeMulti() == nil {
+		kprobe = BackendKprobeMulti
+	}
+	switch cfg.Backend {
 	case BackendKprobe:
-		return b, nil
+		return BackendKprobe, BackendKprobe, nil, nil
 	case BackendKprobeMulti:
 		if err := features.HaveBPFLinkKprobeMulti(); err != nil {
-			return "", fmt.Errorf("%w: --backend kprobe-multi: kernel does not support it: %w", ErrConfig, err)
+			return "", "", nil, fmt.Errorf("%w: --backend kprobe-multi: kernel does not support it: %w", ErrConfig, err)
 		}
-		return b, nil
+		return BackendKprobeMulti, BackendKprobeMulti, nil, nil
+	case BackendFentry:
+		if err := fentryProbe(cache); err != nil {
+			return "", "", nil, fmt.Errorf("%w: --backend fentry: kernel does not support it: %w", ErrConfig, err)
+		}
+		multi, err := multiProbe(cache)
+		if err != nil {
+			fmt.Fprintf(log, "fentry: one link per function (no multi-link: %v)\n", err)
+		}
+		return BackendFentry, kprobe, multi, nil
 	}
-	if features.HaveBPFLinkKprobeMulti() == nil {
-		return BackendKprobeMulti, nil
+	if multi, err := multiProbe(cache); err == nil {
+		return BackendFentry, kprobe, multi, nil
 	}
-	return BackendKprobe, nil
+	return kprobe, kprobe, nil, nil
 }
 
 // planProbes numbers the probes: the sk_buff functions, the non-skb
@@ -564,6 +638,10 @@ func (s *session) planProbes(d *discovery, backend string) {
 	}
 	for _, f := range d.skb {
 		add(f)
+		if s.fentry != nil {
+			// attachFentry sets the kprobe kind back on a fallback.
+			s.probes[len(s.probes)-1].Kind = format.ProbeFentry
+		}
 	}
 	for _, f := range d.skb {
 		s.progOf = append(s.progOf, fmt.Sprintf("skb_%d", f.SKBArg))
@@ -652,9 +730,12 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	}
 	// The kernel's BTF, decoded (for CO-RE, the filters and the
 	// metadata fields) only now that the snapshots are out of memory.
-	kernel, err := s.cache.Kernel()
+	kernel, err := kernelTypes(cfg, s.cache)
 	if err != nil {
 		return fmt.Errorf("load kernel BTF: %w", err)
+	}
+	if cfg.KernelBTF != "" {
+		s.kernel = kernel
 	}
 	var metas []MetaField
 	for _, m := range cfg.OutputSKBMetadata {
@@ -709,12 +790,15 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 			keep[name] = true
 		}
 	}
+	if s.fentry != nil {
+		s.keepFentry(spec)
+	}
 	for name := range spec.Programs {
 		if !keep[name] {
 			delete(spec.Programs, name)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache})
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache, Programs: ebpf.ProgramOptions{KernelTypes: s.kernel}})
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -772,7 +856,7 @@ func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string
 			repl[m] = mp
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache, MapReplacements: repl})
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache, MapReplacements: repl, Programs: ebpf.ProgramOptions{KernelTypes: s.kernel}})
 	if err != nil {
 		return nil, err
 	}
@@ -809,6 +893,10 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 	// An interrupt during attach stops attaching; the recording then
 	// completes at once with what is attached.
 	for _, g := range groups {
+		if s.fentry != nil && strings.HasPrefix(s.progOf[g.idx[0]], "skb_") {
+			s.attachFentry(ctx, g.idx, backend, bar)
+			continue
+		}
 		if backend == BackendKprobeMulti {
 			s.attachMulti(g.prog, g.idx, bar)
 		} else {
@@ -1053,10 +1141,56 @@ func (s *session) close(res *Result) {
 	}
 	close(work)
 	wg.Wait()
+	s.fentry.close()
 	if s.coll != nil {
 		s.coll.Close()
 	}
 	res.Detach = time.Since(t0)
+}
+
+// writeReadyFile announces that every probe is attached: a new file,
+// mode 0600 whatever the umask, never through a symlink.
+func writeReadyFile(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	if _, err := f.WriteString("ready\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	return nil
+}
+
+// unreadableLosses stands for loss counters the recorder may no longer
+// read: the capture says so instead of showing zero losses.
+type unreadableLosses struct{}
+
+func (unreadableLosses) Losses() ([]uint64, map[string]uint64, error) {
+	return nil, map[string]uint64{"loss_counters_unreadable": 1}, nil
+}
+
+// allPrograms returns the main collection's programs and the fentry
+// programs, for their run statistics.
+func (s *session) allPrograms() map[string]*ebpf.Program {
+	if s.fentry == nil {
+		return s.coll.Programs
+	}
+	all := make(map[string]*ebpf.Program, len(s.coll.Programs)+len(s.fentry.progs))
+	for name, p := range s.coll.Programs {
+		all[name] = p
+	}
+	for i, p := range s.fentry.progs {
+		all[fmt.Sprintf("fentry#%d", i)] = p
+	}
+	return all
 }
 
 // Names of the kernel counters (enum counter in bpf/pwru.c).

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ var (
 	flagTimeout   = flag.Duration("vm-timeout", 60*time.Minute, "time limit for one guest run")
 	flagFixtures  = flag.String("fixtures", "", "when every test passed, copy the analyzer fixtures (see fixtures) into this directory, e.g. ../testdata/vm")
 	flagParallel  = flag.Int("parallel-kernels", 2, "kernels booted at the same time (each guest uses one host core)")
+	flagResults   = flag.String("results", "", "write the run's results (kernels, versions, features, test outcomes, wall times) to this file (default: "+report.ResultsFile+" in the module root; - = none)")
 )
 
 // scenario ties a guest scenario to its host test.
@@ -60,15 +62,23 @@ var scenarios = []scenario{
 	{name: "nonskb", test: "TestNonSKB", recorder: true},
 	{name: "helpers", test: "TestBPFHelpers", recorder: true},
 	{name: "nospace", test: "TestDiskFull", recorder: true, replay: true},
+	{name: "backends", test: "TestBackends", recorder: true},
+	{name: "tmulti", test: "TestTracingMulti"},
+	{name: "privdrop", test: "TestPrivDrop", recorder: true},
 }
 
 // kernelRun is the outcome of booting one kernel.
 type kernelRun struct {
-	series string
-	kernel *vm.Kernel
-	out    string // host directory with the guest's /out
-	res    *vm.Result
-	err    error
+	series   string
+	kernel   *vm.Kernel
+	out      string // host directory with the guest's /out
+	res      *vm.Result
+	err      error
+	wall     time.Duration    // fetch, initramfs, boot and scenarios
+	features []report.Feature // what the guest probed (nil = no probe results)
+
+	mu    sync.Mutex
+	tests []report.TestResult
 }
 
 var (
@@ -97,6 +107,10 @@ func testMain(m *testing.M) int {
 	}
 	printTimings(time.Since(start))
 	code := m.Run()
+	printSummary(time.Since(start))
+	if err := writeResults(start); err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest: results: %v\n", err)
+	}
 	if code == 0 && *flagFixtures != "" {
 		if err := copyFixtures(*flagFixtures); err != nil {
 			fmt.Fprintf(os.Stderr, "vmtest: fixtures: %v\n", err)
@@ -222,6 +236,25 @@ func setup(tmp string) error {
 	}
 	fmt.Fprintf(os.Stderr, "vmtest: built %s in %.1fs; scenarios: %s\n", strings.Join(sortedKeys(bins), ", "), time.Since(t).Seconds(), strings.Join(names, ","))
 
+	// Resolve and fetch every kernel first (cached after the first run):
+	// the exact packages are known, and printed, before any boots.
+	for _, s := range series {
+		kr := &kernelRun{series: s, out: filepath.Join(tmp, "out-"+s)}
+		runs = append(runs, kr)
+		if err := os.MkdirAll(kr.out, 0o755); err != nil {
+			return err
+		}
+		t := time.Now()
+		kr.kernel, kr.err = vm.Fetch(context.Background(), s, "")
+		kr.wall = time.Since(t)
+		if kr.err != nil {
+			fmt.Fprintf(os.Stderr, "vmtest: kernel %s: %v\n", s, kr.err)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "vmtest: kernel %s = %s %s from %s (uname -r %s; packages %s)\n",
+			s, kr.kernel.Package, kr.kernel.Version, kr.kernel.Suite, kr.kernel.Release, strings.Join(kr.kernel.Parts, " "))
+	}
+
 	files := map[string]string{"/bin/guest": bins["guest"]}
 	args := "-scenarios " + strings.Join(names, ",")
 	if needRec {
@@ -230,33 +263,52 @@ func setup(tmp string) error {
 	}
 	script := "/bin/guest -out /out " + args + " 2>&1\n"
 	// Each guest is one TCG thread (-smp 1): the kernels boot side by side,
-	// one per host core.
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(1, *flagParallel))
-	for _, s := range series {
-		kr := &kernelRun{series: s, out: filepath.Join(tmp, "out-"+s)}
-		runs = append(runs, kr)
-		if err := os.MkdirAll(kr.out, 0o755); err != nil {
-			return err
+	// one per host core, the longest first (by the previous run's wall
+	// times; a kernel without one counts as longest) so that the short
+	// ones fill in behind them.
+	queue := make(chan *kernelRun, len(runs))
+	bySeries := map[string]*kernelRun{}
+	for _, kr := range runs {
+		bySeries[kr.series] = kr
+	}
+	prev := map[string]time.Duration{}
+	if r, err := report.ReadResults(resultsPath(root)); err == nil {
+		prev = r.Walls(names)
+	}
+	order := report.LongestFirst(series, prev)
+	fmt.Fprintf(os.Stderr, "vmtest: boot order %s, %d at a time\n", strings.Join(order, " "), max(1, *flagParallel))
+	for _, s := range order {
+		if kr := bySeries[s]; kr.err == nil {
+			queue <- kr
 		}
+	}
+	close(queue)
+	var wg sync.WaitGroup
+	for range max(1, *flagParallel) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			bootKernel(kr, files, script)
+			for kr := range queue {
+				t := time.Now()
+				bootKernel(kr, files, script)
+				kr.wall += time.Since(t)
+			}
 		}()
 	}
 	wg.Wait()
 	return nil
 }
 
+func resultsPath(root string) string {
+	if *flagResults != "" {
+		return *flagResults
+	}
+	return filepath.Join(root, report.ResultsFile)
+}
+
 // bootKernel runs the guest on one kernel and fills kr.
 func bootKernel(kr *kernelRun, files map[string]string, script string) {
 	ctx := context.Background()
-	if kr.kernel, kr.err = vm.Fetch(ctx, kr.series, ""); kr.err != nil {
-		return
-	}
 	fmt.Fprintf(os.Stderr, "vmtest: booting %s\n", kr.kernel)
 	cfg := vm.Config{
 		Kernel:  kr.kernel,
@@ -273,6 +325,9 @@ func bootKernel(kr *kernelRun, files map[string]string, script string) {
 	}
 	if kr.res != nil {
 		os.WriteFile(filepath.Join(kr.out, "console.log"), []byte(kr.res.Console), 0o644)
+	}
+	if f, err := report.ReadFeatures(filepath.Join(kr.out, report.FeaturesFile)); err == nil {
+		kr.features = f
 	}
 	if *flagKeep != "" {
 		dst := filepath.Join(*flagKeep, kr.series)
@@ -396,6 +451,8 @@ func forKernels(t *testing.T, name string, check func(t *testing.T, c *checkCtx)
 	}
 	for _, kr := range runs {
 		t.Run(kr.series, func(t *testing.T) {
+			c := &checkCtx{kernel: kr.kernel, features: kr.features}
+			defer kr.record(t, sc, c)
 			if kr.err != nil {
 				t.Fatalf("kernel %s: %v", kr.series, kr.err)
 			}
@@ -408,21 +465,127 @@ func forKernels(t *testing.T, name string, check func(t *testing.T, c *checkCtx)
 			for _, st := range rep.Steps {
 				steps = append(steps, fmt.Sprintf("%s %.2fs", st.Name, st.Took.Seconds()))
 			}
-			t.Logf("kernel %s; steps: %s", rep.Kernel, strings.Join(steps, ", "))
+			t.Logf("kernel %s (%s %s from %s); steps: %s", rep.Kernel, kr.kernel.Package, kr.kernel.Version, kr.kernel.Suite, strings.Join(steps, ", "))
 			for _, r := range rep.Runs {
 				t.Logf("recorder run %s: ready %.2fs, stop %.2fs, wall %.2fs, peak RSS %.1f MiB, exit %d %s", r.Name, r.Ready.Seconds(), r.Stop.Seconds(), r.Wall.Seconds(), float64(r.PeakRSS)/(1<<20), r.ExitCode, r.Signal)
 			}
 			if rep.Error != "" {
 				t.Fatalf("scenario %s failed in the guest: %s", name, rep.Error)
 			}
-			check(t, &checkCtx{dir: dir, rep: rep, kernel: kr.kernel})
+			c.dir, c.rep = dir, rep
+			check(t, c)
 		})
 	}
 }
 
 // checkCtx is what a scenario check gets.
 type checkCtx struct {
-	dir    string
-	rep    *report.Scenario
-	kernel *vm.Kernel
+	dir      string
+	rep      *report.Scenario
+	kernel   *vm.Kernel
+	features []report.Feature
+	skipped  string // the feature a skip named
+}
+
+// has reports whether the guest's probe found feature; a feature the
+// probe did not report fails the test (the probe and the test disagree).
+func (c *checkCtx) has(t *testing.T, feature string) bool {
+	t.Helper()
+	for _, f := range c.features {
+		if f.Name == feature {
+			return f.Have
+		}
+	}
+	t.Fatalf("the guest's feature probe did not report %s (%s)", feature, report.FeaturesFile)
+	return false
+}
+
+// need skips the test when the kernel lacks feature, naming it and what
+// the probe found; the only allowed skip of a VM scenario.
+func (c *checkCtx) need(t *testing.T, feature string) {
+	t.Helper()
+	if c.has(t, feature) {
+		return
+	}
+	detail := ""
+	for _, f := range c.features {
+		if f.Name == feature {
+			detail = f.Detail
+		}
+	}
+	c.skipped = fmt.Sprintf("kernel lacks %s (%s)", feature, detail)
+	t.Skip(c.skipped)
+}
+
+// record stores the outcome of one scenario check on this kernel.
+func (kr *kernelRun) record(t *testing.T, sc scenario, c *checkCtx) {
+	r := report.TestResult{Scenario: sc.name, Test: t.Name(), Status: "pass"}
+	switch {
+	case t.Failed():
+		r.Status = "fail"
+	case t.Skipped():
+		r.Status, r.Reason = "skip", c.skipped
+	}
+	kr.mu.Lock()
+	kr.tests = append(kr.tests, r)
+	kr.mu.Unlock()
+}
+
+// printSummary writes each kernel's package, wall time and test outcomes:
+// the last lines of a run.
+func printSummary(total time.Duration) {
+	for _, kr := range runs {
+		counts := map[string]int{}
+		kr.mu.Lock()
+		for _, r := range kr.tests {
+			counts[r.Status]++
+		}
+		kr.mu.Unlock()
+		what := "not fetched"
+		if kr.kernel != nil {
+			what = fmt.Sprintf("%s %s (%s)", kr.kernel.Package, kr.kernel.Version, kr.kernel.Release)
+		}
+		fmt.Fprintf(os.Stderr, "vmtest: wall %-6s %6.1fs  %s  pass %d fail %d skip %d\n",
+			kr.series, kr.wall.Seconds(), what, counts["pass"], counts["fail"], counts["skip"])
+	}
+	fmt.Fprintf(os.Stderr, "vmtest: whole run %.1fs\n", total.Seconds())
+}
+
+// writeResults stores the run for make kernel-matrix (see -results).
+func writeResults(start time.Time) error {
+	if *flagResults == "-" || len(runs) == 0 {
+		return nil
+	}
+	root, err := vm.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	r := &report.Results{Started: start.UTC().Truncate(time.Second)}
+	for _, s := range scenarios {
+		if selected[s.name] {
+			r.Scenarios = append(r.Scenarios, s.name)
+		}
+	}
+	for _, kr := range runs {
+		k := report.KernelResult{Series: kr.series, Wall: kr.wall, Features: kr.features}
+		if kr.kernel != nil {
+			k.Package, k.Version, k.Suite, k.Parts, k.Release = kr.kernel.Package, kr.kernel.Version, kr.kernel.Suite, kr.kernel.Parts, kr.kernel.Release
+		}
+		if kr.res != nil {
+			k.Boot, k.Script = kr.res.Boot, kr.res.Script
+		}
+		if kr.err != nil {
+			k.Error = kr.err.Error()
+		}
+		kr.mu.Lock()
+		k.Tests = slices.Clone(kr.tests)
+		kr.mu.Unlock()
+		r.Kernels = append(r.Kernels, k)
+	}
+	path := resultsPath(root)
+	if err := report.WriteResults(path, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "vmtest: results in %s (make kernel-matrix turns them into README.md's kernel matrix)\n", path)
+	return nil
 }

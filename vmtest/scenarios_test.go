@@ -29,12 +29,29 @@ func TestHarness(t *testing.T) {
 		if a == 0 || b == 0 || a == b {
 			t.Errorf("netns inodes %d and %d: want two distinct namespaces", a, b)
 		}
-		if got := c.rep.Kernel; !strings.HasPrefix(got, c.kernel.Series+".") {
-			t.Errorf("guest runs kernel %s, want series %s", got, c.kernel.Series)
+		if got := c.rep.Kernel; got != c.kernel.Release {
+			t.Errorf("guest runs kernel %s, want %s (the release of %s %s)", got, c.kernel.Release, c.kernel.Package, c.kernel.Version)
 		}
 		for _, v := range []string{"vmlinux_btf", "tracefs"} {
 			if c.rep.Values[v] != 1 {
 				t.Errorf("guest lacks %s", v)
+			}
+		}
+		// The guest's feature probe answered for every feature; what the
+		// recorder cannot do without is there on every kernel the suite
+		// boots.
+		var have, lack []string
+		for _, f := range report.AllFeatures {
+			if c.has(t, f) {
+				have = append(have, f)
+			} else {
+				lack = append(lack, f)
+			}
+		}
+		t.Logf("features: %s; absent: %s", strings.Join(have, " "), strings.Join(lack, " "))
+		for _, f := range []string{report.FeatVmlinuxBTF, report.FeatKprobe, report.FeatRingbuf} {
+			if !c.has(t, f) {
+				t.Errorf("kernel lacks %s, which the recorder needs", f)
 			}
 		}
 	})
@@ -404,10 +421,14 @@ func TestOutput(t *testing.T) {
 // in bpf/pwru.c).
 const maxStackFrames = 50
 
-// stackEntry matches the frames every stack of the ping scenarios passes
-// through: the sendto and recvfrom system calls of the guest's pinger, or
-// the softirq that delivers packets (veth hands them to the backlog).
-var stackEntry = regexp.MustCompile(`^(__sys_sendto|__sys_recvfrom|__sys_recvmsg|net_rx_action)$`)
+// stackEntry matches the frames every stack of the scenarios passes
+// through: the socket layer's entry of each system call the guest sends
+// and receives with (sendto and recvfrom of its pinger and UDP sockets;
+// write(2) on a connected socket, sock_write_iter, for the nonskb
+// scenario's udp-other datagrams, whose skbs stack-id tracking may
+// record), or the softirq that delivers packets (veth hands them to the
+// backlog).
+var stackEntry = regexp.MustCompile(`^(__sys_sendto|__sys_recvfrom|__sys_recvmsg|sock_write_iter|net_rx_action)$`)
 
 // stackNames symbolizes ips; an address that no symbol covers closely
 // (beyond 1 MiB from the nearest) is shown as its hex value.

@@ -112,6 +112,10 @@ func NewBuilder(w io.Writer, chunk int) (*Builder, error) {
 		probes = append(probes, format.Probe{ID: id, Name: f.name, Module: f.module, Addr: addr, Kind: format.ProbeKprobeMulti, SKBArg: 1})
 	}
 	probes = append(probes, format.Probe{ID: uint32(len(funcs) + 1), Name: "tcp_gro_receive", Kind: format.ProbeKprobeMulti, SKBArg: 2, Error: "no such function"})
+	// The drop tracepoint, as the recorder attaches it (probe "kfree_skb").
+	tp := uint32(len(funcs) + 2)
+	b.probes[TracepointProbe] = tp
+	probes = append(probes, format.Probe{ID: tp, Name: "kfree_skb", Kind: format.ProbeTracepoint, SKBArg: 1})
 	if err := fw.AddKallsyms(syms); err != nil {
 		return nil, err
 	}
@@ -129,6 +133,9 @@ func NewBuilder(w io.Writer, chunk int) (*Builder, error) {
 	}
 	return b, nil
 }
+
+// TracepointProbe names the skb:kfree_skb tracepoint for [SKB.Hit].
+const TracepointProbe = "skb:kfree_skb"
 
 // Probe returns the probe id of a function.
 func (b *Builder) Probe(name string) uint32 {
@@ -175,7 +182,9 @@ func (s *SKB) Hit(dt uint64, fn string, mod ...func(*format.Event)) {
 	e := s.Base
 	e.Time = s.b.Now
 	e.ProbeID = s.b.Probe(fn)
-	e.Caller = FuncAddr(fn) + 0x40
+	if fn != TracepointProbe {
+		e.Caller = FuncAddr(fn) + 0x40
+	}
 	e.PayloadID = s.pktID
 	for _, m := range mod {
 		m(&e)

@@ -10,7 +10,7 @@ import (
 )
 
 // Scenarios lists the named scenarios [Write] knows.
-func Scenarios() []string { return []string{"basic", "good", "bad"} }
+func Scenarios() []string { return []string{"basic", "good", "bad", "tracepoint"} }
 
 // Write writes the named scenario to w.
 func Write(w io.Writer, name string) error {
@@ -25,6 +25,8 @@ func Write(w io.Writer, name string) error {
 		err = diffRun(b, false)
 	case "bad":
 		err = diffRun(b, true)
+	case "tracepoint":
+		err = tracepoint(b)
 	default:
 		return fmt.Errorf("unknown scenario %q", name)
 	}
@@ -40,6 +42,38 @@ const (
 	skbC = 0xffff888001000200
 	skbD = 0xffff888001000300
 )
+
+// tracepoint: drops as a real recorder stores them. The dropping
+// function's probe hit carries no reason; the skb:kfree_skb tracepoint
+// fires right after it on the same CPU with the reason (skb A, while skb B
+// on another CPU interleaves). Skb C's tracepoint hit has no function
+// event before it (the function was not probed). Skb D's kfree_skb_reason
+// fires without a tracepoint hit (the skb still had users).
+func tracepoint(b *Builder) error {
+	udp := func(sport uint16) []byte {
+		return Ethernet(IPv4("10.0.0.1", "10.0.0.2", 17, sport, UDP(sport, 9999, []byte("drop me"))))
+	}
+	a := b.NewSKB(skbA, 0, RootNS, 2, udp(40001))
+	bb := b.NewSKB(skbB, 0, RootNS, 2, udp(40002))
+	bb.Base.CPU = 1
+	a.Hit(100, "ip_rcv")
+	bb.Hit(10, "ip_rcv")
+	a.Hit(100, "kfree_skb_reason")
+	bb.Hit(10, "udp_rcv")
+	a.Hit(20, TracepointProbe, Drop(ReasonNetfilterDrop))
+	a.Hit(30, "kfree_skbmem")
+	bb.Hit(10, "consume_skb")
+	bb.Hit(10, "kfree_skbmem")
+	c := b.NewSKB(skbC, 0, RootNS, 2, udp(40003))
+	c.Hit(1000, "ip_rcv")
+	c.Hit(100, TracepointProbe, Drop(ReasonNoSocket))
+	c.Hit(100, "kfree_skbmem")
+	d := b.NewSKB(skbD, 0, RootNS, 2, udp(40004))
+	d.Hit(1000, "ip_rcv")
+	d.Hit(100, "kfree_skb_reason")
+	d.Hit(100, "ip_rcv")
+	return nil
+}
 
 // basic: a TCP SYN delivered locally (with struct dumps and a stack), a
 // UDP datagram dropped for lack of a socket, an ICMP echo leaving a pod

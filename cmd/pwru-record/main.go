@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"os/user"
+	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +28,7 @@ import (
 	"github.com/pwru-record/pwru-record/internal/buildinfo"
 	"github.com/pwru-record/pwru-record/internal/pcapfilter"
 	"github.com/pwru-record/pwru-record/internal/skbexpr"
+	"github.com/pwru-record/pwru-record/internal/suggest"
 	"github.com/pwru-record/pwru-record/tracer"
 )
 
@@ -46,8 +51,22 @@ func main() {
 	_ = unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0)
 	if err := newApp().Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "pwru-record: %v\n", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// usageError marks a command line mistake: exit status 2, as
+// pwru-replay's.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode is 2 for usage errors and 1 for everything else.
+func exitCode(err error) int {
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
 }
 
 func newApp() *cli.App {
@@ -66,8 +85,11 @@ Example:
 		EnableBashCompletion: true,
 		Flags:                flags(),
 		Action:               run,
-		// One-line errors: no usage dump on a bad flag.
-		OnUsageError:    func(_ *cli.Context, err error, _ bool) error { return err },
+		// One-line errors: no usage dump on a bad flag, a hint for a
+		// mistyped one, exit status 2.
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{fmt.Errorf("%w%s", err, suggest.FlagHint(flags(), err))}
+		},
 		HideHelpCommand: true,
 	}
 }
@@ -89,7 +111,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "filter-tunnel-pcap-l2", Usage: "pcap filter on the inner Ethernet frame of VXLAN/Geneve packets"},
 		&cli.StringFlag{Name: "filter-tunnel-pcap-l3", Usage: "pcap filter on the inner IP packet of VXLAN/Geneve packets"},
 		&cli.IntFlag{Name: "filter-kprobe-batch", Value: tracer.DefaultBatch, Usage: "single kprobes attached at a time"},
-		&cli.StringFlag{Name: "backend", Value: tracer.BackendAuto, Usage: "auto, kprobe or kprobe-multi"},
+		&cli.StringFlag{Name: "backend", Value: tracer.BackendAuto, Usage: "auto, kprobe, kprobe-multi or fentry (skb functions; auto: fentry where the tracing multi-link works, else kprobe-multi, else kprobe)"},
 		&cli.BoolFlag{Name: "all-kmods", Usage: "also trace functions of every loaded kernel module"},
 		&cli.StringSliceFlag{Name: "kmods", Usage: "also trace functions of these kernel modules"},
 		&cli.BoolFlag{Name: "output-skb", Usage: "record the raw struct sk_buff bytes"},
@@ -103,15 +125,51 @@ func flags() []cli.Flag {
 		&cli.UintFlag{Name: "snaplen", Value: tracer.DefaultSnaplen, Usage: "payload bytes to record (0 = none)"},
 		&cli.StringFlag{Name: "payload", Value: "first", Usage: "first: record the payload when an skb is first seen and when it changes; every: on every event"},
 		&cli.StringFlag{Name: "ringbuf-size", Value: "8M", Usage: "ring buffer size (power of two, K/M suffixes)"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "pwru.capture", Usage: "capture file (- = stdout)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o", "output-file"}, Value: "pwru.pwru", Usage: "capture file (- = stdout); written to a temporary file beside it until recording starts"},
+		&cli.StringFlag{Name: "kernel-btf", Usage: "raw vmlinux BTF `FILE` for a kernel without /sys/kernel/btf/vmlinux (e.g. from BTFHub): used to find and trace functions and stored in the capture"},
+		&cli.StringFlag{Name: "file-mode", Usage: "permission bits of the capture in octal (default 0600, 0640 with --group)"},
+		&cli.StringFlag{Name: "group", Usage: "group owner of the capture, to share it with a team"},
+		&cli.BoolFlag{Name: "force", Usage: "write through a symbolic link at the --output name (refused otherwise)"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"Z"}, Usage: "once every probe is attached and the capture is open, drop to this user (and its groups) with no capabilities left, as tcpdump -Z"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long"},
 		&cli.Uint64Flag{Name: "max-events", Usage: "stop after this many events"},
 		&cli.StringFlag{Name: "max-size", Usage: "stop when the capture reaches this size (K/M/G suffixes)"},
 		&cli.BoolFlag{Name: "list-funcs", Usage: "print the functions that would be traced and exit"},
+		// pwru's display flags: accepted, since everything they show is
+		// always recorded; pwru-replay print chooses the view.
+		&cli.BoolFlag{Name: "output-tuple", Category: displayCategory, Usage: "pwru display flag: the data is always recorded (pwru-replay print --output-tuple)"},
+		&cli.BoolFlag{Name: "output-meta", Category: displayCategory, Usage: "pwru display flag: the data is always recorded (pwru-replay print --output-meta)"},
+		&cli.BoolFlag{Name: "output-tunnel", Category: displayCategory, Usage: "pwru display flag: the data is always recorded (pwru-replay print --output-tunnel)"},
+		&cli.BoolFlag{Name: "output-tcp-flags", Category: displayCategory, Usage: "pwru display flag: the data is always recorded (pwru-replay print --output-tcp-flags)"},
+		&cli.BoolFlag{Name: "output-json", Category: displayCategory, Usage: "pwru display flag: the data is always recorded (pwru-replay print --json)"},
+		&cli.StringFlag{Name: "timestamp", Category: displayCategory, Usage: "pwru display flag: times are always recorded (pwru-replay print --timestamp)"},
+		&cli.Uint64Flag{Name: "output-limit-lines", Category: displayCategory, Usage: "pwru display flag: shown by pwru-replay print --output-limit-lines (to stop recording: --max-events)"},
 		&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "write this file once every probe is attached"},
 		&cli.BoolFlag{Name: "bpf-stats", Hidden: true, Usage: "measure and report the kernel program's cost per run"},
 		&cli.StringFlag{Name: "debug-copy-tracking", Hidden: true, Usage: "kprobe+kretprobe: track clones and copies by the fallback even where fexit works"},
 	}
+}
+
+// displayCategory groups pwru's display flags in the help.
+const displayCategory = "pwru display flags (accepted; pwru-replay shows the data)"
+
+// displayFlags are pwru's flags that choose what pwru prints, not what
+// is recorded.
+var displayFlags = []string{"output-tuple", "output-meta", "output-tunnel", "output-tcp-flags", "output-json", "timestamp", "output-limit-lines"}
+
+// displayNote is the one line telling that pwru's display flags change
+// nothing in the recording ("" when none was given).
+func displayNote(c *cli.Context) string {
+	var given []string
+	for _, f := range displayFlags {
+		if c.IsSet(f) {
+			given = append(given, "--"+f)
+		}
+	}
+	if len(given) == 0 {
+		return ""
+	}
+	return "note: " + strings.Join(given, ", ") + ": the data is always recorded; choose the view with pwru-replay print"
 }
 
 // parseSize parses "4096", "8K", "16M", "1G".
@@ -204,6 +262,7 @@ func config(c *cli.Context) (*tracer.Config, error) {
 		OutputBPFMap:      c.Bool("output-bpfmap"),
 		OutputStack:       c.Bool("output-stack"),
 		OutputCaller:      c.Bool("output-caller"),
+		KernelBTF:         c.String("kernel-btf"),
 		Snaplen:           uint32(c.Uint("snaplen")),
 		SnaplenSet:        true,
 		Duration:          c.Duration("duration"),
@@ -244,7 +303,11 @@ func config(c *cli.Context) (*tracer.Config, error) {
 	cfg.Options = make(map[string]string)
 	for _, f := range c.App.Flags {
 		name := f.Names()[0]
-		if name == "help" || name == "version" {
+		if name == "help" || name == "version" || slices.Contains(displayFlags, name) {
+			continue
+		}
+		if _, ok := f.(*cli.StringSliceFlag); ok {
+			cfg.Options[name] = strings.Join(c.StringSlice(name), ",")
 			continue
 		}
 		cfg.Options[name] = optionText(c.Value(name))
@@ -301,6 +364,9 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if n := displayNote(c); n != "" {
+		fmt.Fprintf(c.App.ErrWriter, "pwru-record: %s\n", n)
+	}
 	if c.Bool("list-funcs") {
 		funcs, err := tracer.ListFuncs(cfg)
 		if err != nil {
@@ -314,25 +380,66 @@ func run(c *cli.Context) error {
 	cfg.Log = os.Stderr
 	cfg.Terminal = isTerminal(os.Stderr)
 
+	oo, err := outputOpts(c)
+	if err != nil {
+		return err
+	}
+	var drop *identity
+	if u := c.String("user"); u != "" {
+		if drop, err = lookupUser(u); err != nil {
+			return err
+		}
+	} else {
+		runtime.UnlockOSThread() // locked for dropPrivileges only (privdrop.go)
+	}
 	var out io.Writer = os.Stdout
+	var of *output
 	path := c.String("output")
 	if path != "-" {
 		if err := tracer.CheckPrivileges(); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-		if err != nil {
-			return fmt.Errorf("create capture: %w", err)
+		if of, err = createOutput(path, oo); err != nil {
+			return err
 		}
-		defer f.Close()
-		out = f
+		out = of.f
+	}
+	var dropNote string
+	cfg.Started = func() error {
+		if of != nil {
+			if err := of.place(); err != nil {
+				return err
+			}
+		}
+		if drop != nil {
+			d, err := dropPrivileges(drop)
+			if err != nil {
+				return err
+			}
+			runtime.UnlockOSThread()
+			dropNote = d.String()
+		}
+		return nil
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := tracer.Run(ctx, cfg, out)
-	if res != nil {
+	if of != nil {
+		if res == nil || !res.Recording {
+			of.abort()
+		} else if cerr := of.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	switch {
+	case res != nil && res.Recording:
 		summary(os.Stderr, res, path)
+		if dropNote != "" {
+			fmt.Fprintf(os.Stderr, "pwru-record: %s; still needed root: %s\n", dropNote, stillRoot(res))
+		}
+	case res != nil:
+		attempted(os.Stderr, res, path)
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
@@ -341,6 +448,57 @@ func run(c *cli.Context) error {
 		return unwrapConfig(err)
 	}
 	return nil
+}
+
+// outputOpts reads --file-mode, --group and --force.
+func outputOpts(c *cli.Context) (outputOptions, error) {
+	o := outputOptions{Group: -1, Force: c.Bool("force")}
+	if s := c.String("file-mode"); s != "" {
+		m, err := strconv.ParseUint(s, 8, 32)
+		if err != nil || m > 0o777 {
+			return o, fmt.Errorf("--file-mode: want octal permission bits such as 0640, got %q", s)
+		}
+		if m&0o600 != 0o600 {
+			return o, fmt.Errorf("--file-mode %s: the owner must read and write the capture", s)
+		}
+		o.Mode = fs.FileMode(m)
+	}
+	if s := c.String("group"); s != "" {
+		g, err := user.LookupGroup(s)
+		if err != nil {
+			if _, nerr := strconv.Atoi(s); nerr != nil {
+				return o, fmt.Errorf("--group: unknown group %q", s)
+			}
+			g = &user.Group{Gid: s}
+		}
+		if o.Group, err = strconv.Atoi(g.Gid); err != nil || o.Group < 0 {
+			return o, fmt.Errorf("--group: invalid gid %q", g.Gid)
+		}
+	}
+	return o, nil
+}
+
+// stillRoot says what the recording could not do after dropping the
+// privileges.
+func stillRoot(r *tracer.Result) string {
+	if r.LossCounters != "" {
+		return "reading the kernel's loss counters (" + r.LossCounters + "); the capture counts them as loss_counters_unreadable"
+	}
+	return "nothing (interfaces are named from the snapshot taken at start, with or without --user)"
+}
+
+// attempted is the summary of a recording that failed to start: what it
+// tried, and that no capture was written.
+func attempted(w io.Writer, r *tracer.Result, path string) {
+	where := "no capture written"
+	if path == "-" {
+		where = "the stream on stdout is not a capture"
+	}
+	fmt.Fprintf(w, "pwru-record: stopped before recording (%s): %d probes planned via %s, %d attached, %d failed; startup %s: %s\n",
+		where, r.Planned, r.Backend, r.Probes, r.ProbesFailed, r.Startup.Total().Truncate(time.Millisecond), r.Startup)
+	for _, s := range r.FailedSamples {
+		fmt.Fprintf(w, "pwru-record: failed: %s\n", s)
+	}
 }
 
 // readable says what a capture cut short by a full disk still holds: its

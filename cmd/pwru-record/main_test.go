@@ -62,7 +62,8 @@ func TestFlags(t *testing.T) {
 		}},
 		{name: "bad pcap filter before discovery", args: []string{"host", "and", "and"}, wantErr: `compile pcap filter "host and and"`},
 		{name: "bad tunnel filter", args: []string{"--filter-tunnel-pcap-l3", "port x"}, wantErr: "--filter-tunnel-pcap-l3: compile pcap filter"},
-		{name: "bad backend", args: []string{"--backend", "fentry"}, wantErr: "unknown backend"},
+		{name: "bad backend", args: []string{"--backend", "fentry-multi"}, wantErr: "unknown backend"},
+		{name: "fentry backend", args: []string{"--backend", "fentry"}, check: func(c *tracer.Config) bool { return c.Backend == tracer.BackendFentry }},
 		{name: "bad mark", args: []string{"--filter-mark", "x"}, wantErr: "--filter-mark: invalid mark"},
 		{name: "bad mask", args: []string{"--filter-mark", "1/y"}, wantErr: "--filter-mark: invalid mask"},
 		{name: "bad netns", args: []string{"--filter-netns", "inode:abc"}, wantErr: "--filter-netns: invalid inode"},
@@ -146,5 +147,51 @@ func TestSummary(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestPwruHabits: pwru's display flags are accepted (and not stored as
+// recorder options), --output-file is -o, --kernel-btf reaches the
+// tracer, the default file name ends in .pwru, a mistyped flag gets a
+// hint and exit status 2.
+func TestPwruHabits(t *testing.T) {
+	cfg, err := parse(t, "--output-tuple", "--output-meta", "--output-tunnel", "--output-tcp-flags", "--output-json",
+		"--timestamp", "relative", "--output-limit-lines", "10", "--output-file", "x.pwru", "--kernel-btf", "/tmp/vmlinux.btf", "icmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Options["output"] != "x.pwru" || cfg.KernelBTF != "/tmp/vmlinux.btf" || cfg.Options["kernel-btf"] != "/tmp/vmlinux.btf" {
+		t.Errorf("output %q, kernel-btf %q", cfg.Options["output"], cfg.KernelBTF)
+	}
+	for _, f := range displayFlags {
+		if _, ok := cfg.Options[f]; ok {
+			t.Errorf("display flag %s stored as a recorder option", f)
+		}
+	}
+	cfg, err = parse(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(cfg.Options["output"], ".pwru") {
+		t.Errorf("default output %q does not end in .pwru", cfg.Options["output"])
+	}
+	if cfg.Options["kmods"] != "" || cfg.Options["output-skb-metadata"] != "" {
+		t.Errorf("unset list flags recorded as %q, %q", cfg.Options["kmods"], cfg.Options["output-skb-metadata"])
+	}
+	_, err = parse(t, "--output-stak")
+	if err == nil || exitCode(err) != 2 || !strings.HasSuffix(err.Error(), "did you mean --output-stack?") {
+		t.Errorf("mistyped flag: %v (exit %d)", err, exitCode(err))
+	}
+}
+
+func TestDisplayNote(t *testing.T) {
+	app := newApp()
+	var note string
+	app.Action = func(c *cli.Context) error { note = displayNote(c); return nil }
+	if err := app.Run([]string{"pwru-record", "--output-tuple", "--timestamp", "absolute"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "note: --output-tuple, --timestamp: the data is always recorded; choose the view with pwru-replay print"; note != want {
+		t.Errorf("note = %q, want %q", note, want)
 	}
 }

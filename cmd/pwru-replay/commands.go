@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,11 +47,11 @@ func statsCommand(e *env) *cli.Command {
    pwru-replay stats capture.pwru
    pwru-replay stats --netns 4026532345 capture.pwru 'tcp port 443'`,
 		Flags: append([]cli.Flag{
-			&cli.IntFlag{Name: "top", Value: 20, Usage: "rows per table"},
+			&cli.IntFlag{Name: "top", Value: 20, Usage: "rows per table (0 = all)"},
 			&cli.BoolFlag{Name: "json", Usage: "write the counts as one JSON document (fields: analyze/JSON.md)"},
 		}, filterFlags()...),
 		Action: captureAction(e, func(c *cli.Context, capt *analyze.Capture, pcap []string) error {
-			return analyze.Stats(e.stdout, capt, &analyze.StatsOptions{Filter: filterFrom(c, pcap), Top: c.Int("top"), JSON: c.Bool("json")})
+			return analyze.Stats(e.stdout, capt, &analyze.StatsOptions{Filter: filterFrom(c, pcap), Top: allIfZero(c.Int("top")), JSON: c.Bool("json")})
 		}),
 	}
 }
@@ -65,14 +67,24 @@ Example:
    pwru-replay pcap -o out.pcapng capture.pwru
    pwru-replay pcap --per-event --dropped -o drops.pcapng capture.pwru 'icmp'`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "write the pcapng to `FILE` (- = stdout)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the pcapng to `FILE` (- = stdout; default stdout unless it is a terminal)"},
 			&cli.BoolFlag{Name: "per-event", Usage: "one packet per event (comment: function and skb) instead of one per payload of each skb"},
 		}, filterFlags()...),
+		Before: func(c *cli.Context) error {
+			if c.String("output") == "" && e.tty {
+				return usagef("pcap: stdout is a terminal: write to a file with -o FILE, or pipe it (| wireshark -k -i -)")
+			}
+			return nil
+		},
 		Action: captureAction(e, func(c *cli.Context, capt *analyze.Capture, pcap []string) error {
-			return writeOutput(e, c.String("output"), func(f *os.File) error {
-				n, err := analyze.WritePcap(f, capt, &analyze.PcapOptions{Filter: filterFrom(c, pcap), PerEvent: c.Bool("per-event")})
-				if err == nil && f != os.Stdout {
-					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d packets to %s\n", n, c.String("output"))
+			out := c.String("output")
+			if out == "" {
+				out = "-"
+			}
+			return writeOutput(e, out, func(w io.Writer) error {
+				n, err := analyze.WritePcap(w, capt, &analyze.PcapOptions{Filter: filterFrom(c, pcap), PerEvent: c.Bool("per-event")})
+				if err == nil && out != "-" {
+					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d packets to %s\n", n, out)
 				}
 				return err
 			})
@@ -82,12 +94,9 @@ Example:
 
 // writeOutput creates path (or uses stdout for "-"), runs fn, and removes
 // a partial file when fn fails.
-func writeOutput(e *env, path string, fn func(*os.File) error) error {
+func writeOutput(e *env, path string, fn func(io.Writer) error) error {
 	if path == "-" {
-		if f, ok := e.stdout.(*os.File); ok {
-			return fn(f)
-		}
-		return usagef("-o -: stdout is not a file here")
+		return fn(e.stdout)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".pwru-replay-*")
 	if err != nil {
@@ -123,8 +132,8 @@ Example:
    pwru-replay diff before.pwru after.pwru
    pwru-replay diff --json --latency-threshold 50us before.pwru after.pwru 'tcp port 80'`,
 		Flags: append([]cli.Flag{
-			&cli.DurationFlag{Name: "latency-threshold", Usage: "smallest change of a hop's mean latency reported (default 10µs)"},
-			&cli.Float64Flag{Name: "latency-ratio", Usage: "smallest relative change of a hop's mean latency reported (default 1.5)"},
+			&cli.DurationFlag{Name: "latency-threshold", Usage: "smallest change of a hop's mean latency reported", DefaultText: "10µs"},
+			&cli.Float64Flag{Name: "latency-ratio", Usage: "smallest relative change of a hop's mean latency reported", DefaultText: "1.5"},
 			&cli.IntFlag{Name: "context", Value: 3, Usage: "functions shown before a divergence"},
 			&cli.BoolFlag{Name: "json", Usage: "write the report as JSON (fields: analyze/JSON.md)"},
 		}, filterFlags()...),
@@ -142,6 +151,10 @@ Example:
 				return exit2(err)
 			}
 			defer e.done(bad)
+			if n := analyze.CompareSources(good, bad); n != "" {
+				e.notes([]string{n})
+			}
+			e.notes(analyze.FilterNotes(good, &analyze.Filter{Pcap: strings.Join(c.Args().Slice()[2:], " ")}))
 			different, err := analyze.Diff(e.stdout, good, bad, &analyze.DiffOptions{
 				Filter:           filterFrom(c, c.Args().Slice()[2:]),
 				LatencyThreshold: c.Duration("latency-threshold"),
@@ -162,6 +175,15 @@ Example:
 	}
 }
 
+// allIfZero maps a --top of 0 ("all") to no limit; the library reads 0
+// as its default.
+func allIfZero(n int) int {
+	if n == 0 {
+		return math.MaxInt32
+	}
+	return n
+}
+
 // exit2 marks an error of diff (exit status 2).
 func exit2(err error) error { return cli.Exit(err.Error(), 2) }
 
@@ -172,22 +194,27 @@ func sliceCommand(e *env) *cli.Command {
 		ArgsUsage: "FILE [pcap-filter]",
 		Description: `Example:
    pwru-replay slice -o drops.pwru --dropped capture.pwru
-   pwru-replay slice -o small.pwru --no-payload --trim-symbols capture.pwru 'host 10.0.0.2'`,
+   pwru-replay slice -o small.pwru --no-payload --trim-symbols capture.pwru 'host 10.0.0.2'
+   pwru-replay slice -o share.pwru --redact --headers-only capture.pwru   # for a public bug report`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "write the capture to `FILE`"},
 			&cli.BoolFlag{Name: "no-payload", Usage: "leave the packet payloads out"},
 			&cli.BoolFlag{Name: "trim-symbols", Usage: "keep only the kallsyms entries and BTF types the kept events need"},
+			&cli.BoolFlag{Name: "redact", Usage: "replace kernel and heap addresses (skbs, stacks, callers, kallsyms, probes, pointers in raw structs) with stable pseudonyms; function names print as before"},
+			&cli.BoolFlag{Name: "headers-only", Usage: "keep the L2-L4 headers of the payloads and zero the rest"},
 		}, filterFlags()...),
 		Action: captureAction(e, func(c *cli.Context, capt *analyze.Capture, pcap []string) error {
 			out := c.String("output")
-			return writeOutput(e, out, func(f *os.File) error {
-				st, err := analyze.Slice(f, capt, &analyze.SliceOptions{
+			return writeOutput(e, out, func(w io.Writer) error {
+				st, err := analyze.Slice(w, capt, &analyze.SliceOptions{
 					Filter:      filterFrom(c, pcap),
 					NoPayload:   c.Bool("no-payload"),
 					TrimSymbols: c.Bool("trim-symbols"),
+					Redact:      c.Bool("redact"),
+					HeadersOnly: c.Bool("headers-only"),
 					Description: "pwru-replay " + strings.Join(os.Args[1:], " "),
 				})
-				if err == nil && f != os.Stdout {
+				if err == nil && out != "-" {
 					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d events of %d skbs (%d packets) to %s\n", st.Events, st.SKBs, st.Packets, out)
 				}
 				return err
@@ -209,6 +236,7 @@ func captureAction(e *env, fn func(c *cli.Context, capt *analyze.Capture, pcap [
 			return err
 		}
 		defer e.done(capt)
+		e.notes(analyze.FilterNotes(capt, &analyze.Filter{Pcap: strings.Join(pcap, " ")}))
 		return fn(c, capt, pcap)
 	}
 }

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/pwru-record/pwru-record/analyze"
 	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/buildinfo"
+	"github.com/pwru-record/pwru-record/internal/suggest"
 )
 
 // version is set at build time (-ldflags -X main.version=...).
@@ -45,7 +47,10 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 // returns the exit status. Errors are printed as one line on stderr.
 func run(args []string, stdout, stderr io.Writer, tty bool) int {
 	app := newApp(stdout, stderr, tty)
-	err := app.Run(flagsFirst(app, args))
+	err := unknownCommand(app, args)
+	if err == nil {
+		err = app.Run(flagsFirst(app, args))
+	}
 	var ee exitError
 	switch {
 	case err == nil:
@@ -159,14 +164,18 @@ Example:
 			pcapCommand(env),
 			diffCommand(env),
 			sliceCommand(env),
+			exportCommand(env),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err.Error()}
-		},
 	}
-	for _, c := range app.Commands {
-		c.OnUsageError = app.OnUsageError
+	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+		return usageError{err.Error() + suggest.FlagHint(app.Flags, err)}
+	}
+	for _, cmd := range app.Commands {
+		cmd := cmd
+		cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err.Error() + suggest.FlagHint(cmd.Flags, err)}
+		}
 	}
 	return app
 }
@@ -186,13 +195,36 @@ func (e *env) done(c *analyze.Capture) {
 	c.Close()
 }
 
+// notes prints what a command cannot show from a capture, one line each.
+func (e *env) notes(lines []string) {
+	for _, l := range lines {
+		fmt.Fprintf(e.stderr, "pwru-replay: note: %s\n", l)
+	}
+}
+
+// writeInfoJSON writes info --json: one document per line.
+func writeInfoJSON(e *env, capt *analyze.Capture, o *analyze.InfoOptions) error {
+	doc, err := analyze.InfoJSON(capt, o)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("encode info: %w", err)
+	}
+	if _, err := e.stdout.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
 // filterFlags are the filters every subcommand shares.
 func filterFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "func", Usage: "only functions whose name matches this RE2 `REGEX`", Category: "Filters"},
-		&cli.StringFlag{Name: "netns", Usage: "only events in this network namespace (`INODE` or recorded name)", Category: "Filters"},
-		&cli.StringFlag{Name: "mark", Usage: "only skbs with this `MARK[/MASK]`", Category: "Filters"},
-		&cli.StringFlag{Name: "ifname", Usage: "only events on this interface `NAME`", Category: "Filters"},
+		&cli.StringFlag{Name: "func", Aliases: []string{"filter-func"}, Usage: "only functions whose name matches this RE2 `REGEX`", Category: "Filters"},
+		&cli.StringFlag{Name: "netns", Aliases: []string{"filter-netns"}, Usage: "only events in this network namespace (`INODE` or recorded name)", Category: "Filters"},
+		&cli.StringFlag{Name: "mark", Aliases: []string{"filter-mark"}, Usage: "only skbs with this `MARK[/MASK]`", Category: "Filters"},
+		&cli.StringFlag{Name: "ifname", Aliases: []string{"filter-ifname"}, Usage: "only events on this interface `NAME`", Category: "Filters"},
 		&cli.UintFlag{Name: "ifindex", Usage: "only events on this interface `INDEX`", Category: "Filters"},
 		&cli.StringFlag{Name: "skb", Usage: "only this skb `ADDR` (hex)", Category: "Filters"},
 		&cli.StringFlag{Name: "since", Usage: "only events from `TIME` on: a duration from the first event (1.5s) or RFC 3339", Category: "Filters"},
@@ -206,8 +238,13 @@ func filterFlags() []cli.Flag {
 }
 
 // filterFrom turns the shared flags and the pcap expression (the
-// arguments after the file) into an analyze.Filter.
+// arguments after the file) into an analyze.Filter, warning on stderr
+// about an expression that can match nothing.
 func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
+	pcap := strings.Join(pcapArgs, " ")
+	if w := analyze.PcapWarning(pcap); w != "" {
+		fmt.Fprintf(c.App.ErrWriter, "pwru-replay: warning: %s\n", w)
+	}
 	return analyze.Filter{
 		Func:    c.String("func"),
 		Netns:   c.String("netns"),
@@ -221,7 +258,7 @@ func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
 		Reason:  c.String("reason"),
 		Track:   c.Bool("track"),
 		Window:  c.Duration("window"),
-		Pcap:    strings.Join(pcapArgs, " "),
+		Pcap:    pcap,
 	}
 }
 
@@ -230,6 +267,9 @@ func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
 func openCapture(e *env, c *cli.Context, path string) (*analyze.Capture, error) {
 	capt, err := analyze.OpenWith(path, &format.ReaderOptions{SkipCorrupt: c.Bool("skip-corrupt")})
 	if err != nil {
+		if what := otherFormat(path); what != "" {
+			return nil, errors.New(what)
+		}
 		return nil, err
 	}
 	sum := capt.File.Summary()
@@ -260,15 +300,16 @@ func infoCommand(e *env) *cli.Command {
    pwru-replay info --top 20 a.pwru b.pwru
    pwru-replay info --no-scan huge.pwru`,
 		Flags: append([]cli.Flag{
-			&cli.IntFlag{Name: "top", Value: 10, Usage: "list the `N` busiest functions"},
+			&cli.IntFlag{Name: "top", Value: 10, Usage: "list the `N` busiest functions (0 = all)"},
 			&cli.BoolFlag{Name: "no-scan", Usage: "do not read the events: header, sections, totals and losses only (instant on any size)"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON document per capture (fields: analyze/JSON.md)"},
 		}, filterFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 {
 				return usagef("info: missing FILE (see pwru-replay info --help)")
 			}
 			for i, path := range c.Args().Slice() {
-				if i > 0 {
+				if i > 0 && !c.Bool("json") {
 					fmt.Fprintln(e.stdout)
 				}
 				capt, err := openCapture(e, c, path)
@@ -279,13 +320,18 @@ func infoCommand(e *env) *cli.Command {
 				if st, err := os.Stat(path); err == nil {
 					size = st.Size()
 				}
-				err = analyze.Info(e.stdout, capt, &analyze.InfoOptions{
+				io := &analyze.InfoOptions{
 					Filter:   filterFrom(c, nil),
-					Top:      c.Int("top"),
+					Top:      allIfZero(c.Int("top")),
 					Size:     size,
 					Location: time.Local,
 					NoScan:   c.Bool("no-scan"),
-				})
+				}
+				if c.Bool("json") {
+					err = writeInfoJSON(e, capt, io)
+				} else {
+					err = analyze.Info(e.stdout, capt, io)
+				}
 				e.done(capt)
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)

@@ -177,6 +177,7 @@ func TestCLIErrors(t *testing.T) {
 		corrupt[i] ^= 0xff
 	}
 	write("corrupt.pwru", corrupt)
+	write("x.pcapng", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a})
 
 	tests := []struct {
 		name string
@@ -201,7 +202,9 @@ func TestCLIErrors(t *testing.T) {
 		{"unknown flag", []string{"print", "--bogus", "basic.pwru"}, 2, "pwru-replay: flag provided but not defined: -bogus"},
 		{"diff error", []string{"diff", "basic.pwru", "text.pwru"}, 2, "pwru-replay: open text.pwru: not a capture file"},
 		{"diff one file", []string{"diff", "basic.pwru"}, 2, "pwru-replay: diff: need GOOD and BAD"},
-		{"pcap no output", []string{"pcap", "basic.pwru"}, 2, "pwru-replay: required flag \"output\" not set"},
+		{"unknown flag suggestion", []string{"print", "--jsn", "basic.pwru"}, 2, "pwru-replay: flag provided but not defined: -jsn; did you mean --json?"},
+		{"mistyped command", []string{"prnt", "basic.pwru"}, 2, "pwru-replay: unknown command \"prnt\": did you mean print?"},
+		{"pcapng", []string{"info", "x.pcapng"}, 1, "pwru-replay: x.pcapng is a pcapng file, not a pwru capture: open it with Wireshark"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,5 +300,27 @@ func TestCLIDamagedFiles(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCLIPcapRejectsAll: an expression libpcap's optimiser refuses as
+// matching nothing runs, matches nothing, and says so in one line.
+func TestCLIPcapRejectsAll(t *testing.T) {
+	dir := t.TempDir()
+	mustScenario(t, dir, "basic")
+	out, errOut, code := runCLI(t, dir, "print", "basic.pwru", "udp port 53 and vlan")
+	if code != 0 {
+		t.Fatalf("print: exit %d: %s", code, errOut)
+	}
+	want := "pwru-replay: warning: pcap filter \"udp port 53 and vlan\" matches no packet (libpcap refuses it: expression rejects all packets)\n"
+	if errOut != want {
+		t.Errorf("stderr:\n got %q\nwant %q", errOut, want)
+	}
+	all, _, _ := runCLI(t, dir, "print", "basic.pwru", "udp port 53")
+	if !strings.Contains(all, "udp_rcv") || strings.Contains(out, "udp_rcv") {
+		t.Errorf("udp port 53 printed %d bytes; with vlan: %q", len(all), out)
+	}
+	if _, errOut, _ := runCLI(t, dir, "print", "basic.pwru", "udp port 53"); errOut != "" {
+		t.Errorf("udp port 53: unexpected stderr %q", errOut)
 	}
 }

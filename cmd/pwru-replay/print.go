@@ -33,7 +33,8 @@ Example:
 			&cli.BoolFlag{Name: "output-caller", Usage: "print the caller function"},
 			&cli.BoolFlag{Name: "output-netns-names", Usage: "print netns names where recorded"},
 			&cli.UintFlag{Name: "netns-names-max-length", Value: 16, Usage: "width of the NETNS NAME column (min 10)"},
-			&cli.StringFlag{Name: "timestamp", Value: "none", Usage: "timestamp per event: none, relative (to the skb's previous event), absolute or current"},
+			&cli.StringFlag{Name: "timestamp", Value: "none", Usage: "timestamp per event: none, relative (to the skb's previous event), absolute (wall clock with its zone) or current (ns since boot)"},
+			&cli.BoolFlag{Name: "utc", Usage: "absolute times in UTC instead of the local zone"},
 			&cli.Uint64Flag{Name: "output-limit-lines", Usage: "stop after `N` events"},
 			&cli.BoolFlag{Name: "json", Aliases: []string{"output-json"}, Usage: "one JSON object per event (fields: analyze/JSON.md)"},
 			&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour output: auto (on a terminal), always, never"},
@@ -52,7 +53,11 @@ Example:
 				return err
 			}
 			defer e.done(capt)
-			return analyze.Print(e.stdout, capt, &analyze.PrintOptions{
+			loc := time.Local
+			if c.Bool("utc") {
+				loc = time.UTC
+			}
+			o := &analyze.PrintOptions{
 				Filter:              filterFrom(c, pcap),
 				OutputMeta:          c.Bool("output-meta"),
 				OutputTuple:         c.Bool("output-tuple"),
@@ -69,8 +74,11 @@ Example:
 				LimitLines:          c.Uint64("output-limit-lines"),
 				JSON:                c.Bool("json"),
 				Color:               color,
-				Location:            time.Local,
-			})
+				Location:            loc,
+			}
+			e.notes(analyze.MissingData(capt, o))
+			e.notes(analyze.FilterNotes(capt, &o.Filter))
+			return analyze.Print(e.stdout, capt, o)
 		},
 	}
 }

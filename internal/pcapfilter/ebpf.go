@@ -62,6 +62,11 @@ func Translate(filter []bpf.Instruction, prefix string) (asm.Instructions, error
 	if prefix == "" {
 		return nil, errors.New("translate cbpf: empty label prefix")
 	}
+	for i, ins := range filter {
+		if j, ok := ins.(bpf.Jump); ok && j.Skip >= 1<<31 {
+			return nil, fmt.Errorf("translate cbpf: instruction %d jumps backwards: the kernel cannot run loops (libpcap's protochain); filter offline with pwru-replay", i)
+		}
+	}
 	exit := prefix + "_exit"
 	code, err := cbpfc.ToEBPF(filter, cbpfc.EBPFOpts{
 		PacketStart: regData,

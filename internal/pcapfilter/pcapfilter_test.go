@@ -70,6 +70,11 @@ var expressions = []string{
 	"tcp[tcpflags] & tcp-rst != 0 or udp[0:2] > 1000",
 	"(ip[0] << (ip[9] & 0x3f)) & 0xff00 != 0", "ip[8] >> (ip[9] - 1) == 0",
 	"ip[2:2] / (ip[9] - 6) > 10", "ip[2:2] % 7 < 3", "ip[0] << (ip[9] * 3) != 0", "tcp[0:2] - tcp[2:2] > 1000",
+	// Encapsulations: constant shifts (mpls, pppoes) and libpcap's
+	// unoptimised code with scratch registers (geneve).
+	"mpls", "mpls 100 and udp port 53", "mpls 200 and mpls 300 and tcp port 80", "pppoed", "pppoes 0x1234 and tcp port 80",
+	"pppoes and ip", "geneve", "geneve 7 and tcp port 80", "geneve and ether src 02:00:00:00:00:02 and ip host 192.168.7.9",
+	"llc", "stp", "llc and not stp",
 }
 
 func corpusInputs(tb testing.TB, l3 bool) map[string][]byte {
@@ -272,6 +277,8 @@ func TestTranslateErrors(t *testing.T) {
 		{"empty", nil, "p", "translate cbpf: empty program"},
 		{"no-prefix", []bpf.Instruction{bpf.RetConstant{Val: 1}}, "", "translate cbpf: empty label prefix"},
 		{"extension", []bpf.Instruction{bpf.LoadExtension{Num: bpf.ExtProto}, bpf.RetA{}}, "p", "translate cbpf: unsupported BPF extension 0: ld #proto"},
+		{"backward-jump", []bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 1}, bpf.Jump{Skip: 0xfffffffe}, bpf.RetConstant{Val: 1}}, "p",
+			"translate cbpf: instruction 1 jumps backwards: the kernel cannot run loops (libpcap's protochain); filter offline with pwru-replay"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,6 +309,7 @@ func TestCompileErrors(t *testing.T) {
 		{"host 10.0.0.300", false, `compile pcap filter "host 10.0.0.300": invalid IPv4 address '10.0.0.300'`},
 		{"ip broadcast", false, `compile pcap filter "ip broadcast": netmask not known, so 'ip broadcast' not supported`},
 		{"vlan", true, `compile pcap filter "vlan": no VLAN support for Raw IP`},
+		{"ip protochain 6", false, `compile pcap filter "ip protochain 6": translate cbpf: instruction 19 jumps backwards: the kernel cannot run loops (libpcap's protochain); filter offline with pwru-replay`},
 		{"ether host 1:2:3:4:5:6", true, `compile pcap filter "ether host 1:2:3:4:5:6": ethernet addresses supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel`},
 	}
 	for _, tt := range tests {

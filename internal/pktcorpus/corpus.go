@@ -230,12 +230,53 @@ func Build() ([]Packet, error) {
 			&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeDot1Q},
 			&layers.Dot1Q{VLANIdentifier: 200, Type: layers.EthernetTypeIPv4}, ip, t)
 	}
+	// Encapsulations: MPLS label stacks, PPPoE session and discovery,
+	// Geneve with options and an inner Ethernet frame, 802.3 with LLC.
+	{
+		ip := ipv4(ip4A, ip4B, layers.IPProtocolUDP)
+		u := &layers.UDP{SrcPort: 1000, DstPort: 53}
+		fail(u.SetNetworkLayerForChecksum(ip))
+		inner, e := serialize(ip, u, gopacket.Payload("abcd"))
+		fail(e)
+		add("mpls100-udp4", 18, ether(layers.EthernetTypeMPLSUnicast), gopacket.Payload(append(mplsEntry(100, true), inner...)))
+		ip = ipv4(ip4C, ip4A, layers.IPProtocolTCP)
+		t := tcp(443, 80, "S")
+		fail(t.SetNetworkLayerForChecksum(ip))
+		inner, e = serialize(ip, t)
+		fail(e)
+		add("mpls-stack-tcp4", 22, ether(layers.EthernetTypeMPLSUnicast),
+			gopacket.Payload(append(append(mplsEntry(200, false), mplsEntry(300, true)...), inner...)))
+		sess := []byte{0x11, 0x00, 0x12, 0x34, byte((len(inner) + 2) >> 8), byte(len(inner) + 2), 0x00, 0x21}
+		add("pppoes-tcp4", 22, ether(layers.EthernetTypePPPoESession), gopacket.Payload(append(sess, inner...)))
+		add("pppoed-padi", 0, &layers.Ethernet{SrcMAC: macA, DstMAC: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, EthernetType: layers.EthernetTypePPPoEDiscovery},
+			gopacket.Payload([]byte{0x11, 0x09, 0, 0, 0, 4, 0x01, 0x01, 0, 0}))
+		frame, e := serialize(&layers.Ethernet{SrcMAC: macB, DstMAC: macA, EthernetType: layers.EthernetTypeIPv4}, ip, t)
+		fail(e)
+		// Geneve: version 0, 2 words of options, protocol 0x6558
+		// (Ethernet), VNI 7, one option.
+		gen := append([]byte{0x02, 0x00, 0x65, 0x58, 0, 0, 7, 0, 0x01, 0x02, 0x80, 0x01, 0xaa, 0xbb, 0xcc, 0xdd}, frame...)
+		oip := ipv4(ip4A, ip4B, layers.IPProtocolUDP)
+		ou := &layers.UDP{SrcPort: 5555, DstPort: 6081}
+		fail(ou.SetNetworkLayerForChecksum(oip))
+		add("geneve-tcp4", 14, ether(layers.EthernetTypeIPv4), oip, ou, gopacket.Payload(gen))
+	}
+	add("llc-stp", 0, &layers.Ethernet{SrcMAC: macA, DstMAC: net.HardwareAddr{0x01, 0x80, 0xc2, 0, 0, 0}, EthernetType: layers.EthernetTypeLLC, Length: 38},
+		&layers.LLC{DSAP: 0x42, SSAP: 0x42, Control: 3}, gopacket.Payload(make([]byte, 35)))
 	// Something neither IPv4, IPv6 nor ARP.
 	add("lldp-ish", 0, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: 0x88cc}, gopacket.Payload(make([]byte, 40)))
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// mplsEntry is one MPLS label stack entry (TTL 64).
+func mplsEntry(label uint32, bottom bool) []byte {
+	v := label<<12 | 64
+	if bottom {
+		v |= 1 << 8
+	}
+	return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
 }
 
 // truncations returns interesting prefix lengths below n.

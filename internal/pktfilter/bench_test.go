@@ -15,6 +15,12 @@ func BenchmarkMatch(b *testing.B) {
 		"tcp[tcpflags] & (tcp-syn|tcp-ack) != 0",
 		"tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
 		"vlan and ip6 and udp port 53",
+		"mpls and udp port 53",
+		"pppoes and tcp port 80",
+		"geneve and tcp port 80",
+		"geneve 7 and ether host 00:11:22:33:44:55",
+		"ip6 protochain 6",
+		"llc",
 	} {
 		f := mustCompile(b, expr)
 		b.Run(expr, func(b *testing.B) {

@@ -240,6 +240,8 @@ func corpus(tb testing.TB) []testPacket {
 		testPacket{name: "802.3 length 46 snap", data: append(hdr(46), append([]byte{0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00}, v4hdr(0x45, 6)...)...)},
 	)
 
+	ps = append(ps, encapPackets()...)
+
 	// Raw-IP twins of every untagged IP frame.
 	n := len(ps)
 	for _, p := range ps[:n] {
@@ -281,6 +283,14 @@ func corpus(tb testing.TB) []testPacket {
 	trunc("v6 icmp6 echo", true, 30)
 	trunc("v6 icmp6 echo", true, 41)
 	trunc("v4 icmp echo", true, 20)
+	for _, t := range encapTruncations {
+		for _, n := range t.n {
+			trunc(t.name, false, n)
+			if t.name[:2] == "v4" || t.name[:2] == "v6" || t.name[:6] == "geneve" {
+				trunc(t.name, true, n-14)
+			}
+		}
+	}
 	ps = append(ps, testPacket{name: "empty l2"}, testPacket{name: "empty l3", l3: true},
 		testPacket{name: "one byte l3 0x45", data: []byte{0x45}, l3: true},
 		testPacket{name: "l3 garbage version 5", data: append([]byte{0x55}, make([]byte, 59)...), l3: true})

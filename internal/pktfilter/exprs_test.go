@@ -97,3 +97,56 @@ var conformanceExprs = []string{
 	"net 2001:db8::1/32", "host 2001:db8::/32", "ether proto 70000 = 1", "tcp[0", "ip[0] = ", "port 53 or",
 	"not", "(tcp", "tcp)", "ip 10.0.0.1", "host 256.0.0.1", "less", "greater x", "vlan 1 2",
 }
+
+// encapExprs exercise MPLS, PPPoE, Geneve, 802.2 LLC, STP and protochain
+// (issue 16); they are part of conformanceExprs.
+var encapExprs = []string{
+	// MPLS: the label stack shifts the network header by 4 bytes a label.
+	"mpls", "mpls 100", "mpls 200", "mpls 300", "mpls (100)", "mpls and ip", "mpls and ip6", "mpls 100 and udp port 53",
+	"mpls and mpls", "mpls 200 and mpls 300 and tcp port 80", "mpls and mpls and ip", "mpls and mpls and mpls and udp",
+	"mpls and tcp", "mpls and ip[9] = 17", "mpls and ip host 10.0.0.1", "mpls and ip6 and tcp", "mpls and port 80",
+	"mpls and ether host 00:11:22:33:44:55", "mpls and mpls 300", "mpls 5 and mpls 6 and mpls 7", "not mpls",
+	"mpls or ip", "ip or mpls", "vlan and mpls", "vlan 100 and mpls 100 and tcp", "mpls and tcp[13] & 2 != 0",
+	"mpls and ether[12:2] = 0x8847", "mpls and len > 60", "mpls and ip proto 17",
+	"mpls and host 10.0.0.1", "mpls and arp", "mpls and vlan", "mpls 1048576", "mpls and net 10.0.0.0/8",
+	"mpls and pppoes", "mpls and mpls and vlan",
+	// PPPoE: after "pppoes" the link layer is PPP inside the session.
+	"pppoed", "pppoes", "pppoes 0x1234", "pppoes 1", "pppoes (7)", "pppoes and ip", "pppoes and ip6",
+	"pppoes 0x1234 and tcp port 80", "pppoes and udp", "pppoes and host 10.0.0.1", "pppoes and mpls",
+	"pppoes and mpls 42 and ip", "pppoed or pppoes", "not pppoes", "pppoes and ether[0] = 0x66", "pppoes and pppoes",
+	"pppoes and ip[9] = 6", "pppoes and ip6 proto 17", "vlan and pppoes", "vlan and pppoes 3 and tcp", "pppoes and stp",
+	"pppoes and tcp[13] & 2 != 0", "pppoes and ether proto 0xc021", "pppoes and arp", "pppoes or ip", "pppoed and len > 20",
+	"pppoes and ether host 00:11:22:33:44:55", "pppoes and vlan", "pppoes and ether broadcast", "pppoes and llc",
+	"pppoes 65536", "pppoes and ether multicast", "pppoes and broadcast",
+	// Geneve: inner headers at offsets computed from the packet.
+	"geneve", "geneve 0x123456", "geneve 7", "geneve 99", "geneve (5)", "geneve and ip", "geneve and ip6",
+	"geneve and tcp port 80", "geneve 7 and udp", "geneve and udp port 53", "geneve and ether host 00:11:22:33:44:55",
+	"geneve and ether src 00:11:22:33:44:55", "geneve and host 192.168.1.1", "geneve and ether proto 0x0800", "geneve and arp",
+	"geneve and tcp[13] & 2 != 0", "geneve and ip[9] = 6", "geneve and ether broadcast", "geneve and ether multicast",
+	"geneve and mpls", "geneve and mpls 77 and ip", "geneve and geneve", "geneve and geneve 3 and udp port 53",
+	"geneve and llc", "geneve and stp", "ip and geneve", "udp port 6081 and geneve", "geneve and ether[0] = 0x66",
+	"geneve and ip6 and udp", "geneve and not tcp", "geneve and (tcp or udp)", "geneve and src host 10.0.0.2",
+	"geneve and net 192.168.0.0/16", "geneve and icmp", "geneve and ip[0] & 0xf = 5", "geneve and len > 100",
+	"not geneve", "geneve and pppoes", "geneve 16777216",
+	// 802.2 LLC and spanning tree.
+	"llc", "not llc", "llc and stp", "llc or ip", "stp", "not stp", "stp or arp", "llc and ether[14] = 6",
+	"ether proto 6", "ether proto 0xf0", "llc and len < 60",
+	// protochain: the IP header chain.
+	"ip protochain 6", "ip6 protochain 6", "protochain 6", "protochain 17", "ip6 protochain 17", "protochain 51",
+	"ip6 protochain 44", "ip6 protochain 0", "ip6 protochain 43", "ip6 protochain 60", "protochain 59",
+	"protochain tcp", "ip6 protochain \\udp", "protochain 6 or 17", "protochain 6 and tcp port 80",
+	"not protochain 6", "vlan and protochain 6", "pppoes and protochain 6", "mpls and ip protochain 17",
+	"ip protochain 50", "ip6 protochain 50", "protochain 6 or protochain 17", "ip protochain 51",
+	"udp protochain 17", "geneve and protochain 6", "src protochain 6", "ip6 protochain 300",
+	// Mixed.
+	"mpls 100 or 200", "pppoes 1 or 2", "geneve 1 or 2", "pppoes (0x1234)", "mpls and (ip or ip6)", "mpls and not ip",
+	"pppoes and (ip or ip6) and port 80", "geneve and (ip[9] = 6 or ip6[6] = 17)", "ether proto \\mpls",
+	"mpls and ether proto \\ip", "geneve and ether proto \\ip", "protochain (6 or 17)", "not protochain 51 and ip6",
+	"geneve and arp host 10.0.0.1", "mpls and ip6 net 2001:db8::/32", "mpls and portrange 50-100",
+	"geneve and udp[0:2] = 33333", "geneve and proto 6", "pppoes and ip protochain 6", "geneve and byte 0 = 0x66",
+	"mpls and byte 14 = 0", "geneve and ip6 protochain 6", "ip6 protochain 58",
+	// The optimiser rejects all packets.
+	"tcp port 80 and vlan", "ip and arp", "mpls and not mpls",
+}
+
+func init() { conformanceExprs = append(conformanceExprs, encapExprs...) }

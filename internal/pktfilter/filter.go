@@ -68,6 +68,10 @@ func compile(expr string, optimize bool) (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.noOpt && optimize {
+		// libpcap never optimises geneve and protochain code.
+		return compile(expr, false)
+	}
 	f := &Filter{expr: strings.Join(strings.Fields(expr), " "),
 		l2: program{entry: accept}, l3: program{entry: accept, l3: true}}
 	if root != nil {
@@ -101,10 +105,33 @@ func (f *Filter) MatchLen(data []byte, origLen int, l3 bool) bool {
 // matchTrace is [Filter.MatchLen] that also reports whether a test read
 // past the captured bytes (or divided by zero).
 func (f *Filter) matchTrace(data []byte, origLen int, l3 bool) (match, aborted bool) {
+	match, tr := f.matchInfo(data, origLen, l3)
+	return match, tr.aborted
+}
+
+// trace is what a match did besides deciding.
+type trace struct {
+	aborted bool // a test read past the captured bytes (or divided by zero)
+	hung    bool // a protochain walk on which libpcap's interpreter loops forever
+	uninit  bool // a load used Geneve offsets no Geneve test had computed
+}
+
+// matchInfo is [Filter.MatchLen] with a trace.
+func (f *Filter) matchInfo(data []byte, origLen int, l3 bool) (bool, trace) {
 	wirelen := uint64(max(origLen, len(data)))
-	m := machine{data: data, wirelen: uint32(min(wirelen, 0xffffffff)), l3: l3}
+	m := newMachine(data, uint32(min(wirelen, 0xffffffff)), l3)
+	pr := &f.l2
 	if l3 {
-		return f.l3.run(&m)
+		pr = &f.l3
 	}
-	return f.l2.run(&m)
+	match, aborted := pr.run(&m)
+	return match, trace{aborted: aborted, hung: m.hung, uninit: m.uninit}
+}
+
+// RejectsAll reports that the filter, as optimised, can match no packet
+// of either kind (Ethernet or raw IP): libpcap's optimiser refuses such
+// an expression ("expression rejects all packets"), while its unoptimised
+// code, which pktfilter follows, accepts it and matches nothing.
+func (f *Filter) RejectsAll() bool {
+	return f.l2.entry == reject && f.l3.entry == reject
 }

@@ -29,10 +29,16 @@ func TestCompileErrors(t *testing.T) {
 		{"tcp and host db.internal", `pcap filter: unsupported primitive "db.internal" at offset 13`, true},
 		{"net loopback", `pcap filter: unsupported primitive "loopback" at offset 4`, true},
 		{"ether host router", `pcap filter: unsupported primitive "router" at offset 11`, true},
-		{"ip protochain 6", `pcap filter: unsupported primitive "protochain" at offset 3`, true},
-		{"mpls 100", `pcap filter: unsupported primitive "mpls" at offset 0`, true},
-		{"tcp and pppoes", `pcap filter: unsupported primitive "pppoes" at offset 8`, true},
-		{"geneve", `pcap filter: unsupported primitive "geneve" at offset 0`, true},
+		{"geneve and protochain 6", `pcap filter: 'protochain' not supported with variable length headers at offset 22`, false},
+		{"mpls 1048576", `pcap filter: MPLS label 1048576 greater than maximum 1048575 at offset 5`, false},
+		{"mpls and arp", `pcap filter: unsupported protocol over mpls at offset 12`, false},
+		{"mpls and vlan", `pcap filter: no VLAN match after MPLS at offset 9`, false},
+		{"pppoes 65536", `pcap filter: PPPoE session number 65536 greater than maximum 65535 at offset 7`, false},
+		{"pppoes and ether host 1:2:3:4:5:6", `pcap filter: ethernet addresses supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel at offset 22`, false},
+		{"geneve 16777216", `pcap filter: Geneve VNI 16777216 greater than maximum 16777215 at offset 7`, false},
+		{"geneve and vlan", `pcap filter: unsupported primitive "vlan after geneve" at offset 11`, true},
+		{"tcp and llc i", `pcap filter: unsupported primitive "llc i" at offset 12`, true},
+		{"udp protochain 17", `pcap filter: bad protocol applied for 'protochain' at offset 15`, false},
 		{"inbound", `pcap filter: unsupported primitive "inbound" at offset 0`, true},
 		{"ifindex 3", `pcap filter: unsupported primitive "ifindex" at offset 0`, true},
 		{"wlan type mgt", `pcap filter: unsupported primitive "type" at offset 5`, true},
@@ -40,7 +46,7 @@ func TestCompileErrors(t *testing.T) {
 		{"ip broadcast", `pcap filter: unsupported primitive "ip broadcast" at offset 3`, true},
 		{"ether proto \\ipx", `pcap filter: unsupported primitive "ether proto \\ipx" at offset 12`, true},
 		{"$1", `pcap filter: unsupported primitive "$1" at offset 0`, true},
-		{"len > 1 and stp", `pcap filter: unsupported primitive "stp" at offset 12`, true},
+		{"len > 1 and decnet", `pcap filter: unsupported primitive "decnet" at offset 12`, true},
 		{"(tcp", `pcap filter: syntax error: unexpected end of expression at offset 4`, false},
 		{"tcp)", `pcap filter: syntax error: unexpected ")" at offset 3`, false},
 		{"tcp and", `pcap filter: syntax error: unexpected end of expression at offset 7`, false},
@@ -360,6 +366,24 @@ func TestPathologicalExpressionsAreQuick(t *testing.T) {
 		Compile(expr)
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("Compile of a %d-byte expression took %v", len(expr), d)
+		}
+	}
+}
+
+func TestRejectsAll(t *testing.T) {
+	for _, tt := range []struct {
+		expr string
+		want bool
+	}{
+		{"tcp port 80 and vlan", true},
+		{"ip and arp", true},
+		{"tcp", false},
+		{"vlan and tcp port 80", false},
+		{"geneve and ip and arp", false}, // never optimised, like libpcap
+		{"", false},
+	} {
+		if got := mustCompile(t, tt.expr).RejectsAll(); got != tt.want {
+			t.Errorf("Compile(%q).RejectsAll() = %v, want %v", tt.expr, got, tt.want)
 		}
 	}
 }

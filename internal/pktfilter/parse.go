@@ -48,11 +48,11 @@ var protoName = [...]string{
 var unsupportedKeywords = map[string]bool{
 	"radio": true, "atalk": true, "aarp": true, "decnet": true, "lat": true, "sca": true,
 	"moprc": true, "mopdl": true, "iso": true, "esis": true, "isis": true, "l1": true, "l2": true,
-	"iih": true, "lsp": true, "snp": true, "csnp": true, "psnp": true, "clnp": true, "stp": true,
-	"ipx": true, "netbeui": true, "protochain": true, "gateway": true, "type": true, "subtype": true,
+	"iih": true, "lsp": true, "snp": true, "csnp": true, "psnp": true, "clnp": true,
+	"ipx": true, "netbeui": true, "gateway": true, "type": true, "subtype": true,
 	"dir": true, "addr1": true, "addr2": true, "addr3": true, "addr4": true, "ra": true, "ta": true,
-	"inbound": true, "outbound": true, "ifindex": true, "mpls": true, "pppoed": true, "pppoes": true,
-	"geneve": true, "lane": true, "llc": true, "metac": true, "bcc": true, "oam": true, "oamf4": true,
+	"inbound": true, "outbound": true, "ifindex": true,
+	"lane": true, "metac": true, "bcc": true, "oam": true, "oamf4": true,
 	"oamf4ec": true, "oamf4sc": true, "sc": true, "ilmic": true, "vpi": true, "vci": true,
 	"connectmsg": true, "metaconnect": true, "ifname": true, "rset": true, "rnr": true, "srnr": true,
 	"reason": true, "action": true, "fisu": true, "lssu": true, "msu": true, "hfisu": true,
@@ -82,6 +82,7 @@ const (
 	aqPort
 	aqPortRange
 	aqProto
+	aqProtochain
 	aqUndef
 )
 
@@ -103,6 +104,13 @@ const (
 	ether8021Q  = 0x8100
 	ether8021AD = 0x88a8
 	etherQinQ   = 0x9100
+	etherMPLS   = 0x8847
+	etherPPPoED = 0x8863
+	etherPPPoES = 0x8864
+	llcsapSTP   = 0x42
+
+	pppMPLSUnicast = 0x0281
+	genevePort     = 6081
 
 	ipprotoICMP  = 1
 	ipprotoIGMP  = 2
@@ -125,9 +133,76 @@ const (
 type parser struct {
 	toks     []token
 	pos      int
-	shift    uint32
+	ls       linkState
 	depth    int
 	optimize bool // fold constants like libpcap's optimiser
+	// noOpt is set by constructs whose code libpcap never optimises
+	// (geneve, protochain): the whole expression is then compiled as
+	// pcap_compile with optimize 0 would.
+	noOpt bool
+	err   error // the first error of a code generator without an error result
+}
+
+// offset is where a header starts: an origin plus a constant.
+type offset struct {
+	org origin
+	k   uint32
+}
+
+// linkState is what libpcap's code generator knows about the headers at
+// this point of the expression; "vlan", "mpls", "pppoes" and "geneve"
+// change it for everything parsed after them.
+type linkState struct {
+	hdr, typ, pl offset // link-layer header, EtherType field, link payload
+	nl           uint32 // MPLS label bytes between pl and the network header
+	mpls         int    // MPLS labels matched so far
+	ppp          bool   // after "pppoes": the link layer is PPP
+	geneve       bool   // after "geneve": inner offsets are variable
+}
+
+func initialLinkState() linkState {
+	return linkState{hdr: offset{orgPacket, 0}, typ: offset{orgNet, 0xfffffffe}, pl: offset{orgNet, 0}}
+}
+
+// ref names a header the way libpcap's gencode does (OR_LINKHDR, ...),
+// resolved against the current link state by place.
+type ref uint8
+
+const (
+	refLinkHdr  ref = iota // the link-layer header
+	refLinkType            // the EtherType (or PPP protocol) field
+	refLLC                 // the link payload, before MPLS labels (OR_LLC)
+	refLinkPL              // the network-layer header
+	refTran4               // the header after the IPv4 header
+	refTran6               // the header after a fixed IPv6 header
+)
+
+// place resolves r to a load kind, its origin and a constant: the
+// offset of the header (baseAbs) or of the IPv4 header (baseTran4).
+func (p *parser) place(r ref) (base, origin, uint32) {
+	ls := &p.ls
+	switch r {
+	case refLinkHdr:
+		return baseAbs, ls.hdr.org, ls.hdr.k
+	case refLinkType:
+		return baseAbs, ls.typ.org, ls.typ.k
+	case refLLC:
+		return baseAbs, ls.pl.org, ls.pl.k
+	case refLinkPL:
+		return baseAbs, ls.pl.org, ls.pl.k + ls.nl
+	case refTran4:
+		return baseTran4, ls.pl.org, ls.pl.k + ls.nl
+	}
+	return baseAbs, ls.pl.org, ls.pl.k + ls.nl + 40
+}
+
+// fail records the first error of a code generator that cannot return
+// one; parseProgram reports it.
+func (p *parser) fail(err error) *node {
+	if p.err == nil {
+		p.err = err
+	}
+	return &node{op: opFalse}
 }
 
 func (p *parser) at(i int) token {
@@ -188,14 +263,44 @@ func l2only(a *node) *node { return &node{op: opL2, a: a} }
 
 // cmp tests a packet field. A comparison under a zero mask needs no load
 // (libpcap's optimiser folds it away), so it is a constant.
-func (p *parser) cmp(b base, off uint32, size uint8, r relation, mask, val uint32) *node {
+func (p *parser) cmp(rf ref, off uint32, size uint8, r relation, mask, val uint32) *node {
 	if mask == 0 && p.optimize {
 		if compare(r, 0, val) {
 			return &node{op: opTrue}
 		}
 		return &node{op: opFalse}
 	}
-	return &node{op: opCmp, base: b, off: off, size: size, rel: r, mask: mask, val: val, shift: p.shift}
+	b, org, k := p.place(rf)
+	n := &node{op: opCmp, base: b, org: org, off: off, size: size, rel: r, mask: mask, val: val}
+	if b == baseAbs {
+		n.off += k
+	} else {
+		n.shift = k
+	}
+	return n
+}
+
+// l2 marks n as a test of the outermost link layer, false on packets
+// without one (libpcap refuses it on raw IP), unless a Geneve header
+// brought an inner link layer.
+func (p *parser) l2(n *node) *node {
+	if p.ls.geneve {
+		return n
+	}
+	return l2only(n)
+}
+
+// linkAddr guards a test of link-layer addresses (libpcap's
+// gen_prevlinkhdr_check): after Geneve the payload must carry an
+// Ethernet header; after PPPoE there are none.
+func (p *parser) linkAddr(n *node, pos int) *node {
+	switch {
+	case p.ls.ppp:
+		return p.fail(errorf(pos, "ethernet addresses supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel"))
+	case p.ls.geneve:
+		return and(&node{op: opGeneveLL}, n)
+	}
+	return l2only(n)
 }
 
 // parseProgram parses the whole token stream; nil means "match all".
@@ -203,7 +308,11 @@ func (p *parser) parseProgram() (*node, error) {
 	if p.cur().kind == tkEOF {
 		return nil, nil
 	}
+	p.ls = initialLinkState()
 	n, _, err := p.parseExpr(qerr)
+	if err == nil {
+		err = p.err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -389,8 +498,25 @@ func (p *parser) parseKeywordTerm() (*node, qual, error) {
 		return n, qerr, err
 	}
 	switch kw {
-	case "src", "dst", "host", "net", "port", "portrange", "proto":
+	case "src", "dst", "host", "net", "port", "portrange", "proto", "protochain":
 		return p.parseHeadID()
+	case "mpls", "pppoes", "geneve":
+		return p.parseEncap()
+	case "pppoed":
+		p.next()
+		return p.linkType(etherPPPoED), qerr, nil
+	case "llc":
+		p.next()
+		if nt := p.cur(); nt.kind == tkID || nt.kind == tkNum {
+			return nil, qerr, unsupported(nt.pos, "llc "+nt.text)
+		}
+		return p.llc(t.pos), qerr, nil
+	case "stp":
+		p.next()
+		if nt := p.cur(); isOp(nt, "[") || nt.kind == tkKW && (isKW(nt, headKeywords...) || isKW(nt, "broadcast", "multicast")) {
+			return nil, qerr, unsupported(nt.pos, "stp "+nt.text)
+		}
+		return p.linkType(llcsapSTP), qerr, nil
 	case "broadcast", "multicast":
 		return p.parseCast(pDefault)
 	case "len":
@@ -419,7 +545,10 @@ func (p *parser) parseCast(proto qproto) (*node, qual, error) {
 	if t.kw == "broadcast" {
 		switch proto {
 		case pDefault, pLink:
-			return l2only(p.ehost([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, dDst)), qerr, nil
+			if p.ls.ppp {
+				return nil, qerr, errorf(t.pos, "not a broadcast link")
+			}
+			return p.linkAddr(p.ehost([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, dDst), t.pos), qerr, nil
 		case pIP:
 			return nil, qerr, unsupported(t.pos, "ip broadcast")
 		}
@@ -427,11 +556,14 @@ func (p *parser) parseCast(proto qproto) (*node, qual, error) {
 	}
 	switch proto {
 	case pDefault, pLink:
-		return l2only(p.cmp(baseLinkHdr, 0, 1, relSet, 0xffffffff, 1)), qerr, nil
+		if p.ls.ppp {
+			return nil, qerr, errorf(t.pos, "link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel")
+		}
+		return p.linkAddr(p.cmp(refLinkHdr, 0, 1, relSet, 0xffffffff, 1), t.pos), qerr, nil
 	case pIP:
-		return and(p.linkType(etherIP), p.cmp(baseLinkPL, 16, 1, relGE, 0xffffffff, 224)), qerr, nil
+		return and(p.linkType(etherIP), p.cmp(refLinkPL, 16, 1, relGE, 0xffffffff, 224)), qerr, nil
 	case pIP6:
-		return and(p.linkType(etherIP6), p.cmp(baseLinkPL, 24, 1, relEQ, 0xffffffff, 255)), qerr, nil
+		return and(p.linkType(etherIP6), p.cmp(refLinkPL, 24, 1, relEQ, 0xffffffff, 255)), qerr, nil
 	}
 	return nil, qerr, errorf(t.pos, "only link-layer/IP multicast filters supported")
 }
@@ -451,17 +583,17 @@ func (p *parser) parseByte() (*node, qual, error) {
 	}
 	switch op.text {
 	case "=":
-		return p.cmp(baseLinkHdr, idx.num, 1, relEQ, 0xffffffff, val.num), qerr, nil
+		return p.cmp(refLinkHdr, idx.num, 1, relEQ, 0xffffffff, val.num), qerr, nil
 	case "<":
-		return not(p.cmp(baseLinkHdr, idx.num, 1, relGE, 0xffffffff, val.num)), qerr, nil
+		return not(p.cmp(refLinkHdr, idx.num, 1, relGE, 0xffffffff, val.num)), qerr, nil
 	case ">":
-		return p.cmp(baseLinkHdr, idx.num, 1, relGT, 0xffffffff, val.num), qerr, nil
+		return p.cmp(refLinkHdr, idx.num, 1, relGT, 0xffffffff, val.num), qerr, nil
 	case "&", "|":
 		aop := aAnd
 		if op.text == "|" {
 			aop = aOr
 		}
-		ld := &arith{op: aLoad, base: baseLinkHdr, size: 1, a: &arith{op: aConst, val: idx.num}}
+		ld := p.loadAt(refLinkHdr, 1, &arith{op: aConst, val: idx.num})
 		x := &arith{op: aop, a: ld, b: &arith{op: aConst, val: val.num}}
 		return not(&node{op: opRel, rel: relEQ, x: x, y: &arith{op: aConst}}), qerr, nil
 	}
@@ -471,7 +603,15 @@ func (p *parser) parseByte() (*node, qual, error) {
 // parseVLAN parses "vlan [id]"; everything parsed afterwards sees the
 // network header 4 bytes further on.
 func (p *parser) parseVLAN() (*node, qual, error) {
-	p.next()
+	t := p.next()
+	switch {
+	case p.ls.mpls > 0:
+		return nil, qerr, errorf(t.pos, "no VLAN match after MPLS")
+	case p.ls.ppp:
+		return nil, qerr, errorf(t.pos, "no VLAN support for PPP")
+	case p.ls.geneve:
+		return nil, qerr, unsupported(t.pos, "vlan after geneve")
+	}
 	tpid := or(or(p.linkType(ether8021Q), p.linkType(ether8021AD)), p.linkType(etherQinQ))
 	n := tpid
 	var id token
@@ -487,9 +627,10 @@ func (p *parser) parseVLAN() (*node, qual, error) {
 		if id.num > 0x0fff {
 			return nil, qerr, errorf(id.pos, "VLAN tag %d greater than maximum %d", id.num, 0x0fff)
 		}
-		n = and(tpid, p.cmp(baseLinkPL, 0, 2, relEQ, 0x0fff, id.num))
+		n = and(tpid, p.cmp(refLinkPL, 0, 2, relEQ, 0x0fff, id.num))
 	}
-	p.shift += 4
+	p.ls.typ.k += 4
+	p.ls.pl.k += 4
 	return l2only(n), qerr, nil
 }
 
@@ -535,7 +676,9 @@ func (p *parser) parseHeadID() (*node, qual, error) {
 		q.addr = aqPortRange
 	case isKW(t, "proto") && !hasDir:
 		q.addr = aqProto
-	case isKW(t, "protochain", "gateway") && !hasDir:
+	case isKW(t, "protochain") && !hasDir:
+		q.addr = aqProtochain
+	case isKW(t, "gateway") && !hasDir:
 		return nil, qerr, unsupported(t.pos, t.text)
 	case t.kind == tkKW && unsupportedKeywords[t.kw]:
 		return nil, qerr, unsupported(t.pos, t.text)
@@ -641,7 +784,7 @@ func (p *parser) parseID(q qual) (*node, error) {
 		if (q.addr != aqHost && q.addr != aqDefault) || q.proto != pLink {
 			return nil, errorf(t.pos, "ethernet address used in non-ether expression")
 		}
-		return l2only(p.ehost(parseMAC(t.text), q.dir)), nil
+		return p.linkAddr(p.ehost(parseMAC(t.text), q.dir), t.pos), nil
 	case tkID:
 		p.next()
 		return p.scode(t.text, q, t.pos)
@@ -733,6 +876,8 @@ func (p *parser) ncode(s string, v uint32, q qual, pos int) (*node, error) {
 		return p.port(v, v, proto, q.dir, true, pos)
 	case aqProto:
 		return p.proto(v, q.proto, q.dir, pos)
+	case aqProtochain:
+		return p.protochain(v, q.proto, pos)
 	}
 	return nil, errorf(pos, "syntax error: address without a qualifier")
 }
@@ -854,6 +999,12 @@ func (p *parser) scode(name string, q qual, pos int) (*node, error) {
 			return nil, errorf(pos, "illegal port number > 65535")
 		}
 		return p.port(p1, p2, real, q.dir, true, pos)
+	case aqProtochain:
+		v, ok := ipProtocols[name]
+		if !ok {
+			return nil, errorf(pos, "unknown ip proto '%s'", name)
+		}
+		return p.protochain(v, q.proto, pos)
 	case aqProto:
 		switch q.proto {
 		case pDefault, pIP, pIP6:
@@ -928,25 +1079,225 @@ func nameToPortRange(name string) (uint32, uint32, int, bool) {
 	return p1, p2, r1, true
 }
 
-// linkType is libpcap's gen_linktype for Ethernet (and raw IP).
+// linkType is libpcap's gen_linktype: a test of the link-layer type,
+// an EtherType (or an LLC SAP when at most 1500), for the current link
+// state. On raw IP only IPv4 and IPv6 can match, by the version nibble.
 func (p *parser) linkType(v uint32) *node {
-	return &node{op: opLinkType, val: v, shift: p.shift}
+	ls := &p.ls
+	switch {
+	case ls.mpls > 0:
+		// Over MPLS: the bottom-of-stack bit, then the IP version.
+		var ver uint32
+		switch v {
+		case etherIP:
+			ver = 0x40
+		case etherIP6:
+			ver = 0x60
+		default:
+			return p.fail(errorf(p.cur().pos, "unsupported protocol over mpls"))
+		}
+		return and(p.cmp(refLinkPL, 0xfffffffe, 1, relEQ, 0x01, 0x01), p.cmp(refLinkPL, 0, 1, relEQ, 0xf0, ver))
+	case ls.ppp:
+		return p.cmp(refLinkType, 0, 2, relEQ, 0xffffffff, pppType(v))
+	}
+	return p.etherLinkType(v)
+}
+
+// etherLinkType is libpcap's gen_ether_linktype, 802.3 length-field
+// frames included (the supported cases; see etherProto).
+func (p *parser) etherLinkType(v uint32) *node {
+	switch {
+	case v == 0xfe || v == 0x06 || v == 0xf0: // LLC SAPs for ISO, IP and NetBEUI: DSAP and SSAP
+		notType := not(p.cmp(refLinkType, 0, 2, relGT, 0xffffffff, 1500))
+		return p.l2(and(notType, p.cmp(refLLC, 0, 2, relEQ, 0xffffffff, v<<8|v)))
+	case v <= 1500:
+		notType := not(p.cmp(refLinkType, 0, 2, relGT, 0xffffffff, 1500))
+		return p.l2(and(notType, p.cmp(refLinkType, 2, 1, relEQ, 0xffffffff, v)))
+	case p.ls.geneve:
+		return p.cmp(refLinkType, 0, 2, relEQ, 0xffffffff, v)
+	}
+	t := p.ls.typ
+	return &node{op: opLinkType, org: t.org, off: t.k, val: v}
+}
+
+// pppType maps an EtherType or SAP to the PPP protocol number libpcap
+// tests after "pppoes" (ethertype_to_ppptype).
+func pppType(v uint32) uint32 {
+	switch v {
+	case etherIP:
+		return 0x0021
+	case etherIP6:
+		return 0x0057
+	case 0x6003: // DECnet
+		return 0x0027
+	case 0x809b: // AppleTalk
+		return 0x0029
+	case 0x0600: // XNS
+		return 0x0025
+	case 0xfe: // ISO
+		return 0x0023
+	case llcsapSTP:
+		return 0x0201
+	case 0xe0: // IPX
+		return 0x002b
+	}
+	return v
 }
 
 // etherProto is "ether proto v", including 802.3 length-field frames.
 func (p *parser) etherProto(v uint32, pos int) (*node, error) {
 	switch v {
-	case 0xfe, 0x06, 0xf0: // LLC SAPs for ISO, IP and NetBEUI: DSAP and SSAP
-		notType := not(p.cmp(baseLinkType, 0, 2, relGT, 0xffffffff, 1500))
-		return l2only(and(notType, p.cmp(baseLinkPL, 0, 2, relEQ, 0xffffffff, v<<8|v))), nil
 	case 0xe0, 0x809b, 0x80f3: // IPX, AppleTalk, AARP need SNAP parsing
-		return nil, unsupported(pos, "ether proto "+strconv.FormatUint(uint64(v), 10))
-	}
-	if v <= 1500 {
-		notType := not(p.cmp(baseLinkType, 0, 2, relGT, 0xffffffff, 1500))
-		return l2only(and(notType, p.cmp(baseLinkType, 2, 1, relEQ, 0xffffffff, v))), nil
+		if !p.ls.ppp && p.ls.mpls == 0 {
+			return nil, unsupported(pos, "ether proto "+strconv.FormatUint(uint64(v), 10))
+		}
 	}
 	return p.linkType(v), nil
+}
+
+// llc is libpcap's gen_llc: an 802.2 frame, that is an 802.3 length field
+// not followed by 0xffff (Novell's raw 802.3).
+func (p *parser) llc(pos int) *node {
+	if p.ls.ppp {
+		return p.fail(errorf(pos, "'llc' not supported for PPP"))
+	}
+	notType := not(p.cmp(refLinkType, 0, 2, relGT, 0xffffffff, 1500))
+	return p.l2(and(notType, not(p.cmp(refLLC, 0, 2, relEQ, 0xffffffff, 0xffff))))
+}
+
+// parseEncap parses "mpls [label]", "pppoes [session]" and "geneve
+// [vni]"; like "vlan", each moves the headers that later tests see.
+func (p *parser) parseEncap() (*node, qual, error) {
+	t := p.next()
+	var num token
+	switch {
+	case p.cur().kind == tkNum:
+		num = p.next()
+	case isOp(p.cur(), "(") && p.at(p.pos+1).kind == tkNum && isOp(p.at(p.pos+2), ")"):
+		p.next()
+		num = p.next()
+		p.next()
+	}
+	has := num.kind == tkNum
+	var n *node
+	var err error
+	switch t.kw {
+	case "mpls":
+		n, err = p.mpls(num.num, has, t.pos, num.pos)
+	case "pppoes":
+		n, err = p.pppoes(num.num, has, num.pos)
+	default:
+		n, err = p.geneve(num.num, has, num.pos)
+	}
+	if err == nil {
+		err = p.err
+	}
+	return n, qerr, err
+}
+
+// mpls is libpcap's gen_mpls.
+func (p *parser) mpls(label uint32, has bool, pos, numPos int) (*node, error) {
+	var n *node
+	ls := &p.ls
+	switch {
+	case ls.mpls > 0: // an inner label: the previous one is not the bottom of the stack
+		n = p.cmp(refLinkPL, 0xfffffffe, 1, relEQ, 0x01, 0)
+	case ls.ppp:
+		n = p.linkType(pppMPLSUnicast)
+	default:
+		n = p.linkType(etherMPLS)
+		if !ls.geneve {
+			n = l2only(n) // libpcap has no MPLS on raw IP
+		}
+	}
+	if has {
+		if label > 0xfffff {
+			return nil, errorf(numPos, "MPLS label %d greater than maximum %d", label, 0xfffff)
+		}
+		n = and(n, p.cmp(refLinkPL, 0, 4, relEQ, 0xfffff000, label<<12))
+	}
+	ls.nl += 4
+	ls.mpls++
+	return n, nil
+}
+
+// pppoes is libpcap's gen_pppoes: later tests see the PPP frame inside.
+func (p *parser) pppoes(sess uint32, has bool, numPos int) (*node, error) {
+	n := p.linkType(etherPPPoES)
+	if has {
+		if sess > 0xffff {
+			return nil, errorf(numPos, "PPPoE session number %d greater than maximum %d", sess, 0xffff)
+		}
+		n = and(n, p.cmp(refLinkPL, 0, 4, relEQ, 0xffff, sess))
+	}
+	ls := &p.ls
+	ls.hdr = offset{ls.pl.org, ls.pl.k + ls.nl + 6}
+	ls.typ = ls.hdr
+	ls.pl = offset{ls.hdr.org, ls.hdr.k + 2}
+	ls.nl = 0
+	ls.ppp = true
+	return n, nil
+}
+
+// geneve is libpcap's gen_geneve: UDP to port 6081 over IPv4 or IPv6, a
+// version 0 Geneve header (with the VNI), after which later tests see the
+// inner packet at offsets computed from the packet (the Geneve option
+// length, and whether an Ethernet header follows).
+func (p *parser) geneve(vni uint32, has bool, numPos int) (*node, error) {
+	if has && vni > 0xffffff {
+		return nil, errorf(numPos, "Geneve VNI %d greater than maximum %d", vni, 0xffffff)
+	}
+	check := func(tran ref, n *node) *node {
+		n = and(n, p.cmp(tran, 8, 1, relEQ, 0xc0, 0))
+		if has {
+			n = and(n, p.cmp(tran, 12, 4, relEQ, 0xffffff00, vni<<8))
+		}
+		return n
+	}
+	_, org, k := p.place(refLinkPL)
+	udp4 := and(and(p.cmp(refLinkPL, 9, 1, relEQ, 0xffffffff, ipprotoUDP), p.fragOK()), p.cmp(refTran4, 2, 2, relEQ, 0xffffffff, genevePort))
+	g4 := and(check(refTran4, and(p.linkType(etherIP), udp4)), &node{op: opGeneve, org: org, shift: k, val: 4})
+	udp6 := and(p.cmp(refLinkPL, 6, 1, relEQ, 0xffffffff, ipprotoUDP), p.cmp(refTran6, 2, 2, relEQ, 0xffffffff, genevePort))
+	g6 := and(check(refTran6, and(p.linkType(etherIP6), udp6)), &node{op: opGeneve, org: org, shift: k, val: 6})
+	ls := &p.ls
+	ls.hdr, ls.typ, ls.pl = offset{orgGLinkHdr, 0}, offset{orgGLinkTyp, 0}, offset{orgGLinkPL, 0}
+	ls.nl = 0
+	ls.ppp = false
+	ls.geneve = true
+	p.noOpt = true
+	return or(g4, g6), nil
+}
+
+// protochain is libpcap's gen_protochain: the IP header chain, walked as
+// its BPF code does, reaches protocol v.
+func (p *parser) protochain(v uint32, proto qproto, pos int) (*node, error) {
+	var et uint32
+	var ver uint8
+	switch proto {
+	case pDefault:
+		a, err := p.protochain(v, pIP, pos)
+		if err != nil {
+			return nil, err
+		}
+		b, err := p.protochain(v, pIP6, pos)
+		if err != nil {
+			return nil, err
+		}
+		return or(a, b), nil
+	case pIP:
+		et, ver = etherIP, 4
+	case pIP6:
+		et, ver = etherIP6, 6
+	default:
+		return nil, errorf(pos, "bad protocol applied for 'protochain'")
+	}
+	if p.ls.geneve {
+		return nil, errorf(pos, "'protochain' not supported with variable length headers")
+	}
+	p.noOpt = true
+	_, org, k := p.place(refLinkPL)
+	lt := p.linkType(et)
+	return and(lt, &node{op: opChain, org: org, shift: k, val: v, size: ver}), nil
 }
 
 // proto is libpcap's gen_proto: "[ip|ip6|ether] proto v".
@@ -968,10 +1319,10 @@ func (p *parser) proto(v uint32, proto qproto, dir qdir, pos int) (*node, error)
 	case pLink:
 		return p.etherProto(v, pos)
 	case pIP:
-		return and(p.linkType(etherIP), p.cmp(baseLinkPL, 9, 1, relEQ, 0xffffffff, v)), nil
+		return and(p.linkType(etherIP), p.cmp(refLinkPL, 9, 1, relEQ, 0xffffffff, v)), nil
 	case pIP6:
-		direct := p.cmp(baseLinkPL, 6, 1, relEQ, 0xffffffff, v)
-		frag := and(p.cmp(baseLinkPL, 6, 1, relEQ, 0xffffffff, ipprotoFrag), p.cmp(baseLinkPL, 40, 1, relEQ, 0xffffffff, v))
+		direct := p.cmp(refLinkPL, 6, 1, relEQ, 0xffffffff, v)
+		frag := and(p.cmp(refLinkPL, 6, 1, relEQ, 0xffffffff, ipprotoFrag), p.cmp(refLinkPL, 40, 1, relEQ, 0xffffffff, v))
 		return and(p.linkType(etherIP6), or(direct, frag)), nil
 	case pARP, pRARP:
 		return nil, errorf(pos, "%s does not encapsulate another protocol", protoName[proto])
@@ -1037,11 +1388,14 @@ func (p *parser) host(addr, mask uint32, proto qproto, dir qdir, isNet bool, pos
 	}
 	hostop := func(et, srcOff, dstOff uint32) *node {
 		return byDir(dir,
-			func() *node { return and(p.linkType(et), p.cmp(baseLinkPL, srcOff, 4, relEQ, mask, addr)) },
-			func() *node { return and(p.linkType(et), p.cmp(baseLinkPL, dstOff, 4, relEQ, mask, addr)) })
+			func() *node { return and(p.linkType(et), p.cmp(refLinkPL, srcOff, 4, relEQ, mask, addr)) },
+			func() *node { return and(p.linkType(et), p.cmp(refLinkPL, dstOff, 4, relEQ, mask, addr)) })
 	}
 	switch proto {
 	case pDefault:
+		if p.ls.mpls > 0 { // only IPv4 inside MPLS
+			return hostop(etherIP, 12, 16), nil
+		}
 		return or(or(hostop(etherIP, 12, 16), hostop(etherARP, 14, 24)), hostop(etherRARP, 14, 24)), nil
 	case pIP:
 		return hostop(etherIP, 12, 16), nil
@@ -1076,7 +1430,7 @@ func (p *parser) host6(addr, mask [16]byte, proto qproto, dir qdir, isNet bool, 
 			for i := uint32(0); i < 4; i++ {
 				a := uint32(addr[4*i])<<24 | uint32(addr[4*i+1])<<16 | uint32(addr[4*i+2])<<8 | uint32(addr[4*i+3])
 				m := uint32(mask[4*i])<<24 | uint32(mask[4*i+1])<<16 | uint32(mask[4*i+2])<<8 | uint32(mask[4*i+3])
-				n = and(n, p.cmp(baseLinkPL, off+4*i, 4, relEQ, m, a))
+				n = and(n, p.cmp(refLinkPL, off+4*i, 4, relEQ, m, a))
 			}
 			return n
 		}
@@ -1086,14 +1440,15 @@ func (p *parser) host6(addr, mask [16]byte, proto qproto, dir qdir, isNet bool, 
 
 // ehost matches Ethernet source/destination addresses.
 func (p *parser) ehost(mac [6]byte, dir qdir) *node {
+	h := p.ls.hdr
 	return byDir(dir,
-		func() *node { return &node{op: opMAC, off: 6, mac: mac} },
-		func() *node { return &node{op: opMAC, off: 0, mac: mac} })
+		func() *node { return &node{op: opMAC, org: h.org, off: h.k + 6, mac: mac} },
+		func() *node { return &node{op: opMAC, org: h.org, off: h.k, mac: mac} })
 }
 
 // fragOK is "not an IPv4 fragment other than the first".
 func (p *parser) fragOK() *node {
-	return not(p.cmp(baseLinkPL, 6, 2, relSet, 0xffffffff, 0x1fff))
+	return not(p.cmp(refLinkPL, 6, 2, relSet, 0xffffffff, 0x1fff))
 }
 
 // port is libpcap's gen_port/gen_portrange (IPv4 or IPv6).
@@ -1101,7 +1456,7 @@ func (p *parser) port(lo, hi uint32, ipproto int, dir qdir, isRange bool, pos in
 	if lo > hi {
 		lo, hi = hi, lo
 	}
-	atom := func(b base, off uint32) *node {
+	atom := func(b ref, off uint32) *node {
 		if !isRange {
 			return p.cmp(b, off, 2, relEQ, 0xffffffff, lo)
 		}
@@ -1113,10 +1468,10 @@ func (p *parser) port(lo, hi uint32, ipproto int, dir qdir, isRange bool, pos in
 	}
 	var v4, v6 *node
 	for _, pr := range protos {
-		d4 := byDir(dir, func() *node { return atom(baseTran4, 0) }, func() *node { return atom(baseTran4, 2) })
-		op4 := and(and(p.cmp(baseLinkPL, 9, 1, relEQ, 0xffffffff, pr), p.fragOK()), d4)
-		d6 := byDir(dir, func() *node { return atom(baseTran6, 0) }, func() *node { return atom(baseTran6, 2) })
-		op6 := and(p.cmp(baseLinkPL, 6, 1, relEQ, 0xffffffff, pr), d6)
+		d4 := byDir(dir, func() *node { return atom(refTran4, 0) }, func() *node { return atom(refTran4, 2) })
+		op4 := and(and(p.cmp(refLinkPL, 9, 1, relEQ, 0xffffffff, pr), p.fragOK()), d4)
+		d6 := byDir(dir, func() *node { return atom(refTran6, 0) }, func() *node { return atom(refTran6, 2) })
+		op6 := and(p.cmp(refLinkPL, 6, 1, relEQ, 0xffffffff, pr), d6)
 		if v4 == nil {
 			v4, v6 = op4, op6
 		} else {
@@ -1347,6 +1702,12 @@ func (p *parser) parseUnary() (operand, error) {
 	return operand{}, unexpected(t)
 }
 
+// loadAt is a load of size bytes at index idx from the header r.
+func (p *parser) loadAt(r ref, size uint8, idx *arith) *arith {
+	b, org, k := p.place(r)
+	return &arith{op: aLoad, base: b, org: org, shift: k, size: size, a: idx}
+}
+
 // parseLoad parses "idx]" or "idx:size]" after "proto[".
 func (p *parser) parseLoad(proto qproto, pos int) (operand, error) {
 	idx, err := p.parseArith(1)
@@ -1368,27 +1729,27 @@ func (p *parser) parseLoad(proto qproto, pos int) (operand, error) {
 	if size != 1 && size != 2 && size != 4 {
 		return operand{}, errorf(pos, "data size must be 1, 2, or 4")
 	}
-	ld := &arith{op: aLoad, size: uint8(size), shift: p.shift, a: idx.e}
+	var ld *arith
 	var guard *node
 	switch proto {
 	case pLink:
-		ld.base, guard = baseLinkHdr, idx.guard
+		ld, guard = p.loadAt(refLinkHdr, uint8(size), idx.e), idx.guard
 	case pIP, pARP, pRARP, pIP6:
 		ab, err := p.abbrev(proto, pos)
 		if err != nil {
 			return operand{}, err
 		}
-		ld.base, guard = baseLinkPL, and(idx.guard, ab)
+		ld, guard = p.loadAt(refLinkPL, uint8(size), idx.e), and(idx.guard, ab)
 	case pSCTP, pTCP, pUDP, pICMP, pIGMP, pIGRP, pPIM, pVRRP, pCARP:
 		ab, err := p.abbrev(proto, pos)
 		if err != nil {
 			return operand{}, err
 		}
-		ld.base = baseTran4
+		ld = p.loadAt(refTran4, uint8(size), idx.e)
 		guard = and(p.linkType(etherIP), and(idx.guard, and(ab, p.fragOK())))
 	case pICMP6:
-		ld.base = baseTran6
-		guard = and(and(idx.guard, p.linkType(etherIP6)), p.cmp(baseLinkPL, 6, 1, relEQ, 0xffffffff, ipprotoICMP6))
+		ld = p.loadAt(refTran6, uint8(size), idx.e)
+		guard = and(and(idx.guard, p.linkType(etherIP6)), p.cmp(refLinkPL, 6, 1, relEQ, 0xffffffff, ipprotoICMP6))
 	default:
 		return operand{}, errorf(pos, "unsupported index operation")
 	}

@@ -16,6 +16,7 @@ type insn struct {
 	op    nodeOp // opCmp, opMAC, opLen or opRel
 	rel   relation
 	base  base
+	org   origin
 	size  uint8
 	shift uint32
 	off   uint32
@@ -79,18 +80,18 @@ func (pr *program) gen(n *node, t, f int32) int32 {
 		return pr.gen(n.a, t, f)
 	case opLinkType:
 		if !pr.l3 {
-			return pr.emit(insn{op: opCmp, base: baseLinkType, size: 2, shift: n.shift, mask: 0xffffffff, val: n.val, jt: t, jf: f})
+			return pr.emit(insn{op: opCmp, base: baseAbs, org: n.org, off: n.off, size: 2, mask: 0xffffffff, val: n.val, jt: t, jf: f})
 		}
 		// Raw IP: the version nibble tells IPv4 from IPv6.
 		switch n.val {
 		case etherIP:
-			return pr.emit(insn{op: opCmp, base: baseLinkHdr, size: 1, mask: 0xf0, val: 0x40, jt: t, jf: f})
+			return pr.emit(insn{op: opCmp, base: baseAbs, size: 1, mask: 0xf0, val: 0x40, jt: t, jf: f})
 		case etherIP6:
-			return pr.emit(insn{op: opCmp, base: baseLinkHdr, size: 1, mask: 0xf0, val: 0x60, jt: t, jf: f})
+			return pr.emit(insn{op: opCmp, base: baseAbs, size: 1, mask: 0xf0, val: 0x60, jt: t, jf: f})
 		}
 		return f
 	}
-	return pr.emit(insn{op: n.op, rel: n.rel, base: n.base, size: n.size, shift: n.shift, off: n.off,
+	return pr.emit(insn{op: n.op, rel: n.rel, base: n.base, org: n.org, size: n.size, shift: n.shift, off: n.off,
 		mask: n.mask, val: n.val, mac: n.mac, x: n.x, y: n.y, jt: t, jf: f})
 }
 
@@ -109,9 +110,14 @@ func (pr *program) run(m *machine) (match, aborted bool) {
 		var ok bool
 		switch in.op {
 		case opCmp:
-			s, loaded := m.start(in.base, in.shift)
-			if !loaded {
-				return false, true
+			s := m.origin(in.org)
+			if in.base == baseTran4 {
+				l := s + in.shift
+				h, loaded := m.load(l, 1)
+				if !loaded {
+					return false, true
+				}
+				s = l + (h&0xf)*4
 			}
 			v, loaded := m.load(s+in.off, in.size)
 			if !loaded {
@@ -119,12 +125,13 @@ func (pr *program) run(m *machine) (match, aborted bool) {
 			}
 			ok = compare(in.rel, v&in.mask, in.val)
 		case opMAC:
-			w, loaded := m.load(in.off+2, 4)
+			s := m.origin(in.org) + in.off
+			w, loaded := m.load(s+2, 4)
 			if !loaded {
 				return false, true
 			}
 			if w == binary.BigEndian.Uint32(in.mac[2:]) {
-				h, loaded := m.load(in.off, 2)
+				h, loaded := m.load(s, 2)
 				if !loaded {
 					return false, true
 				}
@@ -142,6 +149,19 @@ func (pr *program) run(m *machine) (match, aborted bool) {
 				return false, true
 			}
 			ok = compare(in.rel, x, y)
+		case opGeneve:
+			if !m.geneve(m.origin(in.org)+in.shift, in.val == 6) {
+				return false, true
+			}
+			ok = true
+		case opGeneveLL:
+			ok = m.origin(orgGLinkHdr) != m.origin(orgGLinkPL)
+		case opChain:
+			var loaded bool
+			ok, loaded = m.chain(m.origin(in.org)+in.shift, in.val, in.size == 6)
+			if !loaded {
+				return false, true
+			}
 		default:
 			return false, true
 		}
@@ -238,6 +258,7 @@ type testKey struct {
 	op    nodeOp
 	rel   relation
 	base  base
+	org   origin
 	size  uint8
 	shift uint32
 	off   uint32
@@ -247,7 +268,7 @@ type testKey struct {
 func (in *insn) key() (testKey, bool) {
 	switch in.op {
 	case opCmp, opLen:
-		return testKey{op: in.op, rel: in.rel, base: in.base, size: in.size, shift: in.shift, off: in.off, mask: in.mask}, true
+		return testKey{op: in.op, rel: in.rel, base: in.base, org: in.org, size: in.size, shift: in.shift, off: in.off, mask: in.mask}, true
 	}
 	return testKey{}, false
 }

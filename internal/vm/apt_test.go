@@ -206,6 +206,7 @@ func TestExpandSeries(t *testing.T) {
 		{"", []string{"5.10", "6.1", "6.12", "latest"}},
 		{"6.12", []string{"6.12"}},
 		{"latest, 5.10", []string{"latest", "5.10"}},
+		{"6.1,6.1,all", []string{"6.1", "5.10", "6.12", "latest"}},
 	} {
 		if d := cmp.Diff(tc.want, ExpandSeries(tc.in)); d != "" {
 			t.Errorf("ExpandSeries(%q) (-want +got):\n%s", tc.in, d)

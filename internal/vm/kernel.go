@@ -61,17 +61,27 @@ func KnownSeries() []string {
 }
 
 // ExpandSeries turns a comma-separated kernel list into series names:
-// "all" (or "") is every known series, other names pass through.
+// "all" (or "") is every known series, other names pass through; a name
+// listed twice counts once.
 func ExpandSeries(list string) []string {
 	if list == "" || list == "all" {
 		return KnownSeries()
 	}
 	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
 	for _, s := range strings.Split(list, ",") {
 		if s = strings.TrimSpace(s); s == "all" {
-			out = append(out, KnownSeries()...)
-		} else if s != "" {
-			out = append(out, s)
+			for _, k := range KnownSeries() {
+				add(k)
+			}
+		} else {
+			add(s)
 		}
 	}
 	return out

@@ -14,8 +14,11 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
+	"github.com/pwru-record/pwru-record/internal/tracingmulti"
 	"github.com/pwru-record/pwru-record/vmtest/vmbench/benchres"
 )
 
@@ -38,9 +41,58 @@ const (
 // unpaced.
 var benchFractions = []int{256, 64, 16}
 
-// benchBackends are tried in order; a backend the kernel lacks is reported
-// with the recorder's error.
-var benchBackends = []string{"kprobe", "kprobe-multi"}
+// benchRun is one recording of the bench: a backend and the options
+// beyond the defaults.
+type benchRun struct {
+	name    string // row name: the backend, then the options
+	backend string
+	args    []string
+	bin     string // recorder binary ("" = the one under test)
+}
+
+// benchBaseline is where vmbench -baseline puts another recorder build
+// (e.g. of the main branch): it runs first with the defaults, so that the
+// same boot measures both.
+const benchBaseline = "/bin/pwru-record-base"
+
+// benchRuns are tried in order; a backend the kernel lacks is reported
+// with the recorder's error. The kernel's best kprobe backend (kprobe-multi,
+// else kprobe) runs with the defaults, with a payload on every event and
+// with stacks; fentry too where the kernel has the tracing multi-link.
+// Without it fentry takes one program per function, whose verification
+// makes attaching every sk_buff function last tens of minutes under TCG:
+// there fentry and the kprobe backend are measured on the net functions
+// of the scenarios (netFuncs) instead, side by side.
+func benchRuns() []benchRun {
+	kp := "kprobe"
+	if features.HaveBPFLinkKprobeMulti() == nil {
+		kp = "kprobe-multi"
+	}
+	multi := false
+	if kernel, err := btf.LoadKernelSpec(); err == nil {
+		_, err := tracingmulti.Probe(kernel)
+		multi = err == nil
+	}
+	var runs []benchRun
+	if _, err := os.Stat(benchBaseline); err == nil {
+		runs = append(runs, benchRun{kp + " (baseline build)", kp, nil, benchBaseline})
+	}
+	runs = append(runs, benchRun{kp, kp, nil, ""})
+	backends := []string{kp}
+	if multi {
+		runs = append(runs, benchRun{"fentry", "fentry", nil, ""})
+		backends = append(backends, "fentry")
+	} else {
+		net := []string{"--filter-func", netFuncs}
+		runs = append(runs, benchRun{"fentry (net functions)", "fentry", net, ""}, benchRun{kp + " (net functions)", kp, net, ""})
+	}
+	for _, b := range backends {
+		runs = append(runs,
+			benchRun{b + " +payload every", b, []string{"--payload", "every"}, ""},
+			benchRun{b + " +stack", b, []string{"--output-stack"}, ""})
+	}
+	return runs
+}
 
 // scenarioBench measures the recorder for `make vmbench`: a bounded UDP
 // flood between two namespaces at stepped rates, without a recorder and
@@ -102,10 +154,18 @@ func scenarioBench(e *env) error {
 	e.logf("untraced: %.0f packets/s unpaced; paced steps %v", rate, rates[:len(rates)-1])
 	e.step("baseline")
 
-	for _, name := range benchBackends {
-		b := benchres.Backend{Name: name, Capture: name + ".pwru"}
-		rec, err := e.startRecorder(name, "--backend", name, "--bpf-stats", "--kmods", "veth",
-			"--ringbuf-size", benchRing, filter)
+	for i, run := range benchRuns() {
+		name := run.name
+		file := fmt.Sprintf("run%d", i)
+		b := benchres.Backend{Name: name, Capture: file + ".pwru"}
+		args := append([]string{"--backend", run.backend, "--bpf-stats", "--kmods", "veth",
+			"--ringbuf-size", benchRing}, run.args...)
+		recorder := e.recorder
+		if run.bin != "" {
+			e.recorder = run.bin
+		}
+		rec, err := e.startRecorder(file, append(args, filter)...)
+		e.recorder = recorder
 		if err != nil {
 			b.Error = err.Error()
 			b.Capture = ""

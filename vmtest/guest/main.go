@@ -76,6 +76,9 @@ var scenarios = map[string]scenarioFunc{
 	"stackid":   scenarioStackID,
 	"helpers":   scenarioHelpers,
 	"nospace":   scenarioDiskFull,
+	"backends":  scenarioBackends,
+	"tmulti":    scenarioTracingMulti,
+	"privdrop":  scenarioPrivDrop,
 }
 
 func main() {
@@ -95,6 +98,17 @@ func main() {
 	unix.Uname(&uts)
 	release := unix.ByteSliceToString(uts.Release[:])
 	failed := 0
+	t := time.Now()
+	feats := probeFeatures()
+	logf("feature probes took %.2fs", time.Since(t).Seconds())
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		logf("%v", err)
+		os.Exit(2)
+	}
+	if err := report.WriteFeatures(filepath.Join(*out, report.FeaturesFile), feats); err != nil {
+		logf("%v", err)
+		failed++
+	}
 	for _, name := range strings.Split(*list, ",") {
 		if name == "" {
 			continue

@@ -34,6 +34,7 @@ func main() {
 	timeout := flag.Duration("timeout", 12*time.Minute, "time limit per kernel")
 	verbose := flag.Bool("v", false, "stream the guest console to stderr")
 	noRun := flag.Bool("no-run", false, "print the table from the results the last run left in -out (no build, no VM)")
+	flag.StringVar(&baseline, "baseline", "", "another pwru-record binary (e.g. built from main) measured first in the same boot, with the defaults")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -42,6 +43,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// baseline is the -baseline recorder ("" = none).
+var baseline string
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "vmbench: "+format+"\n", args...)
@@ -132,6 +136,9 @@ func runKernel(ctx context.Context, series, out, guest, recorder string, timeout
 	if verbose {
 		cfg.Console = os.Stderr
 	}
+	if baseline != "" {
+		cfg.Files["/bin/pwru-record-base"] = baseline
+	}
 	logf("%s: booting %s", series, k)
 	res, err := vm.Run(ctx, cfg)
 	if err != nil {
@@ -195,9 +202,11 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 	probes, _ := strconv.Atoi(sum[4])
 	failed, _ := strconv.Atoi(sum[6])
 	totalLost, _ := strconv.ParseUint(sum[2], 10, 64)
-	rw.backend = sum[5]
-	if rw.backend != b.Name {
-		rw.backend = fmt.Sprintf("%s (asked %s)", sum[5], b.Name)
+	// The name is the asked backend, then the options of the run.
+	asked, opts, _ := strings.Cut(b.Name, " ")
+	rw.backend = b.Name
+	if sum[5] != asked {
+		rw.backend = strings.TrimSpace(fmt.Sprintf("%s %s (asked %s)", sum[5], opts, asked))
 	}
 
 	c := make([]string, 0, len(columns)-2)

@@ -1,0 +1,385 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/tracingmulti"
+)
+
+// fentryBatch is the number of per-function fentry programs loaded as one
+// collection (one verifier pass each, but one BTF decode for all).
+const fentryBatch = 32
+
+// fentryWorkers load and attach batches side by side.
+const fentryWorkers = 2
+
+// fentryState is what --backend fentry keeps beside the main collection:
+// the fentry_skb_N program specs, the programs it loaded (for their run
+// statistics) and the multi-link layout when the kernel has one.
+type fentryState struct {
+	specs map[int]*ebpf.ProgramSpec // skb argument position -> fentry_skb_N
+	maps  map[string]*ebpf.MapSpec  // the object's map specs, for the batch collections
+	types *btf.Spec
+	multi *tracingmulti.Layout // nil: one fentry link per function
+
+	mu    sync.Mutex
+	progs []*ebpf.Program
+}
+
+// fentryProbe says whether one fentry program with an attach cookie loads
+// and attaches on this kernel: a trivial program on kfree_skbmem (every
+// kernel that has sk_buffs has it), detached at once.
+func fentryProbe(cache *btf.Cache) error {
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"probe": {
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceFEntry,
+		AttachTo:     "kfree_skbmem",
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	}}}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: cache})
+	if err != nil {
+		return fmt.Errorf("load fentry program: %w", err)
+	}
+	defer coll.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs["probe"], AttachType: ebpf.AttachTraceFEntry, Cookie: 1})
+	if err != nil {
+		return fmt.Errorf("attach fentry program with cookie: %w", err)
+	}
+	return l.Close()
+}
+
+// multiProbe returns the kernel's multi-link layout when a multi-link of a
+// trivial program on kfree_skbmem can be created, else why not.
+func multiProbe(cache *btf.Cache) (*tracingmulti.Layout, error) {
+	kernel, err := cache.Kernel()
+	if err != nil {
+		return nil, fmt.Errorf("load kernel BTF: %w", err)
+	}
+	lay, err := tracingmulti.Probe(kernel)
+	if err != nil {
+		return nil, err
+	}
+	var fn *btf.Func
+	if err := kernel.TypeByName("kfree_skbmem", &fn); err != nil {
+		return nil, fmt.Errorf("find kfree_skbmem: %w", err)
+	}
+	id, err := kernel.TypeID(fn)
+	if err != nil {
+		return nil, err
+	}
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"probe": {
+		Type:         ebpf.Tracing,
+		AttachType:   lay.FentryMulti,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	}}}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: cache})
+	if err != nil {
+		return nil, fmt.Errorf("load fentry multi program: %w", err)
+	}
+	defer coll.Close()
+	l, err := lay.Attach(coll.Programs["probe"], lay.FentryMulti, []tracingmulti.Target{{ID: id, Cookie: 1}})
+	if err != nil {
+		return nil, err
+	}
+	return lay, l.Close()
+}
+
+// keepFentry takes the fentry_skb_N programs out of spec (before the main
+// collection drops them) for attachFentry.
+func (s *session) keepFentry(spec *ebpf.CollectionSpec) {
+	f := s.fentry
+	f.specs = make(map[int]*ebpf.ProgramSpec)
+	for n := 1; n <= MaxSKBArg; n++ {
+		if ps := spec.Programs[fmt.Sprintf("fentry_skb_%d", n)]; ps != nil {
+			f.specs[n] = ps.Copy()
+		}
+	}
+	f.maps = make(map[string]*ebpf.MapSpec, len(spec.Maps))
+	for name, m := range spec.Maps {
+		f.maps[name] = m.Copy()
+	}
+	f.types = spec.Types
+}
+
+// attachFentry attaches the skb functions of idx (indexes into s.probes)
+// with fentry: one multi-link per skb argument position when the kernel
+// has them, else one program and link per function, fentryBatch programs
+// per collection, fentryWorkers batches at a time. A function fentry
+// cannot attach (more arguments than the trampoline takes, varargs, a
+// module without BTF, ...) falls back to a kprobe of kprobeBackend: its
+// probe kind says which, and the reasons are logged.
+func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend string, bar *progress) {
+	byArg := make(map[int][]int)
+	for _, i := range idx {
+		n := int(s.probes[i].SKBArg)
+		byArg[n] = append(byArg[n], i)
+	}
+	fallback := make(map[int]string) // probe index -> why fentry failed
+	var mu sync.Mutex
+	fail := func(i int, err error) {
+		mu.Lock()
+		fallback[i] = err.Error()
+		mu.Unlock()
+	}
+	for n := 1; n <= MaxSKBArg; n++ {
+		group := byArg[n]
+		if len(group) == 0 {
+			continue
+		}
+		rest := group
+		if s.fentry.multi != nil {
+			rest = s.attachFentryMulti(n, group, bar, fail)
+		}
+		s.attachFentryEach(ctx, n, rest, bar, fail)
+	}
+	if len(fallback) == 0 {
+		return
+	}
+	// The kprobe fallback, by skb argument position.
+	var first string
+	kind := format.ProbeKprobe
+	prefix := "kprobe_skb_"
+	if kprobeBackend == BackendKprobeMulti {
+		kind, prefix = format.ProbeKprobeMulti, "kprobe_multi_skb_"
+	}
+	back := make(map[int][]int)
+	for _, i := range idx {
+		why, ok := fallback[i]
+		if !ok {
+			continue
+		}
+		if first == "" {
+			first = s.probes[i].Name + ": " + why
+		}
+		s.probes[i].Kind = kind
+		s.probes[i].Error = ""
+		n := int(s.probes[i].SKBArg)
+		back[n] = append(back[n], i)
+	}
+	fmt.Fprintf(s.log, "fentry: %d functions attached as %s instead (first: %s)\n", len(fallback), kprobeBackend, first)
+	for n := 1; n <= MaxSKBArg; n++ {
+		if len(back[n]) == 0 {
+			continue
+		}
+		prog := s.coll.Programs[fmt.Sprintf("%s%d", prefix, n)]
+		if kprobeBackend == BackendKprobeMulti {
+			s.attachMulti(prog, back[n], &progress{})
+		} else {
+			s.attachSingle(ctx, prog, back[n], &progress{})
+		}
+	}
+}
+
+// attachFentryMulti attaches the vmlinux functions of group with one
+// multi-link of fentry_skb_n, splitting the group in halves on failure to
+// isolate the functions the kernel refuses. It returns the functions left
+// for per-function links (module functions).
+func (s *session) attachFentryMulti(n int, group []int, bar *progress, fail func(int, error)) []int {
+	kernel, err := s.cache.Kernel()
+	if err != nil {
+		return group
+	}
+	f := s.fentry
+	ps := f.specs[n].Copy()
+	ps.AttachType = f.multi.FentryMulti
+	ps.AttachTo = ""
+	prog, err := s.loadFentrySpecs(map[string]*ebpf.ProgramSpec{"m": ps})
+	if err != nil {
+		fmt.Fprintf(s.log, "warning: fentry multi-link program for skb argument %d: %v; attaching one by one\n", n, err)
+		return group
+	}
+	var rest, vm []int
+	targets := make(map[int]tracingmulti.Target)
+	for _, i := range group {
+		p := &s.probes[i]
+		var fn *btf.Func
+		if p.Module != "" || kernel.TypeByName(p.Name, &fn) != nil {
+			rest = append(rest, i)
+			continue
+		}
+		id, err := kernel.TypeID(fn)
+		if err != nil {
+			rest = append(rest, i)
+			continue
+		}
+		targets[i] = tracingmulti.Target{ID: id, Cookie: uint64(p.ID)}
+		vm = append(vm, i)
+	}
+	var attach func(part []int)
+	attach = func(part []int) {
+		if len(part) == 0 {
+			return
+		}
+		ts := make([]tracingmulti.Target, len(part))
+		for k, i := range part {
+			ts[k] = targets[i]
+		}
+		l, err := f.multi.Attach(prog["m"], f.multi.FentryMulti, ts)
+		if err == nil {
+			s.links = append(s.links, l)
+			bar.add(len(part))
+			return
+		}
+		if len(part) == 1 {
+			fail(part[0], err)
+			bar.add(1)
+			return
+		}
+		attach(part[:len(part)/2])
+		attach(part[len(part)/2:])
+	}
+	attach(vm)
+	return rest
+}
+
+// attachFentryEach attaches every function of group with its own
+// fentry_skb_n program and link.
+func (s *session) attachFentryEach(ctx context.Context, n int, group []int, bar *progress, fail func(int, error)) {
+	work := make(chan []int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex // s.links, bar
+	for range fentryWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range work {
+				progs := s.loadFentryEach(n, batch, fail)
+				for _, i := range batch {
+					prog := progs[i]
+					if prog == nil {
+						continue
+					}
+					l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceFEntry, Cookie: uint64(s.probes[i].ID)})
+					if err != nil {
+						fail(i, err)
+						continue
+					}
+					mu.Lock()
+					s.links = append(s.links, l)
+					mu.Unlock()
+				}
+				mu.Lock()
+				bar.add(len(batch))
+				mu.Unlock()
+			}
+		}()
+	}
+	for start := 0; start < len(group); start += fentryBatch {
+		batch := group[start:min(start+fentryBatch, len(group))]
+		if ctx.Err() != nil {
+			for _, i := range batch {
+				s.probes[i].Error = "not attached: interrupted"
+			}
+			continue
+		}
+		work <- batch
+	}
+	close(work)
+	wg.Wait()
+}
+
+// loadFentryEach loads fentry_skb_n for every function of batch, as one
+// collection; a batch that fails is split in halves until the functions
+// the kernel refuses are isolated (their error goes to fail).
+func (s *session) loadFentryEach(n int, batch []int, fail func(int, error)) map[int]*ebpf.Program {
+	out := make(map[int]*ebpf.Program)
+	var load func(part []int)
+	load = func(part []int) {
+		if len(part) == 0 {
+			return
+		}
+		specs := make(map[string]*ebpf.ProgramSpec, len(part))
+		for _, i := range part {
+			ps := s.fentry.specs[n].Copy()
+			ps.AttachTo = s.probes[i].Name
+			specs[fmt.Sprint(i)] = ps
+		}
+		progs, err := s.loadFentrySpecs(specs)
+		if err == nil {
+			for _, i := range part {
+				out[i] = progs[fmt.Sprint(i)]
+			}
+			return
+		}
+		if len(part) == 1 {
+			fail(part[0], shortErr(err))
+			return
+		}
+		load(part[:len(part)/2])
+		load(part[len(part)/2:])
+	}
+	load(batch)
+	return out
+}
+
+// loadFentrySpecs loads programs as one collection that shares the main
+// collection's maps (.rodata included: the same configuration).
+func (s *session) loadFentrySpecs(progs map[string]*ebpf.ProgramSpec) (map[string]*ebpf.Program, error) {
+	f := s.fentry
+	maps := make(map[string]*ebpf.MapSpec)
+	repl := make(map[string]*ebpf.Map)
+	for name, m := range s.coll.Maps {
+		if ms := f.maps[name]; ms != nil {
+			maps[name] = ms
+			repl[name] = m
+		}
+	}
+	spec := &ebpf.CollectionSpec{Maps: maps, Programs: progs, Types: f.types}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: s.cache, MapReplacements: repl})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*ebpf.Program, len(coll.Programs))
+	for name, p := range coll.Programs {
+		out[name] = p
+		delete(coll.Programs, name)
+	}
+	coll.Close()
+	f.mu.Lock()
+	for _, p := range out {
+		f.progs = append(f.progs, p)
+	}
+	f.mu.Unlock()
+	return out, nil
+}
+
+// shortErr keeps the verifier's conclusion of a load error (the last log
+// line before its statistics), not the whole log.
+func shortErr(err error) error {
+	var verr *ebpf.VerifierError
+	if !errors.As(err, &verr) {
+		return err
+	}
+	for i := len(verr.Log) - 1; i >= 0; i-- {
+		line := strings.TrimSpace(verr.Log[i])
+		if line == "" || strings.HasPrefix(line, "processed ") || strings.HasPrefix(line, "verification time") ||
+			strings.HasPrefix(line, "stack depth") {
+			continue
+		}
+		return fmt.Errorf("verifier: %s", line)
+	}
+	return err
+}
+
+// close releases the programs (their links hold them while attached).
+func (f *fentryState) close() {
+	if f == nil {
+		return
+	}
+	for _, p := range f.progs {
+		p.Close()
+	}
+	f.progs = nil
+}
