@@ -36,6 +36,7 @@ type Capture struct {
 	specErr   error
 	specDone  bool
 	reasonsOK bool
+	noReasons bool // the kernel reported no drop reasons (format.LackDropReason)
 
 	// lost counts, per section, the lookups of data the capture should
 	// hold (payloads, stacks, blobs) that failed: the answer was
@@ -111,6 +112,7 @@ func NewCapture(f *format.File) *Capture {
 		c.netns[n.Inode] = n.Name
 	}
 	if h := f.Header(); h != nil {
+		c.noReasons = h.Lacks(format.LackDropReason)
 		switch h.Uname.Machine {
 		case "s390x", "ppc64", "mips", "mips64", "sparc64":
 			c.order = binary.BigEndian
@@ -320,9 +322,30 @@ func (c *Capture) BTF() *btf.Spec {
 // its SKB_DROP_REASON_ prefix ("NO_SOCKET"), and false when the capture's
 // BTF has no name for it.
 func (c *Capture) DropReason(v uint32) (string, bool) {
+	if v == NoReason && c.noReasons {
+		return NoReasonText, true
+	}
 	c.loadReasons()
 	n, ok := c.reasons[v]
 	return n, ok
+}
+
+// NoReason is the drop reason of a drop recorded on a kernel that reports
+// none (format.LackDropReason); [Capture.DropReason] names it NoReasonText.
+const NoReason = ^uint32(0)
+
+// NoReasonText names NoReason: "dropped (this kernel reports no reason)".
+const NoReasonText = "this kernel reports no reason"
+
+// reasonlessDrop tells whether e is an event of the drop tracepoint
+// (skb:kfree_skb) on a kernel that reports no drop reasons: where newer
+// kernels give the reason.
+func (c *Capture) reasonlessDrop(e *format.Event) bool {
+	if !c.noReasons || e.Flags&format.FlagDropReason != 0 {
+		return false
+	}
+	p := c.Probe(e.ProbeID)
+	return p != nil && p.Kind == format.ProbeTracepoint && classifyName(p.Name) == classDrop
 }
 
 // DropReasonFull returns the kernel's name of an enum skb_drop_reason

@@ -125,6 +125,9 @@ func (p *printer) json(e *format.Event, l *life) {
 		} else {
 			b = strconv.AppendUint(b, uint64(e.DropReason), 10)
 		}
+	} else if p.c.reasonlessDrop(e) {
+		b = append(b, `,"drop_reason":`...)
+		b = appendJSONString(b, NoReasonText)
 	}
 	if e.Flags&format.FlagRetval != 0 {
 		b = append(b, `,"retval":`...)

@@ -333,6 +333,8 @@ func (p *printer) funcName(e *format.Event) string {
 		} else {
 			name += " (" + strconv.FormatUint(uint64(e.DropReason), 10) + ")"
 		}
+	} else if p.c.reasonlessDrop(e) {
+		name += "(" + NoReasonText + ")"
 	}
 	return name
 }
