@@ -184,7 +184,7 @@ func (d *diffReader) read() error {
 		if !j.hasPkt && e.PayloadID != 0 {
 			pi, ok := pktCache[e.PayloadID]
 			if !ok {
-				if pk, err := c.File.Packet(e.PayloadID); err == nil && pk != nil {
+				if pk := c.packet(e.PayloadID); pk != nil {
 					pi = parsePacket(pk.Data, pk.L3)
 				}
 				if len(pktCache) >= diffPktCache {

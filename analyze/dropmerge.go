@@ -63,6 +63,8 @@ func dropRoles(c *Capture) (fn, tp []bool) {
 type eventSource interface {
 	NextShared() *format.Event
 	Err() error
+	Skipped() int   // corrupt chunks skipped (SkipCorrupt)
+	SkipErr() error // the first one's error
 }
 
 // dropIter is an [eventSource] that merges drop tracepoint hits into
@@ -95,6 +97,12 @@ func newDropIter(c *Capture, it *format.EventIter) eventSource {
 }
 
 func (d *dropIter) Err() error { return d.it.Err() }
+
+// Skipped returns the corrupt chunks the underlying iterator skipped.
+func (d *dropIter) Skipped() int { return d.it.Skipped() }
+
+// SkipErr returns the first skipped chunk's error.
+func (d *dropIter) SkipErr() error { return d.it.SkipErr() }
 
 func (d *dropIter) isFn(e *format.Event) bool {
 	return int(e.ProbeID) < len(d.fn) && d.fn[e.ProbeID] && e.Flags&format.FlagExit == 0

@@ -88,7 +88,7 @@ func (p *printer) metaFields(e *format.Event, kind int) []metaField {
 	if id == 0 {
 		return nil
 	}
-	_, data, err := p.c.File.Blob(id)
+	_, data, err := p.c.blob(id)
 	if err != nil {
 		return nil
 	}
@@ -168,7 +168,7 @@ func (p *printer) bpfMap(e *format.Event) (*format.BPFMapAccess, []byte, error) 
 	if id == 0 {
 		return nil, nil, nil
 	}
-	_, data, err := p.c.File.Blob(id)
+	_, data, err := p.c.blob(id)
 	if err != nil {
 		return nil, nil, err
 	}

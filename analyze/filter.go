@@ -256,7 +256,7 @@ func (m *matcher) observePayload(e *format.Event, l *life) {
 	l.payload = e.PayloadID
 	ok, seen := m.pcapCache[e.PayloadID]
 	if !seen {
-		if p, err := m.c.File.Packet(e.PayloadID); err == nil && p != nil {
+		if p := m.c.packet(e.PayloadID); p != nil {
 			ok = m.pcap.MatchLen(p.Data, int(p.OrigLen), p.L3)
 		}
 		if len(m.pcapCache) > 1<<16 {

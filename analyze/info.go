@@ -100,6 +100,16 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	kv("recorder", "%s", orDash(h.WriterVersion))
 	kv("host", "%s", orDash(h.Hostname))
 	kv("kernel", "%s", orDash(strings.TrimSpace(strings.Join([]string{h.Uname.Sysname, h.Uname.Release, h.Uname.Version, h.Uname.Machine}, " "))))
+	if len(h.KernelLacks) > 0 {
+		lacks := make([]string, len(h.KernelLacks))
+		for i, l := range h.KernelLacks {
+			lacks[i] = l
+			if what, ok := lackTexts[l]; ok {
+				lacks[i] += " (" + what + ")"
+			}
+		}
+		kv("kernel lacks", "%s", strings.Join(lacks, ", "))
+	}
 	if h.BootID != "" {
 		kv("boot id", "%s", h.BootID)
 	}
@@ -300,6 +310,14 @@ func countNetns(f *format.File) int {
 		seen[i.Netns] = true
 	}
 	return len(seen)
+}
+
+// lackTexts says what each of format.Header.KernelLacks costs a capture.
+var lackTexts = map[string]string{
+	format.LackModuleBTF:    "module functions not traced",
+	format.LackDropReason:   "drops carry no reason",
+	format.LackAttachCookie: "kprobes told apart by address",
+	format.LackKprobeMulti:  "single kprobes",
 }
 
 // revealsOf says what a capture shows whoever reads it: real or redacted

@@ -90,7 +90,7 @@ func (p *printer) json(e *format.Event, l *life) {
 		b = appendJSONTuple(b, &pi.inner, pi.innerTCP, p.o.OutputTCPFlags)
 	}
 	if p.o.OutputStack && e.StackID != 0 {
-		if ips, err := p.c.File.Stack(e.StackID); err == nil {
+		if ips := p.c.stack(e.StackID); ips != nil {
 			b = append(b, `,"stack":[`...)
 			first := true
 			for _, ip := range ips {
@@ -125,6 +125,9 @@ func (p *printer) json(e *format.Event, l *life) {
 		} else {
 			b = strconv.AppendUint(b, uint64(e.DropReason), 10)
 		}
+	} else if p.c.reasonlessDrop(e) {
+		b = append(b, `,"drop_reason":`...)
+		b = appendJSONString(b, NoReasonText)
 	}
 	if e.Flags&format.FlagRetval != 0 {
 		b = append(b, `,"retval":`...)

@@ -151,7 +151,12 @@ func (p *pcapWriter) iface(k pcapIf) (int, error) {
 func (p *pcapWriter) write(s *sighting) error {
 	pk, err := p.c.File.Packet(s.payload)
 	if err != nil {
-		return fmt.Errorf("read packet %d: %w", s.payload, err)
+		// The error names the packet and its section already.
+		if p.c.File.Options().SkipCorrupt {
+			p.c.noteLost("payload", err)
+			return nil
+		}
+		return err
 	}
 	netns, ifindex := s.netns, s.ifindex
 	if netns == 0 && ifindex == 0 {

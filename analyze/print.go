@@ -337,6 +337,8 @@ func (p *printer) funcName(e *format.Event) string {
 		} else {
 			name += " (" + strconv.FormatUint(uint64(e.DropReason), 10) + ")"
 		}
+	} else if p.c.reasonlessDrop(e) {
+		name += "(" + NoReasonText + ")"
 	}
 	return name
 }
@@ -434,7 +436,7 @@ func (p *printer) packet(e *format.Event) pktInfo {
 		return pi
 	}
 	var pi pktInfo
-	if pk, err := p.c.File.Packet(e.PayloadID); err == nil && pk != nil {
+	if pk := p.c.packet(e.PayloadID); pk != nil {
 		pi = parsePacket(pk.Data, pk.L3)
 	}
 	if len(p.pktCache) > 1<<14 {
@@ -591,7 +593,7 @@ func (p *printer) line(e *format.Event, l *life) {
 		b = p.appendMetaText(b, e, format.BlobXDPMeta)
 	}
 	if p.o.OutputStack && e.StackID != 0 {
-		if ips, err := p.c.File.Stack(e.StackID); err == nil {
+		if ips := p.c.stack(e.StackID); ips != nil {
 			for _, ip := range ips {
 				if ip != 0 {
 					b = append(b, '\n')
@@ -652,7 +654,7 @@ func (p *printer) cbWords(e *format.Event) ([5]uint32, bool) {
 	if id == 0 {
 		return w, false
 	}
-	_, data, err := p.c.File.Blob(id)
+	_, data, err := p.c.blob(id)
 	if err != nil || len(data) < 28 {
 		return w, false
 	}
@@ -695,7 +697,7 @@ func (p *printer) structText(e *format.Event, kind int, name string) []byte {
 	if id == 0 {
 		return nil
 	}
-	_, data, err := p.c.File.Blob(id)
+	_, data, err := p.c.blob(id)
 	if err != nil {
 		return nil
 	}

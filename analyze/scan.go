@@ -25,6 +25,13 @@ type scanner struct {
 	// fields is the projection the consumer asked for (0 = every field);
 	// see project.
 	fields format.Fields
+	// keepFates also yields, for a lifetime with selected events, the
+	// events that decide or end it (drop, consume, free) although the
+	// event filter rejects them (slice: the kept skbs keep their
+	// boundaries and fates); fates counts them.
+	keepFates bool
+	fates     uint64
+	inFate    bool // fn is called with such an event
 }
 
 // trackerFields are the event fields the skb tracker reads (besides Time,
@@ -86,6 +93,7 @@ func (s *scanner) prepass() error {
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read events of %s: %w", s.c.Path, err)
 	}
+	s.c.noteSkippedChunks(it)
 	tr.flush()
 	tr.release()
 	return nil
@@ -139,6 +147,18 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 			l = tr.observe(e)
 		}
 		if filtered && ((!anyEvent && !s.m.event(e)) || (skbLevel && !s.selected(l))) {
+			if s.keepFates && l != nil && l.sel > 0 && (!skbLevel || s.selected(l)) && s.endsLife(tr, e) {
+				s.fates++
+				s.inFate = true
+				err := fn(e, l)
+				s.inFate = false
+				if err != nil {
+					if err == errStop {
+						return nil
+					}
+					return err
+				}
+			}
 			continue
 		}
 		if l != nil {
@@ -164,11 +184,19 @@ func (s *scanner) runLives(lives bool, fn func(e *format.Event, l *life) error, 
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read events of %s: %w", s.c.Path, err)
 	}
+	s.c.noteSkippedChunks(it)
 	if lives {
 		tr.flush()
 	}
 	tr.release()
 	return nil
+}
+
+// endsLife reports whether e decides or ends its skb's fate (see
+// tracker.observe).
+func (s *scanner) endsLife(tr *tracker, e *format.Event) bool {
+	cl, final := tr.class(e.ProbeID)
+	return cl > classRelease || final || e.Flags&format.FlagDropReason != 0
 }
 
 // betterTuple reports whether t describes the skb's flow better than

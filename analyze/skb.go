@@ -330,6 +330,10 @@ func (t *tracker) fateEvent(l *life, cl probeClass, e *format.Event) {
 		}
 	case cl == classDrop:
 		t.setFate(l, FateDropped, e)
+		if t.cap.noReasons && l.fate == FateDropped {
+			// The kernel reports no reason: say so, not nothing.
+			l.reason, l.hasRsn = NoReason, true
+		}
 	case cl == classConsume:
 		t.setFate(l, FateDelivered, e)
 	case cl == classFreed:

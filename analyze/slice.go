@@ -41,6 +41,11 @@ type SliceOptions struct {
 // SliceStats says what [Slice] kept.
 type SliceStats struct {
 	Events, SKBs, Packets, Stacks, Blobs, Symbols uint64
+	// FateEvents counts the kept events that the function filter
+	// rejected but that decide or end a kept skb's fate (drop, consume,
+	// free): without them a reader of the slice could not tell the
+	// kept skbs apart (an address is reused) nor know their fates.
+	FateEvents uint64
 }
 
 // Slice writes a new, complete capture to w holding only the selected
@@ -127,6 +132,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 		m[id] = n
 		return n, nil
 	}
+	s.keepFates = true
 	err = s.run(func(e *format.Event, l *life) error {
 		ne := *e
 		ne.SKB, ne.Caller = r.addr(e.SKB), r.addr(e.Caller)
@@ -134,7 +140,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 		ne.StackID, err = remap(stackIDs, e.StackID, func() (uint32, error) {
 			ips, err := src.Stack(e.StackID)
 			if err != nil {
-				return 0, fmt.Errorf("read stack %d: %w", e.StackID, err)
+				return 0, skipLost(c, "stack", err)
 			}
 			if o.TrimSymbols {
 				for _, ip := range ips {
@@ -154,7 +160,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 			ne.Blobs[k], err = remap(blobIDs, id, func() (uint32, error) {
 				kind, data, err := src.Blob(id)
 				if err != nil {
-					return 0, fmt.Errorf("read blob %d: %w", id, err)
+					return 0, skipLost(c, "blob", err)
 				}
 				st.Blobs++
 				return fw.AddBlob(kind, r.blob(kind, data))
@@ -171,7 +177,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 			ne.PayloadID, err = remap(pktIDs, e.PayloadID, func() (uint32, error) {
 				p, err := src.Packet(e.PayloadID)
 				if err != nil {
-					return 0, fmt.Errorf("read packet %d: %w", e.PayloadID, err)
+					return 0, skipLost(c, "payload", err)
 				}
 				st.Packets++
 				if o.HeadersOnly {
@@ -189,7 +195,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 			}
 			hit[e.ProbeID] = true
 		}
-		if l != nil && l.sel == 1 {
+		if l != nil && l.sel == 1 && !s.inFate {
 			st.SKBs++
 		}
 		st.Events++
@@ -201,6 +207,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.FateEvents = s.fates
 	if o.TrimSymbols {
 		n, err := writeTrimmedSymbols(fw, c, r, addrs, hit)
 		if err != nil {
@@ -384,4 +391,16 @@ func stubPointees(root btf.Type) btf.Type {
 	}
 	walk(root)
 	return root
+}
+
+// skipLost handles a failed read of data the sliced events reference:
+// with SkipCorrupt it is recorded ([Capture.Incomplete]) and the event
+// keeps no reference (nil error, ID 0); otherwise the error stops the
+// slice.
+func skipLost(c *Capture, what string, err error) error {
+	if !c.File.Options().SkipCorrupt {
+		return err
+	}
+	c.noteLost(what, err)
+	return nil
 }

@@ -12,7 +12,11 @@
 //
 //   - kprobe_skb_N / kprobe_multi_skb_N (N = 1..5): a kernel function whose
 //     Nth argument is a struct sk_buff *, attached as a kprobe or as part of
-//     a kprobe.multi link. The attach cookie is the probe id.
+//     a kprobe.multi link. The attach cookie is the probe id. On a kernel
+//     without bpf_get_attach_cookie (Config.NoAttachCookie, probed by the
+//     tracer) a kprobe finds its cookie in the hash map probe_addrs by the
+//     probed function's address (the instruction pointer minus the one
+//     byte of the int3 that a kprobe at a function's entry has passed).
 //   - fentry_skb_N (N = 1..5): the same through an fentry trampoline
 //     (--backend fentry), one load per function (Config unchanged: the
 //     programs share the main collection's .rodata) or one per N on a
@@ -24,7 +28,10 @@
 //     frame of a traced skb function whose skb is tracked (see Caller
 //     chains below), as an event of that skb flagged non-skb and tracked.
 //   - raw_tp_kfree_skb: the skb:kfree_skb tracepoint, for drop reasons;
-//     its probe id is Config.DropProbeId.
+//     its probe id is Config.DropProbeId. Where the tracepoint passes no
+//     reason (Config.NoDropReason) the read of that argument is pruned
+//     (the kernel refuses to attach a program reading past the
+//     tracepoint's arguments) and its events carry no reason flag.
 //   - kprobe_kfree_skbmem: forgets tracking state when an skb is freed.
 //   - fexit_skb_clone, fexit_skb_copy, fexit_pskb_copy_fclone,
 //     fexit_skb_copy_expand: a clone or copy inherits the track id.

@@ -77,6 +77,7 @@ enum counter {
 	COUNTER_STACKID_LOST, // bpf_get_stackid failed (--filter-track-skb-by-stackid)
 	COUNTER_COPY_LOST,    // a clone/copy of a tracked skb not linked (kprobe fallback)
 	COUNTER_CHAIN_LOST,   // bpf_get_stack failed for a caller chain (--filter-non-skb-funcs)
+	COUNTER_PROBE_UNKNOWN, // kprobe hit at an address probe_addrs lacks (no_attach_cookie)
 	NUM_COUNTERS,
 };
 
@@ -167,6 +168,12 @@ struct config {
 	u8 track_bpf_helpers;
 	u8 output_bpfmap;
 	u8 track_non_skb; // --filter-non-skb-funcs: skb functions leave caller chains
+	// What the kernel lacks (the tracer probes it): no
+	// bpf_get_attach_cookie (kprobes find their cookie in probe_addrs),
+	// no drop reason argument of the kfree_skb tracepoint.
+	u8 no_attach_cookie;
+	u8 no_drop_reason;
+	u32 ncpus; // possible CPUs: track ids are per-CPU counters interleaved
 	struct meta_field meta[2 * MAX_META];
 };
 
@@ -287,19 +294,50 @@ struct {
 	__uint(max_entries, 4096);
 } copy_src SEC(".maps");
 
-// Source of track ids.
+// Source of track ids: a counter per CPU (see next_track_id).
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, u32);
 	__type(value, u64);
 	__uint(max_entries, 1);
 } track_ids SEC(".maps");
+
+// Function address -> attach cookie of its kprobe, for kernels without
+// bpf_get_attach_cookie (CFG.no_attach_cookie; the tracer sizes and fills
+// it then).
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, u64);
+	__type(value, u64);
+	__uint(max_entries, 1);
+} probe_addrs SEC(".maps");
 
 static __always_inline void count(u32 idx)
 {
 	u64 *v = bpf_map_lookup_elem(&counters, &idx);
 	if (v)
 		*v += 1;
+}
+
+// kprobe_cookie returns the attach cookie of the kprobe (or kprobe.multi
+// link) that runs: from bpf_get_attach_cookie, or where the kernel lacks
+// it from probe_addrs by the probed function's address. A kprobe at a
+// function's entry sees the instruction pointer one byte past it (past
+// the int3, or as ftrace emulates it). 0 (counted): not found.
+static __always_inline u64 kprobe_cookie(struct pt_regs *ctx)
+{
+	u64 ip;
+	u64 *c;
+
+	if (!CFG.no_attach_cookie)
+		return bpf_get_attach_cookie(ctx);
+	ip = PT_REGS_IP(ctx) - 1;
+	c = bpf_map_lookup_elem(&probe_addrs, &ip);
+	if (!c) {
+		count(COUNTER_PROBE_UNKNOWN);
+		return 0;
+	}
+	return *c;
 }
 
 // Filter placeholders. internal/pcapfilter and internal/skbexpr replace the
@@ -538,14 +576,23 @@ static __always_inline void skb_tuple(struct sk_buff *k, struct event *ev)
 	}
 }
 
+// next_track_id returns a new track id, unique across CPUs without an
+// atomic fetch (older verifiers reject it): the n-th id of CPU c is
+// n * ncpus + c + 1, so ids stay small and dense.
 static __always_inline u64 next_track_id(void)
 {
 	u32 zero = 0;
 	u64 *v = bpf_map_lookup_elem(&track_ids, &zero);
+	u64 n = CFG.ncpus;
+	u64 id;
 
 	if (!v)
 		return 0;
-	return __sync_fetch_and_add(v, 1) + 1;
+	if (n == 0)
+		n = 1;
+	id = *v * n + bpf_get_smp_processor_id() + 1;
+	*v += 1;
+	return id;
 }
 
 // Hash of the first bytes of the payload, for --payload first.
@@ -1080,16 +1127,20 @@ static __always_inline u64 kprobe_caller(struct pt_regs *ctx)
 	SEC("kprobe/skb_" #X)                                                    \
 	int kprobe_skb_##X(struct pt_regs *ctx)                                  \
 	{                                                                        \
-		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx),     \
-				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0, 0, \
-				  PT_REGS_SP(ctx));                                    \
+		u32 id = kprobe_cookie(ctx);                                       \
+		if (!id)                                                           \
+			return 0;                                                  \
+		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx), id, \
+				  kprobe_caller(ctx), 0, 0, 0, PT_REGS_SP(ctx));       \
 	}                                                                        \
 	SEC("kprobe.multi/skb_" #X)                                              \
 	int kprobe_multi_skb_##X(struct pt_regs *ctx)                            \
 	{                                                                        \
-		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx),     \
-				  bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0, 0, 0, \
-				  PT_REGS_SP(ctx));                                    \
+		u32 id = kprobe_cookie(ctx);                                       \
+		if (!id)                                                           \
+			return 0;                                                  \
+		return handle_skb(ctx, (struct sk_buff *)PT_REGS_PARM##X(ctx), id, \
+				  kprobe_caller(ctx), 0, 0, 0, PT_REGS_SP(ctx));       \
 	}
 
 KPROBE_SKB(1)
@@ -1223,7 +1274,9 @@ static __always_inline int handle_non_skb(struct pt_regs *ctx)
 			return 0;
 		s->ev.track_id = s->val.track_id;
 		s->ev.stack_id = -1;
-		fill_common(&s->ev, bpf_get_attach_cookie(ctx), F_NON_SKB | F_TRACKED);
+		fill_common(&s->ev, kprobe_cookie(ctx), F_NON_SKB | F_TRACKED);
+		if (!s->ev.probe_id)
+			return 0;
 		s->ev.caller = kprobe_caller(ctx);
 		fill_skb(&s->ev, (struct sk_buff *)s->val.skb, skb_copy_in(s, (struct sk_buff *)s->val.skb));
 		emit(s, put_taken_stack(s, 0, n));
@@ -1263,11 +1316,17 @@ int raw_tp_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
 	u64 location = ctx->args[1];
-	u32 reason = ctx->args[2];
+	u32 reason = 0;
+	u16 flags = 0;
 
 	// The drop event goes through the same filters and tracking as any
-	// other probe hit.
-	return handle_skb(ctx, skb, CFG.drop_probe_id, location, F_DROP_REASON, 0, reason, 0);
+	// other probe hit. A kernel whose tracepoint has no reason argument
+	// refuses to attach a program that reads it: the read is pruned.
+	if (!CFG.no_drop_reason) {
+		reason = ctx->args[2];
+		flags = F_DROP_REASON;
+	}
+	return handle_skb(ctx, skb, CFG.drop_probe_id, location, flags, 0, reason, 0);
 }
 
 // Clone/copy tracking: the new skb inherits the original's track id.
@@ -1460,13 +1519,16 @@ static __always_inline int handle_helper(struct pt_regs *ctx)
 {
 	u32 zero = 0;
 	struct prog_ctx *c = bpf_map_lookup_elem(&cur_prog, &zero);
+	u32 id;
 
 	if (!c || !c->ptr)
 		return 0;
+	id = kprobe_cookie(ctx);
+	if (!id)
+		return 0;
 	if (c->xdp)
-		return handle_xdp(ctx, (struct xdp_buff *)c->ptr, bpf_get_attach_cookie(ctx), 0, 0);
-	return handle_skb(ctx, (struct sk_buff *)c->ptr, bpf_get_attach_cookie(ctx), kprobe_caller(ctx), 0,
-			  0, 0, 0);
+		return handle_xdp(ctx, (struct xdp_buff *)c->ptr, id, 0, 0);
+	return handle_skb(ctx, (struct sk_buff *)c->ptr, id, kprobe_caller(ctx), 0, 0, 0, 0);
 }
 
 SEC("kprobe/bpf_helper")
@@ -1510,7 +1572,8 @@ static __always_inline bool own_map(void *map)
 	return map == (void *)&events || map == (void *)&scratch_map || map == (void *)&counters ||
 	       map == (void *)&stacks || map == (void *)&track_skb || map == (void *)&track_stack ||
 	       map == (void *)&payload_seen || map == (void *)&cur_prog || map == (void *)&track_ids ||
-	       map == (void *)&bpfmap_stash || map == (void *)&chain || map == (void *)&copy_src;
+	       map == (void *)&bpfmap_stash || map == (void *)&chain || map == (void *)&copy_src ||
+	       map == (void *)&probe_addrs;
 }
 
 // bpfmap_read copies min(size, max) bytes of src to rec at off, counting
@@ -1555,8 +1618,8 @@ static __always_inline int bpfmap_emit(struct pt_regs *ctx, struct prog_ctx *c, 
 static __always_inline int handle_bpfmap_entry(struct pt_regs *ctx)
 {
 	u32 zero = 0;
-	u64 cookie = bpf_get_attach_cookie(ctx);
-	u8 op = cookie >> 32;
+	u64 cookie;
+	u8 op;
 	struct bpf_map *map = (struct bpf_map *)PT_REGS_PARM1(ctx);
 	struct prog_ctx *c = bpf_map_lookup_elem(&cur_prog, &zero);
 	struct bpfmap_stash *st;
@@ -1564,6 +1627,10 @@ static __always_inline int handle_bpfmap_entry(struct pt_regs *ctx)
 
 	if (!c || !c->ptr || !map || own_map(map))
 		return 0;
+	cookie = kprobe_cookie(ctx);
+	if (!cookie)
+		return 0;
+	op = cookie >> 32;
 	st = bpf_map_lookup_elem(&bpfmap_stash, &zero);
 	if (!st)
 		return 0;
@@ -1594,7 +1661,7 @@ static __always_inline int handle_bpfmap_entry(struct pt_regs *ctx)
 static __always_inline int handle_bpfmap_return(struct pt_regs *ctx)
 {
 	u32 zero = 0;
-	u64 cookie = bpf_get_attach_cookie(ctx);
+	u64 cookie;
 	struct prog_ctx *c = bpf_map_lookup_elem(&cur_prog, &zero);
 	struct bpfmap_stash *st;
 	struct bpfmap_hdr *h;
@@ -1603,9 +1670,14 @@ static __always_inline int handle_bpfmap_return(struct pt_regs *ctx)
 	if (!c || !c->ptr)
 		return 0;
 	st = bpf_map_lookup_elem(&bpfmap_stash, &zero);
+	if (!st)
+		return 0;
 	// A return without the matching entry (entry filtered out, or an
-	// inner lookup already reported) is ignored.
-	if (!st || st->cookie != cookie)
+	// inner lookup already reported) is ignored. Without attach cookies
+	// the pending lookup is this return's by nesting: calls on one CPU
+	// return innermost first, and an inner lookup's return clears it.
+	cookie = CFG.no_attach_cookie ? st->cookie : bpf_get_attach_cookie(ctx);
+	if (!cookie || st->cookie != cookie)
 		return 0;
 	st->cookie = 0;
 	h = (struct bpfmap_hdr *)st->rec;

@@ -65,6 +65,10 @@ type PwruConfig struct {
 	TrackBpfHelpers    uint8
 	OutputBpfmap       uint8
 	TrackNonSkb        uint8
+	NoAttachCookie     uint8
+	NoDropReason       uint8
+	_                  [2]byte
+	Ncpus              uint32
 	Meta               [8]struct {
 		_        structs.HostLayout
 		Off      [4]uint32
@@ -141,6 +145,7 @@ const (
 	PwruMapCurProg                 = "cur_prog"
 	PwruMapEvents                  = "events"
 	PwruMapPayloadSeen             = "payload_seen"
+	PwruMapProbeAddrs              = "probe_addrs"
 	PwruMapScratchMap              = "scratch_map"
 	PwruMapStacks                  = "stacks"
 	PwruMapTrackIds                = "track_ids"
@@ -274,6 +279,7 @@ type PwruMapSpecs struct {
 	CurProg     *ebpf.MapSpec `ebpf:"cur_prog"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	PayloadSeen *ebpf.MapSpec `ebpf:"payload_seen"`
+	ProbeAddrs  *ebpf.MapSpec `ebpf:"probe_addrs"`
 	ScratchMap  *ebpf.MapSpec `ebpf:"scratch_map"`
 	Stacks      *ebpf.MapSpec `ebpf:"stacks"`
 	TrackIds    *ebpf.MapSpec `ebpf:"track_ids"`
@@ -315,6 +321,7 @@ type PwruMaps struct {
 	CurProg     *ebpf.Map `ebpf:"cur_prog"`
 	Events      *ebpf.Map `ebpf:"events"`
 	PayloadSeen *ebpf.Map `ebpf:"payload_seen"`
+	ProbeAddrs  *ebpf.Map `ebpf:"probe_addrs"`
 	ScratchMap  *ebpf.Map `ebpf:"scratch_map"`
 	Stacks      *ebpf.Map `ebpf:"stacks"`
 	TrackIds    *ebpf.Map `ebpf:"track_ids"`
@@ -331,6 +338,7 @@ func (m *PwruMaps) Close() error {
 		m.CurProg,
 		m.Events,
 		m.PayloadSeen,
+		m.ProbeAddrs,
 		m.ScratchMap,
 		m.Stacks,
 		m.TrackIds,

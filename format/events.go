@@ -1,11 +1,13 @@
 package format
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"math/bits"
 	"net/netip"
+	"unsafe"
 )
 
 // This file encodes and decodes the payload of an events section (a
@@ -416,6 +418,9 @@ type chunkDecoder struct {
 	// want holds the mask bits of the fields to decode (column
 	// projection, [Fields]); the others are left zero. 0 means all.
 	want uint64
+	// maxProbe bounds the probe IDs of the chunk's events (the size of
+	// the probe prediction table).
+	maxProbe int
 }
 
 // maskCol maps each mask bit to its column.
@@ -443,9 +448,12 @@ var colU32 = [numCols]bool{
 }
 
 // init prepares the decoder for a chunk payload of count events whose
-// first event is at time base. intern maps decoded strings to shared
-// copies.
-func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte) string) error {
+// first event is at time base and last at time last. intern maps decoded
+// strings to shared copies. limit bounds the bytes that the decoded
+// columns and skb states may take (see [chunkDecoder.footprint]): a chunk
+// that needs more fails with ErrLimit before anything of that size is
+// allocated.
+func (c *chunkDecoder) init(p []byte, count int, base, last uint64, intern func([]byte) string, limit int64) error {
 	c.reset()
 	c.comms = c.comms[:0]
 	c.time, c.left, c.i, c.prevSKB, c.prevCal, c.err = base, 0, 0, 0, 0, nil
@@ -480,28 +488,85 @@ func (c *chunkDecoder) init(p []byte, count int, base uint64, intern func([]byte
 	if c.want == 0 {
 		c.want = knownMask
 	}
-	var err error
+	// Every numeric column holds at most one value per event (time, ref
+	// and mask exactly one): a column claiming more is corrupt, and is
+	// refused before its values are allocated, as is a chunk whose
+	// decoded values and skb states would exceed limit.
+	var nvals [numCols]int
+	total := 0
 	for col := range c.vals {
+		c.vals[col].i = 0
+		c.vals[col].v = c.vals[col].v[:0]
 		if col == colTuple || col == colBlobs {
 			continue
 		}
-		c.vals[col].i = 0
 		if b := colBit[col]; b != 0 && c.want&b == 0 {
-			// Projected out: never read, so not decoded (nor checked).
-			c.vals[col].v = c.vals[col].v[:0]
+			continue // projected out: never read, so not decoded (nor checked)
+		}
+		n := countValues(c.cols[col])
+		if n > count || (n != count && (col == colTime || col == colRef || col == colMask)) {
+			return corruptf("column %d holds %d values for %d events", col, n, count)
+		}
+		nvals[col] = n
+		total += n
+	}
+	// New skbs (ref code 0) are at most the events; each keeps an Event.
+	if need := int64(total)*8 + int64(count)*eventSize; need > limit {
+		return limitf("events chunk of %d events needs %d MiB decoded, over the %d MiB left of the reader's bound", count, need>>20, max(limit, 0)>>20)
+	}
+	var err error
+	for col := range c.vals {
+		if nvals[col] == 0 {
 			continue
 		}
 		if c.vals[col].v, err = decodeColumn(c.vals[col].v[:0], c.cols[col], colU32[col]); err != nil {
 			return corruptf("column %d: %v", col, err)
 		}
 	}
-	for _, col := range []int{colTime, colRef, colMask} {
-		if len(c.vals[col].v) != count {
-			return corruptf("column %d holds %d values for %d events", col, len(c.vals[col].v), count)
+	// The skb states are allocated once (append would overshoot).
+	if fresh := bytes.Count(c.cols[colRef], []byte{0}); cap(c.refs) < fresh {
+		c.refs = make([]Event, 0, fresh)
+	}
+	c.maxProbe = 0
+	for _, p := range c.vals[colProbe].v {
+		c.maxProbe = max(c.maxProbe, int(min(p, maxPredictProbe)))
+	}
+	// The time deltas add up to the last event's time, which the section
+	// header states: a chunk cannot claim a time range it does not hold.
+	span, t := last-base, uint64(0)
+	if last < base {
+		return corruptf("last event time %d before the first %d", last, base)
+	}
+	for _, d := range c.vals[colTime].v {
+		if d > span-t {
+			return corruptf("event times run past the chunk's last time %d", last)
 		}
+		t += d
+	}
+	if t != span {
+		return corruptf("event times end at %d, the header says %d", base+t, last)
 	}
 	c.left = count
 	return nil
+}
+
+// eventSize is the memory of one skb state of a chunkDecoder.
+const eventSize = int64(unsafe.Sizeof(Event{}))
+
+// countValues returns the number of uvarints in src: one ends at each
+// byte without the high bit.
+func countValues(src []byte) int {
+	values := 0
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		values += 8 - bits.OnesCount64(binary.LittleEndian.Uint64(src[i:i+8:i+8])&0x8080808080808080)
+	}
+	for _, b := range src[i:] {
+		if b < 0x80 {
+			values++
+		}
+	}
+	return values
 }
 
 // columnVarint decodes the varint at the start of b, found at byte off of
@@ -521,16 +586,7 @@ func columnVarint(b []byte, off int, u32 bool) (v uint64, k int, err error) {
 // enough); with u32 every value must fit in 32 bits.
 func decodeColumn(dst []uint64, src []byte, u32 bool) ([]uint64, error) {
 	// A value ends at each byte without the high bit: that many at most.
-	values := 0
-	i := 0
-	for ; i+8 <= len(src); i += 8 {
-		values += 8 - bits.OnesCount64(binary.LittleEndian.Uint64(src[i:i+8:i+8])&0x8080808080808080)
-	}
-	for _, b := range src[i:] {
-		if b < 0x80 {
-			values++
-		}
-	}
+	values := countValues(src)
 	if cap(dst) < values {
 		dst = make([]uint64, values)
 	}

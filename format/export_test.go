@@ -11,7 +11,7 @@ func ChunkStats(ev []Event) (codes, masks map[uint64]int, raw int, err error) {
 	c := newChunkEncoder()
 	p := c.encode(ev, perm, ev[0].Time)
 	var d chunkDecoder
-	if err := d.init(p, len(ev), ev[0].Time, func(b []byte) string { return string(b) }); err != nil {
+	if err := d.init(p, len(ev), ev[0].Time, ev[len(ev)-1].Time, func(b []byte) string { return string(b) }, MaxIterMemory); err != nil {
 		return nil, nil, 0, err
 	}
 	codes, masks = map[uint64]int{}, map[uint64]int{}

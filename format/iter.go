@@ -2,7 +2,28 @@ package format
 
 import (
 	"container/heap"
+	"unsafe"
 )
+
+// MaxIterMemory bounds the memory an [EventIter] holds for the chunks it
+// has open at once: their stored and decompressed payloads, decoded
+// columns and skb states. Chunks whose time ranges overlap must be open
+// together to merge their events in time order; a file whose
+// overlapping chunks need more fails with [ErrLimit] (or, with
+// ReaderOptions.SkipCorrupt, the chunk that does not fit is skipped).
+// SPEC.md "Reader bounds" lists every bound.
+const MaxIterMemory = 128 << 20
+
+// maxRetained bounds the buffers a finished cursor keeps for reuse, and
+// maxFreeCursors the finished cursors an iterator keeps.
+const (
+	maxRetained    = 8 << 20
+	maxFreeCursors = 4
+)
+
+// cursorFixed is the memory of a cursor besides its buffers: the struct,
+// with the caller prediction table.
+const cursorFixed = int64(unsafe.Sizeof(cursor{}))
 
 // IterOptions select the events an [EventIter] returns. The zero value
 // selects all.
@@ -29,8 +50,10 @@ type EventIter struct {
 	free   []*cursor
 	err    error
 	skip   int
+	skip1  error // the first skipped chunk's error
 	seq    int
 	want   uint64 // mask bits of the projected fields
+	mem    int64  // memory of the active cursors (cursor.mem)
 	// nextFirst is chunks[next].First, or the largest time when every
 	// chunk was opened (next == len(chunks)), kept
 	// here because it is compared for every event.
@@ -45,6 +68,19 @@ type cursor struct {
 	info   SectionInfo
 	stored []byte
 	raw    []byte
+	mem    int64 // counted in EventIter.mem while active
+}
+
+// retained is the memory of the cursor's buffers.
+func (c *cursor) retained() int64 {
+	// The probe prediction table grows (doubling) up to the chunk's
+	// largest probe ID.
+	succ := max(cap(c.dec.succ), 2*c.dec.maxProbe+64)
+	n := int64(cap(c.stored)) + int64(cap(c.raw)) + int64(cap(c.dec.refs))*eventSize + 4*int64(succ)
+	for i := range c.dec.vals {
+		n += 8 * int64(cap(c.dec.vals[i].v))
+	}
+	return n
 }
 
 type cursorHeap []*cursor
@@ -92,6 +128,10 @@ func (f *File) Events(opts *IterOptions) *EventIter {
 // Skipped returns the number of corrupt chunks skipped so far
 // (ReaderOptions.SkipCorrupt).
 func (it *EventIter) Skipped() int { return it.skip }
+
+// SkipErr returns the error of the first chunk skipped (nil when none
+// was): a *SectionError naming it.
+func (it *EventIter) SkipErr() error { return it.skip1 }
 
 // Err returns the error that stopped the iteration, if any.
 func (it *EventIter) Err() error { return it.err }
@@ -164,16 +204,18 @@ func (it *EventIter) step() *Event {
 			}
 		} else {
 			heap.Pop(&it.active)
+			it.retire(c)
 			if c.dec.err != nil && !it.fail(c.info, c.dec.err) {
 				return nil
 			}
-			it.free = append(it.free, c)
 		}
 		if e.Time < it.since {
 			continue
 		}
 		if e.Time > it.until {
-			it.free = append(it.free, it.active...)
+			for _, c := range it.active {
+				it.retire(c)
+			}
 			it.active = it.active[:0]
 			it.next, it.nextFirst = len(it.chunks), ^uint64(0)
 			it.release()
@@ -187,11 +229,19 @@ func (it *EventIter) step() *Event {
 // returns true when the iteration goes on (SkipCorrupt).
 func (it *EventIter) dropHead(c *cursor) bool {
 	heap.Pop(&it.active)
-	if !it.fail(c.info, c.dec.err) {
-		return false
+	it.retire(c)
+	return it.fail(c.info, c.dec.err)
+}
+
+// retire takes c out of the memory count and keeps it for reuse unless
+// its buffers are large or enough cursors are kept already.
+func (it *EventIter) retire(c *cursor) {
+	it.mem -= c.mem
+	c.mem = 0
+	if len(it.free) >= maxFreeCursors || c.retained() > maxRetained {
+		return // let the garbage collector have it
 	}
 	it.free = append(it.free, c)
-	return true
 }
 
 // stepFailed is step after the fast path's chunk failed to decode.
@@ -228,6 +278,9 @@ func (it *EventIter) fail(s SectionInfo, err error) bool {
 		err = &SectionError{Type: s.Type, Offset: s.Offset, Err: err}
 	}
 	if it.f.opts.SkipCorrupt {
+		if it.skip == 0 {
+			it.skip1 = err
+		}
 		it.skip++
 		return true
 	}
@@ -253,6 +306,16 @@ func (it *EventIter) open(s SectionInfo) {
 			c = &cursor{}
 		}
 	}
+	// The payloads are checked against the bound before they are read,
+	// the decoded columns in init before they are allocated.
+	left := MaxIterMemory - it.mem - cursorFixed - s.Size - s.RawSize
+	if left < 0 {
+		it.retire(c)
+		it.fail(s, &SectionError{Type: s.Type, Offset: s.Offset, Err: limitf(
+			"%d events chunks overlapping in time hold %d MiB; this one needs %d MiB more (bound %d MiB)",
+			len(it.active), it.mem>>20, (cursorFixed+s.Size+s.RawSize)>>20, MaxIterMemory>>20)})
+		return
+	}
 	if cap(c.stored) < int(s.Size) && s.Size <= maxSectionStored+sectionHeaderSize {
 		c.stored = make([]byte, 0, s.Size)
 	}
@@ -262,22 +325,23 @@ func (it *EventIter) open(s SectionInfo) {
 	}
 	if err == nil {
 		c.dec.want = it.want
-		err = c.dec.init(p, int(h.Count), h.A, it.f.internLocked)
+		err = c.dec.init(p, int(h.Count), h.A, h.B, it.f.internLocked, left)
 	}
 	if err != nil {
-		if it.fail(s, err) {
-			it.free = append(it.free, c)
-		}
+		it.retire(c)
+		it.fail(s, err)
 		return
 	}
+	c.mem = cursorFixed + c.retained()
+	it.mem += c.mem
 	c.info = s
 	c.seq = it.seq
 	it.seq++
 	if !c.dec.advance() {
+		it.retire(c)
 		if c.dec.err != nil {
 			it.fail(s, c.dec.err)
 		}
-		it.free = append(it.free, c)
 		return
 	}
 	heap.Push(&it.active, c)

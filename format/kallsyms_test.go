@@ -32,6 +32,11 @@ func TestParseKallsyms(t *testing.T) {
 		{name: "missing name", in: "ffffffff81000000 T\n", wantErr: "line 1"},
 		{name: "bad module", in: "ffffffff81000000 T foo bridge\n", wantErr: "bad module"},
 		{name: "long type", in: "ffffffff81000000 TT foo\n", wantErr: "line 1"},
+		// Only spaces and tabs separate fields: a carriage return is not
+		// a blank line (the recorder's parser agrees, FuzzKallsyms).
+		{name: "carriage return", in: "\r", wantErr: "line 1: want"},
+		{name: "crlf", in: "ffffffff81000000 T foo\r\n", want: []format.Symbol{{Addr: 0xffffffff81000000, Type: 'T', Name: "foo\r"}}},
+		{name: "no final newline", in: "ffffffff81000000 T foo", want: []format.Symbol{{Addr: 0xffffffff81000000, Type: 'T', Name: "foo"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,8 +41,17 @@ func appendHeader(b []byte, h *Header) []byte {
 	}
 	b = appendString(b, h.PcapFilter)
 	b = appendUvarint(b, uint64(h.Snaplen))
-	if h.Redaction != 0 {
-		b = appendUvarint(b, uint64(h.Redaction))
+	if h.Redaction == 0 && len(h.KernelLacks) == 0 {
+		// As older writers: a recording as made, on a kernel that lacks
+		// nothing, has a 1.0 header.
+		return b
+	}
+	b = appendUvarint(b, uint64(h.Redaction))
+	if len(h.KernelLacks) > 0 {
+		b = appendUvarint(b, uint64(len(h.KernelLacks)))
+		for _, s := range h.KernelLacks {
+			b = appendString(b, s)
+		}
 	}
 	return b
 }
@@ -74,8 +83,17 @@ func decodeHeader(p []byte) (*Header, error) {
 	}
 	h.PcapFilter = d.str()
 	h.Snaplen = d.u32v()
-	if d.remaining() > 0 { // added after 1.0: absent = 0
+	// Trailing fields added after 1.0, each absent = zero.
+	if d.remaining() > 0 {
 		h.Redaction = Redaction(d.uvarint())
+	}
+	if d.err == nil && d.remaining() > 0 {
+		if n := d.count(1); n > 0 {
+			h.KernelLacks = make([]string, n)
+			for i := range h.KernelLacks {
+				h.KernelLacks[i] = d.str()
+			}
+		}
 	}
 	if d.err != nil {
 		return nil, asCorrupt(d.err)
@@ -301,6 +319,7 @@ func decodeBlobs(p []byte, count int) ([]blob, error) {
 // trailer is the index written at the end of a complete file.
 type trailer struct {
 	sections []SectionInfo
+	offset   int64 // of the trailer section (when read)
 }
 
 func appendTrailer(b []byte, t *trailer) []byte {

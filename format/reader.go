@@ -37,6 +37,13 @@ type Summary struct {
 	// TruncatedAt is the offset of the first byte that could not be used.
 	Truncated   bool
 	TruncatedAt int64
+	// Trailing counts the bytes after the end of the capture that were
+	// not read: after the footer of a complete capture (junk appended to
+	// it), or after TruncatedAt when they start with a run of zero bytes
+	// (ZeroTail: what a file system may leave after a crash, or
+	// truncate -s).
+	Trailing int64
+	ZeroTail bool
 	// Skipped counts corrupt sections skipped (ReaderOptions.SkipCorrupt).
 	Skipped int
 	// Version is the file's format version as "major.minor".
@@ -93,6 +100,13 @@ type memo[T any] struct {
 
 // Open opens the capture at path. Close the File when done.
 func Open(path string, opts *ReaderOptions) (*File, error) {
+	// Looked at before opening, which would wait for a writer of a pipe.
+	if st, err := os.Stat(path); err == nil {
+		if kind := streamKind(st.Mode()); kind != "" {
+			return nil, fmt.Errorf("%w (a %s): captures are read at offsets; save the stream to a file first (pwru-record -o - ... > x.pwru, or cat STREAM > x.pwru) and read that",
+				ErrNotSeekable, kind)
+		}
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open capture: %w", err)
@@ -102,6 +116,7 @@ func Open(path string, opts *ReaderOptions) (*File, error) {
 		fh.Close()
 		return nil, fmt.Errorf("open capture: %w", err)
 	}
+
 	f, err := NewFile(fh, st.Size(), opts)
 	if err != nil {
 		fh.Close()
@@ -109,6 +124,22 @@ func Open(path string, opts *ReaderOptions) (*File, error) {
 	}
 	f.closer = fh
 	return f, nil
+}
+
+// streamKind names the file types that cannot be read at an offset ("" for
+// the others).
+func streamKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m.IsDir():
+		return "directory"
+	}
+	return ""
 }
 
 // NewFile reads a capture of size bytes from r. It reads the header,
@@ -119,7 +150,7 @@ func NewFile(r io.ReaderAt, size int64, opts *ReaderOptions) (*File, error) {
 		f.opts = *opts
 	}
 	var err error
-	f.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(maxSectionRaw),
+	f.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(64<<20),
 		zstd.WithDecodeAllCapLimit(true))
 	if err != nil {
 		return nil, fmt.Errorf("create zstd decoder: %w", err)
@@ -146,8 +177,12 @@ func (f *File) open() error {
 	major := binary.LittleEndian.Uint16(pre[8:])
 	minor := binary.LittleEndian.Uint16(pre[10:])
 	f.summary.Version = fmt.Sprintf("%d.%d", major, minor)
-	if major != VersionMajor {
+	switch {
+	case major > VersionMajor:
 		return fmt.Errorf("%w: file is format %d.%d, this reader reads %d.x; use a newer pwru-replay",
+			ErrUnsupportedVersion, major, minor, VersionMajor)
+	case major < VersionMajor:
+		return fmt.Errorf("%w: file claims format %d.%d, which no pwru-record wrote (the first format is %d.0): the preamble is damaged",
 			ErrUnsupportedVersion, major, minor, VersionMajor)
 	}
 	if !f.readTrailer() {
@@ -161,32 +196,64 @@ func (f *File) open() error {
 // readTrailer uses the footer and trailer of a complete file. It returns
 // false when they are missing or invalid, and the file must be scanned.
 func (f *File) readTrailer() bool {
-	if f.size < preambleSize+sectionHeaderSize+footerSize {
+	t, ok := f.trailerEndingAt(f.size)
+	if !ok {
 		return false
 	}
-	var foot [footerSize]byte
-	if _, err := f.r.ReadAt(foot[:], f.size-footerSize); err != nil {
-		return false
-	}
-	if !bytes.Equal(foot[8:], footerMagic[:]) {
-		return false
-	}
-	off := binary.LittleEndian.Uint64(foot[:8])
-	if off < preambleSize || off > uint64(f.size-footerSize-sectionHeaderSize) {
-		return false
-	}
-	info := SectionInfo{Type: SectionTrailer, Offset: int64(off), Size: f.size - footerSize - int64(off)}
-	h, p, err := f.readSection(info, nil, nil)
-	if err != nil || h.Type != SectionTrailer || int64(h.Stored)+sectionHeaderSize != info.Size {
-		return false
-	}
-	t, err := decodeTrailer(p, int64(off))
-	if err != nil {
-		return false
+	// The index is checked against every section header it lists (44
+	// bytes each: time proportional to the sections, not the bytes), so
+	// that the counts and times shown from it are those of the sections.
+	// A header that does not even parse is left for when its section is
+	// read (which then fails, or is skipped, on its own).
+	var hb [sectionHeaderSize]byte
+	for i, s := range t.sections {
+		var h sectionHeader
+		if _, err := f.r.ReadAt(hb[:], s.Offset); err != nil || h.unmarshal(hb[:]) != nil {
+			continue
+		}
+		var err error
+		if err = h.check(); err == nil && (h.Type != s.Type || int64(h.Stored)+sectionHeaderSize != s.Size || int64(h.Raw) != s.RawSize ||
+			h.A != s.First || h.B != s.Last || int(h.Count) != s.Count) {
+			err = corruptf("index entry %d (%s at offset %d) disagrees with the section header", i, s.Type, s.Offset)
+		}
+		if err != nil {
+			f.problems = append(f.problems, &SectionError{Type: SectionTrailer, Offset: t.offset,
+				Err: fmt.Errorf("%w; the sections were found by their headers", err)})
+			return false
+		}
 	}
 	f.sections = t.sections
 	f.summary.Complete = true
 	return true
+}
+
+// trailerEndingAt decodes the trailer whose footer ends at end.
+func (f *File) trailerEndingAt(end int64) (*trailer, bool) {
+	if end < preambleSize+sectionHeaderSize+footerSize || end > f.size {
+		return nil, false
+	}
+	var foot [footerSize]byte
+	if _, err := f.r.ReadAt(foot[:], end-footerSize); err != nil {
+		return nil, false
+	}
+	if !bytes.Equal(foot[8:], footerMagic[:]) {
+		return nil, false
+	}
+	off := binary.LittleEndian.Uint64(foot[:8])
+	if off < preambleSize || off > uint64(end-footerSize-sectionHeaderSize) {
+		return nil, false
+	}
+	info := SectionInfo{Type: SectionTrailer, Offset: int64(off), Size: end - footerSize - int64(off)}
+	h, p, err := f.readSection(info, nil, nil)
+	if err != nil || h.Type != SectionTrailer || int64(h.Stored)+sectionHeaderSize != info.Size {
+		return nil, false
+	}
+	t, err := decodeTrailer(p, int64(off))
+	if err != nil {
+		return nil, false
+	}
+	t.offset = int64(off)
+	return t, true
 }
 
 // scan walks the section headers from the start of the file.
@@ -205,6 +272,7 @@ func (f *File) scan() error {
 		if err := h.unmarshal(hb[:]); err != nil {
 			if f.zeroTail(off) {
 				f.truncate(off)
+				f.summary.Trailing, f.summary.ZeroTail = f.size-off, true
 				return nil
 			}
 			serr := &SectionError{Offset: off, Err: err}
@@ -226,9 +294,28 @@ func (f *File) scan() error {
 			f.truncate(off)
 			return nil
 		}
+		if err := h.check(); err != nil {
+			serr := &SectionError{Type: h.Type, Offset: off, Err: err}
+			if !f.opts.SkipCorrupt {
+				return serr
+			}
+			f.problems = append(f.problems, serr)
+			f.summary.Skipped++
+			off = end
+			continue
+		}
 		if h.Type == SectionTrailer {
-			// A trailer that readTrailer rejected: the file was cut after it
-			// or has garbage; what follows is not usable.
+			// A trailer that readTrailer rejected. When its footer follows
+			// it, the capture is complete and bytes were appended to it
+			// (junk, or zeros from truncate -s); the sections are the ones
+			// scanned, whose headers were all checked. Otherwise the file
+			// was cut after it: what follows is not usable.
+			if _, ok := f.trailerEndingAt(end + footerSize); ok {
+				f.summary.Complete = true
+				f.summary.Trailing = f.size - end - footerSize
+				f.summary.ZeroTail = f.zeroTail(end + footerSize)
+				return nil
+			}
 			f.truncate(off)
 			return nil
 		}
@@ -242,17 +329,25 @@ func (f *File) scan() error {
 	return nil
 }
 
+// zeroTailProbe is how many zero bytes after the last section mark the
+// end of a capture (SPEC.md "Reading an incomplete file").
+const zeroTailProbe = 64 << 10
+
 func (f *File) truncate(off int64) {
 	f.summary.Truncated = true
 	f.summary.TruncatedAt = off
 }
 
-// zeroTail reports whether the file holds only zero bytes from off on
-// (what a file system may leave after a crash).
+// zeroTail reports whether the file holds zero bytes from off on (what a
+// file system may leave after a crash, or truncate -s), looking at the
+// first zeroTailProbe bytes only: opening costs time per section, not per
+// byte, so a capture followed by gigabytes of zeros opens at once. What
+// follows those zeros is not read (Summary.Trailing counts it).
 func (f *File) zeroTail(off int64) bool {
 	buf := make([]byte, 64<<10)
-	for off < f.size {
-		n, err := f.r.ReadAt(buf[:min(int64(len(buf)), f.size-off)], off)
+	end := min(f.size, off+zeroTailProbe)
+	for off < end {
+		n, err := f.r.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
 		for _, c := range buf[:n] {
 			if c != 0 {
 				return false
@@ -470,6 +565,10 @@ func (f *File) readSection(s SectionInfo, stored, raw []byte) (sectionHeader, []
 	if s.Size < sectionHeaderSize || s.Offset+s.Size > f.size {
 		return fail(corruptf("section extends beyond end of file"))
 	}
+	if s.Type != 0 && max(s.Size-sectionHeaderSize, s.RawSize) > maxRaw(s.Type) {
+		return fail(limitf("%d bytes (%d decompressed), over the %d MiB a %s section may have",
+			s.Size-sectionHeaderSize, s.RawSize, maxRaw(s.Type)>>20, s.Type))
+	}
 	n := int(s.Size)
 	if cap(stored) < n {
 		stored = make([]byte, n)
@@ -484,10 +583,16 @@ func (f *File) readSection(s SectionInfo, stored, raw []byte) (sectionHeader, []
 	if err := h.unmarshal(stored[:sectionHeaderSize]); err != nil {
 		return fail(err)
 	}
+	if err := h.check(); err != nil {
+		return fail(err)
+	}
 	if s.Type != 0 && h.Type != s.Type && s.Type != SectionTrailer {
 		return fail(corruptf("section type %s, index says %s", h.Type, s.Type))
 	}
 	s.Type = h.Type
+	if int64(h.Raw) > maxRaw(h.Type) {
+		return fail(limitf("%d bytes decompressed, over the %d MiB a %s section may have", h.Raw, maxRaw(h.Type)>>20, h.Type))
+	}
 	if int64(h.Stored)+sectionHeaderSize != s.Size {
 		return fail(corruptf("section length %d, index says %d", h.Stored, s.Size-sectionHeaderSize))
 	}
@@ -635,6 +740,9 @@ func (f *File) Summary() Summary { return f.summary }
 
 // Sections lists the sections in file order (the trailer excluded).
 func (f *File) Sections() []SectionInfo { return slices.Clone(f.sections) }
+
+// Options returns the options the file was opened with.
+func (f *File) Options() ReaderOptions { return f.opts }
 
 // Problems returns the errors of the sections skipped with
 // ReaderOptions.SkipCorrupt while opening.

@@ -31,11 +31,41 @@ const (
 	sectionHeaderSize = 44
 	footerSize        = 16 // trailer offset u64, footerMagic
 
-	// maxSectionStored bounds the stored (compressed) payload of one section.
+	// maxSectionStored bounds the stored (compressed) payload of one
+	// section: a header claiming more is corrupt.
 	maxSectionStored = 1 << 30
-	// maxSectionRaw bounds the decompressed payload of one section.
+	// maxSectionRaw bounds the decompressed payload of one section: a
+	// header claiming more is corrupt. Each type has a tighter bound
+	// (maxRaw) beyond which the reader refuses to read a section.
 	maxSectionRaw = 1 << 30
+
+	// maxStackAddrs bounds the addresses of one stack and maxBlobBytes
+	// the bytes of one blob (the writer refuses more), so that the
+	// sections holding them stay within maxRaw.
+	maxStackAddrs = 1024
+	maxBlobBytes  = 1 << 20
 )
+
+// maxRaw bounds the decompressed (and the stored) payload of a section of
+// type t: what the writer can produce, with room to spare. The reader
+// refuses a larger section with ErrLimit before reading it, and decodes
+// one section of each of the stacks, blobs and packets types at a time,
+// so that its memory stays bounded (SPEC.md "Reader bounds").
+func maxRaw(t SectionType) int64 {
+	switch t {
+	case SectionEvents:
+		return 64 << 20 // and MaxIterMemory for the chunks open together
+	case SectionBTF, SectionKallsyms:
+		return 32 << 20
+	case SectionStacks:
+		return 2 * flushBufBytes // flushed at 1 MiB; a stack is at most 10 KiB
+	case SectionBlobs:
+		return 2*flushBufBytes + maxBlobBytes
+	case SectionPackets:
+		return 2*flushBufBytes + maxPacketData
+	}
+	return 16 << 20
+}
 
 // SectionType identifies what a section holds.
 type SectionType uint8
@@ -133,6 +163,16 @@ func (h *sectionHeader) unmarshal(p []byte) error {
 	}
 	if h.Flags&sectionZstd == 0 && h.Raw != h.Stored {
 		return corruptf("uncompressed section has raw size %d != stored size %d", h.Raw, h.Stored)
+	}
+	return nil
+}
+
+// check judges the type-specific fields of a header that unmarshal
+// accepted: an events section holds 1 to maxChunkEvents events, its
+// first time not after its last.
+func (h *sectionHeader) check() error {
+	if h.Type == SectionEvents && (h.A > h.B || h.Count == 0 || h.Count > maxChunkEvents) {
+		return corruptf("%d events from time %d to %d", h.Count, h.A, h.B)
 	}
 	return nil
 }

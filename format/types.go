@@ -162,6 +162,29 @@ type Header struct {
 	// Redaction says what was removed for sharing (pwru-replay slice
 	// --redact, --headers-only); 0 for a recording as made.
 	Redaction Redaction
+	// KernelLacks names what the recording kernel could not give the
+	// recorder (the Lack* values; a newer writer may add others), so the
+	// analyzer can say why something is missing. Empty in captures of
+	// writers before it was added.
+	KernelLacks []string
+}
+
+// Values of Header.KernelLacks.
+const (
+	LackModuleBTF    = "module-btf"    // no module BTF: module functions are not traced
+	LackDropReason   = "drop-reason"   // skb:kfree_skb passes no reason: drops carry none
+	LackAttachCookie = "attach-cookie" // no bpf_get_attach_cookie: kprobes told apart by address
+	LackKprobeMulti  = "kprobe-multi"  // no kprobe.multi links: one kprobe per function
+)
+
+// Lacks tells whether the recording kernel lacked what (a Lack* value).
+func (h *Header) Lacks(what string) bool {
+	for _, l := range h.KernelLacks {
+		if l == what {
+			return true
+		}
+	}
+	return false
 }
 
 // Redaction bits of [Header.Redaction].

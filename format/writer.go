@@ -184,8 +184,8 @@ func (w *Writer) section(t SectionType, a, b uint64, count int, raw []byte) erro
 	if w.err != nil {
 		return w.err
 	}
-	if len(raw) > maxSectionRaw {
-		return fmt.Errorf("write %s section: %d bytes exceed the section limit", t, len(raw))
+	if int64(len(raw)) > maxRaw(t) {
+		return fmt.Errorf("write %s section: %d bytes exceed the section limit of %d MiB", t, len(raw), maxRaw(t)>>20)
 	}
 	h := sectionHeader{Type: t, Raw: uint32(len(raw)), A: a, B: b, Count: uint32(count)}
 	payload := raw
@@ -282,6 +282,9 @@ func (w *Writer) AddStack(ips []uint64) (uint32, error) {
 	if len(ips) == 0 {
 		return 0, nil
 	}
+	if len(ips) > maxStackAddrs {
+		return 0, fmt.Errorf("add stack: %d addresses exceed the limit of %d", len(ips), maxStackAddrs)
+	}
 	key := make([]byte, 0, 8*len(ips))
 	for _, ip := range ips {
 		key = binary.LittleEndian.AppendUint64(key, ip)
@@ -308,6 +311,9 @@ func (w *Writer) AddBlob(kind int, data []byte) (uint32, error) {
 	}
 	if kind < 0 || kind >= NumBlobKinds {
 		return 0, fmt.Errorf("add blob: unknown kind %d", kind)
+	}
+	if len(data) > maxBlobBytes {
+		return 0, fmt.Errorf("add blob: %d bytes exceed the limit of %d", len(data), maxBlobBytes)
 	}
 	var h maphash.Hash
 	h.SetSeed(w.seed)
@@ -492,12 +498,36 @@ func (w *Writer) flushEvents() error {
 		w.keys = append(w.keys, ev[i].Time)
 	}
 	sortByKey(w.perm, w.keys)
-	first, last := ev[w.perm[0]].Time, ev[w.perm[len(w.perm)-1]].Time
-	raw := w.chunk.encode(ev, w.perm, first)
-	err := w.section(SectionEvents, first, last, len(ev), raw)
-	w.stats.Chunks++
+	err := w.writeChunk(ev, w.perm)
 	w.events = w.events[:0] // strings stay referenced until overwritten: bounded by the chunk size
 	return err
+}
+
+// writeChunk writes the events of ev listed by perm (sorted by time) as
+// one events section, or as two halves (recursively) when a reader would
+// need more than a quarter of [MaxIterMemory] for it, so that a few
+// overlapping chunks always fit the reader's bound.
+func (w *Writer) writeChunk(ev []Event, perm []int32) error {
+	first, last := ev[perm[0]].Time, ev[perm[len(perm)-1]].Time
+	raw := w.chunk.encode(ev, perm, first)
+	if len(perm) > 1 && chunkMemory(len(raw), len(perm)) > MaxIterMemory/4 {
+		h := len(perm) / 2
+		if err := w.writeChunk(ev, perm[:h]); err != nil {
+			return err
+		}
+		return w.writeChunk(ev, perm[h:])
+	}
+	err := w.section(SectionEvents, first, last, len(perm), raw)
+	w.stats.Chunks++
+	return err
+}
+
+// chunkMemory is the most a reader spends on an open events chunk of
+// count events and raw payload bytes (see EventIter.open): the cursor,
+// the stored and decompressed payloads, at most one decoded value per
+// payload byte and one skb state per event.
+func chunkMemory(raw, count int) int64 {
+	return cursorFixed + 10*int64(raw) + int64(count)*eventSize
 }
 
 func (w *Writer) flushRefs() error {

@@ -101,7 +101,10 @@ func (s *session) attachMapSingles(prog *ebpf.Program, idx []int, ret bool, prob
 }
 
 func (s *session) attachMapSingle(prog *ebpf.Program, i int, ret bool, probes []format.Probe) (link.Link, error) {
-	opts := &link.KprobeOptions{Cookie: s.mapFuncs[i].cookie(probes[i].ID)}
+	opts, err := s.kprobeOpts(&probes[i], s.mapFuncs[i].cookie(probes[i].ID))
+	if err != nil {
+		return nil, err
+	}
 	if ret {
 		return link.Kretprobe(probes[i].Name, prog, opts)
 	}

@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -137,7 +138,8 @@ func readTextFile(paths []string) (*lineText, error) {
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
-			if firstErr == nil {
+			// A refusal says more than a missing mount point.
+			if firstErr == nil || errors.Is(firstErr, fs.ErrNotExist) && !errors.Is(err, fs.ErrNotExist) {
 				firstErr = err
 			}
 			continue
@@ -150,6 +152,29 @@ func readTextFile(paths []string) (*lineText, error) {
 		return text, nil
 	}
 	return nil, firstErr
+}
+
+// lockdownPath is the kernel lockdown state ("none [integrity]
+// confidentiality", the active mode in brackets).
+var lockdownPath = "/sys/kernel/security/lockdown"
+
+// availHint is the advice for an error opening available_filter_functions
+// (" (...)", or "" when there is none): mount tracefs when it is missing,
+// and when it is refused, whether kernel lockdown or privileges refuse it.
+func availHint(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return " (mount tracefs: mount -t tracefs tracefs /sys/kernel/tracing)"
+	case errors.Is(err, fs.ErrPermission):
+		if b, rerr := os.ReadFile(lockdownPath); rerr == nil {
+			s := string(b)
+			if i, j := strings.IndexByte(s, '['), strings.IndexByte(s, ']'); i >= 0 && j > i && s[i+1:j] != "none" {
+				return fmt.Sprintf(" (tracefs is refused by kernel lockdown, mode %s: boot without lockdown, e.g. with Secure Boot off or lockdown=none where allowed)", s[i+1:j])
+			}
+		}
+		return " (tracefs is refused: run as root, with CAP_SYS_ADMIN)"
+	}
+	return ""
 }
 
 // hostHeader fills the host facts of a capture header.

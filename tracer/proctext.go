@@ -101,69 +101,14 @@ func field(s []byte) (f, rest []byte) {
 	return s[:i], s[i:]
 }
 
-// parseHex64 parses lowercase or uppercase hex digits that fit in 64
-// bits (as strconv.ParseUint(s, 16, 64) does).
-func parseHex64(b []byte) (uint64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	for len(b) > 16 && b[0] == '0' {
-		b = b[1:]
-	}
-	if len(b) > 16 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		v = v<<4 | uint64(c)
-	}
-	return v, true
-}
+// kallsymsLine is one parsed /proc/kallsyms line (format's parser: the
+// recorder and the reader parse kallsyms text with one function).
+type kallsymsLine = format.KallsymsLine
 
-// kallsymsLine is one parsed /proc/kallsyms line; Name and Module are
-// sub-slices of the line.
-type kallsymsLine struct {
-	Addr         uint64
-	Type         byte
-	Name, Module []byte
-}
-
-// parseKallsymsLine parses "addr type name [module]". ok is false for a
-// blank line; err describes a malformed one.
-func parseKallsymsLine(line []byte) (l kallsymsLine, ok bool, err error) {
-	addr, rest := field(line)
-	if len(addr) == 0 {
-		return l, false, nil
-	}
-	typ, rest := field(rest)
-	name, rest := field(rest)
-	mod, rest := field(rest)
-	if extra, _ := field(rest); len(extra) > 0 || len(typ) != 1 || len(name) == 0 {
-		return l, false, fmt.Errorf("want \"addr type name [module]\", got %q", line)
-	}
-	if l.Addr, ok = parseHex64(addr); !ok {
-		return l, false, fmt.Errorf("bad address %q", addr)
-	}
-	if len(mod) > 0 {
-		if len(mod) < 3 || mod[0] != '[' || mod[len(mod)-1] != ']' {
-			return l, false, fmt.Errorf("bad module %q", mod)
-		}
-		mod = mod[1 : len(mod)-1]
-	} else {
-		mod = nil
-	}
-	l.Type, l.Name, l.Module = typ[0], name, mod
-	return l, true, nil
+// parseKallsymsLine parses "addr type name [module]"; see
+// [format.ParseKallsymsLine].
+func parseKallsymsLine(line []byte) (kallsymsLine, bool, error) {
+	return format.ParseKallsymsLine(line)
 }
 
 // kallsymsText is /proc/kallsyms as read, checked by [checkKallsyms].

@@ -272,3 +272,26 @@ func FuncsFromRawBTF(raw, baseRaw []byte, module string, skb bool) ([]Func, erro
 	}
 	return r.funcs(module, skb), nil
 }
+
+// tracepointArgs returns the number of arguments the raw tracepoint tp
+// passes (its BTF prototype btf_trace_<tp> is a pointer to a function of
+// void *ctx and them), false when r has no such prototype.
+func (r *rawBTF) tracepointArgs(tp string) (int, bool) {
+	want := "btf_trace_" + tp
+	for i := range r.types {
+		t := &r.types[i]
+		if t.kind != btfKindTypedef || string(r.nameBytes(t.nameOff)) != want {
+			continue
+		}
+		p, ok := r.skipMods(t.ref)
+		if !ok || p.kind != btfKindPtr {
+			return 0, false
+		}
+		fp, ok := r.skipMods(p.ref)
+		if !ok || fp.kind != btfKindFuncProto || fp.vlen == 0 {
+			return 0, false
+		}
+		return int(fp.vlen) - 1, true
+	}
+	return 0, false
+}

@@ -126,3 +126,27 @@ func BenchmarkFuncsFromRawBTF(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(r.types)), "ns/type")
 }
+
+// TestTracepointArgs reads raw tracepoint prototypes.
+func TestTracepointArgs(t *testing.T) {
+	r, err := parseRawBTF(mustRead(t, "testdata/funcs.btf"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		tp   string
+		n    int
+		have bool
+	}{
+		{"kfree_skb", 3, true},
+		{"consume_skb", 1, true},
+		{"no_such_tracepoint", 0, false},
+		{"ip_rcv", 0, false}, // a function, not a tracepoint prototype
+	}
+	for _, tt := range tests {
+		n, ok := r.tracepointArgs(tt.tp)
+		if n != tt.n || ok != tt.have {
+			t.Errorf("tracepointArgs(%q) = %d, %v; want %d, %v", tt.tp, n, ok, tt.n, tt.have)
+		}
+	}
+}

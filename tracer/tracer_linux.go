@@ -87,6 +87,13 @@ type discovery struct {
 	vmlinuxRaw  []byte
 
 	mapFuncs []MapFunc // BPF map functions (--output-bpfmap)
+
+	caps kernelCaps
+	// Without module BTF: the modules asked for (--kmods, or every loaded
+	// one with --all-kmods) and how many of their functions ftrace could
+	// attach to, none of them traced.
+	unseenMods     []string
+	unseenModFuncs int
 }
 
 // discover lists the functions to trace: those of the kernel's (and the
@@ -126,8 +133,18 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 		}
 	}
 	scan(vmlinux, "")
+	caps := probeKernelCaps(vmlinux)
 	mods := cfg.Kmods
-	if cfg.AllKmods {
+	var unseen map[string]bool
+	if !caps.moduleBTF && (cfg.AllKmods || len(mods) > 0) {
+		// Nothing to read: module functions cannot be selected by their
+		// arguments. Counted below, from ftrace's list.
+		unseen = make(map[string]bool)
+		for _, m := range mods {
+			unseen[m] = true
+		}
+		mods = nil
+	} else if cfg.AllKmods {
 		ents, err := os.ReadDir(moduleBTFDir)
 		if err != nil {
 			return nil, fmt.Errorf("list module BTF: %w", err)
@@ -171,7 +188,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	clock.add("read available_filter_functions", ar.took)
 	clock.mark("wait for available_filter_functions")
 	if ar.err != nil {
-		return nil, fmt.Errorf("read available_filter_functions (mount tracefs on /sys/kernel/tracing): %w", ar.err)
+		return nil, fmt.Errorf("read available_filter_functions%s: %w", availHint(ar.err), ar.err)
 	}
 	names := make([]string, 0, len(skb)+len(nonSKB)+len(helperNames)+len(mapCands))
 	for _, fs := range [][]Func{skb, nonSKB} {
@@ -184,7 +201,10 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 		names = append(names, f.Name)
 	}
 	traceable := traceableAmong(ar.text, names)
-	d := &discovery{vmlinuxRaw: vmlinuxRaw}
+	d := &discovery{vmlinuxRaw: vmlinuxRaw, caps: caps}
+	if unseen != nil {
+		d.unseenMods, d.unseenModFuncs = unseenModuleFuncs(ar.text, unseen, cfg.AllKmods)
+	}
 	d.skb = Select(skb, traceable, nil)
 	d.nonSKB = Select(nonSKB, traceable, nil)
 	for _, m := range mods {
@@ -242,6 +262,7 @@ type session struct {
 	fentry       *fentryState   // --backend fentry: its programs; nil for the kprobe backends
 	mapFuncs     []MapFunc      // --output-bpfmap functions
 	mapProbes    []format.Probe // their probes, appended to probes when attached
+	noCookie     bool           // no bpf_get_attach_cookie: kprobes find their cookie in probe_addrs
 	copyTracking string         // how clones inherit track ids, for Result.CopyTracking
 }
 
@@ -292,6 +313,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		return nil, err
 	}
 	hdr = cfg.header(hdr)
+	hdr.KernelLacks = disc.caps.lacks()
 	ifs, nss, refs := snapshotInterfaces()
 	ifindex := uint32(0)
 	if cfg.FilterIfname != "" {
@@ -345,6 +367,15 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	res.Planned = len(s.probes) + len(s.mapProbes)
 	if err := s.load(disc, backend, ifindex); err != nil {
 		return res, err
+	}
+	// Said once the program loads: a recording that fails before says
+	// only why, in one line.
+	if line := disc.caps.lacksLine(); line != "" {
+		fmt.Fprintln(log, line)
+	}
+	if len(disc.unseenMods) > 0 {
+		fmt.Fprintf(log, "warning: no module BTF: %d functions of modules %s not traced (vmlinux only)\n",
+			disc.unseenModFuncs, strings.Join(disc.unseenMods, ", "))
 	}
 	clock.mark("load")
 
@@ -636,7 +667,7 @@ func (s *session) planProbes(d *discovery, backend string) {
 }
 
 // Maps shared between the main collection and the per-target copies.
-var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids", "cur_prog", "bpfmap_stash", "chain"}
+var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids", "cur_prog", "bpfmap_stash", "chain", "probe_addrs"}
 
 func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	cfg := s.cfg
@@ -649,6 +680,11 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		// Stack ids only key --filter-track-skb-by-stackid (--output-stack
 		// copies the stack into the record): no need for the 4 MiB map.
 		spec.Maps["stacks"].MaxEntries = 1
+	}
+	s.noCookie = !d.caps.attachCookie
+	if s.noCookie {
+		// Kprobes find their cookie by address (probe_addrs).
+		spec.Maps["probe_addrs"].MaxEntries = uint32(max(1, len(s.probes)+len(s.mapProbes)))
 	}
 	if len(d.nonSKB) == 0 {
 		// Caller chains only serve --filter-non-skb-funcs; an LRU map
@@ -682,6 +718,13 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	kc.TrackBpfHelpers = b2u(cfg.TrackBPFHelpers)
 	kc.OutputBpfmap = b2u(cfg.OutputBPFMap)
 	kc.TrackNonSkb = b2u(len(d.nonSKB) > 0)
+	kc.NoAttachCookie = b2u(s.noCookie)
+	kc.NoDropReason = b2u(!d.caps.dropReason)
+	ncpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("count possible CPUs: %w", err)
+	}
+	kc.Ncpus = uint32(ncpus)
 	kc.DropProbeId = s.probes[len(s.probes)-1].ID
 	for _, p := range s.probes {
 		if p.Name == "kfree_skbmem" && p.Kind != format.ProbeTracepoint {
@@ -970,7 +1013,11 @@ func (s *session) attachSingle(ctx context.Context, prog *ebpf.Program, idx []in
 			go func(i int) {
 				defer wg.Done()
 				p := &s.probes[i]
-				l, err := link.Kprobe(p.Name, prog, &link.KprobeOptions{Cookie: uint64(p.ID)})
+				var l link.Link
+				opts, err := s.kprobeOpts(p, uint64(p.ID))
+				if err == nil {
+					l, err = link.Kprobe(p.Name, prog, opts)
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -1158,7 +1205,7 @@ func (s *session) allPrograms() map[string]*ebpf.Program {
 }
 
 // Names of the kernel counters (enum counter in bpf/pwru.c).
-var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb", "bpfmap_truncated", "bpfmap_read_error", "stackid_lost", "copy_track_lost", "nonskb_stack_lost"}
+var counterNames = []string{"ringbuf_lost", "stack_lost", "payload_read_error", "track_map_full", "null_skb", "bpfmap_truncated", "bpfmap_read_error", "stackid_lost", "copy_track_lost", "nonskb_stack_lost", "probe_unknown"}
 
 // mapLosses sums the per-CPU counters map and the programs' recursion
 // misses (probe hits the kernel skipped because a BPF program was already

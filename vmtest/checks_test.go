@@ -108,6 +108,34 @@ func (cp *capture) where(keep func(e *format.Event) bool) []format.Event {
 	return out
 }
 
+// lacks tells whether the capture's kernel lacked what (a format.Lack*
+// value), as the recorder probed it: the tests then check how the feature
+// degrades instead of the feature.
+func (cp *capture) lacks(t *testing.T, what string) bool {
+	t.Helper()
+	if cp.f.Header().Lacks(what) {
+		t.Logf("the kernel lacks %s (the recorder probed it)", what)
+		return true
+	}
+	return false
+}
+
+// dropEvents returns the drop events that carry a reason, or, on a kernel
+// that reports none (noReason), the drop tracepoint's events.
+func (cp *capture) dropEvents(noReason bool, keep func(e *format.Event) bool) []format.Event {
+	return cp.where(func(e *format.Event) bool {
+		if noReason {
+			p := cp.f.Probe(e.ProbeID)
+			if p == nil || p.Kind != format.ProbeTracepoint || p.Name != "kfree_skb" {
+				return false
+			}
+		} else if e.Flags&format.FlagDropReason == 0 {
+			return false
+		}
+		return keep(e)
+	})
+}
+
 // dropReason names an enum skb_drop_reason value with the capture's BTF,
 // without the SKB_DROP_REASON_ prefix.
 func (cp *capture) dropReason(t *testing.T, v uint32) string {

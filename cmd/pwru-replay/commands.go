@@ -83,6 +83,9 @@ Example:
 			}
 			return writeOutput(e, out, func(w io.Writer) error {
 				n, err := analyze.WritePcap(w, capt, &analyze.PcapOptions{Filter: filterFrom(c, pcap), PerEvent: c.Bool("per-event")})
+				if err == nil {
+					err = e.complete(c, 1, capt) // keep no file made without data
+				}
 				if err == nil && out != "-" {
 					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d packets to %s\n", n, out)
 				}
@@ -167,6 +170,9 @@ Example:
 			if err != nil {
 				return exit2(err)
 			}
+			if err := e.complete(c, 2, good, bad); err != nil {
+				return err
+			}
 			if different {
 				return exitError(1)
 			}
@@ -214,8 +220,15 @@ func sliceCommand(e *env) *cli.Command {
 					HeadersOnly: c.Bool("headers-only"),
 					Description: "pwru-replay " + strings.Join(os.Args[1:], " "),
 				})
+				if err == nil {
+					err = e.complete(c, 1, capt) // keep no file made without data
+				}
 				if err == nil && out != "-" {
-					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d events of %d skbs (%d packets) to %s\n", st.Events, st.SKBs, st.Packets, out)
+					fates := ""
+					if st.FateEvents > 0 {
+						fates = fmt.Sprintf(" (%d that end them)", st.FateEvents)
+					}
+					fmt.Fprintf(e.stderr, "pwru-replay: wrote %d events%s of %d skbs (%d packets) to %s\n", st.Events, fates, st.SKBs, st.Packets, out)
 				}
 				return err
 			})
@@ -237,6 +250,9 @@ func captureAction(e *env, fn func(c *cli.Context, capt *analyze.Capture, pcap [
 		}
 		defer e.done(capt)
 		e.notes(analyze.FilterNotes(capt, &analyze.Filter{Pcap: strings.Join(pcap, " ")}))
-		return fn(c, capt, pcap)
+		if err := fn(c, capt, pcap); err != nil {
+			return err
+		}
+		return e.complete(c, 1, capt)
 	}
 }

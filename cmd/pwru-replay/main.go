@@ -189,10 +189,30 @@ type env struct {
 // done reports what could not be loaded from a capture (as warnings on
 // stderr) and closes it.
 func (e *env) done(c *analyze.Capture) {
+	hint := ""
+	if c.Incomplete() && !c.File.Options().SkipCorrupt {
+		hint = "; exit status non-zero, --skip-corrupt accepts the answer"
+	}
 	for _, err := range c.Problems() {
-		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: %s\n", c.Path, oneLine(err.Error()))
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: %s%s\n", c.Path, oneLine(err.Error()), hint)
 	}
 	c.Close()
+}
+
+// complete fails (exit status 1, diff 2) when an answer was computed
+// without data the capture should have had (a corrupt payload, stack,
+// blob, kallsyms or BTF section: done names it in a warning), unless
+// --skip-corrupt accepts that.
+func (e *env) complete(c *cli.Context, status int, capts ...*analyze.Capture) error {
+	if c.Bool("skip-corrupt") {
+		return nil
+	}
+	for _, capt := range capts {
+		if capt.Incomplete() {
+			return exitError(status)
+		}
+	}
+	return nil
 }
 
 // notes prints what a command cannot show from a capture, one line each.
@@ -233,7 +253,7 @@ func filterFlags() []cli.Flag {
 		&cli.StringFlag{Name: "reason", Usage: "only skbs dropped with this `REASON` (NO_SOCKET)", Category: "Filters"},
 		&cli.BoolFlag{Name: "track", Usage: "include clones of matching skbs (same track id)", Category: "Filters"},
 		&cli.DurationFlag{Name: "window", Usage: "an skb silent for this long starts a new journey", Value: time.Second, Category: "Filters"},
-		&cli.BoolFlag{Name: "skip-corrupt", Usage: "skip corrupt sections instead of failing", Category: "Input"},
+		&cli.BoolFlag{Name: "skip-corrupt", Usage: "skip corrupt sections instead of failing (answers that lack their data still warn, but exit 0)", Category: "Input"},
 	}
 }
 
@@ -267,14 +287,25 @@ func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
 func openCapture(e *env, c *cli.Context, path string) (*analyze.Capture, error) {
 	capt, err := analyze.OpenWith(path, &format.ReaderOptions{SkipCorrupt: c.Bool("skip-corrupt")})
 	if err != nil {
+		// A pipe is not sniffed: opening it would wait for a writer.
+		if errors.Is(err, format.ErrNotSeekable) {
+			return nil, err
+		}
 		if what := otherFormat(path); what != "" {
 			return nil, errors.New(what)
 		}
 		return nil, err
 	}
 	sum := capt.File.Summary()
-	if sum.Truncated {
+	switch {
+	case sum.Truncated && sum.ZeroTail:
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s ends at offset %d, followed by %d zero bytes (crash before the data reached the disk?); reading what was written\n", path, sum.TruncatedAt, sum.Trailing)
+	case sum.Truncated:
 		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s is truncated at offset %d (recorder killed?); reading what was written\n", path, sum.TruncatedAt)
+	case sum.Trailing > 0 && sum.ZeroTail:
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: complete capture followed by %d zero bytes, ignored\n", path, sum.Trailing)
+	case sum.Trailing > 0:
+		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: complete capture followed by %d bytes of trailing junk, ignored\n", path, sum.Trailing)
 	}
 	if sum.Skipped > 0 {
 		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: skipped %d corrupt sections\n", path, sum.Skipped)
@@ -332,7 +363,13 @@ func infoCommand(e *env) *cli.Command {
 				} else {
 					err = analyze.Info(e.stdout, capt, io)
 				}
+				if err == nil {
+					err = e.complete(c, 1, capt)
+				}
 				e.done(capt)
+				if ee := exitError(0); errors.As(err, &ee) {
+					return err
+				}
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
 				}

@@ -78,7 +78,10 @@ Example:
 			}
 			e.notes(analyze.MissingData(capt, o))
 			e.notes(analyze.FilterNotes(capt, &o.Filter))
-			return analyze.Print(e.stdout, capt, o)
+			if err := analyze.Print(e.stdout, capt, o); err != nil {
+				return err
+			}
+			return e.complete(c, 1, capt)
 		},
 	}
 }

@@ -13,3 +13,10 @@ int fifth(int a, int b, int c, int d, skb_t *skb) { return a + b + c + d + skb->
 int no_skb(struct sock *sk, int x) { return x; }
 int skb_by_value(struct net_device dev) { return dev.ifindex; }
 int double_ptr(struct sk_buff **pskb) { return (*pskb)->len; }
+
+// Raw tracepoint prototypes (tracepointArgs): skb:kfree_skb passing a
+// reason, skb:consume_skb only the skb.
+typedef void (*btf_trace_kfree_skb)(void *, struct sk_buff *, void *, int);
+typedef void (*btf_trace_consume_skb)(void *, struct sk_buff *);
+btf_trace_kfree_skb tp_kfree_skb;
+btf_trace_consume_skb tp_consume_skb;

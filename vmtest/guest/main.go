@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/vmtest/report"
@@ -86,6 +87,12 @@ func main() {
 	list := flag.String("scenarios", "", "comma-separated scenarios to run")
 	timeout := flag.Duration("timeout", 20*time.Minute, "time limit per scenario")
 	flag.Parse()
+	// Kernels that charge BPF memory to RLIMIT_MEMLOCK (before 5.11)
+	// count it per user: the recorder's maps, also root's, would leave the
+	// scenarios' own programs and maps without room.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		fmt.Fprintf(os.Stderr, "guest: remove memlock limit: %v\n", err)
+	}
 
 	var uts unix.Utsname
 	unix.Uname(&uts)
