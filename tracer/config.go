@@ -110,6 +110,15 @@ type Config struct {
 	MaxEvents   uint64
 	MaxSize     int64
 
+	// Rotation: when RotateSize > 0 and Rotate is set, the capture moves
+	// to a new file once the current one reaches RotateSize bytes. The
+	// current capture is completed (trailer written) before Rotate is
+	// called; Rotate finishes the file it handed out last (sync, close,
+	// prune) and returns the next one. Every file gets the header and the
+	// snapshot sections again, so each opens alone.
+	RotateSize int64
+	Rotate     func() (io.Writer, error)
+
 	// Header data the CLI knows about.
 	CommandLine   []string
 	Options       map[string]string
@@ -190,6 +199,12 @@ func (c *Config) Validate() error {
 	}
 	if c.OutputXDPMetadata && !c.TraceXDP {
 		return bad("--output-xdp-metadata needs --filter-trace-xdp")
+	}
+	if c.RotateSize < 0 {
+		return bad("--output-file-max-size must not be negative")
+	}
+	if c.RotateSize > 0 && c.Rotate == nil {
+		return bad("rotation needs a file to rotate to (not possible with stdout)")
 	}
 	if c.MaxSize < 0 || c.Duration < 0 {
 		return bad("--max-size and --duration must not be negative")

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ var ErrNoneAttached = errors.New("no probe could be attached")
 // Result summarises a recording.
 type Result struct {
 	Stats
+	Files         int    // capture files written (more than 1 with rotation)
 	Backend       string // of the skb functions: kprobe, kprobe-multi, fentry, or fentry-multi (fentry on tracing multi-links)
 	CopyTracking  string // --filter-track-skb: how clones inherit track ids (copyTracking.describe), "" = off
 	Probes        int    // probes attached
@@ -316,6 +318,11 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		s.addrs[f.Name] = 0
 	}
 	defer s.close(res)
+	var prefix *bytes.Buffer // with rotation: the first file up to the first event
+	if cfg.RotateSize > 0 {
+		prefix = new(bytes.Buffer)
+		out = &teeWriter{w: out, tee: prefix}
+	}
 	w, err := format.NewWriter(out, &hdr, nil)
 	if err != nil {
 		return res, fmt.Errorf("start capture: %w", err)
@@ -380,6 +387,14 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if err := w.Flush(); err != nil {
 		return res, fmt.Errorf("write capture: %w", err)
 	}
+	var nextFile func() (*format.Writer, error)
+	if prefix != nil {
+		out.(*teeWriter).tee = nil
+		if nextFile, err = rotator(prefix.Bytes(), &hdr, cfg.Rotate); err != nil {
+			return res, err
+		}
+		prefix = nil
+	}
 	if cfg.ReadyFile != "" {
 		if err := os.WriteFile(cfg.ReadyFile, []byte("ready\n"), 0o644); err != nil {
 			return res, fmt.Errorf("write ready file: %w", err)
@@ -416,6 +431,8 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			Duration:     cfg.Duration,
 			ProbesFailed: uint32(res.ProbesFailed),
 			Status:       statusLine(cfg, log, res.Probes),
+			RotateSize:   cfg.RotateSize,
+			NextFile:     nextFile,
 		},
 	}
 	st, derr := dr.run(ctx)
@@ -431,14 +448,19 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if cfg.Terminal {
 		fmt.Fprintln(log)
 	}
+	w = dr.dec.w // the last file's writer when rotating
 	cerr := w.Close()
-	if f, ok := out.(*os.File); ok && cerr == nil {
+	if t, ok := out.(*teeWriter); ok {
+		out = t.w
+	}
+	if f, ok := out.(*os.File); ok && cerr == nil && dr.files == 0 {
 		// Pipes and terminals cannot be synced (EINVAL): nothing to do.
 		if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 			cerr = fmt.Errorf("sync capture: %w", err)
 		}
 	}
-	res.Stats.Bytes = w.Stats().Bytes
+	res.Stats.Bytes = dr.prevBytes + w.Stats().Bytes
+	res.Files = dr.files + 1
 	res.Memory = sampleMemory()
 	if derr != nil {
 		return res, derr

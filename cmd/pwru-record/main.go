@@ -127,6 +127,8 @@ func flags() []cli.Flag {
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long"},
 		&cli.Uint64Flag{Name: "max-events", Usage: "stop after this many events"},
 		&cli.StringFlag{Name: "max-size", Usage: "stop when the capture reaches this size (K/M/G suffixes)"},
+		&cli.Uint64Flag{Name: "output-file-max-size", Usage: "rotate: start a new file of the set (NAME-000001.pwru, NAME-000002.pwru, ...; each a complete capture) when the current one reaches this many `MB` (0 = one file)"},
+		&cli.IntFlag{Name: "output-file-max-backups", Value: 3, Usage: "rotate: keep at most this many completed files besides the current one, removing the oldest (0 = keep all)"},
 		&cli.BoolFlag{Name: "list-funcs", Usage: "print the functions that would be traced and exit"},
 		// pwru's display flags: accepted, since everything they show is
 		// always recorded; pwru-replay print chooses the view.
@@ -376,7 +378,26 @@ func run(c *cli.Context) error {
 
 	var out io.Writer = os.Stdout
 	path := c.String("output")
-	if path != "-" {
+	var set *fileSet
+	if mb := c.Uint64("output-file-max-size"); mb > 0 {
+		if path == "-" {
+			return fmt.Errorf("--output-file-max-size needs --output to name a file, not stdout")
+		}
+		if c.Int("output-file-max-backups") < 0 {
+			return fmt.Errorf("--output-file-max-backups must not be negative")
+		}
+		if err := tracer.CheckPrivileges(); err != nil {
+			return err
+		}
+		var err error
+		if set, err = newFileSet(path, c.Int("output-file-max-backups")); err != nil {
+			return err
+		}
+		out = set.cur
+		cfg.RotateSize = int64(mb) << 20
+		cfg.Rotate = set.next
+		path = set.pattern()
+	} else if path != "-" {
 		if err := tracer.CheckPrivileges(); err != nil {
 			return err
 		}
@@ -391,6 +412,11 @@ func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := tracer.Run(ctx, cfg, out)
+	if set != nil {
+		if cerr := set.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
 	if res != nil {
 		summary(os.Stderr, res, path)
 	}
@@ -421,6 +447,9 @@ func readable(path string, res *tracer.Result) string {
 func summary(w io.Writer, r *tracer.Result, path string) {
 	fmt.Fprintf(w, "pwru-record: %d events, %d lost, %d bytes to %s; %d probes attached via %s, %d failed",
 		r.Events, r.Lost, r.Bytes, path, r.Probes, r.Backend, r.ProbesFailed)
+	if r.Files > 1 {
+		fmt.Fprintf(w, " (%d files, rotated)", r.Files)
+	}
 	if r.CopyTracking != "" {
 		fmt.Fprintf(w, "; clone tracking via %s", r.CopyTracking)
 	}
