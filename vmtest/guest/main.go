@@ -75,6 +75,7 @@ var scenarios = map[string]scenarioFunc{
 	"stackid":   scenarioStackID,
 	"helpers":   scenarioHelpers,
 	"nospace":   scenarioDiskFull,
+	"rotate":    scenarioRotate,
 	"backends":  scenarioBackends,
 	"tmulti":    scenarioTracingMulti,
 }
