@@ -118,13 +118,13 @@ type ifSeen struct {
 // setSource is one file's event stream in the merge, with its id maps
 // (file id -> merged id).
 type setSource struct {
-	f        *format.File
-	it       *format.EventIter
-	ev       format.Event
-	file     int
-	packets  map[uint32]uint32
-	stacks   map[uint32]uint32
-	blobs    map[uint32]uint32
+	f       *format.File
+	it      *format.EventIter
+	ev      format.Event
+	file    int
+	packets map[uint32]uint32
+	stacks  map[uint32]uint32
+	blobs   map[uint32]uint32
 }
 
 type sourceHeap []*setSource
