@@ -111,7 +111,8 @@ type Config struct {
 	MaxSize     int64
 
 	// Rotation: when RotateSize > 0 and Rotate is set, the capture moves
-	// to a new file once the current one reaches RotateSize bytes. The
+	// to a new file once the current one holds RotateSize bytes beyond
+	// its header and snapshots (several MB, repeated in every file). The
 	// current capture is completed (trailer written) before Rotate is
 	// called; Rotate finishes the file it handed out last (sync, close,
 	// prune) and returns the next one. Every file gets the header and the

@@ -58,7 +58,8 @@ type drainOptions struct {
 	ProbesFailed uint32
 	Status       func(Stats) // called every tick; may be nil
 
-	// RotateSize > 0: once the current file has this many bytes, its
+	// RotateSize > 0: once the current file has this many bytes beyond
+	// its header and snapshots (which every file repeats), its
 	// losses are stored, it is closed, and NextFile gives the writer of
 	// the next file (its header and snapshots already written).
 	RotateSize int64
@@ -87,6 +88,7 @@ type drainer struct {
 	baseCPU    []uint64
 	baseOther  map[string]uint64
 	rotateDue  bool
+	fileBase   int64 // bytes of the current file before its first event (header and snapshots)
 }
 
 // drain reads records until ctx is done or a limit is reached, writing
@@ -99,6 +101,7 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 		d.opts.StopDrain = time.Second
 	}
 	d.start = time.Now()
+	d.fileBase = d.dec.w.Stats().Bytes
 	var end time.Time
 	if d.opts.Duration > 0 {
 		end = d.start.Add(d.opts.Duration)
@@ -276,7 +279,7 @@ func (d *drainer) prevLost() uint64 {
 // maybeRotate notes that the current file is full: the next record goes
 // to the next file.
 func (d *drainer) maybeRotate() error {
-	if d.opts.RotateSize > 0 && d.opts.NextFile != nil && d.dec.w.Stats().Bytes >= d.opts.RotateSize {
+	if d.opts.RotateSize > 0 && d.opts.NextFile != nil && d.dec.w.Stats().Bytes-d.fileBase >= d.opts.RotateSize {
 		d.rotateDue = true
 	}
 	return nil
@@ -318,6 +321,7 @@ func (d *drainer) rotate() error {
 	}
 	d.lastLoss = nil
 	d.dec.reset(w)
+	d.fileBase = w.Stats().Bytes
 	return nil
 }
 

@@ -16,7 +16,7 @@ import (
 const rotatePort = 5640
 
 // rotateSummary is the recorder's summary of a rotated recording.
-var rotateSummary = regexp.MustCompile(`pwru-record: (\d+) events, (\d+) lost, \d+ bytes to \S+ \((\d+) files, rotated\)`)
+var rotateSummary = regexp.MustCompile(`pwru-record: (\d+) events, (\d+) lost, \d+ bytes to \S+; .*\((\d+) files, rotated\)`)
 
 // TestRotate: a flood recorded with --output-file-max-size 1 leaves
 // several files; each opens alone and is complete, and their event and

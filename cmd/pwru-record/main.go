@@ -127,7 +127,7 @@ func flags() []cli.Flag {
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long"},
 		&cli.Uint64Flag{Name: "max-events", Usage: "stop after this many events"},
 		&cli.StringFlag{Name: "max-size", Usage: "stop when the capture reaches this size (K/M/G suffixes)"},
-		&cli.Uint64Flag{Name: "output-file-max-size", Usage: "rotate: start a new file of the set (NAME-000001.pwru, NAME-000002.pwru, ...; each a complete capture) when the current one reaches this many `MB` (0 = one file)"},
+		&cli.Uint64Flag{Name: "output-file-max-size", Usage: "rotate: start a new file of the set (NAME-000001.pwru, NAME-000002.pwru, ...; each a complete capture) when the current one holds this many `MB` beyond its header and snapshots (0 = one file)"},
 		&cli.IntFlag{Name: "output-file-max-backups", Value: 3, Usage: "rotate: keep at most this many completed files besides the current one, removing the oldest (0 = keep all)"},
 		&cli.BoolFlag{Name: "list-funcs", Usage: "print the functions that would be traced and exit"},
 		// pwru's display flags: accepted, since everything they show is
