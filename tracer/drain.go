@@ -64,6 +64,9 @@ type drainOptions struct {
 	// the next file (its header and snapshots already written).
 	RotateSize int64
 	NextFile   func() (*format.Writer, error)
+
+	// Flight != nil: flight recorder mode (flight.go).
+	Flight *flightOptions
 }
 
 type drainer struct {
@@ -89,6 +92,10 @@ type drainer struct {
 	baseOther  map[string]uint64
 	rotateDue  bool
 	fileBase   int64 // bytes of the current file before its first event (header and snapshots)
+
+	flight        flightState
+	idle          *format.Writer // flight recorder: the writer between captures (never gets events)
+	windowEvicted uint64         // flight recorder: records the window let go of before the current capture's trigger
 }
 
 // drain reads records until ctx is done or a limit is reached, writing
@@ -102,6 +109,7 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 	}
 	d.start = time.Now()
 	d.fileBase = d.dec.w.Stats().Bytes
+	d.idle = d.dec.w
 	var end time.Time
 	if d.opts.Duration > 0 {
 		end = d.start.Add(d.opts.Duration)
@@ -154,10 +162,12 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 					return d.stats(reason), err
 				}
 			}
-			if err := d.dec.decode(rec.RawSample); errors.Is(err, ErrBadRecord) {
-				d.bad++
-			} else if err != nil {
-				return d.stats(reason), fmt.Errorf("write event: %w", err)
+			if d.opts.Flight != nil {
+				if err := d.flightRecord(rec.RawSample); err != nil {
+					return d.stats(reason), err
+				}
+			} else if err := d.decodeInto(rec.RawSample); err != nil {
+				return d.stats(reason), err
 			}
 			sinceTime++
 			if sinceTime < 1024 {
@@ -255,6 +265,9 @@ func (d *drainer) updateLosses() error {
 			delete(l.Other, k)
 		}
 	}
+	if d.windowEvicted > 0 {
+		l.Other["flight_window_evicted"] = d.windowEvicted
+	}
 	d.lost = d.prevLost() + l.TotalLost()
 	if d.lastLoss != nil && reflect.DeepEqual(*d.lastLoss, l) {
 		return nil
@@ -307,6 +320,16 @@ func (d *drainer) rotate() error {
 		return fmt.Errorf("rotate capture: %w", err)
 	}
 	d.files++
+	d.addBase(stored)
+	d.lastLoss = nil
+	d.dec.reset(w)
+	d.fileBase = w.Stats().Bytes
+	return nil
+}
+
+// addBase adds the losses a file stored to the base the next file's
+// losses are counted from.
+func (d *drainer) addBase(stored *format.Losses) {
 	for i, v := range stored.RingbufLost {
 		if i >= len(d.baseCPU) {
 			d.baseCPU = append(d.baseCPU, 0)
@@ -317,12 +340,10 @@ func (d *drainer) rotate() error {
 		d.baseOther = make(map[string]uint64)
 	}
 	for k, v := range stored.Other {
-		d.baseOther[k] += v
+		if k != "flight_window_evicted" {
+			d.baseOther[k] += v
+		}
 	}
-	d.lastLoss = nil
-	d.dec.reset(w)
-	d.fileBase = w.Stats().Bytes
-	return nil
 }
 
 func (d *drainer) stats(reason string) Stats {
