@@ -133,3 +133,37 @@ func TestMergeSetRefusesOtherBoot(t *testing.T) {
 		t.Errorf("merge of two boots: %v, want ErrNotOneRecording", err)
 	}
 }
+
+// TestInfoFlightRecorder: info shows where a flight recorder capture came
+// from, and the header keys are not listed as options.
+func TestInfoFlightRecorder(t *testing.T) {
+	var buf bytes.Buffer
+	hdr := &format.Header{WriterVersion: "test", Options: map[string]string{
+		"snaplen": "96", FlightWindow: "5m0s", FlightTrigger: "drop-NETFILTER_DROP",
+		FlightTriggerTime: "2026-12-02T04:00:00Z", FlightAfter: "5s"}}
+	w, err := format.NewWriter(&buf, hdr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetLosses(&format.Losses{Other: map[string]uint64{"flight_window_evicted": 1234}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := format.NewFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Info(&out, NewCapture(f), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := "window 5m0s, trigger drop-NETFILTER_DROP at 2026-12-02T04:00:00Z, then 5s; 1234 events of the window let go of before the trigger"
+	if !bytes.Contains(out.Bytes(), []byte(want)) {
+		t.Errorf("info does not say %q:\n%s", want, out.String())
+	}
+	if used, _ := UsedOptions(f.Header()); len(used) != 1 {
+		t.Errorf("used options %v, want only --snaplen", used)
+	}
+}

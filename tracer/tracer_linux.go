@@ -319,7 +319,15 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	defer s.close(res)
 	var prefix *bytes.Buffer // with rotation: the first file up to the first event
-	if cfg.RotateSize > 0 {
+	flight := cfg.FlightBytes > 0 || cfg.FlightAge > 0
+	var reasons map[uint32]string // drop reason values that trigger (nil = any)
+	var notDropped map[uint32]bool
+	if flight && cfg.TriggerDrop {
+		if reasons, notDropped, err = dropTriggerReasons(cache, cfg.TriggerReasons); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.RotateSize > 0 || flight {
 		prefix = new(bytes.Buffer)
 		out = &teeWriter{w: out, tee: prefix}
 	}
@@ -388,9 +396,16 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		return res, fmt.Errorf("write capture: %w", err)
 	}
 	var nextFile func() (*format.Writer, error)
-	if prefix != nil {
+	var fo *flightOptions
+	if prefix != nil && !flight {
 		out.(*teeWriter).tee = nil
 		if nextFile, err = rotator(prefix.Bytes(), &hdr, cfg.Rotate); err != nil {
+			return res, err
+		}
+		prefix = nil
+	} else if prefix != nil {
+		out.(*teeWriter).tee = nil
+		if fo, err = s.flightOptions(cfg, prefix.Bytes(), hdr, reasons, notDropped); err != nil {
 			return res, err
 		}
 		prefix = nil
@@ -433,6 +448,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			Status:       statusLine(cfg, log, res.Probes),
 			RotateSize:   cfg.RotateSize,
 			NextFile:     nextFile,
+			Flight:       fo,
 		},
 	}
 	st, derr := dr.run(ctx)
@@ -461,6 +477,12 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 	res.Stats.Bytes = dr.prevBytes + w.Stats().Bytes
 	res.Files = dr.files + 1
+	if fo != nil {
+		res.Files = dr.flight.files
+		if dr.flight.capturing {
+			res.Files++
+		}
+	}
 	res.Memory = sampleMemory()
 	if derr != nil {
 		return res, derr

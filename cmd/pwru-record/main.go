@@ -128,6 +128,12 @@ func flags() []cli.Flag {
 		&cli.Uint64Flag{Name: "max-events", Usage: "stop after this many events"},
 		&cli.StringFlag{Name: "max-size", Usage: "stop when the capture reaches this size (K/M/G suffixes)"},
 		&cli.Uint64Flag{Name: "output-file-max-size", Usage: "rotate: start a new file of the set (NAME-000001.pwru, NAME-000002.pwru, ...; each a complete capture) when the current one holds this many `MB` beyond its header and snapshots (0 = one file)"},
+		&cli.StringFlag{Name: "flight-recorder", Usage: "keep the last `DURATION|SIZE` (5m, 256MB) of events in memory, compressed, and write nothing until a trigger (--trigger-drop, --trigger-func, SIGUSR1) fires; then write NAME-<UTC time>-<reason>.pwru with the window and --trigger-after after it"},
+		&cli.StringSliceFlag{Name: "trigger-drop", Usage: "flight recorder: trigger on a drop of a traced skb, or only of these `REASON`s (e.g. NETFILTER_DROP; 'any' = every drop)"},
+		&cli.StringFlag{Name: "trigger-func", Usage: "flight recorder: trigger when a traced function matching this `REGEX` is hit"},
+		&cli.DurationFlag{Name: "trigger-after", Value: 5 * time.Second, Usage: "flight recorder: record this long after the trigger (kernel time of the events)"},
+		&cli.DurationFlag{Name: "trigger-holdoff", Value: 10 * time.Second, Usage: "flight recorder: no new trigger until this long after a capture ended (a storm makes one file)"},
+		&cli.IntFlag{Name: "max-triggers", Usage: "flight recorder: at most this many captures (0 = no limit)"},
 		&cli.IntFlag{Name: "output-file-max-backups", Value: 3, Usage: "rotate: keep at most this many completed files besides the current one, removing the oldest (0 = keep all)"},
 		&cli.BoolFlag{Name: "list-funcs", Usage: "print the functions that would be traced and exit"},
 		// pwru's display flags: accepted, since everything they show is
@@ -379,7 +385,18 @@ func run(c *cli.Context) error {
 	var out io.Writer = os.Stdout
 	path := c.String("output")
 	var set *fileSet
-	if mb := c.Uint64("output-file-max-size"); mb > 0 {
+	var flightDone func() error
+	if c.IsSet("flight-recorder") {
+		if err := tracer.CheckPrivileges(); err != nil {
+			return err
+		}
+		var err error
+		if flightDone, err = flightConfig(c, cfg, path); err != nil {
+			return err
+		}
+		out = io.Discard // only the flight recorder's captures are written
+		path = strings.TrimSuffix(path, ".pwru") + "-*.pwru"
+	} else if mb := c.Uint64("output-file-max-size"); mb > 0 {
 		if path == "-" {
 			return fmt.Errorf("--output-file-max-size needs --output to name a file, not stdout")
 		}
@@ -414,6 +431,11 @@ func run(c *cli.Context) error {
 	res, err := tracer.Run(ctx, cfg, out)
 	if set != nil {
 		if cerr := set.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	if flightDone != nil {
+		if cerr := flightDone(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}
