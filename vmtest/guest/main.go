@@ -76,6 +76,7 @@ var scenarios = map[string]scenarioFunc{
 	"helpers":   scenarioHelpers,
 	"nospace":   scenarioDiskFull,
 	"rotate":    scenarioRotate,
+	"flight":    scenarioFlight,
 	"backends":  scenarioBackends,
 	"tmulti":    scenarioTracingMulti,
 }
