@@ -5,7 +5,7 @@ RUN     ?= .
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help deps deps-check test unit vmtest vmtest-filters kernel-matrix lint generate check-generate fuzz bench vmbench build cross demo clean
+.PHONY: help deps deps-check test unit duckdbtest vmtest vmtest-filters kernel-matrix lint generate check-generate fuzz bench vmbench build cross demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -18,8 +18,15 @@ demo: ## the main job: record ping in a VM (good, then with a drop rule), analyz
 
 test: deps unit vmtest ## everything CI runs: install what is missing, lint, unit tests, VM end-to-end tests
 
-unit: lint check-generate deps-check ## host tests: format, analyzer, filters (no kernel needed)
-	$(GO) test -count=1 ./...
+unit: lint check-generate deps-check ## host tests: format, analyzer, filters (no kernel needed), then duckdbtest
+	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) duckdbtest
+
+DUCKDBTEST := analyze/export/duckdbtest
+
+duckdbtest: ## the Parquet export read back with real DuckDB (own module, cgo; pwru-replay never links it)
+	@! CGO_ENABLED=0 $(GO) list -deps ./cmd/pwru-replay | grep -q duckdb || (echo "duckdbtest: pwru-replay links DuckDB"; exit 1)
+	cd $(DUCKDBTEST) && CGO_ENABLED=1 $(GO) test -count=1 -timeout 20m ./...
 
 vmtest: ## real-kernel end-to-end tests in qemu (KERNEL=5.10|6.1|6.12|latest|all, comma lists too; RUN=regex)
 	$(GO) test -tags vmtest -count=1 -timeout 80m -v ./vmtest/ -run '$(RUN)' -args -kernels=$(KERNEL)
@@ -36,6 +43,7 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) vet -tags vmtest ./vmtest/...
 	$(GO) tool staticcheck ./...
+	cd $(DUCKDBTEST) && $(GO) vet ./... && $$(cd $(CURDIR) && $(GO) tool -n staticcheck) ./...
 
 generate: ## rebuild the bpf2go output (needs clang, bpftool)
 	$(GO) generate ./bpf/...
@@ -54,8 +62,8 @@ bench: ## Go benchmarks as one table
 	./scripts/bench.sh
 
 VMBENCH_KERNELS ?= 6.1,6.12
-vmbench: ## recorder figures in the test VM (attach, BPF cost, zero-loss rate, bytes/event) as one table (VMBENCH_KERNELS=6.1,6.12)
-	$(GO) run ./vmtest/vmbench -kernels '$(VMBENCH_KERNELS)'
+vmbench: ## recorder figures in the test VM (attach, BPF cost, zero-loss rate, bytes/event) as one table (VMBENCH_KERNELS=6.1,6.12; VMBENCH_BASELINE=<pwru-record binary> measured first in each boot)
+	$(GO) run ./vmtest/vmbench -kernels '$(VMBENCH_KERNELS)' $(if $(VMBENCH_BASELINE),-baseline '$(VMBENCH_BASELINE)')
 
 LIBPCAP := $(CURDIR)/.cache/libpcap
 

@@ -2,7 +2,8 @@
 // any operating system: pwru's live output ([Print]), a summary ([Info]),
 // skb journeys ([Paths]), statistics ([Stats]), a pcapng export
 // ([WritePcap]), the difference between two runs ([Diff]) and a smaller
-// capture holding only the interesting skbs ([Slice]).
+// capture holding only the interesting skbs ([Slice]), and the rows of
+// a Parquet dataset ([Export]; written by analyze/export).
 //
 // Every address is symbolized with the capture's own kallsyms and every
 // struct, enum and drop reason is rendered with the capture's own BTF

@@ -110,6 +110,7 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	if h.Snaplen != 0 {
 		kv("snaplen", "%d", h.Snaplen)
 	}
+	kv("reveals", "%s", reveals(h, sum))
 	infoDetails(&b, c, kv)
 	if !h.Start.IsZero() {
 		kv("recording", "started %s", h.Start.In(loc).Format(time.RFC3339Nano))
@@ -303,4 +304,37 @@ func countNetns(f *format.File) int {
 		seen[i.Netns] = true
 	}
 	return len(seen)
+}
+
+// revealsOf says what a capture shows whoever reads it: real or redacted
+// kernel addresses, and how much of the packets.
+func revealsOf(h *format.Header, sum format.Summary) InfoReveals {
+	r := InfoReveals{Addresses: "real", Payload: "full"}
+	if h.Redaction&format.RedactAddresses != 0 {
+		r.Addresses = "redacted"
+	}
+	switch {
+	case sum.Packets == 0:
+		r.Payload = "none"
+	case h.Redaction&format.RedactPayloads != 0:
+		r.Payload = "headers"
+	}
+	return r
+}
+
+// reveals renders revealsOf for the text view.
+func reveals(h *format.Header, sum format.Summary) string {
+	r := revealsOf(h, sum)
+	addrs := "addresses real (kernel layout: KASLR base, heap)"
+	if r.Addresses == "redacted" {
+		addrs = "addresses redacted (pseudonyms)"
+	}
+	payload := "payload " + r.Payload
+	switch {
+	case r.Payload == "headers":
+		payload = "payload headers (L2-L4, the rest zeroed)"
+	case r.Payload == "full" && h.Snaplen != 0:
+		payload = fmt.Sprintf("payload full (up to %d bytes per packet)", h.Snaplen)
+	}
+	return addrs + ", " + payload
 }

@@ -155,6 +155,7 @@ type InfoDoc struct {
 	CommandLine   []string          `json:"command_line,omitempty"`
 	PcapFilter    string            `json:"pcap_filter,omitempty"`
 	Snaplen       uint32            `json:"snaplen"`
+	Reveals       InfoReveals       `json:"reveals"`
 	Options       map[string]string `json:"options"`
 	Start         string            `json:"start,omitempty"`
 	FirstEventNs  uint64            `json:"first_event_ns,omitempty"`
@@ -176,6 +177,12 @@ type InfoDoc struct {
 	Losses        InfoLosses        `json:"losses"`
 	Sections      []InfoSection     `json:"sections"`
 	TopFunctions  []InfoFunc        `json:"top_functions,omitempty"`
+}
+
+// InfoReveals says what the capture shows whoever reads it.
+type InfoReveals struct {
+	Addresses string `json:"addresses"` // "real" or "redacted"
+	Payload   string `json:"payload"`   // "full", "headers" or "none"
 }
 
 // InfoKernel is the recording host's uname.
@@ -224,7 +231,7 @@ func InfoJSON(c *Capture, o *InfoOptions) (*InfoDoc, error) {
 	d := &InfoDoc{
 		File: c.Path, Size: o.Size, Format: sum.Version, Complete: sum.Complete, Truncated: sum.Truncated,
 		Recorder: h.WriterVersion, Host: h.Hostname, Kernel: InfoKernel(h.Uname), BootID: h.BootID, CommandLine: h.CommandLine,
-		PcapFilter: h.PcapFilter, Snaplen: h.Snaplen, Options: map[string]string{},
+		PcapFilter: h.PcapFilter, Snaplen: h.Snaplen, Reveals: revealsOf(h, sum), Options: map[string]string{},
 		Events: sum.Events, Packets: sum.Packets, Stacks: sum.Stacks, Blobs: sum.Blobs, Probes: len(f.Probes()),
 		FailedProbes: failedProbes(c), Netns: interfacesByNetns(c), BTF: []string{},
 	}

@@ -92,3 +92,17 @@ func TestCompareSources(t *testing.T) {
 		t.Errorf("CompareSources = %q", n)
 	}
 }
+
+// FuzzOptionValue: any recorded value renders without panic, and a
+// rendered value renders to itself.
+func FuzzOptionValue(f *testing.F) {
+	f.Add("{[] { false false} false false}")
+	f.Add("{[a b] { false false} true false}")
+	f.Add("8M")
+	f.Fuzz(func(t *testing.T, v string) {
+		once := OptionValue(v)
+		if twice := OptionValue(once); twice != once && goSliceValue.MatchString(v) {
+			t.Errorf("OptionValue(%q) = %q, then %q", v, once, twice)
+		}
+	})
+}

@@ -25,7 +25,7 @@ func (p *printer) json(e *format.Event, l *life) {
 	}
 	b = strconv.AppendUint(b, e.Time, 10)
 	b = append(b, `,"time_utc":"`...)
-	b = p.wall(e).UTC().AppendFormat(b, time.RFC3339Nano)
+	b = p.appendUTC(b, e)
 	b = append(b, '"')
 	b = append(b, `,"cpu":`...)
 	b = strconv.AppendUint(b, uint64(e.CPU), 10)
@@ -144,6 +144,35 @@ func (p *printer) json(e *format.Event, l *life) {
 		b = p.appendBPFMapJSON(b, e)
 	}
 	p.buf = append(b, "}\n"...)
+}
+
+// appendUTC appends the event's wall-clock time as time.RFC3339Nano in
+// UTC; the part up to the second is formatted once per second.
+func (p *printer) appendUTC(b []byte, e *format.Event) []byte {
+	ns := int64(e.Time) + p.c.File.Header().MonoOffset
+	sec, frac := ns/1e9, ns%1e9
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e9
+	}
+	if p.utcPrefix == nil || sec != p.utcSec {
+		p.utcSec = sec
+		p.utcPrefix = time.Unix(sec, 0).UTC().AppendFormat(p.utcPrefix[:0], "2006-01-02T15:04:05")
+	}
+	b = append(b, p.utcPrefix...)
+	if frac != 0 {
+		var d [10]byte
+		d[0] = '.'
+		for i := 9; i >= 1; i-- {
+			d[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := 10
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 func appendJSONTuple(b []byte, t *format.Tuple, flags uint8, withFlags bool) []byte {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pwru-record/pwru-record/format"
 )
 
 func openVM(t *testing.T, name string) *Capture {
@@ -101,3 +103,19 @@ func TestAbsoluteTimestampZone(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendUTC: time_utc is time.RFC3339Nano of the event's wall time.
+func TestAppendUTC(t *testing.T) {
+	c := mustCapture(t, "basic")
+	p := &printer{c: c}
+	off := c.File.Header().MonoOffset
+	for _, ns := range []int64{0, 1, 999_999_999, 1_000_000_000, 1_500_000_000, 123_456_789_000, 86_400_000_000_001} {
+		e := formatEvent(uint64(ns))
+		want := time.Unix(0, ns+off).UTC().Format(time.RFC3339Nano)
+		if got := string(p.appendUTC(nil, &e)); got != want {
+			t.Errorf("appendUTC(%d) = %s, want %s", ns, got, want)
+		}
+	}
+}
+
+func formatEvent(t uint64) format.Event { return format.Event{Time: t} }

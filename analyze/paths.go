@@ -44,6 +44,68 @@ type journey struct {
 	last      uint64
 	truncated int
 	parent    uint64 // skb address of the skb this one was cloned from
+	// Export only: the address as text, and the first decoded payload.
+	addr   string
+	pkt    pktInfo
+	hasPkt bool
+}
+
+// journeyBuilder builds the journey of every selected skb (the steps of
+// [Paths] and the path of the export's skbs table) in life.ext.
+type journeyBuilder struct {
+	maxSteps   int
+	trackFirst map[uint64]uint64 // track id -> addr of the first skb with it
+}
+
+func newJourneyBuilder(maxSteps int) *journeyBuilder {
+	return &journeyBuilder{maxSteps: maxSteps, trackFirst: map[uint64]uint64{}}
+}
+
+// event adds a selected event to its skb's journey (nothing for events
+// without an skb) and returns the journey.
+func (b *journeyBuilder) event(e *format.Event, l *life) *journey {
+	if l == nil {
+		return nil
+	}
+	j, _ := l.ext.(*journey)
+	if j == nil {
+		j = &journey{tuple: e.Tuple}
+		if l.track != 0 {
+			if a, ok := b.trackFirst[l.track]; ok && a != l.addr {
+				j.parent = a
+			} else if !ok {
+				b.trackFirst[l.track] = l.addr
+			}
+		}
+		l.ext = j
+	}
+	if betterTuple(&j.tuple, &e.Tuple) {
+		j.tuple = e.Tuple
+	}
+	var dt uint64
+	if len(j.steps) > 0 {
+		dt = e.Time - j.last
+	}
+	j.last = e.Time
+	if len(j.steps) >= b.maxSteps {
+		j.truncated++
+		return j
+	}
+	j.steps = append(j.steps, step{probe: e.ProbeID, netns: e.Netns, ifidx: e.Ifindex, reason: e.DropReason, flags: e.Flags, dt: dt})
+	return j
+}
+
+// end returns the journey of an ended lifetime (nil when none of its
+// events was selected).
+func (b *journeyBuilder) end(l *life) *journey {
+	j, _ := l.ext.(*journey)
+	if j == nil {
+		return nil
+	}
+	if l.track != 0 && b.trackFirst[l.track] == l.addr {
+		delete(b.trackFirst, l.track)
+	}
+	return j
 }
 
 // pathGroup aggregates identical journeys.
@@ -127,7 +189,6 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 	}
 	groups := map[string]*pathGroup{}
 	var ordered []*pathGroup
-	trackFirst := map[uint64]uint64{} // track id -> addr of the first skb with it
 	var werr error
 	shown := 0
 	emit := func(l *life, j *journey) {
@@ -160,45 +221,14 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 			}
 		}
 	}
+	jb := newJourneyBuilder(maxSteps)
 	err = s.run(func(e *format.Event, l *life) error {
-		if l == nil {
-			return nil
-		}
-		j, _ := l.ext.(*journey)
-		if j == nil {
-			j = &journey{tuple: e.Tuple}
-			if l.track != 0 {
-				if a, ok := trackFirst[l.track]; ok && a != l.addr {
-					j.parent = a
-				} else if !ok {
-					trackFirst[l.track] = l.addr
-				}
-			}
-			l.ext = j
-		}
-		if betterTuple(&j.tuple, &e.Tuple) {
-			j.tuple = e.Tuple
-		}
-		var dt uint64
-		if len(j.steps) > 0 {
-			dt = e.Time - j.last
-		}
-		j.last = e.Time
-		if len(j.steps) >= maxSteps {
-			j.truncated++
-			return nil
-		}
-		j.steps = append(j.steps, step{probe: e.ProbeID, netns: e.Netns, ifidx: e.Ifindex, reason: e.DropReason, flags: e.Flags, dt: dt})
+		jb.event(e, l)
 		return nil
 	}, func(l *life) {
-		j, _ := l.ext.(*journey)
-		if j == nil {
-			return
+		if j := jb.end(l); j != nil {
+			emit(l, j)
 		}
-		if l.track != 0 && trackFirst[l.track] == l.addr {
-			delete(trackFirst, l.track)
-		}
-		emit(l, j)
 	})
 	if err != nil {
 		return err

@@ -18,6 +18,9 @@ type pktInfo struct {
 	// number, or ICMP id<<16|seq; hasIdent says whether it is usable.
 	ident    uint64
 	hasIdent bool
+	// ipID is the IPv4 identification or the IPv6 fragment id (hasIPID).
+	ipID     uint32
+	hasIPID  bool
 	inner    format.Tuple
 	innerOK  bool
 	innerTCP uint8
@@ -67,6 +70,8 @@ func parseInto(pi *pktInfo, data []byte, l3, inner bool) {
 	var l4 []byte
 	var ident uint64
 	hasIdent := false
+	var ipID uint32
+	hasIPID := false
 	fragOff := false
 	switch etype {
 	case etherIPv4:
@@ -82,6 +87,7 @@ func parseInto(pi *pktInfo, data []byte, l3, inner bool) {
 		t.Proto = data[9]
 		ident = uint64(binary.BigEndian.Uint16(data[4:6]))
 		hasIdent = true
+		ipID, hasIPID = uint32(ident), true
 		fragOff = binary.BigEndian.Uint16(data[6:8])&0x1fff != 0
 		l4 = data[ihl:]
 	case etherIPv6:
@@ -113,6 +119,7 @@ func parseInto(pi *pktInfo, data []byte, l3, inner bool) {
 				t.Proto = l4[0]
 				ident = uint64(binary.BigEndian.Uint32(l4[4:8]))
 				hasIdent = true
+				ipID, hasIPID = uint32(ident), true
 				fragOff = binary.BigEndian.Uint16(l4[2:4])&0xfff8 != 0
 				l4 = l4[8:]
 				continue
@@ -160,6 +167,7 @@ func parseInto(pi *pktInfo, data []byte, l3, inner bool) {
 	pi.ok = true
 	pi.tuple, pi.tcpFlags = t, flags
 	pi.ident, pi.hasIdent = ident, hasIdent
+	pi.ipID, pi.hasIPID = ipID, hasIPID
 }
 
 // parseTunnel decodes the inner packet of a VXLAN (4789, 8472) or Geneve

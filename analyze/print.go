@@ -84,6 +84,9 @@ type printer struct {
 	metaNames []string
 	metaDone  bool
 	metaBuf   []metaField
+	// utcSec and utcPrefix cache the JSON time_utc up to the second.
+	utcSec    int64
+	utcPrefix []byte
 }
 
 type recentTuple struct {

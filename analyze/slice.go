@@ -23,6 +23,14 @@ type SliceOptions struct {
 	// skb_drop_reason), with the structs they point to reduced to
 	// forward declarations.
 	TrimSymbols bool
+	// Redact replaces every kernel and heap address (skbs, stacks,
+	// callers, kallsyms, probes, pointers in blobs) with a stable
+	// pseudonym; symbols keep their offsets within each module, so every
+	// address symbolizes as before. The header says so (RedactAddresses).
+	Redact bool
+	// HeadersOnly zeroes the payload bytes after the L2-L4 headers
+	// (RedactPayloads).
+	HeadersOnly bool
 	// Description is recorded in the new header's options as
 	// "sliced-with" (e.g. the command line).
 	Description string
@@ -58,6 +66,14 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 		desc = "pwru-replay slice"
 	}
 	h.Options["sliced-with"] = desc
+	r := &redactor{}
+	if o.Redact {
+		r = newRedactor(c)
+		h.Redaction |= format.RedactAddresses
+	}
+	if o.HeadersOnly && !o.NoPayload {
+		h.Redaction |= format.RedactPayloads
+	}
 	fw, err := format.NewWriter(w, &h, o.Writer)
 	if err != nil {
 		return nil, fmt.Errorf("create capture: %w", err)
@@ -72,14 +88,14 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 			return nil, err
 		}
 		if syms := c.Symbols(); syms != nil && syms.Len() > 0 {
-			if err := fw.AddKallsyms(syms.All()); err != nil {
+			if err := fw.AddKallsyms(r.symbols(syms.All())); err != nil {
 				return nil, fmt.Errorf("write kallsyms: %w", err)
 			}
 			st.Symbols = uint64(syms.Len())
 		}
 	}
 	if ps := src.Probes(); len(ps) > 0 {
-		if err := fw.AddProbes(ps); err != nil {
+		if err := fw.AddProbes(r.probes(ps)); err != nil {
 			return nil, fmt.Errorf("write probes: %w", err)
 		}
 	}
@@ -113,6 +129,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 	}
 	err = s.run(func(e *format.Event, l *life) error {
 		ne := *e
+		ne.SKB, ne.Caller = r.addr(e.SKB), r.addr(e.Caller)
 		var err error
 		ne.StackID, err = remap(stackIDs, e.StackID, func() (uint32, error) {
 			ips, err := src.Stack(e.StackID)
@@ -125,7 +142,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 				}
 			}
 			st.Stacks++
-			return fw.AddStack(ips)
+			return fw.AddStack(r.stack(ips))
 		})
 		if err != nil {
 			return err
@@ -140,7 +157,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 					return 0, fmt.Errorf("read blob %d: %w", id, err)
 				}
 				st.Blobs++
-				return fw.AddBlob(kind, data)
+				return fw.AddBlob(kind, r.blob(kind, data))
 			})
 			if err != nil {
 				return err
@@ -157,6 +174,9 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 					return 0, fmt.Errorf("read packet %d: %w", e.PayloadID, err)
 				}
 				st.Packets++
+				if o.HeadersOnly {
+					p = headersOnly(p)
+				}
 				return fw.AddPacket(p)
 			})
 			if err != nil {
@@ -182,7 +202,7 @@ func Slice(w io.Writer, c *Capture, o *SliceOptions) (*SliceStats, error) {
 		return nil, err
 	}
 	if o.TrimSymbols {
-		n, err := writeTrimmedSymbols(fw, c, addrs, hit)
+		n, err := writeTrimmedSymbols(fw, c, r, addrs, hit)
 		if err != nil {
 			return nil, err
 		}
@@ -222,7 +242,7 @@ func copyBTF(fw *format.Writer, src *format.File) error {
 }
 
 // writeTrimmedSymbols keeps the symbols of the probes hit and of addrs.
-func writeTrimmedSymbols(fw *format.Writer, c *Capture, addrs map[uint64]struct{}, hit map[uint32]bool) (uint64, error) {
+func writeTrimmedSymbols(fw *format.Writer, c *Capture, r *redactor, addrs map[uint64]struct{}, hit map[uint32]bool) (uint64, error) {
 	syms := c.Symbols()
 	if syms == nil || syms.Len() == 0 {
 		return 0, nil
@@ -262,7 +282,7 @@ func writeTrimmedSymbols(fw *format.Writer, c *Capture, addrs map[uint64]struct{
 	if len(out) == 0 {
 		return 0, nil
 	}
-	if err := fw.AddKallsyms(out); err != nil {
+	if err := fw.AddKallsyms(r.symbols(out)); err != nil {
 		return 0, fmt.Errorf("write kallsyms: %w", err)
 	}
 	return uint64(len(out)), nil

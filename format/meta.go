@@ -40,7 +40,11 @@ func appendHeader(b []byte, h *Header) []byte {
 		b = appendString(b, h.Options[k])
 	}
 	b = appendString(b, h.PcapFilter)
-	return appendUvarint(b, uint64(h.Snaplen))
+	b = appendUvarint(b, uint64(h.Snaplen))
+	if h.Redaction != 0 {
+		b = appendUvarint(b, uint64(h.Redaction))
+	}
+	return b
 }
 
 func decodeHeader(p []byte) (*Header, error) {
@@ -70,6 +74,9 @@ func decodeHeader(p []byte) (*Header, error) {
 	}
 	h.PcapFilter = d.str()
 	h.Snaplen = d.u32v()
+	if d.remaining() > 0 { // added after 1.0: absent = 0
+		h.Redaction = Redaction(d.uvarint())
+	}
 	if d.err != nil {
 		return nil, asCorrupt(d.err)
 	}

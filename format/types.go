@@ -159,7 +159,23 @@ type Header struct {
 	Options     map[string]string // every recorder option, flag name -> value
 	PcapFilter  string            // the pcap filter as typed
 	Snaplen     uint32
+	// Redaction says what was removed for sharing (pwru-replay slice
+	// --redact, --headers-only); 0 for a recording as made.
+	Redaction Redaction
 }
+
+// Redaction bits of [Header.Redaction].
+type Redaction uint64
+
+const (
+	// RedactAddresses: every kernel and heap address (skbs, stacks,
+	// callers, kallsyms, probes, pointers in blobs) is a stable
+	// pseudonym; kernel text keeps its offsets within each module, so
+	// symbolization is unchanged.
+	RedactAddresses Redaction = 1 << iota
+	// RedactPayloads: packet bytes after the L2-L4 headers are zeroes.
+	RedactPayloads
+)
 
 // Losses counts what a capture does not contain. The writer stores it
 // periodically and at the end; the last copy wins.

@@ -9,6 +9,8 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # -cpu 1: the targets are stated per core.
 go test -run '^$' -bench . -benchmem -benchtime "$benchtime" -cpu 1 $pkgs | tee "$out" >&2
+# DuckDB over ten million exported events (its own module: cgo).
+(cd analyze/export/duckdbtest && go test -run '^$' -bench . -benchtime "${DUCKDB_BENCHTIME:-3x}" -cpu 1 .) | tee -a "$out" >&2
 echo
 printf '| %-52s | %14s | %10s | %12s | %10s |\n' benchmark events/s B/event ns/op allocs/op
 printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..12})"

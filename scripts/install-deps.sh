@@ -14,6 +14,8 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio xz-utils zstd dpkg apt debian-archive-keyring
 	# checking pcapng output
 	tshark
+	# make duckdbtest: the DuckDB bindings (cgo) link libstdc++
+	g++
 	# make build: scripts/build-libpcap.sh builds a static libpcap from Debian's source package
 	flex bison dpkg-dev
 )

@@ -145,10 +145,17 @@ type Config struct {
 	WriterVersion string
 
 	// Side channels.
-	ReadyFile string    // written once every probe is attached
+	ReadyFile string    // written (0600) once every probe is attached and Started returned
 	Log       io.Writer // progress, status line and detach notice (nil = silent)
 	Terminal  bool      // Log is a terminal: draw a progress bar and a status line
 	BPFStats  bool      // measure the kernel program's run time (kernel.bpf_stats_enabled)
+
+	// Started, when set, is called once every probe is attached, the
+	// capture's head (snapshots, probes) is written and the ring buffer is
+	// open, before the ready file is written: the caller puts the output in
+	// place there and may drop its privileges (recording goes on with the
+	// descriptors already held). An error ends the recording.
+	Started func() error
 }
 
 // Validate checks c and fills in defaults. Errors wrap [ErrConfig].

@@ -51,6 +51,16 @@ type Result struct {
 	// Memory when the capture was complete; Memory.Peak is the peak RSS
 	// of the whole recording.
 	Memory Memory
+	// Planned is the number of probes the recording tried to attach;
+	// Recording says that recording began (Config.Started was called).
+	// A Result with Recording false describes a start that failed: the
+	// output holds no usable capture.
+	Planned   int
+	Recording bool
+	// LossCounters is empty when the kernel's loss counters were read;
+	// otherwise why they could not be (after Config.Started dropped the
+	// privileges on a kernel whose bpf() needs CAP_BPF for map lookups).
+	LossCounters string
 }
 
 // ListFuncs returns what a recording with cfg would trace: the sk_buff
@@ -347,8 +357,9 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	debug.FreeOSMemory()
 	clock.mark("free")
 
+	res.Planned = len(s.probes) + len(s.mapProbes)
 	if err := s.load(disc, backend, ifindex); err != nil {
-		return nil, err
+		return res, err
 	}
 	clock.mark("load")
 
@@ -363,7 +374,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	}
 
 	if err := s.attach(ctx, disc, backend); err != nil {
-		return nil, err
+		return res, err
 	}
 	clock.mark("attach")
 	res.Startup = clock.phases
@@ -410,13 +421,6 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		}
 		prefix = nil
 	}
-	if cfg.ReadyFile != "" {
-		if err := os.WriteFile(cfg.ReadyFile, []byte("ready\n"), 0o644); err != nil {
-			return res, fmt.Errorf("write ready file: %w", err)
-		}
-	}
-	fmt.Fprintf(log, "attached %d probes (%s), %d failed; recording\n", res.Probes, res.Backend, res.ProbesFailed)
-
 	// What startup needed (kernel BTF decoded, kallsyms, the injected
 	// spec) is not needed while recording: let it go.
 	s.cache, s.spec, s.kernel = nil, nil, nil
@@ -428,6 +432,32 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		return res, fmt.Errorf("open ring buffer: %w", err)
 	}
 	defer rd.Close()
+	var losses LossSource = mapLosses{s.coll.Maps["counters"], s.allPrograms()}
+	if cfg.Started != nil {
+		if err := cfg.Started(); err != nil {
+			return res, err
+		}
+		// Without privileges a kernel may refuse bpf() map lookups
+		// (kernel.unprivileged_bpf_disabled before the checks moved to
+		// program load): record without loss counters, and say so.
+		if _, _, err := losses.Losses(); err != nil {
+			res.LossCounters = err.Error()
+			losses = unreadableLosses{}
+			fmt.Fprintf(log, "warning: loss counters unreadable now (%v): the capture counts them as loss_counters_unreadable\n", err)
+		}
+	}
+	res.Recording = true
+	if cfg.ReadyFile != "" {
+		if err := writeReadyFile(cfg.ReadyFile); err != nil {
+			// The capture is in place: complete it, empty.
+			if cerr := w.Close(); cerr != nil {
+				return res, errors.Join(err, fmt.Errorf("complete capture: %w", cerr))
+			}
+			return res, err
+		}
+	}
+	fmt.Fprintf(log, "attached %d probes (%s), %d failed; recording\n", res.Probes, res.Backend, res.ProbesFailed)
+
 	clock.mark("ring buffer")
 	res.Startup = clock.phases
 	freeing := make(map[uint32]bool)
@@ -439,7 +469,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	dr := &drainer{
 		ring:   rd,
 		dec:    newDecoder(w, freeing),
-		losses: mapLosses{s.coll.Maps["counters"], s.allPrograms()},
+		losses: losses,
 		opts: drainOptions{
 			MaxEvents:    cfg.MaxEvents,
 			MaxSize:      cfg.MaxSize,
@@ -567,12 +597,13 @@ func humanBytes(n int64) string {
 // chooseBackend returns the backend of the skb functions and the kprobe
 // backend of everything else (non-skb functions, BPF helpers, map
 // functions, and the skb functions fentry cannot attach), with the
-// multi-link layout when the skb functions use it. auto takes fentry only
-// where the tracing multi-link works: it attaches all functions about as
-// fast as kprobe-multi and costs less per run; one fentry link per
-// function takes as long to attach as single kprobes and several times as
-// long to detach (see README, vmbench). Otherwise kprobe-multi, otherwise
-// kprobe. Every choice is feature-probed on the running kernel.
+// multi-link layout when the skb functions use it. auto is kprobe-multi,
+// else kprobe: fentry is taken only when asked for. It is not proven
+// cheaper here: in one vmbench boot of 7.2 the fentry multi-link cost
+// 3.5x kprobe-multi's BPF time per run, and one fentry link per function
+// (6.1, 6.12) attaches several times slower than single kprobes (every
+// program is verified on its own); see README. Every choice is
+// feature-probed on the running kernel.
 func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string, *tracingmulti.Layout, error) {
 	kprobe := BackendKprobe
 	if features.HaveBPFLinkKprobeMulti() == nil {
@@ -587,6 +618,12 @@ func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string
 		}
 		return BackendKprobeMulti, BackendKprobeMulti, nil, nil
 	case BackendFentry:
+		if cfg.NonSKBFuncs != "" {
+			// The caller chains are matched on kprobe stacks; an fentry
+			// program's stack starts in its trampoline (not verified to
+			// line up: refused rather than losing events silently).
+			return "", "", nil, fmt.Errorf("%w: --backend fentry does not support --filter-non-skb-funcs (use a kprobe backend)", ErrConfig)
+		}
 		if err := fentryProbe(cache); err != nil {
 			return "", "", nil, fmt.Errorf("%w: --backend fentry: kernel does not support it: %w", ErrConfig, err)
 		}
@@ -594,9 +631,6 @@ func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string
 		if err != nil {
 			fmt.Fprintf(log, "fentry: one link per function (no multi-link: %v)\n", err)
 		}
-		return BackendFentry, kprobe, multi, nil
-	}
-	if multi, err := multiProbe(cache); err == nil {
 		return BackendFentry, kprobe, multi, nil
 	}
 	return kprobe, kprobe, nil, nil
@@ -1113,6 +1147,35 @@ func (s *session) close(res *Result) {
 		s.coll.Close()
 	}
 	res.Detach = time.Since(t0)
+}
+
+// writeReadyFile announces that every probe is attached: a new file,
+// mode 0600 whatever the umask, never through a symlink.
+func writeReadyFile(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	if _, err := f.WriteString("ready\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	return nil
+}
+
+// unreadableLosses stands for loss counters the recorder may no longer
+// read: the capture says so instead of showing zero losses.
+type unreadableLosses struct{}
+
+func (unreadableLosses) Losses() ([]uint64, map[string]uint64, error) {
+	return nil, map[string]uint64{"loss_counters_unreadable": 1}, nil
 }
 
 // allPrograms returns the main collection's programs and the fentry

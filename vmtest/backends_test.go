@@ -30,7 +30,16 @@ func TestBackends(t *testing.T) {
 		}
 		got := map[string]*seen{}
 		var names []string
+		refused := false
 		for _, r := range c.rep.Runs {
+			if r.Name == "fentry" && r.ExitCode != 0 && strings.Contains(r.Stderr, "--backend fentry: kernel does not support it") {
+				// Refused up front, with the reason (e.g. no fentry
+				// attach cookies on 5.10): the kprobe backends are
+				// compared alone.
+				t.Logf("fentry refused on %s: %s", c.rep.Kernel, strings.TrimSpace(r.Stderr))
+				refused = true
+				continue
+			}
 			names = append(names, r.Name)
 			cp := openCapture(t, c, r.Name)
 			s := &seen{perPacket: map[int]map[string]int{}, callers: map[string]uint64{}}
@@ -80,8 +89,8 @@ func TestBackends(t *testing.T) {
 				t.Errorf("fentry: no probe of kind fentry in the capture (kinds %v)", kinds)
 			}
 		}
-		if !slices.Contains(names, "kprobe") || !slices.Contains(names, "fentry") {
-			t.Fatalf("runs %v: want kprobe and fentry at least", names)
+		if !slices.Contains(names, "kprobe") || (len(names) < 2 && !refused) {
+			t.Fatalf("runs %v: want kprobe and another backend at least", names)
 		}
 		ref := got["kprobe"]
 		for _, name := range names {

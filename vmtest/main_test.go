@@ -66,6 +66,7 @@ var scenarios = []scenario{
 	{name: "flight", test: "TestFlight", recorder: true, replay: true},
 	{name: "backends", test: "TestBackends", recorder: true},
 	{name: "tmulti", test: "TestTracingMulti"},
+	{name: "privdrop", test: "TestPrivDrop", recorder: true},
 }
 
 // kernelRun is the outcome of booting one kernel.

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"os/user"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -108,7 +111,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "filter-tunnel-pcap-l2", Usage: "pcap filter on the inner Ethernet frame of VXLAN/Geneve packets"},
 		&cli.StringFlag{Name: "filter-tunnel-pcap-l3", Usage: "pcap filter on the inner IP packet of VXLAN/Geneve packets"},
 		&cli.IntFlag{Name: "filter-kprobe-batch", Value: tracer.DefaultBatch, Usage: "single kprobes attached at a time"},
-		&cli.StringFlag{Name: "backend", Value: tracer.BackendAuto, Usage: "auto, kprobe, kprobe-multi or fentry (skb functions; auto: fentry where the tracing multi-link works, else kprobe-multi, else kprobe)"},
+		&cli.StringFlag{Name: "backend", Value: tracer.BackendAuto, Usage: "auto, kprobe, kprobe-multi or fentry (skb functions; auto: kprobe-multi, else kprobe)"},
 		&cli.BoolFlag{Name: "all-kmods", Usage: "also trace functions of every loaded kernel module"},
 		&cli.StringSliceFlag{Name: "kmods", Usage: "also trace functions of these kernel modules"},
 		&cli.BoolFlag{Name: "output-skb", Usage: "record the raw struct sk_buff bytes"},
@@ -122,8 +125,12 @@ func flags() []cli.Flag {
 		&cli.UintFlag{Name: "snaplen", Value: tracer.DefaultSnaplen, Usage: "payload bytes to record (0 = none)"},
 		&cli.StringFlag{Name: "payload", Value: "first", Usage: "first: record the payload when an skb is first seen and when it changes; every: on every event"},
 		&cli.StringFlag{Name: "ringbuf-size", Value: "8M", Usage: "ring buffer size (power of two, K/M suffixes)"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o", "output-file"}, Value: "pwru.pwru", Usage: "capture file (- = stdout)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o", "output-file"}, Value: "pwru.pwru", Usage: "capture file (- = stdout); written to a temporary file beside it until recording starts"},
 		&cli.StringFlag{Name: "kernel-btf", Usage: "raw vmlinux BTF `FILE` for a kernel without /sys/kernel/btf/vmlinux (e.g. from BTFHub): used to find and trace functions and stored in the capture"},
+		&cli.StringFlag{Name: "file-mode", Usage: "permission bits of the capture in octal (default 0600, 0640 with --group)"},
+		&cli.StringFlag{Name: "group", Usage: "group owner of the capture, to share it with a team"},
+		&cli.BoolFlag{Name: "force", Usage: "write through a symbolic link at the --output name (refused otherwise)"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"Z"}, Usage: "once every probe is attached and the capture is open, drop to this user (and its groups) with no capabilities left, as tcpdump -Z"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long"},
 		&cli.Uint64Flag{Name: "max-events", Usage: "stop after this many events"},
 		&cli.StringFlag{Name: "max-size", Usage: "stop when the capture reaches this size (K/M/G suffixes)"},
@@ -363,8 +370,7 @@ func isTerminal(f *os.File) bool {
 func run(c *cli.Context) error {
 	cfg, err := config(c)
 	if err != nil {
-		// A flag's value is wrong: a usage error.
-		return usageError{err}
+		return err
 	}
 	if n := displayNote(c); n != "" {
 		fmt.Fprintf(c.App.ErrWriter, "pwru-record: %s\n", n)
@@ -382,7 +388,20 @@ func run(c *cli.Context) error {
 	cfg.Log = os.Stderr
 	cfg.Terminal = isTerminal(os.Stderr)
 
+	oo, err := outputOpts(c)
+	if err != nil {
+		return err
+	}
+	var drop *identity
+	if u := c.String("user"); u != "" {
+		if drop, err = lookupUser(u); err != nil {
+			return err
+		}
+	} else {
+		runtime.UnlockOSThread() // locked for dropPrivileges only (privdrop.go)
+	}
 	var out io.Writer = os.Stdout
+	var of *output
 	path := c.String("output")
 	var set *fileSet
 	var flightDone func() error
@@ -418,12 +437,27 @@ func run(c *cli.Context) error {
 		if err := tracer.CheckPrivileges(); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-		if err != nil {
-			return fmt.Errorf("create capture: %w", err)
+		if of, err = createOutput(path, oo); err != nil {
+			return err
 		}
-		defer f.Close()
-		out = f
+		out = of.f
+	}
+	var dropNote string
+	cfg.Started = func() error {
+		if of != nil {
+			if err := of.place(); err != nil {
+				return err
+			}
+		}
+		if drop != nil {
+			d, err := dropPrivileges(drop)
+			if err != nil {
+				return err
+			}
+			runtime.UnlockOSThread()
+			dropNote = d.String()
+		}
+		return nil
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -439,8 +473,21 @@ func run(c *cli.Context) error {
 			err = cerr
 		}
 	}
-	if res != nil {
+	if of != nil {
+		if res == nil || !res.Recording {
+			of.abort()
+		} else if cerr := of.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	switch {
+	case res != nil && res.Recording:
 		summary(os.Stderr, res, path)
+		if dropNote != "" {
+			fmt.Fprintf(os.Stderr, "pwru-record: %s; still needed root: %s\n", dropNote, stillRoot(res))
+		}
+	case res != nil:
+		attempted(os.Stderr, res, path)
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
@@ -449,6 +496,57 @@ func run(c *cli.Context) error {
 		return unwrapConfig(err)
 	}
 	return nil
+}
+
+// outputOpts reads --file-mode, --group and --force.
+func outputOpts(c *cli.Context) (outputOptions, error) {
+	o := outputOptions{Group: -1, Force: c.Bool("force")}
+	if s := c.String("file-mode"); s != "" {
+		m, err := strconv.ParseUint(s, 8, 32)
+		if err != nil || m > 0o777 {
+			return o, fmt.Errorf("--file-mode: want octal permission bits such as 0640, got %q", s)
+		}
+		if m&0o600 != 0o600 {
+			return o, fmt.Errorf("--file-mode %s: the owner must read and write the capture", s)
+		}
+		o.Mode = fs.FileMode(m)
+	}
+	if s := c.String("group"); s != "" {
+		g, err := user.LookupGroup(s)
+		if err != nil {
+			if _, nerr := strconv.Atoi(s); nerr != nil {
+				return o, fmt.Errorf("--group: unknown group %q", s)
+			}
+			g = &user.Group{Gid: s}
+		}
+		if o.Group, err = strconv.Atoi(g.Gid); err != nil || o.Group < 0 {
+			return o, fmt.Errorf("--group: invalid gid %q", g.Gid)
+		}
+	}
+	return o, nil
+}
+
+// stillRoot says what the recording could not do after dropping the
+// privileges.
+func stillRoot(r *tracer.Result) string {
+	if r.LossCounters != "" {
+		return "reading the kernel's loss counters (" + r.LossCounters + "); the capture counts them as loss_counters_unreadable"
+	}
+	return "nothing (interfaces are named from the snapshot taken at start, with or without --user)"
+}
+
+// attempted is the summary of a recording that failed to start: what it
+// tried, and that no capture was written.
+func attempted(w io.Writer, r *tracer.Result, path string) {
+	where := "no capture written"
+	if path == "-" {
+		where = "the stream on stdout is not a capture"
+	}
+	fmt.Fprintf(w, "pwru-record: stopped before recording (%s): %d probes planned via %s, %d attached, %d failed; startup %s: %s\n",
+		where, r.Planned, r.Backend, r.Probes, r.ProbesFailed, r.Startup.Total().Truncate(time.Millisecond), r.Startup)
+	for _, s := range r.FailedSamples {
+		fmt.Fprintf(w, "pwru-record: failed: %s\n", s)
+	}
 }
 
 // readable says what a capture cut short by a full disk still holds: its

@@ -164,6 +164,7 @@ Example:
 			pcapCommand(env),
 			diffCommand(env),
 			sliceCommand(env),
+			exportCommand(env),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

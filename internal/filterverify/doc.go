@@ -18,6 +18,6 @@
 //
 //	go test -tags vmtest -timeout 40m -v ./internal/filterverify/ -args -kernels=6.12
 //
-// (one kernel takes 2-6 minutes under TCG; the default 10-minute go test
-// timeout is too short for both).
+// (one kernel takes 2-6 minutes under TCG on an idle machine, 15 on a busy
+// one; the default 10-minute go test timeout is too short).
 package main

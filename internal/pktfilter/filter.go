@@ -119,7 +119,7 @@ type trace struct {
 // matchInfo is [Filter.MatchLen] with a trace.
 func (f *Filter) matchInfo(data []byte, origLen int, l3 bool) (bool, trace) {
 	wirelen := uint64(max(origLen, len(data)))
-	m := machine{data: data, wirelen: uint32(min(wirelen, 0xffffffff)), l3: l3}
+	m := newMachine(data, uint32(min(wirelen, 0xffffffff)), l3)
 	pr := &f.l2
 	if l3 {
 		pr = &f.l3

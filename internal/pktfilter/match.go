@@ -107,9 +107,10 @@ type machine struct {
 	data    []byte
 	wirelen uint32
 	l3      bool
-	// reg holds the offsets a Geneve test computed (orgGLinkHdr..); like
-	// libpcap's scratch memory they are 0 until then.
-	reg [3]uint32
+	// orgs holds the offset of every origin: 0, the network header, and
+	// the offsets a Geneve test computed (like libpcap's scratch memory,
+	// 0 until then).
+	orgs [5]uint32
 	// hung reports that a protochain walk would loop forever in
 	// libpcap's interpreter (see chain).
 	hung bool
@@ -118,9 +119,28 @@ type machine struct {
 	regSet, uninit bool
 }
 
+// newMachine prepares a machine for one packet.
+func newMachine(data []byte, wirelen uint32, l3 bool) machine {
+	m := machine{data: data, wirelen: wirelen, l3: l3}
+	if !l3 {
+		m.orgs[orgNet] = 14
+	}
+	return m
+}
+
 // load reads a big-endian value of size bytes at off.
 func (m *machine) load(off uint32, size uint8) (uint32, bool) {
-	return m.load64(uint64(off), size)
+	if uint64(off)+uint64(size) > uint64(len(m.data)) {
+		return 0, false
+	}
+	switch size {
+	case 1:
+		return uint32(m.data[off]), true
+	case 2:
+		return uint32(binary.BigEndian.Uint16(m.data[off:])), true
+	default:
+		return binary.BigEndian.Uint32(m.data[off:]), true
+	}
 }
 
 // load64 reads a big-endian value of size bytes at off, which may lie
@@ -141,19 +161,10 @@ func (m *machine) load64(off uint64, size uint8) (uint32, bool) {
 
 // origin returns the offset of o in the packet.
 func (m *machine) origin(o origin) uint32 {
-	switch o {
-	case orgPacket:
-		return 0
-	case orgNet:
-		if m.l3 {
-			return 0
-		}
-		return 14
-	}
-	if !m.regSet {
+	if o >= orgGLinkHdr && !m.regSet {
 		m.uninit = true
 	}
-	return m.reg[o-orgGLinkHdr]
+	return m.orgs[o]
 }
 
 // addr returns the packet offset a load of the given kind makes, before
@@ -193,10 +204,10 @@ func (m *machine) geneve(l uint32, v6 bool) bool {
 	if !ok {
 		return false
 	}
-	m.reg[0], m.reg[1], m.reg[2] = end, gh+2, end
+	m.orgs[orgGLinkHdr], m.orgs[orgGLinkTyp], m.orgs[orgGLinkPL] = end, gh+2, end
 	m.regSet = true
 	if proto == 0x6558 { // Transparent Ethernet Bridging: an inner Ethernet header
-		m.reg[1], m.reg[2] = end+12, end+14
+		m.orgs[orgGLinkTyp], m.orgs[orgGLinkPL] = end+12, end+14
 	}
 	return true
 }

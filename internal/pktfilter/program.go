@@ -110,9 +110,14 @@ func (pr *program) run(m *machine) (match, aborted bool) {
 		var ok bool
 		switch in.op {
 		case opCmp:
-			s, loaded := m.addr(in.base, in.org, in.shift)
-			if !loaded {
-				return false, true
+			s := m.origin(in.org)
+			if in.base == baseTran4 {
+				l := s + in.shift
+				h, loaded := m.load(l, 1)
+				if !loaded {
+					return false, true
+				}
+				s = l + (h&0xf)*4
 			}
 			v, loaded := m.load(s+in.off, in.size)
 			if !loaded {

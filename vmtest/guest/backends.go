@@ -49,6 +49,13 @@ func scenarioBackends(e *env) error {
 		rx.drain()
 		rec, err := e.startRecorder(b, "--backend", b, "--filter-track-skb", "--output-caller", "--kmods", "veth",
 			"--filter-func", netFuncs, fmt.Sprintf("udp and dst port %d", port))
+		if err != nil && b == "fentry" {
+			// A kernel without fentry attach cookies (5.10) refuses the
+			// backend; the host test checks that it said so.
+			e.logf("fentry: %v", err)
+			rx.Close()
+			continue
+		}
 		if err != nil {
 			rx.Close()
 			return err

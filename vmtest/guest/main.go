@@ -79,6 +79,7 @@ var scenarios = map[string]scenarioFunc{
 	"flight":    scenarioFlight,
 	"backends":  scenarioBackends,
 	"tmulti":    scenarioTracingMulti,
+	"privdrop":  scenarioPrivDrop,
 }
 
 func main() {

@@ -1,0 +1,479 @@
+package analyze
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// The rows of [Export]: the events, skbs and captures tables. Their
+// parquet tags are the column names and types of the Parquet export
+// (analyze/export), documented in PARQUET.md; the names are stable like
+// those of JSON.md. Every timestamp is UTC, in ns since the Unix epoch;
+// the _ns times are the kernel's monotonic clock (ns since boot).
+
+// ExportEvent is one row of the events table: one selected event.
+type ExportEvent struct {
+	CaptureID  string   `parquet:"capture_id,dict"`
+	Kernel     string   `parquet:"kernel,dict"`
+	Time       int64    `parquet:"time,timestamp(nanosecond),delta"`
+	TimeNs     int64    `parquet:"time_ns,delta"`
+	CPU        int32    `parquet:"cpu,dict"`
+	PID        int64    `parquet:"pid,dict"`
+	Process    string   `parquet:"process,dict"`
+	Func       string   `parquet:"func,dict"`
+	ProbeKind  string   `parquet:"probe_kind,dict"`
+	SKBID      int64    `parquet:"skb_id,optional,delta"`
+	SKB        string   `parquet:"skb,optional"`
+	TrackID    int64    `parquet:"track_id,optional,delta"`
+	Netns      int64    `parquet:"netns,dict"`
+	NetnsName  string   `parquet:"netns_name,optional,dict"`
+	Ifname     string   `parquet:"ifname,optional,dict"`
+	Ifindex    int64    `parquet:"ifindex,dict"`
+	Mark       int64    `parquet:"mark,dict"`
+	Protocol   int32    `parquet:"protocol,dict"`
+	Len        int64    `parquet:"len,dict"`
+	MTU        int64    `parquet:"mtu,dict"`
+	PktType    int32    `parquet:"pkt_type,dict"`
+	Saddr      string   `parquet:"saddr,optional,dict"`
+	Daddr      string   `parquet:"daddr,optional,dict"`
+	Sport      int32    `parquet:"sport,dict"`
+	Dport      int32    `parquet:"dport,dict"`
+	L4Proto    int32    `parquet:"l4proto,dict"`
+	DropReason string   `parquet:"drop_reason,optional,dict"`
+	Retval     *int64   `parquet:"retval,optional"`
+	Verdict    string   `parquet:"verdict,optional,dict"`
+	Stack      []string `parquet:"stack,list"`
+	Caller     string   `parquet:"caller,optional,dict"`
+}
+
+// ExportSKB is one row of the skbs table: the journey of one selected skb
+// lifetime, as [Paths] shows it and [Stats] counts it.
+type ExportSKB struct {
+	CaptureID string `parquet:"capture_id,dict"`
+	Kernel    string `parquet:"kernel,dict"`
+	SKBID     int64  `parquet:"skb_id"`
+	SKB       string `parquet:"skb"`
+	TrackID   int64  `parquet:"track_id,optional,delta"`
+	CloneOf   string `parquet:"clone_of,optional"`
+	First     int64  `parquet:"first_time,timestamp(nanosecond)"`
+	Last      int64  `parquet:"last_time,timestamp(nanosecond)"`
+	FirstNs   int64  `parquet:"first_ns"`
+	LastNs    int64  `parquet:"last_ns"`
+	Duration  int64  `parquet:"duration_ns"`
+	Events    int64  `parquet:"events"`
+	// Path is the functions in order, at most the first 512 (PathMore
+	// counts the others).
+	Path        []string `parquet:"path,list"`
+	PathMore    int64    `parquet:"path_more"`
+	Fate        string   `parquet:"fate,dict"`
+	Reason      string   `parquet:"reason,optional,dict"`
+	Flow        string   `parquet:"flow,dict"`
+	Saddr       string   `parquet:"saddr,optional,dict"`
+	Daddr       string   `parquet:"daddr,optional,dict"`
+	Sport       int32    `parquet:"sport,dict"`
+	Dport       int32    `parquet:"dport,dict"`
+	L4Proto     int32    `parquet:"l4proto,dict"`
+	NetnsSeen   []int64  `parquet:"netns,list"`
+	Interfaces  []string `parquet:"interfaces,list"`
+	PacketFlow  string   `parquet:"packet_flow,optional,dict"`
+	PacketIdent *int64   `parquet:"packet_ident,optional"`
+	IPID        *int64   `parquet:"ip_id,optional"`
+	TCPSeq      *int64   `parquet:"tcp_seq,optional"`
+	TCPAck      *int64   `parquet:"tcp_ack,optional"`
+	ICMPID      *int32   `parquet:"icmp_id,optional"`
+	ICMPSeq     *int32   `parquet:"icmp_seq,optional"`
+}
+
+// ExportCapture is the one row of the captures table for a capture.
+type ExportCapture struct {
+	CaptureID     string            `parquet:"capture_id"`
+	Hostname      string            `parquet:"hostname"`
+	Kernel        string            `parquet:"kernel"`
+	KernelVersion string            `parquet:"kernel_version"`
+	Machine       string            `parquet:"machine"`
+	BootID        string            `parquet:"boot_id"`
+	Writer        string            `parquet:"writer"`
+	CommandLine   []string          `parquet:"command_line,list"`
+	Options       map[string]string `parquet:"options"`
+	PcapFilter    string            `parquet:"pcap_filter"`
+	Snaplen       int64             `parquet:"snaplen"`
+	Start         int64             `parquet:"start_time,timestamp(nanosecond)"`
+	First         int64             `parquet:"first_time,timestamp(nanosecond)"`
+	Last          int64             `parquet:"last_time,timestamp(nanosecond)"`
+	FirstNs       int64             `parquet:"first_ns"`
+	LastNs        int64             `parquet:"last_ns"`
+	Events        int64             `parquet:"events"`
+	// ExportedEvents and ExportedSKBs are the rows of this capture in
+	// the events and skbs tables (fewer than Events with a filter).
+	ExportedEvents int64             `parquet:"exported_events"`
+	ExportedSKBs   int64             `parquet:"exported_skbs"`
+	Filter         string            `parquet:"filter"`
+	RingbufLost    int64             `parquet:"ringbuf_lost"`
+	ProbesFailed   int64             `parquet:"probes_failed"`
+	OtherLosses    map[string]int64  `parquet:"other_losses"`
+	Truncated      bool              `parquet:"truncated"`
+	Skipped        int64             `parquet:"skipped_sections"`
+	Missing        map[string]string `parquet:"missing"`
+}
+
+// ExportSink receives the rows of [Export] in time order (an skb row when
+// its lifetime ends). The rows and what they point to are valid only
+// during the call, except the strings and slices, which are never
+// modified.
+type ExportSink interface {
+	Event(*ExportEvent) error
+	SKB(*ExportSKB) error
+}
+
+// ExportOptions tune [Export].
+type ExportOptions struct {
+	Filter Filter
+	// FilterText describes Filter in the captures table ("" = none).
+	FilterText string
+}
+
+// CaptureID identifies a capture across exports: 16 hex digits of a
+// SHA-256 of its host, boot id, start, clock offset and event range, so
+// exporting the same capture twice gives the same id and two captures
+// different ones.
+func CaptureID(c *Capture) string {
+	h := c.File.Header()
+	sum := c.File.Summary()
+	d := sha256.New()
+	for _, s := range []string{h.Hostname, h.BootID, h.Uname.Release, h.WriterVersion} {
+		d.Write([]byte(s))
+		d.Write([]byte{0})
+	}
+	var b [8 * 5]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(h.Start.UnixNano()))
+	binary.LittleEndian.PutUint64(b[8:], uint64(h.MonoOffset))
+	binary.LittleEndian.PutUint64(b[16:], sum.FirstTime)
+	binary.LittleEndian.PutUint64(b[24:], sum.LastTime)
+	binary.LittleEndian.PutUint64(b[32:], sum.Events)
+	d.Write(b[:])
+	return hex.EncodeToString(d.Sum(nil)[:8])
+}
+
+// CaptureDay is the UTC day of a capture's first event (of its start when
+// it has none): the date partition of the export.
+func CaptureDay(c *Capture) string {
+	h := c.File.Header()
+	sum := c.File.Summary()
+	t := h.Start
+	if sum.Events > 0 {
+		t = time.Unix(0, int64(sum.FirstTime)+h.MonoOffset)
+	}
+	return t.UTC().Format(time.DateOnly)
+}
+
+// probeKindNames names format.ProbeKind values in the events table.
+var probeKindNames = [...]string{
+	format.ProbeKprobe:      "kprobe",
+	format.ProbeKprobeMulti: "kprobe-multi",
+	format.ProbeFentry:      "fentry",
+	format.ProbeFexit:       "fexit",
+	format.ProbeTracepoint:  "tracepoint",
+	format.ProbeTC:          "tc",
+	format.ProbeXDP:         "xdp",
+}
+
+// exporter holds the per-run state of Export.
+type exporter struct {
+	c       *Capture
+	id      string
+	kernel  string
+	offset  int64
+	sink    ExportSink
+	jb      *journeyBuilder
+	row     ExportEvent
+	skbRow  ExportSKB
+	retval  int64
+	addrs   map[netip.Addr]string
+	callers map[uint64]string
+	stacks  map[uint32][]string
+	pkts    map[uint32]pktInfo
+	reasons map[uint32]string
+	kinds   []string // by probe id
+	err     error    // the sink's first error on an skb row
+	events  int64
+	skbs    int64
+	missing map[string]string
+}
+
+// Export streams the selected events of c and the journeys of the
+// selected skbs to sink, and returns the capture's row. It shares
+// [Stats]' and [Paths]' computation: an skb row is a lifetime of the
+// tracker with its journey, so the counts per function, drop reason and
+// flow over the rows are what Stats counts, and the paths what Paths
+// shows. Memory is bounded like theirs.
+func Export(c *Capture, o *ExportOptions, sink ExportSink) (*ExportCapture, error) {
+	if o == nil {
+		o = &ExportOptions{}
+	}
+	s, err := newScanner(c, &o.Filter)
+	if err != nil {
+		return nil, err
+	}
+	h := c.File.Header()
+	x := &exporter{
+		c: c, id: CaptureID(c), kernel: h.Uname.Release, offset: h.MonoOffset, sink: sink,
+		jb:    newJourneyBuilder(512),
+		addrs: map[netip.Addr]string{}, callers: map[uint64]string{}, stacks: map[uint32][]string{},
+		pkts: map[uint32]pktInfo{}, reasons: map[uint32]string{}, missing: map[string]string{},
+	}
+	x.kinds = make([]string, len(c.probes))
+	for i, p := range c.probes {
+		if p != nil && int(p.Kind) < len(probeKindNames) {
+			x.kinds[i] = probeKindNames[p.Kind]
+		}
+	}
+	x.row.CaptureID, x.row.Kernel = x.id, x.kernel
+	x.skbRow.CaptureID, x.skbRow.Kernel = x.id, x.kernel
+	if err := s.run(x.event, x.end); err != nil {
+		return nil, err
+	}
+	if x.err != nil {
+		return nil, x.err
+	}
+	return x.captureRow(o), nil
+}
+
+func (x *exporter) event(e *format.Event, l *life) error {
+	if x.err != nil {
+		return x.err
+	}
+	c := x.c
+	r := &x.row
+	r.Time = int64(e.Time) + x.offset
+	r.TimeNs = int64(e.Time)
+	r.CPU = int32(e.CPU)
+	r.PID = int64(e.PID)
+	r.Process = e.Comm
+	r.Func = c.ProbeName(e.ProbeID)
+	r.ProbeKind = ""
+	if int(e.ProbeID) < len(x.kinds) {
+		r.ProbeKind = x.kinds[e.ProbeID]
+	}
+	r.SKBID, r.SKB, r.TrackID = 0, "", int64(e.TrackID)
+	if l != nil {
+		j := x.jb.event(e, l)
+		if j.addr == "" {
+			j.addr = "0x" + strconv.FormatUint(l.addr, 16)
+		}
+		if !j.hasPkt && e.PayloadID != 0 {
+			if pi := x.packet(e.PayloadID); pi.ok {
+				j.pkt, j.hasPkt = pi, true
+			}
+		}
+		r.SKBID, r.SKB = int64(l.id), j.addr
+	} else if e.SKB != 0 {
+		r.SKB = "0x" + strconv.FormatUint(e.SKB, 16)
+	}
+	r.Netns = int64(e.Netns)
+	r.NetnsName = c.NetnsName(e.Netns)
+	r.Ifname = c.IfName(e.Netns, e.Ifindex)
+	r.Ifindex = int64(e.Ifindex)
+	r.Mark = int64(e.Mark)
+	r.Protocol = int32(e.Protocol)
+	r.Len = int64(e.Len)
+	r.MTU = int64(e.MTU)
+	r.PktType = int32(e.PktType)
+	r.Saddr, r.Daddr = x.addr(e.Tuple.Src), x.addr(e.Tuple.Dst)
+	r.Sport, r.Dport, r.L4Proto = int32(e.Tuple.Sport), int32(e.Tuple.Dport), int32(e.Tuple.Proto)
+	r.DropReason = ""
+	if e.Flags&format.FlagDropReason != 0 {
+		r.DropReason = x.reason(e.DropReason)
+	}
+	r.Retval, r.Verdict = nil, ""
+	if e.Flags&format.FlagRetval != 0 {
+		x.retval = e.Retval
+		r.Retval = &x.retval
+		if p := c.Probe(e.ProbeID); p != nil {
+			r.Verdict = verdictName(p.Kind, e.Retval)
+		}
+	}
+	r.Stack = nil
+	if e.StackID != 0 {
+		r.Stack = x.stack(e.StackID)
+	}
+	r.Caller = ""
+	if e.Caller != 0 {
+		r.Caller = x.caller(e.Caller)
+	}
+	x.events++
+	return x.sink.Event(r)
+}
+
+func (x *exporter) end(l *life) {
+	j := x.jb.end(l)
+	if j == nil || l.sel == 0 || x.err != nil {
+		return
+	}
+	xj := j
+	c := x.c
+	r := &x.skbRow
+	r.SKBID, r.SKB = int64(l.id), xj.addr
+	r.TrackID = int64(l.track)
+	r.CloneOf = ""
+	if j.parent != 0 {
+		r.CloneOf = "0x" + strconv.FormatUint(j.parent, 16)
+	}
+	r.FirstNs, r.LastNs = int64(l.selFirst), int64(l.selLast)
+	r.First, r.Last = r.FirstNs+x.offset, r.LastNs+x.offset
+	r.Duration = int64(l.selLast - l.selFirst)
+	r.Events = int64(l.sel)
+	r.Path = make([]string, len(j.steps))
+	r.NetnsSeen, r.Interfaces = nil, nil
+	var ns, ifi uint32
+	for i, st := range j.steps {
+		r.Path[i] = c.ProbeName(st.probe)
+		known := st.netns != 0 || st.ifidx != 0
+		if i == 0 || (known && (st.netns != ns || st.ifidx != ifi)) {
+			r.Interfaces = append(r.Interfaces, c.ifaceText(st.netns, st.ifidx))
+			if i == 0 || st.netns != ns {
+				r.NetnsSeen = append(r.NetnsSeen, int64(st.netns))
+			}
+			ns, ifi = st.netns, st.ifidx
+		}
+	}
+	r.PathMore = int64(j.truncated)
+	r.Fate, r.Reason = l.fate.String(), ""
+	if l.fate == FateDropped && l.hasRsn {
+		r.Reason = x.reason(l.reason)
+	}
+	t := &l.selTuple
+	r.Flow = string(appendTuple(nil, t, 0, false))
+	r.Saddr, r.Daddr = x.addr(t.Src), x.addr(t.Dst)
+	r.Sport, r.Dport, r.L4Proto = int32(t.Sport), int32(t.Dport), int32(t.Proto)
+	r.PacketFlow, r.PacketIdent, r.IPID, r.TCPSeq, r.TCPAck, r.ICMPID, r.ICMPSeq = "", nil, nil, nil, nil, nil, nil
+	if xj.hasPkt {
+		pi := &xj.pkt
+		r.PacketFlow = string(appendTuple(nil, &pi.tuple, 0, false))
+		if pi.hasIdent {
+			r.PacketIdent = ptr(int64(pi.ident))
+		}
+		if pi.hasIPID {
+			r.IPID = ptr(int64(pi.ipID))
+		}
+		switch p := pi.tuple.Proto; {
+		case p == 6 && pi.hasIdent:
+			r.TCPSeq, r.TCPAck = ptr(int64(pi.ident>>32)), ptr(int64(pi.ident&0xffffffff))
+		case (p == 1 || p == 58) && pi.hasIdent:
+			r.ICMPID, r.ICMPSeq = ptr(int32(pi.ident>>16&0xffff)), ptr(int32(pi.ident&0xffff))
+		}
+	}
+	x.skbs++
+	x.err = x.sink.SKB(r)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (x *exporter) captureRow(o *ExportOptions) *ExportCapture {
+	c := x.c
+	h := c.File.Header()
+	sum := c.File.Summary()
+	loss := c.File.Losses()
+	r := &ExportCapture{
+		CaptureID: x.id, Hostname: h.Hostname, Kernel: h.Uname.Release, KernelVersion: h.Uname.Version,
+		Machine: h.Uname.Machine, BootID: h.BootID, Writer: h.WriterVersion,
+		CommandLine: h.CommandLine, Options: h.Options, PcapFilter: h.PcapFilter, Snaplen: int64(h.Snaplen),
+		Start: h.Start.UnixNano(), FirstNs: int64(sum.FirstTime), LastNs: int64(sum.LastTime),
+		Events: int64(sum.Events), ExportedEvents: x.events, ExportedSKBs: x.skbs, Filter: o.FilterText,
+		RingbufLost: int64(loss.TotalLost()), ProbesFailed: int64(loss.ProbesFailed),
+		OtherLosses: map[string]int64{}, Truncated: sum.Truncated, Skipped: int64(sum.Skipped),
+		Missing: x.missing,
+	}
+	r.First, r.Last = r.FirstNs+x.offset, r.LastNs+x.offset
+	for k, v := range loss.Other {
+		r.OtherLosses[k] = int64(v)
+	}
+	for _, err := range c.Problems() {
+		k, v, _ := strings.Cut(err.Error(), ": ")
+		r.Missing[k] = v
+	}
+	return r
+}
+
+func (x *exporter) addr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	s, ok := x.addrs[a]
+	if !ok {
+		if len(x.addrs) > 1<<16 {
+			clear(x.addrs)
+		}
+		s = a.String()
+		x.addrs[a] = s
+	}
+	return s
+}
+
+func (x *exporter) reason(v uint32) string {
+	s, ok := x.reasons[v]
+	if !ok {
+		var named bool
+		if s, named = x.c.DropReason(v); !named {
+			s = strconv.FormatUint(uint64(v), 10)
+		}
+		x.reasons[v] = s
+	}
+	return s
+}
+
+func (x *exporter) caller(a uint64) string {
+	s, ok := x.callers[a]
+	if !ok {
+		if len(x.callers) > 1<<16 {
+			clear(x.callers)
+		}
+		s = x.c.Sym(a)
+		x.callers[a] = s
+	}
+	return s
+}
+
+// stack symbolizes a recorded stack (cached by id); a stack the capture
+// does not hold is counted in the captures table's missing column.
+func (x *exporter) stack(id uint32) []string {
+	if s, ok := x.stacks[id]; ok {
+		return s
+	}
+	ips, err := x.c.File.Stack(id)
+	var s []string
+	if err != nil {
+		x.missing["stacks"] = err.Error()
+	}
+	for _, ip := range ips {
+		if ip != 0 {
+			s = append(s, x.c.Sym(ip))
+		}
+	}
+	if len(x.stacks) > 1<<16 {
+		clear(x.stacks)
+	}
+	x.stacks[id] = s
+	return s
+}
+
+func (x *exporter) packet(id uint32) pktInfo {
+	if pi, ok := x.pkts[id]; ok {
+		return pi
+	}
+	var pi pktInfo
+	if pk, err := x.c.File.Packet(id); err == nil && pk != nil {
+		pi = parsePacket(pk.Data, pk.L3)
+	}
+	if len(x.pkts) > 1<<14 {
+		clear(x.pkts)
+	}
+	x.pkts[id] = pi
+	return pi
+}

@@ -1,0 +1,247 @@
+package export
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/pwru-record/pwru-record/analyze"
+	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/synth"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestSchemaGolden pins the tables' Parquet schemas: a change here is a
+// change of the contract in analyze/PARQUET.md.
+func TestSchemaGolden(t *testing.T) {
+	path := filepath.Join("testdata", "schema.golden")
+	got := Schemas()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("schema differs from %s (-want +got; -update rewrites it):\n%s", path, d)
+	}
+}
+
+// vmCaptures are the real captures of testdata/vm.
+func vmCaptures(tb testing.TB) []string {
+	tb.Helper()
+	paths, err := filepath.Glob(filepath.Join("..", "..", "testdata", "vm", "*.pwru"))
+	if err != nil || len(paths) == 0 {
+		tb.Fatalf("no captures in testdata/vm: %v", err)
+	}
+	return paths
+}
+
+func open(tb testing.TB, path string) *analyze.Capture {
+	tb.Helper()
+	c, err := analyze.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestRoundTrip reads the tables back with parquet-go: one events row
+// per event of the capture, one skbs row per skb Stats counts, in order.
+func TestRoundTrip(t *testing.T) {
+	for _, path := range vmCaptures(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			c := open(t, path)
+			var ev, sk, cp bytes.Buffer
+			row, err := WriteTables(&ev, &sk, &cp, c, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := analyze.CollectStats(c, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := readAll[analyze.ExportEvent](t, ev.Bytes())
+			skbs := readAll[analyze.ExportSKB](t, sk.Bytes())
+			caps := readAll[analyze.ExportCapture](t, cp.Bytes())
+			if uint64(len(events)) != st.Events || uint64(len(skbs)) != st.SKBs {
+				t.Errorf("rows: %d events, %d skbs; stats: %d events, %d skbs", len(events), len(skbs), st.Events, st.SKBs)
+			}
+			if len(caps) != 1 || caps[0].CaptureID != analyze.CaptureID(c) || caps[0].ExportedEvents != int64(len(events)) {
+				t.Errorf("captures table: %+v", caps)
+			}
+			if row.Events != int64(c.File.Summary().Events) {
+				t.Errorf("captures row: %d events, capture has %d", row.Events, c.File.Summary().Events)
+			}
+			perFunc := map[string]uint64{}
+			for i, e := range events {
+				perFunc[e.Func]++
+				if i > 0 && e.TimeNs < events[i-1].TimeNs {
+					t.Fatalf("event %d: time %d before %d", i, e.TimeNs, events[i-1].TimeNs)
+				}
+			}
+			if d := cmp.Diff(st.PerFunc, perFunc); d != "" {
+				t.Errorf("events per function (-stats +parquet):\n%s", d)
+			}
+		})
+	}
+}
+
+func readAll[T any](tb testing.TB, b []byte) []T {
+	tb.Helper()
+	rows, err := parquet.Read[T](bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rows
+}
+
+// TestWriteCaptureExists: a second export of the same capture fails with
+// ErrExists and leaves the files alone; Overwrite replaces them.
+func TestWriteCaptureExists(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, vmCaptures(t)[0])
+	res, err := WriteCapture(dir, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(res.Files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteCapture(dir, c, nil); !errors.Is(err, ErrExists) {
+		t.Fatalf("second export: %v, want ErrExists", err)
+	}
+	if st2, err := os.Stat(res.Files[0]); err != nil || !st2.ModTime().Equal(st.ModTime()) {
+		t.Fatalf("refused export changed %s: %v", res.Files[0], err)
+	}
+	if _, err := WriteCapture(dir, c, &Options{Overwrite: true}); err != nil {
+		t.Fatalf("overwrite: %v", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*", ".*.tmp"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	for i, tb := range Tables {
+		want := filepath.Join(dir, tb, Partition(c), res.ID+".parquet")
+		if res.Files[i] != want {
+			t.Errorf("file %d: %s, want %s", i, res.Files[i], want)
+		}
+	}
+}
+
+// TestEscape: partition values are percent-encoded like Hive's.
+func TestEscape(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"node-1.example.com", "node-1.example.com"},
+		{"", "unknown"},
+		{"(none)", "(none)"},
+		{"a/b=c:d", "a%2Fb%3Dc%3Ad"},
+	} {
+		if got := escape(tc.in); got != tc.want {
+			t.Errorf("escape(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// benchFile caches the synthetic capture of the benchmarks.
+var benchFile struct {
+	sync.Once
+	path string
+}
+
+// TestMain removes the benchmarks' capture.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchFile.path != "" {
+		os.RemoveAll(filepath.Dir(benchFile.path))
+	}
+	os.Exit(code)
+}
+
+// synthCapture writes (once) a synthetic capture of about a million
+// events and opens it.
+func synthCapture(b *testing.B) *analyze.Capture {
+	benchFile.Do(func() {
+		dir, err := os.MkdirTemp("", "export-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchFile.path = filepath.Join(dir, "1m.pwru")
+		s := synth.Generate(synth.Config{Seed: 1, SKBs: 25000, PayloadPercent: 20})
+		f, err := os.Create(benchFile.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := format.NewWriter(f, &s.Header, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := synth.Write(w, s); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	})
+	c := open(b, benchFile.path)
+	runtime.GC()
+	return c
+}
+
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// BenchmarkExport is the export's speed and size on a million synthetic
+// events: events/s, Parquet bytes per event (events and skbs tables) and,
+// for comparison, the capture's and print --json's bytes per event.
+func BenchmarkExport(b *testing.B) {
+	c := synthCapture(b)
+	n := c.File.Summary().Events
+	st, err := os.Stat(benchFile.path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ev, sk countWriter
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		ev, sk = countWriter{}, countWriter{}
+		if _, err := WriteTables(&ev, &sk, io.Discard, c, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cpu := processCPU() - cpu0
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if cpu > 0 && cpu0 > 0 {
+		// On a loaded machine, the per-core figure.
+		b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "cpu-events/s")
+	}
+	b.ReportMetric(float64(ev.n)/float64(n), "parquet-B/event")
+	b.ReportMetric(float64(ev.n+sk.n)/float64(n), "parquet+skbs-B/event")
+	b.ReportMetric(float64(st.Size())/float64(n), "capture-B/event")
+	var js countWriter
+	if err := analyze.Print(&js, c, &analyze.PrintOptions{JSON: true, OutputMeta: true, OutputTuple: true}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(js.n)/float64(n), "json-B/event")
+}
