@@ -35,7 +35,7 @@ func scenarioFlight(e *env) error {
 	defer rx.Close()
 	defer tx.Close()
 	e.step("topology")
-	rec, err := e.startRecorder("flight", "--flight-recorder", "10s", "--trigger-drop", "--trigger-after", "2s",
+	rec, err := e.startRecorder("flight", "--flight-recorder", "10s", "--trigger-drop", "any", "--trigger-after", "2s",
 		"--trigger-holdoff", "5s", "--filter-func", netFuncs, "udp and host "+addrB)
 	if err != nil {
 		return err
