@@ -99,11 +99,17 @@ func (d *drainer) flightOpen(reason string, t uint64) error {
 	d.addBase(d.lastLoss)
 	d.lastLoss = nil
 	d.dec.reset(w)
-	// What the window let go of before the trigger is this capture's
-	// loss.
+	// The window holds whole chunks: records older than its age before
+	// the trigger are left out, and with what the window let go of before
+	// they are this capture's loss.
+	var since uint64
+	if age := fo.Window.maxAge; age > 0 && t > age {
+		since = t - age
+	}
+	err = fo.Window.drain(since, d.decodeInto)
 	d.windowEvicted = fo.Window.dropped
 	fo.Window.dropped = 0
-	return fo.Window.drain(d.decodeInto)
+	return err
 }
 
 // flightClose completes the current capture.

@@ -68,6 +68,7 @@ func (w *window) add(t uint64, rec []byte) {
 	w.openLast = max(w.openLast, t)
 	w.last = max(w.last, t)
 	w.open = binary.AppendUvarint(w.open, uint64(len(rec)))
+	w.open = binary.LittleEndian.AppendUint64(w.open, t)
 	w.open = append(w.open, rec...)
 	w.openN++
 	if len(w.open) >= w.chunkSize {
@@ -116,9 +117,11 @@ func (w *window) size() (records int, bytes int64) {
 }
 
 // drain hands every record of the window to fn, oldest first, and
-// empties the window. The slice passed to fn is only valid during the
-// call.
-func (w *window) drain(fn func(rec []byte) error) error {
+// empties the window. Records older than since (kernel time) are not
+// handed on but counted as dropped: eviction works by whole chunks, so a
+// chunk may hold records older than the window's age. The slice passed
+// to fn is only valid during the call.
+func (w *window) drain(since uint64, fn func(rec []byte) error) error {
 	w.seal()
 	var buf []byte
 	defer func() {
@@ -132,13 +135,19 @@ func (w *window) drain(fn func(rec []byte) error) error {
 		}
 		for p := buf; len(p) > 0; {
 			n, k := binary.Uvarint(p)
-			if k <= 0 || uint64(len(p)-k) < n {
+			if k <= 0 || uint64(len(p)-k) < n+8 {
 				return errors.New("read flight recorder window: corrupt chunk")
 			}
-			if err := fn(p[k : k+int(n)]); err != nil {
+			t := binary.LittleEndian.Uint64(p[k:])
+			rec := p[k+8 : k+8+int(n)]
+			p = p[k+8+int(n):]
+			if t < since {
+				w.dropped++
+				continue
+			}
+			if err := fn(rec); err != nil {
 				return err
 			}
-			p = p[k+int(n):]
 		}
 	}
 	return nil

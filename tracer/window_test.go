@@ -18,7 +18,7 @@ func windowRec(i uint64, size int) []byte {
 func windowContents(t *testing.T, w *window) []uint64 {
 	t.Helper()
 	var got []uint64
-	if err := w.drain(func(rec []byte) error {
+	if err := w.drain(0, func(rec []byte) error {
 		got = append(got, binary.LittleEndian.Uint64(rec))
 		return nil
 	}); err != nil {
@@ -86,6 +86,41 @@ func TestWindow(t *testing.T) {
 				t.Errorf("after drain: %d records, %d bytes", r, b)
 			}
 		})
+	}
+}
+
+// TestWindowDrainSince: eviction is by whole chunks, so a quiet window
+// can hold records older than its age; drain leaves them out and counts
+// them (the flight recorder's window is exact at the trigger).
+func TestWindowDrainSince(t *testing.T) {
+	w, err := newWindow(0, 500_000, 1<<20) // one chunk: nothing is evicted
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(2000) {
+		w.add(i*1000, windowRec(i, 64))
+	}
+	if w.dropped != 0 {
+		t.Fatalf("%d records evicted from an unsealed chunk", w.dropped)
+	}
+	since := uint64(1999*1000 - 500_000)
+	var got []uint64
+	if err := w.drain(since, func(rec []byte) error {
+		got = append(got, binary.LittleEndian.Uint64(rec))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || got[0]*1000 < since || got[0]*1000 >= since+1000 {
+		t.Fatalf("oldest record drained at %d ns, want the first at or after %d", got[0]*1000, since)
+	}
+	for k, v := range got {
+		if v != got[0]+uint64(k) {
+			t.Fatalf("record %d is %d: a gap", k, v)
+		}
+	}
+	if uint64(len(got))+w.dropped != 2000 {
+		t.Errorf("drained %d + dropped %d != 2000", len(got), w.dropped)
 	}
 }
 
