@@ -18,7 +18,7 @@ const rotatePort = 5640
 // rotateSummary is the recorder's summary of a rotated recording.
 var rotateSummary = regexp.MustCompile(`pwru-record: (\d+) events, (\d+) lost, \d+ bytes to \S+; .*\((\d+) files, rotated\)`)
 
-// TestRotate: a flood recorded with --output-file-max-size 1 leaves
+// TestRotate: a flood recorded with rotation into 256 KiB files leaves
 // several files; each opens alone and is complete, and their event and
 // loss counts add up to what the recorder counted.
 func TestRotate(t *testing.T) {

@@ -154,6 +154,7 @@ func flags() []cli.Flag {
 		&cli.Uint64Flag{Name: "output-limit-lines", Category: displayCategory, Usage: "pwru display flag: shown by pwru-replay print --output-limit-lines (to stop recording: --max-events)"},
 		&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "write this file once every probe is attached"},
 		&cli.BoolFlag{Name: "bpf-stats", Hidden: true, Usage: "measure and report the kernel program's cost per run"},
+		&cli.Uint64Flag{Name: "debug-rotate-bytes", Hidden: true, Usage: "rotate: --output-file-max-size in bytes instead of MB (the VM tests rotate small files)"},
 		&cli.StringFlag{Name: "debug-copy-tracking", Hidden: true, Usage: "kprobe+kretprobe: track clones and copies by the fallback even where fexit works"},
 	}
 }
@@ -415,7 +416,7 @@ func run(c *cli.Context) error {
 		}
 		out = io.Discard // only the flight recorder's captures are written
 		path = strings.TrimSuffix(path, ".pwru") + "-*.pwru"
-	} else if mb := c.Uint64("output-file-max-size"); mb > 0 {
+	} else if mb, b := c.Uint64("output-file-max-size"), c.Uint64("debug-rotate-bytes"); mb > 0 || b > 0 {
 		if path == "-" {
 			return fmt.Errorf("--output-file-max-size needs --output to name a file, not stdout")
 		}
@@ -431,6 +432,9 @@ func run(c *cli.Context) error {
 		}
 		out = set.cur
 		cfg.RotateSize = int64(mb) << 20
+		if b > 0 {
+			cfg.RotateSize = int64(b)
+		}
 		cfg.Rotate = set.next
 		path = set.pattern()
 	} else if path != "-" {

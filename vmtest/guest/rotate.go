@@ -15,11 +15,11 @@ const (
 	rotateSport = 40019
 	// rotateFiles is how many files the flood must fill before the
 	// recorder is stopped; rotateFlood bounds the flood.
-	rotateFiles = 4
-	rotateFlood = 3 * time.Minute
+	rotateFiles = 3
+	rotateFlood = 90 * time.Second
 )
 
-// scenarioRotate: a UDP flood recorded with --output-file-max-size 1:
+// scenarioRotate: a UDP flood recorded with rotation into 256 KiB files:
 // the recorder rotates through several files, each a complete capture.
 func scenarioRotate(e *env) error {
 	p, err := e.newPair("rotate")
@@ -35,7 +35,9 @@ func scenarioRotate(e *env) error {
 	e.step("topology")
 	// The run's capture name is rotate.pwru; the files are
 	// rotate-000001.pwru, ... beside it.
-	rec, err := e.startRecorder("rotate", "--output-file-max-size", "1", "--output-file-max-backups", "0",
+	// Files of 256 KiB beyond the snapshots (the hidden byte form of
+	// --output-file-max-size), so a short flood fills several.
+	rec, err := e.startRecorder("rotate", "--debug-rotate-bytes", "262144", "--output-file-max-backups", "0",
 		"--payload", "every", "--filter-func", netFuncs, fmt.Sprintf("udp and dst port %d", rotatePort))
 	if err != nil {
 		return err
