@@ -125,6 +125,10 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	if !h.Start.IsZero() {
 		kv("recording", "started %s", h.Start.In(loc).Format(time.RFC3339Nano))
 	}
+	if tr, ok := h.Options[FlightTrigger]; ok {
+		kv("flight recorder", "window %s, trigger %s at %s, then %s; %d events of the window let go of before the trigger",
+			orDash(h.Options[FlightWindow]), tr, orDash(h.Options[FlightTriggerTime]), orDash(h.Options[FlightAfter]), c.File.Losses().Other["flight_window_evicted"])
+	}
 	if sum.Events > 0 {
 		wall := func(t uint64) string {
 			return time.Unix(0, int64(t)+h.MonoOffset).In(loc).Format("2006-01-02T15:04:05.000000000Z07:00")

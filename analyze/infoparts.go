@@ -37,11 +37,23 @@ func optionIsOff(v string) bool {
 	return false
 }
 
+// Header option keys a flight recorder capture carries (format/SPEC.md
+// 4.1): the window, the trigger, its wall time and what followed it.
+const (
+	FlightWindow      = "flight-recorder.window"
+	FlightTrigger     = "flight-recorder.trigger"
+	FlightTriggerTime = "flight-recorder.trigger-time"
+	FlightAfter       = "flight-recorder.trigger-after"
+)
+
 // UsedOptions returns the recorder options that were on, as
 // "--name=value" ("--filter-track-skb" for a true switch), sorted, and
 // the number of options that were off.
 func UsedOptions(h *format.Header) (used []string, off int) {
 	for _, k := range slices.Sorted(maps.Keys(h.Options)) {
+		if strings.HasPrefix(k, "flight-recorder.") {
+			continue // what the flight recorder says of the capture, not an option
+		}
 		v := OptionValue(h.Options[k])
 		switch {
 		case optionIsOff(v):

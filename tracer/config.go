@@ -112,6 +112,35 @@ type Config struct {
 	MaxEvents   uint64
 	MaxSize     int64
 
+	// Rotation: when RotateSize > 0 and Rotate is set, the capture moves
+	// to a new file once the current one holds RotateSize bytes beyond
+	// its header and snapshots (several MB, repeated in every file). The
+	// current capture is completed (trailer written) before Rotate is
+	// called; Rotate finishes the file it handed out last (sync, close,
+	// prune) and returns the next one. Every file gets the header and the
+	// snapshot sections again, so each opens alone.
+	RotateSize int64
+	Rotate     func() (io.Writer, error)
+
+	// Flight recorder: when FlightBytes or FlightAge is set, records are
+	// kept in a window of compressed chunks (FlightBytes compressed bytes,
+	// FlightAge of kernel time) and nothing is written to out but the
+	// snapshots; a trigger (TriggerDrop: a drop, of one of TriggerReasons
+	// when given; TriggerFunc: a traced function matching it; Manual: a
+	// value sent) opens a capture with FlightOpen and writes the window
+	// and TriggerAfter after it; TriggerHoldOff after it ends, and after
+	// MaxTriggers captures (0 = no limit), triggers start none.
+	FlightBytes    int64
+	FlightAge      time.Duration
+	TriggerDrop    bool
+	TriggerReasons []string // enum skb_drop_reason names, with or without SKB_DROP_REASON_
+	TriggerFunc    string   // regular expression on the traced function's name
+	TriggerAfter   time.Duration
+	TriggerHoldOff time.Duration
+	MaxTriggers    int
+	Manual         <-chan struct{}
+	FlightOpen     func(reason string, at time.Time) (io.Writer, error)
+
 	// Header data the CLI knows about.
 	CommandLine   []string
 	Options       map[string]string
@@ -209,6 +238,23 @@ func (c *Config) Validate() error {
 	}
 	if len(c.OutputXDPMetadata) > 0 && !c.TraceXDP {
 		return bad("--output-xdp-metadata needs --filter-trace-xdp")
+	}
+	if (c.FlightBytes > 0 || c.FlightAge > 0) && c.FlightOpen == nil {
+		return bad("the flight recorder needs files to write (not possible with stdout)")
+	}
+	if (c.FlightBytes > 0 || c.FlightAge > 0) && c.RotateSize > 0 {
+		return bad("--flight-recorder and --output-file-max-size do not go together")
+	}
+	if c.TriggerFunc != "" {
+		if _, err := regexp.Compile(c.TriggerFunc); err != nil {
+			return bad("--trigger-func: %v", err)
+		}
+	}
+	if c.RotateSize < 0 {
+		return bad("--output-file-max-size must not be negative")
+	}
+	if c.RotateSize > 0 && c.Rotate == nil {
+		return bad("rotation needs a file to rotate to (not possible with stdout)")
 	}
 	if c.MaxSize < 0 || c.Duration < 0 {
 		return bad("--max-size and --duration must not be negative")

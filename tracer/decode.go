@@ -98,6 +98,15 @@ func newDecoder(w *format.Writer, freeing map[uint32]bool) *decoder {
 	}
 }
 
+// reset points d at the writer of a new file: the stack and payload ids
+// of the old file mean nothing there. An skb whose payload was stored in
+// the old file refers to no payload until the kernel captures one again.
+func (d *decoder) reset(w *format.Writer) {
+	d.w = w
+	clear(d.stackIDs)
+	clear(d.payloads)
+}
+
 func u16at(b []byte, off uintptr) uint16 { return binary.LittleEndian.Uint16(b[off:]) }
 func u32at(b []byte, off uintptr) uint32 { return binary.LittleEndian.Uint32(b[off:]) }
 func u64at(b []byte, off uintptr) uint64 { return binary.LittleEndian.Uint64(b[off:]) }

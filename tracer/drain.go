@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,6 +57,16 @@ type drainOptions struct {
 	StopDrain    time.Duration // longest final drain after a stop (default 1s)
 	ProbesFailed uint32
 	Status       func(Stats) // called every tick; may be nil
+
+	// RotateSize > 0: once the current file has this many bytes beyond
+	// its header and snapshots (which every file repeats), its
+	// losses are stored, it is closed, and NextFile gives the writer of
+	// the next file (its header and snapshots already written).
+	RotateSize int64
+	NextFile   func() (*format.Writer, error)
+
+	// Flight != nil: flight recorder mode (flight.go).
+	Flight *flightOptions
 }
 
 type drainer struct {
@@ -70,6 +81,21 @@ type drainer struct {
 	skipped  uint64         // records read after a limit was reached, not written
 	bad      uint64         // records without the kernel program's layout, not written
 	reason   string
+
+	// Rotation: what the files before the current one hold, and the
+	// cumulative loss counters when the current file started (each file
+	// stores its own share, so that the files' losses add up).
+	files      int
+	prevEvents uint64
+	prevBytes  int64
+	baseCPU    []uint64
+	baseOther  map[string]uint64
+	rotateDue  bool
+	fileBase   int64 // bytes of the current file before its first event (header and snapshots)
+
+	flight        flightState
+	idle          *format.Writer // flight recorder: the writer between captures (never gets events)
+	windowEvicted uint64         // flight recorder: records the window let go of before the current capture's trigger
 }
 
 // drain reads records until ctx is done or a limit is reached, writing
@@ -82,6 +108,8 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 		d.opts.StopDrain = time.Second
 	}
 	d.start = time.Now()
+	d.fileBase = d.dec.w.Stats().Bytes
+	d.idle = d.dec.w
 	var end time.Time
 	if d.opts.Duration > 0 {
 		end = d.start.Add(d.opts.Duration)
@@ -120,23 +148,35 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 		err := d.ring.ReadInto(&rec)
 		switch {
 		case err == nil:
-			if d.opts.MaxEvents > 0 && d.dec.w.Stats().Events >= d.opts.MaxEvents {
+			if d.opts.MaxEvents > 0 && d.prevEvents+d.dec.w.Stats().Events >= d.opts.MaxEvents {
 				stop(StopMaxEvents)
 			}
 			if reason == StopMaxEvents || reason == StopMaxSize {
 				d.skipped++
 				continue
 			}
-			if err := d.dec.decode(rec.RawSample); errors.Is(err, ErrBadRecord) {
-				d.bad++
-			} else if err != nil {
-				return d.stats(reason), fmt.Errorf("write event: %w", err)
+			if d.rotateDue {
+				// Rotated when the next record comes: no file is left
+				// empty at the end.
+				if err := d.rotate(); err != nil {
+					return d.stats(reason), err
+				}
+			}
+			if d.opts.Flight != nil {
+				if err := d.flightRecord(rec.RawSample); err != nil {
+					return d.stats(reason), err
+				}
+			} else if err := d.decodeInto(rec.RawSample); err != nil {
+				return d.stats(reason), err
 			}
 			sinceTime++
 			if sinceTime < 1024 {
 				continue
 			}
 			sinceTime = 0
+			if err := d.maybeRotate(); err != nil {
+				return d.stats(reason), err
+			}
 			now := time.Now()
 			if reason != "" && now.After(stopBy) {
 				return d.stats(reason), nil
@@ -182,8 +222,11 @@ func (d *drainer) tick(now, end time.Time, stop func(string)) error {
 	if !end.IsZero() && !now.Before(end) {
 		stop(StopDuration)
 	}
-	if d.opts.MaxSize > 0 && d.dec.w.Stats().Bytes >= d.opts.MaxSize {
+	if d.opts.MaxSize > 0 && d.prevBytes+d.dec.w.Stats().Bytes >= d.opts.MaxSize {
 		stop(StopMaxSize)
+	}
+	if err := d.maybeRotate(); err != nil {
+		return err
 	}
 	if d.opts.Status != nil {
 		d.opts.Status(d.stats(""))
@@ -198,7 +241,7 @@ func (d *drainer) updateLosses() error {
 		if err != nil {
 			return fmt.Errorf("read loss counters: %w", err)
 		}
-		l.RingbufLost = perCPU
+		l.RingbufLost = slices.Clone(perCPU)
 		for k, v := range other {
 			if v != 0 {
 				l.Other[k] = v
@@ -211,7 +254,21 @@ func (d *drainer) updateLosses() error {
 	if d.bad > 0 {
 		l.Other["bad_record"] = d.bad
 	}
-	d.lost = l.TotalLost()
+	// This file's share: the counters less what the earlier files stored.
+	for i := range l.RingbufLost {
+		if i < len(d.baseCPU) {
+			l.RingbufLost[i] -= d.baseCPU[i]
+		}
+	}
+	for k, v := range d.baseOther {
+		if l.Other[k] -= v; l.Other[k] == 0 {
+			delete(l.Other, k)
+		}
+	}
+	if d.windowEvicted > 0 {
+		l.Other["flight_window_evicted"] = d.windowEvicted
+	}
+	d.lost = d.prevLost() + l.TotalLost()
 	if d.lastLoss != nil && reflect.DeepEqual(*d.lastLoss, l) {
 		return nil
 	}
@@ -222,12 +279,79 @@ func (d *drainer) updateLosses() error {
 	return nil
 }
 
+// prevLost is the ring buffer losses stored in the files before the
+// current one.
+func (d *drainer) prevLost() uint64 {
+	var n uint64
+	for _, v := range d.baseCPU {
+		n += v
+	}
+	return n
+}
+
+// maybeRotate notes that the current file is full: the next record goes
+// to the next file.
+func (d *drainer) maybeRotate() error {
+	if d.opts.RotateSize > 0 && d.opts.NextFile != nil && d.dec.w.Stats().Bytes-d.fileBase >= d.opts.RotateSize {
+		d.rotateDue = true
+	}
+	return nil
+}
+
+// rotate completes the current file and moves to the next.
+func (d *drainer) rotate() error {
+	d.rotateDue = false
+	// The last losses of this file, with the counters as they are now:
+	// they become the next file's base.
+	d.lastLoss = nil
+	if err := d.updateLosses(); err != nil {
+		return err
+	}
+	stored := d.lastLoss
+	old := d.dec.w
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("complete capture file %d: %w", d.files+1, err)
+	}
+	ws := old.Stats()
+	d.prevEvents += ws.Events
+	d.prevBytes += ws.Bytes
+	w, err := d.opts.NextFile()
+	if err != nil {
+		return fmt.Errorf("rotate capture: %w", err)
+	}
+	d.files++
+	d.addBase(stored)
+	d.lastLoss = nil
+	d.dec.reset(w)
+	d.fileBase = w.Stats().Bytes
+	return nil
+}
+
+// addBase adds the losses a file stored to the base the next file's
+// losses are counted from.
+func (d *drainer) addBase(stored *format.Losses) {
+	for i, v := range stored.RingbufLost {
+		if i >= len(d.baseCPU) {
+			d.baseCPU = append(d.baseCPU, 0)
+		}
+		d.baseCPU[i] += v
+	}
+	if d.baseOther == nil {
+		d.baseOther = make(map[string]uint64)
+	}
+	for k, v := range stored.Other {
+		if k != "flight_window_evicted" {
+			d.baseOther[k] += v
+		}
+	}
+}
+
 func (d *drainer) stats(reason string) Stats {
 	ws := d.dec.w.Stats()
 	return Stats{
-		Events:     ws.Events,
+		Events:     d.prevEvents + ws.Events,
 		Lost:       d.lost,
-		Bytes:      ws.Bytes,
+		Bytes:      d.prevBytes + ws.Bytes,
 		Elapsed:    time.Since(d.start),
 		StopReason: reason,
 	}

@@ -25,6 +25,8 @@ type fakeRing struct {
 	loops   int
 	i       int
 	flushed atomic.Bool
+	// loopsDone, when set, is called once every record was handed out.
+	loopsDone func()
 }
 
 func (r *fakeRing) ReadInto(rec *ringbuf.Record) error {
@@ -39,6 +41,9 @@ func (r *fakeRing) ReadInto(rec *ringbuf.Record) error {
 	}
 	if r.flushed.Load() {
 		return ringbuf.ErrFlushed
+	}
+	if r.loopsDone != nil {
+		r.loopsDone()
 	}
 	return os.ErrDeadlineExceeded
 }

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ var ErrNoneAttached = errors.New("no probe could be attached")
 // Result summarises a recording.
 type Result struct {
 	Stats
+	Files         int    // capture files written (more than 1 with rotation)
 	Backend       string // of the skb functions: kprobe, kprobe-multi, fentry, or fentry-multi (fentry on tracing multi-links)
 	CopyTracking  string // --filter-track-skb: how clones inherit track ids (copyTracking.describe), "" = off
 	Probes        int    // probes attached
@@ -348,6 +350,19 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 		s.addrs[f.Name] = 0
 	}
 	defer s.close(res)
+	var prefix *bytes.Buffer // with rotation: the first file up to the first event
+	flight := cfg.FlightBytes > 0 || cfg.FlightAge > 0
+	var reasons map[uint32]string // drop reason values that trigger (nil = any)
+	var notDropped map[uint32]bool
+	if flight && cfg.TriggerDrop {
+		if reasons, notDropped, err = dropTriggerReasons(cache, cfg.TriggerReasons); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.RotateSize > 0 || flight {
+		prefix = new(bytes.Buffer)
+		out = &teeWriter{w: out, tee: prefix}
+	}
 	w, err := format.NewWriter(out, &hdr, nil)
 	if err != nil {
 		return res, fmt.Errorf("start capture: %w", err)
@@ -422,6 +437,21 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if err := w.Flush(); err != nil {
 		return res, fmt.Errorf("write capture: %w", err)
 	}
+	var nextFile func() (*format.Writer, error)
+	var fo *flightOptions
+	if prefix != nil && !flight {
+		out.(*teeWriter).tee = nil
+		if nextFile, err = rotator(prefix.Bytes(), &hdr, cfg.Rotate); err != nil {
+			return res, err
+		}
+		prefix = nil
+	} else if prefix != nil {
+		out.(*teeWriter).tee = nil
+		if fo, err = s.flightOptions(cfg, prefix.Bytes(), hdr, reasons, notDropped); err != nil {
+			return res, err
+		}
+		prefix = nil
+	}
 	// What startup needed (kernel BTF decoded, kallsyms, the injected
 	// spec) is not needed while recording: let it go.
 	s.cache, s.spec, s.kernel = nil, nil, nil
@@ -477,6 +507,9 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			Duration:     cfg.Duration,
 			ProbesFailed: uint32(res.ProbesFailed),
 			Status:       statusLine(cfg, log, res.Probes),
+			RotateSize:   cfg.RotateSize,
+			NextFile:     nextFile,
+			Flight:       fo,
 		},
 	}
 	st, derr := dr.run(ctx)
@@ -492,14 +525,25 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	if cfg.Terminal {
 		fmt.Fprintln(log)
 	}
+	w = dr.dec.w // the last file's writer when rotating
 	cerr := w.Close()
-	if f, ok := out.(*os.File); ok && cerr == nil {
+	if t, ok := out.(*teeWriter); ok {
+		out = t.w
+	}
+	if f, ok := out.(*os.File); ok && cerr == nil && dr.files == 0 {
 		// Pipes and terminals cannot be synced (EINVAL): nothing to do.
 		if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 			cerr = fmt.Errorf("sync capture: %w", err)
 		}
 	}
-	res.Stats.Bytes = w.Stats().Bytes
+	res.Stats.Bytes = dr.prevBytes + w.Stats().Bytes
+	res.Files = dr.files + 1
+	if fo != nil {
+		res.Files = dr.flight.files
+		if dr.flight.capturing {
+			res.Files++
+		}
+	}
 	res.Memory = sampleMemory()
 	if derr != nil {
 		return res, derr

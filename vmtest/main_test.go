@@ -62,6 +62,8 @@ var scenarios = []scenario{
 	{name: "nonskb", test: "TestNonSKB", recorder: true},
 	{name: "helpers", test: "TestBPFHelpers", recorder: true},
 	{name: "nospace", test: "TestDiskFull", recorder: true, replay: true},
+	{name: "rotate", test: "TestRotate", recorder: true, replay: true},
+	{name: "flight", test: "TestFlight", recorder: true, replay: true},
 	{name: "backends", test: "TestBackends", recorder: true},
 	{name: "tmulti", test: "TestTracingMulti"},
 	{name: "privdrop", test: "TestPrivDrop", recorder: true},

@@ -134,6 +134,14 @@ func flags() []cli.Flag {
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long"},
 		&cli.Uint64Flag{Name: "max-events", Usage: "stop after this many events"},
 		&cli.StringFlag{Name: "max-size", Usage: "stop when the capture reaches this size (K/M/G suffixes)"},
+		&cli.Uint64Flag{Name: "output-file-max-size", Usage: "rotate: start a new file of the set (NAME-000001.pwru, NAME-000002.pwru, ...; each a complete capture) when the current one holds this many `MB` beyond its header and snapshots (0 = one file)"},
+		&cli.StringFlag{Name: "flight-recorder", Usage: "keep the last `DURATION|SIZE` (5m, 256MB) of events in memory, compressed, and write nothing until a trigger (--trigger-drop, --trigger-func, SIGUSR1) fires; then write NAME-<UTC time>-<reason>.pwru with the window and --trigger-after after it"},
+		&cli.StringSliceFlag{Name: "trigger-drop", Usage: "flight recorder: trigger on a drop of a traced skb, or only of these `REASON`s (e.g. NETFILTER_DROP; 'any' = every drop)"},
+		&cli.StringFlag{Name: "trigger-func", Usage: "flight recorder: trigger when a traced function matching this `REGEX` is hit"},
+		&cli.DurationFlag{Name: "trigger-after", Value: 5 * time.Second, Usage: "flight recorder: record this long after the trigger (kernel time of the events)"},
+		&cli.DurationFlag{Name: "trigger-holdoff", Value: 10 * time.Second, Usage: "flight recorder: no new trigger until this long after a capture ended (a storm makes one file)"},
+		&cli.IntFlag{Name: "max-triggers", Usage: "flight recorder: at most this many captures (0 = no limit)"},
+		&cli.IntFlag{Name: "output-file-max-backups", Value: 3, Usage: "rotate: keep at most this many completed files besides the current one, removing the oldest (0 = keep all)"},
 		&cli.BoolFlag{Name: "list-funcs", Usage: "print the functions that would be traced and exit"},
 		// pwru's display flags: accepted, since everything they show is
 		// always recorded; pwru-replay print chooses the view.
@@ -146,6 +154,7 @@ func flags() []cli.Flag {
 		&cli.Uint64Flag{Name: "output-limit-lines", Category: displayCategory, Usage: "pwru display flag: shown by pwru-replay print --output-limit-lines (to stop recording: --max-events)"},
 		&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "write this file once every probe is attached"},
 		&cli.BoolFlag{Name: "bpf-stats", Hidden: true, Usage: "measure and report the kernel program's cost per run"},
+		&cli.Uint64Flag{Name: "debug-rotate-bytes", Hidden: true, Usage: "rotate: --output-file-max-size in bytes instead of MB (the VM tests rotate small files)"},
 		&cli.StringFlag{Name: "debug-copy-tracking", Hidden: true, Usage: "kprobe+kretprobe: track clones and copies by the fallback even where fexit works"},
 	}
 }
@@ -395,7 +404,40 @@ func run(c *cli.Context) error {
 	var out io.Writer = os.Stdout
 	var of *output
 	path := c.String("output")
-	if path != "-" {
+	var set *fileSet
+	var flightDone func() error
+	if c.IsSet("flight-recorder") {
+		if err := tracer.CheckPrivileges(); err != nil {
+			return err
+		}
+		var err error
+		if flightDone, err = flightConfig(c, cfg, path); err != nil {
+			return err
+		}
+		out = io.Discard // only the flight recorder's captures are written
+		path = strings.TrimSuffix(path, ".pwru") + "-*.pwru"
+	} else if mb, b := c.Uint64("output-file-max-size"), c.Uint64("debug-rotate-bytes"); mb > 0 || b > 0 {
+		if path == "-" {
+			return fmt.Errorf("--output-file-max-size needs --output to name a file, not stdout")
+		}
+		if c.Int("output-file-max-backups") < 0 {
+			return fmt.Errorf("--output-file-max-backups must not be negative")
+		}
+		if err := tracer.CheckPrivileges(); err != nil {
+			return err
+		}
+		var err error
+		if set, err = newFileSet(path, c.Int("output-file-max-backups")); err != nil {
+			return err
+		}
+		out = set.cur
+		cfg.RotateSize = int64(mb) << 20
+		if b > 0 {
+			cfg.RotateSize = int64(b)
+		}
+		cfg.Rotate = set.next
+		path = set.pattern()
+	} else if path != "-" {
 		if err := tracer.CheckPrivileges(); err != nil {
 			return err
 		}
@@ -425,6 +467,16 @@ func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := tracer.Run(ctx, cfg, out)
+	if set != nil {
+		if cerr := set.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	if flightDone != nil {
+		if cerr := flightDone(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
 	if of != nil {
 		if res == nil || !res.Recording {
 			of.abort()
@@ -519,6 +571,9 @@ func readable(path string, res *tracer.Result) string {
 func summary(w io.Writer, r *tracer.Result, path string) {
 	fmt.Fprintf(w, "pwru-record: %d events, %d lost, %d bytes to %s; %d probes attached via %s, %d failed",
 		r.Events, r.Lost, r.Bytes, path, r.Probes, r.Backend, r.ProbesFailed)
+	if r.Files > 1 {
+		fmt.Fprintf(w, " (%d files, rotated)", r.Files)
+	}
 	if r.CopyTracking != "" {
 		fmt.Fprintf(w, "; clone tracking via %s", r.CopyTracking)
 	}

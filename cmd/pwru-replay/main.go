@@ -284,8 +284,19 @@ func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
 
 // openCapture opens path; the error is one line naming the file. A
 // truncated capture or skipped sections are reported on stderr, once.
+// A glob pattern matching several files (a rotated recording) is read
+// as one capture.
 func openCapture(e *env, c *cli.Context, path string) (*analyze.Capture, error) {
-	capt, err := analyze.OpenWith(path, &format.ReaderOptions{SkipCorrupt: c.Bool("skip-corrupt")})
+	opts := &format.ReaderOptions{SkipCorrupt: c.Bool("skip-corrupt")}
+	paths, err := expandSet(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) > 1 {
+		return mergeToTemp(e.stderr, path, paths, opts)
+	}
+	path = paths[0]
+	capt, err := analyze.OpenWith(path, opts)
 	if err != nil {
 		// A pipe is not sniffed: opening it would wait for a writer.
 		if errors.Is(err, format.ErrNotSeekable) {

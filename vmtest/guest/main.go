@@ -76,6 +76,8 @@ var scenarios = map[string]scenarioFunc{
 	"stackid":   scenarioStackID,
 	"helpers":   scenarioHelpers,
 	"nospace":   scenarioDiskFull,
+	"rotate":    scenarioRotate,
+	"flight":    scenarioFlight,
 	"backends":  scenarioBackends,
 	"tmulti":    scenarioTracingMulti,
 	"privdrop":  scenarioPrivDrop,
