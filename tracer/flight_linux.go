@@ -71,11 +71,23 @@ func (s *session) flightOptions(cfg *Config, prefix []byte, hdr format.Header, r
 			return nil, fmt.Errorf("%w: --trigger-func %q matches no attached probe", ErrConfig, cfg.TriggerFunc)
 		}
 	}
+	// The skb:kfree_skb tracepoint's probe: on a kernel that reports no
+	// drop reasons (5.10) its events carry none, and each is a drop.
+	dropProbe, haveDropProbe := uint32(0), false
+	for _, p := range s.probes {
+		if p.Kind == format.ProbeTracepoint {
+			dropProbe, haveDropProbe = p.ID, true
+		}
+	}
 	trigger := func(rec []byte) string {
 		if funcs != nil {
 			if name, ok := funcs[u32at(rec, offProbeID)]; ok {
 				return "func-" + name
 			}
+		}
+		if cfg.TriggerDrop && reasons == nil && haveDropProbe && u32at(rec, offProbeID) == dropProbe &&
+			format.EventFlags(u16at(rec, offFlags))&format.FlagDropReason == 0 {
+			return "drop"
 		}
 		if cfg.TriggerDrop && format.EventFlags(u16at(rec, offFlags))&format.FlagDropReason != 0 {
 			r := u32at(rec, offDropReason)
