@@ -49,9 +49,10 @@ type sighting struct {
 type pcapSKB struct {
 	sightings []sighting
 	funcs     []uint32
-	more      int // functions left out of funcs
-	skipped   int // sightings beyond maxSightings
-	comment   string
+	more      int    // functions left out of funcs
+	skipped   int    // sightings beyond maxSightings
+	comment   string // fate and skb, the start of every packet's comment
+	path      string // the journey, the end of every packet's comment (not PerEvent)
 	id        uint64 // lifetime id: the packets' epb_packetid
 	done      bool   // the skb ended: its sightings may be written
 	live      int    // index in pcapWriter.live, -1 when not there
@@ -210,10 +211,17 @@ func (p *pcapWriter) comment(s *sighting) string {
 	}
 	b.WriteString("; captured at ")
 	b.WriteString(p.c.ProbeName(s.probe))
-	if s.skb != nil && !p.perEvent {
+	if s.skb != nil && s.skb.path != "" {
 		b.WriteString("; ")
-		p.path(&b, s.skb)
+		b.WriteString(s.skb.path)
 	}
+	return b.String()
+}
+
+// pathText is the journey of st as the packet comments end with it.
+func (p *pcapWriter) pathText(st *pcapSKB) string {
+	var b strings.Builder
+	p.path(&b, st)
 	return b.String()
 }
 
@@ -380,6 +388,10 @@ func WritePcap(w io.Writer, c *Capture, o *PcapOptions) (int, error) {
 			st.comment += fmt.Sprintf("; skb 0x%x (track %d)", l.addr, l.track)
 		} else {
 			st.comment += fmt.Sprintf("; skb 0x%x", l.addr)
+		}
+		if !o.PerEvent {
+			// One journey text for all the skb's packets.
+			st.path = pw.pathText(st)
 		}
 		for i := range st.sightings {
 			st.sightings[i].skb = st
