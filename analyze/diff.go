@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 )
 
 // DiffOptions tune [Diff].
@@ -178,7 +180,7 @@ func CompareCaptures(good, bad *Capture, o *DiffOptions) (*DiffReport, error) {
 		if a == nil {
 			continue
 		}
-		a.fd.Flow = string(appendTuple(nil, &tables.flows.tuple[f], 0, false))
+		a.fd.Flow = render.Flow(&tables.flows.tuple[f])
 		for k, dv := range a.divs {
 			d := divergence(tables.shapes.names[k[0]], tables.shapes.names[k[1]], ctxN)
 			d.Packets = dv.n

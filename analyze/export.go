@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -349,13 +350,13 @@ func (x *exporter) end(l *life) {
 		r.Reason = x.reason(l.reason)
 	}
 	t := &l.selTuple
-	r.Flow = string(appendTuple(nil, t, 0, false))
+	r.Flow = render.Flow(t)
 	r.Saddr, r.Daddr = x.addr(t.Src), x.addr(t.Dst)
 	r.Sport, r.Dport, r.L4Proto = int32(t.Sport), int32(t.Dport), int32(t.Proto)
 	r.PacketFlow, r.PacketIdent, r.IPID, r.TCPSeq, r.TCPAck, r.ICMPID, r.ICMPSeq = "", nil, nil, nil, nil, nil, nil
 	if xj.hasPkt {
 		pi := &xj.pkt
-		r.PacketFlow = string(appendTuple(nil, &pi.tuple, 0, false))
+		r.PacketFlow = render.Flow(&pi.tuple)
 		if pi.hasIdent {
 			r.PacketIdent = ptr(int64(pi.ident))
 		}

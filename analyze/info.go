@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -97,9 +98,9 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	} else {
 		kv("file", "%s (format %s, %s)", c.Path, sum.Version, state)
 	}
-	kv("recorder", "%s", orDash(h.WriterVersion))
-	kv("host", "%s", orDash(h.Hostname))
-	kv("kernel", "%s", orDash(strings.TrimSpace(strings.Join([]string{h.Uname.Sysname, h.Uname.Release, h.Uname.Version, h.Uname.Machine}, " "))))
+	kv("recorder", "%s", render.OrDash(h.WriterVersion))
+	kv("host", "%s", render.OrDash(h.Hostname))
+	kv("kernel", "%s", render.OrDash(strings.TrimSpace(strings.Join([]string{h.Uname.Sysname, h.Uname.Release, h.Uname.Version, h.Uname.Machine}, " "))))
 	if len(h.KernelLacks) > 0 {
 		lacks := make([]string, len(h.KernelLacks))
 		for i, l := range h.KernelLacks {
@@ -116,7 +117,7 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	if len(h.CommandLine) > 0 {
 		kv("command", "%s", strings.Join(h.CommandLine, " "))
 	}
-	kv("pcap filter", "%s", orDash(h.PcapFilter))
+	kv("pcap filter", "%s", render.OrDash(h.PcapFilter))
 	if h.Snaplen != 0 {
 		kv("snaplen", "%d", h.Snaplen)
 	}
@@ -127,7 +128,7 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	}
 	if tr, ok := h.Options[FlightTrigger]; ok {
 		kv("flight recorder", "window %s, trigger %s at %s, then %s; %d events of the window let go of before the trigger",
-			orDash(h.Options[FlightWindow]), tr, orDash(h.Options[FlightTriggerTime]), orDash(h.Options[FlightAfter]), c.File.Losses().Other["flight_window_evicted"])
+			render.OrDash(h.Options[FlightWindow]), tr, render.OrDash(h.Options[FlightTriggerTime]), render.OrDash(h.Options[FlightAfter]), c.File.Losses().Other["flight_window_evicted"])
 	}
 	if sum.Events > 0 {
 		wall := func(t uint64) string {
@@ -277,35 +278,6 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
-}
-
-// wrapWords joins words with spaces, breaking lines before width bytes;
-// continuation lines start with indent.
-func wrapWords(words []string, width int, indent string) string {
-	var b strings.Builder
-	n := 0
-	for i, w := range words {
-		if i > 0 {
-			if n+1+len(w) > width {
-				b.WriteString("\n")
-				b.WriteString(indent)
-				n = 0
-			} else {
-				b.WriteByte(' ')
-				n++
-			}
-		}
-		b.WriteString(w)
-		n += len(w)
-	}
-	return b.String()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func countNetns(f *format.File) int {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -120,7 +121,7 @@ func infoDetails(b *strings.Builder, c *Capture, kv func(k, format string, args 
 		if off > 0 {
 			used = append(used, fmt.Sprintf("(%d more off)", off))
 		}
-		kv("options", "%s", wrapWords(used, 90, strings.Repeat(" ", 14)))
+		kv("options", "%s", render.WrapWords(used, 90, strings.Repeat(" ", 14)))
 	}
 	if fp := failedProbes(c); len(fp) > 0 {
 		fmt.Fprintf(b, "failed probes:\n")

@@ -3,6 +3,8 @@ package analyze
 import (
 	"fmt"
 	"strings"
+
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 )
 
 // recorded reports whether the recorder's option flag was on ("true") and
@@ -89,7 +91,7 @@ func CompareSources(a, b *Capture) string {
 	kb := strings.TrimSpace(hb.Uname.Release + " " + hb.Uname.Version)
 	var parts []string
 	if ka != kb {
-		parts = append(parts, fmt.Sprintf("different kernels (%s: %s; %s: %s)", a.Path, orDash(ha.Uname.Release), b.Path, orDash(hb.Uname.Release)))
+		parts = append(parts, fmt.Sprintf("different kernels (%s: %s; %s: %s)", a.Path, render.OrDash(ha.Uname.Release), b.Path, render.OrDash(hb.Uname.Release)))
 	}
 	names := func(c *Capture) map[string]bool {
 		m := map[string]bool{}

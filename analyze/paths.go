@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -332,7 +333,7 @@ type StepJSON struct {
 }
 
 func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup) *JourneyJSON {
-	r := &JourneyJSON{Count: count, Flow: string(appendTuple(nil, &j.tuple, 0, false)), Fate: l.fate.String(), More: j.truncated}
+	r := &JourneyJSON{Count: count, Flow: render.Flow(&j.tuple), Fate: l.fate.String(), More: j.truncated}
 	if l.fate == FateDropped && l.hasRsn {
 		name, ok := c.DropReason(l.reason)
 		if !ok {
@@ -392,7 +393,7 @@ func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum
 		return nil
 	}
 	var b strings.Builder
-	tuple := string(appendTuple(nil, &j.tuple, 0, false))
+	tuple := render.Flow(&j.tuple)
 	total := uint64(0)
 	for _, st := range j.steps {
 		total += st.dt

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -131,7 +131,7 @@ func (p *printer) appendQuoted(b []byte, s string) []byte {
 		if p.quoted == nil || len(p.quoted) > 4096 {
 			p.quoted = map[string][]byte{}
 		}
-		q = appendJSONString(nil, s)
+		q = render.AppendJSONString(nil, s)
 		p.quoted[s] = q
 	}
 	return append(b, q...)
@@ -228,13 +228,13 @@ func (p *printer) header() {
 		b = fmt.Appendf(b, " %-16s", "TIMESTAMP")
 	}
 	if p.o.OutputMeta {
-		b = fmt.Appendf(b, " %-10s %-8s %16s %-6s %-5s %-5s", "NETNS", "MARK/x", centerAlign("IFACE", 16), "PROTO", "MTU", "LEN")
+		b = fmt.Appendf(b, " %-10s %-8s %16s %-6s %-5s %-5s", "NETNS", "MARK/x", render.CenterAlign("IFACE", 16), "PROTO", "MTU", "LEN")
 		if p.o.OutputSkbCB {
 			b = fmt.Appendf(b, " %-56s", "__sk_buff->cb[]")
 		}
 	}
 	if p.o.OutputNetnsNames {
-		b = append(b, centerAlign("NETNS NAME", p.nsWidth)...)
+		b = append(b, render.CenterAlign("NETNS NAME", p.nsWidth)...)
 	}
 	if p.o.OutputTuple {
 		b = append(b, " TUPLE"...)
@@ -251,22 +251,6 @@ func (p *printer) header() {
 	p.buf = b[:0]
 }
 
-func centerAlign(s string, width int) string {
-	if len(s) >= width {
-		return s
-	}
-	left := (width - len(s)) / 2
-	return strings.Repeat(" ", left) + s + strings.Repeat(" ", width-len(s)-left)
-}
-
-// tildeTrim keeps the last 16 bytes of s, marking the cut with '~' (pwru).
-func tildeTrim(s string) string {
-	if len(s) <= 16 {
-		return s
-	}
-	return "~" + s[len(s)-15:]
-}
-
 func (p *printer) process(e *format.Event) string { return p.proc(e).text }
 
 func (p *printer) proc(e *format.Event) procName {
@@ -281,7 +265,7 @@ func (p *printer) proc(e *format.Event) procName {
 		p.procs = map[uint32]procName{}
 	}
 	text := processText(e)
-	pn := procName{e.Comm, text, appendJSONString(nil, text)}
+	pn := procName{e.Comm, text, render.AppendJSONString(nil, text)}
 	p.procs[e.PID] = pn
 	p.lastPID, p.lastProc = e.PID, pn
 	return pn
@@ -297,11 +281,11 @@ func (p *printer) funcQuoted(e *format.Event) []byte {
 		if q := p.funcsQ[e.ProbeID]; q != nil {
 			return q
 		}
-		q := appendJSONString(nil, p.funcBase(e))
+		q := render.AppendJSONString(nil, p.funcBase(e))
 		p.funcsQ[e.ProbeID] = q
 		return q
 	}
-	return appendJSONString(nil, p.funcBase(e))
+	return render.AppendJSONString(nil, p.funcBase(e))
 }
 
 func processText(e *format.Event) string {
@@ -309,7 +293,7 @@ func processText(e *format.Event) string {
 	if comm == "" {
 		comm = "<empty>"
 	}
-	return tildeTrim(comm + ":" + strconv.FormatUint(uint64(e.PID), 10))
+	return render.TildeTrim(comm + ":" + strconv.FormatUint(uint64(e.PID), 10))
 }
 
 func (p *printer) iface(e *format.Event) string {
@@ -319,7 +303,7 @@ func (p *printer) iface(e *format.Event) string {
 	}
 	s := strconv.FormatUint(uint64(e.Ifindex), 10)
 	if n := p.c.IfName(e.Netns, e.Ifindex); n != "" {
-		s = tildeTrim(n + ":" + s)
+		s = render.TildeTrim(n + ":" + s)
 	}
 	p.ifNames[k] = s
 	return s
@@ -364,67 +348,6 @@ func (p *printer) funcBase(e *format.Event) string {
 		p.funcs[e.ProbeID] = name
 	}
 	return name
-}
-
-func protoName(proto uint8) string {
-	switch proto {
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 1:
-		return "icmp"
-	case 58:
-		return "icmp6"
-	}
-	return ""
-}
-
-func appendAddr(b []byte, a netip.Addr) []byte {
-	switch {
-	case !a.IsValid():
-		return b
-	case a.Is4():
-		return a.AppendTo(b)
-	default:
-		b = append(b, '[')
-		b = a.AppendTo(b)
-		return append(b, ']')
-	}
-}
-
-var tcpFlagNames = [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
-
-func appendTCPFlags(b []byte, f uint8) []byte {
-	first := true
-	for i, n := range tcpFlagNames {
-		if f&(1<<i) != 0 {
-			if !first {
-				b = append(b, '|')
-			}
-			b = append(b, n...)
-			first = false
-		}
-	}
-	return b
-}
-
-// appendTuple formats a tuple as pwru: "10.0.0.1:80->10.0.0.2:4242(tcp)".
-func appendTuple(b []byte, t *format.Tuple, flags uint8, withFlags bool) []byte {
-	b = appendAddr(b, t.Src)
-	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(t.Sport), 10)
-	b = append(b, "->"...)
-	b = appendAddr(b, t.Dst)
-	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(t.Dport), 10)
-	b = append(b, '(')
-	b = append(b, protoName(t.Proto)...)
-	if withFlags && t.Proto == 6 && flags != 0 {
-		b = append(b, ':')
-		b = appendTCPFlags(b, flags)
-	}
-	return append(b, ')')
 }
 
 // packet returns the decoded payload of e (cached by payload id).
@@ -485,44 +408,44 @@ func (p *printer) line(e *format.Event, l *life) {
 	start := len(b)
 	b = append(b, '0', 'x')
 	b = strconv.AppendUint(b, e.SKB, 16)
-	b = pad(b, start, 18)
+	b = render.Pad(b, start, 18)
 	b = append(b, ' ')
 	start = len(b)
 	b = strconv.AppendUint(b, uint64(e.CPU), 10)
-	b = pad(b, start, 3)
+	b = render.Pad(b, start, 3)
 	b = append(b, ' ')
 	start = len(b)
 	b = append(b, p.process(e)...)
-	b = pad(b, start, 16)
+	b = render.Pad(b, start, 16)
 	if ts != TimestampNone {
 		b = append(b, ' ')
 		start = len(b)
 		b = strconv.AppendUint(b, p.timestamp(e, l), 10)
-		b = pad(b, start, 16)
+		b = render.Pad(b, start, 16)
 	}
 	if p.o.OutputMeta {
 		b = append(b, ' ')
 		start = len(b)
 		b = strconv.AppendUint(b, uint64(e.Netns), 10)
-		b = pad(b, start, 10)
+		b = render.Pad(b, start, 10)
 		b = append(b, ' ')
 		start = len(b)
 		b = strconv.AppendUint(b, uint64(e.Mark), 16)
-		b = pad(b, start, 8)
+		b = render.Pad(b, start, 8)
 		b = append(b, ' ')
 		b = append(b, p.ifaceCol(e)...)
 		// %#04x
 		b = append(b, ' ', '0', 'x')
 		pr := e.Protocol
-		b = append(b, hexDigits[pr>>12&0xf], hexDigits[pr>>8&0xf], hexDigits[pr>>4&0xf], hexDigits[pr&0xf])
+		b = append(b, render.HexDigits[pr>>12&0xf], render.HexDigits[pr>>8&0xf], render.HexDigits[pr>>4&0xf], render.HexDigits[pr&0xf])
 		b = append(b, ' ')
 		start = len(b)
 		b = strconv.AppendUint(b, uint64(e.MTU), 10)
-		b = pad(b, start, 5)
+		b = render.Pad(b, start, 5)
 		b = append(b, ' ')
 		start = len(b)
 		b = strconv.AppendUint(b, uint64(e.Len), 10)
-		b = pad(b, start, 5)
+		b = render.Pad(b, start, 5)
 		if p.o.OutputSkbCB {
 			b = append(b, ' ')
 			b = p.appendCB(b, e)
@@ -533,7 +456,7 @@ func (p *printer) line(e *format.Event, l *life) {
 			if len(n) > p.nsWidth {
 				n = n[:p.nsWidth]
 			}
-			b = append(b, centerAlign(n, p.nsWidth)...)
+			b = append(b, render.CenterAlign(n, p.nsWidth)...)
 		} else {
 			b = append(b, strings.Repeat(" ", p.nsWidth)...)
 		}
@@ -545,7 +468,7 @@ func (p *printer) line(e *format.Event, l *life) {
 	if p.o.OutputTuple {
 		start := len(b) + 1
 		b = append(b, ' ')
-		b = append(b, p.tuple(&e.Tuple, pi.tcpFlags, appendTuple)...)
+		b = append(b, p.tuple(&e.Tuple, pi.tcpFlags, render.AppendTuple)...)
 		if n := len(b) - start; n > p.maxTuple {
 			p.maxTuple = n
 		} else {
@@ -615,21 +538,12 @@ func (p *printer) line(e *format.Event, l *life) {
 		b = append(b, ' ')
 		var zero format.Tuple
 		if pi.innerOK {
-			b = appendTuple(b, &pi.inner, pi.innerTCP, p.o.OutputTCPFlags)
+			b = render.AppendTuple(b, &pi.inner, pi.innerTCP, p.o.OutputTCPFlags)
 		} else {
-			b = appendTuple(b, &zero, 0, false)
+			b = render.AppendTuple(b, &zero, 0, false)
 		}
 	}
 	p.buf = append(b, '\n')
-}
-
-// pad appends spaces so that b[start:] is at least width bytes wide
-// (fmt's %-*s).
-func pad(b []byte, start, width int) []byte {
-	for n := len(b) - start; n < width; n++ {
-		b = append(b, ' ')
-	}
-	return b
 }
 
 // ifaceCol is the IFACE column: the interface centered in 16 columns.
@@ -638,7 +552,7 @@ func (p *printer) ifaceCol(e *format.Event) string {
 	if s, ok := p.ifCols[k]; ok {
 		return s
 	}
-	s := centerAlign(p.iface(e), 16)
+	s := render.CenterAlign(p.iface(e), 16)
 	if p.ifCols == nil {
 		p.ifCols = map[ifKey]string{}
 	}
@@ -705,5 +619,5 @@ func (p *printer) structText(e *format.Event, kind int, name string) []byte {
 	if typ == nil {
 		return fmt.Appendf(nil, "(struct %s){ %d bytes, no BTF in capture }\n", name, len(data))
 	}
-	return AppendBTF(nil, typ, data, p.c.ByteOrder())
+	return render.AppendBTF(nil, typ, data, p.c.ByteOrder())
 }
