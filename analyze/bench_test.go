@@ -99,7 +99,7 @@ func BenchmarkFilteredScan(b *testing.B) {
 	cpu0 := processCPU()
 	b.ResetTimer()
 	for range b.N {
-		o := &PrintOptions{OutputMeta: true, OutputTuple: true, Filter: Filter{Func: "^tcp_v4_rcv$", Netns: "4026531840", Mark: "0/0"}}
+		o := &PrintOptions{OutputMeta: true, OutputTuple: true, Filter: Filter{Func: "^tcp_v4_rcv$", Netns: &NetnsRef{Inode: 4026531840}, Mark: &Mark{}}}
 		if err := Print(io.Discard, c, o); err != nil {
 			b.Fatal(err)
 		}

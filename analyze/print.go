@@ -158,7 +158,7 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 	switch o.Timestamp {
 	case "", TimestampNone, TimestampCurrent, TimestampRelative, TimestampAbsolute:
 	default:
-		return fmt.Errorf("parse --timestamp: %q is not none, relative, absolute or current", o.Timestamp)
+		return fmt.Errorf("print: timestamp mode %q is not none, relative, absolute or current", o.Timestamp)
 	}
 	oc := *o
 	MissingData(c, &oc)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -57,8 +58,17 @@ Example:
 			if c.Bool("utc") {
 				loc = time.UTC
 			}
+			flt, err := filterFrom(c, pcap)
+			if err != nil {
+				return err
+			}
+			switch ts := c.String("timestamp"); ts {
+			case "", analyze.TimestampNone, analyze.TimestampCurrent, analyze.TimestampRelative, analyze.TimestampAbsolute:
+			default:
+				return fmt.Errorf("parse --timestamp: %q is not none, relative, absolute or current", ts)
+			}
 			o := &analyze.PrintOptions{
-				Filter:              filterFrom(c, pcap),
+				Filter:              flt,
 				OutputMeta:          c.Bool("output-meta"),
 				OutputTuple:         c.Bool("output-tuple"),
 				OutputTunnel:        c.Bool("output-tunnel"),
