@@ -451,6 +451,7 @@ func (x *exporter) stack(id uint32) []string {
 	var s []string
 	if err != nil {
 		x.missing["stacks"] = err.Error()
+		x.c.noteLost("stack", err)
 	}
 	for _, ip := range ips {
 		if ip != 0 {
@@ -469,7 +470,7 @@ func (x *exporter) packet(id uint32) pktInfo {
 		return pi
 	}
 	var pi pktInfo
-	if pk, err := x.c.File.Packet(id); err == nil && pk != nil {
+	if pk := x.c.packet(id); pk != nil {
 		pi = parsePacket(pk.Data, pk.L3)
 	}
 	if len(x.pkts) > 1<<14 {

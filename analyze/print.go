@@ -180,7 +180,9 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 		p.nsWidth = 10
 	}
 	if !o.JSON {
-		p.header()
+		if err := p.header(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
 	}
 	handle := func(e *format.Event, l *life) error {
 		if o.LimitLines != 0 && p.n >= o.LimitLines {
@@ -217,7 +219,7 @@ func (p *printer) ts() string {
 	return p.o.Timestamp
 }
 
-func (p *printer) header() {
+func (p *printer) header() error {
 	b := p.buf[:0]
 	ts := p.ts()
 	if ts == TimestampAbsolute {
@@ -247,8 +249,9 @@ func (p *printer) header() {
 		b = append(b, " TUNNEL"...)
 	}
 	b = append(b, '\n')
-	p.w.Write(b)
+	_, err := p.w.Write(b)
 	p.buf = b[:0]
+	return err
 }
 
 func (p *printer) process(e *format.Event) string { return p.proc(e).text }
@@ -569,7 +572,11 @@ func (p *printer) cbWords(e *format.Event) ([5]uint32, bool) {
 		return w, false
 	}
 	_, data, err := p.c.blob(id)
-	if err != nil || len(data) < 28 {
+	if err != nil {
+		return w, false
+	}
+	if len(data) < 28 {
+		p.c.noteUnusable(fmt.Errorf("read skb->cb: blob %d holds %d bytes, not 28", id, len(data)))
 		return w, false
 	}
 	order := p.c.ByteOrder()

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -306,6 +307,8 @@ func writeTrimmedBTF(fw *format.Writer, c *Capture, skb, shinfo bool) error {
 	var reasons *btf.Enum
 	if err := spec.TypeByName("skb_drop_reason", &reasons); err == nil {
 		roots = append(roots, btf.Copy(reasons))
+	} else if !errors.Is(err, btf.ErrNotFound) {
+		c.noteUnusable(fmt.Errorf("find enum skb_drop_reason in btf: %w", err))
 	}
 	for _, want := range []struct {
 		name string
@@ -317,6 +320,8 @@ func writeTrimmedBTF(fw *format.Writer, c *Capture, skb, shinfo bool) error {
 		var s *btf.Struct
 		if err := spec.TypeByName(want.name, &s); err == nil {
 			roots = append(roots, stubPointees(btf.Copy(s)))
+		} else if !errors.Is(err, btf.ErrNotFound) {
+			c.noteUnusable(fmt.Errorf("find struct %s in btf: %w", want.name, err))
 		}
 	}
 	if len(roots) == 0 {
