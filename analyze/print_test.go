@@ -3,11 +3,12 @@ package analyze
 import (
 	"bytes"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 )
 
 func TestPrintGolden(t *testing.T) {
