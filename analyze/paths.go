@@ -170,7 +170,7 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 		}
 		if o.NoGroup {
 			shown++
-			werr = writeJourney(w, c, l, j, 1, nil, nil, o.JSON)
+			werr = writeJourney(w, journeyJSON(c, l, j, 1, nil, nil), o.JSON)
 			return
 		}
 		key := journeyKey(l, j)
@@ -212,7 +212,7 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 	if !o.NoGroup {
 		slices.SortFunc(ordered, func(a, b *pathGroup) int { return cmp.Compare(a.firstL.id, b.firstL.id) })
 		for _, g := range ordered {
-			if err := writeJourney(w, c, &g.firstL, g.first, g.count, g.dtSum, g, o.JSON); err != nil {
+			if err := writeJourney(w, journeyJSON(c, &g.firstL, g.first, g.count, g.dtSum, g), o.JSON); err != nil {
 				return err
 			}
 		}

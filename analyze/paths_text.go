@@ -70,7 +70,8 @@ func (c *Capture) ifaceText(netns, ifindex uint32) string {
 	return name + "@" + ns
 }
 
-// JourneyJSON is one line of `paths --json`.
+// JourneyJSON is one line of `paths --json`, and what the text view of
+// [Paths] renders.
 type JourneyJSON struct {
 	Count      int        `json:"count"`           // skbs with this journey
 	SKBs       []string   `json:"skbs"`            // up to 3 distinct addresses
@@ -82,6 +83,18 @@ type JourneyJSON struct {
 	DurationNs uint64     `json:"duration_ns"` // mean first-to-last time
 	Steps      []StepJSON `json:"steps"`
 	More       int        `json:"more_events,omitempty"` // events past the step limit
+
+	text journeyExtra // what only the text view shows
+}
+
+// journeyExtra is what the text view of a journey shows besides
+// [JourneyJSON]'s fields.
+type journeyExtra struct {
+	group     bool   // a group of identical journeys, not one skb
+	members   string // the group's addresses with their counts
+	total     uint64 // the text's duration: the deltas' sum (divided by count once)
+	track     uint64 // the clone's track id
+	hasReason bool   // the fate has a drop reason
 }
 
 // StepJSON is one function of a journey.
@@ -90,16 +103,21 @@ type StepJSON struct {
 	Reason string `json:"reason,omitempty"` // drop reason of this step, where it has one
 	DtNs   uint64 `json:"dt_ns"`            // mean time since the previous step
 	Iface  string `json:"iface,omitempty"`  // ifname@netns where it changed
+
+	hasReason bool // the step has a drop reason (Reason)
 }
 
+// journeyJSON computes the view of one journey, or of a group of count
+// identical ones (g, with the sums of their deltas).
 func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup) *JourneyJSON {
 	r := &JourneyJSON{Count: count, Flow: render.Flow(&j.tuple), Fate: l.fate.String(), More: j.truncated}
+	r.text.track = l.track
 	if l.fate == FateDropped && l.hasRsn {
 		name, ok := c.DropReason(l.reason)
 		if !ok {
 			name = strconv.FormatUint(uint64(l.reason), 10)
 		}
-		r.Reason = name
+		r.Reason, r.text.hasReason = name, true
 	}
 	if j.parent != 0 {
 		r.CloneOf = "0x" + strconv.FormatUint(j.parent, 16)
@@ -111,8 +129,16 @@ func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *
 		if len(g.flows) > 1 {
 			r.Flows = len(g.flows)
 		}
+		r.text.group, r.text.members = true, g.membersText()
+		for _, d := range dtSum {
+			r.text.total += d
+		}
+		r.text.total /= uint64(count)
 	} else {
 		r.SKBs = []string{"0x" + strconv.FormatUint(l.addr, 16)}
+		for _, st := range j.steps {
+			r.text.total += st.dt
+		}
 	}
 	var ns, ifi uint32
 	for i, st := range j.steps {
@@ -128,6 +154,7 @@ func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *
 			} else {
 				s.Reason = strconv.FormatUint(uint64(st.reason), 10)
 			}
+			s.hasReason = true
 		}
 		known := st.netns != 0 || st.ifidx != 0
 		if i == 0 || (known && (st.netns != ns || st.ifidx != ifi)) {
@@ -139,12 +166,13 @@ func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *
 	return r
 }
 
-func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup, asJSON bool) error {
+// writeJourney writes a journey's view as one JSON line or as text.
+func writeJourney(w io.Writer, r *JourneyJSON, asJSON bool) error {
 	if asJSON {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
-		if err := enc.Encode(journeyJSON(c, l, j, count, dtSum, g)); err != nil {
+		if err := enc.Encode(r); err != nil {
 			return fmt.Errorf("encode journey: %w", err)
 		}
 		if _, err := w.Write(buf.Bytes()); err != nil {
@@ -152,65 +180,49 @@ func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum
 		}
 		return nil
 	}
-	var b strings.Builder
-	tuple := render.Flow(&j.tuple)
-	total := uint64(0)
-	for _, st := range j.steps {
-		total += st.dt
-	}
-	if g != nil {
-		total = 0
-		for _, d := range dtSum {
-			total += d
-		}
-		total /= uint64(count)
-		flows := ""
-		if len(g.flows) > 1 {
-			flows = fmt.Sprintf(" (%d flows)", len(g.flows))
-		}
-		fmt.Fprintf(&b, "%d skb%s: %s%s, %d functions, %s, %s (skb %s)\n", count, plural(count), tuple, flows, len(j.steps), fateText(c, l), fmtDur(total), g.membersText())
-	} else {
-		fmt.Fprintf(&b, "skb 0x%x: %s, %d functions, %s, %s\n", l.addr, tuple, len(j.steps), fateText(c, l), fmtDur(total))
-	}
-	if j.parent != 0 {
-		fmt.Fprintf(&b, "  clone of skb 0x%x (track %d)\n", j.parent, l.track)
-	}
-	var ns, ifi uint32
-	for i, st := range j.steps {
-		dt := st.dt
-		if dtSum != nil && i < len(dtSum) {
-			dt = dtSum[i] / uint64(count)
-		}
-		fn := c.ProbeName(st.probe)
-		if st.flags&format.FlagDropReason != 0 {
-			if r, ok := c.DropReason(st.reason); ok {
-				fn += "(" + r + ")"
-			} else {
-				fn += "(" + strconv.FormatUint(uint64(st.reason), 10) + ")"
-			}
-		}
-		where := ""
-		known := st.netns != 0 || st.ifidx != 0
-		if i == 0 || (known && (st.netns != ns || st.ifidx != ifi)) {
-			where = c.ifaceText(st.netns, st.ifidx)
-			if i > 0 {
-				where = "-> " + where
-			}
-			ns, ifi = st.netns, st.ifidx
-		}
-		line := fmt.Sprintf("  %12s  %-32s %s", "+"+fmtDur(dt), fn, where)
-		b.WriteString(strings.TrimRight(line, " "))
-		b.WriteByte('\n')
-	}
-	if j.truncated > 0 {
-		fmt.Fprintf(&b, "  ... %d more events\n", j.truncated)
-	}
-	b.WriteByte('\n')
-	_, err := io.WriteString(w, b.String())
-	if err != nil {
+	if _, err := io.WriteString(w, journeyText(r)); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
+}
+
+// journeyText renders a journey's view as the text of [Paths].
+func journeyText(r *JourneyJSON) string {
+	var b strings.Builder
+	fate := r.Fate
+	if r.text.hasReason {
+		fate += " (" + r.Reason + ")"
+	}
+	if r.text.group {
+		flows := ""
+		if r.Flows > 1 {
+			flows = fmt.Sprintf(" (%d flows)", r.Flows)
+		}
+		fmt.Fprintf(&b, "%d skb%s: %s%s, %d functions, %s, %s (skb %s)\n", r.Count, plural(r.Count), r.Flow, flows, len(r.Steps), fate, fmtDur(r.text.total), r.text.members)
+	} else {
+		fmt.Fprintf(&b, "skb %s: %s, %d functions, %s, %s\n", r.SKBs[0], r.Flow, len(r.Steps), fate, fmtDur(r.text.total))
+	}
+	if r.CloneOf != "" {
+		fmt.Fprintf(&b, "  clone of skb %s (track %d)\n", r.CloneOf, r.text.track)
+	}
+	for i, st := range r.Steps {
+		fn := st.Func
+		if st.hasReason {
+			fn += "(" + st.Reason + ")"
+		}
+		where := st.Iface
+		if where != "" && i > 0 {
+			where = "-> " + where
+		}
+		line := fmt.Sprintf("  %12s  %-32s %s", "+"+fmtDur(st.DtNs), fn, where)
+		b.WriteString(strings.TrimRight(line, " "))
+		b.WriteByte('\n')
+	}
+	if r.More > 0 {
+		fmt.Fprintf(&b, "  ... %d more events\n", r.More)
+	}
+	b.WriteByte('\n')
+	return b.String()
 }
 
 func plural(n int) string {
