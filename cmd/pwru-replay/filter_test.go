@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -96,6 +97,38 @@ func TestCLIMessage(t *testing.T) {
 	for _, tt := range tests {
 		if got := cliMessage(tt.err); got != tt.want {
 			t.Errorf("cliMessage(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestFlagNames: every library field the CLI names by a flag is a field
+// of the library's type and a flag of the command.
+func TestFlagNames(t *testing.T) {
+	flags := func(cmd string) map[string]bool {
+		m := map[string]bool{}
+		for _, f := range newApp(nil, nil, false).Command(cmd).Flags {
+			for _, n := range f.Names() {
+				m[n] = true
+			}
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		typ   reflect.Type
+		cmd   string
+		names map[string]string
+	}{
+		{reflect.TypeOf(analyze.Filter{}), "print", filterFlagNames},
+		{reflect.TypeOf(analyze.PrintOptions{}), "print", printFlagNames},
+	} {
+		have := flags(tt.cmd)
+		for field, flag := range tt.names {
+			if _, ok := tt.typ.FieldByName(field); !ok {
+				t.Errorf("%s has no field %s", tt.typ, field)
+			}
+			if !have[flag] {
+				t.Errorf("%s has no flag --%s (for %s.%s)", tt.cmd, flag, tt.typ, field)
+			}
 		}
 	}
 }
