@@ -127,7 +127,10 @@ type Config struct {
 	// FlightAge of kernel time) and nothing is written to out but the
 	// snapshots; a trigger (TriggerDrop: a drop, of one of TriggerReasons
 	// when given; TriggerFunc: a traced function matching it; Manual: a
-	// value sent) opens a capture with FlightOpen and writes the window
+	// value sent; TriggerPcap: an event whose packet matches this pcap
+	// expression, evaluated in the kernel after the filters, compiled
+	// into the program by an Injector, format.FlagTrigger) opens a
+	// capture with FlightOpen and writes the window
 	// and TriggerAfter after it; TriggerHoldOff after it ends, and after
 	// MaxTriggers captures (0 = no limit), triggers start none.
 	FlightBytes    int64
@@ -135,6 +138,7 @@ type Config struct {
 	TriggerDrop    bool
 	TriggerReasons []string // enum skb_drop_reason names, with or without SKB_DROP_REASON_
 	TriggerFunc    string   // regular expression on the traced function's name
+	TriggerPcap    string   // pcap expression (as typed; compiled by an Injector)
 	TriggerAfter   time.Duration
 	TriggerHoldOff time.Duration
 	MaxTriggers    int
@@ -244,6 +248,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.FlightBytes > 0 || c.FlightAge > 0) && c.RotateSize > 0 {
 		return bad("--flight-recorder and --output-file-max-size do not go together")
+	}
+	if c.FlightBytes <= 0 && c.FlightAge <= 0 && (c.TriggerPcap != "" || c.TriggerFunc != "" || c.TriggerDrop) {
+		return bad("--trigger-drop, --trigger-func and --trigger-pcap need --flight-recorder")
 	}
 	if c.TriggerFunc != "" {
 		if _, err := regexp.Compile(c.TriggerFunc); err != nil {

@@ -101,6 +101,10 @@ func (s *session) flightOptions(cfg *Config, prefix []byte, hdr format.Header, r
 				return "drop-" + name
 			}
 		}
+		// The kernel evaluated --trigger-pcap (bpf/pwru.c).
+		if cfg.TriggerPcap != "" && format.EventFlags(u16at(rec, offFlags))&format.FlagTrigger != 0 {
+			return "pcap"
+		}
 		return ""
 	}
 	var cur format.Header

@@ -51,6 +51,7 @@ func flightConfig(c *cli.Context, cfg *tracer.Config, path string) (finish func(
 		}
 	}
 	cfg.TriggerFunc = c.String("trigger-func")
+	cfg.TriggerPcap = c.String("trigger-pcap")
 	cfg.TriggerAfter = c.Duration("trigger-after")
 	cfg.TriggerHoldOff = c.Duration("trigger-holdoff")
 	cfg.MaxTriggers = c.Int("max-triggers")

@@ -137,6 +137,7 @@ func flags() []cli.Flag {
 		&cli.Uint64Flag{Name: "output-file-max-size", Usage: "rotate: start a new file of the set (NAME-000001.pwru, NAME-000002.pwru, ...; each a complete capture) when the current one holds this many `MB` beyond its header and snapshots (0 = one file)"},
 		&cli.StringFlag{Name: "flight-recorder", Usage: "keep the last `DURATION|SIZE` (5m, 256MB) of events in memory, compressed, and write nothing until a trigger (--trigger-drop, --trigger-func, SIGUSR1) fires; then write NAME-<UTC time>-<reason>.pwru with the window and --trigger-after after it"},
 		&cli.StringSliceFlag{Name: "trigger-drop", Usage: "flight recorder: trigger on a drop of a traced skb, or only of these `REASON`s (e.g. NETFILTER_DROP; 'any' = every drop)"},
+		&cli.StringFlag{Name: "trigger-pcap", Usage: "flight recorder: trigger on an event whose packet matches this pcap `EXPR`, evaluated in the kernel after the filters (it filters nothing)"},
 		&cli.StringFlag{Name: "trigger-func", Usage: "flight recorder: trigger when a traced function matching this `REGEX` is hit"},
 		&cli.DurationFlag{Name: "trigger-after", Value: 5 * time.Second, Usage: "flight recorder: record this long after the trigger (kernel time of the events)"},
 		&cli.DurationFlag{Name: "trigger-holdoff", Value: 10 * time.Second, Usage: "flight recorder: no new trigger until this long after a capture ended (a storm makes one file)"},
@@ -323,7 +324,13 @@ func config(c *cli.Context) (*tracer.Config, error) {
 	}
 	cfg.Injectors = []tracer.Injector{
 		func(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
-			return pcapfilter.InjectAll(spec, cfg.PcapFilter, cfg.TunnelPcapL2, cfg.TunnelPcapL3)
+			if err := pcapfilter.InjectAll(spec, cfg.PcapFilter, cfg.TunnelPcapL2, cfg.TunnelPcapL3); err != nil {
+				return err
+			}
+			if err := pcapfilter.InjectTrigger(spec, cfg.TriggerPcap); err != nil {
+				return fmt.Errorf("--trigger-pcap: %w", err)
+			}
+			return nil
 		},
 		func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 			if err := skbexpr.Inject(spec, skbexpr.PlaceholderSkb, cfg.SKBExpr, kernel); err != nil {
@@ -338,10 +345,18 @@ func config(c *cli.Context) (*tracer.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, unwrapConfig(err)
 	}
+	if !c.IsSet("flight-recorder") {
+		for _, f := range []string{"trigger-drop", "trigger-func", "trigger-pcap", "trigger-after", "trigger-holdoff", "max-triggers"} {
+			if c.IsSet(f) {
+				return nil, fmt.Errorf("--%s needs --flight-recorder", f)
+			}
+		}
+	}
 	// Compile the pcap filters now, so that a typo is reported at once and
 	// not after function discovery (seconds on a big kernel).
 	for _, f := range []struct{ flag, expr string }{
 		{"", cfg.PcapFilter}, {"--filter-tunnel-pcap-l2: ", cfg.TunnelPcapL2}, {"--filter-tunnel-pcap-l3: ", cfg.TunnelPcapL3},
+		{"--trigger-pcap: ", c.String("trigger-pcap")},
 	} {
 		if f.expr == "" {
 			continue
