@@ -228,6 +228,11 @@ func (d *drainer) tick(now, end time.Time, stop func(string)) error {
 	if err := d.maybeRotate(); err != nil {
 		return err
 	}
+	if d.opts.Flight != nil {
+		if err := d.flightTick(); err != nil {
+			return err
+		}
+	}
 	if d.opts.Status != nil {
 		d.opts.Status(d.stats(""))
 	}

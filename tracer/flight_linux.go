@@ -5,10 +5,12 @@ import (
 	"io"
 	"maps"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/format"
 )
@@ -107,6 +109,10 @@ func (s *session) flightOptions(cfg *Config, prefix []byte, hdr format.Header, r
 		}
 		return ""
 	}
+	probeNames := map[uint32]string{}
+	for _, p := range s.probes {
+		probeNames[p.ID] = p.Name
+	}
 	var cur format.Header
 	var reason string
 	var at time.Time
@@ -125,7 +131,14 @@ func (s *session) flightOptions(cfg *Config, prefix []byte, hdr format.Header, r
 		MaxTriggers: cfg.MaxTriggers,
 		Trigger:     trigger,
 		Manual:      cfg.Manual,
-		Open: func(r string, t uint64) (*format.Writer, error) {
+		Now: func() uint64 {
+			var ts unix.Timespec
+			if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+				return 0 // the tick then acts on nothing: records still do
+			}
+			return uint64(ts.Nano())
+		},
+		Open: func(r string, t uint64, rec []byte) (*format.Writer, error) {
 			reason, at = r, time.Unix(0, int64(t)+hdr.MonoOffset).UTC()
 			cur = hdr
 			cur.Options = maps.Clone(hdr.Options)
@@ -137,6 +150,15 @@ func (s *session) flightOptions(cfg *Config, prefix []byte, hdr format.Header, r
 			cur.Options["flight-recorder.trigger"] = r
 			cur.Options["flight-recorder.trigger-time"] = at.Format(time.RFC3339Nano)
 			cur.Options["flight-recorder.trigger-after"] = cfg.TriggerAfter.String()
+			if rec != nil {
+				// The event that fired it, for info and paths.
+				cur.Options["flight-recorder.trigger-ktime"] = strconv.FormatUint(t, 10)
+				cur.Options["flight-recorder.trigger-skb"] = "0x" + strconv.FormatUint(u64at(rec, offSKB), 16)
+				cur.Options["flight-recorder.trigger-probe"] = probeNames[u32at(rec, offProbeID)]
+				if format.EventFlags(u16at(rec, offFlags))&format.FlagDropReason != 0 {
+					cur.Options["flight-recorder.trigger-drop-reason"] = strconv.FormatUint(uint64(u32at(rec, offDropReason)), 10)
+				}
+			}
 			return next()
 		},
 	}, nil
