@@ -426,7 +426,11 @@ func run(c *cli.Context) error {
 			return err
 		}
 		var err error
-		if flightDone, err = flightConfig(c, cfg, path); err != nil {
+		oo.Owner = drop
+		if err := checkSetDir(path, oo, drop); err != nil {
+			return err
+		}
+		if flightDone, err = flightConfig(c, cfg, path, oo); err != nil {
 			return err
 		}
 		out = io.Discard // only the flight recorder's captures are written
@@ -442,7 +446,11 @@ func run(c *cli.Context) error {
 			return err
 		}
 		var err error
-		if set, err = newFileSet(path, c.Int("output-file-max-backups")); err != nil {
+		oo.Owner = drop
+		if err := checkSetDir(path, oo, drop); err != nil {
+			return err
+		}
+		if set, err = newFileSet(path, c.Int("output-file-max-backups"), oo); err != nil {
 			return err
 		}
 		out = set.cur
