@@ -162,6 +162,9 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 					return d.stats(reason), err
 				}
 			}
+			if d.dec.carry != nil {
+				d.dec.carry.note(rec.RawSample)
+			}
 			if d.opts.Flight != nil {
 				if err := d.flightRecord(rec.RawSample); err != nil {
 					return d.stats(reason), err
@@ -258,6 +261,9 @@ func (d *drainer) updateLosses() error {
 	}
 	if d.bad > 0 {
 		l.Other["bad_record"] = d.bad
+	}
+	if c := d.dec.carry; c != nil && c.missing > 0 {
+		l.Other["payload_not_carried"] = c.missing
 	}
 	// This file's share: the counters less what the earlier files stored.
 	for i := range l.RingbufLost {

@@ -512,6 +512,9 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			Flight:       fo,
 		},
 	}
+	if cfg.RotateSize > 0 || fo != nil {
+		dr.dec.carry = newPayloadCarry(freeing, defaultCarryBytes)
+	}
 	st, derr := dr.run(ctx)
 	res.Stats = st
 	if statsOn != nil {
