@@ -18,9 +18,15 @@ import (
 // dropTriggerReasons resolves the --trigger-drop reason names with the
 // kernel's enum skb_drop_reason: the values that trigger (nil for any
 // drop) and those that mean "not dropped" (SKB_NOT_DROPPED_YET,
-// SKB_CONSUMED where the kernel has it), which never trigger.
-func dropTriggerReasons(cache *btf.Cache, names []string) (map[uint32]string, map[uint32]bool, error) {
+// SKB_CONSUMED where the kernel has it), which never trigger. Reasons
+// are refused on a kernel whose skb:kfree_skb tracepoint passes none
+// (haveReasons false, probed from its BTF prototype): no drop would ever
+// carry one.
+func dropTriggerReasons(cache *btf.Cache, names []string, haveReasons bool) (map[uint32]string, map[uint32]bool, error) {
 	notDropped := map[uint32]bool{0: true}
+	if len(names) > 0 && !haveReasons {
+		return nil, nil, fmt.Errorf("%w: --trigger-drop %s: this kernel reports no drop reasons (its skb:kfree_skb tracepoint passes none); only --trigger-drop any can fire", ErrConfig, strings.Join(names, ","))
+	}
 	spec, err := cache.Kernel()
 	var enum *btf.Enum
 	if err == nil {

@@ -355,7 +355,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	var reasons map[uint32]string // drop reason values that trigger (nil = any)
 	var notDropped map[uint32]bool
 	if flight && cfg.TriggerDrop {
-		if reasons, notDropped, err = dropTriggerReasons(cache, cfg.TriggerReasons); err != nil {
+		if reasons, notDropped, err = dropTriggerReasons(cache, cfg.TriggerReasons, disc.caps.dropReason); err != nil {
 			return nil, err
 		}
 	}

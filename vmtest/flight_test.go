@@ -17,6 +17,7 @@ import (
 
 	"github.com/pwru-record/pwru-record/analyze"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/vmtest/report"
 )
 
 // Ports of vmtest/guest/flight.go.
@@ -69,6 +70,20 @@ func TestFlight(t *testing.T) {
 			})
 		}
 		checkFlightRSS(t, v, rate)
+		// --trigger-drop REASON: refused at start, in one line, on a
+		// kernel that reports no drop reasons.
+		rr := c.rep.Run("flight-reasons")
+		if rr == nil {
+			t.Fatal("no flight-reasons run in the report")
+		}
+		const refusal = "this kernel reports no drop reasons (its skb:kfree_skb tracepoint passes none); only --trigger-drop any can fire"
+		if c.has(t, report.FeatDropReason) {
+			if rr.ExitCode != 0 {
+				t.Errorf("--trigger-drop NETFILTER_DROP on a kernel with drop reasons: exit %d:\n%s", rr.ExitCode, stderrTail(rr.Stderr))
+			}
+		} else if rr.ExitCode == 0 || !strings.Contains(rr.Stderr, refusal) {
+			t.Errorf("--trigger-drop NETFILTER_DROP on a kernel without drop reasons: exit %d, want the refusal %q:\n%s", rr.ExitCode, refusal, stderrTail(rr.Stderr))
+		}
 	})
 }
 

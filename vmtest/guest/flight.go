@@ -159,6 +159,10 @@ func scenarioFlight(e *env) error {
 	if len(m) == 0 {
 		return fmt.Errorf("no flight recorder capture after the drop")
 	}
+	// Drop reasons as a trigger: refused at start where the kernel
+	// reports none.
+	e.runRecorder("flight-reasons", nil, "-o", filepath.Join(e.dir, "reasons.pwru"), "--flight-recorder", "10s",
+		"--trigger-drop", "NETFILTER_DROP", "--duration", "1s", "--filter-func", "^ip_rcv$")
 	return nil
 }
 
