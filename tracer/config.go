@@ -119,8 +119,11 @@ type Config struct {
 	// called; Rotate finishes the file it handed out last (sync, close,
 	// prune) and returns the next one. Every file gets the header and the
 	// snapshot sections again, so each opens alone.
-	RotateSize int64
-	Rotate     func() (io.Writer, error)
+	// RotateEvery > 0 (with Rotate) moves to a new file also when the
+	// current one is that old (tcpdump -G), at its next record.
+	RotateSize  int64
+	RotateEvery time.Duration
+	Rotate      func() (io.Writer, error)
 
 	// Flight recorder: when FlightBytes or FlightAge is set, records are
 	// kept in a window of compressed chunks (FlightBytes compressed bytes,
@@ -246,7 +249,7 @@ func (c *Config) Validate() error {
 	if (c.FlightBytes > 0 || c.FlightAge > 0) && c.FlightOpen == nil {
 		return bad("the flight recorder needs files to write (not possible with stdout)")
 	}
-	if (c.FlightBytes > 0 || c.FlightAge > 0) && c.RotateSize > 0 {
+	if (c.FlightBytes > 0 || c.FlightAge > 0) && (c.RotateSize > 0 || c.RotateEvery > 0) {
 		return bad("--flight-recorder and --output-file-max-size do not go together")
 	}
 	if c.FlightBytes <= 0 && c.FlightAge <= 0 && (c.TriggerPcap != "" || c.TriggerFunc != "" || c.TriggerDrop) {
@@ -260,7 +263,10 @@ func (c *Config) Validate() error {
 	if c.RotateSize < 0 {
 		return bad("--output-file-max-size must not be negative")
 	}
-	if c.RotateSize > 0 && c.Rotate == nil {
+	if c.RotateEvery < 0 {
+		return bad("the rotation interval must not be negative")
+	}
+	if (c.RotateSize > 0 || c.RotateEvery > 0) && c.Rotate == nil {
 		return bad("rotation needs a file to rotate to (not possible with stdout)")
 	}
 	if c.MaxSize < 0 || c.Duration < 0 {

@@ -359,7 +359,7 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			return nil, err
 		}
 	}
-	if cfg.RotateSize > 0 || flight {
+	if cfg.RotateSize > 0 || cfg.RotateEvery > 0 || flight {
 		prefix = new(bytes.Buffer)
 		out = &teeWriter{w: out, tee: prefix}
 	}
@@ -508,11 +508,12 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			ProbesFailed: uint32(res.ProbesFailed),
 			Status:       statusLine(cfg, log, res.Probes),
 			RotateSize:   cfg.RotateSize,
+			RotateEvery:  cfg.RotateEvery,
 			NextFile:     nextFile,
 			Flight:       fo,
 		},
 	}
-	if cfg.RotateSize > 0 || fo != nil {
+	if nextFile != nil || fo != nil {
 		dr.dec.carry = newPayloadCarry(freeing, defaultCarryBytes)
 	}
 	st, derr := dr.run(ctx)
