@@ -3,6 +3,7 @@ package tracer
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"testing"
 	"time"
@@ -200,5 +201,105 @@ func TestFlightTick(t *testing.T) {
 	tick(3 * time.Second)
 	if len(files) != 1 {
 		t.Errorf("a capture in the hold-off")
+	}
+}
+
+// flightBenchRecords are records shaped as BenchmarkWindowAdd's.
+func flightBenchRecords(tb testing.TB) [][]byte {
+	x := uint64(88172645463325252)
+	recs := make([][]byte, 16384)
+	for i := range recs {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		ev := testEvent(0xffff888000000000+uint64(i%8)*0x100, uint32(i%64+1))
+		ev.Time = uint64(i)<<20 | x&0xfffff
+		ev.Mark = uint32(x >> 32)
+		ev.Len = uint32(x>>20) & 0xffff
+		var payload []byte
+		if i%8 == 0 {
+			payload = windowRec(x, 98)
+		}
+		recs[i] = encodeRecord(tb, ev, payload)
+	}
+	return recs
+}
+
+// BenchmarkFlightRecord measures the drain's CPU per event in flight
+// recorder mode between triggers: the payload carry, the trigger test and
+// the window (16 MiB compressed, so that it evicts), as the recorder runs
+// them.
+func BenchmarkFlightRecord(b *testing.B) {
+	recs := flightBenchRecords(b)
+	win, err := newWindow(16<<20, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	idle, err := format.NewWriter(io.Discard, &format.Header{WriterVersion: "bench"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := &drainer{dec: newDecoder(idle, nil), opts: drainOptions{Flight: &flightOptions{
+		Window: win, MaxTriggers: 1,
+		Trigger: func(rec []byte) string {
+			if format.EventFlags(u16at(rec, offFlags))&format.FlagDropReason != 0 {
+				return "drop"
+			}
+			return ""
+		},
+	}}}
+	d.dec.carry = newPayloadCarry(nil, defaultCarryBytes)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		rec := recs[i%len(recs)]
+		binary.LittleEndian.PutUint64(rec[offTime:], uint64(i)*1000)
+		d.dec.carry.note(rec)
+		if err := d.flightRecord(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	held, bytes := win.size()
+	b.ReportMetric(float64(bytes)/float64(max(held, 1)), "B/held-event")
+}
+
+// BenchmarkFlightTrigger measures the time from a trigger to the
+// capture's window written: a full window of 64 MiB compressed (about
+// 2.5M events) decoded into a new capture.
+func BenchmarkFlightTrigger(b *testing.B) {
+	recs := flightBenchRecords(b)
+	hdr := &format.Header{WriterVersion: "bench"}
+	for b.Loop() {
+		b.StopTimer()
+		win, err := newWindow(64<<20, 0, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n int
+		for i := 0; ; i++ {
+			win.add(uint64(i)*1000, recs[i%len(recs)])
+			if _, bytes := win.size(); bytes >= 63<<20 {
+				n = i + 1
+				break
+			}
+		}
+		idle, err := format.NewWriter(io.Discard, hdr, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := &drainer{dec: newDecoder(idle, nil), opts: drainOptions{Flight: &flightOptions{
+			Window: win, After: time.Nanosecond,
+			Open: func(string, uint64, []byte) (*format.Writer, error) {
+				return format.NewWriter(io.Discard, hdr, nil)
+			},
+		}}}
+		d.idle = idle
+		b.StartTimer()
+		if err := d.flightOpen("bench", uint64(n)*1000, nil); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.flightClose(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(n), "events/trigger")
 	}
 }
