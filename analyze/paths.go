@@ -59,7 +59,7 @@ type journey struct {
 type journeyBuilder struct {
 	maxSteps   int
 	trackFirst map[uint64]uint64 // track id -> addr of the first skb with it
-	trigger    *FlightTriggerEvent
+	capture    *Capture // marks the journey of its flight recorder trigger (nil: none)
 }
 
 func newJourneyBuilder(maxSteps int) *journeyBuilder {
@@ -92,7 +92,7 @@ func (b *journeyBuilder) event(e *format.Event, l *life) *journey {
 		dt = e.Time - j.last
 	}
 	j.last = e.Time
-	fired := b.trigger != nil && e.Time == b.trigger.Time && e.SKB == b.trigger.SKB
+	fired := b.capture != nil && b.capture.isTrigger(e)
 	j.fired = j.fired || fired
 	if len(j.steps) >= b.maxSteps {
 		j.truncated++
@@ -232,9 +232,7 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 		}
 	}
 	jb := newJourneyBuilder(maxSteps)
-	if t, ok := FlightTriggerOf(c.File.Header()); ok {
-		jb.trigger = &t
-	}
+	jb.capture = c
 	err = s.run(func(e *format.Event, l *life) error {
 		jb.event(e, l)
 		return nil

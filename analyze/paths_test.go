@@ -53,8 +53,16 @@ func TestPathGroupMembers(t *testing.T) {
 
 // TestPathsFlightTrigger: in a flight recorder capture, info names the
 // event that fired it and paths marks the journey holding it (alone, not
-// grouped with the identical journeys) and its step, in text and JSON.
+// grouped with the identical journeys) and its step, in text and JSON;
+// also when the trigger is the drop tracepoint's hit, which paths shows
+// on the dropping function's step.
 func TestPathsFlightTrigger(t *testing.T) {
+	for _, tp := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tracepoint=%v", tp), func(t *testing.T) { testPathsFlightTrigger(t, tp) })
+	}
+}
+
+func testPathsFlightTrigger(t *testing.T, tracepoint bool) {
 	udp := func(sport uint16) []byte {
 		return analyzetest.Ethernet(analyzetest.IPv4("10.0.0.1", "10.0.0.2", 17, sport, analyzetest.UDP(sport, 9999, []byte("x"))))
 	}
@@ -70,6 +78,9 @@ func TestPathsFlightTrigger(t *testing.T) {
 			opts[FlightTriggerKtime] = strconv.FormatUint(trigTime, 10)
 			opts[FlightTriggerSKB] = "0x" + strconv.FormatUint(trigSKB, 16)
 			opts[FlightTriggerProbe] = "kfree_skb_reason"
+			if tracepoint {
+				opts[FlightTriggerProbe] = "kfree_skb"
+			}
 			opts[FlightTriggerReason] = strconv.Itoa(analyzetest.ReasonNetfilterDrop)
 		}
 		b, err := analyzetest.NewBuilderOptions(&buf, 4, opts)
@@ -80,7 +91,12 @@ func TestPathsFlightTrigger(t *testing.T) {
 			s := b.NewSKB(addr, 0, analyzetest.RootNS, 2, udp(uint16(40000+i)))
 			s.Hit(100, "ip_rcv")
 			s.Hit(100, "nf_hook_slow")
-			s.Hit(100, "kfree_skb_reason", analyzetest.Drop(analyzetest.ReasonNetfilterDrop))
+			if tracepoint {
+				s.Hit(100, "kfree_skb_reason")
+				s.Hit(1, analyzetest.TracepointProbe, analyzetest.Drop(analyzetest.ReasonNetfilterDrop))
+			} else {
+				s.Hit(100, "kfree_skb_reason", analyzetest.Drop(analyzetest.ReasonNetfilterDrop))
+			}
 			if addr == trigSKB {
 				trigTime = b.Now
 			}
@@ -99,7 +115,7 @@ func TestPathsFlightTrigger(t *testing.T) {
 	if err := Info(&out, c, nil); err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("(%d), skb 0x%x, kfree_skb_reason (NETFILTER_DROP)", trigTime, uint64(trigSKB))
+	want := fmt.Sprintf("(%d), skb 0x%x, %s (NETFILTER_DROP)", trigTime, uint64(trigSKB), opts[FlightTriggerProbe])
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("info does not name the trigger event %q:\n%s", want, out.String())
 	}

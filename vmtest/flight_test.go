@@ -107,18 +107,37 @@ func checkFlightCapture(t *testing.T, file, kind string) float64 {
 	var fired *format.Event
 	for i := range cp.events {
 		e := &cp.events[i]
-		if e.Time == trig.Time && e.SKB == trig.SKB {
-			fired = e
-		}
 		if e.Flags&format.FlagTrigger != 0 {
 			flagged++
 			if kind == "pcap" && !tupleIs(e, 17, "10.0.0.1", "10.0.0.2", flightPcapPort) {
 				t.Errorf("event of %s flagged as matching --trigger-pcap: %+v", cp.f.Probe(e.ProbeID).Name, e.Tuple)
 			}
 		}
+	}
+	// The trigger skb's life: its address is reused by the next
+	// datagrams, so its events are those after the kfree_skbmem before
+	// the trigger, up to the one after it.
+	var cur, life []*format.Event
+	for i := range cp.events {
+		e := &cp.events[i]
 		if e.SKB != trig.SKB {
 			continue
 		}
+		cur = append(cur, e)
+		if e.Time == trig.Time {
+			fired = e
+		}
+		if freedIn(cp, e) {
+			if fired != nil {
+				break
+			}
+			cur = cur[:0]
+		}
+	}
+	if fired != nil {
+		life = cur
+	}
+	for _, e := range life {
 		journey++
 		// A drop: the skb:kfree_skb tracepoint with a drop reason, or
 		// without one on a kernel that reports none (5.10).
@@ -181,9 +200,26 @@ func checkFlightCapture(t *testing.T, file, kind string) float64 {
 		}
 	}
 	if want := "0x" + strconv.FormatUint(trig.SKB, 16); len(marked) != 1 || !slices.Equal(marked[0].SKBs, []string{want}) {
-		t.Errorf("paths --json marks %d journeys %+v, want the one of skb %s", len(marked), marked, want)
+		t.Fatalf("paths --json marks %d journeys %+v, want the one of skb %s", len(marked), marked, want)
+	}
+	wantFate := map[string]string{"drop": "dropped", "pcap": "delivered"}[kind]
+	steps := 0
+	for _, s := range marked[0].Steps {
+		if s.Trigger {
+			steps++
+		}
+	}
+	if marked[0].Fate != wantFate || len(marked[0].Steps) < 3 || steps != 1 {
+		t.Errorf("paths: the trigger journey is %s with %d steps (%d marked), want %s, its whole journey, one marked: %+v",
+			marked[0].Fate, len(marked[0].Steps), steps, wantFate, marked[0])
 	}
 	return float64(fileSize(t, file)) / (before + after).Seconds()
+}
+
+// freedIn says whether e is the kfree_skbmem that ends its skb's life.
+func freedIn(cp *capture, e *format.Event) bool {
+	p := cp.f.Probe(e.ProbeID)
+	return p != nil && p.Name == "kfree_skbmem"
 }
 
 func fileSize(t *testing.T, path string) int64 {
