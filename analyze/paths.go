@@ -59,7 +59,7 @@ type journey struct {
 type journeyBuilder struct {
 	maxSteps   int
 	trackFirst map[uint64]uint64 // track id -> addr of the first skb with it
-	capture    *Capture // marks the journey of its flight recorder trigger (nil: none)
+	capture    *Capture          // marks the journey of its flight recorder trigger (nil: none)
 }
 
 func newJourneyBuilder(maxSteps int) *journeyBuilder {
