@@ -353,6 +353,12 @@ func config(c *cli.Context) (*tracer.Config, error) {
 				return nil, fmt.Errorf("--%s needs --flight-recorder", f)
 			}
 		}
+	} else {
+		for _, f := range []string{"output-file-max-size", "output-file-max-backups", "W", "output-file-max-seconds"} {
+			if c.IsSet(f) {
+				return nil, fmt.Errorf("--flight-recorder writes one capture per trigger: it does not rotate (--%s)", f)
+			}
+		}
 	}
 	// Compile the pcap filters now, so that a typo is reported at once and
 	// not after function discovery (seconds on a big kernel).

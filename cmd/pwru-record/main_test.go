@@ -100,6 +100,7 @@ func TestFlags(t *testing.T) {
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
 		{name: "trigger without flight recorder", args: []string{"--trigger-pcap", "udp"}, wantErr: "--trigger-pcap needs --flight-recorder"},
 		{name: "bad trigger pcap", args: []string{"--flight-recorder", "5m", "--trigger-pcap", "udp port"}, wantErr: `--trigger-pcap: compile pcap filter "udp port"`},
+		{name: "flight recorder does not rotate", args: []string{"--flight-recorder", "5m", "-G", "60"}, wantErr: "--flight-recorder writes one capture per trigger: it does not rotate (--output-file-max-seconds)"},
 		{name: "trigger pcap is no filter", args: []string{"--flight-recorder", "5m", "--trigger-pcap", "udp"}, check: func(c *tracer.Config) bool {
 			return c.PcapFilter == "" && len(c.Injectors) == 2
 		}},
