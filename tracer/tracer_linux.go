@@ -355,11 +355,11 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	var reasons map[uint32]string // drop reason values that trigger (nil = any)
 	var notDropped map[uint32]bool
 	if flight && cfg.TriggerDrop {
-		if reasons, notDropped, err = dropTriggerReasons(cache, cfg.TriggerReasons); err != nil {
+		if reasons, notDropped, err = dropTriggerReasons(cache, cfg.TriggerReasons, disc.caps.dropReason); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.RotateSize > 0 || flight {
+	if cfg.RotateSize > 0 || cfg.RotateEvery > 0 || flight {
 		prefix = new(bytes.Buffer)
 		out = &teeWriter{w: out, tee: prefix}
 	}
@@ -508,9 +508,13 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			ProbesFailed: uint32(res.ProbesFailed),
 			Status:       statusLine(cfg, log, res.Probes),
 			RotateSize:   cfg.RotateSize,
+			RotateEvery:  cfg.RotateEvery,
 			NextFile:     nextFile,
 			Flight:       fo,
 		},
+	}
+	if nextFile != nil || fo != nil {
+		dr.dec.carry = newPayloadCarry(freeing, defaultCarryBytes)
 	}
 	st, derr := dr.run(ctx)
 	res.Stats = st
@@ -751,6 +755,7 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	kc.FilterTunnel = b2u(cfg.TunnelPcapL2 != "" || cfg.TunnelPcapL3 != "")
 	kc.FilterSkbExpr = b2u(cfg.SKBExpr != "")
 	kc.FilterXdpExpr = b2u(cfg.XDPExpr != "")
+	kc.TriggerPcap = b2u(cfg.TriggerPcap != "")
 	kc.PayloadEvery = b2u(cfg.PayloadEvery)
 	kc.TrackSkb = b2u(cfg.TrackSKB)
 	kc.TrackStackid = b2u(cfg.TrackSKBByStackID)
