@@ -179,6 +179,20 @@ struct config {
 
 volatile const struct config CFG = {};
 
+// ABLATE: parts of the probe path left out, for the ablation of `make
+// vmbench` ("where the time went"; pwru-record --debug-ablate, hidden). A
+// set bit makes the verifier prune the part. Zero in every real recording:
+// a left-out part loses data.
+volatile const u32 ABLATE = 0;
+#define ABL_PAYLOAD (1 << 0) // payload: hash, payload_seen lookup/update, copy
+#define ABL_META (1 << 1)    // skb fields: mark, len, protocol, pkt_type, dev ifindex/mtu, netns
+#define ABL_TUPLE (1 << 2)   // L3/L4 tuple parsing
+#define ABL_COMMON (1 << 3)  // time, CPU, pid, comm
+#define ABL_RING (1 << 4)    // the ring buffer record
+#define ABL_COOKIE (1 << 5)  // bpf_get_attach_cookie (a constant probe id instead)
+#define ABL_POST (1 << 6)    // everything after the filter decision
+#define ABL_BODY (1 << 7)    // everything after the cookie: the program returns at once
+
 // chain_key: CPU and len return addresses of a kernel stack, innermost
 // first (the rest of ips is zero). chain_val: the skb function frame that
 // left them: its skb, track id (0: the skb is not tracked) and stack
@@ -329,6 +343,8 @@ static __always_inline u64 kprobe_cookie(struct pt_regs *ctx)
 	u64 ip;
 	u64 *c;
 
+	if (ABLATE & ABL_COOKIE)
+		return 1;
 	if (!CFG.no_attach_cookie)
 		return bpf_get_attach_cookie(ctx);
 	ip = PT_REGS_IP(ctx) - 1;
@@ -789,13 +805,16 @@ static __always_inline struct scratch *scratch_get(void)
 
 static __always_inline void fill_common(struct event *ev, u32 probe_id, u16 flags)
 {
-	u64 tgid = bpf_get_current_pid_tgid();
+	u64 tgid;
 
+	ev->probe_id = probe_id;
+	ev->flags |= flags;
+	if (ABLATE & ABL_COMMON)
+		return;
+	tgid = bpf_get_current_pid_tgid();
 	ev->time = bpf_ktime_get_ns();
 	ev->cpu = bpf_get_smp_processor_id();
 	ev->pid = tgid >> 32;
-	ev->probe_id = probe_id;
-	ev->flags |= flags;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 }
 
@@ -804,7 +823,7 @@ static __always_inline void emit(struct scratch *s, u32 pos)
 	u64 size = sizeof(struct event) + pos;
 
 	OPAQUE(size);
-	if (size > sizeof(struct scratch))
+	if ((ABLATE & ABL_RING) || size > sizeof(struct scratch))
 		return;
 	if (bpf_ringbuf_output(&events, s, size, 0))
 		count(COUNTER_RINGBUF_LOST);
@@ -1012,6 +1031,10 @@ static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb, stru
 	struct net_device *dev = k->dev;
 
 	ev->skb = (u64)skb;
+	if (!(ABLATE & ABL_TUPLE))
+		skb_tuple(k, ev);
+	if (ABLATE & ABL_META)
+		return;
 	ev->mark = k->mark;
 	ev->len = k->len;
 	ev->protocol = k->protocol;
@@ -1019,7 +1042,6 @@ static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb, stru
 	ev->ifindex = BPF_CORE_READ(dev, ifindex);
 	ev->mtu = BPF_CORE_READ(dev, mtu);
 	ev->netns = skb_netns(k);
-	skb_tuple(k, ev);
 }
 
 // handle_skb is the whole probe path for one sk_buff. sp: the stack pointer
@@ -1036,6 +1058,8 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	u32 pos = 0;
 	long n = -1;
 
+	if (ABLATE & ABL_BODY)
+		return 0;
 	if (!skb) {
 		count(COUNTER_NULL_SKB);
 		return 0;
@@ -1050,6 +1074,8 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 			chain_store(s, stack_take(ctx, s), sp, addr, 0);
 		return 0;
 	}
+	if (ABLATE & ABL_POST)
+		return 0;
 
 	fill_common(&s->ev, probe_id, flags);
 	s->ev.caller = caller;
@@ -1064,9 +1090,9 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	}
 
 	// A tracked skb skipped the filters: locate its packet now.
-	if (CFG.snaplen && !have_data)
+	if (CFG.snaplen && !have_data && !(ABLATE & ABL_PAYLOAD))
 		have_data = skb_locate(k, &d);
-	if (CFG.snaplen && have_data) {
+	if (CFG.snaplen && have_data && !(ABLATE & ABL_PAYLOAD)) {
 		if (CFG.payload_every) {
 			pos = put_payload(s, pos, &d);
 		} else {

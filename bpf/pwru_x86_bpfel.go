@@ -186,6 +186,7 @@ const (
 	PwruProgKretprobeMultiBpfmap   = "kretprobe_multi_bpfmap"
 	PwruProgKretprobeSkbCopyReturn = "kretprobe_skb_copy_return"
 	PwruProgRawTpKfreeSkb          = "raw_tp_kfree_skb"
+	PwruVarABLATE                  = "ABLATE"
 	PwruVarCFG                     = "CFG"
 )
 
@@ -291,7 +292,8 @@ type PwruMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruVariableSpecs struct {
-	CFG *ebpf.VariableSpec `ebpf:"CFG"`
+	ABLATE *ebpf.VariableSpec `ebpf:"ABLATE"`
+	CFG    *ebpf.VariableSpec `ebpf:"CFG"`
 }
 
 // PwruObjects contains all objects after they have been loaded into the kernel.
@@ -351,7 +353,8 @@ func (m *PwruMaps) Close() error {
 //
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruVariables struct {
-	CFG *ebpf.Variable `ebpf:"CFG"`
+	ABLATE *ebpf.Variable `ebpf:"ABLATE"`
+	CFG    *ebpf.Variable `ebpf:"CFG"`
 }
 
 // PwruPrograms contains all programs after they have been loaded into the kernel.

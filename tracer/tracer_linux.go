@@ -806,6 +806,12 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	if err := spec.Variables["CFG"].Set(kc); err != nil {
 		return fmt.Errorf("set kernel program config: %w", err)
 	}
+	if cfg.Ablate != 0 {
+		if err := spec.Variables["ABLATE"].Set(cfg.Ablate); err != nil {
+			return fmt.Errorf("set kernel program ablation: %w", err)
+		}
+		fmt.Fprintf(s.log, "pwru-record: debug: parts of the kernel program left out (mask %#x): events are incomplete\n", cfg.Ablate)
+	}
 	for _, inj := range cfg.Injectors {
 		if err := inj(spec, kernel); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
