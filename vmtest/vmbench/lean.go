@@ -1,0 +1,186 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/vmtest/vmbench/benchres"
+)
+
+// lean is the -lean configuration: the guest runs the lean scenario
+// (ablation rows and cilium/pwru) instead of the bench.
+type lean struct {
+	on     bool
+	ablate []string
+	pwru   string // host path of the cilium/pwru binary ("" = none)
+}
+
+// files adds the scenario's configuration (written to dir) and the pwru
+// binary to the guest's files.
+func (l *lean) files(dir string, files map[string]string) error {
+	cfg := benchres.LeanConfig{Ablate: l.ablate, Pwru: l.pwru != ""}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("encode lean config: %w", err)
+	}
+	path := filepath.Join(dir, "lean-config.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write lean config: %w", err)
+	}
+	files[benchres.LeanConfigPath] = path
+	if l.pwru != "" {
+		files[benchres.LeanPwruPath] = l.pwru
+	}
+	return nil
+}
+
+var leanColumns = []string{
+	"kernel", "run", "attached (s)",
+	"paced: BPF ns/run (runs/pkt)", "paced: events written per packet",
+	"flood: BPF ns/run", "flood: sender pkt/s (untraced ÷ traced)",
+	"flood: events written (share of sent × paced events/pkt)", "flood: lost (counted)",
+	"ns/run vs pwru-record defaults (paced, flood)",
+}
+
+var reAblate = regexp.MustCompile(`--debug-ablate`)
+
+// leanRow is one run's cells; nsPaced/nsFlood for the ratios.
+type leanRow struct {
+	name             string
+	cells            []string
+	nsPaced, nsFlood float64
+	isDefault        bool
+	err              string
+}
+
+// printLean reads the lean results in dir and prints their table.
+func printLean(w io.Writer, series, dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, benchres.LeanFile))
+	if err != nil {
+		fmt.Fprintf(w, "| %s | not measured: %v |\n", series, err)
+		return
+	}
+	var r benchres.LeanResults
+	if err := json.Unmarshal(b, &r); err != nil {
+		fmt.Fprintf(w, "| %s | not measured: decode lean results: %v |\n", series, err)
+		return
+	}
+	var untraced float64
+	var ups []string
+	for _, u := range r.Untraced {
+		ups = append(ups, fmt.Sprintf("%.0f", pps(u.Flood)))
+		untraced += pps(u.Flood)
+	}
+	if len(r.Untraced) > 0 {
+		untraced /= float64(len(r.Untraced))
+	}
+	fmt.Fprintf(w, "\n%s (%s), backend %s, filter %q: %d datagrams paced at %d/s, then a %v unpaced flood; untraced flood %s pkt/s (before, after)\n\n",
+		series, r.Kernel, r.Backend, r.Filter, r.PacedPackets, r.PacedRate, r.FloodTime, strings.Join(ups, ", "))
+	var rows []leanRow
+	var defPaced, defFlood []float64
+	for _, run := range r.Runs {
+		lr := leanCells(&run, dir, untraced)
+		if lr.isDefault && lr.err == "" {
+			defPaced = append(defPaced, lr.nsPaced)
+			defFlood = append(defFlood, lr.nsFlood)
+		}
+		rows = append(rows, lr)
+	}
+	mean := func(v []float64) float64 {
+		s := 0.0
+		for _, x := range v {
+			s += x
+		}
+		if len(v) == 0 {
+			return 0
+		}
+		return s / float64(len(v))
+	}
+	dp, df := mean(defPaced), mean(defFlood)
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(leanColumns, " | "), strings.Repeat("---|", len(leanColumns)))
+	for _, lr := range rows {
+		cells := lr.cells
+		if lr.err != "" {
+			cells = []string{lr.err}
+			for len(cells) < len(leanColumns)-3 {
+				cells = append(cells, "-")
+			}
+		} else if dp > 0 && df > 0 {
+			cells = append(cells, fmt.Sprintf("%.2f×, %.2f× (%+.0f, %+.0f ns)", lr.nsPaced/dp, lr.nsFlood/df, lr.nsPaced-dp, lr.nsFlood-df))
+		} else {
+			cells = append(cells, "-")
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", series, lr.name, strings.Join(cells, " | "))
+	}
+}
+
+func leanCells(run *benchres.LeanRun, dir string, untraced float64) leanRow {
+	lr := leanRow{name: run.Name, isDefault: run.Tool == "pwru-record" && !reAblate.MatchString(strings.Join(run.Args, " "))}
+	if run.Error != "" {
+		lr.err = "not measured: " + firstLine(run.Error)
+		return lr
+	}
+	var paced, flood uint64
+	if run.Tool == "pwru" {
+		paced, flood = run.LinesPaced, run.LinesFlood
+	} else {
+		f, err := format.Open(filepath.Join(dir, run.Output), nil)
+		if err != nil {
+			lr.err = fmt.Sprintf("not measured: capture: %v", err)
+			return lr
+		}
+		var ev format.Event
+		it := f.Events(nil)
+		for it.Next(&ev) {
+			switch {
+			case ev.Time >= run.Paced.Start && ev.Time < run.Paced.End:
+				paced++
+			case ev.Time >= run.Flood.Start && ev.Time < run.Flood.End:
+				flood++
+			}
+		}
+		err = it.Err()
+		f.Close()
+		if err != nil {
+			lr.err = fmt.Sprintf("not measured: read capture: %v", err)
+			return lr
+		}
+	}
+	ns := func(st benchres.Step) float64 {
+		if st.ProgRuns == 0 {
+			return 0
+		}
+		return float64(st.ProgRuntime) / float64(st.ProgRuns)
+	}
+	lr.nsPaced, lr.nsFlood = ns(run.Paced), ns(run.Flood)
+	perPkt := float64(paced) / float64(max(run.Paced.Sent, 1))
+	expect := perPkt * float64(run.Flood.Sent)
+	share := "-"
+	if expect > 0 {
+		share = fmt.Sprintf("%.1f%%", 100*float64(flood)/expect)
+	}
+	lost := "not counted (no loss counter)"
+	if run.Tool != "pwru" {
+		lost = strconv.FormatUint(run.Flood.Lost, 10)
+		if !run.Flood.Counted {
+			lost = "?"
+		}
+	}
+	lr.cells = []string{
+		fmt.Sprintf("%.2f", run.Ready.Seconds()),
+		fmt.Sprintf("%.0f (%.1f)", lr.nsPaced, float64(run.Paced.ProgRuns)/float64(max(run.Paced.Sent, 1))),
+		fmt.Sprintf("%.1f (%d events, %d sent)", perPkt, paced, run.Paced.Sent),
+		fmt.Sprintf("%.0f", lr.nsFlood),
+		fmt.Sprintf("%.0f (%.2f×)", pps(run.Flood), ratio(untraced, pps(run.Flood))),
+		fmt.Sprintf("%d (%s)", flood, share),
+		lost,
+	}
+	return lr
+}
