@@ -1241,7 +1241,8 @@ static __always_inline u64 fentry_frame(void *ctx)
 		if (CFG.output_caller && sp)                                     \
 			bpf_probe_read_kernel(&caller, sizeof(caller), (void *)sp); \
 		bpf_get_func_arg(ctx, X - 1, &skb);                              \
-		return handle_skb(ctx, (struct sk_buff *)skb, bpf_get_attach_cookie(ctx), \
+		return handle_skb(ctx, (struct sk_buff *)skb,                    \
+				  (ABLATE & ABL_COOKIE) ? 1 : bpf_get_attach_cookie(ctx), \
 				  caller, 0, 0, 0, sp);                          \
 	}
 

@@ -98,20 +98,34 @@ func scenarioLean(e *env) error {
 		name, tool string
 		args       []string
 	}
-	rec := func(name string, args ...string) leanRun {
-		return leanRun{name, "pwru-record", append([]string{"--backend", backend, "--kmods", "veth"}, args...)}
+	backends := cfg.Backends
+	if len(backends) == 0 {
+		backends = []string{backend}
+	}
+	rec := func(b, name string, args ...string) leanRun {
+		if len(backends) > 1 {
+			name = b + ": " + name
+		}
+		return leanRun{name, "pwru-record", append([]string{"--backend", b, "--kmods", "veth"}, args...)}
 	}
 	pwru := leanRun{"cilium/pwru", "pwru", []string{"--backend", backend, "--kmods", "veth"}}
-	runs := []leanRun{rec("pwru-record")}
+	var runs []leanRun
+	for _, b := range backends {
+		runs = append(runs, rec(b, "pwru-record"))
+	}
 	if cfg.Pwru {
 		runs = append(runs, pwru)
 	}
-	for _, a := range cfg.Ablate {
-		runs = append(runs, rec("pwru-record -"+a, "--debug-ablate", a))
+	for _, b := range backends {
+		for _, a := range cfg.Ablate {
+			runs = append(runs, rec(b, "pwru-record -"+a, "--debug-ablate", a))
+		}
 	}
 	if len(cfg.Ablate) > 0 || cfg.Pwru {
 		// Again at the end: the drift of the boot.
-		runs = append(runs, rec("pwru-record (again)"))
+		for _, b := range backends {
+			runs = append(runs, rec(b, "pwru-record (again)"))
+		}
 		if cfg.Pwru {
 			pwru.name += " (again)"
 			runs = append(runs, pwru)

@@ -17,15 +17,16 @@ import (
 // lean is the -lean configuration: the guest runs the lean scenario
 // (ablation rows and cilium/pwru) instead of the bench.
 type lean struct {
-	on     bool
-	ablate []string
-	pwru   string // host path of the cilium/pwru binary ("" = none)
+	on       bool
+	backends []string
+	ablate   []string
+	pwru     string // host path of the cilium/pwru binary ("" = none)
 }
 
 // files adds the scenario's configuration (written to dir) and the pwru
 // binary to the guest's files.
 func (l *lean) files(dir string, files map[string]string) error {
-	cfg := benchres.LeanConfig{Ablate: l.ablate, Pwru: l.pwru != ""}
+	cfg := benchres.LeanConfig{Backends: l.backends, Ablate: l.ablate, Pwru: l.pwru != ""}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("encode lean config: %w", err)

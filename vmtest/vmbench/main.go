@@ -36,20 +36,28 @@ func main() {
 	noRun := flag.Bool("no-run", false, "print the table from the results the last run left in -out (no build, no VM)")
 	flag.BoolVar(&leanCfg.on, "lean", false, "run the lean scenario instead of the bench: pwru-record with the defaults, with each -ablate part left out, and -pwru, over the same traffic")
 	ablate := flag.String("ablate", "", "-lean: comma-separated --debug-ablate values, one run each (e.g. payload,meta,tuple,common,ring,cookie,post,body)")
+	backends := flag.String("backends", "", "-lean: comma-separated pwru-record backends, each with the defaults and every -ablate part (default: the kernel's best kprobe backend)")
 	flag.StringVar(&leanCfg.pwru, "pwru", "", "-lean: a cilium/pwru binary (statically linked) run in the same boot")
 	flag.StringVar(&baseline, "baseline", "", "another pwru-record binary (e.g. built from main) measured first in the same boot, with the defaults")
 	flag.Parse()
-	for _, a := range strings.Split(*ablate, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			leanCfg.ablate = append(leanCfg.ablate, a)
-		}
-	}
+	leanCfg.ablate, leanCfg.backends = list(*ablate), list(*backends)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, strings.Split(*kernels, ","), *out, *timeout, *verbose, *noRun, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "vmbench: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// list splits a comma-separated flag value, dropping empty entries.
+func list(s string) []string {
+	var l []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			l = append(l, a)
+		}
+	}
+	return l
 }
 
 // baseline is the -baseline recorder ("" = none).

@@ -96,15 +96,18 @@ const (
 
 // LeanConfig says what the lean scenario runs.
 type LeanConfig struct {
-	Ablate []string // one pwru-record run per entry, with --debug-ablate ENTRY
-	Pwru   bool     // cilium/pwru is at LeanPwruPath
+	// Backends of pwru-record, each run with the defaults and with every
+	// Ablate entry ("" or none: the kernel's best kprobe backend).
+	Backends []string
+	Ablate   []string // one pwru-record run per entry and backend, with --debug-ablate ENTRY
+	Pwru     bool     // cilium/pwru is at LeanPwruPath (run with the best kprobe backend)
 }
 
 // LeanResults is everything the lean scenario measured on one kernel.
 type LeanResults struct {
 	Kernel       string
 	Filter       string // pcap filter of every run
-	Backend      string // --backend of every run
+	Backend      string // the kernel's best kprobe backend (cilium/pwru's)
 	PacedPackets int
 	PacedRate    int // packets/s of the paced phase
 	FloodTime    time.Duration
