@@ -837,8 +837,10 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		prefix = "kprobe_multi_skb_"
 		nonSKB = "kprobe_multi_non_skb"
 	}
-	for i := 1; i <= MaxSKBArg; i++ {
-		keep[fmt.Sprintf("%s%d", prefix, i)] = true
+	if s.fentry == nil {
+		for i := 1; i <= MaxSKBArg; i++ {
+			keep[fmt.Sprintf("%s%d", prefix, i)] = true
+		}
 	}
 	if len(d.nonSKB) > 0 {
 		keep[nonSKB] = true
@@ -852,7 +854,9 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		}
 	}
 	if s.fentry != nil {
-		s.keepFentry(spec)
+		// The skb functions' kprobe programs are loaded only for the
+		// functions fentry cannot take (fentryFallback).
+		s.keepFentry(spec, prefix)
 	}
 	for name := range spec.Programs {
 		if !keep[name] {
