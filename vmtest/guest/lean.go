@@ -97,6 +97,7 @@ func scenarioLean(e *env) error {
 	type leanRun struct {
 		name, tool string
 		args       []string
+		bin        string
 	}
 	backends := cfg.Backends
 	if len(backends) == 0 {
@@ -106,11 +107,16 @@ func scenarioLean(e *env) error {
 		if len(backends) > 1 {
 			name = b + ": " + name
 		}
-		return leanRun{name, "pwru-record", append([]string{"--backend", b, "--kmods", "veth"}, args...)}
+		return leanRun{name, "pwru-record", append([]string{"--backend", b, "--kmods", "veth"}, args...), ""}
 	}
-	pwru := leanRun{"cilium/pwru", "pwru", []string{"--backend", backend, "--kmods", "veth"}}
+	pwru := leanRun{"cilium/pwru", "pwru", []string{"--backend", backend, "--kmods", "veth"}, ""}
 	var runs []leanRun
 	for _, b := range backends {
+		if cfg.Baseline {
+			r := rec(b, "pwru-record (baseline build)")
+			r.bin = benchBaseline
+			runs = append(runs, r)
+		}
 		runs = append(runs, rec(b, "pwru-record"))
 	}
 	if cfg.Pwru {
@@ -132,7 +138,7 @@ func scenarioLean(e *env) error {
 		}
 	}
 	for i, run := range runs {
-		lr := benchres.LeanRun{Name: run.name, Tool: run.tool, Args: run.args}
+		lr := benchres.LeanRun{Name: run.name, Tool: run.tool, Args: run.args, Bin: run.bin}
 		var err error
 		if run.tool == "pwru" {
 			err = e.leanPwru(i, &lr, filter, phases)
@@ -165,7 +171,12 @@ type leanPhasesFunc func(objs *recorderObjects, between func()) (benchres.LeanPh
 func (e *env) leanRecorder(i int, lr *benchres.LeanRun, filter string, phases leanPhasesFunc) error {
 	name := fmt.Sprintf("run%d", i)
 	lr.Output = name + ".pwru"
+	recorder := e.recorder
+	if lr.Bin != "" {
+		e.recorder = lr.Bin
+	}
 	rec, err := e.startRecorder(name, append(append([]string{"--bpf-stats", "--ringbuf-size", benchRing}, lr.Args...), filter)...)
+	e.recorder = recorder
 	if err != nil {
 		return err
 	}

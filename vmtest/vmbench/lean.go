@@ -26,7 +26,7 @@ type lean struct {
 // files adds the scenario's configuration (written to dir) and the pwru
 // binary to the guest's files.
 func (l *lean) files(dir string, files map[string]string) error {
-	cfg := benchres.LeanConfig{Backends: l.backends, Ablate: l.ablate, Pwru: l.pwru != ""}
+	cfg := benchres.LeanConfig{Backends: l.backends, Ablate: l.ablate, Pwru: l.pwru != "", Baseline: baseline != ""}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("encode lean config: %w", err)
@@ -123,7 +123,7 @@ func printLean(w io.Writer, series, dir string) {
 }
 
 func leanCells(run *benchres.LeanRun, dir string, untraced float64) leanRow {
-	lr := leanRow{name: run.Name, isDefault: run.Tool == "pwru-record" && !reAblate.MatchString(strings.Join(run.Args, " "))}
+	lr := leanRow{name: run.Name, isDefault: run.Tool == "pwru-record" && run.Bin == "" && !reAblate.MatchString(strings.Join(run.Args, " "))}
 	if run.Error != "" {
 		lr.err = "not measured: " + firstLine(run.Error)
 		return lr

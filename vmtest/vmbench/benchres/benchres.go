@@ -101,6 +101,7 @@ type LeanConfig struct {
 	Backends []string
 	Ablate   []string // one pwru-record run per entry and backend, with --debug-ablate ENTRY
 	Pwru     bool     // cilium/pwru is at LeanPwruPath (run with the best kprobe backend)
+	Baseline bool     // another pwru-record build is at the bench's baseline path (run with the defaults, per backend)
 }
 
 // LeanResults is everything the lean scenario measured on one kernel.
@@ -124,6 +125,7 @@ type LeanPhases struct {
 type LeanRun struct {
 	Name  string // row name
 	Tool  string // "pwru-record" or "pwru"
+	Bin   string // the recorder binary in the guest ("" = the one under test)
 	Args  []string
 	Error string
 	// Capture (pwru-record) or text output (pwru) file name in the
