@@ -47,7 +47,7 @@ var leanColumns = []string{
 	"paced: BPF ns/run (runs/pkt)", "paced: events written per packet",
 	"flood: BPF ns/run", "flood: sender pkt/s (untraced ÷ traced)",
 	"flood: events written (share of sent × paced events/pkt)", "flood: lost (counted)",
-	"ns/run vs pwru-record defaults (paced, flood)",
+	"ns/run vs pwru-record defaults, same backend (paced, flood)",
 }
 
 var reAblate = regexp.MustCompile(`--debug-ablate`)
@@ -58,6 +58,7 @@ type leanRow struct {
 	cells            []string
 	nsPaced, nsFlood float64
 	isDefault        bool
+	backend, tool    string
 	err              string
 }
 
@@ -85,12 +86,12 @@ func printLean(w io.Writer, series, dir string) {
 	fmt.Fprintf(w, "\n%s (%s), backend %s, filter %q: %d datagrams paced at %d/s, then a %v unpaced flood; untraced flood %s pkt/s (before, after)\n\n",
 		series, r.Kernel, r.Backend, r.Filter, r.PacedPackets, r.PacedRate, r.FloodTime, strings.Join(ups, ", "))
 	var rows []leanRow
-	var defPaced, defFlood []float64
+	defPaced, defFlood := map[string][]float64{}, map[string][]float64{}
 	for _, run := range r.Runs {
 		lr := leanCells(&run, dir, untraced)
 		if lr.isDefault && lr.err == "" {
-			defPaced = append(defPaced, lr.nsPaced)
-			defFlood = append(defFlood, lr.nsFlood)
+			defPaced[lr.backend] = append(defPaced[lr.backend], lr.nsPaced)
+			defFlood[lr.backend] = append(defFlood[lr.backend], lr.nsFlood)
 		}
 		rows = append(rows, lr)
 	}
@@ -104,9 +105,12 @@ func printLean(w io.Writer, series, dir string) {
 		}
 		return s / float64(len(v))
 	}
-	dp, df := mean(defPaced), mean(defFlood)
 	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(leanColumns, " | "), strings.Repeat("---|", len(leanColumns)))
 	for _, lr := range rows {
+		dp, df := mean(defPaced[lr.backend]), mean(defFlood[lr.backend])
+		if lr.tool == "pwru" {
+			dp, df = mean(defPaced[r.Backend]), mean(defFlood[r.Backend])
+		}
 		cells := lr.cells
 		if lr.err != "" {
 			cells = []string{lr.err}
@@ -123,7 +127,7 @@ func printLean(w io.Writer, series, dir string) {
 }
 
 func leanCells(run *benchres.LeanRun, dir string, untraced float64) leanRow {
-	lr := leanRow{name: run.Name, isDefault: run.Tool == "pwru-record" && run.Bin == "" && !reAblate.MatchString(strings.Join(run.Args, " "))}
+	lr := leanRow{name: run.Name, backend: argValue(run.Args, "--backend"), tool: run.Tool, isDefault: run.Tool == "pwru-record" && run.Bin == "" && !reAblate.MatchString(strings.Join(run.Args, " "))}
 	if run.Error != "" {
 		lr.err = "not measured: " + firstLine(run.Error)
 		return lr
@@ -184,4 +188,14 @@ func leanCells(run *benchres.LeanRun, dir string, untraced float64) leanRow {
 		lost,
 	}
 	return lr
+}
+
+// argValue returns the value after flag in args ("" = none).
+func argValue(args []string, flag string) string {
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
