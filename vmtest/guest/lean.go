@@ -137,13 +137,22 @@ func scenarioLean(e *env) error {
 			runs = append(runs, pwru)
 		}
 	}
+	if cfg.Concurrent {
+		// The ablations run side by side instead, below.
+		var seq []leanRun
+		for _, r := range runs {
+			if !strings.Contains(strings.Join(r.args, " "), "--debug-ablate") && !strings.Contains(r.name, "(again)") {
+				seq = append(seq, r)
+			}
+		}
+		runs = seq
+	}
 	for i, run := range runs {
 		lr := benchres.LeanRun{Name: run.name, Tool: run.tool, Args: run.args, Bin: run.bin}
-		var err error
-		if run.tool == "pwru" {
-			err = e.leanPwru(i, &lr, filter, phases)
-		} else {
-			err = e.leanRecorder(i, &lr, filter, phases)
+		t, err := e.leanStart(i, &lr, filter)
+		if err == nil {
+			lr.LeanPhases, err = phases(t.objs, t.between)
+			err = errors.Join(err, t.stop())
 		}
 		if err != nil {
 			lr.Error = err.Error()
@@ -155,6 +164,68 @@ func scenarioLean(e *env) error {
 		res.Runs = append(res.Runs, lr)
 		e.step(run.name)
 	}
+	if cfg.Concurrent {
+		// Every tracer attached at once, the same packets through all of
+		// them: each program's bpf_stats, in the same instants. The
+		// defaults come first and last (the order of the programs on a
+		// function shows as their difference).
+		var group []leanRun
+		for _, b := range backends {
+			if cfg.Baseline {
+				r := rec(b, "pwru-record (baseline build)")
+				r.bin = benchBaseline
+				group = append(group, r)
+			}
+			group = append(group, rec(b, "pwru-record"))
+			for _, a := range cfg.Ablate {
+				group = append(group, rec(b, "pwru-record -"+a, "--debug-ablate", a))
+			}
+		}
+		if cfg.Pwru {
+			group = append(group, pwru)
+		}
+		for _, b := range backends {
+			group = append(group, rec(b, "pwru-record (again)"))
+		}
+		var ts []*leanTracer
+		var lrs []*benchres.LeanRun
+		var err error
+		for i, run := range group {
+			lr := &benchres.LeanRun{Name: run.name, Tool: run.tool, Args: run.args, Bin: run.bin}
+			t, serr := e.leanStart(100+i, lr, filter)
+			if serr != nil {
+				lr.Error = serr.Error()
+				res.Concurrent = append(res.Concurrent, *lr)
+				continue
+			}
+			ts = append(ts, t)
+			lrs = append(lrs, lr)
+		}
+		e.step("concurrent attach")
+		var paced, flood []benchres.Step
+		if paced, err = phaseAll(f, leanRate, leanPaced, time.Minute, ts); err == nil {
+			for _, t := range ts {
+				if t.between != nil {
+					t.between()
+				}
+			}
+			flood, err = phaseAll(f, 0, leanMaxSent, leanFlood, ts)
+		}
+		for i, t := range ts {
+			serr := t.stop()
+			lr := lrs[i]
+			if err == nil {
+				lr.Paced, lr.Flood = paced[i], flood[i]
+			} else {
+				lr.Error = err.Error()
+			}
+			if serr != nil && lr.Error == "" {
+				lr.Error = serr.Error()
+			}
+			res.Concurrent = append(res.Concurrent, *lr)
+		}
+		e.step("concurrent")
+	}
 	if err := untraced(); err != nil {
 		return err
 	}
@@ -165,10 +236,20 @@ func scenarioLean(e *env) error {
 	return os.WriteFile(filepath.Join(e.dir, benchres.LeanFile), b, 0o644)
 }
 
-type leanPhasesFunc func(objs *recorderObjects, between func()) (benchres.LeanPhases, error)
+// leanTracer is a started tracer of the lean scenario: its programs, what
+// to do between the phases, and how to stop it.
+type leanTracer struct {
+	objs    *recorderObjects
+	between func()
+	stop    func() error
+}
 
-// leanRecorder is one pwru-record run of the lean scenario.
-func (e *env) leanRecorder(i int, lr *benchres.LeanRun, filter string, phases leanPhasesFunc) error {
+// leanStart starts the tracer of lr (pwru-record or cilium/pwru) and waits
+// until it is attached.
+func (e *env) leanStart(i int, lr *benchres.LeanRun, filter string) (*leanTracer, error) {
+	if lr.Tool == "pwru" {
+		return e.leanPwru(i, lr, filter)
+	}
 	name := fmt.Sprintf("run%d", i)
 	lr.Output = name + ".pwru"
 	recorder := e.recorder
@@ -178,58 +259,80 @@ func (e *env) leanRecorder(i int, lr *benchres.LeanRun, filter string, phases le
 	rec, err := e.startRecorder(name, append(append([]string{"--bpf-stats", "--ringbuf-size", benchRing}, lr.Args...), filter)...)
 	e.recorder = recorder
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lr.Ready = rec.run.Ready
 	objs, err := openRecorderObjects(rec.cmd.Process.Pid)
 	if err != nil {
 		rec.kill()
-		return err
+		return nil, err
 	}
-	lr.LeanPhases, err = phases(objs, nil)
-	objs.close()
-	if err != nil {
-		rec.kill()
+	return &leanTracer{objs: objs, stop: func() error {
+		objs.close()
+		err := rec.stop(syscall.SIGINT)
+		lr.Stderr = rec.run.Stderr
 		return err
-	}
-	err = rec.stop(syscall.SIGINT)
-	lr.Stderr = rec.run.Stderr
-	return err
+	}}, nil
 }
 
-// leanPwru is one cilium/pwru run of the lean scenario: its text output
-// goes to a file whose lines with the filtered tuple are counted after
-// each phase (pwru writes each event as it reads it).
-func (e *env) leanPwru(i int, lr *benchres.LeanRun, filter string, phases leanPhasesFunc) error {
+// phaseAll is one phase with every tracer of ts attached: the kernel
+// counters of each, read around the same traffic.
+func phaseAll(f *flooder, rate int, limit uint64, d time.Duration, ts []*leanTracer) ([]benchres.Step, error) {
+	before := make([]counterSnapshot, len(ts))
+	ok := make([]bool, len(ts))
+	for i, t := range ts {
+		before[i], ok[i] = t.objs.snapshot()
+	}
+	st, err := f.phase(rate, limit, d, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]benchres.Step, len(ts))
+	for i, t := range ts {
+		after, aok := t.objs.snapshot()
+		s := st
+		s.Counted = ok[i] && aok && t.objs.counters != nil
+		s.Lost = after.lost - before[i].lost
+		s.ProgRuns = after.runs - before[i].runs
+		s.ProgRuntime = after.runtime - before[i].runtime
+		out[i] = s
+	}
+	return out, nil
+}
+
+// leanPwru starts cilium/pwru for the lean scenario: its text output goes
+// to a file whose lines with the filtered tuple are counted after each
+// phase (pwru writes each event as it reads it).
+func (e *env) leanPwru(i int, lr *benchres.LeanRun, filter string) (*leanTracer, error) {
 	lr.Output = fmt.Sprintf("run%d.txt", i)
 	out := filepath.Join(e.dir, lr.Output)
 	logPath := filepath.Join(e.dir, fmt.Sprintf("run%d.stderr", i))
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return fmt.Errorf("create pwru log: %w", err)
+		return nil, fmt.Errorf("create pwru log: %w", err)
 	}
-	defer logFile.Close()
 	cmd := exec.Command(benchres.LeanPwruPath, append(append([]string{"--output-file", out}, lr.Args...), filter)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start pwru: %w", err)
+		logFile.Close()
+		return nil, fmt.Errorf("start pwru: %w", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- cmd.Wait(); logFile.Close() }()
 	stderr := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	defer func() { lr.Stderr = stderr() }()
-	kill := func() { cmd.Process.Kill(); <-done }
+	kill := func() { cmd.Process.Kill(); <-done; lr.Stderr = stderr() }
 	for !strings.Contains(stderr(), "Listening for events") {
 		select {
 		case err := <-done:
-			return fmt.Errorf("pwru exited before it was ready: %v: %s", err, lastLines(stderr(), 5))
+			lr.Stderr = stderr()
+			return nil, fmt.Errorf("pwru exited before it was ready: %v: %s", err, lastLines(stderr(), 5))
 		case <-time.After(readyTimeout - time.Since(start)):
 			kill()
-			return fmt.Errorf("pwru not ready after %v: %s", readyTimeout, lastLines(stderr(), 5))
+			return nil, fmt.Errorf("pwru not ready after %v: %s", readyTimeout, lastLines(stderr(), 5))
 		case <-e.ctx.Done():
 			kill()
-			return e.ctx.Err()
+			return nil, e.ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -238,33 +341,27 @@ func (e *env) leanPwru(i int, lr *benchres.LeanRun, filter string, phases leanPh
 	objs, err := openProgs(cmd.Process.Pid)
 	if err != nil {
 		kill()
-		return err
+		return nil, err
 	}
 	count := func() uint64 {
 		b, _ := os.ReadFile(out)
 		return uint64(bytes.Count(b, []byte(fmt.Sprintf(":%d(udp)", leanPort))))
 	}
-	lr.LeanPhases, err = phases(objs, func() { lr.LinesPaced = count() })
-	objs.close()
-	lr.LinesFlood = count() - lr.LinesPaced
-	if err != nil {
-		kill()
-		return err
-	}
-	cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			return fmt.Errorf("pwru: %w", err)
+	return &leanTracer{objs: objs, between: func() { lr.LinesPaced = count() }, stop: func() error {
+		objs.close()
+		lr.LinesFlood = count() - lr.LinesPaced
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-done:
+			lr.Stderr = stderr()
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				return fmt.Errorf("pwru: %w", err)
+			}
+		case <-time.After(6 * time.Minute):
+			kill()
+			return errors.New("pwru did not exit within 6m of SIGINT")
 		}
-	case <-time.After(6 * time.Minute):
-		kill()
-		return errors.New("pwru did not exit within 6m of SIGINT")
-	}
-	// Lines written after the flood's settle time (pwru still draining).
-	if n := count(); n > lr.LinesPaced+lr.LinesFlood {
-		e.logf("pwru: %d lines written after the flood's settle time", n-lr.LinesPaced-lr.LinesFlood)
-	}
-	return nil
+		return nil
+	}}, nil
 }

@@ -17,16 +17,16 @@ import (
 // lean is the -lean configuration: the guest runs the lean scenario
 // (ablation rows and cilium/pwru) instead of the bench.
 type lean struct {
-	on       bool
-	backends []string
-	ablate   []string
-	pwru     string // host path of the cilium/pwru binary ("" = none)
+	on, concurrent bool
+	backends       []string
+	ablate         []string
+	pwru           string // host path of the cilium/pwru binary ("" = none)
 }
 
 // files adds the scenario's configuration (written to dir) and the pwru
 // binary to the guest's files.
 func (l *lean) files(dir string, files map[string]string) error {
-	cfg := benchres.LeanConfig{Backends: l.backends, Ablate: l.ablate, Pwru: l.pwru != "", Baseline: baseline != ""}
+	cfg := benchres.LeanConfig{Backends: l.backends, Ablate: l.ablate, Pwru: l.pwru != "", Baseline: baseline != "", Concurrent: l.concurrent}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("encode lean config: %w", err)
@@ -46,7 +46,7 @@ var leanColumns = []string{
 	"kernel", "run", "attached (s)",
 	"paced: BPF ns/run (runs/pkt)", "paced: events written per packet",
 	"flood: BPF ns/run", "flood: sender pkt/s (untraced ÷ traced)",
-	"flood: events written (share of sent × paced events/pkt)", "flood: lost (counted)",
+	"flood: events written (share of sent × pwru-record's paced events/pkt)", "flood: lost (counted)",
 	"ns/run vs pwru-record defaults, same backend (paced, flood)",
 }
 
@@ -57,6 +57,7 @@ type leanRow struct {
 	name             string
 	cells            []string
 	nsPaced, nsFlood float64
+	perPkt           float64 // paced events written per packet
 	isDefault        bool
 	backend, tool    string
 	err              string
@@ -87,8 +88,12 @@ func printLean(w io.Writer, series, dir string) {
 		series, r.Kernel, r.Backend, r.Filter, r.PacedPackets, r.PacedRate, r.FloodTime, strings.Join(ups, ", "))
 	var rows []leanRow
 	defPaced, defFlood := map[string][]float64{}, map[string][]float64{}
+	ref := 0.0
 	for _, run := range r.Runs {
-		lr := leanCells(&run, dir, untraced)
+		lr := leanCells(&run, dir, untraced, ref)
+		if lr.isDefault && lr.err == "" && ref == 0 {
+			ref = lr.perPkt
+		}
 		if lr.isDefault && lr.err == "" {
 			defPaced[lr.backend] = append(defPaced[lr.backend], lr.nsPaced)
 			defFlood[lr.backend] = append(defFlood[lr.backend], lr.nsFlood)
@@ -124,9 +129,64 @@ func printLean(w io.Writer, series, dir string) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s |\n", series, lr.name, strings.Join(cells, " | "))
 	}
+	if len(r.Concurrent) > 0 {
+		printConcurrent(w, series, &r, dir)
+	}
 }
 
-func leanCells(run *benchres.LeanRun, dir string, untraced float64) leanRow {
+var concColumns = []string{
+	"kernel", "attached side by side", "paced: BPF ns/run (runs/pkt)", "flood: BPF ns/run",
+	"vs the defaults' mean, same backend (paced, flood)", "paced: events written per packet", "lost",
+}
+
+// printConcurrent prints the runs attached all at once: each one's ns/run
+// against the mean of the defaults (first and last attached).
+func printConcurrent(w io.Writer, series string, r *benchres.LeanResults, dir string) {
+	fmt.Fprintf(w, "\nAttached all at once (same instants, same packets; %d sent paced, then the flood):\n\n", r.Concurrent[0].Paced.Sent)
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(concColumns, " | "), strings.Repeat("---|", len(concColumns)))
+	var rows []leanRow
+	defPaced, defFlood := map[string][]float64{}, map[string][]float64{}
+	ref := 0.0
+	for _, run := range r.Concurrent {
+		lr := leanCells(&run, dir, 0, ref)
+		if lr.isDefault && lr.err == "" && ref == 0 {
+			ref = lr.perPkt
+		}
+		if lr.isDefault && lr.err == "" {
+			defPaced[lr.backend] = append(defPaced[lr.backend], lr.nsPaced)
+			defFlood[lr.backend] = append(defFlood[lr.backend], lr.nsFlood)
+		}
+		rows = append(rows, lr)
+	}
+	mean := func(v []float64) float64 {
+		s := 0.0
+		for _, x := range v {
+			s += x
+		}
+		return s / float64(max(len(v), 1))
+	}
+	for _, lr := range rows {
+		if lr.err != "" {
+			fmt.Fprintf(w, "| %s | %s | %s | - | - | - | - |\n", series, lr.name, lr.err)
+			continue
+		}
+		b := lr.backend
+		if lr.tool == "pwru" {
+			b = r.Backend
+		}
+		dp, df := mean(defPaced[b]), mean(defFlood[b])
+		vs := "-"
+		if dp > 0 && df > 0 {
+			vs = fmt.Sprintf("%.2f×, %.2f× (%+.0f, %+.0f ns)", lr.nsPaced/dp, lr.nsFlood/df, lr.nsPaced-dp, lr.nsFlood-df)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.0f | %s | %s | %s |\n", series, lr.name, lr.cells[1], lr.nsFlood, vs, lr.cells[2], lr.cells[6])
+	}
+}
+
+// leanCells reads one run's figures; ref is the events per packet of the
+// first pwru-record run with the defaults (0 = none yet): the share written
+// of another tool is counted against it.
+func leanCells(run *benchres.LeanRun, dir string, untraced, ref float64) leanRow {
 	lr := leanRow{name: run.Name, backend: argValue(run.Args, "--backend"), tool: run.Tool, isDefault: run.Tool == "pwru-record" && run.Bin == "" && !reAblate.MatchString(strings.Join(run.Args, " "))}
 	if run.Error != "" {
 		lr.err = "not measured: " + firstLine(run.Error)
@@ -165,8 +225,12 @@ func leanCells(run *benchres.LeanRun, dir string, untraced float64) leanRow {
 		return float64(st.ProgRuntime) / float64(st.ProgRuns)
 	}
 	lr.nsPaced, lr.nsFlood = ns(run.Paced), ns(run.Flood)
+	lr.perPkt = float64(paced) / float64(max(run.Paced.Sent, 1))
 	perPkt := float64(paced) / float64(max(run.Paced.Sent, 1))
-	expect := perPkt * float64(run.Flood.Sent)
+	if lr.isDefault && ref == 0 {
+		ref = perPkt
+	}
+	expect := ref * float64(run.Flood.Sent)
 	share := "-"
 	if expect > 0 {
 		share = fmt.Sprintf("%.1f%%", 100*float64(flood)/expect)
@@ -181,7 +245,7 @@ func leanCells(run *benchres.LeanRun, dir string, untraced float64) leanRow {
 	lr.cells = []string{
 		fmt.Sprintf("%.2f", run.Ready.Seconds()),
 		fmt.Sprintf("%.0f (%.1f)", lr.nsPaced, float64(run.Paced.ProgRuns)/float64(max(run.Paced.Sent, 1))),
-		fmt.Sprintf("%.1f (%d events, %d sent)", perPkt, paced, run.Paced.Sent),
+		fmt.Sprintf("%.1f (%d events, %d sent; %.1f%% of pwru-record's)", perPkt, paced, run.Paced.Sent, 100*perPkt/max(ref, 1e-9)),
 		fmt.Sprintf("%.0f", lr.nsFlood),
 		fmt.Sprintf("%.0f (%.2f×)", pps(run.Flood), ratio(untraced, pps(run.Flood))),
 		fmt.Sprintf("%d (%s)", flood, share),

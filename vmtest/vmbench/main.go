@@ -36,6 +36,7 @@ func main() {
 	noRun := flag.Bool("no-run", false, "print the table from the results the last run left in -out (no build, no VM)")
 	flag.BoolVar(&leanCfg.on, "lean", false, "run the lean scenario instead of the bench: pwru-record with the defaults, with each -ablate part left out, and -pwru, over the same traffic")
 	ablate := flag.String("ablate", "", "-lean: comma-separated --debug-ablate values, one run each (e.g. payload,meta,tuple,common,ring,cookie,post,body)")
+	flag.BoolVar(&leanCfg.concurrent, "concurrent", false, "-lean: the -ablate runs (with the defaults first and last, -baseline and -pwru) attached all at once over one paced phase and flood")
 	backends := flag.String("backends", "", "-lean: comma-separated pwru-record backends, each with the defaults and every -ablate part (default: the kernel's best kprobe backend)")
 	flag.StringVar(&leanCfg.pwru, "pwru", "", "-lean: a cilium/pwru binary (statically linked) run in the same boot")
 	flag.StringVar(&baseline, "baseline", "", "another pwru-record binary (e.g. built from main) measured first in the same boot, with the defaults")
@@ -176,6 +177,7 @@ func runKernel(ctx context.Context, series, out, guest, recorder string, timeout
 			return fail(err)
 		}
 		cfg.Script = fmt.Sprintf("/bin/guest -out /out -recorder /bin/pwru-record -timeout %v -scenarios lean 2>&1", timeout)
+		cfg.MemoryMiB = 2048 // -concurrent: a dozen tracers at once
 	}
 	logf("%s: booting %s", series, k)
 	res, err := vm.Run(ctx, cfg)

@@ -101,7 +101,11 @@ type LeanConfig struct {
 	Backends []string
 	Ablate   []string // one pwru-record run per entry and backend, with --debug-ablate ENTRY
 	Pwru     bool     // cilium/pwru is at LeanPwruPath (run with the best kprobe backend)
-	Baseline bool     // another pwru-record build is at the bench's baseline path (run with the defaults, per backend)
+	// Concurrent: the ablations (and a second run of the defaults, the
+	// baseline build and pwru) attached all at once instead, over one
+	// paced phase and one flood.
+	Concurrent bool
+	Baseline   bool // another pwru-record build is at the bench's baseline path (run with the defaults, per backend)
 }
 
 // LeanResults is everything the lean scenario measured on one kernel.
@@ -114,6 +118,7 @@ type LeanResults struct {
 	FloodTime    time.Duration
 	Untraced     []LeanPhases // without a tracer: before and after the runs
 	Runs         []LeanRun
+	Concurrent   []LeanRun // attached all at once (LeanConfig.Concurrent)
 }
 
 // LeanPhases are the paced phase and the flood of one run.
