@@ -276,13 +276,37 @@ struct {
 	__uint(max_entries, 8192);
 } chain SEC(".maps");
 
-// skb address -> hash of the payload last captured for it (--payload first).
+// --payload first: the payload last recorded for an skb, as a direct-mapped
+// cache of tags (payload_slot): slot = a hash of the skb's address, tag =
+// the payload's hash mixed with that address (0 = empty). An array lookup
+// is inlined by the verifier; a hash map lookup was a helper call on every
+// event. Two live skbs sharing a slot only record their payload again
+// (the same bytes, deduplicated in user space), never lose one: a payload
+// is left out only when the slot holds this skb's tag for the same bytes.
+#define PAYLOAD_SLOTS 16384
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, u32);
 	__type(value, u64);
-	__uint(max_entries, 65536);
+	__uint(max_entries, PAYLOAD_SLOTS);
 } payload_seen SEC(".maps");
+
+static __always_inline u64 *payload_slot(u64 skb)
+{
+	u32 k = (u32)((skb >> 8) ^ (skb >> 22)) & (PAYLOAD_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&payload_seen, &k);
+}
+
+// payload_forget empties the slot of a freed skb (whoever holds it: at
+// worst another skb records its payload again).
+static __always_inline void payload_forget(u64 skb)
+{
+	u64 *t = payload_slot(skb);
+
+	if (t)
+		*t = 0;
+}
 
 // The tc/XDP program running on this CPU, for --filter-track-bpf-helpers:
 // set by fentry_tc/fentry_xdp, cleared by their fexit.
@@ -402,6 +426,10 @@ struct skb_data {
 	void *start;
 	u32 linear; // bytes available in the linear area from start
 	u32 orig;   // packet length counted from start
+	// Network and transport header offsets from start (~0: not in the
+	// packet from start on), for the tuple read from the packet bytes.
+	u32 net;
+	u32 trans;
 	bool l3;
 };
 
@@ -441,6 +469,12 @@ static __always_inline bool skb_locate(struct sk_buff *k, struct skb_data *d)
 	}
 	if (tail <= off)
 		return false;
+	d->net = ~0;
+	d->trans = ~0;
+	if (net != (u16)~0 && net >= off)
+		d->net = net - off;
+	if (k->transport_header != (u16)~0 && k->transport_header > net && net != (u16)~0)
+		d->trans = k->transport_header - off;
 	d->start = head + off;
 	d->linear = tail - off;
 	d->orig = len;
@@ -611,27 +645,103 @@ static __always_inline u64 next_track_id(void)
 	return id;
 }
 
-// Hash of the first bytes of the payload, for --payload first.
-static __always_inline u64 payload_hash(struct skb_data *d)
-{
-	u64 w[PAYLOAD_HASH_WORDS] = {};
-	u64 h = 0xcbf29ce484222325ULL ^ d->orig;
-	u64 n = d->linear;
+// Where the variable parts go: a bounded cursor into scratch->data.
+#define DATA_CAP (sizeof(((struct scratch *)0)->data))
 
-	if (n > sizeof(w))
-		n = sizeof(w);
+#define PKT_HASHED (PAYLOAD_HASH_WORDS * 8)
+
+// pkt_read reads the first bytes of the located packet once into the
+// payload's place in the record (s->data[0], the first variable part):
+// max(snaplen, PKT_HASHED) bytes, at most the linear area. They serve the
+// payload hash, the tuple and the payload itself (one helper call instead
+// of five). It returns the bytes read (0: none, counted).
+static __always_inline u32 pkt_read(struct scratch *s, struct skb_data *d)
+{
+	u64 n = CFG.snaplen;
+
+	if (n < PKT_HASHED)
+		n = PKT_HASHED;
+	if (n > d->linear)
+		n = d->linear;
 	OPAQUE(n);
-	if (n == 0 || n > sizeof(w) || bpf_probe_read_kernel(w, n, d->start))
-		return h;
-	for (int i = 0; i < PAYLOAD_HASH_WORDS; i++) {
-		h ^= w[i];
+	if (n == 0 || n > MAX_PAYLOAD)
+		return 0;
+	if (bpf_probe_read_kernel(s->data, n, d->start)) {
+		count(COUNTER_PAYLOAD_READ_ERR);
+		return 0;
+	}
+	return n;
+}
+
+// pkt_hash hashes the first PKT_HASHED of the n bytes pkt_read left (and
+// the packet's length), for --payload first.
+static __always_inline u64 pkt_hash(struct scratch *s, u32 n, struct skb_data *d)
+{
+	u64 h = 0xcbf29ce484222325ULL ^ d->orig ^ ((u64)n << 32);
+
+	for (u32 i = 0; i < PAYLOAD_HASH_WORDS; i++) {
+		u64 w;
+
+		if (i * 8 >= n)
+			break;
+		__builtin_memcpy(&w, &s->data[i * 8], 8);
+		if (n - i * 8 < 8)
+			w &= (1ULL << ((n - i * 8) * 8)) - 1;
+		h ^= w;
 		h *= 0x100000001b3ULL;
 	}
 	return h;
 }
 
-// Where the variable parts go: a bounded cursor into scratch->data.
-#define DATA_CAP (sizeof(((struct scratch *)0)->data))
+// pkt_tuple fills the tuple fields of ev from the n packet bytes pkt_read
+// left, when the headers lie within them; false: not there (the caller
+// reads them from the skb).
+static __always_inline bool pkt_tuple(struct scratch *s, u32 n, struct skb_data *d, struct event *ev)
+{
+	u64 o = d->net;
+	u64 l4;
+	u8 vhl;
+
+	OPAQUE(o);
+	if (o > PKT_HASHED || o + 40 > n)
+		return false;
+	vhl = s->data[o];
+	if ((vhl >> 4) == 4) {
+		ev->ip_version = 4;
+		ev->l4_proto = s->data[o + 9];
+		__builtin_memcpy(ev->saddr, &s->data[o + 12], 4);
+		__builtin_memcpy(ev->daddr, &s->data[o + 16], 4);
+		l4 = o + (vhl & 0xf) * 4;
+	} else if ((vhl >> 4) == 6) {
+		if (o + 40 + 4 > n)
+			return false;
+		ev->ip_version = 6;
+		ev->l4_proto = s->data[o + 6];
+		__builtin_memcpy(ev->saddr, &s->data[o + 8], 16);
+		__builtin_memcpy(ev->daddr, &s->data[o + 24], 16);
+		l4 = o + 40;
+	} else {
+		return false;
+	}
+	if (d->trans != (u32)~0 && d->trans > o)
+		l4 = d->trans;
+	if (ev->l4_proto == IPPROTO_TCP_ || ev->l4_proto == IPPROTO_UDP_ ||
+	    ev->l4_proto == IPPROTO_SCTP_) {
+		OPAQUE(l4);
+		if (l4 > MAX_PAYLOAD - 4 || l4 + 4 > n) {
+			// The ports lie beyond the bytes read: the tuple is
+			// read from the skb instead.
+			ev->ip_version = 0;
+			ev->l4_proto = 0;
+			__builtin_memset(ev->saddr, 0, 16);
+			__builtin_memset(ev->daddr, 0, 16);
+			return false;
+		}
+		__builtin_memcpy(&ev->sport, &s->data[l4], 2);
+		__builtin_memcpy(&ev->dport, &s->data[l4 + 2], 2);
+	}
+	return true;
+}
 
 
 static __always_inline u32 put_payload(struct scratch *s, u32 pos, struct skb_data *d)
@@ -1025,13 +1135,14 @@ static __always_inline struct sk_buff *skb_copy_in(struct scratch *s, struct sk_
 	return (struct sk_buff *)s->skb;
 }
 
-// fill_skb fills the fields of ev that describe skb (k: its copy).
-static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb, struct sk_buff *k)
+// fill_skb fills the fields of ev that describe skb (k: its copy); the
+// tuple unless have_tuple.
+static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb, struct sk_buff *k, bool have_tuple)
 {
 	struct net_device *dev = k->dev;
 
 	ev->skb = (u64)skb;
-	if (!(ABLATE & ABL_TUPLE))
+	if (!(ABLATE & ABL_TUPLE) && !have_tuple)
 		skb_tuple(k, ev);
 	if (ABLATE & ABL_META)
 		return;
@@ -1054,8 +1165,10 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	struct sk_buff *k;
 	struct skb_data d;
 	bool have_data = false;
+	bool have_tuple = false;
 	u64 addr = (u64)skb;
 	u32 pos = 0;
+	u32 got = 0;
 	long n = -1;
 
 	if (ABLATE & ABL_BODY)
@@ -1081,7 +1194,17 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	s->ev.caller = caller;
 	s->ev.retval = retval;
 	s->ev.drop_reason = drop_reason;
-	fill_skb(&s->ev, skb, k);
+
+	// A tracked skb skipped the filters: locate its packet now. Its
+	// first bytes are read once (pkt_read) for the tuple, the payload
+	// hash and the payload.
+	if (CFG.snaplen && !have_data && !(ABLATE & ABL_PAYLOAD))
+		have_data = skb_locate(k, &d);
+	if (CFG.snaplen && have_data && !(ABLATE & ABL_PAYLOAD))
+		got = pkt_read(s, &d);
+	if (got && !(ABLATE & ABL_TUPLE))
+		have_tuple = pkt_tuple(s, got, &d, &s->ev);
+	fill_skb(&s->ev, skb, k, have_tuple);
 
 	if (CFG.track_stackid && s->ev.stack_id >= 0 && s->ev.track_id) {
 		u32 sid = s->ev.stack_id;
@@ -1089,25 +1212,28 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 		bpf_map_update_elem(&track_stack, &sid, &s->ev.track_id, BPF_ANY);
 	}
 
-	// A tracked skb skipped the filters: locate its packet now.
-	if (CFG.snaplen && !have_data && !(ABLATE & ABL_PAYLOAD))
-		have_data = skb_locate(k, &d);
-	if (CFG.snaplen && have_data && !(ABLATE & ABL_PAYLOAD)) {
-		if (CFG.payload_every) {
-			pos = put_payload(s, pos, &d);
-		} else {
-			u64 h = payload_hash(&d);
-			u64 *old = bpf_map_lookup_elem(&payload_seen, &addr);
+	if (got) {
+		u64 *slot = NULL;
+		u64 tag = 0;
+		bool put = true;
 
-			if (!old || *old != h) {
-				pos = put_payload(s, pos, &d);
-				// In place when the skb has an entry: an update
-				// would take a new LRU element.
-				if (old)
-					*old = h;
-				else
-					bpf_map_update_elem(&payload_seen, &addr, &h, BPF_ANY);
-			}
+		if (!CFG.payload_every) {
+			tag = (pkt_hash(s, got, &d) ^ (addr * 0x9E3779B97F4A7C15ULL)) | 1;
+			slot = payload_slot(addr);
+			put = !slot || *slot != tag;
+		}
+		if (put) {
+			u64 n = CFG.snaplen;
+
+			if (n > got)
+				n = got;
+			s->ev.payload_len = n;
+			s->ev.orig_len = d.orig;
+			if (d.l3)
+				s->ev.payload_flags |= PAYLOAD_L3;
+			pos = n;
+			if (slot)
+				*slot = tag;
 		}
 	}
 	if (CFG.output_skb)
@@ -1134,7 +1260,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 
 	if (CFG.kfree_skbmem_probe_id && probe_id == CFG.kfree_skbmem_probe_id) {
 		bpf_map_delete_elem(&track_skb, &addr);
-		bpf_map_delete_elem(&payload_seen, &addr);
+		payload_forget(addr);
 	}
 	return 0;
 }
@@ -1305,7 +1431,7 @@ static __always_inline int handle_non_skb(struct pt_regs *ctx)
 		if (!s->ev.probe_id)
 			return 0;
 		s->ev.caller = kprobe_caller(ctx);
-		fill_skb(&s->ev, (struct sk_buff *)s->val.skb, skb_copy_in(s, (struct sk_buff *)s->val.skb));
+		fill_skb(&s->ev, (struct sk_buff *)s->val.skb, skb_copy_in(s, (struct sk_buff *)s->val.skb), false);
 		emit(s, put_taken_stack(s, 0, n));
 		return 0;
 	}
@@ -1333,7 +1459,7 @@ int kprobe_kfree_skbmem(struct pt_regs *ctx)
 	u64 addr = PT_REGS_PARM1(ctx);
 
 	bpf_map_delete_elem(&track_skb, &addr);
-	bpf_map_delete_elem(&payload_seen, &addr);
+	payload_forget(addr);
 	return 0;
 }
 
