@@ -703,7 +703,7 @@ static __always_inline bool pkt_tuple(struct scratch *s, u32 n, struct skb_data 
 	u8 vhl;
 
 	OPAQUE(o);
-	if (o > PKT_HASHED || o + 40 > n)
+	if (o > PKT_HASHED || o + 20 > n)
 		return false;
 	vhl = s->data[o];
 	if ((vhl >> 4) == 4) {
@@ -713,7 +713,7 @@ static __always_inline bool pkt_tuple(struct scratch *s, u32 n, struct skb_data 
 		__builtin_memcpy(ev->daddr, &s->data[o + 16], 4);
 		l4 = o + (vhl & 0xf) * 4;
 	} else if ((vhl >> 4) == 6) {
-		if (o + 40 + 4 > n)
+		if (o + 40 > n)
 			return false;
 		ev->ip_version = 6;
 		ev->l4_proto = s->data[o + 6];
