@@ -1378,6 +1378,28 @@ FENTRY_SKB(3)
 FENTRY_SKB(4)
 FENTRY_SKB(5)
 
+// fentry_skb_any is fentry_skb_N for every N on one tracing multi-link:
+// the cookie carries the skb argument position N above the probe id, so
+// one program is verified instead of five.
+SEC("fentry/skb_any")
+int fentry_skb_any(u64 *ctx)
+{
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	u32 n = cookie >> 32;
+	u64 sp = 0;
+	u64 caller = 0;
+	u64 skb = 0;
+
+	if (CFG.output_caller || CFG.track_non_skb)
+		sp = fentry_frame(ctx);
+	if (CFG.output_caller && sp)
+		bpf_probe_read_kernel(&caller, sizeof(caller), (void *)sp);
+	if (n < 1 || n > 5 || bpf_get_func_arg(ctx, n - 1, &skb))
+		return 0;
+	return handle_skb(ctx, (struct sk_buff *)skb, (ABLATE & ABL_COOKIE) ? 1 : (u32)cookie,
+			  caller, 0, 0, 0, sp);
+}
+
 // Functions without an skb argument (--filter-non-skb-funcs): an event is
 // emitted when the function runs within the frame of a traced skb function
 // whose skb is tracked, on the skb's behalf: the innermost such frame in

@@ -156,6 +156,7 @@ const (
 	PwruProgFentrySkb3             = "fentry_skb_3"
 	PwruProgFentrySkb4             = "fentry_skb_4"
 	PwruProgFentrySkb5             = "fentry_skb_5"
+	PwruProgFentrySkbAny           = "fentry_skb_any"
 	PwruProgFentryTc               = "fentry_tc"
 	PwruProgFentryXdp              = "fentry_xdp"
 	PwruProgFexitPskbCopyFclone    = "fexit_pskb_copy_fclone"
@@ -237,6 +238,7 @@ type PwruProgramSpecs struct {
 	FentrySkb3             *ebpf.ProgramSpec `ebpf:"fentry_skb_3"`
 	FentrySkb4             *ebpf.ProgramSpec `ebpf:"fentry_skb_4"`
 	FentrySkb5             *ebpf.ProgramSpec `ebpf:"fentry_skb_5"`
+	FentrySkbAny           *ebpf.ProgramSpec `ebpf:"fentry_skb_any"`
 	FentryTc               *ebpf.ProgramSpec `ebpf:"fentry_tc"`
 	FentryXdp              *ebpf.ProgramSpec `ebpf:"fentry_xdp"`
 	FexitPskbCopyFclone    *ebpf.ProgramSpec `ebpf:"fexit_pskb_copy_fclone"`
@@ -366,6 +368,7 @@ type PwruPrograms struct {
 	FentrySkb3             *ebpf.Program `ebpf:"fentry_skb_3"`
 	FentrySkb4             *ebpf.Program `ebpf:"fentry_skb_4"`
 	FentrySkb5             *ebpf.Program `ebpf:"fentry_skb_5"`
+	FentrySkbAny           *ebpf.Program `ebpf:"fentry_skb_any"`
 	FentryTc               *ebpf.Program `ebpf:"fentry_tc"`
 	FentryXdp              *ebpf.Program `ebpf:"fentry_xdp"`
 	FexitPskbCopyFclone    *ebpf.Program `ebpf:"fexit_pskb_copy_fclone"`
@@ -405,6 +408,7 @@ func (p *PwruPrograms) Close() error {
 		p.FentrySkb3,
 		p.FentrySkb4,
 		p.FentrySkb5,
+		p.FentrySkbAny,
 		p.FentryTc,
 		p.FentryXdp,
 		p.FexitPskbCopyFclone,

@@ -28,6 +28,7 @@ const fentryWorkers = 2
 // statistics) and the multi-link layout when the kernel has one.
 type fentryState struct {
 	specs map[int]*ebpf.ProgramSpec // skb argument position -> fentry_skb_N
+	any   *ebpf.ProgramSpec         // fentry_skb_any: every position on one multi-link
 	// The kprobe programs of the skb functions (kprobe_skb_N or
 	// kprobe_multi_skb_N) for the functions fentry cannot attach, loaded
 	// only then (attachFentry).
@@ -106,6 +107,9 @@ func (s *session) keepFentry(spec *ebpf.CollectionSpec, kprobePrefix string) {
 	f := s.fentry
 	f.specs = make(map[int]*ebpf.ProgramSpec)
 	f.kprobeSpecs = make(map[string]*ebpf.ProgramSpec)
+	if ps := spec.Programs["fentry_skb_any"]; ps != nil {
+		f.any = ps.Copy()
+	}
 	for n := 1; n <= MaxSKBArg; n++ {
 		if ps := spec.Programs[fmt.Sprintf("fentry_skb_%d", n)]; ps != nil {
 			f.specs[n] = ps.Copy()
@@ -144,7 +148,19 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 	}
 	var multi map[int]*ebpf.Program
 	if s.fentry.multi != nil {
-		multi = s.loadFentryMulti(byArg)
+		// One program and link for every vmlinux function, the skb
+		// argument position in the cookie; by position if it fails to
+		// load.
+		if prog := s.loadFentryAny(); prog != nil {
+			rest := s.attachFentryMulti(prog, idx, true, bar, fail)
+			byArg = make(map[int][]int)
+			for _, i := range rest {
+				n := int(s.probes[i].SKBArg)
+				byArg[n] = append(byArg[n], i)
+			}
+		} else {
+			multi = s.loadFentryMulti(byArg)
+		}
 	}
 	for n := 1; n <= MaxSKBArg; n++ {
 		group := byArg[n]
@@ -153,7 +169,7 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		}
 		rest := group
 		if prog := multi[n]; prog != nil {
-			rest = s.attachFentryMulti(prog, group, bar, fail)
+			rest = s.attachFentryMulti(prog, group, false, bar, fail)
 		}
 		s.attachFentryEach(ctx, n, rest, bar, fail)
 	}
@@ -203,6 +219,24 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 	}
 }
 
+// loadFentryAny loads fentry_skb_any as a multi-link program (nil, logged,
+// when it does not load).
+func (s *session) loadFentryAny() *ebpf.Program {
+	f := s.fentry
+	if f.any == nil {
+		return nil
+	}
+	ps := f.any.Copy()
+	ps.AttachType = f.multi.FentryMulti
+	ps.AttachTo = ""
+	progs, err := s.loadFentrySpecs(map[string]*ebpf.ProgramSpec{"any": ps})
+	if err != nil {
+		fmt.Fprintf(s.log, "warning: fentry multi-link program for every skb argument: %v; one program per argument position\n", shortErr(err))
+		return nil
+	}
+	return progs["any"]
+}
+
 // loadFentryMulti loads fentry_skb_n as a multi-link program for every
 // skb argument position n of byArg, fentryWorkers at a time (each is
 // verified on its own: the verifier's time is most of fentry's startup).
@@ -241,11 +275,12 @@ func (s *session) loadFentryMulti(byArg map[int][]int) map[int]*ebpf.Program {
 }
 
 // attachFentryMulti attaches the vmlinux functions of group with one
-// multi-link of prog (fentry_skb_n loaded by loadFentryMulti), splitting
-// the group in halves on failure to isolate the functions the kernel
-// refuses. It returns the functions left for per-function links (module
-// functions).
-func (s *session) attachFentryMulti(prog *ebpf.Program, group []int, bar *progress, fail func(int, error)) []int {
+// multi-link of prog (fentry_skb_n loaded by loadFentryMulti, or with
+// withArg fentry_skb_any: the cookies carry the skb argument position
+// above the probe id), splitting the group in halves on failure to
+// isolate the functions the kernel refuses. It returns the functions left
+// for per-function links (module functions).
+func (s *session) attachFentryMulti(prog *ebpf.Program, group []int, withArg bool, bar *progress, fail func(int, error)) []int {
 	kernel, err := s.cache.Kernel()
 	if err != nil {
 		return group
@@ -265,7 +300,11 @@ func (s *session) attachFentryMulti(prog *ebpf.Program, group []int, bar *progre
 			rest = append(rest, i)
 			continue
 		}
-		targets[i] = tracingmulti.Target{ID: id, Cookie: uint64(p.ID)}
+		cookie := uint64(p.ID)
+		if withArg {
+			cookie |= uint64(p.SKBArg) << 32
+		}
+		targets[i] = tracingmulti.Target{ID: id, Cookie: cookie}
 		vm = append(vm, i)
 	}
 	var attach func(part []int)
