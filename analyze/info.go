@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -82,6 +83,17 @@ func collectInfo(c *Capture, o *InfoOptions, forText bool) (*InfoDoc, error) {
 	if tr, ok := h.Options[FlightTrigger]; ok {
 		d.text.flight = &infoFlight{window: h.Options[FlightWindow], trigger: tr, at: h.Options[FlightTriggerTime],
 			after: h.Options[FlightAfter], evicted: f.Losses().Other["flight_window_evicted"]}
+		if ev, ok := FlightTriggerOf(h); ok && forText { // naming the reason loads the BTF
+			fn := render.OrDash(ev.Probe)
+			if ev.HasReason {
+				r, ok := c.DropReason(ev.Reason)
+				if !ok {
+					r = strconv.FormatUint(uint64(ev.Reason), 10)
+				}
+				fn += " (" + r + ")"
+			}
+			d.text.flight.event = &infoTrigger{time: ev.Time, skb: ev.SKB, fn: fn}
+		}
 	}
 	if sum.Truncated {
 		d.TruncatedAt = sum.TruncatedAt

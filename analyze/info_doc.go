@@ -101,5 +101,12 @@ type infoExtra struct {
 // infoFlight is where a flight recorder capture came from.
 type infoFlight struct {
 	window, trigger, at, after string
-	evicted                    uint64 // events of the window let go of before the trigger
+	evicted                    uint64       // events of the window let go of before the trigger
+	event                      *infoTrigger // the event that fired it (nil: none named)
+}
+
+// infoTrigger is the event that fired a flight recorder capture.
+type infoTrigger struct {
+	time, skb uint64
+	fn        string // probe, with the drop reason in parentheses
 }

@@ -63,6 +63,10 @@ func infoText(d *InfoDoc, loc *time.Location) string {
 	if fl := x.flight; fl != nil {
 		kv("flight recorder", "window %s, trigger %s at %s, then %s; %d events of the window let go of before the trigger",
 			render.OrDash(fl.window), fl.trigger, render.OrDash(fl.at), render.OrDash(fl.after), fl.evicted)
+		if ev := fl.event; ev != nil {
+			kv("trigger event", "%s (%d), skb 0x%x, %s",
+				time.Unix(0, int64(ev.time)+x.monoOffset).In(loc).Format(time.RFC3339Nano), ev.time, ev.skb, ev.fn)
+		}
 	}
 	if d.Events > 0 {
 		wall := func(t uint64) string {

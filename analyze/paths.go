@@ -39,6 +39,10 @@ type journey struct {
 	last      uint64
 	truncated int
 	parent    uint64 // skb address of the skb this one was cloned from
+	// fired: one of its events fired the flight recorder capture;
+	// firedStep is that step's index + 1 (0 when past the step limit).
+	fired     bool
+	firedStep int
 	// Export only: the address as text, and the first decoded payload.
 	addr   string
 	pkt    pktInfo
@@ -50,6 +54,7 @@ type journey struct {
 type journeyBuilder struct {
 	maxSteps   int
 	trackFirst map[uint64]uint64 // track id -> addr of the first skb with it
+	capture    *Capture          // marks the journey of its flight recorder trigger (nil: none)
 }
 
 func newJourneyBuilder(maxSteps int) *journeyBuilder {
@@ -82,9 +87,14 @@ func (b *journeyBuilder) event(e *format.Event, l *life) *journey {
 		dt = e.Time - j.last
 	}
 	j.last = e.Time
+	fired := b.capture != nil && b.capture.isTrigger(e)
+	j.fired = j.fired || fired
 	if len(j.steps) >= b.maxSteps {
 		j.truncated++
 		return j
+	}
+	if fired {
+		j.firedStep = len(j.steps) + 1
 	}
 	j.steps = append(j.steps, step{probe: e.ProbeID, netns: e.Netns, ifidx: e.Ifindex, reason: e.DropReason, flags: e.Flags, dt: dt})
 	return j
@@ -195,6 +205,7 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 		}
 	}
 	jb := newJourneyBuilder(maxSteps)
+	jb.capture = c
 	err = s.run(func(e *format.Event, l *life) error {
 		jb.event(e, l)
 		return nil
@@ -243,6 +254,9 @@ func journeyKey(l *life, j *journey) string {
 	}
 	if j.parent != 0 {
 		b = append(b, 'c')
+	}
+	if j.fired {
+		b = append(b, 'T') // the journey that fired the capture stands alone
 	}
 	return string(b)
 }

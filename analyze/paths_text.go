@@ -83,6 +83,7 @@ type JourneyJSON struct {
 	DurationNs uint64     `json:"duration_ns"` // mean first-to-last time
 	Steps      []StepJSON `json:"steps"`
 	More       int        `json:"more_events,omitempty"` // events past the step limit
+	Trigger    bool       `json:"trigger,omitempty"`     // its event fired the flight recorder capture
 
 	text journeyExtra // what only the text view shows
 }
@@ -103,6 +104,8 @@ type StepJSON struct {
 	Reason string `json:"reason,omitempty"` // drop reason of this step, where it has one
 	DtNs   uint64 `json:"dt_ns"`            // mean time since the previous step
 	Iface  string `json:"iface,omitempty"`  // ifname@netns where it changed
+	// Trigger: this event fired the flight recorder capture.
+	Trigger bool `json:"trigger,omitempty"`
 
 	hasReason bool // the step has a drop reason (Reason)
 }
@@ -110,7 +113,7 @@ type StepJSON struct {
 // journeyJSON computes the view of one journey, or of a group of count
 // identical ones (g, with the sums of their deltas).
 func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup) *JourneyJSON {
-	r := &JourneyJSON{Count: count, Flow: render.Flow(&j.tuple), Fate: l.fate.String(), More: j.truncated}
+	r := &JourneyJSON{Count: count, Flow: render.Flow(&j.tuple), Fate: l.fate.String(), More: j.truncated, Trigger: j.fired}
 	r.text.track = l.track
 	if l.fate == FateDropped && l.hasRsn {
 		name, ok := c.DropReason(l.reason)
@@ -147,7 +150,7 @@ func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *
 			dt = dtSum[i] / uint64(count)
 		}
 		r.DurationNs += dt
-		s := StepJSON{Func: c.ProbeName(st.probe), DtNs: dt}
+		s := StepJSON{Func: c.ProbeName(st.probe), DtNs: dt, Trigger: j.firedStep == i+1}
 		if st.flags&format.FlagDropReason != 0 {
 			if name, ok := c.DropReason(st.reason); ok {
 				s.Reason = name
@@ -205,6 +208,9 @@ func journeyText(r *JourneyJSON) string {
 	if r.CloneOf != "" {
 		fmt.Fprintf(&b, "  clone of skb %s (track %d)\n", r.CloneOf, r.text.track)
 	}
+	if r.Trigger {
+		b.WriteString("  fired the flight recorder capture\n")
+	}
 	for i, st := range r.Steps {
 		fn := st.Func
 		if st.hasReason {
@@ -213,6 +219,9 @@ func journeyText(r *JourneyJSON) string {
 		where := st.Iface
 		if where != "" && i > 0 {
 			where = "-> " + where
+		}
+		if st.Trigger {
+			where += "  <- trigger"
 		}
 		line := fmt.Sprintf("  %12s  %-32s %s", "+"+fmtDur(st.DtNs), fn, where)
 		b.WriteString(strings.TrimRight(line, " "))
