@@ -296,7 +296,7 @@ func writeDiff(w io.Writer, r *DiffReport, o *DiffOptions) error {
 			if d.After != "" {
 				where = "after " + d.After
 			}
-			fmt.Fprintf(&sb, "  %d packet%s diverge %s:\n", d.Packets, plural(d.Packets), where)
+			fmt.Fprintf(&sb, "  %d packet%s diverge %s:\n", d.Packets, render.Plural(d.Packets), where)
 			ctx := ""
 			if len(d.Context) > 0 {
 				ctx = "... " + strings.Join(d.Context, " > ") + " > "

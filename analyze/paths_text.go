@@ -201,7 +201,7 @@ func journeyText(r *JourneyJSON) string {
 		if r.Flows > 1 {
 			flows = fmt.Sprintf(" (%d flows)", r.Flows)
 		}
-		fmt.Fprintf(&b, "%d skb%s: %s%s, %d functions, %s, %s (skb %s)\n", r.Count, plural(r.Count), r.Flow, flows, len(r.Steps), fate, fmtDur(r.text.total), r.text.members)
+		fmt.Fprintf(&b, "%d skb%s: %s%s, %d functions, %s, %s (skb %s)\n", r.Count, render.Plural(r.Count), r.Flow, flows, len(r.Steps), fate, fmtDur(r.text.total), r.text.members)
 	} else {
 		fmt.Fprintf(&b, "skb %s: %s, %d functions, %s, %s\n", r.SKBs[0], r.Flow, len(r.Steps), fate, fmtDur(r.text.total))
 	}
@@ -232,11 +232,4 @@ func journeyText(r *JourneyJSON) string {
 	}
 	b.WriteByte('\n')
 	return b.String()
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

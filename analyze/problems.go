@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -42,7 +43,7 @@ func (c *Capture) Problems() []error {
 	}
 	for _, k := range c.unusableOrder {
 		u := c.unusable[k]
-		errs = append(errs, fmt.Errorf("%w (%d time%s; shown without it)", u.err, u.n, plural(u.n)))
+		errs = append(errs, fmt.Errorf("%w (%d time%s; shown without it)", u.err, u.n, render.Plural(u.n)))
 	}
 	return errs
 }
