@@ -167,3 +167,18 @@ func BenchmarkIterateShared(b *testing.B) {
 	}
 	reportEvents(b, n, cpu0)
 }
+
+// BenchmarkPathsNoGroup: every skb's journey of a million events, as
+// text (each journey computed, then rendered).
+func BenchmarkPathsNoGroup(b *testing.B) {
+	c, n := benchCapture(b, "1m", oneMillion(1))
+	o := &PathsOptions{NoGroup: true}
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		if err := Paths(io.Discard, c, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, n, cpu0)
+}

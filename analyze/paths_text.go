@@ -143,6 +143,9 @@ func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *
 			r.text.total += st.dt
 		}
 	}
+	if len(j.steps) > 0 {
+		r.Steps = make([]StepJSON, 0, len(j.steps))
+	}
 	var ns, ifi uint32
 	for i, st := range j.steps {
 		dt := st.dt
