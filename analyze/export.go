@@ -198,6 +198,7 @@ type exporter struct {
 	addrs   map[netip.Addr]string
 	callers map[uint64]string
 	stacks  map[uint32][]string
+	ifaces  map[uint64]string // ifaceText by netns<<32 | ifindex
 	pkts    map[uint32]pktInfo
 	reasons map[uint32]string
 	kinds   []string // by probe id
@@ -225,7 +226,7 @@ func Export(c *Capture, o *ExportOptions, sink ExportSink) (*ExportCapture, erro
 	x := &exporter{
 		c: c, id: CaptureID(c), kernel: h.Uname.Release, offset: h.MonoOffset, sink: sink,
 		jb:    newJourneyBuilder(512),
-		addrs: map[netip.Addr]string{}, callers: map[uint64]string{}, stacks: map[uint32][]string{},
+		addrs: map[netip.Addr]string{}, callers: map[uint64]string{}, stacks: map[uint32][]string{}, ifaces: map[uint64]string{},
 		pkts: map[uint32]pktInfo{}, reasons: map[uint32]string{}, missing: map[string]string{},
 	}
 	x.kinds = make([]string, len(c.probes))
@@ -336,7 +337,7 @@ func (x *exporter) end(l *life) {
 		r.Path[i] = c.ProbeName(st.probe)
 		known := st.netns != 0 || st.ifidx != 0
 		if i == 0 || (known && (st.netns != ns || st.ifidx != ifi)) {
-			r.Interfaces = append(r.Interfaces, c.ifaceText(st.netns, st.ifidx))
+			r.Interfaces = append(r.Interfaces, x.iface(st.netns, st.ifidx))
 			if i == 0 || st.netns != ns {
 				r.NetnsSeen = append(r.NetnsSeen, int64(st.netns))
 			}
@@ -412,6 +413,21 @@ func (x *exporter) addr(a netip.Addr) string {
 		}
 		s = a.String()
 		x.addrs[a] = s
+	}
+	return s
+}
+
+// iface is c.ifaceText, cached: a journey's interfaces are few and the
+// same for many skbs.
+func (x *exporter) iface(netns, ifindex uint32) string {
+	k := uint64(netns)<<32 | uint64(ifindex)
+	s, ok := x.ifaces[k]
+	if !ok {
+		if len(x.ifaces) > 1<<14 {
+			clear(x.ifaces)
+		}
+		s = x.c.ifaceText(netns, ifindex)
+		x.ifaces[k] = s
 	}
 	return s
 }

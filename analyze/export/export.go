@@ -48,8 +48,9 @@ type Result struct {
 	Capture *analyze.ExportCapture
 }
 
-// batch is the number of rows handed to the Parquet writer at once.
-const batch = 1024
+// batch is the number of rows handed to the Parquet writer at once: few
+// enough (50 kB of rows) that the writer reads them from the CPU cache.
+const batch = 128
 
 // zstdFastest compresses the pages: the dictionary and delta encodings
 // did most of the work already.
@@ -58,10 +59,10 @@ var zstdFastest = zstd.Codec{Level: zstd.SpeedFastest}
 // writerOptions are those of every table: zstd pages, row groups of a
 // million rows, column index bounds for the numbers and times only (those
 // of the strings and lists prune nothing and cost a comparison per value).
-func writerOptions(row any) []parquet.WriterOption {
+func writerOptions(row any, groupRows int64) []parquet.WriterOption {
 	opts := []parquet.WriterOption{
 		parquet.Compression(&zstdFastest),
-		parquet.MaxRowsPerRowGroup(1 << 20),
+		parquet.MaxRowsPerRowGroup(groupRows),
 		parquet.PageBufferSize(1 << 20),
 		parquet.DataPageStatistics(false),
 		parquet.CreatedBy("pwru-replay", "", ""),
@@ -144,9 +145,14 @@ func (s *sink) flushSKBs() error {
 // Parquet file each) and returns its captures row. It is the twin of
 // [WriteCapture] that tests and benchmarks use.
 func WriteTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyze.ExportOptions) (*analyze.ExportCapture, error) {
+	return writeTables(events, skbs, captures, c, o, 1<<20)
+}
+
+// writeTables is WriteTables with row groups of groupRows rows.
+func writeTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyze.ExportOptions, groupRows int64) (*analyze.ExportCapture, error) {
 	s := &sink{
-		ev:      parquet.NewGenericWriter[analyze.ExportEvent](events, writerOptions(new(analyze.ExportEvent))...),
-		sk:      parquet.NewGenericWriter[analyze.ExportSKB](skbs, writerOptions(new(analyze.ExportSKB))...),
+		ev:      parquet.NewGenericWriter[analyze.ExportEvent](events, writerOptions(new(analyze.ExportEvent), groupRows)...),
+		sk:      parquet.NewGenericWriter[analyze.ExportSKB](skbs, writerOptions(new(analyze.ExportSKB), groupRows)...),
 		events:  make([]analyze.ExportEvent, 0, batch),
 		retvals: make([]int64, batch),
 		skbs:    make([]analyze.ExportSKB, 0, batch),
@@ -167,7 +173,7 @@ func WriteTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyz
 	if err := s.sk.Close(); err != nil {
 		return nil, fmt.Errorf("write skbs table: %w", err)
 	}
-	cw := parquet.NewGenericWriter[analyze.ExportCapture](captures, writerOptions(new(analyze.ExportCapture))...)
+	cw := parquet.NewGenericWriter[analyze.ExportCapture](captures, writerOptions(new(analyze.ExportCapture), groupRows)...)
 	if _, err := cw.Write([]analyze.ExportCapture{*row}); err != nil {
 		return nil, fmt.Errorf("write captures table: %w", err)
 	}
