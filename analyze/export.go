@@ -49,7 +49,7 @@ type ExportEvent struct {
 	DropReason string   `parquet:"drop_reason,optional,dict"`
 	Retval     *int64   `parquet:"retval,optional"`
 	Verdict    string   `parquet:"verdict,optional,dict"`
-	Stack      []string `parquet:"stack,list"`
+	Stack      []string `parquet:"stack,optional,list"` // nil: NULL, not recorded
 	Caller     string   `parquet:"caller,optional,dict"`
 }
 
@@ -456,16 +456,19 @@ func (x *exporter) caller(a uint64) string {
 	return s
 }
 
-// stack symbolizes a recorded stack (cached by id); a stack the capture
-// does not hold is counted in the captures table's missing column.
+// stack symbolizes a recorded stack (cached by id): never nil, empty
+// when it has no frame. A stack the capture does not hold is nil (NULL,
+// like one not recorded) and named in the captures table's missing
+// column.
 func (x *exporter) stack(id uint32) []string {
 	if s, ok := x.stacks[id]; ok {
 		return s
 	}
 	ips, err := x.c.File.Stack(id)
-	var s []string
+	s := []string{}
 	if err != nil {
 		x.missing["stacks"] = err.Error()
+		s = nil
 	}
 	for _, ip := range ips {
 		if ip != 0 {
