@@ -48,9 +48,8 @@ type Result struct {
 	Capture *analyze.ExportCapture
 }
 
-// batch is the number of rows handed to the Parquet writer at once: few
-// enough (50 kB of rows) that the writer reads them from the CPU cache.
-const batch = 128
+// batch is the number of rows handed to the Parquet writer at once.
+const batch = 1024
 
 // zstdFastest compresses the pages: the dictionary and delta encodings
 // did most of the work already.

@@ -317,3 +317,29 @@ func writeSynth(tb testing.TB, path string, cfg synth.Config) {
 		tb.Fatal(err)
 	}
 }
+
+// nullSink discards the rows.
+type nullSink struct{}
+
+func (nullSink) Event(*analyze.ExportEvent) error { return nil }
+func (nullSink) SKB(*analyze.ExportSKB) error     { return nil }
+
+// BenchmarkExportRows is BenchmarkExport without the Parquet writer: the
+// cost of computing the rows (scanner, skb tracker, journeys, symbols),
+// which bounds the export's speed.
+func BenchmarkExportRows(b *testing.B) {
+	c := synthCapture(b)
+	n := c.File.Summary().Events
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := analyze.Export(c, nil, nullSink{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if cpu := processCPU() - cpu0; cpu > 0 && cpu0 > 0 {
+		b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "cpu-events/s")
+	}
+}
