@@ -58,10 +58,11 @@ func (c *Capture) noteUnusable(err error) {
 		c.unusable = map[string]*lostData{}
 	}
 	u := c.unusable[key]
+	if u == nil && len(c.unusableOrder) >= 64 {
+		key, err = "more", errors.New("more recorded data could not be used")
+		u = c.unusable[key]
+	}
 	if u == nil {
-		if len(c.unusableOrder) >= 64 {
-			return
-		}
 		u = &lostData{err: err}
 		c.unusable[key] = u
 		c.unusableOrder = append(c.unusableOrder, key)

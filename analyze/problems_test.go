@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -50,5 +52,25 @@ func TestUnusableCounted(t *testing.T) {
 	}
 	if c.Incomplete() {
 		t.Error("an unusable blob makes the capture incomplete")
+	}
+}
+
+// TestUnusableBounded: past 64 distinct messages the rest are counted
+// together, never dropped.
+func TestUnusableBounded(t *testing.T) {
+	c := mustCapture(t, "basic")
+	for i := range 70 {
+		c.noteUnusable(fmt.Errorf("thing %d", i))
+	}
+	c.noteUnusable(errors.New("thing 0"))
+	probs := c.Problems()
+	if len(probs) != 65 {
+		t.Fatalf("%d problems, want 64 + 1", len(probs))
+	}
+	if got, want := probs[0].Error(), "thing 0 (2 times; shown without it)"; got != want {
+		t.Errorf("first problem %q, want %q", got, want)
+	}
+	if got, want := probs[64].Error(), "more recorded data could not be used (6 times; shown without it)"; got != want {
+		t.Errorf("last problem %q, want %q", got, want)
 	}
 }
