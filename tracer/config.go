@@ -148,9 +148,11 @@ type Config struct {
 
 	// Side channels.
 	ReadyFile string    // written (0600) once every probe is attached and Started returned
-	Log       io.Writer // progress, status line and detach notice (nil = silent)
-	Terminal  bool      // Log is a terminal: draw a progress bar and a status line
-	BPFStats  bool      // measure the kernel program's run time (kernel.bpf_stats_enabled)
+	Log       io.Writer // warnings, the attach summary and the detach notice (nil = silent)
+	// Progress, when set, is told how attaching and recording go on
+	// (the CLI draws a progress bar and a status line from it).
+	Progress func(ProgressEvent)
+	BPFStats bool // measure the kernel program's run time (kernel.bpf_stats_enabled)
 
 	// Started, when set, is called once every probe is attached, the
 	// capture's head (snapshots, probes) is written and the ring buffer is

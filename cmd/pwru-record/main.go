@@ -387,7 +387,9 @@ func run(c *cli.Context) error {
 		return nil
 	}
 	cfg.Log = os.Stderr
-	cfg.Terminal = isTerminal(os.Stderr)
+	if isTerminal(os.Stderr) {
+		cfg.Progress = (&progressBar{w: os.Stderr}).event
+	}
 
 	oo, err := outputOpts(c)
 	if err != nil {
