@@ -10,8 +10,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 )
 
-// MaxSKBArg is the last argument position probed for a struct sk_buff *.
-const MaxSKBArg = 5
+// maxSKBArg is the last argument position probed for a struct sk_buff *.
+const maxSKBArg = 5
 
 // Func is a kernel function the recorder can attach to.
 type Func struct {
@@ -28,11 +28,11 @@ func (f Func) String() string {
 	return f.Name + " [" + f.Module + "]"
 }
 
-// SKBArgPos returns the 1-based position of the first parameter of proto
-// that is a struct sk_buff * among the first [MaxSKBArg], or 0.
-func SKBArgPos(proto *btf.FuncProto) int {
+// skbArgPos returns the 1-based position of the first parameter of proto
+// that is a struct sk_buff * among the first [maxSKBArg], or 0.
+func skbArgPos(proto *btf.FuncProto) int {
 	for i, p := range proto.Params {
-		if i >= MaxSKBArg {
+		if i >= maxSKBArg {
 			break
 		}
 		if isSKBPointer(p.Type) {
@@ -51,13 +51,13 @@ func isSKBPointer(t btf.Type) bool {
 	return ok && s.Name == "sk_buff"
 }
 
-// FuncsFromBTF lists the functions of spec: with skb true those with a
-// struct sk_buff * in argument 1..MaxSKBArg, with skb false those without
+// funcsFromBTF lists the functions of spec: with skb true those with a
+// struct sk_buff * in argument 1..maxSKBArg, with skb false those without
 // one. module names the spec's module ("" = vmlinux); for a module's split
 // spec only the functions the module itself defines are listed (the base
 // vmlinux types are skipped). Each name appears once; the result is
 // sorted by name.
-func FuncsFromBTF(spec *btf.Spec, module string, base *btf.Spec, skb bool) []Func {
+func funcsFromBTF(spec *btf.Spec, module string, base *btf.Spec, skb bool) []Func {
 	seen := make(map[string]bool)
 	var out []Func
 	for typ := range spec.All() {
@@ -74,7 +74,7 @@ func FuncsFromBTF(spec *btf.Spec, module string, base *btf.Spec, skb bool) []Fun
 		if !ok {
 			continue
 		}
-		pos := SKBArgPos(proto)
+		pos := skbArgPos(proto)
 		if (pos != 0) != skb {
 			continue
 		}
@@ -85,20 +85,20 @@ func FuncsFromBTF(spec *btf.Spec, module string, base *btf.Spec, skb bool) []Fun
 	return out
 }
 
-// Traceable is the set of functions ftrace can attach to, from
+// traceSet is the set of functions ftrace can attach to, from
 // available_filter_functions: name -> modules it appears in ("" =
 // vmlinux).
-type Traceable map[string][]string
+type traceSet map[string][]string
 
-// ParseAvailableFilterFunctions reads the text of
+// parseAvailableFilterFunctions reads the text of
 // /sys/kernel/tracing/available_filter_functions ("name" or
 // "name [module]" per line; newer kernels may prefix an address).
-func ParseAvailableFilterFunctions(r io.Reader) (Traceable, error) {
+func parseAvailableFilterFunctions(r io.Reader) (traceSet, error) {
 	text, err := readLineText(r, textChunkSize)
 	if err != nil {
 		return nil, fmt.Errorf("read available_filter_functions: %w", err)
 	}
-	t := make(Traceable)
+	t := make(traceSet)
 	scanAvailableFilterFunctions(text, func(name, mod []byte) {
 		ms := t[string(name)]
 		if !contains(ms, string(mod)) {
@@ -108,12 +108,12 @@ func ParseAvailableFilterFunctions(r io.Reader) (Traceable, error) {
 	return t, nil
 }
 
-// traceableAmong is [ParseAvailableFilterFunctions] restricted to the
+// traceableAmong is [parseAvailableFilterFunctions] restricted to the
 // functions called names, on text already read: only their entries are
 // built, so the cost is one map lookup per line and nothing allocated but
 // for the names found. Module names are interned.
-func traceableAmong(text *lineText, names []string) Traceable {
-	t := make(Traceable, len(names))
+func traceableAmong(text *lineText, names []string) traceSet {
+	t := make(traceSet, len(names))
 	for _, n := range names {
 		t[n] = nil
 	}
@@ -149,9 +149,9 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// Select keeps the functions that ftrace can attach to (t nil = all) and
+// selectFuncs keeps the functions that ftrace can attach to (t nil = all) and
 // whose name matches re (nil = all).
-func Select(funcs []Func, t Traceable, re *regexp.Regexp) []Func {
+func selectFuncs(funcs []Func, t traceSet, re *regexp.Regexp) []Func {
 	var out []Func
 	for _, f := range funcs {
 		if t != nil && !contains(t[f.Name], f.Module) {
@@ -165,11 +165,11 @@ func Select(funcs []Func, t Traceable, re *regexp.Regexp) []Func {
 	return out
 }
 
-// BPFHelpers lists the kernel functions implementing BPF helpers, from
+// bpfHelpers lists the kernel functions implementing BPF helpers, from
 // the enum bpf_func_id of spec (BPF_FUNC_foo is implemented by bpf_foo),
 // that ftrace can attach to (t nil = all) and that are not already in
 // skip. The result is sorted by name.
-func BPFHelpers(spec *btf.Spec, t Traceable, skip []Func) []Func {
+func bpfHelpers(spec *btf.Spec, t traceSet, skip []Func) []Func {
 	have := make(map[string]bool, len(skip))
 	for _, f := range skip {
 		have[f.Name] = true

@@ -132,7 +132,7 @@ type discovery struct {
 	modules     []string // modules with traced functions
 	vmlinuxRaw  []byte
 
-	mapFuncs []MapFunc // BPF map functions (--output-bpfmap)
+	mapFuncs []mapFunc // BPF map functions (--output-bpfmap)
 
 	caps kernelCaps
 	// Without module BTF: the modules asked for (--kmods, or every loaded
@@ -149,7 +149,7 @@ type discovery struct {
 func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *phaseClock) (*discovery, error) {
 	btfPath := cfg.KernelBTF
 	if btfPath == "" {
-		if err := CheckBTF(); err != nil {
+		if err := checkBTF(); err != nil {
 			return nil, err
 		}
 		btfPath = vmlinuxBTFPath
@@ -173,9 +173,9 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	// attach to is decided once available_filter_functions is read.
 	var skb, nonSKB []Func
 	scan := func(r *rawBTF, module string) {
-		skb = append(skb, Select(r.funcs(module, true), nil, re)...)
+		skb = append(skb, selectFuncs(r.funcs(module, true), nil, re)...)
 		if nonRe != nil {
-			nonSKB = append(nonSKB, Select(r.funcs(module, false), nil, nonRe)...)
+			nonSKB = append(nonSKB, selectFuncs(r.funcs(module, false), nil, nonRe)...)
 		}
 	}
 	scan(vmlinux, "")
@@ -224,7 +224,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 		}
 		helperNames = bpfHelperNames(kernel)
 	}
-	var mapCands []MapFunc
+	var mapCands []mapFunc
 	if cfg.OutputBPFMap {
 		mapCands = vmlinux.mapFuncs()
 	}
@@ -251,15 +251,15 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	if unseen != nil {
 		d.unseenMods, d.unseenModFuncs = unseenModuleFuncs(ar.text, unseen, cfg.AllKmods)
 	}
-	d.skb = Select(skb, traceable, nil)
-	d.nonSKB = Select(nonSKB, traceable, nil)
+	d.skb = selectFuncs(skb, traceable, nil)
+	d.nonSKB = selectFuncs(nonSKB, traceable, nil)
 	for _, m := range mods {
 		if hasModule(d.skb, m) || hasModule(d.nonSKB, m) {
 			d.modules = append(d.modules, m)
 		}
 	}
 	if kernel != nil {
-		d.helpers = BPFHelpers(kernel, traceable, d.skb)
+		d.helpers = bpfHelpers(kernel, traceable, d.skb)
 	}
 	if d.mapFuncs, err = mapFuncsFor(cfg, mapCands, traceable); err != nil {
 		return nil, err

@@ -25,14 +25,14 @@ func mustLoadBTF(tb testing.TB, path string) *btf.Spec {
 	return spec
 }
 
-func mustTraceable(tb testing.TB, path string) Traceable {
+func mustTraceable(tb testing.TB, path string) traceSet {
 	tb.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	t, err := ParseAvailableFilterFunctions(f)
+	t, err := parseAvailableFilterFunctions(f)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -61,9 +61,9 @@ func TestFuncsFromBTF(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := FuncsFromBTF(spec, "", nil, tt.skb)
+			got := funcsFromBTF(spec, "", nil, tt.skb)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("FuncsFromBTF (-want +got):\n%s", diff)
+				t.Errorf("funcsFromBTF (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -95,9 +95,9 @@ func TestSKBArgPosSixth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := SKBArgPos(&btf.FuncProto{Return: i, Params: params(tt.n, tt.at)})
+			got := skbArgPos(&btf.FuncProto{Return: i, Params: params(tt.n, tt.at)})
 			if got != tt.wantPos {
-				t.Errorf("SKBArgPos = %d, want %d", got, tt.wantPos)
+				t.Errorf("skbArgPos = %d, want %d", got, tt.wantPos)
 			}
 		})
 	}
@@ -105,7 +105,7 @@ func TestSKBArgPosSixth(t *testing.T) {
 
 func TestParseAvailableFilterFunctions(t *testing.T) {
 	got := mustTraceable(t, "testdata/available_filter_functions")
-	want := Traceable{
+	want := traceSet{
 		"ip_rcv":       {""},
 		"nf_hook_slow": {""},
 		"third":        {""},
@@ -115,9 +115,9 @@ func TestParseAvailableFilterFunctions(t *testing.T) {
 		"with_addr":    {""},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ParseAvailableFilterFunctions (-want +got):\n%s", diff)
+		t.Errorf("parseAvailableFilterFunctions (-want +got):\n%s", diff)
 	}
-	if _, err := ParseAvailableFilterFunctions(strings.NewReader(strings.Repeat("x", 2<<20))); err == nil {
+	if _, err := parseAvailableFilterFunctions(strings.NewReader(strings.Repeat("x", 2<<20))); err == nil {
 		t.Error("2 MiB line: want an error")
 	}
 }
@@ -125,10 +125,10 @@ func TestParseAvailableFilterFunctions(t *testing.T) {
 func TestSelect(t *testing.T) {
 	spec := mustLoadBTF(t, "testdata/funcs.btf")
 	avail := mustTraceable(t, "testdata/available_filter_functions")
-	funcs := FuncsFromBTF(spec, "", nil, true)
+	funcs := funcsFromBTF(spec, "", nil, true)
 	tests := []struct {
 		name  string
-		avail Traceable
+		avail traceSet
 		re    string
 		want  []string
 	}{
@@ -144,11 +144,11 @@ func TestSelect(t *testing.T) {
 				re = regexp.MustCompile(tt.re)
 			}
 			var got []string
-			for _, f := range Select(funcs, tt.avail, re) {
+			for _, f := range selectFuncs(funcs, tt.avail, re) {
 				got = append(got, f.Name)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Select (-want +got):\n%s", diff)
+				t.Errorf("selectFuncs (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -174,10 +174,10 @@ func TestBPFHelpers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	avail := Traceable{"bpf_map_lookup_elem": {""}, "bpf_skb_store_bytes": {""}, "bpf_redirect": {"somemod"}}
+	avail := traceSet{"bpf_map_lookup_elem": {""}, "bpf_skb_store_bytes": {""}, "bpf_redirect": {"somemod"}}
 	tests := []struct {
 		name  string
-		avail Traceable
+		avail traceSet
 		skip  []Func
 		want  []string
 	}{
@@ -188,15 +188,15 @@ func TestBPFHelpers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, f := range BPFHelpers(spec, tt.avail, tt.skip) {
+			for _, f := range bpfHelpers(spec, tt.avail, tt.skip) {
 				got = append(got, f.Name)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("BPFHelpers (-want +got):\n%s", diff)
+				t.Errorf("bpfHelpers (-want +got):\n%s", diff)
 			}
 		})
 	}
-	if got := BPFHelpers(mustLoadBTF(t, "testdata/funcs.btf"), nil, nil); got != nil {
+	if got := bpfHelpers(mustLoadBTF(t, "testdata/funcs.btf"), nil, nil); got != nil {
 		t.Errorf("spec without bpf_func_id: got %v, want nil", got)
 	}
 }

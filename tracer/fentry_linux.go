@@ -101,7 +101,7 @@ func multiProbe(cache *btf.Cache) (*tracingmulti.Layout, error) {
 func (s *session) keepFentry(spec *ebpf.CollectionSpec) {
 	f := s.fentry
 	f.specs = make(map[int]*ebpf.ProgramSpec)
-	for n := 1; n <= MaxSKBArg; n++ {
+	for n := 1; n <= maxSKBArg; n++ {
 		if ps := spec.Programs[fmt.Sprintf("fentry_skb_%d", n)]; ps != nil {
 			f.specs[n] = ps.Copy()
 		}
@@ -133,7 +133,7 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		fallback[i] = err.Error()
 		mu.Unlock()
 	}
-	for n := 1; n <= MaxSKBArg; n++ {
+	for n := 1; n <= maxSKBArg; n++ {
 		group := byArg[n]
 		if len(group) == 0 {
 			continue
@@ -169,7 +169,7 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		back[n] = append(back[n], i)
 	}
 	fmt.Fprintf(s.log, "fentry: %d functions attached as %s instead (first: %s)\n", len(fallback), kprobeBackend, first)
-	for n := 1; n <= MaxSKBArg; n++ {
+	for n := 1; n <= maxSKBArg; n++ {
 		if len(back[n]) == 0 {
 			continue
 		}

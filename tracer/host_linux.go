@@ -48,8 +48,8 @@ func CheckPrivileges() error {
 	return ErrPrivileges
 }
 
-// CheckBTF reports [ErrNoBTF] when the kernel has no vmlinux BTF.
-func CheckBTF() error {
+// checkBTF reports [ErrNoBTF] when the kernel has no vmlinux BTF.
+func checkBTF() error {
 	if _, err := os.Stat(vmlinuxBTFPath); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return ErrNoBTF

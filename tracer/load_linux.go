@@ -117,17 +117,17 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	if cfg.KernelBTF != "" {
 		s.kernel = kernel
 	}
-	var metas []MetaField
+	var metas []metaField
 	for _, m := range cfg.OutputSKBMetadata {
-		mf, err := ResolveMetadata(kernel, m)
+		mf, err := resolveMetadata(kernel, m)
 		if err != nil {
 			return fmt.Errorf("%w: --output-skb-metadata: %w", ErrConfig, err)
 		}
 		metas = append(metas, mf)
 	}
-	var xdpMetas []MetaField
+	var xdpMetas []metaField
 	for _, m := range cfg.OutputXDPMetadata {
-		mf, err := ResolveXDPMetadata(kernel, m)
+		mf, err := resolveXDPMetadata(kernel, m)
 		if err != nil {
 			return fmt.Errorf("%w: --output-xdp-metadata: %w", ErrConfig, err)
 		}
@@ -164,7 +164,7 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		prefix = "kprobe_multi_skb_"
 		nonSKB = "kprobe_multi_non_skb"
 	}
-	for i := 1; i <= MaxSKBArg; i++ {
+	for i := 1; i <= maxSKBArg; i++ {
 		keep[fmt.Sprintf("%s%d", prefix, i)] = true
 	}
 	if len(d.nonSKB) > 0 {

@@ -195,12 +195,12 @@ func TestTraceableAmong(t *testing.T) {
 	tests := []struct {
 		name  string
 		names []string
-		want  Traceable
+		want  traceSet
 	}{
-		{name: "none", want: Traceable{}},
+		{name: "none", want: traceSet{}},
 		{name: "some", names: []string{"ip_rcv", "fifth", "fourth", "with_addr"},
-			want: Traceable{"ip_rcv": {""}, "fifth": {"dummy"}, "with_addr": {""}}},
-		{name: "placeholder never", names: []string{"__ftrace_invalid_address___64"}, want: Traceable{}},
+			want: traceSet{"ip_rcv": {""}, "fifth": {"dummy"}, "with_addr": {""}}},
+		{name: "placeholder never", names: []string{"__ftrace_invalid_address___64"}, want: traceSet{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,11 +320,11 @@ func BenchmarkAvailableFilterFunctions(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 	})
-	b.Run("ParseAvailableFilterFunctions", func(b *testing.B) {
+	b.Run("parseAvailableFilterFunctions", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(raw)))
 		for b.Loop() {
-			if _, err := ParseAvailableFilterFunctions(bytes.NewReader(raw)); err != nil {
+			if _, err := parseAvailableFilterFunctions(bytes.NewReader(raw)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -369,7 +369,7 @@ func FuzzKallsyms(f *testing.F) {
 func FuzzAvailableFilterFunctions(f *testing.F) {
 	f.Add(mustReadFile(f, "testdata/available_filter_functions"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		full, err := ParseAvailableFilterFunctions(bytes.NewReader(b))
+		full, err := parseAvailableFilterFunctions(bytes.NewReader(b))
 		if err != nil {
 			return
 		}

@@ -39,8 +39,8 @@ const (
 
 const btfMagic = 0xeB9F
 
-// ErrBadBTF is wrapped by errors about BTF blobs the scan cannot read.
-var ErrBadBTF = errors.New("malformed BTF")
+// errBadBTF is wrapped by errors about BTF blobs the scan cannot read.
+var errBadBTF = errors.New("malformed BTF")
 
 // rawBTF is the little of a BTF blob the function scan needs.
 type rawBTF struct {
@@ -64,7 +64,7 @@ type rawType struct {
 // split BTF, nil otherwise.
 func parseRawBTF(b []byte, base *rawBTF) (*rawBTF, error) {
 	bad := func(format string, args ...any) (*rawBTF, error) {
-		return nil, fmt.Errorf("parse BTF: "+format+": %w", append(args, ErrBadBTF)...)
+		return nil, fmt.Errorf("parse BTF: "+format+": %w", append(args, errBadBTF)...)
 	}
 	if len(b) < 24 {
 		return bad("%d bytes, header needs 24", len(b))
@@ -116,7 +116,7 @@ func (r *rawBTF) walk(t []byte, fn func(rt rawType, extra []byte)) (types, param
 	for len(t) > 0 {
 		id := r.firstID + uint32(types)
 		if len(t) < 12 {
-			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, ErrBadBTF)
+			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, errBadBTF)
 		}
 		info := le.Uint32(t[4:])
 		rt := rawType{
@@ -143,10 +143,10 @@ func (r *rawBTF) walk(t []byte, fn func(rt rawType, extra []byte)) (types, param
 			extra = 8 * vlen
 			params += vlen
 		default:
-			return 0, 0, fmt.Errorf("parse BTF: type %d has unknown kind %d: %w", id, rt.kind, ErrBadBTF)
+			return 0, 0, fmt.Errorf("parse BTF: type %d has unknown kind %d: %w", id, rt.kind, errBadBTF)
 		}
 		if len(t) < extra {
-			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, ErrBadBTF)
+			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, errBadBTF)
 		}
 		if fn != nil {
 			fn(rt, t[:extra])
@@ -217,7 +217,7 @@ func (r *rawBTF) isSKBPointer(id uint32) bool {
 }
 
 // funcs lists the functions r itself defines (not its base's): with skb
-// true those with a struct sk_buff * in argument 1..MaxSKBArg, otherwise
+// true those with a struct sk_buff * in argument 1..maxSKBArg, otherwise
 // those without. Sorted by name, each name once.
 func (r *rawBTF) funcs(module string, skb bool) []Func {
 	seen := make(map[string]bool)
@@ -233,7 +233,7 @@ func (r *rawBTF) funcs(module string, skb bool) []Func {
 		}
 		pos := 0
 		_, owner, _ := r.typ(t.ref)
-		for k := 0; k < int(proto.vlen) && k < MaxSKBArg; k++ {
+		for k := 0; k < int(proto.vlen) && k < maxSKBArg; k++ {
 			if r.isSKBPointer(owner.params[int(proto.params)+k]) {
 				pos = k + 1
 				break
@@ -254,11 +254,11 @@ func (r *rawBTF) funcs(module string, skb bool) []Func {
 	return out
 }
 
-// FuncsFromRawBTF is [FuncsFromBTF] on a raw BTF blob (the contents of
+// funcsFromRawBTF is [funcsFromBTF] on a raw BTF blob (the contents of
 // /sys/kernel/btf/vmlinux or of a module's file there, which is split BTF
 // on top of baseRaw). It reads the blob in one pass and decodes only what
 // the search needs.
-func FuncsFromRawBTF(raw, baseRaw []byte, module string, skb bool) ([]Func, error) {
+func funcsFromRawBTF(raw, baseRaw []byte, module string, skb bool) ([]Func, error) {
 	var base *rawBTF
 	if baseRaw != nil {
 		var err error

@@ -23,11 +23,11 @@ func TestFuncsFromRawBTF(t *testing.T) {
 	raw := mustRead(t, "testdata/funcs.btf")
 	spec := mustLoadBTF(t, "testdata/funcs.btf")
 	for _, skb := range []bool{true, false} {
-		got, err := FuncsFromRawBTF(raw, nil, "", skb)
+		got, err := funcsFromRawBTF(raw, nil, "", skb)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := FuncsFromBTF(spec, "", nil, skb)
+		want := funcsFromBTF(spec, "", nil, skb)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("skb=%v (-spec +raw):\n%s", skb, diff)
 		}
@@ -45,11 +45,11 @@ func TestFuncsFromRawBTFKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := FuncsFromRawBTF(raw, nil, "", true)
+	got, err := funcsFromRawBTF(raw, nil, "", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := FuncsFromBTF(spec, "", nil, true)
+	want := funcsFromBTF(spec, "", nil, true)
 	if len(want) < 100 {
 		t.Fatalf("only %d sk_buff functions in the kernel's BTF", len(want))
 	}
@@ -62,7 +62,7 @@ func TestFuncsFromRawBTFKernel(t *testing.T) {
 			continue
 		}
 		modRaw := mustRead(t, "/sys/kernel/btf/"+e.Name())
-		got, err := FuncsFromRawBTF(modRaw, raw, e.Name(), true)
+		got, err := funcsFromRawBTF(modRaw, raw, e.Name(), true)
 		if err != nil {
 			t.Fatalf("module %s: %v", e.Name(), err)
 		}
@@ -70,7 +70,7 @@ func TestFuncsFromRawBTFKernel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(FuncsFromBTF(mod, e.Name(), spec, true), got); diff != "" {
+		if diff := cmp.Diff(funcsFromBTF(mod, e.Name(), spec, true), got); diff != "" {
 			t.Errorf("module %s (-spec +raw):\n%s", e.Name(), diff)
 		}
 	}
@@ -89,8 +89,8 @@ func TestFuncsFromRawBTFMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := FuncsFromRawBTF(tt.b, nil, "", true); !errors.Is(err, ErrBadBTF) {
-				t.Errorf("err = %v, want ErrBadBTF", err)
+			if _, err := funcsFromRawBTF(tt.b, nil, "", true); !errors.Is(err, errBadBTF) {
+				t.Errorf("err = %v, want errBadBTF", err)
 			}
 		})
 	}
@@ -99,7 +99,7 @@ func TestFuncsFromRawBTFMalformed(t *testing.T) {
 func FuzzFuncsFromRawBTF(f *testing.F) {
 	f.Add(mustRead(f, "testdata/funcs.btf"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		funcs, err := FuncsFromRawBTF(b, nil, "", true)
+		funcs, err := funcsFromRawBTF(b, nil, "", true)
 		if err != nil && funcs != nil {
 			t.Fatal("error and result")
 		}
@@ -120,7 +120,7 @@ func BenchmarkFuncsFromRawBTF(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(raw)))
 	for b.Loop() {
-		if _, err := FuncsFromRawBTF(raw, nil, "", true); err != nil {
+		if _, err := funcsFromRawBTF(raw, nil, "", true); err != nil {
 			b.Fatal(err)
 		}
 	}

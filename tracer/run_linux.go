@@ -92,7 +92,7 @@ type session struct {
 	progOf       []string // per function probe: program suffix (skb_N, non_skb, bpf_helper)
 	statsOn      io.Closer
 	fentry       *fentryState   // --backend fentry: its programs; nil for the kprobe backends
-	mapFuncs     []MapFunc      // --output-bpfmap functions
+	mapFuncs     []mapFunc      // --output-bpfmap functions
 	mapProbes    []format.Probe // their probes, appended to probes when attached
 	noCookie     bool           // no bpf_get_attach_cookie: kprobes find their cookie in probe_addrs
 	copyTracking string         // how clones inherit track ids, for Result.CopyTracking
@@ -101,7 +101,7 @@ type session struct {
 	nextFile func() (*format.Writer, error) // rotation
 	fo       *flightOptions
 	rd       *ringbuf.Reader
-	losses   LossSource
+	losses   lossSource
 	dr       *drainer
 }
 
