@@ -38,7 +38,7 @@ const (
 var ErrConfig = errors.New("invalid configuration")
 
 // Injector rewrites filter placeholders of the kernel program before it
-// is loaded (internal/pcapfilter, internal/skbexpr); kernel is the
+// is loaded (internal/bpffilter/pcap, internal/bpffilter/skbexpr); kernel is the
 // running kernel's BTF.
 type Injector func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error
 

@@ -25,9 +25,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/pcap"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/skbexpr"
 	"github.com/pwru-record/pwru-record/internal/buildinfo"
-	"github.com/pwru-record/pwru-record/internal/pcapfilter"
-	"github.com/pwru-record/pwru-record/internal/skbexpr"
 	"github.com/pwru-record/pwru-record/internal/suggest"
 	"github.com/pwru-record/pwru-record/tracer"
 )
@@ -323,7 +323,7 @@ func config(c *cli.Context) (*tracer.Config, error) {
 	}
 	cfg.Injectors = []tracer.Injector{
 		func(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
-			return pcapfilter.InjectAll(spec, cfg.PcapFilter, cfg.TunnelPcapL2, cfg.TunnelPcapL3)
+			return pcap.InjectAll(spec, cfg.PcapFilter, cfg.TunnelPcapL2, cfg.TunnelPcapL3)
 		},
 		func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 			if err := skbexpr.Inject(spec, skbexpr.PlaceholderSkb, cfg.SKBExpr, kernel); err != nil {
@@ -346,7 +346,7 @@ func config(c *cli.Context) (*tracer.Config, error) {
 		if f.expr == "" {
 			continue
 		}
-		if _, err := pcapfilter.CompileCBPF(f.expr, false); err != nil {
+		if _, err := pcap.CompileCBPF(f.expr, false); err != nil {
 			return nil, fmt.Errorf("%s%w", f.flag, err)
 		}
 	}

@@ -17,10 +17,10 @@ import (
 
 	"golang.org/x/net/bpf"
 
-	"github.com/pwru-record/pwru-record/internal/pcapfilter"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/pcap"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/skbexpr"
 	"github.com/pwru-record/pwru-record/internal/pktcorpus"
 	"github.com/pwru-record/pwru-record/internal/pktfilter"
-	"github.com/pwru-record/pwru-record/internal/skbexpr"
 	"github.com/pwru-record/pwru-record/internal/vm"
 )
 
@@ -65,7 +65,7 @@ var xdpExprs = []string{
 
 func cbpf(t *testing.T, expr string, l3 bool) []bpf.RawInstruction {
 	t.Helper()
-	prog, err := pcapfilter.CompileCBPF(expr, l3)
+	prog, err := pcap.CompileCBPF(expr, l3)
 	if err != nil {
 		if !l3 {
 			t.Fatal(err)
@@ -127,7 +127,7 @@ func execCases(t *testing.T) ([]ExecCase, int) {
 		}
 		sort.Strings(names)
 		for i, e := range append(append([]string{}, pcapExprs...), execOnlyExprs...) {
-			prog, err := pcapfilter.CompileCBPF(e, l3)
+			prog, err := pcap.CompileCBPF(e, l3)
 			if err != nil {
 				continue // link-layer only
 			}
@@ -135,12 +135,12 @@ func execCases(t *testing.T) ([]ExecCase, int) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ph := pcapfilter.PlaceholderL2
+			ph := pcap.PlaceholderL2
 			if l3 {
-				ph = pcapfilter.PlaceholderL3
+				ph = pcap.PlaceholderL3
 			}
 			if i%4 == 3 { // exercise the tunnel placeholders too
-				ph = map[bool]string{false: pcapfilter.PlaceholderTunnelL2, true: pcapfilter.PlaceholderTunnelL3}[l3]
+				ph = map[bool]string{false: pcap.PlaceholderTunnelL2, true: pcap.PlaceholderTunnelL3}[l3]
 			}
 			c := ExecCase{Name: fmt.Sprintf("%s %q", ph, e), Placeholder: ph, CBPF: raw}
 			offline, err := pktfilter.Compile(e)
@@ -148,7 +148,7 @@ func execCases(t *testing.T) ([]ExecCase, int) {
 				t.Fatalf("pwru-replay's matcher: %v", err)
 			}
 			for _, n := range names {
-				want, err := pcapfilter.MatchLibpcap(prog, inputs[n])
+				want, err := pcap.MatchLibpcap(prog, inputs[n])
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -183,8 +183,8 @@ func TestVerifier(t *testing.T) {
 		cases = append(cases, Case{
 			Name: fmt.Sprintf("pcap%02d", i),
 			PCAP: map[string][]bpf.RawInstruction{
-				pcapfilter.PlaceholderL2: l2, pcapfilter.PlaceholderTunnelL2: l2,
-				pcapfilter.PlaceholderL3: l3, pcapfilter.PlaceholderTunnelL3: l3,
+				pcap.PlaceholderL2: l2, pcap.PlaceholderTunnelL2: l2,
+				pcap.PlaceholderL3: l3, pcap.PlaceholderTunnelL3: l3,
 			},
 			SkbExpr: skbExprs[i%len(skbExprs)],
 			XdpExpr: xdpExprs[i%len(xdpExprs)],
@@ -205,19 +205,19 @@ func TestVerifier(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	guest := filepath.Join(tmp, "filterverify")
-	build := exec.Command("go", "build", "-trimpath", "-o", guest, "./internal/filterverify")
+	build := exec.Command("go", "build", "-trimpath", "-o", guest, "./internal/bpffilter/verify")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build guest: %v\n%s", err, out)
 	}
-	objs := map[string]string{"/placeholders.o": filepath.Join(root, "internal/bpfpatch/testdata/placeholders.o")}
+	objs := map[string]string{"/placeholders.o": filepath.Join(root, "internal/bpffilter/patch/testdata/placeholders.o")}
 	if p := filepath.Join(root, "bpf/pwru_x86_bpfel.o"); fileExists(p) {
 		objs["/pwru.o"] = p
 	}
 	files := map[string]string{
 		"/bin/filterverify": guest,
-		"/runner.o":         filepath.Join(root, "internal/bpfpatch/testdata/runner.o"),
+		"/runner.o":         filepath.Join(root, "internal/bpffilter/patch/testdata/runner.o"),
 	}
 	var guestObjs []string
 	for g, h := range objs {

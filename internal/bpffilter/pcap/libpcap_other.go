@@ -1,6 +1,6 @@
 //go:build !(linux && cgo)
 
-package pcapfilter
+package pcap
 
 import (
 	"fmt"

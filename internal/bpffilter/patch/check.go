@@ -1,4 +1,4 @@
-package bpfpatch
+package patch
 
 import (
 	"fmt"

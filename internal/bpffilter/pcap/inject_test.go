@@ -1,4 +1,4 @@
-package pcapfilter
+package pcap
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
 	"github.com/pwru-record/pwru-record/internal/pktcorpus"
 )
 
@@ -29,7 +29,7 @@ func mustLoad(tb testing.TB, path string) *ebpf.CollectionSpec {
 func body(tb testing.TB, spec *ebpf.CollectionSpec, prog, fn string) asm.Instructions {
 	tb.Helper()
 	insns := spec.Programs[prog].Instructions
-	start, end, ok := bpfpatch.Bounds(insns, fn)
+	start, end, ok := patch.Bounds(insns, fn)
 	if !ok {
 		tb.Fatalf("%s: %s missing", prog, fn)
 	}
@@ -80,8 +80,8 @@ func TestInjectAll(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec := mustLoad(t, "../bpfpatch/testdata/placeholders.o")
-			orig := mustLoad(t, "../bpfpatch/testdata/placeholders.o")
+			spec := mustLoad(t, "../patch/testdata/placeholders.o")
+			orig := mustLoad(t, "../patch/testdata/placeholders.o")
 			if err := InjectAll(spec, tt.expr, tt.tl2, tt.tl3); err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestInjectAll(t *testing.T) {
 					t.Errorf("%s changed = %v, want %v", fn, changed, want)
 				}
 				if changed {
-					if err := bpfpatch.Check(got, 2); err != nil {
+					if err := patch.Check(got, 2); err != nil {
 						t.Errorf("%s: %v", fn, err)
 					}
 				}
@@ -111,7 +111,7 @@ func TestInjectAll(t *testing.T) {
 	}
 
 	// Verdicts of the injected bodies, run as the kernel program runs them.
-	spec := mustLoad(t, "../bpfpatch/testdata/placeholders.o")
+	spec := mustLoad(t, "../patch/testdata/placeholders.o")
 	if err := InjectAll(spec, "tcp port 80", "", "udp port 53"); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestInjectAll(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
 		}
 	}
-	spec = mustLoad(t, "../bpfpatch/testdata/placeholders.o")
+	spec = mustLoad(t, "../patch/testdata/placeholders.o")
 	if err := InjectAll(spec, "arp", "", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestInjectAll(t *testing.T) {
 }
 
 func TestInjectErrors(t *testing.T) {
-	spec := mustLoad(t, "../bpfpatch/testdata/placeholders.o")
+	spec := mustLoad(t, "../patch/testdata/placeholders.o")
 	if err := Inject(spec, PlaceholderL2, "", false); err != nil {
 		t.Errorf("empty expression: %v", err)
 	}
@@ -167,7 +167,7 @@ func TestInjectErrors(t *testing.T) {
 		t.Errorf("bad tunnel l3 expression: %v, want %s", err, want)
 	}
 	err = Inject(spec, "filter_missing", "tcp", false)
-	if !errors.Is(err, bpfpatch.ErrNotFound) {
+	if !errors.Is(err, patch.ErrNotFound) {
 		t.Errorf("missing placeholder: %v, want ErrNotFound", err)
 	}
 }
@@ -193,10 +193,10 @@ func TestInjectRecorderProgram(t *testing.T) {
 			t.Errorf("%s: marshal: %v", name, err)
 		}
 		for _, fn := range []string{PlaceholderL2, PlaceholderL3, PlaceholderTunnelL2, PlaceholderTunnelL3} {
-			if start, end, ok := bpfpatch.Bounds(prog.Instructions, fn); ok {
+			if start, end, ok := patch.Bounds(prog.Instructions, fn); ok {
 				b := append(asm.Instructions(nil), prog.Instructions[start:end]...)
 				b[0] = b[0].WithSymbol("")
-				if err := bpfpatch.Check(b, 2); err != nil {
+				if err := patch.Check(b, 2); err != nil {
 					t.Errorf("%s: %s: %v", name, fn, err)
 				}
 			}

@@ -1,4 +1,4 @@
-package pcapfilter
+package pcap
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/net/bpf"
 
-	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
 )
 
 // Names of the placeholder functions in the kernel program (DESIGN.md).
@@ -35,7 +35,7 @@ func Inject(spec *ebpf.CollectionSpec, placeholder, expr string, l3 bool) error 
 	if err != nil {
 		return err
 	}
-	if _, err := bpfpatch.Replace(spec, placeholder, code); err != nil {
+	if _, err := patch.Replace(spec, placeholder, code); err != nil {
 		return fmt.Errorf("inject pcap filter: %w", err)
 	}
 	return nil
@@ -62,7 +62,7 @@ func InjectAll(spec *ebpf.CollectionSpec, expr, tunnelL2, tunnelL3 string) error
 				return fmt.Errorf("inject pcap filter: %w", err)
 			}
 		}
-		if _, err := bpfpatch.Replace(spec, PlaceholderL3, code); err != nil {
+		if _, err := patch.Replace(spec, PlaceholderL3, code); err != nil {
 			return fmt.Errorf("inject pcap filter: %w", err)
 		}
 	}

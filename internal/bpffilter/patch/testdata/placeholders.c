@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 // Minimal kprobe programs calling the six filter placeholders of DESIGN.md,
-// for the injection tests of internal/bpfpatch, internal/pcapfilter and
-// internal/skbexpr. See README.md for how placeholders.o is built.
+// for the injection tests of internal/bpffilter/patch, internal/bpffilter/pcap and
+// internal/bpffilter/skbexpr. See README.md for how placeholders.o is built.
 #include "../../../bpf/vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

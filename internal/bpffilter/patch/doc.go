@@ -1,4 +1,4 @@
-// Package bpfpatch replaces the bodies of placeholder subprograms in an
+// Package patch replaces the bodies of placeholder subprograms in an
 // [ebpf.CollectionSpec] before it is loaded.
 //
 // The kernel program declares small `static __noinline` functions (the filter
@@ -14,4 +14,4 @@
 // BPF-to-BPF callee its own register frame and restores the caller's R6-R9
 // on return (the verifier even rejects reading them before they are
 // written). [Check] lints generated bodies.
-package bpfpatch
+package patch

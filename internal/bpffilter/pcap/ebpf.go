@@ -1,4 +1,4 @@
-package pcapfilter
+package pcap
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"github.com/cloudflare/cbpfc"
 	"golang.org/x/net/bpf"
 
-	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
 )
 
 // ErrNoLibpcap is returned when a filter must be compiled by a binary built
@@ -128,7 +128,7 @@ func Translate(filter []bpf.Instruction, prefix string) (asm.Instructions, error
 			asm.Ja.Label(exit),
 		)
 	}
-	return bpfpatch.Frame(body, exit), nil
+	return patch.Frame(body, exit), nil
 }
 
 // shiftByX rewrites cbpfc's `A <<= X` / `A >>= X` so that a shift by 32 or

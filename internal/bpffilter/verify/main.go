@@ -14,9 +14,9 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/net/bpf"
 
-	"github.com/pwru-record/pwru-record/internal/bpfpatch"
-	"github.com/pwru-record/pwru-record/internal/pcapfilter"
-	"github.com/pwru-record/pwru-record/internal/skbexpr"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/pcap"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/skbexpr"
 )
 
 // Case is one combination of filters to inject and load.
@@ -110,12 +110,12 @@ func check(obj string, c Case, kernel *btf.Spec) (string, error) {
 		for i, r := range c.PCAP[ph] {
 			filter[i] = r.Disassemble()
 		}
-		code, err := pcapfilter.Translate(filter, ph)
+		code, err := pcap.Translate(filter, ph)
 		if err != nil {
 			return "", err
 		}
-		if _, err := bpfpatch.Replace(spec, ph, code); err != nil {
-			if errors.Is(err, bpfpatch.ErrNotFound) {
+		if _, err := patch.Replace(spec, ph, code); err != nil {
+			if errors.Is(err, patch.ErrNotFound) {
 				continue // only in programs removed above
 			}
 			return "", err
@@ -127,7 +127,7 @@ func check(obj string, c Case, kernel *btf.Spec) (string, error) {
 			continue
 		}
 		if err := skbexpr.Inject(spec, ph, expr, kernel); err != nil {
-			if errors.Is(err, bpfpatch.ErrNotFound) {
+			if errors.Is(err, patch.ErrNotFound) {
 				continue
 			}
 			return "", err

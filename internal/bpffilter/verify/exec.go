@@ -12,9 +12,9 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/net/bpf"
 
-	"github.com/pwru-record/pwru-record/internal/bpfpatch"
-	"github.com/pwru-record/pwru-record/internal/pcapfilter"
-	"github.com/pwru-record/pwru-record/internal/skbexpr"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/pcap"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/skbexpr"
 )
 
 // ExecCase runs one injected filter over inputs in the kernel, through the
@@ -40,8 +40,8 @@ type ExecInput struct {
 
 // which numbers the placeholders as runner.c's switch does.
 var which = map[string]uint32{
-	pcapfilter.PlaceholderL2: 0, pcapfilter.PlaceholderL3: 1,
-	pcapfilter.PlaceholderTunnelL2: 2, pcapfilter.PlaceholderTunnelL3: 3,
+	pcap.PlaceholderL2: 0, pcap.PlaceholderL3: 1,
+	pcap.PlaceholderTunnelL2: 2, pcap.PlaceholderTunnelL3: 3,
 	skbexpr.PlaceholderSkb: 4, skbexpr.PlaceholderXdp: 5,
 }
 
@@ -96,11 +96,11 @@ func execCase(c ExecCase, runner string, kernel *btf.Spec) (int, error) {
 		for i, r := range c.CBPF {
 			filter[i] = r.Disassemble()
 		}
-		code, err := pcapfilter.Translate(filter, c.Placeholder)
+		code, err := pcap.Translate(filter, c.Placeholder)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := bpfpatch.Replace(spec, c.Placeholder, code); err != nil {
+		if _, err := patch.Replace(spec, c.Placeholder, code); err != nil {
 			return 0, err
 		}
 	}

@@ -1,4 +1,4 @@
-package pcapfilter
+package pcap
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/net/bpf"
 
-	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
 	"github.com/pwru-record/pwru-record/internal/ebpfinterp"
 	"github.com/pwru-record/pwru-record/internal/pktcorpus"
 )
@@ -110,7 +110,7 @@ func TestAgainstLibpcap(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := bpfpatch.Check(code, 2); err != nil {
+				if err := patch.Check(code, 2); err != nil {
 					t.Fatal(err)
 				}
 				matches := 0
@@ -229,7 +229,7 @@ func TestTranslateAgainstXNetVM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := bpfpatch.Check(code, 2); err != nil {
+			if err := patch.Check(code, 2); err != nil {
 				t.Fatal(err)
 			}
 			for _, in := range inputs {
@@ -376,7 +376,7 @@ func FuzzTranslate(f *testing.F) {
 		if err != nil {
 			return // cbpfc refuses it (unreachable code, uninitialised scratch, ...)
 		}
-		if err := bpfpatch.Check(code2, 2); err != nil {
+		if err := patch.Check(code2, 2); err != nil {
 			t.Fatalf("%v\n%v", err, code2)
 		}
 		mem := &ebpfinterp.Memory{}

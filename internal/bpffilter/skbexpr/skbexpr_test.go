@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
 	"github.com/pwru-record/pwru-record/internal/ebpfinterp"
 )
 
@@ -247,7 +247,7 @@ func TestEvaluate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := bpfpatch.Check(code, 1); err != nil {
+			if err := patch.Check(code, 1); err != nil {
 				t.Fatalf("%v\n%v", err, code)
 			}
 			if got := run(t, code, tt.mem, tt.arg); got != tt.want {
@@ -397,7 +397,7 @@ func TestVmlinux(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := bpfpatch.Check(code, 1); err != nil {
+			if err := patch.Check(code, 1); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -407,7 +407,7 @@ func TestVmlinux(t *testing.T) {
 // TestInjectELF injects into the clang-built test program and checks the
 // result still encodes and runs.
 func TestInjectELF(t *testing.T) {
-	spec, err := ebpf.LoadCollectionSpec("../bpfpatch/testdata/placeholders.o")
+	spec, err := ebpf.LoadCollectionSpec("../patch/testdata/placeholders.o")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestInjectELF(t *testing.T) {
 		if err := insns.Marshal(&buf, binary.LittleEndian); err != nil {
 			t.Fatalf("%s: marshal: %v", prog, err)
 		}
-		start, end, ok := bpfpatch.Bounds(insns, c.fn)
+		start, end, ok := patch.Bounds(insns, c.fn)
 		if !ok {
 			t.Fatalf("%s: %s missing", prog, c.fn)
 		}
@@ -443,7 +443,7 @@ func TestInjectELF(t *testing.T) {
 		}
 		body := append(asm.Instructions(nil), insns[start:end]...)
 		body[0] = body[0].WithSymbol("")
-		if err := bpfpatch.Check(body, 1); err != nil {
+		if err := patch.Check(body, 1); err != nil {
 			t.Fatal(err)
 		}
 		if got := run(t, body, testImage(t, true), c.arg); got != c.want {
@@ -454,12 +454,12 @@ func TestInjectELF(t *testing.T) {
 	if err == nil || err.Error() != `inject expression: unknown placeholder "filter_other"` {
 		t.Errorf("unknown placeholder: %v", err)
 	}
-	other, err := ebpf.LoadCollectionSpec("../bpfpatch/testdata/placeholders.o")
+	other, err := ebpf.LoadCollectionSpec("../patch/testdata/placeholders.o")
 	if err != nil {
 		t.Fatal(err)
 	}
 	delete(other.Programs, "probe_xdp")
-	if err := Inject(other, PlaceholderXdp, "xdp->flags", kernel); !errors.Is(err, bpfpatch.ErrNotFound) {
+	if err := Inject(other, PlaceholderXdp, "xdp->flags", kernel); !errors.Is(err, patch.ErrNotFound) {
 		t.Errorf("placeholder absent: %v, want ErrNotFound", err)
 	}
 }
@@ -480,7 +480,7 @@ func FuzzCompile(f *testing.F) {
 			}
 			return
 		}
-		if err := bpfpatch.Check(code, 1); err != nil {
+		if err := patch.Check(code, 1); err != nil {
 			t.Fatal(err)
 		}
 		run(t, code, testImage(t, true), addrSkb)

@@ -1,4 +1,4 @@
-// Package pcapfilter compiles pcap-filter expressions (tcpdump syntax) into
+// Package pcap compiles pcap-filter expressions (tcpdump syntax) into
 // eBPF code that runs inside pwru-record's kprobe programs, and injects that
 // code into the program's filter placeholders before it is loaded.
 //
@@ -28,4 +28,4 @@
 // Compiling needs libpcap and therefore cgo on Linux. Builds without cgo
 // still provide [Translate] and the injection functions, and report
 // [ErrNoLibpcap] for any non-empty expression.
-package pcapfilter
+package pcap

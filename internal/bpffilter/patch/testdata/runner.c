@@ -2,7 +2,7 @@
 // A BPF_PROG_TYPE_SYSCALL program that calls one of the six filter
 // placeholders on bytes stored in an array map, so that injected filters
 // can be executed in a real kernel with BPF_PROG_TEST_RUN (see
-// internal/filterverify). See README.md for how runner.o is built.
+// internal/bpffilter/verify). See README.md for how runner.o is built.
 #include "../../../bpf/vmlinux.h"
 #include <bpf/bpf_helpers.h>
 

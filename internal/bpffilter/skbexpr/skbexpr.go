@@ -8,7 +8,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/pwru-record/pwru-record/internal/bpfpatch"
+	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
 )
 
 // Names of the placeholder functions in the kernel program (DESIGN.md).
@@ -89,7 +89,7 @@ func compile(expr, root string, spec *btf.Spec) (asm.Instructions, error) {
 		g.place(g.fault())
 		g.emit(asm.Mov.Imm(asm.R0, 0), asm.Ja.Label(exit))
 	}
-	return bpfpatch.Frame(g.insns, exit), nil
+	return patch.Frame(g.insns, exit), nil
 }
 
 // Inject compiles expr for the placeholder (PlaceholderSkb or
@@ -109,7 +109,7 @@ func Inject(spec *ebpf.CollectionSpec, placeholder, expr string, kernel *btf.Spe
 	if err != nil {
 		return err
 	}
-	if _, err := bpfpatch.Replace(spec, placeholder, code); err != nil {
+	if _, err := patch.Replace(spec, placeholder, code); err != nil {
 		return fmt.Errorf("inject expression: %w", err)
 	}
 	return nil

@@ -16,7 +16,7 @@
 //
 // Run it with `make vmtest-filters` or
 //
-//	go test -tags vmtest -timeout 40m -v ./internal/filterverify/ -args -kernels=6.12
+//	go test -tags vmtest -timeout 40m -v ./internal/bpffilter/verify/ -args -kernels=6.12
 //
 // (one kernel takes 2-6 minutes under TCG on an idle machine, 15 on a busy
 // one; the default 10-minute go test timeout is too short).
