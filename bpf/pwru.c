@@ -81,6 +81,10 @@ enum counter {
 	NUM_COUNTERS,
 };
 
+// The BTF of enum counter for bpf2go -type counter (BTF holds an enum only
+// when something uses it; an array map's key must stay a plain u32).
+const volatile enum counter counter_btf SEC(".rodata") = NUM_COUNTERS;
+
 // event is the fixed-size core of every ring buffer record. Variable parts
 // follow it in this order, each of the stated length: payload
 // (payload_len), raw sk_buff (skb_len), raw skb_shared_info (shinfo_len),

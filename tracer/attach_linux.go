@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/pwru-record/pwru-record/bpf"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -140,7 +141,7 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 
 	// Drop reasons.
 	tp := &s.probes[len(s.probes)-1]
-	if l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "kfree_skb", Program: s.coll.Programs["raw_tp_kfree_skb"]}); err != nil {
+	if l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "kfree_skb", Program: s.coll.Programs[bpf.PwruProgRawTpKfreeSkb]}); err != nil {
 		tp.Error = err.Error()
 	} else {
 		s.links = append(s.links, l)
@@ -154,7 +155,7 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 		}
 	}
 	if !traced && (cfg.TrackSKB || cfg.TrackSKBByStackID || !cfg.PayloadEvery) {
-		l, err := link.Kprobe("kfree_skbmem", s.coll.Programs["kprobe_kfree_skbmem"], nil)
+		l, err := link.Kprobe("kfree_skbmem", s.coll.Programs[bpf.PwruProgKprobeKfreeSkbmem], nil)
 		if err != nil {
 			fmt.Fprintf(s.log, "warning: attach kfree_skbmem cleanup: %v\n", err)
 		} else {
@@ -198,11 +199,11 @@ func (s *session) attachCopyTracking() {
 		}
 		// The return probe first: an entry without its return would
 		// leave a stale source behind.
-		ret, err := link.Kretprobe(fn, s.coll.Programs["kretprobe_skb_copy_return"], nil)
+		ret, err := link.Kretprobe(fn, s.coll.Programs[bpf.PwruProgKretprobeSkbCopyReturn], nil)
 		if err != nil {
 			return nil, err
 		}
-		entry, err := link.Kprobe(fn, s.coll.Programs["kprobe_skb_copy_entry"], nil)
+		entry, err := link.Kprobe(fn, s.coll.Programs[bpf.PwruProgKprobeSkbCopyEntry], nil)
 		if err != nil {
 			ret.Close()
 			return nil, err
@@ -348,13 +349,13 @@ func (s *session) attachBPFProgs() error {
 				p.Close()
 				continue
 			}
-			entry, exit = "fentry_tc", "fexit_tc"
+			entry, exit = bpf.PwruProgFentryTc, bpf.PwruProgFexitTc
 		case ebpf.XDP:
 			if !s.cfg.TraceXDP {
 				p.Close()
 				continue
 			}
-			entry, exit, kind = "fentry_xdp", "fexit_xdp", format.ProbeXDP
+			entry, exit, kind = bpf.PwruProgFentryXdp, bpf.PwruProgFexitXdp, format.ProbeXDP
 		default:
 			p.Close()
 			continue

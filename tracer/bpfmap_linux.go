@@ -7,14 +7,15 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/pwru-record/pwru-record/bpf"
 	"github.com/pwru-record/pwru-record/format"
 )
 
 // Kernel programs of --output-bpfmap (bpf/pwru.c) per backend: the entry
 // probe of every map function and the return probe of the lookups.
 var mapProgs = map[string][2]string{
-	BackendKprobe:      {"kprobe_bpfmap", "kretprobe_bpfmap"},
-	BackendKprobeMulti: {"kprobe_multi_bpfmap", "kretprobe_multi_bpfmap"},
+	BackendKprobe:      {bpf.PwruProgKprobeBpfmap, bpf.PwruProgKretprobeBpfmap},
+	BackendKprobeMulti: {bpf.PwruProgKprobeMultiBpfmap, bpf.PwruProgKretprobeMultiBpfmap},
 }
 
 // planMapProbes describes a probe for every map function; their ids are

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/pwru-record/pwru-record/bpf"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -138,7 +139,7 @@ func (s *session) kprobeOpts(p *format.Probe, cookie uint64) (*link.KprobeOption
 	if p.Addr == 0 {
 		return nil, errNoAddr
 	}
-	if err := s.coll.Maps["probe_addrs"].Update(p.Addr, cookie, ebpf.UpdateAny); err != nil {
+	if err := s.coll.Maps[bpf.PwruMapProbeAddrs].Update(p.Addr, cookie, ebpf.UpdateAny); err != nil {
 		return nil, fmt.Errorf("store probe address: %w", err)
 	}
 	return nil, nil

@@ -42,7 +42,11 @@ func (s *session) loadProgram() error {
 }
 
 // Maps shared between the main collection and the per-target copies.
-var sharedMaps = []string{"events", "scratch_map", "counters", "stacks", "track_skb", "track_stack", "payload_seen", "track_ids", "cur_prog", "bpfmap_stash", "chain", "probe_addrs"}
+var sharedMaps = []string{
+	bpf.PwruMapEvents, bpf.PwruMapScratchMap, bpf.PwruMapCounters, bpf.PwruMapStacks,
+	bpf.PwruMapTrackSkb, bpf.PwruMapTrackStack, bpf.PwruMapPayloadSeen, bpf.PwruMapTrackIds,
+	bpf.PwruMapCurProg, bpf.PwruMapBpfmapStash, bpf.PwruMapChain, bpf.PwruMapProbeAddrs,
+}
 
 // load loads the kernel program: the spec with the recording's
 // configuration and filters, and the programs of the chosen backend.
@@ -52,21 +56,28 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	if err != nil {
 		return fmt.Errorf("load kernel program spec: %w", err)
 	}
-	spec.Maps["events"].MaxEntries = uint32(cfg.RingbufSize)
+	var specs struct {
+		bpf.PwruMapSpecs
+		bpf.PwruVariableSpecs
+	}
+	if err := spec.Assign(&specs); err != nil {
+		return fmt.Errorf("load kernel program spec: %w", err)
+	}
+	specs.Events.MaxEntries = uint32(cfg.RingbufSize)
 	if !cfg.TrackSKBByStackID {
 		// Stack ids only key --filter-track-skb-by-stackid (--output-stack
 		// copies the stack into the record): no need for the 4 MiB map.
-		spec.Maps["stacks"].MaxEntries = 1
+		specs.Stacks.MaxEntries = 1
 	}
 	s.noCookie = !d.caps.attachCookie
 	if s.noCookie {
 		// Kprobes find their cookie by address (probe_addrs).
-		spec.Maps["probe_addrs"].MaxEntries = uint32(max(1, len(s.probes)+len(s.mapProbes)))
+		specs.ProbeAddrs.MaxEntries = uint32(max(1, len(s.probes)+len(s.mapProbes)))
 	}
 	if len(d.nonSKB) == 0 {
 		// Caller chains only serve --filter-non-skb-funcs; an LRU map
 		// is allocated whole at creation.
-		spec.Maps["chain"].MaxEntries = 128
+		specs.Chain.MaxEntries = 128
 	}
 
 	var kc bpf.PwruConfig
@@ -136,7 +147,7 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	if err := metaConfig(&kc, metas, xdpMetas); err != nil {
 		return fmt.Errorf("%w: --output-skb-metadata, --output-xdp-metadata: %w", ErrConfig, err)
 	}
-	if err := spec.Variables["CFG"].Set(kc); err != nil {
+	if err := specs.CFG.Set(kc); err != nil {
 		return fmt.Errorf("set kernel program config: %w", err)
 	}
 	for _, inj := range cfg.Injectors {
@@ -152,11 +163,11 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 
 	// The main collection: the probe programs of the chosen backend, the
 	// drop tracepoint and the kfree_skbmem cleanup.
-	keep := map[string]bool{"raw_tp_kfree_skb": true, "kprobe_kfree_skbmem": true}
+	keep := map[string]bool{bpf.PwruProgRawTpKfreeSkb: true, bpf.PwruProgKprobeKfreeSkbmem: true}
 	if cfg.TrackSKB {
 		// The clone tracking fallback (see attachCopyTracking).
-		keep["kprobe_skb_copy_entry"] = true
-		keep["kretprobe_skb_copy_return"] = true
+		keep[bpf.PwruProgKprobeSkbCopyEntry] = true
+		keep[bpf.PwruProgKretprobeSkbCopyReturn] = true
 	}
 	prefix := "kprobe_skb_"
 	nonSKB := "kprobe_non_skb"
@@ -218,12 +229,16 @@ func (s *session) loadTracing(name string, target *ebpf.Program, attachTo string
 	}
 	spec := s.spec.Copy()
 	if probeID != 0 {
+		var vars bpf.PwruVariableSpecs
+		if err := spec.Assign(&vars); err != nil {
+			return nil, fmt.Errorf("read kernel program config: %w", err)
+		}
 		var kc bpf.PwruConfig
-		if err := spec.Variables["CFG"].Get(&kc); err != nil {
+		if err := vars.CFG.Get(&kc); err != nil {
 			return nil, fmt.Errorf("read kernel program config: %w", err)
 		}
 		kc.ProgProbeId = probeID
-		if err := spec.Variables["CFG"].Set(kc); err != nil {
+		if err := vars.CFG.Set(kc); err != nil {
 			return nil, fmt.Errorf("set kernel program config: %w", err)
 		}
 	}

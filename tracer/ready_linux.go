@@ -10,6 +10,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
+
+	"github.com/pwru-record/pwru-record/bpf"
 )
 
 // ready prepares the drain (rotation or the flight recorder, the ring
@@ -36,12 +38,12 @@ func (s *session) ready() error {
 	s.disc = nil
 	debug.FreeOSMemory()
 
-	rd, err := ringbuf.NewReader(s.coll.Maps["events"])
+	rd, err := ringbuf.NewReader(s.coll.Maps[bpf.PwruMapEvents])
 	if err != nil {
 		return fmt.Errorf("open ring buffer: %w", err)
 	}
 	s.rd = rd
-	s.losses = mapLosses{s.coll.Maps["counters"], s.allPrograms()}
+	s.losses = mapLosses{s.coll.Maps[bpf.PwruMapCounters], s.allPrograms()}
 	if cfg.Started != nil {
 		if err := cfg.Started(); err != nil {
 			return err
