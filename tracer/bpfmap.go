@@ -2,10 +2,12 @@ package tracer
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // mapFunc is a kernel function implementing a map operation for some map
@@ -43,30 +45,26 @@ var mapOpArgs = map[format.BPFMapOp]int{format.BPFMapLookup: 2, format.BPFMapUpd
 // parameter count is the operation's (so bpf_fd_* and
 // *_lookup_and_delete_elem variants, whose arguments mean other things,
 // are left out), and that t says are traceable (nil t: all). The result
-// is sorted by name. Like [funcsFromRawBTF] it reads the blob in one pass.
+// is sorted by name. Like [procfs.BTF.Funcs] it reads the blob in one pass.
 func mapFuncsFromRawBTF(raw []byte, t traceSet) ([]mapFunc, error) {
-	r, err := parseRawBTF(raw, nil)
+	r, err := procfs.ParseBTF(raw, nil)
 	if err != nil {
 		return nil, err
 	}
-	return selectMapFuncs(r.mapFuncs(), t), nil
+	return selectMapFuncs(mapFuncsOf(r), t), nil
 }
 
-// mapFuncs lists r's BPF map functions (see [mapFuncsFromRawBTF]), sorted
-// by name, whether ftrace can attach to them or not.
-func (r *rawBTF) mapFuncs() []mapFunc {
+// mapFuncsOf lists r's BPF map functions (see [mapFuncsFromRawBTF]),
+// sorted by name, whether ftrace can attach to them or not.
+func mapFuncsOf(r *procfs.BTF) []mapFunc {
 	seen := make(map[string]bool)
 	var out []mapFunc
-	for i := range r.types {
-		fn := &r.types[i]
-		if fn.kind != btfKindFunc {
-			continue
-		}
-		name := string(r.nameBytes(fn.nameOff))
+	r.EachFunc(func(nb []byte, params []uint32) {
+		name := string(nb)
 		var op format.BPFMapOp
 		switch {
 		case seen[name], strings.HasSuffix(name, "_lookup_and_delete_elem"):
-			continue
+			return
 		case strings.HasSuffix(name, "_lookup_elem"):
 			op = format.BPFMapLookup
 		case strings.HasSuffix(name, "_update_elem"):
@@ -74,16 +72,14 @@ func (r *rawBTF) mapFuncs() []mapFunc {
 		case strings.HasSuffix(name, "_delete_elem"):
 			op = format.BPFMapDelete
 		default:
-			continue
+			return
 		}
-		proto, _, ok := r.typ(fn.ref)
-		if !ok || proto.kind != btfKindFuncProto || int(proto.vlen) != mapOpArgs[op] ||
-			!r.isPointerTo(r.params[proto.params], "bpf_map") {
-			continue
+		if len(params) != mapOpArgs[op] || !r.IsPointerTo(params[0], "bpf_map") {
+			return
 		}
 		seen[name] = true
 		out = append(out, mapFunc{Name: name, Op: op, HtabElem: name == "__htab_map_lookup_elem"})
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -96,25 +92,15 @@ func selectMapFuncs(fs []mapFunc, t traceSet) []mapFunc {
 	}
 	var out []mapFunc
 	for _, f := range fs {
-		if contains(t[f.Name], "") {
+		if slices.Contains(t[f.Name], "") {
 			out = append(out, f)
 		}
 	}
 	return out
 }
 
-// isPointerTo says whether type id is a pointer to the struct name.
-func (r *rawBTF) isPointerTo(id uint32, name string) bool {
-	p, ok := r.skipMods(id)
-	if !ok || p.kind != btfKindPtr {
-		return false
-	}
-	s, ok := r.skipMods(p.ref)
-	return ok && s.kind == btfKindStruct && string(r.nameBytes(s.nameOff)) == name
-}
-
 // mapFuncsFor returns the map functions among cands (vmlinux's, see
-// [rawBTF.mapFuncs]) a recording with cfg attaches to: none without
+// [mapFuncsOf]) a recording with cfg attaches to: none without
 // --output-bpfmap; finding none traceable is a configuration error.
 func mapFuncsFor(cfg *Config, cands []mapFunc, t traceSet) ([]mapFunc, error) {
 	if !cfg.OutputBPFMap {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // mapFuncsBTF builds a raw BTF blob with functions of the given parameter
@@ -87,8 +88,8 @@ func TestMapFuncs(t *testing.T) {
 }
 
 func TestMapFuncsBadBTF(t *testing.T) {
-	if _, err := mapFuncsFromRawBTF([]byte{0x9f, 0xeb, 1}, nil); !errors.Is(err, errBadBTF) {
-		t.Errorf("mapFuncsFromRawBTF of 3 bytes = %v, want errBadBTF", err)
+	if _, err := mapFuncsFromRawBTF([]byte{0x9f, 0xeb, 1}, nil); !errors.Is(err, procfs.ErrBadBTF) {
+		t.Errorf("mapFuncsFromRawBTF of 3 bytes = %v, want procfs.ErrBadBTF", err)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // preflight checks the configuration and the privileges, removes a stale
@@ -44,7 +46,7 @@ func (s *session) preflight() error {
 func (s *session) discoverHost() error {
 	cfg, clock := s.cfg, s.clock
 	ksCh := readKallsymsAsync()
-	disc, err := discover(cfg, s.cache, readTextAsync(availPaths...), clock)
+	disc, err := discover(cfg, s.cache, readTextAsync(procfs.AvailPaths...), clock)
 	if err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func ListFuncs(cfg *Config) ([]Func, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d, err := discover(cfg, btf.NewCache(), readTextAsync(availPaths...), newPhaseClock())
+	d, err := discover(cfg, btf.NewCache(), readTextAsync(procfs.AvailPaths...), newPhaseClock())
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +160,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	if err != nil {
 		return nil, fmt.Errorf("read kernel BTF: %w", err)
 	}
-	vmlinux, err := parseRawBTF(vmlinuxRaw, nil)
+	vmlinux, err := procfs.ParseBTF(vmlinuxRaw, nil)
 	if err != nil {
 		return nil, fmt.Errorf("scan kernel BTF: %w", err)
 	}
@@ -172,10 +174,10 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	// The candidates by BTF and name first; which of them ftrace can
 	// attach to is decided once available_filter_functions is read.
 	var skb, nonSKB []Func
-	scan := func(r *rawBTF, module string) {
-		skb = append(skb, selectFuncs(r.funcs(module, true), nil, re)...)
+	scan := func(r *procfs.BTF, module string) {
+		skb = append(skb, selectFuncs(r.Funcs(module, true), nil, re)...)
 		if nonRe != nil {
-			nonSKB = append(nonSKB, selectFuncs(r.funcs(module, false), nil, nonRe)...)
+			nonSKB = append(nonSKB, selectFuncs(r.Funcs(module, false), nil, nonRe)...)
 		}
 	}
 	scan(vmlinux, "")
@@ -210,7 +212,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 			}
 			return nil, fmt.Errorf("%w: --kmods: no BTF for module %s (is it loaded?): %w", ErrConfig, m, err)
 		}
-		r, err := parseRawBTF(raw, vmlinux)
+		r, err := procfs.ParseBTF(raw, vmlinux)
 		if err != nil {
 			return nil, fmt.Errorf("scan BTF of module %s: %w", m, err)
 		}
@@ -226,7 +228,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	}
 	var mapCands []mapFunc
 	if cfg.OutputBPFMap {
-		mapCands = vmlinux.mapFuncs()
+		mapCands = mapFuncsOf(vmlinux)
 	}
 	clock.mark("scan BTF")
 
@@ -246,7 +248,7 @@ func discover(cfg *Config, cache *btf.Cache, avail <-chan textResult, clock *pha
 	for _, f := range mapCands {
 		names = append(names, f.Name)
 	}
-	traceable := traceableAmong(ar.text, names)
+	traceable := procfs.TraceableAmong(ar.text, names)
 	d := &discovery{vmlinuxRaw: vmlinuxRaw, caps: caps}
 	if unseen != nil {
 		d.unseenMods, d.unseenModFuncs = unseenModuleFuncs(ar.text, unseen, cfg.AllKmods)

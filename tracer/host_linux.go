@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // Errors of the preflight checks, for the CLI to recognise.
@@ -25,7 +26,7 @@ var (
 	// ErrNoBTF: the kernel exposes no BTF (CONFIG_DEBUG_INFO_BTF).
 	ErrNoBTF = errors.New("kernel without BTF: /sys/kernel/btf/vmlinux is missing (CONFIG_DEBUG_INFO_BTF=y needed)")
 	// ErrKallsymsHidden: /proc/kallsyms shows zero addresses.
-	ErrKallsymsHidden = errors.New("/proc/kallsyms addresses read as zero: run as root or lower kernel.kptr_restrict")
+	ErrKallsymsHidden = procfs.ErrKallsymsHidden
 )
 
 const (
@@ -59,19 +60,11 @@ func checkBTF() error {
 	return nil
 }
 
-// Paths of the procfs and tracefs files read at startup.
-const kallsymsPath = "/proc/kallsyms"
-
-var availPaths = []string{
-	"/sys/kernel/tracing/available_filter_functions",
-	"/sys/kernel/debug/tracing/available_filter_functions",
-}
-
 // addBPFKallsyms stores the symbols of BPF code loaded since the kallsyms
 // snapshot (known: the addresses of BPF symbols it had) as another kallsyms
 // section.
 func addBPFKallsyms(w *format.Writer, known map[uint64]bool) error {
-	f, err := os.Open("/proc/kallsyms")
+	f, err := os.Open(procfs.KallsymsPath)
 	if err != nil {
 		return fmt.Errorf("read kallsyms: %w", err)
 	}
@@ -91,7 +84,7 @@ func addBPFKallsyms(w *format.Writer, known map[uint64]bool) error {
 
 // textResult is a text file read by [readTextAsync].
 type textResult struct {
-	text *lineText
+	text *procfs.Text
 	took time.Duration
 	err  error
 }
@@ -102,7 +95,7 @@ func readTextAsync(paths ...string) <-chan textResult {
 	ch := make(chan textResult, 1)
 	go func() {
 		t := time.Now()
-		text, err := readTextFile(paths)
+		text, err := procfs.ReadFirst(paths...)
 		ch <- textResult{text, time.Since(t), err}
 	}()
 	return ch
@@ -111,7 +104,7 @@ func readTextAsync(paths ...string) <-chan textResult {
 // kallsymsResult is /proc/kallsyms read and checked by
 // [readKallsymsAsync].
 type kallsymsResult struct {
-	syms *kallsymsText
+	syms *procfs.Kallsyms
 	took time.Duration
 	err  error
 }
@@ -122,36 +115,15 @@ func readKallsymsAsync() <-chan kallsymsResult {
 	ch := make(chan kallsymsResult, 1)
 	go func() {
 		t := time.Now()
-		text, err := readTextFile([]string{kallsymsPath})
+		text, err := procfs.ReadFirst(procfs.KallsymsPath)
 		if err != nil {
 			ch <- kallsymsResult{err: fmt.Errorf("read kallsyms: %w", err), took: time.Since(t)}
 			return
 		}
-		syms, err := checkKallsyms(text)
+		syms, err := procfs.CheckKallsyms(text)
 		ch <- kallsymsResult{syms, time.Since(t), err}
 	}()
 	return ch
-}
-
-func readTextFile(paths []string) (*lineText, error) {
-	var firstErr error
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			// A refusal says more than a missing mount point.
-			if firstErr == nil || errors.Is(firstErr, fs.ErrNotExist) && !errors.Is(err, fs.ErrNotExist) {
-				firstErr = err
-			}
-			continue
-		}
-		defer f.Close()
-		text, err := readLineText(f, textChunkSize)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, err)
-		}
-		return text, nil
-	}
-	return nil, firstErr
 }
 
 // lockdownPath is the kernel lockdown state ("none [integrity]

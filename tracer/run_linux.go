@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // ErrNoFunctions: no kernel function matched the selection.
@@ -64,7 +65,7 @@ type session struct {
 
 	// discoverHost
 	disc    *discovery
-	ksyms   *kallsymsText
+	ksyms   *procfs.Kallsyms
 	hdr     format.Header
 	ifs     []format.Interface
 	nss     []format.Netns

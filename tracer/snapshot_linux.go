@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // openCapture starts the capture in out: its header. With rotation or the
@@ -55,8 +56,8 @@ func (s *session) snapshot() error {
 // memory at a time) and the interfaces. kallsyms goes first: its text is
 // let go of as it is stored, before the BTF's compression buffers are
 // needed.
-func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, ksyms *kallsymsText, addrs map[string]uint64, bpfSyms map[uint64]bool, ifs []format.Interface, nss []format.Netns, clock *phaseClock) error {
-	err := ksyms.emit(addrs, func(syms []format.Symbol) error {
+func writeSnapshots(w *format.Writer, vmlinuxRaw []byte, modules []string, ksyms *procfs.Kallsyms, addrs map[string]uint64, bpfSyms map[uint64]bool, ifs []format.Interface, nss []format.Netns, clock *phaseClock) error {
+	err := ksyms.Emit(addrs, func(syms []format.Symbol) error {
 		for _, sym := range syms {
 			if sym.Module == "bpf" {
 				bpfSyms[sym.Addr] = true

@@ -1,4 +1,4 @@
-package tracer
+package procfs
 
 import (
 	"bytes"
@@ -23,11 +23,11 @@ func mustReadFile(tb testing.TB, path string) []byte {
 	return b
 }
 
-func mustLineText(tb testing.TB, b []byte, chunk int) *lineText {
+func mustLineText(tb testing.TB, b []byte, chunk int) *Text {
 	tb.Helper()
-	t, err := readLineText(bytes.NewReader(b), chunk)
+	t, err := ReadText(bytes.NewReader(b), chunk)
 	if err != nil {
-		tb.Fatalf("readLineText: %v", err)
+		tb.Fatalf("ReadText: %v", err)
 	}
 	return t
 }
@@ -48,7 +48,7 @@ func TestReadLineText(t *testing.T) {
 		{name: "line moved whole", in: "ab\ncdefg\nh\n", chunk: 8, want: []string{"ab\n", "cdefg\nh\n"}},
 		{name: "one byte reads", in: "ab\ncdefg\nh\n", chunk: 8, oneByte: true, want: []string{"ab\n", "cdefg\nh\n"}},
 		{name: "exact fit", in: "abcdefg\n", chunk: 8, want: []string{"abcdefg\n"}},
-		{name: "line too long", in: "abcdefgh\n", chunk: 8, wantErr: errLineTooLong},
+		{name: "line too long", in: "abcdefgh\n", chunk: 8, wantErr: ErrLineTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,7 +57,7 @@ func TestReadLineText(t *testing.T) {
 			if tt.oneByte {
 				rd = iotest.OneByteReader(r)
 			}
-			got, err := readLineText(rd, tt.chunk)
+			got, err := ReadText(rd, tt.chunk)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("error %v, want %v", err, tt.wantErr)
 			}
@@ -82,13 +82,13 @@ func TestParseKallsymsLine(t *testing.T) {
 	tests := []struct {
 		name   string
 		line   string
-		want   kallsymsLine
+		want   KallsymsLine
 		wantOK bool
 		err    string // substring of the error, "" = none
 	}{
-		{name: "vmlinux", line: "ffffffff81001400 T ip_rcv", want: kallsymsLine{Addr: 0xffffffff81001400, Type: 'T', Name: []byte("ip_rcv")}, wantOK: true},
-		{name: "module after a tab", line: "ffffffffc0300000 t veth_xmit\t[veth]", want: kallsymsLine{Addr: 0xffffffffc0300000, Type: 't', Name: []byte("veth_xmit"), Module: []byte("veth")}, wantOK: true},
-		{name: "hidden address", line: "0000000000000000 T ip_rcv", want: kallsymsLine{Type: 'T', Name: []byte("ip_rcv")}, wantOK: true},
+		{name: "vmlinux", line: "ffffffff81001400 T ip_rcv", want: KallsymsLine{Addr: 0xffffffff81001400, Type: 'T', Name: []byte("ip_rcv")}, wantOK: true},
+		{name: "module after a tab", line: "ffffffffc0300000 t veth_xmit\t[veth]", want: KallsymsLine{Addr: 0xffffffffc0300000, Type: 't', Name: []byte("veth_xmit"), Module: []byte("veth")}, wantOK: true},
+		{name: "hidden address", line: "0000000000000000 T ip_rcv", want: KallsymsLine{Type: 'T', Name: []byte("ip_rcv")}, wantOK: true},
 		{name: "blank", line: "", wantOK: false},
 		{name: "spaces only", line: "   ", wantOK: false},
 		{name: "two fields", line: "ffffffff81001400 T", err: "want \"addr type name [module]\""},
@@ -101,7 +101,7 @@ func TestParseKallsymsLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok, err := parseKallsymsLine([]byte(tt.line))
+			got, ok, err := ParseKallsymsLine([]byte(tt.line))
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want one containing %q", err, tt.err)
@@ -121,17 +121,17 @@ func TestParseKallsymsLine(t *testing.T) {
 	}
 }
 
-// TestKallsymsEmit checks the chunked parser against format.ParseKallsyms
+// TestKallsymsEmit checks the chunked parser against ParseKallsyms
 // and the address lookup.
 func TestKallsymsEmit(t *testing.T) {
 	raw := mustReadFile(t, "testdata/kallsyms")
-	want, err := format.ParseKallsyms(bytes.NewReader(raw))
+	want, err := ParseKallsyms(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, chunk := range []int{64, 100, 4096} {
 		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) {
-			k, err := checkKallsyms(mustLineText(t, raw, chunk))
+			k, err := CheckKallsyms(mustLineText(t, raw, chunk))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +141,7 @@ func TestKallsymsEmit(t *testing.T) {
 			addrs := map[string]uint64{"ip_rcv": 0, "veth_poll": 0, "nf_hook_slow": 0, "absent": 0}
 			var got []format.Symbol
 			calls, chunks := 0, len(k.text.chunks)
-			err = k.emit(addrs, func(s []format.Symbol) error {
+			err = k.Emit(addrs, func(s []format.Symbol) error {
 				calls++
 				got = append(got, s...)
 				return nil
@@ -176,7 +176,7 @@ func TestCheckKallsymsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := checkKallsyms(mustLineText(t, []byte(tt.in), 64))
+			_, err := CheckKallsyms(mustLineText(t, []byte(tt.in), 64))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -195,63 +195,23 @@ func TestTraceableAmong(t *testing.T) {
 	tests := []struct {
 		name  string
 		names []string
-		want  traceSet
+		want  TraceSet
 	}{
-		{name: "none", want: traceSet{}},
+		{name: "none", want: TraceSet{}},
 		{name: "some", names: []string{"ip_rcv", "fifth", "fourth", "with_addr"},
-			want: traceSet{"ip_rcv": {""}, "fifth": {"dummy"}, "with_addr": {""}}},
-		{name: "placeholder never", names: []string{"__ftrace_invalid_address___64"}, want: traceSet{}},
+			want: TraceSet{"ip_rcv": {""}, "fifth": {"dummy"}, "with_addr": {""}}},
+		{name: "placeholder never", names: []string{"__ftrace_invalid_address___64"}, want: TraceSet{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := traceableAmong(text, tt.names)
+			got := TraceableAmong(text, tt.names)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("traceableAmong (-want +got):\n%s", diff)
+				t.Errorf("TraceableAmong (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestStatusKB(t *testing.T) {
-	status := "Name:\tpwru-record\nVmPeak:\t 1234 kB\nVmHWM:\t   81300 kB\nVmRSS:\t   60000 kB\nThreads:\t7\nBad:\t12 MB\n"
-	tests := []struct {
-		key  string
-		want int64
-	}{
-		{"VmHWM", 81300},
-		{"VmRSS", 60000},
-		{"VmPeak", 1234},
-		{"Threads", 0}, // no unit
-		{"Bad", 0},
-		{"VmSwap", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.key, func(t *testing.T) {
-			if got := statusKB([]byte(status), tt.key); got != tt.want {
-				t.Errorf("statusKB(%s) = %d, want %d", tt.key, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestPhases(t *testing.T) {
-	ps := Phases{
-		{Name: "read kallsyms", Took: 900_000_000, Concurrent: true},
-		{Name: "discovery", Took: 1_200_000_000, Memory: Memory{RSS: 30 << 20, Anon: 20 << 20, Go: 18 << 20, Peak: 41 << 20}},
-		{Name: "load", Took: 300_000_000, Memory: Memory{RSS: 35 << 20, Anon: 25 << 20, Go: 22 << 20, Peak: 41 << 20}},
-	}
-	if got, want := ps.String(), "discovery 1.2s (read kallsyms 900ms concurrently), load 300ms"; got != want {
-		t.Errorf("String() = %q, want %q", got, want)
-	}
-	if got, want := ps.MemoryString(), "discovery 30.0/20.0/18.0/41.0, load 35.0/25.0/22.0/41.0"; got != want {
-		t.Errorf("MemoryString() = %q, want %q", got, want)
-	}
-	if got, want := ps.Total(), ps.Took("discovery")+ps.Took("load"); got != want {
-		t.Errorf("Total() = %v, want %v", got, want)
-	}
-}
-
-// synthKallsyms makes n lines shaped like /proc/kallsyms.
 func synthKallsyms(n int) []byte {
 	var b bytes.Buffer
 	for i := range n {
@@ -265,7 +225,7 @@ func synthKallsyms(n int) []byte {
 }
 
 // BenchmarkKallsyms compares the chunked parser (check, then emit in
-// batches) with format.ParseKallsyms on the same text.
+// batches) with ParseKallsyms on the same text.
 func BenchmarkKallsyms(b *testing.B) {
 	const lines = 100000
 	raw := synthKallsyms(lines)
@@ -274,21 +234,21 @@ func BenchmarkKallsyms(b *testing.B) {
 		b.SetBytes(int64(len(raw)))
 		addrs := map[string]uint64{"some_kernel_function_500": 0}
 		for b.Loop() {
-			k, err := checkKallsyms(mustLineText(b, raw, textChunkSize))
+			k, err := CheckKallsyms(mustLineText(b, raw, ChunkSize))
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := k.emit(addrs, func([]format.Symbol) error { return nil }); err != nil {
+			if err := k.Emit(addrs, func([]format.Symbol) error { return nil }); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 	})
-	b.Run("format.ParseKallsyms", func(b *testing.B) {
+	b.Run("ParseKallsyms", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(raw)))
 		for b.Loop() {
-			if _, err := format.ParseKallsyms(bytes.NewReader(raw)); err != nil {
+			if _, err := ParseKallsyms(bytes.NewReader(raw)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -316,15 +276,15 @@ func BenchmarkAvailableFilterFunctions(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(raw)))
 		for b.Loop() {
-			traceableAmong(mustLineText(b, raw, textChunkSize), names)
+			TraceableAmong(mustLineText(b, raw, ChunkSize), names)
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 	})
-	b.Run("parseAvailableFilterFunctions", func(b *testing.B) {
+	b.Run("ParseAvailableFilterFunctions", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(raw)))
 		for b.Loop() {
-			if _, err := parseAvailableFilterFunctions(bytes.NewReader(raw)); err != nil {
+			if _, err := ParseAvailableFilterFunctions(bytes.NewReader(raw)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -332,34 +292,34 @@ func BenchmarkAvailableFilterFunctions(b *testing.B) {
 	})
 }
 
-// FuzzKallsyms: the chunked parser accepts what format.ParseKallsyms
+// FuzzKallsyms: the chunked parser accepts what ParseKallsyms
 // accepts (when some address is non-zero) and yields the same symbols.
 func FuzzKallsyms(f *testing.F) {
 	f.Add(mustReadFile(f, "testdata/kallsyms"), 64)
 	f.Add([]byte("ffffffff81000000 T a\n\n0 t b\t[m]\n"), 16)
 	f.Fuzz(func(t *testing.T, b []byte, chunk int) {
 		chunk = 16 + abs(chunk)%4096
-		text, err := readLineText(bytes.NewReader(b), chunk)
+		text, err := ReadText(bytes.NewReader(b), chunk)
 		if err != nil {
 			return // a line longer than the chunk
 		}
-		want, wantErr := format.ParseKallsyms(bytes.NewReader(b))
-		k, err := checkKallsyms(text)
+		want, wantErr := ParseKallsyms(bytes.NewReader(b))
+		k, err := CheckKallsyms(text)
 		if err != nil {
 			if wantErr == nil && !errors.Is(err, ErrKallsymsHidden) {
-				t.Fatalf("chunked parser: %v; format.ParseKallsyms accepts it", err)
+				t.Fatalf("chunked parser: %v; ParseKallsyms accepts it", err)
 			}
 			return
 		}
 		if wantErr != nil {
-			t.Fatalf("chunked parser accepts what format.ParseKallsyms rejects: %v", wantErr)
+			t.Fatalf("chunked parser accepts what ParseKallsyms rejects: %v", wantErr)
 		}
 		var got []format.Symbol
-		if err := k.emit(map[string]uint64{}, func(s []format.Symbol) error { got = append(got, s...); return nil }); err != nil {
+		if err := k.Emit(map[string]uint64{}, func(s []format.Symbol) error { got = append(got, s...); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("symbols (-format +chunked):\n%s", diff)
+			t.Errorf("symbols (-whole +chunked):\n%s", diff)
 		}
 	})
 }
@@ -369,7 +329,7 @@ func FuzzKallsyms(f *testing.F) {
 func FuzzAvailableFilterFunctions(f *testing.F) {
 	f.Add(mustReadFile(f, "testdata/available_filter_functions"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		full, err := parseAvailableFilterFunctions(bytes.NewReader(b))
+		full, err := ParseAvailableFilterFunctions(bytes.NewReader(b))
 		if err != nil {
 			return
 		}
@@ -377,9 +337,9 @@ func FuzzAvailableFilterFunctions(f *testing.F) {
 		for n := range full {
 			names = append(names, n)
 		}
-		got := traceableAmong(mustLineText(t, b, textChunkSize), names)
+		got := TraceableAmong(mustLineText(t, b, ChunkSize), names)
 		if diff := cmp.Diff(full, got); diff != "" {
-			t.Errorf("traceableAmong (-full +among):\n%s", diff)
+			t.Errorf("TraceableAmong (-full +among):\n%s", diff)
 		}
 	})
 }
@@ -389,4 +349,52 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+func TestParseKallsyms(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []format.Symbol
+		wantErr string
+	}{
+		{
+			name: "vmlinux and modules",
+			in: "ffffffff81000000 T _stext\n" +
+				"ffffffff81a0b1c0 t ip_rcv_core\n" +
+				"\n" +
+				"ffffffffc0a01000 t br_handle_frame\t[bridge]\n",
+			want: []format.Symbol{
+				{Addr: 0xffffffff81000000, Type: 'T', Name: "_stext"},
+				{Addr: 0xffffffff81a0b1c0, Type: 't', Name: "ip_rcv_core"},
+				{Addr: 0xffffffffc0a01000, Type: 't', Name: "br_handle_frame", Module: "bridge"},
+			},
+		},
+		{name: "bad address", in: "xyz T foo\n", wantErr: "line 1: bad address"},
+		{name: "missing name", in: "ffffffff81000000 T\n", wantErr: "line 1"},
+		{name: "bad module", in: "ffffffff81000000 T foo bridge\n", wantErr: "bad module"},
+		{name: "long type", in: "ffffffff81000000 TT foo\n", wantErr: "line 1"},
+		// Only spaces and tabs separate fields: a carriage return is not
+		// a blank line (the recorder's parser agrees, FuzzKallsyms).
+		{name: "carriage return", in: "\r", wantErr: "line 1: want"},
+		{name: "crlf", in: "ffffffff81000000 T foo\r\n", want: []format.Symbol{{Addr: 0xffffffff81000000, Type: 'T', Name: "foo\r"}}},
+		{name: "no final newline", in: "ffffffff81000000 T foo", want: []format.Symbol{{Addr: 0xffffffff81000000, Type: 'T', Name: "foo"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseKallsyms(strings.NewReader(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
 }

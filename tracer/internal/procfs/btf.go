@@ -1,4 +1,4 @@
-package tracer
+package procfs
 
 import (
 	"bytes"
@@ -39,12 +39,31 @@ const (
 
 const btfMagic = 0xeB9F
 
-// errBadBTF is wrapped by errors about BTF blobs the scan cannot read.
-var errBadBTF = errors.New("malformed BTF")
+// ErrBadBTF is wrapped by errors about BTF blobs the scan cannot read.
+var ErrBadBTF = errors.New("malformed BTF")
 
-// rawBTF is the little of a BTF blob the function scan needs.
-type rawBTF struct {
-	base    *rawBTF
+// MaxSKBArg is the last argument position probed for a struct sk_buff *.
+const MaxSKBArg = 5
+
+// Func is a kernel function the recorder can attach to.
+type Func struct {
+	Name   string
+	Module string // "" = vmlinux
+	SKBArg int    // 1-based position of the struct sk_buff * argument; 0 = none
+}
+
+// String returns "name" or "name [module]".
+func (f Func) String() string {
+	if f.Module == "" {
+		return f.Name
+	}
+	return f.Name + " [" + f.Module + "]"
+}
+
+// BTF is the little of a BTF blob the function scan needs. It is
+// immutable once parsed.
+type BTF struct {
+	base    *BTF
 	firstID uint32 // ID of types[0]
 	types   []rawType
 	params  []uint32 // parameter type IDs of all FUNC_PROTOs, see rawType.params
@@ -56,15 +75,16 @@ type rawType struct {
 	kind    uint8
 	nameOff uint32
 	ref     uint32 // size_or_type
-	params  uint32 // FUNC_PROTO: index into rawBTF.params
+	params  uint32 // FUNC_PROTO: index into BTF.params
 	vlen    uint16
 }
 
-// parseRawBTF reads a BTF blob; base is the vmlinux BTF for a module's
+// ParseBTF reads a BTF blob (the contents of /sys/kernel/btf/vmlinux or
+// of a module's file there); base is the vmlinux BTF for a module's
 // split BTF, nil otherwise.
-func parseRawBTF(b []byte, base *rawBTF) (*rawBTF, error) {
-	bad := func(format string, args ...any) (*rawBTF, error) {
-		return nil, fmt.Errorf("parse BTF: "+format+": %w", append(args, errBadBTF)...)
+func ParseBTF(b []byte, base *BTF) (*BTF, error) {
+	bad := func(format string, args ...any) (*BTF, error) {
+		return nil, fmt.Errorf("parse BTF: "+format+": %w", append(args, ErrBadBTF)...)
 	}
 	if len(b) < 24 {
 		return bad("%d bytes, header needs 24", len(b))
@@ -79,7 +99,7 @@ func parseRawBTF(b []byte, base *rawBTF) (*rawBTF, error) {
 	if hdrLen < 24 || hdrLen+typeOff+typeLen > uint64(len(b)) || hdrLen+strOff+strLen > uint64(len(b)) {
 		return bad("sections beyond the %d-byte blob", len(b))
 	}
-	r := &rawBTF{base: base, firstID: 1, strs: b[hdrLen+strOff : hdrLen+strOff+strLen]}
+	r := &BTF{base: base, firstID: 1, strs: b[hdrLen+strOff : hdrLen+strOff+strLen]}
 	if base != nil {
 		r.firstID = base.firstID + uint32(len(base.types))
 		r.strBase = base.strBase + uint32(len(base.strs))
@@ -111,12 +131,12 @@ func parseRawBTF(b []byte, base *rawBTF) (*rawBTF, error) {
 // walk checks the type section t and counts its types and FUNC_PROTO
 // parameters, calling fn (if not nil) with each type and its trailing
 // data.
-func (r *rawBTF) walk(t []byte, fn func(rt rawType, extra []byte)) (types, params int, err error) {
+func (r *BTF) walk(t []byte, fn func(rt rawType, extra []byte)) (types, params int, err error) {
 	le := binary.LittleEndian
 	for len(t) > 0 {
 		id := r.firstID + uint32(types)
 		if len(t) < 12 {
-			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, errBadBTF)
+			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, ErrBadBTF)
 		}
 		info := le.Uint32(t[4:])
 		rt := rawType{
@@ -143,10 +163,10 @@ func (r *rawBTF) walk(t []byte, fn func(rt rawType, extra []byte)) (types, param
 			extra = 8 * vlen
 			params += vlen
 		default:
-			return 0, 0, fmt.Errorf("parse BTF: type %d has unknown kind %d: %w", id, rt.kind, errBadBTF)
+			return 0, 0, fmt.Errorf("parse BTF: type %d has unknown kind %d: %w", id, rt.kind, ErrBadBTF)
 		}
 		if len(t) < extra {
-			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, errBadBTF)
+			return 0, 0, fmt.Errorf("parse BTF: type %d truncated: %w", id, ErrBadBTF)
 		}
 		if fn != nil {
 			fn(rt, t[:extra])
@@ -158,7 +178,7 @@ func (r *rawBTF) walk(t []byte, fn func(rt rawType, extra []byte)) (types, param
 }
 
 // typ returns the type with id, looking into the base for low IDs.
-func (r *rawBTF) typ(id uint32) (*rawType, *rawBTF, bool) {
+func (r *BTF) typ(id uint32) (*rawType, *BTF, bool) {
 	for b := r; b != nil; b = b.base {
 		if id >= b.firstID {
 			i := id - b.firstID
@@ -173,7 +193,7 @@ func (r *rawBTF) typ(id uint32) (*rawType, *rawBTF, bool) {
 
 // nameBytes returns the string at off, a sub-slice of the string
 // section (nil if off is out of range).
-func (r *rawBTF) nameBytes(off uint32) []byte {
+func (r *BTF) nameBytes(off uint32) []byte {
 	for b := r; b != nil; b = b.base {
 		if off >= b.strBase {
 			o := off - b.strBase
@@ -191,7 +211,7 @@ func (r *rawBTF) nameBytes(off uint32) []byte {
 }
 
 // skipMods follows typedefs and qualifiers.
-func (r *rawBTF) skipMods(id uint32) (*rawType, bool) {
+func (r *BTF) skipMods(id uint32) (*rawType, bool) {
 	for range 32 {
 		t, _, ok := r.typ(id)
 		if !ok {
@@ -207,7 +227,7 @@ func (r *rawBTF) skipMods(id uint32) (*rawType, bool) {
 	return nil, false
 }
 
-func (r *rawBTF) isSKBPointer(id uint32) bool {
+func (r *BTF) isSKBPointer(id uint32) bool {
 	p, ok := r.skipMods(id)
 	if !ok || p.kind != btfKindPtr {
 		return false
@@ -216,10 +236,10 @@ func (r *rawBTF) isSKBPointer(id uint32) bool {
 	return ok && s.kind == btfKindStruct && string(r.nameBytes(s.nameOff)) == "sk_buff"
 }
 
-// funcs lists the functions r itself defines (not its base's): with skb
-// true those with a struct sk_buff * in argument 1..maxSKBArg, otherwise
+// Funcs lists the functions r itself defines (not its base's): with skb
+// true those with a struct sk_buff * in argument 1..MaxSKBArg, otherwise
 // those without. Sorted by name, each name once.
-func (r *rawBTF) funcs(module string, skb bool) []Func {
+func (r *BTF) Funcs(module string, skb bool) []Func {
 	seen := make(map[string]bool)
 	var out []Func
 	for i := range r.types {
@@ -233,7 +253,7 @@ func (r *rawBTF) funcs(module string, skb bool) []Func {
 		}
 		pos := 0
 		_, owner, _ := r.typ(t.ref)
-		for k := 0; k < int(proto.vlen) && k < maxSKBArg; k++ {
+		for k := 0; k < int(proto.vlen) && k < MaxSKBArg; k++ {
 			if r.isSKBPointer(owner.params[int(proto.params)+k]) {
 				pos = k + 1
 				break
@@ -254,29 +274,10 @@ func (r *rawBTF) funcs(module string, skb bool) []Func {
 	return out
 }
 
-// funcsFromRawBTF is [funcsFromBTF] on a raw BTF blob (the contents of
-// /sys/kernel/btf/vmlinux or of a module's file there, which is split BTF
-// on top of baseRaw). It reads the blob in one pass and decodes only what
-// the search needs.
-func funcsFromRawBTF(raw, baseRaw []byte, module string, skb bool) ([]Func, error) {
-	var base *rawBTF
-	if baseRaw != nil {
-		var err error
-		if base, err = parseRawBTF(baseRaw, nil); err != nil {
-			return nil, fmt.Errorf("base: %w", err)
-		}
-	}
-	r, err := parseRawBTF(raw, base)
-	if err != nil {
-		return nil, err
-	}
-	return r.funcs(module, skb), nil
-}
-
-// tracepointArgs returns the number of arguments the raw tracepoint tp
+// TracepointArgs returns the number of arguments the raw tracepoint tp
 // passes (its BTF prototype btf_trace_<tp> is a pointer to a function of
 // void *ctx and them), false when r has no such prototype.
-func (r *rawBTF) tracepointArgs(tp string) (int, bool) {
+func (r *BTF) TracepointArgs(tp string) (int, bool) {
 	want := "btf_trace_" + tp
 	for i := range r.types {
 		t := &r.types[i]
@@ -294,4 +295,32 @@ func (r *rawBTF) tracepointArgs(tp string) (int, bool) {
 		return int(fp.vlen) - 1, true
 	}
 	return 0, false
+}
+
+// EachFunc calls fn for every function r itself defines (not its
+// base's) whose type is a function prototype, with its name (valid during
+// the call only) and the type IDs of its parameters.
+func (r *BTF) EachFunc(fn func(name []byte, params []uint32)) {
+	for i := range r.types {
+		t := &r.types[i]
+		if t.kind != btfKindFunc {
+			continue
+		}
+		proto, owner, ok := r.typ(t.ref)
+		if !ok || proto.kind != btfKindFuncProto {
+			continue
+		}
+		p := int(proto.params)
+		fn(r.nameBytes(t.nameOff), owner.params[p:p+int(proto.vlen)])
+	}
+}
+
+// IsPointerTo says whether type id is a pointer to the struct name.
+func (r *BTF) IsPointerTo(id uint32, name string) bool {
+	p, ok := r.skipMods(id)
+	if !ok || p.kind != btfKindPtr {
+		return false
+	}
+	s, ok := r.skipMods(p.ref)
+	return ok && s.kind == btfKindStruct && string(r.nameBytes(s.nameOff)) == name
 }
