@@ -61,6 +61,7 @@ char __license[] SEC("license") = "GPL";
 #define F_TRACKED (1 << 3)
 #define F_XDP (1 << 4)
 #define F_NON_SKB (1 << 5)
+#define F_TRIGGER (1 << 6) // the packet matches --trigger-pcap
 
 // payload_flags bits.
 #define PAYLOAD_L3 (1 << 0)
@@ -159,6 +160,7 @@ struct config {
 	u8 filter_tunnel;
 	u8 filter_skb_expr;
 	u8 filter_xdp_expr;
+	u8 trigger_pcap; // --trigger-pcap: flag (F_TRIGGER) the events whose packet matches
 	u8 payload_every;
 	u8 track_skb;
 	u8 track_stackid;
@@ -375,6 +377,17 @@ static __noinline bool filter_pcap_tunnel_l3(void *data, void *data_end)
 	PLACEHOLDER_BODY(data, data_end)
 }
 
+// The flight recorder's --trigger-pcap: it flags events, it filters none.
+static __noinline bool trigger_pcap_l2(void *data, void *data_end)
+{
+	PLACEHOLDER_BODY(data, data_end)
+}
+
+static __noinline bool trigger_pcap_l3(void *data, void *data_end)
+{
+	PLACEHOLDER_BODY(data, data_end)
+}
+
 static __noinline bool filter_skb_expr(struct sk_buff *skb)
 {
 	PLACEHOLDER_BODY(skb, skb)
@@ -447,6 +460,16 @@ static __always_inline bool run_pcap(struct skb_data *d)
 	if (d->l3)
 		return filter_pcap_l3(d->start, end);
 	return filter_pcap_l2(d->start, end);
+}
+
+static __always_inline bool run_trigger_pcap(struct skb_data *d)
+{
+	u32 n = d->linear < PCAP_BOUND ? d->linear : PCAP_BOUND;
+	void *end = d->start + n;
+
+	if (d->l3)
+		return trigger_pcap_l3(d->start, end);
+	return trigger_pcap_l2(d->start, end);
 }
 
 #define VXLAN_PORT 4789
@@ -1068,8 +1091,10 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	}
 
 	// A tracked skb skipped the filters: locate its packet now.
-	if (CFG.snaplen && !have_data)
+	if ((CFG.snaplen || CFG.trigger_pcap) && !have_data)
 		have_data = skb_locate(k, &d);
+	if (CFG.trigger_pcap && have_data && run_trigger_pcap(&d))
+		s->ev.flags |= F_TRIGGER;
 	if (CFG.snaplen && have_data) {
 		if (CFG.payload_every) {
 			pos = put_payload(s, pos, &d);
@@ -1486,6 +1511,9 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 		return 0;
 
 	fill_common(&s->ev, probe_id, flags | F_XDP);
+	if (CFG.trigger_pcap &&
+	    trigger_pcap_l2(data, data + (len < PCAP_BOUND ? len : PCAP_BOUND)))
+		s->ev.flags |= F_TRIGGER;
 	s->ev.skb = (u64)xdp;
 	s->ev.retval = retval;
 	s->ev.len = len;

@@ -52,6 +52,7 @@ type PwruConfig struct {
 	FilterTunnel       uint8
 	FilterSkbExpr      uint8
 	FilterXdpExpr      uint8
+	TriggerPcap        uint8
 	PayloadEvery       uint8
 	TrackSkb           uint8
 	TrackStackid       uint8
@@ -67,7 +68,7 @@ type PwruConfig struct {
 	TrackNonSkb        uint8
 	NoAttachCookie     uint8
 	NoDropReason       uint8
-	_                  [2]byte
+	_                  [1]byte
 	Ncpus              uint32
 	Meta               [8]struct {
 		_        structs.HostLayout

@@ -99,7 +99,7 @@ func (s *session) discoverHost() error {
 		s.addrs[f.Name] = 0
 	}
 	if s.flight() && cfg.TriggerDrop {
-		if s.reasons, s.notDropped, err = dropTriggerReasons(s.cache, cfg.TriggerReasons); err != nil {
+		if s.reasons, s.notDropped, err = dropTriggerReasons(s.cache, cfg.TriggerReasons, disc.caps.dropReason); err != nil {
 			return err
 		}
 	}

@@ -31,9 +31,13 @@ func (s *session) drain(ctx context.Context) error {
 			ProbesFailed: uint32(res.ProbesFailed),
 			Status:       statusEvents(cfg.Progress, res.Probes),
 			RotateSize:   cfg.RotateSize,
+			RotateEvery:  cfg.RotateEvery,
 			NextFile:     s.nextFile,
 			Flight:       s.fo,
 		},
+	}
+	if s.nextFile != nil || s.fo != nil {
+		s.dr.dec.carry = newPayloadCarry(freeing, defaultCarryBytes)
 	}
 	st, err := s.dr.run(ctx)
 	res.Stats = st

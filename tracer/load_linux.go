@@ -95,6 +95,7 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	kc.FilterTunnel = b2u(cfg.TunnelPcapL2 != "" || cfg.TunnelPcapL3 != "")
 	kc.FilterSkbExpr = b2u(cfg.SKBExpr != "")
 	kc.FilterXdpExpr = b2u(cfg.XDPExpr != "")
+	kc.TriggerPcap = b2u(cfg.TriggerPcap != "")
 	kc.PayloadEvery = b2u(cfg.PayloadEvery)
 	kc.TrackSkb = b2u(cfg.TrackSKB)
 	kc.TrackStackid = b2u(cfg.TrackSKBByStackID)

@@ -16,7 +16,7 @@ import (
 // flight recorder the first file's bytes up to the first event are kept
 // too, to start the next files with.
 func (s *session) openCapture(out io.Writer) error {
-	if s.cfg.RotateSize > 0 || s.flight() {
+	if s.cfg.RotateSize > 0 || s.cfg.RotateEvery > 0 || s.flight() {
 		s.prefix = new(bytes.Buffer)
 		out = &teeWriter{w: out, tee: s.prefix}
 	}
