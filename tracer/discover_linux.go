@@ -65,8 +65,8 @@ func (s *session) discoverHost() error {
 	}
 	s.hdr = cfg.header(hdr)
 	s.hdr.KernelLacks = disc.caps.lacks()
-	var refs []netnsRef
-	s.ifs, s.nss, refs = snapshotInterfaces()
+	var refs []procfs.NetnsRef
+	s.ifs, s.nss, refs = procfs.Interfaces()
 	if cfg.FilterIfname != "" {
 		if s.ifindex, err = resolveIfname(s.ifs, refs, cfg.FilterNetns, cfg.FilterIfname); err != nil {
 			return err

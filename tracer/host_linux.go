@@ -5,14 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/format"
@@ -203,106 +198,11 @@ func monoOffset() (int64, error) {
 	return off, nil
 }
 
-// netnsRef is a way into a network namespace.
-type netnsRef struct {
-	inode uint32
-	name  string // under /run/netns ("" = none)
-	path  string
-}
-
-// listNetns finds the network namespaces in reach: the named ones under
-// /run/netns (and /var/run/netns) and those of every process.
-func listNetns() []netnsRef {
-	seen := make(map[uint32]int)
-	var out []netnsRef
-	add := func(path, name string) {
-		var st unix.Stat_t
-		if err := unix.Stat(path, &st); err != nil {
-			return
-		}
-		ino := uint32(st.Ino)
-		if i, ok := seen[ino]; ok {
-			if out[i].name == "" && name != "" {
-				out[i].name = name
-			}
-			return
-		}
-		seen[ino] = len(out)
-		out = append(out, netnsRef{inode: ino, name: name, path: path})
-	}
-	add("/proc/self/ns/net", "")
-	for _, dir := range []string{"/run/netns", "/var/run/netns"} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			add(filepath.Join(dir, e.Name()), e.Name())
-		}
-	}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
-		}
-		add(filepath.Join("/proc", p.Name(), "ns/net"), "")
-	}
-	return out
-}
-
-// snapshotInterfaces lists the links of every network namespace in reach.
-// Namespaces that cannot be entered are skipped.
-func snapshotInterfaces() ([]format.Interface, []format.Netns, []netnsRef) {
-	refs := listNetns()
-	var ifs []format.Interface
-	var nss []format.Netns
-	for _, r := range refs {
-		links, err := linksIn(r.path)
-		if err != nil {
-			continue
-		}
-		nss = append(nss, format.Netns{Inode: r.inode, Name: r.name})
-		for _, l := range links {
-			a := l.Attrs()
-			ifs = append(ifs, format.Interface{
-				Netns:   r.inode,
-				Ifindex: uint32(a.Index),
-				Name:    a.Name,
-				MAC:     append([]byte(nil), a.HardwareAddr...),
-				MTU:     uint32(a.MTU),
-				Kind:    l.Type(),
-			})
-		}
-	}
-	sort.Slice(ifs, func(i, j int) bool {
-		if ifs[i].Netns != ifs[j].Netns {
-			return ifs[i].Netns < ifs[j].Netns
-		}
-		return ifs[i].Ifindex < ifs[j].Ifindex
-	})
-	return ifs, nss, refs
-}
-
-func linksIn(path string) ([]netlink.Link, error) {
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return nil, fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", path, err)
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("list links in %s: %w", path, err)
-	}
-	return links, nil
-}
-
 // resolveIfname finds the ifindex of name in the netns with inode ino
 // (0 = the recorder's own).
-func resolveIfname(ifs []format.Interface, refs []netnsRef, ino uint32, name string) (uint32, error) {
+func resolveIfname(ifs []format.Interface, refs []procfs.NetnsRef, ino uint32, name string) (uint32, error) {
 	if ino == 0 && len(refs) > 0 {
-		ino = refs[0].inode // /proc/self/ns/net comes first
+		ino = refs[0].Inode // /proc/self/ns/net comes first
 	}
 	for _, i := range ifs {
 		if i.Netns == ino && i.Name == name {
