@@ -70,6 +70,9 @@ func config(c *cli.Context) (*tracer.Config, error) {
 		return nil, fmt.Errorf("--payload: want first or every, got %q", c.String("payload"))
 	}
 	var err error
+	if cfg.Ablate, err = tracer.ParseAblate(c.String("debug-ablate")); err != nil {
+		return nil, fmt.Errorf("--debug-ablate: %w", err)
+	}
 	if cfg.FilterNetns, err = parseNetns(c.String("filter-netns")); err != nil {
 		return nil, err
 	}
