@@ -386,7 +386,7 @@ static __always_inline u64 kprobe_cookie(struct pt_regs *ctx)
 	return *c;
 }
 
-// Filter placeholders. internal/pcapfilter and internal/skbexpr replace the
+// Filter placeholders. internal/bpffilter/pcap and .../skbexpr replace the
 // bodies before load; the defaults match everything. The asm statement
 // keeps the arguments live and the result opaque, so the compiler neither
 // drops parameters nor folds the call away. The probe paths that call them
