@@ -13,8 +13,9 @@ import (
 // mustExtrasCapture writes a capture recorded with
 // --output-skb-metadata metaOption (e.g. 'skb->hash,skb->dev->ifindex'),
 // --output-xdp-metadata xdpOption and tc, XDP and fexit probes: events
-// with metadata, BPF map bytes and return values.
-func mustExtrasCapture(tb testing.TB, metaOption, xdpOption string) *Capture {
+// with metadata, BPF map bytes and return values. Each edit changes the
+// header before it is written.
+func mustExtrasCapture(tb testing.TB, metaOption, xdpOption string, edits ...func(*format.Header)) *Capture {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "extras.pwru")
 	var buf bytes.Buffer
@@ -26,6 +27,9 @@ func mustExtrasCapture(tb testing.TB, metaOption, xdpOption string) *Capture {
 		MonoOffset:    analyzetest.Start().UnixNano() - analyzetest.T0,
 		Options: map[string]string{"output-skb-metadata": metaOption, "output-xdp-metadata": xdpOption,
 			"filter-trace-tc": "true", "filter-trace-xdp": "true"},
+	}
+	for _, edit := range edits {
+		edit(h)
 	}
 	w, err := format.NewWriter(&buf, h, &format.WriterOptions{FlushInterval: -1})
 	if err != nil {

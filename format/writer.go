@@ -160,7 +160,7 @@ func NewWriter(w io.Writer, h *Header, opts *WriterOptions) (*Writer, error) {
 		blobFirst:  1,
 		pktFirst:   1,
 	}
-	if err := wr.write(appendPreamble(nil)); err != nil {
+	if err := wr.write(appendPreamble(nil, h.minorVersion())); err != nil {
 		return nil, fmt.Errorf("write preamble: %w", err)
 	}
 	if err := wr.section(SectionHeader, 0, 0, 0, appendHeader(nil, h)); err != nil {
