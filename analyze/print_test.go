@@ -1,9 +1,10 @@
 package analyze
 
 import (
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
+
 	"bytes"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -87,7 +88,7 @@ func TestInfoGolden(t *testing.T) {
 	if err := Info(&buf, c, &InfoOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "info-basic.golden", []byte(analyzetest.StableInfo(buf.String())))
+	golden(t, "info-basic.golden", []byte(fakecapture.StableInfo(buf.String())))
 }
 
 func TestPcapFilterSelectsSKBs(t *testing.T) {

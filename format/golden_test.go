@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/format")
@@ -20,8 +20,8 @@ const goldenDir = "../testdata/format"
 // goldenStream is the fixed input of the golden capture. Changing it, or
 // the encoding, requires `go test ./format -update` and a review of the
 // diff of golden.txt.
-func goldenStream() *synth.Stream {
-	return synth.Generate(synth.Config{Seed: 2024, SKBs: 12, Probes: 80, Concurrent: 3, PayloadPercent: 50, StackPercent: 30, BlobPercent: 30})
+func goldenStream() *fakecapture.Stream {
+	return fakecapture.Generate(fakecapture.Config{Seed: 2024, SKBs: 12, Probes: 80, Concurrent: 3, PayloadPercent: 50, StackPercent: 30, BlobPercent: 30})
 }
 
 func goldenOptions() *format.WriterOptions {
@@ -92,7 +92,7 @@ func FuzzReader(f *testing.F) {
 	if golden, err := os.ReadFile(filepath.Join(goldenDir, "golden.pwru")); err == nil {
 		f.Add(golden)
 	}
-	tiny := writeStream(f, synth.Generate(synth.Config{Seed: 5, SKBs: 2, Probes: 64, PayloadPercent: 100, StackPercent: 100}),
+	tiny := writeStream(f, fakecapture.Generate(fakecapture.Config{Seed: 5, SKBs: 2, Probes: 64, PayloadPercent: 100, StackPercent: 100}),
 		&format.WriterOptions{ChunkEvents: 16, FlushInterval: -1})
 	f.Add(tiny)
 	f.Add(tiny[:len(tiny)/2])

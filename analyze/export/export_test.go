@@ -16,7 +16,7 @@ import (
 
 	"github.com/pwru-record/pwru-record/analyze"
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -182,7 +182,7 @@ func synthCapture(b *testing.B) *analyze.Capture {
 			b.Fatal(err)
 		}
 		benchFile.path = filepath.Join(dir, "1m.pwru")
-		s := synth.Generate(synth.Config{Seed: 1, SKBs: 25000, PayloadPercent: 20})
+		s := fakecapture.Generate(fakecapture.Config{Seed: 1, SKBs: 25000, PayloadPercent: 20})
 		f, err := os.Create(benchFile.path)
 		if err != nil {
 			b.Fatal(err)
@@ -191,7 +191,7 @@ func synthCapture(b *testing.B) *analyze.Capture {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := synth.Write(w, s); err != nil {
+		if err := fakecapture.WriteStream(w, s); err != nil {
 			b.Fatal(err)
 		}
 		if err := w.Close(); err != nil {

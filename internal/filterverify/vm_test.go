@@ -18,9 +18,9 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/pwru-record/pwru-record/internal/pcapfilter"
-	"github.com/pwru-record/pwru-record/internal/pktcorpus"
 	"github.com/pwru-record/pwru-record/internal/pktfilter"
 	"github.com/pwru-record/pwru-record/internal/skbexpr"
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
 	"github.com/pwru-record/pwru-record/internal/vm"
 )
 
@@ -117,7 +117,7 @@ func execCases(t *testing.T) ([]ExecCase, int) {
 	var cases []ExecCase
 	runs := 0
 	for _, l3 := range []bool{false, true} {
-		inputs, err := pktcorpus.Inputs(l3)
+		inputs, err := packets.Inputs(l3)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package synth
+package fakecapture
 
 import (
 	"encoding/binary"
@@ -9,11 +9,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cilium/ebpf/btf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
 )
 
 // Config says what to generate. Zero fields take the documented defaults.
@@ -59,62 +59,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Stream is a generated capture: everything a recorder would hand to a
-// [format.Writer]. Events are in arrival order (slightly out of time order
-// across CPUs, as a ring buffer delivers them); every event time is
-// distinct. IDs in events are the ones a fresh Writer assigns when the
-// stream is written with [Write].
-type Stream struct {
-	Header     format.Header
-	BTF        []byte // raw vmlinux BTF with enum skb_drop_reason and struct sk_buff
-	Symbols    []format.Symbol
-	Probes     []format.Probe
-	Interfaces []format.Interface
-	Netns      []format.Netns
-	Events     []format.Event
-	Stacks     [][]uint64      // Stacks[i] has ID i+1
-	Packets    []format.Packet // Packets[i] has ID i+1
-	Blobs      []Blob          // Blobs[i] has ID i+1
-	Losses     format.Losses
-	// attach[i] lists what must be added just before Events[i].
-	attach [][]ref
-}
-
-// Blob is raw bytes of a format.Blob* kind.
-type Blob struct {
-	Kind int
-	Data []byte
-}
-
-type refKind uint8
-
-const (
-	refStack refKind = iota
-	refPacket
-	refBlob
-)
-
-type ref struct {
-	kind refKind
-	idx  int
-}
-
-// Drop reasons used by the generator (values of the synthetic BTF's enum
-// skb_drop_reason).
-var dropReasons = []btf.EnumValue{
-	{Name: "SKB_DROP_REASON_NOT_SPECIFIED", Value: 2},
-	{Name: "SKB_DROP_REASON_NO_SOCKET", Value: 3},
-	{Name: "SKB_DROP_REASON_PKT_TOO_SMALL", Value: 4},
-	{Name: "SKB_DROP_REASON_TCP_CSUM", Value: 5},
-	{Name: "SKB_DROP_REASON_NETFILTER_DROP", Value: 8},
-	{Name: "SKB_DROP_REASON_IP_INHDR", Value: 11},
-}
-
-// Namespace inodes of the generated interfaces.
-const (
-	NetnsHost = 4026531840
-	NetnsPeer = 4026532512
-)
+// NetnsPeer is the second network namespace of the generated streams
+// (the first is RootNS).
+const NetnsPeer = 4026532512
 
 var realNames = []string{
 	"__netif_receive_skb_core", "netif_receive_skb", "__netif_receive_skb", "ip_rcv", "ip_rcv_core",
@@ -127,8 +74,6 @@ var realNames = []string{
 	"tpacket_rcv", "packet_rcv", "validate_xmit_skb", "sch_direct_xmit", "netif_rx", "enqueue_to_backlog",
 	"process_backlog", "skb_push", "skb_pull", "eth_type_trans", "tcp_rcv_established", "sock_def_readable",
 }
-
-const textBase = 0xffffffff81000000
 
 // Generate builds the stream described by cfg.
 func Generate(cfg Config) *Stream {
@@ -178,8 +123,8 @@ func (g *gen) tables() {
 		PcapFilter:    "",
 		Snaplen:       256,
 	}
-	s.BTF = makeBTF()
-	addr := uint64(textBase + 0x100000)
+	s.BTF = mustBTF()
+	addr := uint64(kbase + 0x100000)
 	for i := 0; i < g.cfg.Probes; i++ {
 		name := fmt.Sprintf("skb_fn_%03d", i)
 		if i < len(realNames) {
@@ -199,18 +144,18 @@ func (g *gen) tables() {
 	}
 	// A few extra symbols that are not probes.
 	s.Symbols = append(s.Symbols,
-		format.Symbol{Addr: textBase, Type: 'T', Name: "_stext"},
+		format.Symbol{Addr: kbase, Type: 'T', Name: "_stext"},
 		format.Symbol{Addr: addr, Type: 'T', Name: "do_syscall_64"},
 		format.Symbol{Addr: addr + 0x400, Type: 't', Name: "entry_SYSCALL_64"},
 	)
 	s.Probes[len(s.Probes)-1].Error = "attach kprobe: function not found"
-	s.Netns = []format.Netns{{Inode: NetnsHost}, {Inode: NetnsPeer, Name: "ns1"}}
+	s.Netns = []format.Netns{{Inode: RootNS}, {Inode: NetnsPeer, Name: "ns1"}}
 	mac := func(b byte) []byte { return []byte{0x02, 0x42, 0xac, 0x11, 0x00, b} }
 	s.Interfaces = []format.Interface{
-		{Netns: NetnsHost, Ifindex: 1, Name: "lo", MTU: 65536, Kind: ""},
-		{Netns: NetnsHost, Ifindex: 2, Name: "eth0", MAC: mac(2), MTU: 1500, Kind: "virtio"},
-		{Netns: NetnsHost, Ifindex: 3, Name: "br0", MAC: mac(3), MTU: 1500, Kind: "bridge"},
-		{Netns: NetnsHost, Ifindex: 4, Name: "veth0", MAC: mac(4), MTU: 1500, Kind: "veth"},
+		{Netns: RootNS, Ifindex: 1, Name: "lo", MTU: 65536, Kind: ""},
+		{Netns: RootNS, Ifindex: 2, Name: "eth0", MAC: mac(2), MTU: 1500, Kind: "virtio"},
+		{Netns: RootNS, Ifindex: 3, Name: "br0", MAC: mac(3), MTU: 1500, Kind: "bridge"},
+		{Netns: RootNS, Ifindex: 4, Name: "veth0", MAC: mac(4), MTU: 1500, Kind: "veth"},
 		{Netns: NetnsPeer, Ifindex: 1, Name: "lo", MTU: 65536},
 		{Netns: NetnsPeer, Ifindex: 2, Name: "eth0", MAC: mac(5), MTU: 1500, Kind: "veth"},
 	}
@@ -264,7 +209,7 @@ func (g *gen) flows() {
 	}
 	for i, sp := range specs {
 		t := format.Tuple{Src: a4(sp.src), Dst: a4(sp.dst), Sport: sp.sport, Dport: sp.dport, Proto: sp.proto}
-		f := flowSpec{tuple: t, proto: 0x0800, netns: NetnsHost, ifindex: 2, path: i % len(g.paths), comm: sp.comm, pid: uint32(1000 + 17*i)}
+		f := flowSpec{tuple: t, proto: 0x0800, netns: RootNS, ifindex: 2, path: i % len(g.paths), comm: sp.comm, pid: uint32(1000 + 17*i)}
 		if t.Src.Is6() {
 			f.proto = 0x86dd
 		}
@@ -413,12 +358,12 @@ func (g *gen) step(w *walker) {
 		e.Len -= 14
 	}
 	if w.pos == len(w.path)/2 && e.Netns == NetnsPeer {
-		e.Netns, e.Ifindex = NetnsHost, 4
+		e.Netns, e.Ifindex = RootNS, 4
 	}
 	if w.pos == len(w.path)-1 && w.drop {
 		e.ProbeID = 31 // kfree_skb_reason
 		e.Flags |= format.FlagDropReason
-		e.DropReason = uint32(dropReasons[g.rng.IntN(len(dropReasons))].Value)
+		e.DropReason = generatedReasons[g.rng.IntN(len(generatedReasons))]
 	}
 	if w.pos == 3 && g.rng.IntN(10) == 0 {
 		e.Mark = 0x100
@@ -475,148 +420,13 @@ func (g *gen) packet(f flowSpec, e *format.Event) int {
 	if payload != nil {
 		ls = append(ls, payload)
 	}
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		panic(fmt.Sprintf("synth: serialize packet: %v", err)) // a bug in the generator, not input
+	data, err := packets.Serialize(ls...)
+	if err != nil {
+		panic(fmt.Sprintf("fakecapture: serialize packet: %v", err)) // a bug in the generator, not input
 	}
-	data := slices.Clone(buf.Bytes())
 	e.Len = uint32(len(data))
 	g.s.Packets = append(g.s.Packets, format.Packet{
 		Netns: f.netns, Ifindex: f.ifindex, OrigLen: uint32(len(data)), Data: data,
 	})
 	return len(g.s.Packets) - 1
-}
-
-// renumber assigns stack, packet and blob IDs in the order of first
-// reference in arrival order (the order a Writer assigns them) and sets
-// packet times to their first event.
-func (s *Stream) renumber() {
-	var stackMap, pktMap, blobMap = map[int]int{}, map[int]int{}, map[int]int{}
-	var stacks [][]uint64
-	var pkts []format.Packet
-	var blobs []Blob
-	for i := range s.Events {
-		for j, r := range s.attach[i] {
-			switch r.kind {
-			case refStack:
-				if _, ok := stackMap[r.idx]; !ok {
-					stackMap[r.idx] = len(stacks)
-					stacks = append(stacks, s.Stacks[r.idx])
-				}
-				s.attach[i][j].idx = stackMap[r.idx]
-			case refPacket:
-				if _, ok := pktMap[r.idx]; !ok {
-					pktMap[r.idx] = len(pkts)
-					p := s.Packets[r.idx]
-					p.Time = s.Events[i].Time
-					pkts = append(pkts, p)
-				}
-				s.attach[i][j].idx = pktMap[r.idx]
-			case refBlob:
-				if _, ok := blobMap[r.idx]; !ok {
-					blobMap[r.idx] = len(blobs)
-					blobs = append(blobs, s.Blobs[r.idx])
-				}
-				s.attach[i][j].idx = blobMap[r.idx]
-			}
-		}
-	}
-	remap := func(id uint32, m map[int]int) uint32 {
-		if id == 0 {
-			return 0
-		}
-		return uint32(m[int(id-1)] + 1)
-	}
-	for i := range s.Events {
-		e := &s.Events[i]
-		e.StackID = remap(e.StackID, stackMap)
-		e.PayloadID = remap(e.PayloadID, pktMap)
-		for k := range e.Blobs {
-			e.Blobs[k] = remap(e.Blobs[k], blobMap)
-		}
-	}
-	s.Stacks, s.Packets, s.Blobs = stacks, pkts, blobs
-}
-
-// Write writes the whole stream to w (metadata first, then events with the
-// stacks, packets and blobs each first needs) and sets the losses. It
-// does not close w. It fails if w assigns an ID the stream did not expect.
-func Write(w *format.Writer, s *Stream) error {
-	if err := w.AddBTF("", s.BTF); err != nil {
-		return err
-	}
-	if err := w.AddKallsyms(s.Symbols); err != nil {
-		return err
-	}
-	if err := w.AddProbes(s.Probes); err != nil {
-		return err
-	}
-	if err := w.AddInterfaces(s.Interfaces, s.Netns); err != nil {
-		return err
-	}
-	for i := range s.Events {
-		for _, r := range s.attach[i] {
-			var id uint32
-			var err error
-			switch r.kind {
-			case refStack:
-				id, err = w.AddStack(s.Stacks[r.idx])
-			case refPacket:
-				id, err = w.AddPacket(&s.Packets[r.idx])
-			case refBlob:
-				id, err = w.AddBlob(s.Blobs[r.idx].Kind, s.Blobs[r.idx].Data)
-			}
-			if err != nil {
-				return err
-			}
-			if id != uint32(r.idx+1) {
-				return fmt.Errorf("write synthetic stream: writer assigned id %d, want %d", id, r.idx+1)
-			}
-		}
-		if err := w.WriteEvent(&s.Events[i]); err != nil {
-			return err
-		}
-	}
-	return w.SetLosses(&s.Losses)
-}
-
-// SortedEvents returns a copy of the events in time order, the order a
-// reader returns them in.
-func (s *Stream) SortedEvents() []format.Event {
-	ev := slices.Clone(s.Events)
-	slices.SortStableFunc(ev, func(a, b format.Event) int {
-		switch {
-		case a.Time < b.Time:
-			return -1
-		case a.Time > b.Time:
-			return 1
-		}
-		return 0
-	})
-	return ev
-}
-
-// makeBTF builds a small vmlinux BTF: enum skb_drop_reason and a struct
-// sk_buff with a few members.
-func makeBTF() []byte {
-	u32 := &btf.Int{Name: "unsigned int", Size: 4}
-	u16 := &btf.Int{Name: "short unsigned int", Size: 2}
-	u64 := &btf.Int{Name: "long long unsigned int", Size: 8}
-	enum := &btf.Enum{Name: "skb_drop_reason", Size: 4, Values: slices.Clone(dropReasons)}
-	skb := &btf.Struct{Name: "sk_buff", Size: 232, Members: []btf.Member{
-		{Name: "tstamp", Type: u64, Offset: 0},
-		{Name: "len", Type: u32, Offset: 112 * 8},
-		{Name: "data_len", Type: u32, Offset: 116 * 8},
-		{Name: "protocol", Type: u16, Offset: 180 * 8},
-		{Name: "mark", Type: u32, Offset: 168 * 8},
-	}}
-	b, err := btf.NewBuilder([]btf.Type{u32, u16, u64, enum, skb}, nil)
-	if err != nil {
-		panic(fmt.Sprintf("synth: build btf: %v", err))
-	}
-	raw, err := b.Marshal(nil, &btf.MarshalOptions{Order: binary.LittleEndian})
-	if err != nil {
-		panic(fmt.Sprintf("synth: marshal btf: %v", err))
-	}
-	return raw
 }
