@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"testing"
 
+	"net/netip"
+
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"net/netip"
 
 	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
