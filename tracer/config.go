@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,6 +107,11 @@ type Config struct {
 	SnaplenSet        bool
 	PayloadEvery      bool // a payload on every event, not only when the bytes change
 
+	// Ablate leaves parts of the kernel program's probe path out (a bit
+	// mask of [AblateParts]), for measuring what each part costs (make
+	// vmbench). It loses data: never set in a real recording.
+	Ablate uint32
+
 	// Limits.
 	RingbufSize int // bytes, a power of two multiple of the page size
 	Duration    time.Duration
@@ -119,15 +125,21 @@ type Config struct {
 	// called; Rotate finishes the file it handed out last (sync, close,
 	// prune) and returns the next one. Every file gets the header and the
 	// snapshot sections again, so each opens alone.
-	RotateSize int64
-	Rotate     func() (io.Writer, error)
+	// RotateEvery > 0 (with Rotate) moves to a new file also when the
+	// current one is that old (tcpdump -G), at its next record.
+	RotateSize  int64
+	RotateEvery time.Duration
+	Rotate      func() (io.Writer, error)
 
 	// Flight recorder: when FlightBytes or FlightAge is set, records are
 	// kept in a window of compressed chunks (FlightBytes compressed bytes,
 	// FlightAge of kernel time) and nothing is written to out but the
 	// snapshots; a trigger (TriggerDrop: a drop, of one of TriggerReasons
 	// when given; TriggerFunc: a traced function matching it; Manual: a
-	// value sent) opens a capture with FlightOpen and writes the window
+	// value sent; TriggerPcap: an event whose packet matches this pcap
+	// expression, evaluated in the kernel after the filters, compiled
+	// into the program by an Injector, format.FlagTrigger) opens a
+	// capture with FlightOpen and writes the window
 	// and TriggerAfter after it; TriggerHoldOff after it ends, and after
 	// MaxTriggers captures (0 = no limit), triggers start none.
 	FlightBytes    int64
@@ -135,6 +147,7 @@ type Config struct {
 	TriggerDrop    bool
 	TriggerReasons []string // enum skb_drop_reason names, with or without SKB_DROP_REASON_
 	TriggerFunc    string   // regular expression on the traced function's name
+	TriggerPcap    string   // pcap expression (as typed; compiled by an Injector)
 	TriggerAfter   time.Duration
 	TriggerHoldOff time.Duration
 	MaxTriggers    int
@@ -242,8 +255,11 @@ func (c *Config) Validate() error {
 	if (c.FlightBytes > 0 || c.FlightAge > 0) && c.FlightOpen == nil {
 		return bad("the flight recorder needs files to write (not possible with stdout)")
 	}
-	if (c.FlightBytes > 0 || c.FlightAge > 0) && c.RotateSize > 0 {
+	if (c.FlightBytes > 0 || c.FlightAge > 0) && (c.RotateSize > 0 || c.RotateEvery > 0) {
 		return bad("--flight-recorder and --output-file-max-size do not go together")
+	}
+	if c.FlightBytes <= 0 && c.FlightAge <= 0 && (c.TriggerPcap != "" || c.TriggerFunc != "" || c.TriggerDrop) {
+		return bad("--trigger-drop, --trigger-func and --trigger-pcap need --flight-recorder")
 	}
 	if c.TriggerFunc != "" {
 		if _, err := regexp.Compile(c.TriggerFunc); err != nil {
@@ -253,7 +269,10 @@ func (c *Config) Validate() error {
 	if c.RotateSize < 0 {
 		return bad("--output-file-max-size must not be negative")
 	}
-	if c.RotateSize > 0 && c.Rotate == nil {
+	if c.RotateEvery < 0 {
+		return bad("the rotation interval must not be negative")
+	}
+	if (c.RotateSize > 0 || c.RotateEvery > 0) && c.Rotate == nil {
 		return bad("rotation needs a file to rotate to (not possible with stdout)")
 	}
 	if c.MaxSize < 0 || c.Duration < 0 {
@@ -276,4 +295,31 @@ func (c *Config) header(h format.Header) format.Header {
 	h.SKBMetadata = c.OutputSKBMetadata
 	h.XDPMetadata = c.OutputXDPMetadata
 	return h
+}
+
+// AblateParts names the parts of the kernel program's probe path that
+// [Config.Ablate] can leave out, by bit (bpf/pwru.c ABL_*): "payload" the
+// payload (hash, payload_seen lookup and update, copy), "meta" the sk_buff
+// and device fields, "tuple" the L3/L4 tuple, "common" time, CPU, pid and
+// comm, "ring" the ring buffer record, "cookie" the attach cookie (a
+// constant probe id), "post" everything after the filter decision, "body"
+// everything after the cookie.
+var AblateParts = []string{"payload", "meta", "tuple", "common", "ring", "cookie", "post", "body"}
+
+// ParseAblate turns a comma-separated list of [AblateParts] into the bit
+// mask of [Config.Ablate].
+func ParseAblate(list string) (uint32, error) {
+	var mask uint32
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		i := slices.Index(AblateParts, name)
+		if i < 0 {
+			return 0, fmt.Errorf("%w: unknown part %q (want %s)", ErrConfig, name, strings.Join(AblateParts, ", "))
+		}
+		mask |= 1 << i
+	}
+	return mask, nil
 }

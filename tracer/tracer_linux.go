@@ -355,11 +355,11 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 	var reasons map[uint32]string // drop reason values that trigger (nil = any)
 	var notDropped map[uint32]bool
 	if flight && cfg.TriggerDrop {
-		if reasons, notDropped, err = dropTriggerReasons(cache, cfg.TriggerReasons); err != nil {
+		if reasons, notDropped, err = dropTriggerReasons(cache, cfg.TriggerReasons, disc.caps.dropReason); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.RotateSize > 0 || flight {
+	if cfg.RotateSize > 0 || cfg.RotateEvery > 0 || flight {
 		prefix = new(bytes.Buffer)
 		out = &teeWriter{w: out, tee: prefix}
 	}
@@ -508,9 +508,13 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (*Result, error) {
 			ProbesFailed: uint32(res.ProbesFailed),
 			Status:       statusLine(cfg, log, res.Probes),
 			RotateSize:   cfg.RotateSize,
+			RotateEvery:  cfg.RotateEvery,
 			NextFile:     nextFile,
 			Flight:       fo,
 		},
+	}
+	if nextFile != nil || fo != nil {
+		dr.dec.carry = newPayloadCarry(freeing, defaultCarryBytes)
 	}
 	st, derr := dr.run(ctx)
 	res.Stats = st
@@ -751,6 +755,7 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	kc.FilterTunnel = b2u(cfg.TunnelPcapL2 != "" || cfg.TunnelPcapL3 != "")
 	kc.FilterSkbExpr = b2u(cfg.SKBExpr != "")
 	kc.FilterXdpExpr = b2u(cfg.XDPExpr != "")
+	kc.TriggerPcap = b2u(cfg.TriggerPcap != "")
 	kc.PayloadEvery = b2u(cfg.PayloadEvery)
 	kc.TrackSkb = b2u(cfg.TrackSKB)
 	kc.TrackStackid = b2u(cfg.TrackSKBByStackID)
@@ -806,6 +811,12 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	if err := spec.Variables["CFG"].Set(kc); err != nil {
 		return fmt.Errorf("set kernel program config: %w", err)
 	}
+	if cfg.Ablate != 0 {
+		if err := spec.Variables["ABLATE"].Set(cfg.Ablate); err != nil {
+			return fmt.Errorf("set kernel program ablation: %w", err)
+		}
+		fmt.Fprintf(s.log, "pwru-record: debug: parts of the kernel program left out (mask %#x): events are incomplete\n", cfg.Ablate)
+	}
 	for _, inj := range cfg.Injectors {
 		if err := inj(spec, kernel); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -831,8 +842,10 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		prefix = "kprobe_multi_skb_"
 		nonSKB = "kprobe_multi_non_skb"
 	}
-	for i := 1; i <= MaxSKBArg; i++ {
-		keep[fmt.Sprintf("%s%d", prefix, i)] = true
+	if s.fentry == nil {
+		for i := 1; i <= MaxSKBArg; i++ {
+			keep[fmt.Sprintf("%s%d", prefix, i)] = true
+		}
 	}
 	if len(d.nonSKB) > 0 {
 		keep[nonSKB] = true
@@ -846,7 +859,9 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		}
 	}
 	if s.fentry != nil {
-		s.keepFentry(spec)
+		// The skb functions' kprobe programs are loaded only for the
+		// functions fentry cannot take (fentryFallback).
+		s.keepFentry(spec, prefix)
 	}
 	for name := range spec.Programs {
 		if !keep[name] {

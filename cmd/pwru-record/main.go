@@ -134,14 +134,17 @@ func flags() []cli.Flag {
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long"},
 		&cli.Uint64Flag{Name: "max-events", Usage: "stop after this many events"},
 		&cli.StringFlag{Name: "max-size", Usage: "stop when the capture reaches this size (K/M/G suffixes)"},
-		&cli.Uint64Flag{Name: "output-file-max-size", Usage: "rotate: start a new file of the set (NAME-000001.pwru, NAME-000002.pwru, ...; each a complete capture) when the current one holds this many `MB` beyond its header and snapshots (0 = one file)"},
+		&cli.Uint64Flag{Name: "output-file-max-size", Aliases: []string{"C"}, Usage: "rotate (-C as tcpdump, in MiB): start a new file of the set (NAME-000001.pwru, NAME-000002.pwru, ...; each a complete capture) when the current one holds this many `MB` beyond its header and snapshots (0 = one file)"},
 		&cli.StringFlag{Name: "flight-recorder", Usage: "keep the last `DURATION|SIZE` (5m, 256MB) of events in memory, compressed, and write nothing until a trigger (--trigger-drop, --trigger-func, SIGUSR1) fires; then write NAME-<UTC time>-<reason>.pwru with the window and --trigger-after after it"},
 		&cli.StringSliceFlag{Name: "trigger-drop", Usage: "flight recorder: trigger on a drop of a traced skb, or only of these `REASON`s (e.g. NETFILTER_DROP; 'any' = every drop)"},
+		&cli.StringFlag{Name: "trigger-pcap", Usage: "flight recorder: trigger on an event whose packet matches this pcap `EXPR`, evaluated in the kernel after the filters (it filters nothing)"},
 		&cli.StringFlag{Name: "trigger-func", Usage: "flight recorder: trigger when a traced function matching this `REGEX` is hit"},
 		&cli.DurationFlag{Name: "trigger-after", Value: 5 * time.Second, Usage: "flight recorder: record this long after the trigger (kernel time of the events)"},
 		&cli.DurationFlag{Name: "trigger-holdoff", Value: 10 * time.Second, Usage: "flight recorder: no new trigger until this long after a capture ended (a storm makes one file)"},
 		&cli.IntFlag{Name: "max-triggers", Usage: "flight recorder: at most this many captures (0 = no limit)"},
 		&cli.IntFlag{Name: "output-file-max-backups", Value: 3, Usage: "rotate: keep at most this many completed files besides the current one, removing the oldest (0 = keep all)"},
+		&cli.IntFlag{Name: "W", Usage: "rotate, as tcpdump -W: keep at most this many files of the set, the current one included (--output-file-max-backups N-1)"},
+		&cli.IntFlag{Name: "output-file-max-seconds", Aliases: []string{"G"}, Usage: "rotate (-G as tcpdump): also start a new file of the set when the current one is this many `SECONDS` old (at its next event)"},
 		&cli.BoolFlag{Name: "list-funcs", Usage: "print the functions that would be traced and exit"},
 		// pwru's display flags: accepted, since everything they show is
 		// always recorded; pwru-replay print chooses the view.
@@ -155,6 +158,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "write this file once every probe is attached"},
 		&cli.BoolFlag{Name: "bpf-stats", Hidden: true, Usage: "measure and report the kernel program's cost per run"},
 		&cli.Uint64Flag{Name: "debug-rotate-bytes", Hidden: true, Usage: "rotate: --output-file-max-size in bytes instead of MB (the VM tests rotate small files)"},
+		&cli.StringFlag{Name: "debug-ablate", Hidden: true, Usage: "leave these `PARTS` of the kernel program out (payload,meta,tuple,common,ring,cookie,post,body): what each costs, for make vmbench; events are incomplete"},
 		&cli.StringFlag{Name: "debug-copy-tracking", Hidden: true, Usage: "kprobe+kretprobe: track clones and copies by the fallback even where fexit works"},
 	}
 }
@@ -292,6 +296,9 @@ func config(c *cli.Context) (*tracer.Config, error) {
 		return nil, fmt.Errorf("--payload: want first or every, got %q", c.String("payload"))
 	}
 	var err error
+	if cfg.Ablate, err = tracer.ParseAblate(c.String("debug-ablate")); err != nil {
+		return nil, fmt.Errorf("--debug-ablate: %w", err)
+	}
 	if cfg.FilterNetns, err = parseNetns(c.String("filter-netns")); err != nil {
 		return nil, err
 	}
@@ -323,7 +330,13 @@ func config(c *cli.Context) (*tracer.Config, error) {
 	}
 	cfg.Injectors = []tracer.Injector{
 		func(spec *ebpf.CollectionSpec, _ *btf.Spec) error {
-			return pcapfilter.InjectAll(spec, cfg.PcapFilter, cfg.TunnelPcapL2, cfg.TunnelPcapL3)
+			if err := pcapfilter.InjectAll(spec, cfg.PcapFilter, cfg.TunnelPcapL2, cfg.TunnelPcapL3); err != nil {
+				return err
+			}
+			if err := pcapfilter.InjectTrigger(spec, cfg.TriggerPcap); err != nil {
+				return fmt.Errorf("--trigger-pcap: %w", err)
+			}
+			return nil
 		},
 		func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 			if err := skbexpr.Inject(spec, skbexpr.PlaceholderSkb, cfg.SKBExpr, kernel); err != nil {
@@ -338,10 +351,24 @@ func config(c *cli.Context) (*tracer.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, unwrapConfig(err)
 	}
+	if !c.IsSet("flight-recorder") {
+		for _, f := range []string{"trigger-drop", "trigger-func", "trigger-pcap", "trigger-after", "trigger-holdoff", "max-triggers"} {
+			if c.IsSet(f) {
+				return nil, fmt.Errorf("--%s needs --flight-recorder", f)
+			}
+		}
+	} else {
+		for _, f := range []string{"output-file-max-size", "output-file-max-backups", "W", "output-file-max-seconds"} {
+			if c.IsSet(f) {
+				return nil, fmt.Errorf("--flight-recorder writes one capture per trigger: it does not rotate (--%s)", f)
+			}
+		}
+	}
 	// Compile the pcap filters now, so that a typo is reported at once and
 	// not after function discovery (seconds on a big kernel).
 	for _, f := range []struct{ flag, expr string }{
 		{"", cfg.PcapFilter}, {"--filter-tunnel-pcap-l2: ", cfg.TunnelPcapL2}, {"--filter-tunnel-pcap-l3: ", cfg.TunnelPcapL3},
+		{"--trigger-pcap: ", c.String("trigger-pcap")},
 	} {
 		if f.expr == "" {
 			continue
@@ -411,23 +438,35 @@ func run(c *cli.Context) error {
 			return err
 		}
 		var err error
-		if flightDone, err = flightConfig(c, cfg, path); err != nil {
+		oo.Owner = drop
+		if err := checkSetDir(path, oo, drop); err != nil {
+			return err
+		}
+		if flightDone, err = flightConfig(c, cfg, path, oo); err != nil {
 			return err
 		}
 		out = io.Discard // only the flight recorder's captures are written
 		path = strings.TrimSuffix(path, ".pwru") + "-*.pwru"
-	} else if mb, b := c.Uint64("output-file-max-size"), c.Uint64("debug-rotate-bytes"); mb > 0 || b > 0 {
+	} else if mb, b, secs := c.Uint64("output-file-max-size"), c.Uint64("debug-rotate-bytes"), c.Int("output-file-max-seconds"); mb > 0 || b > 0 || secs != 0 {
 		if path == "-" {
-			return fmt.Errorf("--output-file-max-size needs --output to name a file, not stdout")
+			return fmt.Errorf("--output-file-max-size and -G need --output to name a file, not stdout")
 		}
-		if c.Int("output-file-max-backups") < 0 {
-			return fmt.Errorf("--output-file-max-backups must not be negative")
+		backups, err := rotateBackups(c)
+		if err != nil {
+			return err
 		}
+		if secs < 0 {
+			return fmt.Errorf("-G/--output-file-max-seconds must not be negative")
+		}
+		cfg.RotateEvery = time.Duration(secs) * time.Second
 		if err := tracer.CheckPrivileges(); err != nil {
 			return err
 		}
-		var err error
-		if set, err = newFileSet(path, c.Int("output-file-max-backups")); err != nil {
+		oo.Owner = drop
+		if err := checkSetDir(path, oo, drop); err != nil {
+			return err
+		}
+		if set, err = newFileSet(path, backups, oo); err != nil {
 			return err
 		}
 		out = set.cur
@@ -607,4 +646,22 @@ func optionText(v any) string {
 		return strings.Join(v.Value(), ",")
 	}
 	return fmt.Sprint(v)
+}
+
+// rotateBackups is the number of completed files a rotated set keeps,
+// from --output-file-max-backups or tcpdump's -W (files in all).
+func rotateBackups(c *cli.Context) (int, error) {
+	if c.IsSet("W") {
+		if c.IsSet("output-file-max-backups") {
+			return 0, fmt.Errorf("-W and --output-file-max-backups say the same: give one")
+		}
+		if n := c.Int("W"); n < 2 {
+			return 0, fmt.Errorf("-W %d: want at least 2 files (the one being written and one completed)", n)
+		}
+		return c.Int("W") - 1, nil
+	}
+	if n := c.Int("output-file-max-backups"); n >= 0 {
+		return n, nil
+	}
+	return 0, fmt.Errorf("--output-file-max-backups must not be negative")
 }

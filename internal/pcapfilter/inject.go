@@ -20,6 +20,12 @@ const (
 	PlaceholderTunnelL2 = "filter_pcap_tunnel_l2"
 	// PlaceholderTunnelL3 filters the inner IP packet of a tunnel.
 	PlaceholderTunnelL3 = "filter_pcap_tunnel_l3"
+	// PlaceholderTriggerL2 decides whether an Ethernet frame fires the
+	// flight recorder (--trigger-pcap); it filters nothing.
+	PlaceholderTriggerL2 = "trigger_pcap_l2"
+	// PlaceholderTriggerL3 is PlaceholderTriggerL2 for packets without a
+	// MAC header.
+	PlaceholderTriggerL3 = "trigger_pcap_l3"
 )
 
 // Inject compiles expr (for Ethernet frames, or raw IP packets when l3 is
@@ -51,23 +57,42 @@ func Inject(spec *ebpf.CollectionSpec, placeholder, expr string, l3 bool) error 
 // PlaceholderL3 gets a filter that rejects everything. tunnelL2 and tunnelL3
 // go into [PlaceholderTunnelL2] and [PlaceholderTunnelL3].
 func InjectAll(spec *ebpf.CollectionSpec, expr, tunnelL2, tunnelL3 string) error {
-	if expr != "" {
-		if err := Inject(spec, PlaceholderL2, expr, false); err != nil {
-			return err
-		}
-		code, err := Compile(expr, true, PlaceholderL3)
-		if err != nil {
-			code, err = Translate([]bpf.Instruction{bpf.RetConstant{Val: 0}}, PlaceholderL3)
-			if err != nil {
-				return fmt.Errorf("inject pcap filter: %w", err)
-			}
-		}
-		if _, err := bpfpatch.Replace(spec, PlaceholderL3, code); err != nil {
-			return fmt.Errorf("inject pcap filter: %w", err)
-		}
+	if err := injectPair(spec, PlaceholderL2, PlaceholderL3, expr); err != nil {
+		return err
 	}
 	if err := Inject(spec, PlaceholderTunnelL2, tunnelL2, false); err != nil {
 		return err
 	}
 	return Inject(spec, PlaceholderTunnelL3, tunnelL3, true)
+}
+
+// InjectTrigger injects the flight recorder's trigger expression
+// (--trigger-pcap) into [PlaceholderTriggerL2] and [PlaceholderTriggerL3]
+// as InjectAll does the main filter; an empty expr leaves spec untouched
+// (the kernel program then does not call them).
+func InjectTrigger(spec *ebpf.CollectionSpec, expr string) error {
+	return injectPair(spec, PlaceholderTriggerL2, PlaceholderTriggerL3, expr)
+}
+
+// injectPair compiles expr for Ethernet into l2 and for raw IP into l3;
+// an expression that names link-layer things cannot match without a MAC
+// header, and l3 gets a body that rejects everything.
+func injectPair(spec *ebpf.CollectionSpec, l2, l3, expr string) error {
+	if expr == "" {
+		return nil
+	}
+	if err := Inject(spec, l2, expr, false); err != nil {
+		return err
+	}
+	code, err := Compile(expr, true, l3)
+	if err != nil {
+		code, err = Translate([]bpf.Instruction{bpf.RetConstant{Val: 0}}, l3)
+		if err != nil {
+			return fmt.Errorf("inject pcap filter: %w", err)
+		}
+	}
+	if _, err := bpfpatch.Replace(spec, l3, code); err != nil {
+		return fmt.Errorf("inject pcap filter: %w", err)
+	}
+	return nil
 }

@@ -203,3 +203,80 @@ func TestInjectRecorderProgram(t *testing.T) {
 		}
 	}
 }
+
+// TestInjectTrigger injects a --trigger-pcap expression into the
+// recorder's own object and runs the trigger placeholders of a kprobe and
+// of the XDP program on packets: the main filter's placeholders stay the
+// default, the trigger's match what the expression says.
+func TestInjectTrigger(t *testing.T) {
+	const path = "../../bpf/pwru_x86_bpfel.o"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("recorder object not built: %v", err)
+	}
+	if !libpcapAvailable {
+		t.Skip("libpcap needs cgo on linux: built without it")
+	}
+	frames, err := packets.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := func(name string) packets.Packet {
+		for _, p := range frames {
+			if p.Name == name {
+				return p
+			}
+		}
+		t.Fatalf("no corpus packet %s", name)
+		return packets.Packet{}
+	}
+	syn, udp, arp := frame("tcp4-syn-80"), frame("udp4-dns"), frame("arp-request")
+	orig := mustLoad(t, path)
+	spec := mustLoad(t, path)
+	if err := InjectTrigger(spec, "udp port 53"); err != nil {
+		t.Fatal(err)
+	}
+	if err := InjectTrigger(mustLoad(t, path), ""); err != nil {
+		t.Errorf("empty expression: %v", err)
+	}
+	progs := []string{"kprobe_skb_1", "fentry_xdp"}
+	for _, prog := range progs {
+		if spec.Programs[prog] == nil {
+			t.Fatalf("no program %s in the recorder object", prog)
+		}
+		for _, fn := range []string{PlaceholderL2, PlaceholderL3} {
+			if _, _, ok := bpfpatch.Bounds(spec.Programs[prog].Instructions, fn); !ok {
+				continue
+			}
+			if got, def := body(t, spec, prog, fn), body(t, orig, prog, fn); len(got) != len(def) {
+				t.Errorf("%s: main filter %s changed by the trigger", prog, fn)
+			}
+		}
+	}
+	l2, l3 := body(t, spec, "kprobe_skb_1", PlaceholderTriggerL2), body(t, spec, "kprobe_skb_1", PlaceholderTriggerL3)
+	xl2 := body(t, spec, "fentry_xdp", PlaceholderTriggerL2)
+	for _, c := range []struct {
+		name string
+		code asm.Instructions
+		pkt  []byte
+		want bool
+	}{
+		{"l2 udp", l2, udp.Frame, true},
+		{"l3 udp", l3, udp.Frame[udp.L3Off:], true},
+		{"l2 syn", l2, syn.Frame, false},
+		{"l3 syn", l3, syn.Frame[syn.L3Off:], false},
+		{"l2 arp", l2, arp.Frame, false},
+		{"xdp udp", xl2, udp.Frame, true},
+		{"xdp syn", xl2, syn.Frame, false},
+	} {
+		if err := bpfpatch.Check(c.code, 2); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if got := runFilter(t, c.code, c.pkt); got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+	err = InjectTrigger(mustLoad(t, path), "udp port")
+	if want := `compile pcap filter "udp port": can't parse filter expression: syntax error`; err == nil || err.Error() != want {
+		t.Errorf("bad expression: %v, want %s", err, want)
+	}
+}

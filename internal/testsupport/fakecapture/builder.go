@@ -3,6 +3,7 @@ package fakecapture
 import (
 	"encoding/binary"
 	"io"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -57,7 +58,7 @@ func FuncAddr(name string) uint64 {
 			return kbase + uint64(i)*0x1000
 		}
 	}
-	panic("analyzetest: unknown function " + name)
+	panic("fakecapture: unknown function " + name)
 }
 
 // Builder writes a scenario: it owns a format.Writer and a clock.
@@ -71,6 +72,12 @@ type Builder struct {
 // NewBuilder writes the header, BTF, kallsyms, probes and interfaces
 // shared by all scenarios.
 func NewBuilder(w io.Writer, chunk int) (*Builder, error) {
+	return NewBuilderOptions(w, chunk, nil)
+}
+
+// NewBuilderOptions is [NewBuilder] with more header options (e.g. what
+// a flight recorder stores).
+func NewBuilderOptions(w io.Writer, chunk int, options map[string]string) (*Builder, error) {
 	h := &format.Header{
 		WriterVersion: "pwru-record analyzetest",
 		Hostname:      "testhost",
@@ -83,6 +90,7 @@ func NewBuilder(w io.Writer, chunk int) (*Builder, error) {
 		PcapFilter:    "host 10.0.0.2",
 		Snaplen:       256,
 	}
+	maps.Copy(h.Options, options)
 	fw, err := format.NewWriter(w, h, &format.WriterOptions{ChunkEvents: chunk, FlushInterval: -1})
 	if err != nil {
 		return nil, err
@@ -134,7 +142,7 @@ const TracepointProbe = "skb:kfree_skb"
 func (b *Builder) Probe(name string) uint32 {
 	id, ok := b.probes[name]
 	if !ok {
-		panic("analyzetest: unknown probe " + name)
+		panic("fakecapture: unknown probe " + name)
 	}
 	return id
 }
