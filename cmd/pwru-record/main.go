@@ -24,11 +24,11 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/pwru-record/pwru-record/cmd/internal/buildinfo"
+	"github.com/pwru-record/pwru-record/cmd/internal/suggest"
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/buildinfo"
 	"github.com/pwru-record/pwru-record/internal/pcapfilter"
 	"github.com/pwru-record/pwru-record/internal/skbexpr"
-	"github.com/pwru-record/pwru-record/internal/suggest"
 	"github.com/pwru-record/pwru-record/tracer"
 )
 

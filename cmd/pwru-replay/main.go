@@ -17,9 +17,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pwru-record/pwru-record/analyze"
+	"github.com/pwru-record/pwru-record/cmd/internal/buildinfo"
+	"github.com/pwru-record/pwru-record/cmd/internal/suggest"
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/buildinfo"
-	"github.com/pwru-record/pwru-record/internal/suggest"
 )
 
 // version is set at build time (-ldflags -X main.version=...).

@@ -21,7 +21,7 @@ import (
 	"github.com/pwru-record/pwru-record/internal/pktfilter"
 	"github.com/pwru-record/pwru-record/internal/skbexpr"
 	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
-	"github.com/pwru-record/pwru-record/internal/vm"
+	"github.com/pwru-record/pwru-record/internal/testsupport/vm"
 )
 
 var flagKernels = flag.String("kernels", strings.Join(vm.KnownSeries(), ","), "comma-separated kernel series to boot")

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/pwru-record/pwru-record/internal/bpfpatch"
-	"github.com/pwru-record/pwru-record/internal/ebpfinterp"
+	"github.com/pwru-record/pwru-record/internal/testsupport/ebpfinterp"
 	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
 )
 
