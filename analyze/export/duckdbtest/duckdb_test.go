@@ -203,7 +203,7 @@ func TestStatsMillion(t *testing.T) {
 // skbs have a stack.
 func TestStackNull(t *testing.T) {
 	synthPath := filepath.Join(t.TempDir(), "stacks.pwru")
-	writeSynth(t, synthPath, synth.Config{Seed: 11, SKBs: 2000, StackPercent: 30}, "")
+	writeSynth(t, synthPath, fakecapture.Config{Seed: 11, SKBs: 2000, StackPercent: 30}, "")
 	type key struct {
 		ns  int64
 		cpu int32
