@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // benchCaptures caches the generated benchmark captures for the whole test
@@ -22,7 +22,7 @@ var benchCaptures struct {
 }
 
 // benchCapture writes (once) a synthetic capture of about events events.
-func benchCapture(b *testing.B, name string, cfg synth.Config) (*Capture, uint64) {
+func benchCapture(b *testing.B, name string, cfg fakecapture.Config) (*Capture, uint64) {
 	b.Helper()
 	benchCaptures.Lock()
 	defer benchCaptures.Unlock()
@@ -51,8 +51,8 @@ func benchCapture(b *testing.B, name string, cfg synth.Config) (*Capture, uint64
 }
 
 // oneMillion is a synth config of about a million events.
-func oneMillion(seed uint64) synth.Config {
-	return synth.Config{Seed: seed, SKBs: 25000, PayloadPercent: 20}
+func oneMillion(seed uint64) fakecapture.Config {
+	return fakecapture.Config{Seed: seed, SKBs: 25000, PayloadPercent: 20}
 }
 
 // reportEvents reports events/s against wall time, and cpu-events/s

@@ -120,10 +120,7 @@ func NewCapture(f *format.File) *Capture {
 		if t, ok := FlightTriggerOf(h); ok {
 			c.trigger = &t
 		}
-		switch h.Uname.Machine {
-		case "s390x", "ppc64", "mips", "mips64", "sparc64":
-			c.order = binary.BigEndian
-		}
+		c.order = h.Order()
 	}
 	return c
 }
@@ -172,7 +169,7 @@ func (c *Capture) IfName(netns, ifindex uint32) string {
 // NetnsName returns the recorded name of a network namespace ("" if none).
 func (c *Capture) NetnsName(inode uint32) string { return c.netns[inode] }
 
-// ByteOrder is the recording host's byte order (from uname machine).
+// ByteOrder is the recording kernel's byte order (format.Header.Order).
 func (c *Capture) ByteOrder() binary.ByteOrder { return c.order }
 
 // Symbols returns the capture's kallsyms (loaded on first use). A capture

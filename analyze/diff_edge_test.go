@@ -1,22 +1,23 @@
 package analyze
 
 import (
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
+
 	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 )
 
 // mustBuiltCapture writes a capture made by build (cut to keep bytes when
 // keep > 0, as a killed recorder leaves it) and opens it.
-func mustBuiltCapture(tb testing.TB, name string, keep float64, build func(b *analyzetest.Builder)) *Capture {
+func mustBuiltCapture(tb testing.TB, name string, keep float64, build func(b *fakecapture.Builder)) *Capture {
 	tb.Helper()
 	var buf bytes.Buffer
-	b, err := analyzetest.NewBuilder(&buf, 4)
+	b, err := fakecapture.NewBuilder(&buf, 4)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -42,21 +43,21 @@ func mustBuiltCapture(tb testing.TB, name string, keep float64, build func(b *an
 
 // udpRun sends n UDP datagrams to a socket, IPv4 IDs from id on (they
 // differ between runs), with a TCP segment after each.
-func udpRun(n int, id uint16) func(b *analyzetest.Builder) {
-	return func(b *analyzetest.Builder) {
+func udpRun(n int, id uint16) func(b *fakecapture.Builder) {
+	return func(b *fakecapture.Builder) {
 		addr := uint64(0xffff888020000000)
 		for i := range n {
-			udp := analyzetest.Ethernet(analyzetest.IPv4("10.0.0.1", "10.0.0.2", 17, id+uint16(i), analyzetest.UDP(5000, 9000, []byte{byte(i)})))
+			udp := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 17, id+uint16(i), packets.UDP(5000, 9000, []byte{byte(i)})))
 			addr += 0x100
-			u := b.NewSKB(addr, 0, analyzetest.RootNS, 2, udp)
+			u := b.NewSKB(addr, 0, fakecapture.RootNS, 2, udp)
 			u.Hit(10_000, "__netif_receive_skb_core")
 			u.Hit(1000, "ip_rcv")
 			u.Hit(1000, "udp_rcv")
 			u.Hit(1000, "consume_skb")
 			u.Hit(100, "kfree_skbmem")
-			tcp := analyzetest.Ethernet(analyzetest.IPv4("10.0.0.1", "10.0.0.2", 6, 0x40+uint16(i), analyzetest.TCP(40001, 80, 1000+uint32(i)*100, 1, 0x18, []byte("x"))))
+			tcp := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 6, 0x40+uint16(i), packets.TCP(40001, 80, 1000+uint32(i)*100, 1, 0x18, []byte("x"))))
 			addr += 0x100
-			s := b.NewSKB(addr, 0, analyzetest.RootNS, 2, tcp)
+			s := b.NewSKB(addr, 0, fakecapture.RootNS, 2, tcp)
 			s.Hit(10_000, "__netif_receive_skb_core")
 			s.Hit(1000, "ip_rcv")
 			s.Hit(1000, "tcp_v4_rcv")
@@ -68,7 +69,7 @@ func udpRun(n int, id uint16) func(b *analyzetest.Builder) {
 
 func TestDiffEdgeCases(t *testing.T) {
 	good := mustCapture(t, "good")
-	empty := mustBuiltCapture(t, "empty", 0, func(*analyzetest.Builder) {})
+	empty := mustBuiltCapture(t, "empty", 0, func(*fakecapture.Builder) {})
 	udpGood := mustBuiltCapture(t, "udp-good", 0, udpRun(40, 0x100))
 	udpBad := mustBuiltCapture(t, "udp-bad", 0, udpRun(40, 0x900))
 	// The recorder was killed: the file ends in the middle of the events.

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
+
 	"io"
 	"os"
 	"path/filepath"
@@ -9,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/pwru-record/pwru-record/internal/synth"
 )
 
 // diffMemCaptures are the synthetic captures of the diff memory test and
@@ -23,8 +23,8 @@ var diffMemCaptures struct {
 	paths map[string]string
 }
 
-func diffMemConfig(events int, bad bool) synth.Config {
-	cfg := synth.Config{Seed: 7, SKBs: events / 40, PayloadPercent: 50, Concurrent: 8}
+func diffMemConfig(events int, bad bool) fakecapture.Config {
+	cfg := fakecapture.Config{Seed: 7, SKBs: events / 40, PayloadPercent: 50, Concurrent: 8}
 	if bad {
 		cfg.DropPercent = 20
 	}

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
+
 	"bytes"
 	"flag"
 	"os"
@@ -8,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/analyze")
@@ -22,7 +22,7 @@ func mustCaptureFile(tb testing.TB, scenario string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := analyzetest.Write(f, scenario); err != nil {
+	if err := fakecapture.WriteScenario(f, scenario); err != nil {
 		tb.Fatal(err)
 	}
 	if err := f.Close(); err != nil {

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
 )
 
 // TestPathGroupMembers checks that a group lists each distinct skb address
@@ -64,7 +65,7 @@ func TestPathsFlightTrigger(t *testing.T) {
 
 func testPathsFlightTrigger(t *testing.T, tracepoint bool) {
 	udp := func(sport uint16) []byte {
-		return analyzetest.Ethernet(analyzetest.IPv4("10.0.0.1", "10.0.0.2", 17, sport, analyzetest.UDP(sport, 9999, []byte("x"))))
+		return packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 17, sport, packets.UDP(sport, 9999, []byte("x"))))
 	}
 	const trigSKB = 0xffff888001000300
 	var trigTime uint64
@@ -81,21 +82,21 @@ func testPathsFlightTrigger(t *testing.T, tracepoint bool) {
 			if tracepoint {
 				opts[FlightTriggerProbe] = "kfree_skb"
 			}
-			opts[FlightTriggerReason] = strconv.Itoa(analyzetest.ReasonNetfilterDrop)
+			opts[FlightTriggerReason] = strconv.Itoa(fakecapture.ReasonNetfilterDrop)
 		}
-		b, err := analyzetest.NewBuilderOptions(&buf, 4, opts)
+		b, err := fakecapture.NewBuilderOptions(&buf, 4, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, addr := range []uint64{0xffff888001000000, 0xffff888001000100, trigSKB, 0xffff888001000200} {
-			s := b.NewSKB(addr, 0, analyzetest.RootNS, 2, udp(uint16(40000+i)))
+			s := b.NewSKB(addr, 0, fakecapture.RootNS, 2, udp(uint16(40000+i)))
 			s.Hit(100, "ip_rcv")
 			s.Hit(100, "nf_hook_slow")
 			if tracepoint {
 				s.Hit(100, "kfree_skb_reason")
-				s.Hit(1, analyzetest.TracepointProbe, analyzetest.Drop(analyzetest.ReasonNetfilterDrop))
+				s.Hit(1, fakecapture.TracepointProbe, fakecapture.Drop(fakecapture.ReasonNetfilterDrop))
 			} else {
-				s.Hit(100, "kfree_skb_reason", analyzetest.Drop(analyzetest.ReasonNetfilterDrop))
+				s.Hit(100, "kfree_skb_reason", fakecapture.Drop(fakecapture.ReasonNetfilterDrop))
 			}
 			if addr == trigSKB {
 				trigTime = b.Now

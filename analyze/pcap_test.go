@@ -11,8 +11,8 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // tshark runs tshark on path with args and returns its output; the test
@@ -249,7 +249,7 @@ func TestWritePcapVerdict(t *testing.T) {
 		{Type: pcapgo.NgEpbVerdictTypeLinuxeBPFTC, Data: binary.LittleEndian.AppendUint64(nil, 2)},
 		{Type: pcapgo.NgEpbVerdictTypeLinuxeBPFXDP, Data: binary.LittleEndian.AppendUint64(nil, 1)},
 	} {
-		s := &sighting{time: analyzetest.T0 + uint64(i), payload: 1, probe: 1, verdict: v, skb: st, dir: pcapgo.NgEpbFlagDirectionInbound}
+		s := &sighting{time: fakecapture.T0 + uint64(i), payload: 1, probe: 1, verdict: v, skb: st, dir: pcapgo.NgEpbFlagDirectionInbound}
 		if err := pw.write(s); err != nil {
 			t.Fatal(err)
 		}

@@ -55,22 +55,14 @@ func (p *printer) retvalText(b []byte, e *format.Event) []byte {
 	return strconv.AppendInt(b, e.Retval, 10)
 }
 
-// metaNames returns the expressions of option ("output-skb-metadata" or
-// "output-xdp-metadata") the capture was recorded with, in option order
-// (the header option is comma-separated).
-func metaNames(h *format.Header, option string) []string {
+// metaNames returns the expressions whose values the capture's blobs of
+// kind (BlobMeta, BlobXDPMeta) hold, in order: the header's recorded
+// expressions (for a 1.0 capture, its recorder option of the time).
+func metaNames(h *format.Header, kind int) []string {
 	if h == nil {
 		return nil
 	}
-	v := strings.TrimSpace(h.Options[option])
-	if v == "" {
-		return nil
-	}
-	var names []string
-	for _, n := range strings.Split(v, ",") {
-		names = append(names, strings.TrimSpace(n))
-	}
-	return names
+	return h.Metadata(kind)
 }
 
 // metaField is one --output-skb-metadata (--output-xdp-metadata) value of
@@ -96,8 +88,8 @@ func (p *printer) metaFields(e *format.Event, kind int) []metaField {
 	if !p.metaDone {
 		p.metaDone = true
 		h := p.c.File.Header()
-		p.metaNames = metaNames(h, "output-skb-metadata")
-		p.xdpMetaNames = metaNames(h, "output-xdp-metadata")
+		p.metaNames = metaNames(h, format.BlobMeta)
+		p.xdpMetaNames = metaNames(h, format.BlobXDPMeta)
 		// A recorder before pwru's expressions took the option as a
 		// bool and stored the raw data_meta bytes in this blob kind:
 		// they are no fields, so they are not shown as such.

@@ -6,15 +6,16 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // mustExtrasCapture writes a capture recorded with
 // --output-skb-metadata metaOption (e.g. 'skb->hash,skb->dev->ifindex'),
 // --output-xdp-metadata xdpOption and tc, XDP and fexit probes: events
-// with metadata, BPF map bytes and return values.
-func mustExtrasCapture(tb testing.TB, metaOption, xdpOption string) *Capture {
+// with metadata, BPF map bytes and return values. Each edit changes the
+// header before it is written.
+func mustExtrasCapture(tb testing.TB, metaOption, xdpOption string, edits ...func(*format.Header)) *Capture {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "extras.pwru")
 	var buf bytes.Buffer
@@ -22,10 +23,13 @@ func mustExtrasCapture(tb testing.TB, metaOption, xdpOption string) *Capture {
 		WriterVersion: "pwru-record analyzetest",
 		Hostname:      "testhost",
 		Uname:         format.Uname{Sysname: "Linux", Release: "6.12.0-test-amd64", Machine: "x86_64"},
-		Start:         analyzetest.Start(),
-		MonoOffset:    analyzetest.Start().UnixNano() - analyzetest.T0,
+		Start:         fakecapture.Start(),
+		MonoOffset:    fakecapture.Start().UnixNano() - fakecapture.T0,
 		Options: map[string]string{"output-skb-metadata": metaOption, "output-xdp-metadata": xdpOption,
 			"filter-trace-tc": "true", "filter-trace-xdp": "true"},
+	}
+	for _, edit := range edits {
+		edit(h)
 	}
 	w, err := format.NewWriter(&buf, h, &format.WriterOptions{FlushInterval: -1})
 	if err != nil {
@@ -80,7 +84,7 @@ func mustExtrasCapture(tb testing.TB, metaOption, xdpOption string) *Capture {
 		UpdateFlags: 1, Key: bytes.Repeat([]byte{0xab}, 128), Value: []byte("the first bytes of a long value")})
 	percpu := access(format.BPFMapAccess{ID: 14, Name: "pcpu", Type: 5, KeySize: 4, ValueSize: 8, Op: format.BPFMapLookup,
 		Flags: format.BPFMapValuePerCPU | format.BPFMapKeyError})
-	t := uint64(analyzetest.T0)
+	t := uint64(fakecapture.T0)
 	ev := func(probe uint32, flags format.EventFlags, retval int64, mod func(*format.Event)) {
 		t += 1000
 		e := format.Event{Time: t, SKB: 0xffff888001000200, ProbeID: probe, Comm: "ping", PID: 7, Netns: 4026531840,

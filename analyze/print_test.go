@@ -2,13 +2,12 @@ package analyze
 
 import (
 	"bytes"
-
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 func TestPrintGolden(t *testing.T) {
@@ -88,7 +87,7 @@ func TestInfoGolden(t *testing.T) {
 	if err := Info(&buf, c, &InfoOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "info-basic.golden", []byte(analyzetest.StableInfo(buf.String())))
+	golden(t, "info-basic.golden", []byte(fakecapture.StableInfo(buf.String())))
 }
 
 func TestPcapFilterSelectsSKBs(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // TestUnusableCounted: recorded data that cannot be used (an skb->cb blob
@@ -17,7 +17,7 @@ import (
 func TestUnusableCounted(t *testing.T) {
 	var buf bytes.Buffer
 	h := &format.Header{WriterVersion: "pwru-record analyzetest", Uname: format.Uname{Sysname: "Linux", Machine: "x86_64"},
-		Start: analyzetest.Start(), MonoOffset: analyzetest.Start().UnixNano() - analyzetest.T0}
+		Start: fakecapture.Start(), MonoOffset: fakecapture.Start().UnixNano() - fakecapture.T0}
 	w, err := format.NewWriter(&buf, h, &format.WriterOptions{FlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func TestUnusableCounted(t *testing.T) {
 	cb, err := w.AddBlob(format.BlobCB, []byte{1, 2, 3, 4})
 	must(err)
 	for i := range 2 {
-		e := format.Event{Time: uint64(analyzetest.T0 + 1000*(i+1)), SKB: 0xffff888001000200, ProbeID: 1}
+		e := format.Event{Time: uint64(fakecapture.T0 + 1000*(i+1)), SKB: 0xffff888001000200, ProbeID: 1}
 		e.Blobs[format.BlobCB] = cb
 		must(w.WriteEvent(&e))
 	}

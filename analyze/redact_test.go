@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
 )
 
 // mustSlice slices src into a new file with o and opens it.
@@ -276,9 +276,9 @@ func TestHeadersOnly(t *testing.T) {
 }
 
 func TestHeaderLen(t *testing.T) {
-	tcpData := analyzetest.Ethernet(analyzetest.IPv4("10.0.0.1", "10.0.0.2", 6, 1, analyzetest.TCP(1, 2, 3, 4, 0x18, []byte("secret data"))))
-	udp := analyzetest.IPv4("10.0.0.1", "10.0.0.2", 17, 1, analyzetest.UDP(5353, 9999, []byte("secret")))
-	icmp := analyzetest.Ethernet(analyzetest.IPv4("10.0.0.1", "10.0.0.2", 1, 1, append(analyzetest.ICMPEcho(8, 7, 1), "secret"...)))
+	tcpData := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 6, 1, packets.TCP(1, 2, 3, 4, 0x18, []byte("secret data"))))
+	udp := packets.IPv4("10.0.0.1", "10.0.0.2", 17, 1, packets.UDP(5353, 9999, []byte("secret")))
+	icmp := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 1, 1, append(packets.ICMPEcho(8, 7, 1), "secret"...)))
 	arp := append(bytes.Repeat([]byte{0xff}, 6), 2, 0, 0, 0, 0, 1, 0x08, 0x06,
 		0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2)
 	tests := []struct {
@@ -305,8 +305,8 @@ func TestHeaderLen(t *testing.T) {
 }
 
 func FuzzHeaderLen(f *testing.F) {
-	f.Add(analyzetest.Ethernet(analyzetest.IPv4("10.0.0.1", "10.0.0.2", 6, 1, analyzetest.TCP(1, 2, 3, 4, 0x18, []byte("x")))), false)
-	f.Add(analyzetest.IPv4("10.0.0.1", "10.0.0.2", 17, 1, analyzetest.UDP(1, 2, nil)), true)
+	f.Add(packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 6, 1, packets.TCP(1, 2, 3, 4, 0x18, []byte("x")))), false)
+	f.Add(packets.IPv4("10.0.0.1", "10.0.0.2", 17, 1, packets.UDP(1, 2, nil)), true)
 	f.Fuzz(func(t *testing.T, data []byte, l3 bool) {
 		n := headerLen(data, l3)
 		if n < 0 || n > len(data) {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // TestTrackerMemoryBounded streams a capture of many skbs and checks that
@@ -18,7 +18,7 @@ func TestTrackerMemoryBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := analyzetest.Large(f, 20000); err != nil {
+	if err := fakecapture.Large(f, 20000); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

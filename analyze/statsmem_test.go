@@ -8,13 +8,13 @@ import (
 	"testing"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // writeSynthFile writes the synthetic stream of cfg to path as a capture.
-func writeSynthFile(tb testing.TB, path string, cfg synth.Config, opts *format.WriterOptions) {
+func writeSynthFile(tb testing.TB, path string, cfg fakecapture.Config, opts *format.WriterOptions) {
 	tb.Helper()
-	s := synth.Generate(cfg)
+	s := fakecapture.Generate(cfg)
 	f, err := os.Create(path)
 	if err != nil {
 		tb.Fatal(err)
@@ -23,7 +23,7 @@ func writeSynthFile(tb testing.TB, path string, cfg synth.Config, opts *format.W
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := synth.Write(w, s); err != nil {
+	if err := fakecapture.WriteStream(w, s); err != nil {
 		tb.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -35,7 +35,7 @@ func writeSynthFile(tb testing.TB, path string, cfg synth.Config, opts *format.W
 }
 
 // writeSynthCapture writes a synthetic capture to path and opens it.
-func writeSynthCapture(tb testing.TB, path string, cfg synth.Config, opts *format.WriterOptions) *Capture {
+func writeSynthCapture(tb testing.TB, path string, cfg fakecapture.Config, opts *format.WriterOptions) *Capture {
 	tb.Helper()
 	writeSynthFile(tb, path, cfg, opts)
 	c, err := Open(path)
@@ -93,8 +93,8 @@ func TestStatsMemoryBounded(t *testing.T) {
 		t.Skip("writes two synthetic captures of 50k and 500k events (-short)")
 	}
 	dir := t.TempDir()
-	small := writeSynthCapture(t, filepath.Join(dir, "small.pwru"), synth.Config{Seed: 3, SKBs: 1250, PayloadPercent: 20}, statsMemChunks)
-	large := writeSynthCapture(t, filepath.Join(dir, "large.pwru"), synth.Config{Seed: 3, SKBs: 12500, PayloadPercent: 20}, statsMemChunks)
+	small := writeSynthCapture(t, filepath.Join(dir, "small.pwru"), fakecapture.Config{Seed: 3, SKBs: 1250, PayloadPercent: 20}, statsMemChunks)
+	large := writeSynthCapture(t, filepath.Join(dir, "large.pwru"), fakecapture.Config{Seed: 3, SKBs: 12500, PayloadPercent: 20}, statsMemChunks)
 	ns, nl := small.File.Summary().Events, large.File.Summary().Events
 	if nl < 8*ns {
 		t.Fatalf("large capture has %d events, small %d: want ten times more", nl, ns)

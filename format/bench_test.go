@@ -12,14 +12,14 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // benchStream is the realistic stream the benchmarks share: 5000 skbs of
 // 20-60 functions each, no payloads (the bytes/event target excludes them).
-func benchStream(tb testing.TB) *synth.Stream {
+func benchStream(tb testing.TB) *fakecapture.Stream {
 	tb.Helper()
-	return synth.Generate(synth.Config{Seed: 42, SKBs: 5000, PayloadPercent: -1})
+	return fakecapture.Generate(fakecapture.Config{Seed: 42, SKBs: 5000, PayloadPercent: -1})
 }
 
 // countWriter counts bytes and discards them.
@@ -115,7 +115,7 @@ type jsonTuple struct {
 	Proto uint8  `json:"proto"`
 }
 
-func jsonLines(tb testing.TB, s *synth.Stream) []byte {
+func jsonLines(tb testing.TB, s *fakecapture.Stream) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -265,7 +265,7 @@ func appendCustomBlock(b []byte, e *format.Event) []byte {
 // the end of the file; without it ("truncated") the section headers are
 // scanned, still without decompressing events.
 func BenchmarkDecodeSummary(b *testing.B) {
-	s := synth.Generate(synth.Config{Seed: 43, SKBs: 25000, PayloadPercent: -1})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 43, SKBs: 25000, PayloadPercent: -1})
 	data := writeStream(b, s, &format.WriterOptions{FlushInterval: -1})
 	cut := data[:len(data)-100]
 	for _, tc := range []struct {

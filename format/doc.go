@@ -10,8 +10,11 @@
 //
 //   - wire.go: varints and strings, a bounds-checked decoder;
 //   - section.go: the raw container (preamble, section headers, footer);
-//   - events.go, meta.go, kallsyms.go, pcapng.go: section payloads;
-//   - writer.go, reader.go, iter.go: the validating API on top.
+//   - header.go, events*.go (column table, predictor, encode, column and
+//     event decode), meta.go, kallsyms.go, pcapng.go: section payloads;
+//   - writer*.go (API, add references, flush into sections), reader*.go
+//     (API, index, load, one section, BTF and kallsyms, lookups by ID),
+//     iter.go: the validating API on top.
 //
 // [File.Events] walks the events in time order. Passes that need a few
 // fields ask for them in [IterOptions].Fields (column projection: the

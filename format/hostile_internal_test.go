@@ -46,7 +46,7 @@ func TestHostileSizes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			file := slicesConcat(appendPreamble(nil), header, tt.section)
+			file := slicesConcat(appendPreamble(nil, 0), header, tt.section)
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			err := readAll(file)

@@ -110,7 +110,7 @@ func TestHeaderTimesChecked(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := sectionHeader{Type: SectionEvents, Stored: uint32(len(raw)), Raw: uint32(len(raw)), A: tt.first, B: tt.last,
 				Count: 2, CRC: crc32.Checksum(raw, castagnoli)}
-			file := slicesConcat(appendPreamble(nil), header, append(h.marshal(nil), raw...))
+			file := slicesConcat(appendPreamble(nil, 0), header, append(h.marshal(nil), raw...))
 			err := readAll(file)
 			var se *SectionError
 			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &se) || se.Type != SectionEvents {

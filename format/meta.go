@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 )
 
 // This file encodes the small sections: header, probes, interfaces,
@@ -14,91 +13,6 @@ import (
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-func appendHeader(b []byte, h *Header) []byte {
-	b = appendString(b, h.WriterVersion)
-	b = appendString(b, h.Hostname)
-	b = appendString(b, h.Uname.Sysname)
-	b = appendString(b, h.Uname.Release)
-	b = appendString(b, h.Uname.Version)
-	b = appendString(b, h.Uname.Machine)
-	b = appendString(b, h.BootID)
-	var start int64
-	if !h.Start.IsZero() {
-		start = h.Start.UnixNano()
-	}
-	b = appendVarint(b, start)
-	b = appendVarint(b, h.MonoOffset)
-	b = appendUvarint(b, uint64(len(h.CommandLine)))
-	for _, s := range h.CommandLine {
-		b = appendString(b, s)
-	}
-	b = appendUvarint(b, uint64(len(h.Options)))
-	for _, k := range sortedKeys(h.Options) {
-		b = appendString(b, k)
-		b = appendString(b, h.Options[k])
-	}
-	b = appendString(b, h.PcapFilter)
-	b = appendUvarint(b, uint64(h.Snaplen))
-	if h.Redaction == 0 && len(h.KernelLacks) == 0 {
-		// As older writers: a recording as made, on a kernel that lacks
-		// nothing, has a 1.0 header.
-		return b
-	}
-	b = appendUvarint(b, uint64(h.Redaction))
-	if len(h.KernelLacks) > 0 {
-		b = appendUvarint(b, uint64(len(h.KernelLacks)))
-		for _, s := range h.KernelLacks {
-			b = appendString(b, s)
-		}
-	}
-	return b
-}
-
-func decodeHeader(p []byte) (*Header, error) {
-	d := decoder{b: p}
-	h := &Header{
-		WriterVersion: d.str(),
-		Hostname:      d.str(),
-		Uname:         Uname{Sysname: d.str(), Release: d.str(), Version: d.str(), Machine: d.str()},
-		BootID:        d.str(),
-	}
-	if start := d.varint(); start != 0 {
-		h.Start = time.Unix(0, start).UTC()
-	}
-	h.MonoOffset = d.varint()
-	if n := d.count(1); n > 0 {
-		h.CommandLine = make([]string, n)
-		for i := range h.CommandLine {
-			h.CommandLine[i] = d.str()
-		}
-	}
-	if n := d.count(2); n > 0 {
-		h.Options = make(map[string]string, n)
-		for range n {
-			k := d.str()
-			h.Options[k] = d.str()
-		}
-	}
-	h.PcapFilter = d.str()
-	h.Snaplen = d.u32v()
-	// Trailing fields added after 1.0, each absent = zero.
-	if d.remaining() > 0 {
-		h.Redaction = Redaction(d.uvarint())
-	}
-	if d.err == nil && d.remaining() > 0 {
-		if n := d.count(1); n > 0 {
-			h.KernelLacks = make([]string, n)
-			for i := range h.KernelLacks {
-				h.KernelLacks[i] = d.str()
-			}
-		}
-	}
-	if d.err != nil {
-		return nil, asCorrupt(d.err)
-	}
-	return h, nil
 }
 
 func appendProbes(b []byte, ps []Probe) []byte {

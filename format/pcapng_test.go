@@ -12,20 +12,20 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // pcapngCapture writes a capture whose payloads include an L3 packet
 // (no MAC header) beside the synthetic Ethernet frames.
-func pcapngCapture(t *testing.T) (*synth.Stream, *format.File) {
+func pcapngCapture(t *testing.T) (*fakecapture.Stream, *format.File) {
 	t.Helper()
-	s := synth.Generate(synth.Config{Seed: 9, SKBs: 60, PayloadPercent: 60})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 9, SKBs: 60, PayloadPercent: 60})
 	var buf bytes.Buffer
 	w, err := format.NewWriter(&buf, &s.Header, &format.WriterOptions{ChunkEvents: 200, FlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := synth.Write(w, s); err != nil {
+	if err := fakecapture.WriteStream(w, s); err != nil {
 		t.Fatal(err)
 	}
 	l3 := s.Packets[0]

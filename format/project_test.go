@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // project returns e with only the fields fs (plus Time, SKB, ProbeID).
@@ -55,7 +55,7 @@ func readShared(tb testing.TB, f *format.File, opts *format.IterOptions) []forma
 // full events with the other fields zeroed, through Next and NextShared,
 // with overlapping chunks (merge) and time bounds.
 func TestProjection(t *testing.T) {
-	s := synth.Generate(synth.Config{Seed: 21, SKBs: 120, PayloadPercent: 30, StackPercent: 30, BlobPercent: 30})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 21, SKBs: 120, PayloadPercent: 30, StackPercent: 30, BlobPercent: 30})
 	f := mustOpen(t, writeStream(t, s, &format.WriterOptions{ChunkEvents: 500, FlushInterval: -1}), nil)
 	all := s.SortedEvents()
 	sum := f.Summary()
@@ -107,7 +107,7 @@ func TestProjection(t *testing.T) {
 // so that pooled decoding buffers are handed from one to the next, and
 // checks every one reads the capture intact.
 func TestIteratorReuse(t *testing.T) {
-	s := synth.Generate(synth.Config{Seed: 22, SKBs: 200, PayloadPercent: 20})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 22, SKBs: 200, PayloadPercent: 20})
 	f := mustOpen(t, writeStream(t, s, &format.WriterOptions{ChunkEvents: 256, FlushInterval: -1}), nil)
 	want := s.SortedEvents()
 	sum := f.Summary()

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // walk reads everything f holds and returns the events and the first error
@@ -62,8 +62,8 @@ func walk(f *format.File) ([]format.Event, error) {
 	return events, first
 }
 
-func smallStream() *synth.Stream {
-	return synth.Generate(synth.Config{Seed: 11, SKBs: 40, PayloadPercent: 30, StackPercent: 30})
+func smallStream() *fakecapture.Stream {
+	return fakecapture.Generate(fakecapture.Config{Seed: 11, SKBs: 40, PayloadPercent: 30, StackPercent: 30})
 }
 
 // TestTruncation cuts a capture at many offsets: every cut must open (or

@@ -11,18 +11,18 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // writeStream writes s to a buffer and returns the bytes.
-func writeStream(tb testing.TB, s *synth.Stream, opts *format.WriterOptions) []byte {
+func writeStream(tb testing.TB, s *fakecapture.Stream, opts *format.WriterOptions) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
 	w, err := format.NewWriter(&buf, &s.Header, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := synth.Write(w, s); err != nil {
+	if err := fakecapture.WriteStream(w, s); err != nil {
 		tb.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -60,17 +60,17 @@ var cmpOpts = []cmp.Option{cmpopts.EquateComparable(netip.Addr{}), cmpopts.Equat
 func TestRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  synth.Config
+		cfg  fakecapture.Config
 		opts *format.WriterOptions
 	}{
-		{"small", synth.Config{Seed: 1, SKBs: 20}, nil},
-		{"chunked", synth.Config{Seed: 2, SKBs: 300}, &format.WriterOptions{ChunkEvents: 500}},
-		{"tiny-chunks", synth.Config{Seed: 3, SKBs: 50, Concurrent: 40}, &format.WriterOptions{ChunkEvents: 7, Level: 1}},
-		{"default", synth.Config{Seed: 4}, &format.WriterOptions{Level: 4}},
+		{"small", fakecapture.Config{Seed: 1, SKBs: 20}, nil},
+		{"chunked", fakecapture.Config{Seed: 2, SKBs: 300}, &format.WriterOptions{ChunkEvents: 500}},
+		{"tiny-chunks", fakecapture.Config{Seed: 3, SKBs: 50, Concurrent: 40}, &format.WriterOptions{ChunkEvents: 7, Level: 1}},
+		{"default", fakecapture.Config{Seed: 4}, &format.WriterOptions{Level: 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := synth.Generate(tt.cfg)
+			s := fakecapture.Generate(tt.cfg)
 			f := mustOpen(t, writeStream(t, s, tt.opts), nil)
 			if diff := diffEvents(s.SortedEvents(), readEvents(t, f, nil)); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
@@ -141,7 +141,7 @@ func diffEvents(want, got []format.Event) string {
 // TestDecodeAllocs checks that iterating allocates per chunk, not per
 // event (strings are interned, buffers reused).
 func TestDecodeAllocs(t *testing.T) {
-	s := synth.Generate(synth.Config{Seed: 8, SKBs: 2000, PayloadPercent: -1})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 8, SKBs: 2000, PayloadPercent: -1})
 	f := mustOpen(t, writeStream(t, s, &format.WriterOptions{ChunkEvents: 4096, FlushInterval: -1}), nil)
 	var n int
 	allocs := testing.AllocsPerRun(3, func() {
@@ -163,7 +163,7 @@ func TestDecodeAllocs(t *testing.T) {
 // TestConcurrentReaders iterates and looks things up from several
 // goroutines on one File (run with -race).
 func TestConcurrentReaders(t *testing.T) {
-	s := synth.Generate(synth.Config{Seed: 12, SKBs: 200, PayloadPercent: 40, StackPercent: 40})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 12, SKBs: 200, PayloadPercent: 40, StackPercent: 40})
 	f := mustOpen(t, writeStream(t, s, &format.WriterOptions{ChunkEvents: 300, FlushInterval: -1}), nil)
 	want := s.SortedEvents()
 	errs := make(chan error, 4)

@@ -11,10 +11,12 @@ import (
 // their contents. SPEC.md describes the same layout byte by byte.
 
 // Format version written by this package. A reader accepts any minor
-// version of its major version; see SPEC.md "Versioning".
+// version of its major version; see SPEC.md "Versioning". VersionMinor
+// is the newest minor written: a file whose header stores no field of
+// 1.1 is written as 1.0, byte for byte what older writers wrote.
 const (
 	VersionMajor = 1
-	VersionMinor = 0
+	VersionMinor = 1
 )
 
 // fileMagic starts every capture (8 bytes).
@@ -177,9 +179,10 @@ func (h *sectionHeader) check() error {
 	return nil
 }
 
-func appendPreamble(b []byte) []byte {
+// appendPreamble appends the file preamble of format VersionMajor.minor.
+func appendPreamble(b []byte, minor uint16) []byte {
 	b = append(b, fileMagic[:]...)
 	b = binary.LittleEndian.AppendUint16(b, VersionMajor)
-	b = binary.LittleEndian.AppendUint16(b, VersionMinor)
+	b = binary.LittleEndian.AppendUint16(b, minor)
 	return appendU32(b, 0)
 }

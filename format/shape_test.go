@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // TestChunkShape guards the predictors that make events small: on a
@@ -13,17 +13,17 @@ import (
 func TestChunkShape(t *testing.T) {
 	tests := []struct {
 		name          string
-		cfg           synth.Config
+		cfg           fakecapture.Config
 		maxCodeShare  float64 // share of codes above 8 allowed
 		minZeroMasks  float64 // share of events with an empty mask required
 		maxRawPerEvnt float64
 	}{
-		{"default", synth.Config{Seed: 1, SKBs: 1500, PayloadPercent: -1}, 0.05, 0.45, 8},
-		{"busy", synth.Config{Seed: 2, SKBs: 1500, Concurrent: 16, PayloadPercent: -1}, 0.6, 0.4, 9},
+		{"default", fakecapture.Config{Seed: 1, SKBs: 1500, PayloadPercent: -1}, 0.05, 0.45, 8},
+		{"busy", fakecapture.Config{Seed: 2, SKBs: 1500, Concurrent: 16, PayloadPercent: -1}, 0.6, 0.4, 9},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev := synth.Generate(tt.cfg).SortedEvents()
+			ev := fakecapture.Generate(tt.cfg).SortedEvents()
 			ev = ev[:min(len(ev), 32768)]
 			codes, masks, raw, err := format.ChunkStats(ev)
 			if err != nil {

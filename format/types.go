@@ -2,7 +2,6 @@ package format
 
 import (
 	"net/netip"
-	"time"
 )
 
 // This file defines the data model of a capture: the Go values that
@@ -143,66 +142,6 @@ type Packet struct {
 	L3      bool   // Data starts at the network header (no MAC header)
 	Data    []byte
 }
-
-// Uname is the recording host's uname(2).
-type Uname struct {
-	Sysname, Release, Version, Machine string
-}
-
-// Header describes the recording: host, kernel, time base, options.
-type Header struct {
-	WriterVersion string // e.g. "pwru-record v0.1.0"
-	Hostname      string
-	Uname         Uname
-	BootID        string    // /proc/sys/kernel/random/boot_id
-	Start         time.Time // wall-clock time at start
-	// MonoOffset converts kernel monotonic time to wall time:
-	// wall ns since the Unix epoch = Event.Time + MonoOffset.
-	MonoOffset  int64
-	CommandLine []string          // os.Args of the recorder
-	Options     map[string]string // every recorder option, flag name -> value
-	PcapFilter  string            // the pcap filter as typed
-	Snaplen     uint32
-	// Redaction says what was removed for sharing (pwru-replay slice
-	// --redact, --headers-only); 0 for a recording as made.
-	Redaction Redaction
-	// KernelLacks names what the recording kernel could not give the
-	// recorder (the Lack* values; a newer writer may add others), so the
-	// analyzer can say why something is missing. Empty in captures of
-	// writers before it was added.
-	KernelLacks []string
-}
-
-// Values of Header.KernelLacks.
-const (
-	LackModuleBTF    = "module-btf"    // no module BTF: module functions are not traced
-	LackDropReason   = "drop-reason"   // skb:kfree_skb passes no reason: drops carry none
-	LackAttachCookie = "attach-cookie" // no bpf_get_attach_cookie: kprobes told apart by address
-	LackKprobeMulti  = "kprobe-multi"  // no kprobe.multi links: one kprobe per function
-)
-
-// Lacks tells whether the recording kernel lacked what (a Lack* value).
-func (h *Header) Lacks(what string) bool {
-	for _, l := range h.KernelLacks {
-		if l == what {
-			return true
-		}
-	}
-	return false
-}
-
-// Redaction bits of [Header.Redaction].
-type Redaction uint64
-
-const (
-	// RedactAddresses: every kernel and heap address (skbs, stacks,
-	// callers, kallsyms, probes, pointers in blobs) is a stable
-	// pseudonym; kernel text keeps its offsets within each module, so
-	// symbolization is unchanged.
-	RedactAddresses Redaction = 1 << iota
-	// RedactPayloads: packet bytes after the L2-L4 headers are zeroes.
-	RedactPayloads
-)
 
 // Losses counts what a capture does not contain. The writer stores it
 // periodically and at the end; the last copy wins.

@@ -13,13 +13,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // TestPipe writes through an io.Pipe (no Seek, no ReadAt) and checks the
 // bytes equal those written to a buffer.
 func TestPipe(t *testing.T) {
-	s := synth.Generate(synth.Config{Seed: 3, SKBs: 30})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 3, SKBs: 30})
 	want := writeStream(t, s, &format.WriterOptions{FlushInterval: -1})
 	pr, pw := io.Pipe()
 	done := make(chan []byte)
@@ -31,7 +31,7 @@ func TestPipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := synth.Write(w, s); err != nil {
+	if err := fakecapture.WriteStream(w, s); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -46,13 +46,13 @@ func TestPipe(t *testing.T) {
 // TestFlush: after Flush, everything written so far is readable from the
 // bytes already out, before Close.
 func TestFlush(t *testing.T) {
-	s := synth.Generate(synth.Config{Seed: 4, SKBs: 10})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 4, SKBs: 10})
 	var buf bytes.Buffer
 	w, err := format.NewWriter(&buf, &s.Header, &format.WriterOptions{FlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := synth.Write(w, s); err != nil {
+	if err := fakecapture.WriteStream(w, s); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Flush(); err != nil {
@@ -259,7 +259,7 @@ func splitBTF(t *testing.T, base []byte) []byte {
 }
 
 func TestBTF(t *testing.T) {
-	s := synth.Generate(synth.Config{Seed: 1, SKBs: 2})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 1, SKBs: 2})
 	var buf bytes.Buffer
 	w, err := format.NewWriter(&buf, &s.Header, nil)
 	if err != nil {

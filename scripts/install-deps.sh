@@ -3,7 +3,7 @@
 # need, idempotently. Runs apt-get update only when something is missing.
 # The host's apt sources are left alone: the VM harness downloads kernels
 # (bullseye ... sid) through its own apt configuration in the kernel cache
-# (internal/vm/apt.go), verified with debian-archive-keyring.
+# (internal/testsupport/vm/apt.go), verified with debian-archive-keyring.
 # Needs root (or sudo) only when it has something to install.
 set -euo pipefail
 

@@ -290,6 +290,12 @@ func (c *Config) header(h format.Header) format.Header {
 	h.Options = c.Options
 	h.PcapFilter = c.PcapFilter
 	h.Snaplen = c.Snaplen
+	// What replay needs, stored as data (format 1.1), not as the text of
+	// the options above: the kernel's byte order (this host's) and the
+	// metadata expressions, in the order of their blob slots.
+	h.ByteOrder = format.NativeByteOrder()
+	h.SKBMetadata = c.OutputSKBMetadata
+	h.XDPMetadata = c.OutputXDPMetadata
 	return h
 }
 

@@ -2,7 +2,7 @@
 //
 // TestMain builds the guest programs (the recorder ./cmd/pwru-record and
 // the static scenario driver ./vmtest/guest), boots each selected Debian
-// kernel once with internal/vm, runs every selected scenario in that one
+// kernel once with internal/testsupport/vm, runs every selected scenario in that one
 // guest, and brings the captures back. The per-scenario tests then read
 // the captures on the host, without privileges, with package format and
 // assert on what they contain. The kernels are 5.10, 6.1, 6.12 and latest

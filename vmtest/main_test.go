@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pwru-record/pwru-record/internal/vm"
+	"github.com/pwru-record/pwru-record/internal/testsupport/vm"
 	"github.com/pwru-record/pwru-record/vmtest/report"
 )
 

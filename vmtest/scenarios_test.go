@@ -330,6 +330,15 @@ func TestTCXDP(t *testing.T) {
 		if ifindex == 0 || mtu == 0 || queues == 0 {
 			t.Fatalf("guest values %v: no xdp_ifindex, xdp_mtu or xdp_rx_queues", c.rep.Values)
 		}
+		// The capture stores the expressions and byte order as data
+		// (format 1.1), not only as the text of the recorder's flag.
+		h := cp.f.Header()
+		if want := []string{"xdp->rxq->dev->ifindex", "xdp->rxq->dev->mtu", "xdp->rxq->queue_index"}; !slices.Equal(h.XDPMetadata, want) || h.ByteOrder != format.NativeByteOrder() {
+			t.Errorf("header: xdp metadata %q, byte order %d; want %q, %d", h.XDPMetadata, h.ByteOrder, want, format.NativeByteOrder())
+		}
+		if v := cp.f.Summary().Version; v != "1.1" {
+			t.Errorf("capture format %s, want 1.1", v)
+		}
 		xdpEvents := cp.where(func(e *format.Event) bool { return e.ProbeID == xdpID })
 		for _, e := range xdpEvents {
 			if e.Blobs[format.BlobMeta] != 0 {

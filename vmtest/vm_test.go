@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pwru-record/pwru-record/internal/vm"
+	"github.com/pwru-record/pwru-record/internal/testsupport/vm"
 )
 
 // TestVM checks the harness itself on the first selected kernel: the

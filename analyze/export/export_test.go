@@ -17,7 +17,7 @@ import (
 
 	"github.com/pwru-record/pwru-record/analyze"
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -183,7 +183,7 @@ func synthCapture(b *testing.B) *analyze.Capture {
 			b.Fatal(err)
 		}
 		benchFile.path = filepath.Join(dir, "1m.pwru")
-		writeSynth(b, benchFile.path, synth.Config{Seed: 1, SKBs: 25000, PayloadPercent: 20})
+		writeSynth(b, benchFile.path, fakecapture.Config{Seed: 1, SKBs: 25000, PayloadPercent: 20})
 	})
 	c := open(b, benchFile.path)
 	runtime.GC()
@@ -259,7 +259,7 @@ func ptr[T any](v T) *T { return &v }
 func TestRowsRoundTrip(t *testing.T) {
 	paths := vmCaptures(t)
 	synthPath := filepath.Join(t.TempDir(), "synth.pwru")
-	writeSynth(t, synthPath, synth.Config{Seed: 3, SKBs: 500, PayloadPercent: 30, DropPercent: 10})
+	writeSynth(t, synthPath, fakecapture.Config{Seed: 3, SKBs: 500, PayloadPercent: 30, DropPercent: 10})
 	for _, path := range append(paths, synthPath) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			c := open(t, path)
@@ -296,9 +296,9 @@ func TestRowsRoundTrip(t *testing.T) {
 }
 
 // writeSynth writes a synthetic capture.
-func writeSynth(tb testing.TB, path string, cfg synth.Config) {
+func writeSynth(tb testing.TB, path string, cfg fakecapture.Config) {
 	tb.Helper()
-	s := synth.Generate(cfg)
+	s := fakecapture.Generate(cfg)
 	f, err := os.Create(path)
 	if err != nil {
 		tb.Fatal(err)
@@ -307,7 +307,7 @@ func writeSynth(tb testing.TB, path string, cfg synth.Config) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := synth.Write(w, s); err != nil {
+	if err := fakecapture.WriteStream(w, s); err != nil {
 		tb.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

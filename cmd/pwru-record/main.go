@@ -18,8 +18,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/pwru-record/pwru-record/internal/buildinfo"
-	"github.com/pwru-record/pwru-record/internal/suggest"
+	"github.com/pwru-record/pwru-record/cmd/internal/buildinfo"
+	"github.com/pwru-record/pwru-record/cmd/internal/suggest"
 	"github.com/pwru-record/pwru-record/tracer"
 )
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pwru-record/pwru-record/internal/buildinfo"
-	"github.com/pwru-record/pwru-record/internal/suggest"
+	"github.com/pwru-record/pwru-record/cmd/internal/buildinfo"
+	"github.com/pwru-record/pwru-record/cmd/internal/suggest"
 )
 
 // version is set at build time (-ldflags -X main.version=...).

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
+
 	"bytes"
 	"encoding/binary"
 	"flag"
@@ -11,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/analyze")
@@ -25,7 +25,7 @@ func mustScenario(tb testing.TB, dir, name string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := analyzetest.Write(f, name); err != nil {
+	if err := fakecapture.WriteScenario(f, name); err != nil {
 		tb.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
@@ -70,7 +70,7 @@ func golden(t *testing.T, name string, got string) {
 
 func TestCLIGolden(t *testing.T) {
 	dir := t.TempDir()
-	for _, s := range analyzetest.Scenarios() {
+	for _, s := range fakecapture.Scenarios() {
 		mustScenario(t, dir, s)
 	}
 	tests := []struct {
@@ -99,7 +99,7 @@ func TestCLIGolden(t *testing.T) {
 				t.Fatalf("exit status %d, want %d; stderr: %s", code, tt.code, errOut)
 			}
 			if tt.args[0] == "info" {
-				out = analyzetest.StableInfo(out)
+				out = fakecapture.StableInfo(out)
 			}
 			golden(t, tt.golden, out)
 		})

@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pwru-record/pwru-record/internal/suggest"
+	"github.com/pwru-record/pwru-record/cmd/internal/suggest"
 )
 
 // unknownCommand returns a usage error for a mistyped subcommand, with

@@ -1,14 +1,14 @@
 package pktfilter
 
 import (
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
+
 	"fmt"
 	"net"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-
-	"github.com/pwru-record/pwru-record/internal/pktcorpus"
 )
 
 // testPacket is one packet of the conformance corpus.
@@ -53,7 +53,7 @@ func ip6(src, dst string, next layers.IPProtocol) *layers.IPv6 {
 
 func tcp(sport, dport uint16, net gopacket.NetworkLayer, flags string) *layers.TCP {
 	t := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: 1000, Window: 65535}
-	pktcorpus.SetTCPFlags(t, flags)
+	packets.SetTCPFlags(t, flags)
 	if err := t.SetNetworkLayerForChecksum(net); err != nil {
 		panic(err)
 	}

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/vm"
+	"github.com/pwru-record/pwru-record/internal/testsupport/vm"
 	"github.com/pwru-record/pwru-record/vmtest/vmbench/benchres"
 )
 

@@ -16,10 +16,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pwru-record/pwru-record/analyze"
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"github.com/pwru-record/pwru-record/analyze/export"
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 // root is the main module's directory.
@@ -187,7 +186,7 @@ func TestStatsMillion(t *testing.T) {
 		t.Skip("-short: a million events")
 	}
 	path := filepath.Join(t.TempDir(), "1m.pwru")
-	writeSynth(t, path, synth.Config{Seed: 7, SKBs: 25000, PayloadPercent: 20}, "")
+	writeSynth(t, path, fakecapture.Config{Seed: 7, SKBs: 25000, PayloadPercent: 20}, "")
 	c := open(t, path)
 	if n := c.File.Summary().Events; n < 900_000 {
 		t.Fatalf("synthetic capture has %d events, want about a million", n)
@@ -204,7 +203,7 @@ func TestStatsMillion(t *testing.T) {
 // skbs have a stack.
 func TestStackNull(t *testing.T) {
 	synthPath := filepath.Join(t.TempDir(), "stacks.pwru")
-	writeSynth(t, synthPath, synth.Config{Seed: 11, SKBs: 2000, StackPercent: 30}, "")
+	writeSynth(t, synthPath, fakecapture.Config{Seed: 11, SKBs: 2000, StackPercent: 30}, "")
 	type key struct {
 		ns  int64
 		cpu int32
@@ -278,7 +277,7 @@ func journeyKey(skb string, path []string, fate, reason string) string {
 // skb for skb.
 func TestPaths(t *testing.T) {
 	var basic bytes.Buffer
-	if err := analyzetest.Write(&basic, "basic"); err != nil {
+	if err := fakecapture.WriteScenario(&basic, "basic"); err != nil {
 		t.Fatal(err)
 	}
 	basicPath := filepath.Join(t.TempDir(), "basic.pwru")
@@ -378,7 +377,7 @@ func TestOnlyInBadRun(t *testing.T) {
 	tmp := t.TempDir()
 	write := func(name string) string {
 		var b bytes.Buffer
-		if err := analyzetest.Write(&b, name); err != nil {
+		if err := fakecapture.WriteScenario(&b, name); err != nil {
 			t.Fatal(err)
 		}
 		p := filepath.Join(tmp, name+".pwru")
@@ -426,9 +425,9 @@ WHERE capture_id = $1 AND fate = 'dropped' AND reason IS NOT NULL
 GROUP BY reason`
 
 // writeSynth writes a synthetic capture (host "" = the generator's).
-func writeSynth(tb testing.TB, path string, cfg synth.Config, host string) {
+func writeSynth(tb testing.TB, path string, cfg fakecapture.Config, host string) {
 	tb.Helper()
-	s := synth.Generate(cfg)
+	s := fakecapture.Generate(cfg)
 	if host != "" {
 		s.Header.Hostname = host
 	}
@@ -440,7 +439,7 @@ func writeSynth(tb testing.TB, path string, cfg synth.Config, host string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := synth.Write(w, s); err != nil {
+	if err := fakecapture.WriteStream(w, s); err != nil {
 		tb.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -478,7 +477,7 @@ func fleetDataset(b *testing.B) string {
 		fleet.tmp, fleet.dir = tmp, filepath.Join(tmp, "dataset")
 		for i := range 10 {
 			p := filepath.Join(tmp, "capture.pwru")
-			writeSynth(b, p, synth.Config{Seed: uint64(100 + i), SKBs: 25000, PayloadPercent: 20, DropPercent: 5 + i}, fmt.Sprintf("node-%d", i))
+			writeSynth(b, p, fakecapture.Config{Seed: uint64(100 + i), SKBs: 25000, PayloadPercent: 20, DropPercent: 5 + i}, fmt.Sprintf("node-%d", i))
 			c, err := analyze.Open(p)
 			if err != nil {
 				b.Fatal(err)

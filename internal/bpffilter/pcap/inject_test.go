@@ -12,7 +12,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
-	"github.com/pwru-record/pwru-record/internal/pktcorpus"
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
 )
 
 func mustLoad(tb testing.TB, path string) *ebpf.CollectionSpec {
@@ -45,18 +45,18 @@ func TestInjectAll(t *testing.T) {
 	if !libpcapAvailable {
 		t.Skip("libpcap needs cgo on linux: built without it")
 	}
-	frames, err := pktcorpus.Build()
+	frames, err := packets.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := func(name string) pktcorpus.Packet {
+	frame := func(name string) packets.Packet {
 		for _, p := range frames {
 			if p.Name == name {
 				return p
 			}
 		}
 		t.Fatalf("no corpus packet %s", name)
-		return pktcorpus.Packet{}
+		return packets.Packet{}
 	}
 	syn, arp, udp := frame("tcp4-syn-80"), frame("arp-request"), frame("udp4-dns")
 
@@ -216,18 +216,18 @@ func TestInjectTrigger(t *testing.T) {
 	if !libpcapAvailable {
 		t.Skip("libpcap needs cgo on linux: built without it")
 	}
-	frames, err := pktcorpus.Build()
+	frames, err := packets.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := func(name string) pktcorpus.Packet {
+	frame := func(name string) packets.Packet {
 		for _, p := range frames {
 			if p.Name == name {
 				return p
 			}
 		}
 		t.Fatalf("no corpus packet %s", name)
-		return pktcorpus.Packet{}
+		return packets.Packet{}
 	}
 	syn, udp, arp := frame("tcp4-syn-80"), frame("udp4-dns"), frame("arp-request")
 	orig := mustLoad(t, path)

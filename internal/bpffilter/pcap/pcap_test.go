@@ -11,8 +11,8 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
-	"github.com/pwru-record/pwru-record/internal/ebpfinterp"
-	"github.com/pwru-record/pwru-record/internal/pktcorpus"
+	"github.com/pwru-record/pwru-record/internal/testsupport/ebpfinterp"
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
 )
 
 // pktBase is where test packets live in the fake kernel memory.
@@ -79,7 +79,7 @@ var expressions = []string{
 
 func corpusInputs(tb testing.TB, l3 bool) map[string][]byte {
 	tb.Helper()
-	in, err := pktcorpus.Inputs(l3)
+	in, err := packets.Inputs(l3)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/pwru-record/pwru-record/internal/bpffilter/patch"
-	"github.com/pwru-record/pwru-record/internal/ebpfinterp"
+	"github.com/pwru-record/pwru-record/internal/testsupport/ebpfinterp"
 )
 
 // testBTF builds a small kernel-like BTF: struct sk_buff with anonymous

@@ -19,9 +19,9 @@ import (
 
 	"github.com/pwru-record/pwru-record/internal/bpffilter/pcap"
 	"github.com/pwru-record/pwru-record/internal/bpffilter/skbexpr"
-	"github.com/pwru-record/pwru-record/internal/pktcorpus"
 	"github.com/pwru-record/pwru-record/internal/pktfilter"
-	"github.com/pwru-record/pwru-record/internal/vm"
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
+	"github.com/pwru-record/pwru-record/internal/testsupport/vm"
 )
 
 var flagKernels = flag.String("kernels", strings.Join(vm.KnownSeries(), ","), "comma-separated kernel series to boot")
@@ -117,7 +117,7 @@ func execCases(t *testing.T) ([]ExecCase, int) {
 	var cases []ExecCase
 	runs := 0
 	for _, l3 := range []bool{false, true} {
-		inputs, err := pktcorpus.Inputs(l3)
+		inputs, err := packets.Inputs(l3)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package pktcorpus
+package packets
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package analyzetest
+package fakecapture
 
 import (
 	"fmt"
@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/testsupport/packets"
 )
 
-// Scenarios lists the named scenarios [Write] knows.
+// Scenarios lists the named scenarios [WriteScenario] knows.
 func Scenarios() []string { return []string{"basic", "good", "bad", "tracepoint"} }
 
-// Write writes the named scenario to w.
-func Write(w io.Writer, name string) error {
+// WriteScenario writes the named scenario to w.
+func WriteScenario(w io.Writer, name string) error {
 	b, err := NewBuilder(w, 4)
 	if err != nil {
 		return err
@@ -51,7 +52,7 @@ const (
 // fires without a tracepoint hit (the skb still had users).
 func tracepoint(b *Builder) error {
 	udp := func(sport uint16) []byte {
-		return Ethernet(IPv4("10.0.0.1", "10.0.0.2", 17, sport, UDP(sport, 9999, []byte("drop me"))))
+		return packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 17, sport, packets.UDP(sport, 9999, []byte("drop me"))))
 	}
 	a := b.NewSKB(skbA, 0, RootNS, 2, udp(40001))
 	bb := b.NewSKB(skbB, 0, RootNS, 2, udp(40002))
@@ -80,7 +81,7 @@ func tracepoint(b *Builder) error {
 // through a veth and cloned for a packet socket, and the first skb's
 // address reused by a later ACK.
 func basic(b *Builder) error {
-	syn := Ethernet(IPv4("10.0.0.1", "10.0.0.2", 6, 0x1111, TCP(40000, 80, 1000, 0, 0x02, nil)))
+	syn := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 6, 0x1111, packets.TCP(40000, 80, 1000, 0, 0x02, nil)))
 	a := b.NewSKB(skbA, 1, RootNS, 2, syn)
 	a.Base.CPU = 1
 	a.Base.Mark = 0xa00
@@ -107,7 +108,7 @@ func basic(b *Builder) error {
 	a.Hit(1500, "ip_rcv")
 	a.Hit(800, "ip_rcv_core")
 
-	udp := Ethernet(IPv4("10.0.0.1", "10.0.0.2", 17, 0x2222, UDP(5353, 53, []byte("query"))))
+	udp := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 17, 0x2222, packets.UDP(5353, 53, []byte("query"))))
 	u := b.NewSKB(skbB, 2, RootNS, 2, udp)
 	u.Base.CPU = 0
 	u.Base.PID = 812
@@ -131,7 +132,7 @@ func basic(b *Builder) error {
 
 	// ICMP echo from the pod: out through veth0, into the root netns on
 	// eth0, cloned for a packet socket.
-	ping := Ethernet(IPv4("10.0.1.5", "10.0.0.2", 1, 0x3333, ICMPEcho(8, 77, 1)))
+	ping := packets.Ethernet(packets.IPv4("10.0.1.5", "10.0.0.2", 1, 0x3333, packets.ICMPEcho(8, 77, 1)))
 	c := b.NewSKB(skbC, 3, PodNS, 4, ping)
 	c.Base.PID = 4242
 	c.Base.Comm = "ping"
@@ -160,7 +161,7 @@ func basic(b *Builder) error {
 	c.Hit(100, "kfree_skbmem")
 
 	// skbA's address reused for the ACK 1 ms later.
-	ack := Ethernet(IPv4("10.0.0.1", "10.0.0.2", 6, 0x1112, TCP(40000, 80, 1001, 5001, 0x10, nil)))
+	ack := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 6, 0x1112, packets.TCP(40000, 80, 1001, 5001, 0x10, nil)))
 	a2 := b.NewSKB(skbA, 4, RootNS, 2, ack)
 	a2.Hit(1_000_000, "__netif_receive_skb_core")
 	a2.Hit(1000, "ip_rcv")
@@ -170,9 +171,9 @@ func basic(b *Builder) error {
 	a2.Hit(100, "kfree_skbmem")
 
 	// A VXLAN-encapsulated TCP SYN between two pods arriving on eth0.
-	inner := Ethernet(IPv4("192.168.1.10", "192.168.2.20", 6, 0x4444, TCP(33000, 443, 7000, 0, 0x02, nil)))
+	inner := packets.Ethernet(packets.IPv4("192.168.1.10", "192.168.2.20", 6, 0x4444, packets.TCP(33000, 443, 7000, 0, 0x02, nil)))
 	vx := append([]byte{0x08, 0, 0, 0, 0, 0, 0x2a, 0}, inner...)
-	outer := Ethernet(IPv4("10.0.0.1", "10.0.0.2", 17, 0x5555, UDP(51000, 4789, vx)))
+	outer := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 17, 0x5555, packets.UDP(51000, 4789, vx)))
 	v := b.NewSKB(skbD, 5, RootNS, 2, outer)
 	v.Hit(2000, "__netif_receive_skb_core")
 	v.Hit(500, "ip_rcv")
@@ -192,7 +193,7 @@ func diffRun(b *Builder, bad bool) error {
 	next := func() uint64 { addr += 0x100; return addr }
 	for i := range 4 {
 		seq := uint32(1000 + 100*i)
-		tcp := Ethernet(IPv4("10.0.0.1", "10.0.0.2", 6, uint16(0x100+i), TCP(40000, 80, seq, 5000, 0x18, []byte("GET /"))))
+		tcp := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 6, uint16(0x100+i), packets.TCP(40000, 80, seq, 5000, 0x18, []byte("GET /"))))
 		s := b.NewSKB(next(), 0, RootNS, 2, tcp)
 		s.Hit(10_000, "__netif_receive_skb_core")
 		s.Hit(1000, "ip_rcv")
@@ -206,7 +207,7 @@ func diffRun(b *Builder, bad bool) error {
 		s.Hit(1000, "consume_skb")
 		s.Hit(100, "kfree_skbmem")
 
-		udp := Ethernet(IPv4("10.0.0.1", "10.0.0.2", 17, uint16(0x200+i), UDP(5000, 53, []byte{byte(i)})))
+		udp := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 17, uint16(0x200+i), packets.UDP(5000, 53, []byte{byte(i)})))
 		u := b.NewSKB(next(), 0, RootNS, 2, udp)
 		u.Hit(10_000, "__netif_receive_skb_core")
 		u.Hit(1000, "ip_rcv")
@@ -223,7 +224,7 @@ func diffRun(b *Builder, bad bool) error {
 		if bad && i == 3 {
 			continue
 		}
-		icmp := Ethernet(IPv4("10.0.1.5", "10.0.0.2", 1, uint16(0x300+i), ICMPEcho(8, 9, uint16(i+1))))
+		icmp := packets.Ethernet(packets.IPv4("10.0.1.5", "10.0.0.2", 1, uint16(0x300+i), packets.ICMPEcho(8, 9, uint16(i+1))))
 		c := b.NewSKB(next(), 0, RootNS, 2, icmp)
 		c.Hit(10_000, "__netif_receive_skb_core")
 		c.Hit(1000, "ip_rcv")
@@ -291,7 +292,7 @@ func Large(w io.Writer, n int) error {
 		addr := pool[0]
 		pool = pool[1:]
 		started++
-		pkt := Ethernet(IPv4("10.0.0.1", "10.0.0.2", 17, uint16(started), UDP(uint16(1024+started%32), 53, []byte{byte(started)})))
+		pkt := packets.Ethernet(packets.IPv4("10.0.0.1", "10.0.0.2", 17, uint16(started), packets.UDP(uint16(1024+started%32), 53, []byte{byte(started)})))
 		active = append(active, &walker{s: b.NewSKB(addr, uint64(started), RootNS, 2, pkt), drop: started%10 == 0})
 	}
 	for range 6 {

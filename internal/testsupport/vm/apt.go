@@ -40,6 +40,9 @@ const archiveKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 const aptMaxAge = 6 * time.Hour
 
 // aptSourcesList renders the one-line sources.list of the private apt.
+// Its first line names the package's old path (internal/vm): the text is
+// compared with the cached copy, and a change refreshes the shared apt
+// lists of every checkout, so it stays as it was.
 func aptSourcesList() string {
 	var b strings.Builder
 	b.WriteString("# written by the pwru-record VM harness (internal/vm/apt.go)\n")

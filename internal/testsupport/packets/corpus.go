@@ -1,4 +1,4 @@
-package pktcorpus
+package packets
 
 import (
 	"fmt"
@@ -27,53 +27,6 @@ var (
 	ip6C = net.ParseIP("fe80::1")
 )
 
-func serialize(ls ...gopacket.SerializableLayer) ([]byte, error) {
-	buf := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(buf, opts, ls...); err != nil {
-		return nil, err
-	}
-	return append([]byte(nil), buf.Bytes()...), nil
-}
-
-func ether(t layers.EthernetType) *layers.Ethernet {
-	return &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: t}
-}
-
-func ipv4(src, dst net.IP, proto layers.IPProtocol) *layers.IPv4 {
-	return &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto, SrcIP: src, DstIP: dst}
-}
-
-func ipv6(src, dst net.IP, next layers.IPProtocol) *layers.IPv6 {
-	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: src, DstIP: dst}
-}
-
-// SetTCPFlags sets the flags of t named by the letters of flags, tcpdump
-// style: S(YN), A(CK), F(IN), R(ST), P(SH), U(RG), E(CE), C(WR); other
-// letters are ignored.
-func SetTCPFlags(t *layers.TCP, flags string) {
-	for _, f := range flags {
-		switch f {
-		case 'S':
-			t.SYN = true
-		case 'A':
-			t.ACK = true
-		case 'F':
-			t.FIN = true
-		case 'R':
-			t.RST = true
-		case 'P':
-			t.PSH = true
-		case 'U':
-			t.URG = true
-		case 'E':
-			t.ECE = true
-		case 'C':
-			t.CWR = true
-		}
-	}
-}
-
 // Build returns the full packets of the corpus, in a fixed order; see
 // [Inputs] for truncated variants.
 func Build() ([]Packet, error) {
@@ -85,7 +38,7 @@ func Build() ([]Packet, error) {
 		}
 	}
 	add := func(name string, l3off int, ls ...gopacket.SerializableLayer) {
-		b, e := serialize(ls...)
+		b, e := Serialize(ls...)
 		if e != nil {
 			fail(fmt.Errorf("build packet %s: %w", name, e))
 			return
@@ -236,13 +189,13 @@ func Build() ([]Packet, error) {
 		ip := ipv4(ip4A, ip4B, layers.IPProtocolUDP)
 		u := &layers.UDP{SrcPort: 1000, DstPort: 53}
 		fail(u.SetNetworkLayerForChecksum(ip))
-		inner, e := serialize(ip, u, gopacket.Payload("abcd"))
+		inner, e := Serialize(ip, u, gopacket.Payload("abcd"))
 		fail(e)
 		add("mpls100-udp4", 18, ether(layers.EthernetTypeMPLSUnicast), gopacket.Payload(append(mplsEntry(100, true), inner...)))
 		ip = ipv4(ip4C, ip4A, layers.IPProtocolTCP)
 		t := tcp(443, 80, "S")
 		fail(t.SetNetworkLayerForChecksum(ip))
-		inner, e = serialize(ip, t)
+		inner, e = Serialize(ip, t)
 		fail(e)
 		add("mpls-stack-tcp4", 22, ether(layers.EthernetTypeMPLSUnicast),
 			gopacket.Payload(append(append(mplsEntry(200, false), mplsEntry(300, true)...), inner...)))
@@ -250,7 +203,7 @@ func Build() ([]Packet, error) {
 		add("pppoes-tcp4", 22, ether(layers.EthernetTypePPPoESession), gopacket.Payload(append(sess, inner...)))
 		add("pppoed-padi", 0, &layers.Ethernet{SrcMAC: macA, DstMAC: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, EthernetType: layers.EthernetTypePPPoEDiscovery},
 			gopacket.Payload([]byte{0x11, 0x09, 0, 0, 0, 4, 0x01, 0x01, 0, 0}))
-		frame, e := serialize(&layers.Ethernet{SrcMAC: macB, DstMAC: macA, EthernetType: layers.EthernetTypeIPv4}, ip, t)
+		frame, e := Serialize(&layers.Ethernet{SrcMAC: macB, DstMAC: macA, EthernetType: layers.EthernetTypeIPv4}, ip, t)
 		fail(e)
 		// Geneve: version 0, 2 words of options, protocol 0x6558
 		// (Ethernet), VNI 7, one option.

@@ -1,25 +1,26 @@
-package synth_test
+package fakecapture_test
 
 import (
 	"bytes"
 	"testing"
+
+	"net/netip"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"net/netip"
 
 	"github.com/pwru-record/pwru-record/format"
-	"github.com/pwru-record/pwru-record/internal/synth"
+	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
 func TestDeterministic(t *testing.T) {
-	a := synth.Generate(synth.Config{Seed: 5, SKBs: 50})
-	b := synth.Generate(synth.Config{Seed: 5, SKBs: 50})
-	c := synth.Generate(synth.Config{Seed: 6, SKBs: 50})
-	opts := cmp.Options{cmpopts.EquateComparable(netip.Addr{}), cmpopts.IgnoreUnexported(synth.Stream{})}
+	a := fakecapture.Generate(fakecapture.Config{Seed: 5, SKBs: 50})
+	b := fakecapture.Generate(fakecapture.Config{Seed: 5, SKBs: 50})
+	c := fakecapture.Generate(fakecapture.Config{Seed: 6, SKBs: 50})
+	opts := cmp.Options{cmpopts.EquateComparable(netip.Addr{}), cmpopts.IgnoreUnexported(fakecapture.Stream{})}
 	if diff := cmp.Diff(a, b, opts); diff != "" {
 		t.Errorf("same seed, different streams (-a +b):\n%s", diff)
 	}
@@ -33,14 +34,14 @@ func TestDeterministic(t *testing.T) {
 func TestRealistic(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  synth.Config
+		cfg  fakecapture.Config
 	}{
-		{"default", synth.Config{Seed: 1}},
-		{"busy", synth.Config{Seed: 2, SKBs: 300, Concurrent: 20, DropPercent: 30, ClonePercent: 30}},
+		{"default", fakecapture.Config{Seed: 1}},
+		{"busy", fakecapture.Config{Seed: 2, SKBs: 300, Concurrent: 20, DropPercent: 30, ClonePercent: 30}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := synth.Generate(tt.cfg)
+			s := fakecapture.Generate(tt.cfg)
 			probes := map[uint32]format.Probe{}
 			for _, p := range s.Probes {
 				probes[p.ID] = p
@@ -110,7 +111,7 @@ func TestRealistic(t *testing.T) {
 }
 
 func TestPackets(t *testing.T) {
-	s := synth.Generate(synth.Config{Seed: 3, SKBs: 200, PayloadPercent: 100})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 3, SKBs: 200, PayloadPercent: 100})
 	seen := map[gopacket.LayerType]bool{}
 	for i, p := range s.Packets {
 		pkt := gopacket.NewPacket(p.Data, layers.LayerTypeEthernet, gopacket.Default)
@@ -133,7 +134,7 @@ func TestPackets(t *testing.T) {
 }
 
 func TestBTFAndWrite(t *testing.T) {
-	s := synth.Generate(synth.Config{Seed: 4, SKBs: 30, StackPercent: 50, BlobPercent: 50})
+	s := fakecapture.Generate(fakecapture.Config{Seed: 4, SKBs: 30, StackPercent: 50, BlobPercent: 50})
 	spec, err := btf.LoadSpecFromReader(bytes.NewReader(s.BTF))
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +148,7 @@ func TestBTFAndWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := synth.Write(w, s); err != nil {
+	if err := fakecapture.WriteStream(w, s); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

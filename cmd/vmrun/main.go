@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pwru-record/pwru-record/internal/vm"
+	"github.com/pwru-record/pwru-record/internal/testsupport/vm"
 )
 
 type listFlag []string
