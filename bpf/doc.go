@@ -23,6 +23,9 @@
 //     tracing multi-link; the cookie is the probe id. The caller and the
 //     stack pointer at entry (for caller chains) come from the
 //     trampoline's frame above the saved arguments (fentry_frame).
+//   - fentry_skb_any: fentry_skb_N for every N on one tracing multi-link
+//     (the tracer's first choice there: one program verified instead of
+//     five); the cookie is the probe id | N << 32.
 //   - kprobe_non_skb / kprobe_multi_non_skb: functions without an skb
 //     (--filter-non-skb-funcs); they emit only when they run within the
 //     frame of a traced skb function whose skb is tracked (see Caller
@@ -60,6 +63,22 @@
 // failed bpf_get_stackid calls (--filter-track-skb-by-stackid), clones
 // of tracked skbs the kprobe fallback could not link and failed
 // bpf_get_stack calls for caller chains (--filter-non-skb-funcs).
+//
+// # Per-hit cost
+//
+// handle_skb reads the probed sk_buff once (skb_copy_in) and the first
+// max(snaplen, 64) bytes of its packet once, into the payload's place in
+// the record (pkt_read): the tuple, the payload hash and the payload come
+// from those bytes (the tuple is read from the skb when its headers lie
+// beyond them). --payload first keeps, per skb, a tag of the payload last
+// recorded in payload_seen, a direct-mapped array (slot by skb address,
+// tag = payload hash mixed with the address; emptied at kfree_skbmem): its
+// lookup is inlined, and two skbs sharing a slot only record their payload
+// again, never lose one.
+//
+// ABLATE (volatile const, zero unless pwru-record --debug-ablate) leaves
+// parts of the probe path out, for the ablation rows of make vmbench -lean:
+// the verifier prunes each part whose bit is set (ABL_* in pwru.c).
 //
 // # Stacks
 //

@@ -181,6 +181,20 @@ struct config {
 
 volatile const struct config CFG = {};
 
+// ABLATE: parts of the probe path left out, for the ablation of `make
+// vmbench` ("where the time went"; pwru-record --debug-ablate, hidden). A
+// set bit makes the verifier prune the part. Zero in every real recording:
+// a left-out part loses data.
+volatile const u32 ABLATE = 0;
+#define ABL_PAYLOAD (1 << 0) // payload: hash, payload_seen lookup/update, copy
+#define ABL_META (1 << 1)    // skb fields: mark, len, protocol, pkt_type, dev ifindex/mtu, netns
+#define ABL_TUPLE (1 << 2)   // L3/L4 tuple parsing
+#define ABL_COMMON (1 << 3)  // time, CPU, pid, comm
+#define ABL_RING (1 << 4)    // the ring buffer record
+#define ABL_COOKIE (1 << 5)  // bpf_get_attach_cookie (a constant probe id instead)
+#define ABL_POST (1 << 6)    // everything after the filter decision
+#define ABL_BODY (1 << 7)    // everything after the cookie: the program returns at once
+
 // chain_key: CPU and len return addresses of a kernel stack, innermost
 // first (the rest of ips is zero). chain_val: the skb function frame that
 // left them: its skb, track id (0: the skb is not tracked) and stack
@@ -264,13 +278,37 @@ struct {
 	__uint(max_entries, 8192);
 } chain SEC(".maps");
 
-// skb address -> hash of the payload last captured for it (--payload first).
+// --payload first: the payload last recorded for an skb, as a direct-mapped
+// cache of tags (payload_slot): slot = a hash of the skb's address, tag =
+// the payload's hash mixed with that address (0 = empty). An array lookup
+// is inlined by the verifier; a hash map lookup was a helper call on every
+// event. Two live skbs sharing a slot only record their payload again
+// (the same bytes, deduplicated in user space), never lose one: a payload
+// is left out only when the slot holds this skb's tag for the same bytes.
+#define PAYLOAD_SLOTS 16384
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, u32);
 	__type(value, u64);
-	__uint(max_entries, 65536);
+	__uint(max_entries, PAYLOAD_SLOTS);
 } payload_seen SEC(".maps");
+
+static __always_inline u64 *payload_slot(u64 skb)
+{
+	u32 k = (u32)((skb >> 8) ^ (skb >> 22)) & (PAYLOAD_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&payload_seen, &k);
+}
+
+// payload_forget empties the slot of a freed skb (whoever holds it: at
+// worst another skb records its payload again).
+static __always_inline void payload_forget(u64 skb)
+{
+	u64 *t = payload_slot(skb);
+
+	if (t)
+		*t = 0;
+}
 
 // The tc/XDP program running on this CPU, for --filter-track-bpf-helpers:
 // set by fentry_tc/fentry_xdp, cleared by their fexit.
@@ -331,6 +369,8 @@ static __always_inline u64 kprobe_cookie(struct pt_regs *ctx)
 	u64 ip;
 	u64 *c;
 
+	if (ABLATE & ABL_COOKIE)
+		return 1;
 	if (!CFG.no_attach_cookie)
 		return bpf_get_attach_cookie(ctx);
 	ip = PT_REGS_IP(ctx) - 1;
@@ -399,6 +439,10 @@ struct skb_data {
 	void *start;
 	u32 linear; // bytes available in the linear area from start
 	u32 orig;   // packet length counted from start
+	// Network and transport header offsets from start (~0: not in the
+	// packet from start on), for the tuple read from the packet bytes.
+	u32 net;
+	u32 trans;
 	bool l3;
 };
 
@@ -438,6 +482,12 @@ static __always_inline bool skb_locate(struct sk_buff *k, struct skb_data *d)
 	}
 	if (tail <= off)
 		return false;
+	d->net = ~0;
+	d->trans = ~0;
+	if (net != (u16)~0 && net >= off)
+		d->net = net - off;
+	if (k->transport_header != (u16)~0 && k->transport_header > net && net != (u16)~0)
+		d->trans = k->transport_header - off;
 	d->start = head + off;
 	d->linear = tail - off;
 	d->orig = len;
@@ -618,27 +668,103 @@ static __always_inline u64 next_track_id(void)
 	return id;
 }
 
-// Hash of the first bytes of the payload, for --payload first.
-static __always_inline u64 payload_hash(struct skb_data *d)
-{
-	u64 w[PAYLOAD_HASH_WORDS] = {};
-	u64 h = 0xcbf29ce484222325ULL ^ d->orig;
-	u64 n = d->linear;
+// Where the variable parts go: a bounded cursor into scratch->data.
+#define DATA_CAP (sizeof(((struct scratch *)0)->data))
 
-	if (n > sizeof(w))
-		n = sizeof(w);
+#define PKT_HASHED (PAYLOAD_HASH_WORDS * 8)
+
+// pkt_read reads the first bytes of the located packet once into the
+// payload's place in the record (s->data[0], the first variable part):
+// max(snaplen, PKT_HASHED) bytes, at most the linear area. They serve the
+// payload hash, the tuple and the payload itself (one helper call instead
+// of five). It returns the bytes read (0: none, counted).
+static __always_inline u32 pkt_read(struct scratch *s, struct skb_data *d)
+{
+	u64 n = CFG.snaplen;
+
+	if (n < PKT_HASHED)
+		n = PKT_HASHED;
+	if (n > d->linear)
+		n = d->linear;
 	OPAQUE(n);
-	if (n == 0 || n > sizeof(w) || bpf_probe_read_kernel(w, n, d->start))
-		return h;
-	for (int i = 0; i < PAYLOAD_HASH_WORDS; i++) {
-		h ^= w[i];
+	if (n == 0 || n > MAX_PAYLOAD)
+		return 0;
+	if (bpf_probe_read_kernel(s->data, n, d->start)) {
+		count(COUNTER_PAYLOAD_READ_ERR);
+		return 0;
+	}
+	return n;
+}
+
+// pkt_hash hashes the first PKT_HASHED of the n bytes pkt_read left (and
+// the packet's length), for --payload first.
+static __always_inline u64 pkt_hash(struct scratch *s, u32 n, struct skb_data *d)
+{
+	u64 h = 0xcbf29ce484222325ULL ^ d->orig ^ ((u64)n << 32);
+
+	for (u32 i = 0; i < PAYLOAD_HASH_WORDS; i++) {
+		u64 w;
+
+		if (i * 8 >= n)
+			break;
+		__builtin_memcpy(&w, &s->data[i * 8], 8);
+		if (n - i * 8 < 8)
+			w &= (1ULL << ((n - i * 8) * 8)) - 1;
+		h ^= w;
 		h *= 0x100000001b3ULL;
 	}
 	return h;
 }
 
-// Where the variable parts go: a bounded cursor into scratch->data.
-#define DATA_CAP (sizeof(((struct scratch *)0)->data))
+// pkt_tuple fills the tuple fields of ev from the n packet bytes pkt_read
+// left, when the headers lie within them; false: not there (the caller
+// reads them from the skb).
+static __always_inline bool pkt_tuple(struct scratch *s, u32 n, struct skb_data *d, struct event *ev)
+{
+	u64 o = d->net;
+	u64 l4;
+	u8 vhl;
+
+	OPAQUE(o);
+	if (o > PKT_HASHED || o + 20 > n)
+		return false;
+	vhl = s->data[o];
+	if ((vhl >> 4) == 4) {
+		ev->ip_version = 4;
+		ev->l4_proto = s->data[o + 9];
+		__builtin_memcpy(ev->saddr, &s->data[o + 12], 4);
+		__builtin_memcpy(ev->daddr, &s->data[o + 16], 4);
+		l4 = o + (vhl & 0xf) * 4;
+	} else if ((vhl >> 4) == 6) {
+		if (o + 40 > n)
+			return false;
+		ev->ip_version = 6;
+		ev->l4_proto = s->data[o + 6];
+		__builtin_memcpy(ev->saddr, &s->data[o + 8], 16);
+		__builtin_memcpy(ev->daddr, &s->data[o + 24], 16);
+		l4 = o + 40;
+	} else {
+		return false;
+	}
+	if (d->trans != (u32)~0 && d->trans > o)
+		l4 = d->trans;
+	if (ev->l4_proto == IPPROTO_TCP_ || ev->l4_proto == IPPROTO_UDP_ ||
+	    ev->l4_proto == IPPROTO_SCTP_) {
+		OPAQUE(l4);
+		if (l4 > MAX_PAYLOAD - 4 || l4 + 4 > n) {
+			// The ports lie beyond the bytes read: the tuple is
+			// read from the skb instead.
+			ev->ip_version = 0;
+			ev->l4_proto = 0;
+			__builtin_memset(ev->saddr, 0, 16);
+			__builtin_memset(ev->daddr, 0, 16);
+			return false;
+		}
+		__builtin_memcpy(&ev->sport, &s->data[l4], 2);
+		__builtin_memcpy(&ev->dport, &s->data[l4 + 2], 2);
+	}
+	return true;
+}
 
 
 static __always_inline u32 put_payload(struct scratch *s, u32 pos, struct skb_data *d)
@@ -812,13 +938,16 @@ static __always_inline struct scratch *scratch_get(void)
 
 static __always_inline void fill_common(struct event *ev, u32 probe_id, u16 flags)
 {
-	u64 tgid = bpf_get_current_pid_tgid();
+	u64 tgid;
 
+	ev->probe_id = probe_id;
+	ev->flags |= flags;
+	if (ABLATE & ABL_COMMON)
+		return;
+	tgid = bpf_get_current_pid_tgid();
 	ev->time = bpf_ktime_get_ns();
 	ev->cpu = bpf_get_smp_processor_id();
 	ev->pid = tgid >> 32;
-	ev->probe_id = probe_id;
-	ev->flags |= flags;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 }
 
@@ -827,7 +956,7 @@ static __always_inline void emit(struct scratch *s, u32 pos)
 	u64 size = sizeof(struct event) + pos;
 
 	OPAQUE(size);
-	if (size > sizeof(struct scratch))
+	if ((ABLATE & ABL_RING) || size > sizeof(struct scratch))
 		return;
 	if (bpf_ringbuf_output(&events, s, size, 0))
 		count(COUNTER_RINGBUF_LOST);
@@ -1029,12 +1158,17 @@ static __always_inline struct sk_buff *skb_copy_in(struct scratch *s, struct sk_
 	return (struct sk_buff *)s->skb;
 }
 
-// fill_skb fills the fields of ev that describe skb (k: its copy).
-static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb, struct sk_buff *k)
+// fill_skb fills the fields of ev that describe skb (k: its copy); the
+// tuple unless have_tuple.
+static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb, struct sk_buff *k, bool have_tuple)
 {
 	struct net_device *dev = k->dev;
 
 	ev->skb = (u64)skb;
+	if (!(ABLATE & ABL_TUPLE) && !have_tuple)
+		skb_tuple(k, ev);
+	if (ABLATE & ABL_META)
+		return;
 	ev->mark = k->mark;
 	ev->len = k->len;
 	ev->protocol = k->protocol;
@@ -1042,7 +1176,6 @@ static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb, stru
 	ev->ifindex = BPF_CORE_READ(dev, ifindex);
 	ev->mtu = BPF_CORE_READ(dev, mtu);
 	ev->netns = skb_netns(k);
-	skb_tuple(k, ev);
 }
 
 // handle_skb is the whole probe path for one sk_buff. sp: the stack pointer
@@ -1055,10 +1188,14 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	struct sk_buff *k;
 	struct skb_data d;
 	bool have_data = false;
+	bool have_tuple = false;
 	u64 addr = (u64)skb;
 	u32 pos = 0;
+	u32 got = 0;
 	long n = -1;
 
+	if (ABLATE & ABL_BODY)
+		return 0;
 	if (!skb) {
 		count(COUNTER_NULL_SKB);
 		return 0;
@@ -1073,12 +1210,26 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 			chain_store(s, stack_take(ctx, s), sp, addr, 0);
 		return 0;
 	}
+	if (ABLATE & ABL_POST)
+		return 0;
 
 	fill_common(&s->ev, probe_id, flags);
 	s->ev.caller = caller;
 	s->ev.retval = retval;
 	s->ev.drop_reason = drop_reason;
-	fill_skb(&s->ev, skb, k);
+
+	// A tracked skb skipped the filters: locate its packet now. Its
+	// first bytes are read once (pkt_read) for the tuple, the payload
+	// hash and the payload.
+	if (((CFG.snaplen && !(ABLATE & ABL_PAYLOAD)) || CFG.trigger_pcap) && !have_data)
+		have_data = skb_locate(k, &d);
+	if (CFG.trigger_pcap && have_data && run_trigger_pcap(&d))
+		s->ev.flags |= F_TRIGGER;
+	if (CFG.snaplen && have_data && !(ABLATE & ABL_PAYLOAD))
+		got = pkt_read(s, &d);
+	if (got && !(ABLATE & ABL_TUPLE))
+		have_tuple = pkt_tuple(s, got, &d, &s->ev);
+	fill_skb(&s->ev, skb, k, have_tuple);
 
 	if (CFG.track_stackid && s->ev.stack_id >= 0 && s->ev.track_id) {
 		u32 sid = s->ev.stack_id;
@@ -1086,27 +1237,28 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 		bpf_map_update_elem(&track_stack, &sid, &s->ev.track_id, BPF_ANY);
 	}
 
-	// A tracked skb skipped the filters: locate its packet now.
-	if ((CFG.snaplen || CFG.trigger_pcap) && !have_data)
-		have_data = skb_locate(k, &d);
-	if (CFG.trigger_pcap && have_data && run_trigger_pcap(&d))
-		s->ev.flags |= F_TRIGGER;
-	if (CFG.snaplen && have_data) {
-		if (CFG.payload_every) {
-			pos = put_payload(s, pos, &d);
-		} else {
-			u64 h = payload_hash(&d);
-			u64 *old = bpf_map_lookup_elem(&payload_seen, &addr);
+	if (got) {
+		u64 *slot = NULL;
+		u64 tag = 0;
+		bool put = true;
 
-			if (!old || *old != h) {
-				pos = put_payload(s, pos, &d);
-				// In place when the skb has an entry: an update
-				// would take a new LRU element.
-				if (old)
-					*old = h;
-				else
-					bpf_map_update_elem(&payload_seen, &addr, &h, BPF_ANY);
-			}
+		if (!CFG.payload_every) {
+			tag = (pkt_hash(s, got, &d) ^ (addr * 0x9E3779B97F4A7C15ULL)) | 1;
+			slot = payload_slot(addr);
+			put = !slot || *slot != tag;
+		}
+		if (put) {
+			u64 n = CFG.snaplen;
+
+			if (n > got)
+				n = got;
+			s->ev.payload_len = n;
+			s->ev.orig_len = d.orig;
+			if (d.l3)
+				s->ev.payload_flags |= PAYLOAD_L3;
+			pos = n;
+			if (slot)
+				*slot = tag;
 		}
 	}
 	if (CFG.output_skb)
@@ -1133,7 +1285,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 
 	if (CFG.kfree_skbmem_probe_id && probe_id == CFG.kfree_skbmem_probe_id) {
 		bpf_map_delete_elem(&track_skb, &addr);
-		bpf_map_delete_elem(&payload_seen, &addr);
+		payload_forget(addr);
 	}
 	return 0;
 }
@@ -1240,7 +1392,8 @@ static __always_inline u64 fentry_frame(void *ctx)
 		if (CFG.output_caller && sp)                                     \
 			bpf_probe_read_kernel(&caller, sizeof(caller), (void *)sp); \
 		bpf_get_func_arg(ctx, X - 1, &skb);                              \
-		return handle_skb(ctx, (struct sk_buff *)skb, bpf_get_attach_cookie(ctx), \
+		return handle_skb(ctx, (struct sk_buff *)skb,                    \
+				  (ABLATE & ABL_COOKIE) ? 1 : bpf_get_attach_cookie(ctx), \
 				  caller, 0, 0, 0, sp);                          \
 	}
 
@@ -1249,6 +1402,28 @@ FENTRY_SKB(2)
 FENTRY_SKB(3)
 FENTRY_SKB(4)
 FENTRY_SKB(5)
+
+// fentry_skb_any is fentry_skb_N for every N on one tracing multi-link:
+// the cookie carries the skb argument position N above the probe id, so
+// one program is verified instead of five.
+SEC("fentry/skb_any")
+int fentry_skb_any(u64 *ctx)
+{
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	u32 n = cookie >> 32;
+	u64 sp = 0;
+	u64 caller = 0;
+	u64 skb = 0;
+
+	if (CFG.output_caller || CFG.track_non_skb)
+		sp = fentry_frame(ctx);
+	if (CFG.output_caller && sp)
+		bpf_probe_read_kernel(&caller, sizeof(caller), (void *)sp);
+	if (n < 1 || n > 5 || bpf_get_func_arg(ctx, n - 1, &skb))
+		return 0;
+	return handle_skb(ctx, (struct sk_buff *)skb, (ABLATE & ABL_COOKIE) ? 1 : (u32)cookie,
+			  caller, 0, 0, 0, sp);
+}
 
 // Functions without an skb argument (--filter-non-skb-funcs): an event is
 // emitted when the function runs within the frame of a traced skb function
@@ -1303,7 +1478,7 @@ static __always_inline int handle_non_skb(struct pt_regs *ctx)
 		if (!s->ev.probe_id)
 			return 0;
 		s->ev.caller = kprobe_caller(ctx);
-		fill_skb(&s->ev, (struct sk_buff *)s->val.skb, skb_copy_in(s, (struct sk_buff *)s->val.skb));
+		fill_skb(&s->ev, (struct sk_buff *)s->val.skb, skb_copy_in(s, (struct sk_buff *)s->val.skb), false);
 		emit(s, put_taken_stack(s, 0, n));
 		return 0;
 	}
@@ -1331,7 +1506,7 @@ int kprobe_kfree_skbmem(struct pt_regs *ctx)
 	u64 addr = PT_REGS_PARM1(ctx);
 
 	bpf_map_delete_elem(&track_skb, &addr);
-	bpf_map_delete_elem(&payload_seen, &addr);
+	payload_forget(addr);
 	return 0;
 }
 

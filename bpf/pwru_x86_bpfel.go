@@ -157,6 +157,7 @@ const (
 	PwruProgFentrySkb3             = "fentry_skb_3"
 	PwruProgFentrySkb4             = "fentry_skb_4"
 	PwruProgFentrySkb5             = "fentry_skb_5"
+	PwruProgFentrySkbAny           = "fentry_skb_any"
 	PwruProgFentryTc               = "fentry_tc"
 	PwruProgFentryXdp              = "fentry_xdp"
 	PwruProgFexitPskbCopyFclone    = "fexit_pskb_copy_fclone"
@@ -187,6 +188,7 @@ const (
 	PwruProgKretprobeMultiBpfmap   = "kretprobe_multi_bpfmap"
 	PwruProgKretprobeSkbCopyReturn = "kretprobe_skb_copy_return"
 	PwruProgRawTpKfreeSkb          = "raw_tp_kfree_skb"
+	PwruVarABLATE                  = "ABLATE"
 	PwruVarCFG                     = "CFG"
 )
 
@@ -237,6 +239,7 @@ type PwruProgramSpecs struct {
 	FentrySkb3             *ebpf.ProgramSpec `ebpf:"fentry_skb_3"`
 	FentrySkb4             *ebpf.ProgramSpec `ebpf:"fentry_skb_4"`
 	FentrySkb5             *ebpf.ProgramSpec `ebpf:"fentry_skb_5"`
+	FentrySkbAny           *ebpf.ProgramSpec `ebpf:"fentry_skb_any"`
 	FentryTc               *ebpf.ProgramSpec `ebpf:"fentry_tc"`
 	FentryXdp              *ebpf.ProgramSpec `ebpf:"fentry_xdp"`
 	FexitPskbCopyFclone    *ebpf.ProgramSpec `ebpf:"fexit_pskb_copy_fclone"`
@@ -292,7 +295,8 @@ type PwruMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruVariableSpecs struct {
-	CFG *ebpf.VariableSpec `ebpf:"CFG"`
+	ABLATE *ebpf.VariableSpec `ebpf:"ABLATE"`
+	CFG    *ebpf.VariableSpec `ebpf:"CFG"`
 }
 
 // PwruObjects contains all objects after they have been loaded into the kernel.
@@ -352,7 +356,8 @@ func (m *PwruMaps) Close() error {
 //
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruVariables struct {
-	CFG *ebpf.Variable `ebpf:"CFG"`
+	ABLATE *ebpf.Variable `ebpf:"ABLATE"`
+	CFG    *ebpf.Variable `ebpf:"CFG"`
 }
 
 // PwruPrograms contains all programs after they have been loaded into the kernel.
@@ -364,6 +369,7 @@ type PwruPrograms struct {
 	FentrySkb3             *ebpf.Program `ebpf:"fentry_skb_3"`
 	FentrySkb4             *ebpf.Program `ebpf:"fentry_skb_4"`
 	FentrySkb5             *ebpf.Program `ebpf:"fentry_skb_5"`
+	FentrySkbAny           *ebpf.Program `ebpf:"fentry_skb_any"`
 	FentryTc               *ebpf.Program `ebpf:"fentry_tc"`
 	FentryXdp              *ebpf.Program `ebpf:"fentry_xdp"`
 	FexitPskbCopyFclone    *ebpf.Program `ebpf:"fexit_pskb_copy_fclone"`
@@ -403,6 +409,7 @@ func (p *PwruPrograms) Close() error {
 		p.FentrySkb3,
 		p.FentrySkb4,
 		p.FentrySkb5,
+		p.FentrySkbAny,
 		p.FentryTc,
 		p.FentryXdp,
 		p.FexitPskbCopyFclone,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,6 +106,11 @@ type Config struct {
 	Snaplen           uint32 // payload bytes (0 = none; default DefaultSnaplen when SnaplenSet is false)
 	SnaplenSet        bool
 	PayloadEvery      bool // a payload on every event, not only when the bytes change
+
+	// Ablate leaves parts of the kernel program's probe path out (a bit
+	// mask of [AblateParts]), for measuring what each part costs (make
+	// vmbench). It loses data: never set in a real recording.
+	Ablate uint32
 
 	// Limits.
 	RingbufSize int // bytes, a power of two multiple of the page size
@@ -283,4 +289,31 @@ func (c *Config) header(h format.Header) format.Header {
 	h.PcapFilter = c.PcapFilter
 	h.Snaplen = c.Snaplen
 	return h
+}
+
+// AblateParts names the parts of the kernel program's probe path that
+// [Config.Ablate] can leave out, by bit (bpf/pwru.c ABL_*): "payload" the
+// payload (hash, payload_seen lookup and update, copy), "meta" the sk_buff
+// and device fields, "tuple" the L3/L4 tuple, "common" time, CPU, pid and
+// comm, "ring" the ring buffer record, "cookie" the attach cookie (a
+// constant probe id), "post" everything after the filter decision, "body"
+// everything after the cookie.
+var AblateParts = []string{"payload", "meta", "tuple", "common", "ring", "cookie", "post", "body"}
+
+// ParseAblate turns a comma-separated list of [AblateParts] into the bit
+// mask of [Config.Ablate].
+func ParseAblate(list string) (uint32, error) {
+	var mask uint32
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		i := slices.Index(AblateParts, name)
+		if i < 0 {
+			return 0, fmt.Errorf("%w: unknown part %q (want %s)", ErrConfig, name, strings.Join(AblateParts, ", "))
+		}
+		mask |= 1 << i
+	}
+	return mask, nil
 }

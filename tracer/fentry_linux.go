@@ -28,9 +28,14 @@ const fentryWorkers = 2
 // statistics) and the multi-link layout when the kernel has one.
 type fentryState struct {
 	specs map[int]*ebpf.ProgramSpec // skb argument position -> fentry_skb_N
-	maps  map[string]*ebpf.MapSpec  // the object's map specs, for the batch collections
-	types *btf.Spec
-	multi *tracingmulti.Layout // nil: one fentry link per function
+	any   *ebpf.ProgramSpec         // fentry_skb_any: every position on one multi-link
+	// The kprobe programs of the skb functions (kprobe_skb_N or
+	// kprobe_multi_skb_N) for the functions fentry cannot attach, loaded
+	// only then (attachFentry).
+	kprobeSpecs map[string]*ebpf.ProgramSpec
+	maps        map[string]*ebpf.MapSpec // the object's map specs, for the batch collections
+	types       *btf.Spec
+	multi       *tracingmulti.Layout // nil: one fentry link per function
 
 	mu    sync.Mutex
 	progs []*ebpf.Program
@@ -98,12 +103,20 @@ func multiProbe(cache *btf.Cache) (*tracingmulti.Layout, error) {
 
 // keepFentry takes the fentry_skb_N programs out of spec (before the main
 // collection drops them) for attachFentry.
-func (s *session) keepFentry(spec *ebpf.CollectionSpec) {
+func (s *session) keepFentry(spec *ebpf.CollectionSpec, kprobePrefix string) {
 	f := s.fentry
 	f.specs = make(map[int]*ebpf.ProgramSpec)
+	f.kprobeSpecs = make(map[string]*ebpf.ProgramSpec)
+	if ps := spec.Programs["fentry_skb_any"]; ps != nil {
+		f.any = ps.Copy()
+	}
 	for n := 1; n <= MaxSKBArg; n++ {
 		if ps := spec.Programs[fmt.Sprintf("fentry_skb_%d", n)]; ps != nil {
 			f.specs[n] = ps.Copy()
+		}
+		name := fmt.Sprintf("%s%d", kprobePrefix, n)
+		if ps := spec.Programs[name]; ps != nil {
+			f.kprobeSpecs[name] = ps.Copy()
 		}
 	}
 	f.maps = make(map[string]*ebpf.MapSpec, len(spec.Maps))
@@ -133,14 +146,30 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		fallback[i] = err.Error()
 		mu.Unlock()
 	}
+	var multi map[int]*ebpf.Program
+	if s.fentry.multi != nil {
+		// One program and link for every vmlinux function, the skb
+		// argument position in the cookie; by position if it fails to
+		// load.
+		if prog := s.loadFentryAny(); prog != nil {
+			rest := s.attachFentryMulti(prog, idx, true, bar, fail)
+			byArg = make(map[int][]int)
+			for _, i := range rest {
+				n := int(s.probes[i].SKBArg)
+				byArg[n] = append(byArg[n], i)
+			}
+		} else {
+			multi = s.loadFentryMulti(byArg)
+		}
+	}
 	for n := 1; n <= MaxSKBArg; n++ {
 		group := byArg[n]
 		if len(group) == 0 {
 			continue
 		}
 		rest := group
-		if s.fentry.multi != nil {
-			rest = s.attachFentryMulti(n, group, bar, fail)
+		if prog := multi[n]; prog != nil {
+			rest = s.attachFentryMulti(prog, group, false, bar, fail)
 		}
 		s.attachFentryEach(ctx, n, rest, bar, fail)
 	}
@@ -173,7 +202,15 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		if len(back[n]) == 0 {
 			continue
 		}
-		prog := s.coll.Programs[fmt.Sprintf("%s%d", prefix, n)]
+		name := fmt.Sprintf("%s%d", prefix, n)
+		progs, err := s.loadFentrySpecs(map[string]*ebpf.ProgramSpec{name: s.fentry.kprobeSpecs[name]})
+		if err != nil {
+			for _, i := range back[n] {
+				s.probes[i].Error = fmt.Sprintf("not attached: load %s: %v", name, shortErr(err))
+			}
+			continue
+		}
+		prog := progs[name]
 		if kprobeBackend == BackendKprobeMulti {
 			s.attachMulti(prog, back[n], &progress{})
 		} else {
@@ -182,24 +219,73 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 	}
 }
 
+// loadFentryAny loads fentry_skb_any as a multi-link program (nil, logged,
+// when it does not load).
+func (s *session) loadFentryAny() *ebpf.Program {
+	f := s.fentry
+	if f.any == nil {
+		return nil
+	}
+	ps := f.any.Copy()
+	ps.AttachType = f.multi.FentryMulti
+	ps.AttachTo = ""
+	progs, err := s.loadFentrySpecs(map[string]*ebpf.ProgramSpec{"any": ps})
+	if err != nil {
+		fmt.Fprintf(s.log, "warning: fentry multi-link program for every skb argument: %v; one program per argument position\n", shortErr(err))
+		return nil
+	}
+	return progs["any"]
+}
+
+// loadFentryMulti loads fentry_skb_n as a multi-link program for every
+// skb argument position n of byArg, fentryWorkers at a time (each is
+// verified on its own: the verifier's time is most of fentry's startup).
+// A position whose program fails to load is missing from the result (its
+// functions get one link each).
+func (s *session) loadFentryMulti(byArg map[int][]int) map[int]*ebpf.Program {
+	f := s.fentry
+	out := make(map[int]*ebpf.Program)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, fentryWorkers)
+	for n := 1; n <= MaxSKBArg; n++ {
+		if len(byArg[n]) == 0 || f.specs[n] == nil {
+			continue
+		}
+		ps := f.specs[n].Copy()
+		ps.AttachType = f.multi.FentryMulti
+		ps.AttachTo = ""
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			prog, err := s.loadFentrySpecs(map[string]*ebpf.ProgramSpec{"m": ps})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				fmt.Fprintf(s.log, "warning: fentry multi-link program for skb argument %d: %v; attaching one by one\n", n, shortErr(err))
+				return
+			}
+			out[n] = prog["m"]
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 // attachFentryMulti attaches the vmlinux functions of group with one
-// multi-link of fentry_skb_n, splitting the group in halves on failure to
+// multi-link of prog (fentry_skb_n loaded by loadFentryMulti, or with
+// withArg fentry_skb_any: the cookies carry the skb argument position
+// above the probe id), splitting the group in halves on failure to
 // isolate the functions the kernel refuses. It returns the functions left
 // for per-function links (module functions).
-func (s *session) attachFentryMulti(n int, group []int, bar *progress, fail func(int, error)) []int {
+func (s *session) attachFentryMulti(prog *ebpf.Program, group []int, withArg bool, bar *progress, fail func(int, error)) []int {
 	kernel, err := s.cache.Kernel()
 	if err != nil {
 		return group
 	}
 	f := s.fentry
-	ps := f.specs[n].Copy()
-	ps.AttachType = f.multi.FentryMulti
-	ps.AttachTo = ""
-	prog, err := s.loadFentrySpecs(map[string]*ebpf.ProgramSpec{"m": ps})
-	if err != nil {
-		fmt.Fprintf(s.log, "warning: fentry multi-link program for skb argument %d: %v; attaching one by one\n", n, err)
-		return group
-	}
 	var rest, vm []int
 	targets := make(map[int]tracingmulti.Target)
 	for _, i := range group {
@@ -214,7 +300,11 @@ func (s *session) attachFentryMulti(n int, group []int, bar *progress, fail func
 			rest = append(rest, i)
 			continue
 		}
-		targets[i] = tracingmulti.Target{ID: id, Cookie: uint64(p.ID)}
+		cookie := uint64(p.ID)
+		if withArg {
+			cookie |= uint64(p.SKBArg) << 32
+		}
+		targets[i] = tracingmulti.Target{ID: id, Cookie: cookie}
 		vm = append(vm, i)
 	}
 	var attach func(part []int)
@@ -226,7 +316,7 @@ func (s *session) attachFentryMulti(n int, group []int, bar *progress, fail func
 		for k, i := range part {
 			ts[k] = targets[i]
 		}
-		l, err := f.multi.Attach(prog["m"], f.multi.FentryMulti, ts)
+		l, err := f.multi.Attach(prog, f.multi.FentryMulti, ts)
 		if err == nil {
 			s.links = append(s.links, l)
 			bar.add(len(part))

@@ -811,6 +811,12 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 	if err := spec.Variables["CFG"].Set(kc); err != nil {
 		return fmt.Errorf("set kernel program config: %w", err)
 	}
+	if cfg.Ablate != 0 {
+		if err := spec.Variables["ABLATE"].Set(cfg.Ablate); err != nil {
+			return fmt.Errorf("set kernel program ablation: %w", err)
+		}
+		fmt.Fprintf(s.log, "pwru-record: debug: parts of the kernel program left out (mask %#x): events are incomplete\n", cfg.Ablate)
+	}
 	for _, inj := range cfg.Injectors {
 		if err := inj(spec, kernel); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -836,8 +842,10 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		prefix = "kprobe_multi_skb_"
 		nonSKB = "kprobe_multi_non_skb"
 	}
-	for i := 1; i <= MaxSKBArg; i++ {
-		keep[fmt.Sprintf("%s%d", prefix, i)] = true
+	if s.fentry == nil {
+		for i := 1; i <= MaxSKBArg; i++ {
+			keep[fmt.Sprintf("%s%d", prefix, i)] = true
+		}
 	}
 	if len(d.nonSKB) > 0 {
 		keep[nonSKB] = true
@@ -851,7 +859,9 @@ func (s *session) load(d *discovery, backend string, ifindex uint32) error {
 		}
 	}
 	if s.fentry != nil {
-		s.keepFentry(spec)
+		// The skb functions' kprobe programs are loaded only for the
+		// functions fentry cannot take (fentryFallback).
+		s.keepFentry(spec, prefix)
 	}
 	for name := range spec.Programs {
 		if !keep[name] {

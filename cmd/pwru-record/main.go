@@ -158,6 +158,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "ready-file", Hidden: true, Usage: "write this file once every probe is attached"},
 		&cli.BoolFlag{Name: "bpf-stats", Hidden: true, Usage: "measure and report the kernel program's cost per run"},
 		&cli.Uint64Flag{Name: "debug-rotate-bytes", Hidden: true, Usage: "rotate: --output-file-max-size in bytes instead of MB (the VM tests rotate small files)"},
+		&cli.StringFlag{Name: "debug-ablate", Hidden: true, Usage: "leave these `PARTS` of the kernel program out (payload,meta,tuple,common,ring,cookie,post,body): what each costs, for make vmbench; events are incomplete"},
 		&cli.StringFlag{Name: "debug-copy-tracking", Hidden: true, Usage: "kprobe+kretprobe: track clones and copies by the fallback even where fexit works"},
 	}
 }
@@ -295,6 +296,9 @@ func config(c *cli.Context) (*tracer.Config, error) {
 		return nil, fmt.Errorf("--payload: want first or every, got %q", c.String("payload"))
 	}
 	var err error
+	if cfg.Ablate, err = tracer.ParseAblate(c.String("debug-ablate")); err != nil {
+		return nil, fmt.Errorf("--debug-ablate: %w", err)
+	}
 	if cfg.FilterNetns, err = parseNetns(c.String("filter-netns")); err != nil {
 		return nil, err
 	}

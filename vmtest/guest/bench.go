@@ -229,6 +229,13 @@ func (f *flooder) receive() {
 // benchMaxPackets), waits benchSettle and reads the recorder's kernel
 // counters around it (objs may be nil).
 func (f *flooder) run(rate int, objs *recorderObjects) (benchres.Step, error) {
+	return f.phase(rate, benchMaxPackets, benchStep, objs)
+}
+
+// phase sends at most limit datagrams for at most d at rate packets/s
+// (0 = unpaced), waits benchSettle and reads the recorder's kernel
+// counters around it (objs may be nil).
+func (f *flooder) phase(rate int, limit uint64, d time.Duration, objs *recorderObjects) (benchres.Step, error) {
 	st := benchres.Step{Offered: rate}
 	var before counterSnapshot
 	if objs != nil {
@@ -237,9 +244,9 @@ func (f *flooder) run(rate int, objs *recorderObjects) (benchres.Step, error) {
 	r0 := f.received.Load()
 	st.Start = monotonic()
 	t0 := time.Now()
-	for st.Sent < benchMaxPackets {
+	for st.Sent < limit {
 		el := time.Since(t0)
-		if el >= benchStep {
+		if el >= d {
 			break
 		}
 		if rate > 0 && st.Sent >= uint64(el.Seconds()*float64(rate))+1 {
@@ -280,12 +287,23 @@ func monotonic() uint64 {
 // the file descriptors the recorder process holds.
 type recorderObjects struct {
 	progs    []*ebpf.Program
-	counters *ebpf.Map
+	counters *ebpf.Map // nil for another tool (no loss counter)
 }
 
 type counterSnapshot struct{ lost, runs, runtime uint64 }
 
 func openRecorderObjects(pid int) (*recorderObjects, error) {
+	o, err := openProgs(pid)
+	if err == nil && o.counters == nil {
+		o.close()
+		return nil, fmt.Errorf("recorder pid %d: found %d BPF programs and no counters map", pid, len(o.progs))
+	}
+	return o, err
+}
+
+// openProgs opens the BPF programs process pid holds, and the counters
+// map when it holds one.
+func openProgs(pid int) (*recorderObjects, error) {
 	dir := fmt.Sprintf("/proc/%d/fdinfo", pid)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -330,9 +348,9 @@ func openRecorderObjects(pid int) (*recorderObjects, error) {
 			}
 		}
 	}
-	if len(o.progs) == 0 || o.counters == nil {
+	if len(o.progs) == 0 {
 		o.close()
-		return nil, fmt.Errorf("recorder pid %d: found %d BPF programs and no counters map", pid, len(progs))
+		return nil, fmt.Errorf("pid %d: holds no BPF programs", pid)
 	}
 	return o, nil
 }
@@ -342,12 +360,14 @@ func (o *recorderObjects) snapshot() (s counterSnapshot, ok bool) {
 	if o == nil {
 		return s, false
 	}
-	var per []uint64
-	if err := o.counters.Lookup(uint32(0), &per); err != nil {
-		return s, false
-	}
-	for _, v := range per {
-		s.lost += v
+	if o.counters != nil {
+		var per []uint64
+		if err := o.counters.Lookup(uint32(0), &per); err != nil {
+			return s, false
+		}
+		for _, v := range per {
+			s.lost += v
+		}
 	}
 	for _, p := range o.progs {
 		st, err := p.Stats()

@@ -71,6 +71,7 @@ var scenarios = map[string]scenarioFunc{
 	"load":      scenarioLoad,
 	"demo":      scenarioDemo,
 	"bench":     scenarioBench,
+	"lean":      scenarioLean,
 	"skbexpr":   scenarioSKBExpr,
 	"nonskb":    scenarioNonSKB,
 	"stackid":   scenarioStackID,

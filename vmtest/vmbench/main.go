@@ -34,8 +34,14 @@ func main() {
 	timeout := flag.Duration("timeout", 12*time.Minute, "time limit per kernel")
 	verbose := flag.Bool("v", false, "stream the guest console to stderr")
 	noRun := flag.Bool("no-run", false, "print the table from the results the last run left in -out (no build, no VM)")
+	flag.BoolVar(&leanCfg.on, "lean", false, "run the lean scenario instead of the bench: pwru-record with the defaults, with each -ablate part left out, and -pwru, over the same traffic")
+	ablate := flag.String("ablate", "", "-lean: comma-separated --debug-ablate values, one run each (e.g. payload,meta,tuple,common,ring,cookie,post,body)")
+	flag.BoolVar(&leanCfg.concurrent, "concurrent", false, "-lean: the -ablate runs (with the defaults first and last, -baseline and -pwru) attached all at once over one paced phase and flood")
+	backends := flag.String("backends", "", "-lean: comma-separated pwru-record backends, each with the defaults and every -ablate part (default: the kernel's best kprobe backend)")
+	flag.StringVar(&leanCfg.pwru, "pwru", "", "-lean: a cilium/pwru binary (statically linked) run in the same boot")
 	flag.StringVar(&baseline, "baseline", "", "another pwru-record binary (e.g. built from main) measured first in the same boot, with the defaults")
 	flag.Parse()
+	leanCfg.ablate, leanCfg.backends = list(*ablate), list(*backends)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, strings.Split(*kernels, ","), *out, *timeout, *verbose, *noRun, os.Stdout); err != nil {
@@ -44,8 +50,22 @@ func main() {
 	}
 }
 
+// list splits a comma-separated flag value, dropping empty entries.
+func list(s string) []string {
+	var l []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			l = append(l, a)
+		}
+	}
+	return l
+}
+
 // baseline is the -baseline recorder ("" = none).
 var baseline string
+
+// leanCfg is the -lean configuration.
+var leanCfg lean
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "vmbench: "+format+"\n", args...)
@@ -61,6 +81,14 @@ func run(ctx context.Context, kernels []string, out string, timeout time.Duratio
 	}
 	bin := filepath.Join(out, "bin")
 	guest, recorder := filepath.Join(bin, "guest"), filepath.Join(bin, "pwru-record")
+	if noRun && leanCfg.on {
+		for _, series := range kernels {
+			if series = strings.TrimSpace(series); series != "" {
+				printLean(w, series, filepath.Join(out, series, "lean"))
+			}
+		}
+		return nil
+	}
 	if noRun {
 		var rows []row
 		for _, series := range kernels {
@@ -84,11 +112,16 @@ func run(ctx context.Context, kernels []string, out string, timeout time.Duratio
 			continue
 		}
 		rows = append(rows, runKernel(ctx, series, filepath.Join(out, series), guest, recorder, timeout, verbose)...)
+		if leanCfg.on {
+			printLean(w, series, filepath.Join(out, series, "lean"))
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: %w", ctx.Err())
 		}
 	}
-	printTable(w, rows)
+	if !leanCfg.on {
+		printTable(w, rows)
+	}
 	return nil
 }
 
@@ -139,12 +172,25 @@ func runKernel(ctx context.Context, series, out, guest, recorder string, timeout
 	if baseline != "" {
 		cfg.Files["/bin/pwru-record-base"] = baseline
 	}
+	if leanCfg.on {
+		if err := leanCfg.files(out, cfg.Files); err != nil {
+			return fail(err)
+		}
+		cfg.Script = fmt.Sprintf("/bin/guest -out /out -recorder /bin/pwru-record -timeout %v -scenarios lean 2>&1", timeout)
+		cfg.MemoryMiB = 2048 // -concurrent: a dozen tracers at once
+	}
 	logf("%s: booting %s", series, k)
 	res, err := vm.Run(ctx, cfg)
 	if err != nil {
 		return fail(fmt.Errorf("vm: %w", err))
 	}
 	logf("%s: boot %.1fs, script %.1fs, total %.1fs", series, res.Boot.Seconds(), res.Script.Seconds(), res.Total.Seconds())
+	if leanCfg.on {
+		if res.Status != 0 {
+			logf("%s: guest exit status %d; console tail:\n%s", series, res.Status, res.ConsoleTail(15))
+		}
+		return nil
+	}
 	return readResults(series, filepath.Join(out, "bench"), fmt.Sprintf("guest exit status %d; console tail:\n%s", res.Status, res.ConsoleTail(15)))
 }
 

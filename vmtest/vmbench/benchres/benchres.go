@@ -78,3 +78,68 @@ func Read(path string) (*Results, error) {
 	}
 	return &r, nil
 }
+
+// The lean scenario (vmbench -lean): every run, of pwru-record (with the
+// defaults, or with parts of its kernel program left out) or of another
+// tool (cilium/pwru), sees the same paced packets and the same unpaced
+// flood in one boot.
+const (
+	// LeanFile is the lean scenario's result file in its directory.
+	LeanFile = "lean.json"
+	// LeanConfigPath is where vmbench puts the scenario's [LeanConfig]
+	// in the guest.
+	LeanConfigPath = "/etc/pwru-lean.json"
+	// LeanPwruPath is where vmbench puts the cilium/pwru binary in the
+	// guest.
+	LeanPwruPath = "/bin/pwru"
+)
+
+// LeanConfig says what the lean scenario runs.
+type LeanConfig struct {
+	// Backends of pwru-record, each run with the defaults and with every
+	// Ablate entry ("" or none: the kernel's best kprobe backend).
+	Backends []string
+	Ablate   []string // one pwru-record run per entry and backend, with --debug-ablate ENTRY
+	Pwru     bool     // cilium/pwru is at LeanPwruPath (run with the best kprobe backend)
+	// Concurrent: the ablations (and a second run of the defaults, the
+	// baseline build and pwru) attached all at once instead, over one
+	// paced phase and one flood.
+	Concurrent bool
+	Baseline   bool // another pwru-record build is at the bench's baseline path (run with the defaults, per backend)
+}
+
+// LeanResults is everything the lean scenario measured on one kernel.
+type LeanResults struct {
+	Kernel       string
+	Filter       string // pcap filter of every run
+	Backend      string // the kernel's best kprobe backend (cilium/pwru's)
+	PacedPackets int
+	PacedRate    int // packets/s of the paced phase
+	FloodTime    time.Duration
+	Untraced     []LeanPhases // without a tracer: before and after the runs
+	Runs         []LeanRun
+	Concurrent   []LeanRun // attached all at once (LeanConfig.Concurrent)
+}
+
+// LeanPhases are the paced phase and the flood of one run.
+type LeanPhases struct {
+	Paced, Flood Step
+}
+
+// LeanRun is one tracer run of the lean scenario.
+type LeanRun struct {
+	Name  string // row name
+	Tool  string // "pwru-record" or "pwru"
+	Bin   string // the recorder binary in the guest ("" = the one under test)
+	Args  []string
+	Error string
+	// Capture (pwru-record) or text output (pwru) file name in the
+	// scenario directory.
+	Output string
+	Ready  time.Duration // start -> attached
+	LeanPhases
+	// Lines of the text output with the filtered tuple, after each phase
+	// (pwru; pwru-record's events are read from the capture).
+	LinesPaced, LinesFlood uint64
+	Stderr                 string
+}
