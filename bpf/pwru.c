@@ -82,6 +82,10 @@ enum counter {
 	NUM_COUNTERS,
 };
 
+// The BTF of enum counter for bpf2go -type counter (BTF holds an enum only
+// when something uses it; an array map's key must stay a plain u32).
+const volatile enum counter counter_btf SEC(".rodata") = NUM_COUNTERS;
+
 // event is the fixed-size core of every ring buffer record. Variable parts
 // follow it in this order, each of the stated length: payload
 // (payload_len), raw sk_buff (skb_len), raw skb_shared_info (shinfo_len),
@@ -382,7 +386,7 @@ static __always_inline u64 kprobe_cookie(struct pt_regs *ctx)
 	return *c;
 }
 
-// Filter placeholders. internal/pcapfilter and internal/skbexpr replace the
+// Filter placeholders. internal/bpffilter/pcap and .../skbexpr replace the
 // bodies before load; the defaults match everything. The asm statement
 // keeps the arguments live and the result opaque, so the compiler neither
 // drops parameters nor folds the call away. The probe paths that call them

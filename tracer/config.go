@@ -39,7 +39,7 @@ const (
 var ErrConfig = errors.New("invalid configuration")
 
 // Injector rewrites filter placeholders of the kernel program before it
-// is loaded (internal/pcapfilter, internal/skbexpr); kernel is the
+// is loaded (internal/bpffilter/pcap, internal/bpffilter/skbexpr); kernel is the
 // running kernel's BTF.
 type Injector func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error
 
@@ -161,9 +161,11 @@ type Config struct {
 
 	// Side channels.
 	ReadyFile string    // written (0600) once every probe is attached and Started returned
-	Log       io.Writer // progress, status line and detach notice (nil = silent)
-	Terminal  bool      // Log is a terminal: draw a progress bar and a status line
-	BPFStats  bool      // measure the kernel program's run time (kernel.bpf_stats_enabled)
+	Log       io.Writer // warnings, the attach summary and the detach notice (nil = silent)
+	// Progress, when set, is told how attaching and recording go on
+	// (the CLI draws a progress bar and a status line from it).
+	Progress func(ProgressEvent)
+	BPFStats bool // measure the kernel program's run time (kernel.bpf_stats_enabled)
 
 	// Started, when set, is called once every probe is attached, the
 	// capture's head (snapshots, probes) is written and the ring buffer is

@@ -15,18 +15,18 @@ import (
 	"github.com/pwru-record/pwru-record/format"
 )
 
-// Ring is the source of ring buffer records: a *ringbuf.Reader when
+// recordSource is the source of ring buffer records: a *ringbuf.Reader when
 // recording, a fake in tests. ReadInto blocks until a record arrives, the
 // deadline passes ([os.ErrDeadlineExceeded]) or Flush was called and the
 // pending records were read ([ringbuf.ErrFlushed]).
-type Ring interface {
+type recordSource interface {
 	ReadInto(rec *ringbuf.Record) error
 	SetDeadline(t time.Time)
 	Flush() error
 }
 
-// LossSource reads the kernel program's loss counters.
-type LossSource interface {
+// lossSource reads the kernel program's loss counters.
+type lossSource interface {
 	// Losses returns the failed ring buffer reservations per CPU and the
 	// other named counters.
 	Losses() (perCPU []uint64, other map[string]uint64, err error)
@@ -72,9 +72,9 @@ type drainOptions struct {
 }
 
 type drainer struct {
-	ring   Ring
+	ring   recordSource
 	dec    *decoder
-	losses LossSource
+	losses lossSource
 	opts   drainOptions
 
 	start    time.Time

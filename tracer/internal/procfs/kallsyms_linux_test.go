@@ -1,0 +1,102 @@
+package procfs
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/pwru-record/pwru-record/format"
+)
+
+// BenchmarkReadKallsyms reads and parses the host's /proc/kallsyms (read
+// syscalls included): the recorder's path, and the earlier one (read
+// whole, then ParseKallsyms).
+func BenchmarkReadKallsyms(b *testing.B) {
+	text, err := ReadFirst(KallsymsPath)
+	if err != nil {
+		b.Skipf("no kallsyms: %v", err)
+	}
+	if _, err := CheckKallsyms(text); err != nil {
+		b.Skipf("kallsyms unusable here: %v", err)
+	}
+	lines := 0
+	text.Lines(func(int, []byte) error { lines++; return nil })
+	perLine := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
+	}
+	b.Run("chunked", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			text, err := ReadFirst(KallsymsPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			k, err := CheckKallsyms(text)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := k.Emit(map[string]uint64{"ip_rcv": 0}, func([]format.Symbol) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perLine(b)
+	})
+	b.Run("ReadFile+ParseKallsyms", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			raw, err := os.ReadFile(KallsymsPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := ParseKallsyms(bytes.NewReader(raw)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perLine(b)
+	})
+}
+
+// BenchmarkFlightCaptureStart measures what a flight recorder trigger (or
+// a rotation) costs before the first event is written: a new file with
+// the header and this host's snapshots (vmlinux BTF, kallsyms) copied
+// from the first file.
+func BenchmarkFlightCaptureStart(b *testing.B) {
+	raw, err := os.ReadFile("/sys/kernel/btf/vmlinux")
+	if err != nil {
+		b.Skipf("no vmlinux BTF: %v", err)
+	}
+	text, err := readTextFile([]string{kallsymsPath})
+	if err != nil {
+		b.Skipf("no kallsyms: %v", err)
+	}
+	k, err := checkKallsyms(text)
+	if err != nil {
+		b.Skipf("kallsyms unusable here: %v", err)
+	}
+	var prefix bytes.Buffer
+	hdr := &format.Header{WriterVersion: "bench"}
+	w, err := format.NewWriter(&prefix, hdr, &format.WriterOptions{FlushInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.AddBTF("", raw); err != nil {
+		b.Fatal(err)
+	}
+	if err := k.emit(map[string]uint64{}, w.AddKallsyms); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	next, err := rotator(prefix.Bytes(), hdr, func() (io.Writer, error) { return io.Discard, nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(prefix.Len()), "B/snapshots")
+}
