@@ -99,7 +99,7 @@ func BenchmarkFilteredScan(b *testing.B) {
 	cpu0 := processCPU()
 	b.ResetTimer()
 	for range b.N {
-		o := &PrintOptions{OutputMeta: true, OutputTuple: true, Filter: Filter{Func: "^tcp_v4_rcv$", Netns: "4026531840", Mark: "0/0"}}
+		o := &PrintOptions{OutputMeta: true, OutputTuple: true, Filter: Filter{Func: "^tcp_v4_rcv$", Netns: &NetnsRef{Inode: 4026531840}, Mark: &Mark{}}}
 		if err := Print(io.Discard, c, o); err != nil {
 			b.Fatal(err)
 		}
@@ -162,6 +162,21 @@ func BenchmarkIterateShared(b *testing.B) {
 		for e := it.NextShared(); e != nil; e = it.NextShared() {
 		}
 		if err := it.Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, n, cpu0)
+}
+
+// BenchmarkPathsNoGroup: every skb's journey of a million events, as
+// text (each journey computed, then rendered).
+func BenchmarkPathsNoGroup(b *testing.B) {
+	c, n := benchCapture(b, "1m", oneMillion(1))
+	o := &PathsOptions{NoGroup: true}
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		if err := Paths(io.Discard, c, o); err != nil {
 			b.Fatal(err)
 		}
 	}

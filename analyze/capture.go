@@ -43,6 +43,10 @@ type Capture struct {
 	// computed without them ([Capture.Incomplete]).
 	lost      map[string]*lostData
 	lostOrder []string
+	// unusable counts recorded data that could not be used (a short
+	// blob, a BTF type that does not resolve), by message.
+	unusable      map[string]*lostData
+	unusableOrder []string
 
 	// spareTracker is the skb tracker of the last finished pass, whose
 	// memory the next pass reuses.
@@ -57,13 +61,6 @@ type Capture struct {
 }
 
 type ifKey struct{ netns, ifindex uint32 }
-
-// lostData is one section whose data could not be read.
-type lostData struct {
-	err  error  // the first error, located in its section when known
-	what string // "payload", "stack" or "blob"
-	n    int    // failed lookups
-}
 
 // Open opens the capture at path. Errors name the path:
 // "open x.pwru: not a capture file".
@@ -178,122 +175,6 @@ func (c *Capture) NetnsName(inode uint32) string { return c.netns[inode] }
 // ByteOrder is the recording host's byte order (from uname machine).
 func (c *Capture) ByteOrder() binary.ByteOrder { return c.order }
 
-// Problems returns the errors met so far loading the capture's kallsyms
-// and BTF (the commands go on without them: addresses stay hex, drop
-// reasons numbers).
-func (c *Capture) Problems() []error {
-	var errs []error
-	if c.symsErr != nil {
-		errs = append(errs, fmt.Errorf("read kallsyms: %w", c.symsErr))
-	}
-	if c.specErr != nil {
-		errs = append(errs, fmt.Errorf("read btf: %w", c.specErr))
-	}
-	for _, k := range c.lostOrder {
-		l := c.lost[k]
-		plural := "s"
-		if l.n == 1 {
-			plural = ""
-		}
-		if l.what == "events chunk" {
-			errs = append(errs, fmt.Errorf("%w (%d events chunk%s skipped; the answer lacks them)", l.err, l.n, plural))
-			continue
-		}
-		errs = append(errs, fmt.Errorf("%w (%d %s lookup%s failed; the answer lacks them)", l.err, l.n, l.what, plural))
-	}
-	return errs
-}
-
-// Incomplete reports whether an answer was computed without data the
-// capture should have had: a payload, stack, blob, kallsyms or BTF
-// section that is corrupt or cut short. [Capture.Problems] says which.
-// The commands then exit non-zero unless the user asked to skip corrupt
-// sections.
-func (c *Capture) Incomplete() bool {
-	if len(c.lostOrder) > 0 {
-		return true
-	}
-	var se *format.SectionError
-	return errors.As(c.symsErr, &se) || errors.As(c.specErr, &se)
-}
-
-// noteLost records a failed lookup of what (payload, stack, blob): once
-// per section, with a count.
-func (c *Capture) noteLost(what string, err error) {
-	key := err.Error()
-	var se *format.SectionError
-	if errors.As(err, &se) {
-		err = se // "packets section at offset N: cause", without "read packet 7: "
-		key = fmt.Sprintf("%s@%d", se.Type, se.Offset)
-	}
-	if c.lost == nil {
-		c.lost = map[string]*lostData{}
-	}
-	l := c.lost[key]
-	if l == nil {
-		if len(c.lostOrder) >= 64 {
-			key = "more"
-			if l = c.lost[key]; l == nil {
-				l = &lostData{err: errors.New("more sections could not be read"), what: what}
-				c.lost[key] = l
-				c.lostOrder = append(c.lostOrder, key)
-			}
-		} else {
-			l = &lostData{err: err, what: what}
-			c.lost[key] = l
-			c.lostOrder = append(c.lostOrder, key)
-		}
-	}
-	l.n++
-}
-
-// noteSkippedChunks records the events chunks an iteration skipped
-// (SkipCorrupt); passes over the same capture skip the same chunks, so
-// the largest count is kept.
-func (c *Capture) noteSkippedChunks(it eventSource) {
-	n := it.Skipped()
-	if n == 0 {
-		return
-	}
-	c.noteLost("events chunk", it.SkipErr())
-	for _, k := range c.lostOrder {
-		if l := c.lost[k]; l.what == "events chunk" {
-			l.n = max(l.n-1, n) // noteLost counted one
-		}
-	}
-}
-
-// packet returns payload id, or nil when it cannot be read (the failure
-// is recorded: [Capture.Incomplete]).
-func (c *Capture) packet(id uint32) *format.Packet {
-	pk, err := c.File.Packet(id)
-	if err != nil {
-		c.noteLost("payload", err)
-		return nil
-	}
-	return pk
-}
-
-// stack returns the addresses of stack id, or nil when they cannot be
-// read (recorded).
-func (c *Capture) stack(id uint32) []uint64 {
-	ips, err := c.File.Stack(id)
-	if err != nil {
-		c.noteLost("stack", err)
-		return nil
-	}
-	return ips
-}
-
-// blob returns blob id; a failure is recorded and returned.
-func (c *Capture) blob(id uint32) (int, []byte, error) {
-	kind, data, err := c.File.Blob(id)
-	if err != nil {
-		c.noteLost("blob", err)
-	}
-	return kind, data, err
-}
-
 // Symbols returns the capture's kallsyms (loaded on first use). A capture
 // without kallsyms yields nil and no error.
 func (c *Capture) Symbols() *format.Symbols {
@@ -328,93 +209,6 @@ func (c *Capture) BTF() *btf.Spec {
 	return c.spec
 }
 
-// DropReason returns the name of an enum skb_drop_reason value without
-// its SKB_DROP_REASON_ prefix ("NO_SOCKET"), and false when the capture's
-// BTF has no name for it.
-func (c *Capture) DropReason(v uint32) (string, bool) {
-	if v == NoReason && c.noReasons {
-		return NoReasonText, true
-	}
-	c.loadReasons()
-	n, ok := c.reasons[v]
-	return n, ok
-}
-
-// NoReason is the drop reason of a drop recorded on a kernel that reports
-// none (format.LackDropReason); [Capture.DropReason] names it NoReasonText.
-const NoReason = ^uint32(0)
-
-// NoReasonText names NoReason: "dropped (this kernel reports no reason)".
-const NoReasonText = "this kernel reports no reason"
-
-// reasonlessDrop tells whether e is an event of the drop tracepoint
-// (skb:kfree_skb) on a kernel that reports no drop reasons: where newer
-// kernels give the reason.
-func (c *Capture) reasonlessDrop(e *format.Event) bool {
-	if !c.noReasons || e.Flags&format.FlagDropReason != 0 {
-		return false
-	}
-	p := c.Probe(e.ProbeID)
-	return p != nil && p.Kind == format.ProbeTracepoint && classifyName(p.Name) == classDrop
-}
-
-// DropReasonFull returns the kernel's name of an enum skb_drop_reason
-// value ("SKB_DROP_REASON_NO_SOCKET", "SKB_CONSUMED"), as pwru prints it,
-// and false when the capture's BTF has no name for it.
-func (c *Capture) DropReasonFull(v uint32) (string, bool) {
-	c.loadReasons()
-	n, ok := c.full[v]
-	return n, ok
-}
-
-func (c *Capture) loadReasons() {
-	if !c.reasonsOK {
-		c.reasonsOK = true
-		c.reasons, c.full = dropReasons(c.BTF())
-	}
-}
-
-// DropReasonValue looks a drop reason up by name: "NO_SOCKET",
-// "no_socket" and "SKB_DROP_REASON_NO_SOCKET" are the same; a number is
-// accepted too.
-func (c *Capture) DropReasonValue(name string) (uint32, bool) {
-	if v, err := strconv.ParseUint(name, 0, 32); err == nil {
-		return uint32(v), true
-	}
-	c.DropReason(0)
-	want := normReason(name)
-	for v, n := range c.reasons {
-		if normReason(n) == want {
-			return v, true
-		}
-	}
-	return 0, false
-}
-
-func normReason(s string) string {
-	s = strings.ToUpper(s)
-	s = strings.TrimPrefix(s, "SKB_DROP_REASON_")
-	return strings.TrimPrefix(s, "SKB_")
-}
-
-// dropReasons reads enum skb_drop_reason from spec: the names without
-// their SKB_DROP_REASON_ prefix, and as they are.
-func dropReasons(spec *btf.Spec) (short, full map[uint32]string) {
-	short, full = map[uint32]string{}, map[uint32]string{}
-	if spec == nil {
-		return short, full
-	}
-	var e *btf.Enum
-	if err := spec.TypeByName("skb_drop_reason", &e); err != nil {
-		return short, full
-	}
-	for _, v := range e.Values {
-		short[uint32(v.Value)] = strings.TrimPrefix(v.Name, "SKB_DROP_REASON_")
-		full[uint32(v.Value)] = v.Name
-	}
-	return short, full
-}
-
 // StructType finds a struct by name in the capture's BTF (vmlinux first,
 // then modules).
 func (c *Capture) StructType(name string) btf.Type {
@@ -423,8 +217,12 @@ func (c *Capture) StructType(name string) btf.Type {
 		return nil
 	}
 	var s *btf.Struct
-	if err := spec.TypeByName(name, &s); err == nil {
+	err := spec.TypeByName(name, &s)
+	if err == nil {
 		return s
+	}
+	if !errors.Is(err, btf.ErrNotFound) {
+		c.noteUnusable(fmt.Errorf("find struct %s in btf: %w", name, err))
 	}
 	return nil
 }

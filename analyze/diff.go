@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 )
 
 // DiffOptions tune [Diff].
@@ -178,7 +180,7 @@ func CompareCaptures(good, bad *Capture, o *DiffOptions) (*DiffReport, error) {
 		if a == nil {
 			continue
 		}
-		a.fd.Flow = string(appendTuple(nil, &tables.flows.tuple[f], 0, false))
+		a.fd.Flow = render.Flow(&tables.flows.tuple[f])
 		for k, dv := range a.divs {
 			d := divergence(tables.shapes.names[k[0]], tables.shapes.names[k[1]], ctxN)
 			d.Packets = dv.n
@@ -294,7 +296,7 @@ func writeDiff(w io.Writer, r *DiffReport, o *DiffOptions) error {
 			if d.After != "" {
 				where = "after " + d.After
 			}
-			fmt.Fprintf(&sb, "  %d packet%s diverge %s:\n", d.Packets, plural(d.Packets), where)
+			fmt.Fprintf(&sb, "  %d packet%s diverge %s:\n", d.Packets, render.Plural(d.Packets), where)
 			ctx := ""
 			if len(d.Context) > 0 {
 				ctx = "... " + strings.Join(d.Context, " > ") + " > "

@@ -25,7 +25,10 @@
 //
 // # Filters
 //
-// [Filter] is shared by all commands. Event predicates select events;
+// [Filter] is shared by all commands. Its values are typed (a [Mark], the
+// skb address, [TimeBound]s); the names in it (functions, interfaces,
+// netns, drop reasons) are resolved against the capture, and one that does
+// not fit is a [*FilterError] naming the field. Event predicates select events;
 // skb predicates (dropped, drop reason, pcap expression on stored
 // payloads) select whole skbs and need a first pass over the capture that
 // keeps one bit per skb.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -350,13 +351,13 @@ func (x *exporter) end(l *life) {
 		r.Reason = x.reason(l.reason)
 	}
 	t := &l.selTuple
-	r.Flow = string(appendTuple(nil, t, 0, false))
+	r.Flow = render.Flow(t)
 	r.Saddr, r.Daddr = x.addr(t.Src), x.addr(t.Dst)
 	r.Sport, r.Dport, r.L4Proto = int32(t.Sport), int32(t.Dport), int32(t.Proto)
 	r.PacketFlow, r.PacketIdent, r.IPID, r.TCPSeq, r.TCPAck, r.ICMPID, r.ICMPSeq = "", nil, nil, nil, nil, nil, nil
 	if xj.hasPkt {
 		pi := &xj.pkt
-		r.PacketFlow = string(appendTuple(nil, &pi.tuple, 0, false))
+		r.PacketFlow = render.Flow(&pi.tuple)
 		if pi.hasIdent {
 			r.PacketIdent = ptr(int64(pi.ident))
 		}
@@ -468,6 +469,7 @@ func (x *exporter) stack(id uint32) []string {
 	s := []string{}
 	if err != nil {
 		x.missing["stacks"] = err.Error()
+		x.c.noteLost("stack", err)
 		s = nil
 	}
 	for _, ip := range ips {
@@ -487,7 +489,7 @@ func (x *exporter) packet(id uint32) pktInfo {
 		return pi
 	}
 	var pi pktInfo
-	if pk, err := x.c.File.Packet(id); err == nil && pk != nil {
+	if pk := x.c.packet(id); pk != nil {
 		pi = parsePacket(pk.Data, pk.L3)
 	}
 	if len(x.pkts) > 1<<14 {

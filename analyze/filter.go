@@ -3,14 +3,16 @@ package analyze
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/internal/pktfilter"
 )
 
 // Filter selects events and skbs. The zero value selects everything.
+// Values are typed; names (Func, Netns.Name, Ifname, Reason) are resolved
+// against the capture when a command starts, and a name the capture does
+// not know is a [*FilterError].
 //
 // Event predicates (Func, Netns, Mark, Ifname, Ifindex, SKB, Since, Until)
 // select single events, like pwru's live filters. Skb predicates (Dropped,
@@ -20,21 +22,63 @@ import (
 // With Track, an skb's clones (same Event.TrackID) are selected with it,
 // and SKB becomes an skb predicate.
 type Filter struct {
-	Func    string // RE2 regular expression matched against the probe name
-	Netns   string // netns inode or recorded netns name
-	Mark    string // mark[/mask], e.g. 0xa00/0xf00
-	Ifname  string // interface name (in any netns, or in Netns)
-	Ifindex uint32
-	SKB     string // skb address (hex)
-	Since   string // Go duration from the first event ("1.5s") or RFC 3339 time
-	Until   string // same as Since
-	Dropped bool   // only skbs that were dropped
-	Reason  string // only skbs dropped with this reason ("NO_SOCKET")
-	Pcap    string // pcap-filter expression matched against stored payloads
-	Track   bool   // include clones through Event.TrackID
+	Func    string    // RE2 regular expression matched against the probe name
+	Netns   *NetnsRef // only this network namespace (nil = any)
+	Mark    *Mark     // only events whose mark matches (nil = any)
+	Ifname  string    // interface name (in any netns, or in Netns)
+	Ifindex uint32    // interface index (0 = any)
+	SKB     uint64    // skb address (0 = any)
+	Since   TimeBound // no event before
+	Until   TimeBound // no event after
+	Dropped bool      // only skbs that were dropped
+	Reason  string    // only skbs dropped with this reason ("NO_SOCKET", "no_socket", a number)
+	Pcap    string    // pcap-filter expression matched against stored payloads
+	Track   bool      // include clones through Event.TrackID
 	// Window is how long an skb may stay silent before its next event
 	// starts a new journey (0 = DefaultWindow).
 	Window time.Duration
+}
+
+// NetnsRef names a network namespace: by the name the capture recorded
+// for it when Name is set, else by inode.
+type NetnsRef struct {
+	Inode uint32
+	Name  string
+}
+
+// Mark selects events whose skb mark equals Value in the bits of Mask.
+type Mark struct {
+	Value, Mask uint32
+}
+
+// TimeBound is one end of [Filter]'s time range: the wall-clock time At
+// (capture clock) when set, else Offset after the capture's first event.
+// The zero value is no bound.
+type TimeBound struct {
+	Offset time.Duration
+	At     time.Time
+}
+
+// IsZero reports whether b is no bound.
+func (b TimeBound) IsZero() bool { return b.Offset == 0 && b.At.IsZero() }
+
+// FilterError is a [Filter] field that cannot be used with the capture:
+// a name it does not record, an invalid pattern or pcap expression, a
+// time before the capture. Field is the Go name of the field ("Reason").
+type FilterError struct {
+	Field string
+	Err   error
+}
+
+func (e *FilterError) Error() string {
+	return "filter " + strings.ToLower(e.Field) + ": " + e.Err.Error()
+}
+
+func (e *FilterError) Unwrap() error { return e.Err }
+
+// filterErr is a *FilterError for field.
+func filterErr(field string, format string, args ...any) error {
+	return &FilterError{Field: field, Err: fmt.Errorf(format, args...)}
 }
 
 // matcher is a Filter compiled against one capture.
@@ -70,7 +114,7 @@ func (flt *Filter) compile(c *Capture) (*matcher, error) {
 	if flt.Func != "" {
 		re, err := regexp.Compile(flt.Func)
 		if err != nil {
-			return nil, fmt.Errorf("parse --func: %w", err)
+			return nil, &FilterError{Field: "Func", Err: err}
 		}
 		m.funcOK = make([]bool, len(c.probes))
 		for i, p := range c.probes {
@@ -79,28 +123,23 @@ func (flt *Filter) compile(c *Capture) (*matcher, error) {
 			}
 		}
 	}
-	if flt.Netns != "" {
-		if v, err := strconv.ParseUint(strings.TrimPrefix(flt.Netns, "inode:"), 0, 32); err == nil {
-			m.netns = uint32(v)
-		} else {
+	if ns := flt.Netns; ns != nil {
+		m.netns = ns.Inode
+		if ns.Name != "" {
 			found := false
 			for ino, name := range c.netns {
-				if name == flt.Netns {
+				if name == ns.Name {
 					m.netns, found = ino, true
 				}
 			}
 			if !found {
-				return nil, fmt.Errorf("parse --netns: no netns named %q in the capture", flt.Netns)
+				return nil, filterErr("Netns", "no netns named %q in the capture", ns.Name)
 			}
 		}
 		m.hasNetns = true
 	}
-	if flt.Mark != "" {
-		mark, mask, err := parseMark(flt.Mark)
-		if err != nil {
-			return nil, fmt.Errorf("parse --mark: %w", err)
-		}
-		m.mark, m.markMask, m.hasMark = mark, mask, true
+	if flt.Mark != nil {
+		m.mark, m.markMask, m.hasMark = flt.Mark.Value, flt.Mark.Mask, true
 	}
 	if flt.Ifname != "" {
 		m.ifs = map[ifKey]bool{}
@@ -110,37 +149,33 @@ func (flt *Filter) compile(c *Capture) (*matcher, error) {
 			}
 		}
 		if len(m.ifs) == 0 {
-			return nil, fmt.Errorf("parse --ifname: no interface named %q in the capture", flt.Ifname)
+			return nil, filterErr("Ifname", "no interface named %q in the capture", flt.Ifname)
 		}
 	}
 	m.ifindex = flt.Ifindex
-	if flt.SKB != "" {
-		v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(flt.SKB), "0x"), 16, 64)
-		if err != nil {
-			return nil, fmt.Errorf("parse --skb: %q is not a hex address", flt.SKB)
-		}
-		m.skb = v
+	if flt.SKB != 0 {
+		m.skb = flt.SKB
 		m.skbLife = flt.Track
 	}
 	var err error
-	if m.since, err = c.parseTime(flt.Since); err != nil {
-		return nil, fmt.Errorf("parse --since: %w", err)
+	if m.since, err = c.monoTime(flt.Since); err != nil {
+		return nil, &FilterError{Field: "Since", Err: err}
 	}
-	if m.until, err = c.parseTime(flt.Until); err != nil {
-		return nil, fmt.Errorf("parse --until: %w", err)
+	if m.until, err = c.monoTime(flt.Until); err != nil {
+		return nil, &FilterError{Field: "Until", Err: err}
 	}
 	m.dropped = flt.Dropped
 	if flt.Reason != "" {
 		v, ok := c.DropReasonValue(flt.Reason)
 		if !ok {
-			return nil, fmt.Errorf("parse --reason: unknown drop reason %q", flt.Reason)
+			return nil, filterErr("Reason", "unknown drop reason %q", flt.Reason)
 		}
 		m.reason, m.hasRsn = v, true
 	}
 	if strings.TrimSpace(flt.Pcap) != "" {
 		p, err := compilePcap(flt.Pcap)
 		if err != nil {
-			return nil, fmt.Errorf("parse %q: %w", flt.Pcap, err)
+			return nil, filterErr("Pcap", "parse %q: %w", flt.Pcap, err)
 		}
 		m.pcap = p
 		m.pcapCache = map[uint32]bool{}
@@ -150,138 +185,36 @@ func (flt *Filter) compile(c *Capture) (*matcher, error) {
 	return m, nil
 }
 
-// parseMark parses "mark[/mask]"; the mask defaults to all ones.
-func parseMark(s string) (mark, mask uint32, err error) {
-	ms, masks, hasMask := strings.Cut(s, "/")
-	v, err := strconv.ParseUint(ms, 0, 32)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%q is not a number", ms)
-	}
-	mask = 0xffffffff
-	if hasMask {
-		w, err := strconv.ParseUint(masks, 0, 32)
-		if err != nil {
-			return 0, 0, fmt.Errorf("%q is not a number", masks)
-		}
-		mask = uint32(w)
-	}
-	return uint32(v), mask, nil
-}
-
-// parseTime turns a --since/--until value into kernel monotonic ns: a Go
-// duration counts from the capture's first event, anything else is an
-// RFC 3339 wall-clock time. "" is 0 (no bound).
-func (c *Capture) parseTime(s string) (uint64, error) {
-	if s == "" {
+// monoTime turns a time bound into kernel monotonic ns (0 = no bound).
+func (c *Capture) monoTime(b TimeBound) (uint64, error) {
+	switch {
+	case b.IsZero():
 		return 0, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return 0, fmt.Errorf("negative duration %q", s)
+	case b.At.IsZero():
+		if b.Offset < 0 {
+			return 0, fmt.Errorf("negative duration %s", b.Offset)
 		}
-		return c.File.Summary().FirstTime + uint64(d), nil
+		return c.File.Summary().FirstTime + uint64(b.Offset), nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is neither a duration (1.5s) nor an RFC 3339 time", s)
-	}
-	mono := t.UnixNano() - c.File.Header().MonoOffset
+	mono := b.At.UnixNano() - c.File.Header().MonoOffset
 	if mono < 0 {
-		return 0, fmt.Errorf("%s is before the capture", s)
+		return 0, fmt.Errorf("%s is before the capture", b.At.Format(time.RFC3339Nano))
 	}
 	return uint64(mono), nil
 }
 
-// fields returns the event fields the predicates read besides Time, SKB
-// and ProbeID (for the scanner's projection).
-func (m *matcher) fields() format.Fields {
-	var fs format.Fields
-	if m.hasNetns || m.ifs != nil {
-		fs |= format.FieldNetns
+// PcapWarning returns a one-line warning for a pcap-filter expression
+// that compiles but can match no packet, such as "tcp port 80 and vlan"
+// (libpcap's optimiser, and so tcpdump, refuses it with "expression
+// rejects all packets"), or "" when there is nothing to say. Errors are
+// reported when the filter is used, not here.
+func PcapWarning(expr string) string {
+	if strings.TrimSpace(expr) == "" {
+		return ""
 	}
-	if m.hasMark {
-		fs |= format.FieldMark
+	f, err := pktfilter.Compile(expr)
+	if err != nil || !f.RejectsAll() {
+		return ""
 	}
-	if m.ifs != nil || m.ifindex != 0 {
-		fs |= format.FieldIfindex
-	}
-	if m.pcap != nil {
-		fs |= format.FieldPayload
-	}
-	return fs
-}
-
-// skbLevel reports whether whole skbs must be judged (two passes).
-func (m *matcher) skbLevel() bool {
-	return m.dropped || m.hasRsn || m.pcap != nil || m.skbLife
-}
-
-// event applies the event predicates.
-func (m *matcher) event(e *format.Event) bool {
-	if m.anyEvent {
-		return true
-	}
-	if m.funcOK != nil && (int(e.ProbeID) >= len(m.funcOK) || !m.funcOK[e.ProbeID]) {
-		return false
-	}
-	if m.hasNetns && e.Netns != m.netns {
-		return false
-	}
-	if m.hasMark && e.Mark&m.markMask != m.mark&m.markMask {
-		return false
-	}
-	if m.ifs != nil && !m.ifs[ifKey{e.Netns, e.Ifindex}] {
-		return false
-	}
-	if m.ifindex != 0 && e.Ifindex != m.ifindex {
-		return false
-	}
-	if m.skb != 0 && !m.skbLife && e.SKB != m.skb {
-		return false
-	}
-	if m.since != 0 && e.Time < m.since {
-		return false
-	}
-	if m.until != 0 && e.Time > m.until {
-		return false
-	}
-	return true
-}
-
-// observePayload runs the pcap expression on a new payload of l.
-func (m *matcher) observePayload(e *format.Event, l *life) {
-	if m.pcap == nil || l == nil || l.pktMatch || e.PayloadID == 0 || e.PayloadID == l.payload {
-		return
-	}
-	l.payload = e.PayloadID
-	ok, seen := m.pcapCache[e.PayloadID]
-	if !seen {
-		if p := m.c.packet(e.PayloadID); p != nil {
-			ok = m.pcap.MatchLen(p.Data, int(p.OrigLen), p.L3)
-		}
-		if len(m.pcapCache) > 1<<16 {
-			clear(m.pcapCache)
-		}
-		m.pcapCache[e.PayloadID] = ok
-	}
-	if ok {
-		l.pktMatch = true
-	}
-}
-
-// lifeMatches applies the skb predicates to an ended lifetime.
-func (m *matcher) lifeMatches(l *life) bool {
-	if m.dropped && l.fate != FateDropped {
-		return false
-	}
-	if m.hasRsn && (!l.hasRsn || l.reason != m.reason) {
-		return false
-	}
-	if m.pcap != nil && !l.pktMatch {
-		return false
-	}
-	if m.skbLife && l.addr != m.skb {
-		return false
-	}
-	return true
+	return fmt.Sprintf("pcap filter %q matches no packet (libpcap refuses it: expression rejects all packets)", f.String())
 }

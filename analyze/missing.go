@@ -3,6 +3,8 @@ package analyze
 import (
 	"fmt"
 	"strings"
+
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 )
 
 // recorded reports whether the recorder's option flag was on ("true") and
@@ -30,39 +32,47 @@ func (c *Capture) lacks(flag string, count uint64, what string) string {
 	return ""
 }
 
-// MissingData lists, one line each, the options of o whose data the
-// capture lacks ("x.pwru has no kernel stacks: record with
-// --output-stack"), and turns them off in o, so that no empty column and
-// no invented value is shown. [Print] does the same without telling.
-func MissingData(c *Capture, o *PrintOptions) []string {
+// MissingNote is an option of [PrintOptions] whose data the capture
+// lacks: Option is the field's Go name ("OutputStack"), Text says why
+// ("x.pwru has no kernel stacks: record with --output-stack", naming the
+// recorder's option).
+type MissingNote struct {
+	Option string
+	Text   string
+}
+
+// MissingData lists the options of o whose data the capture lacks, one
+// note each, and turns them off in o, so that no empty column and no
+// invented value is shown. [Print] does the same without telling.
+func MissingData(c *Capture, o *PrintOptions) []MissingNote {
 	sum := c.File.Summary()
-	var notes []string
-	check := func(opt *bool, flag string, count uint64, what string) {
+	var notes []MissingNote
+	check := func(opt *bool, field, flag string, count uint64, what string) {
 		if !*opt {
 			return
 		}
 		if n := c.lacks(flag, count, what); n != "" {
-			notes = append(notes, "--"+flag+": "+n)
+			notes = append(notes, MissingNote{field, n})
 			*opt = false
 		}
 	}
-	check(&o.OutputStack, "output-stack", sum.Stacks, "kernel stacks")
-	check(&o.OutputSkbCB, "output-skb-cb", sum.Blobs, "skb->cb bytes")
-	check(&o.OutputSkb, "output-skb", sum.Blobs, "struct sk_buff bytes")
-	check(&o.OutputShinfo, "output-skb-shared-info", sum.Blobs, "struct skb_shared_info bytes")
-	check(&o.OutputCaller, "output-caller", 1, "callers")
+	check(&o.OutputStack, "OutputStack", "output-stack", sum.Stacks, "kernel stacks")
+	check(&o.OutputSkbCB, "OutputSkbCB", "output-skb-cb", sum.Blobs, "skb->cb bytes")
+	check(&o.OutputSkb, "OutputSkb", "output-skb", sum.Blobs, "struct sk_buff bytes")
+	check(&o.OutputShinfo, "OutputShinfo", "output-skb-shared-info", sum.Blobs, "struct skb_shared_info bytes")
+	check(&o.OutputCaller, "OutputCaller", "output-caller", 1, "callers")
 	if sum.Packets == 0 {
 		if o.OutputTCPFlags {
-			notes = append(notes, fmt.Sprintf("--output-tcp-flags: %s has no payloads: record with --snaplen above 0", c.Path))
+			notes = append(notes, MissingNote{"OutputTCPFlags", c.Path + " has no payloads: record with --snaplen above 0"})
 			o.OutputTCPFlags = false
 		}
 		if o.OutputTunnel {
-			notes = append(notes, fmt.Sprintf("--output-tunnel: %s has no payloads: record with --snaplen above 0", c.Path))
+			notes = append(notes, MissingNote{"OutputTunnel", c.Path + " has no payloads: record with --snaplen above 0"})
 			o.OutputTunnel = false
 		}
 	}
 	if o.OutputNetnsNames && len(c.netns) == 0 {
-		notes = append(notes, fmt.Sprintf("--output-netns-names: %s names no network namespace", c.Path))
+		notes = append(notes, MissingNote{"OutputNetnsNames", c.Path + " names no network namespace"})
 		o.OutputNetnsNames = false
 	}
 	return notes
@@ -89,7 +99,7 @@ func CompareSources(a, b *Capture) string {
 	kb := strings.TrimSpace(hb.Uname.Release + " " + hb.Uname.Version)
 	var parts []string
 	if ka != kb {
-		parts = append(parts, fmt.Sprintf("different kernels (%s: %s; %s: %s)", a.Path, orDash(ha.Uname.Release), b.Path, orDash(hb.Uname.Release)))
+		parts = append(parts, fmt.Sprintf("different kernels (%s: %s; %s: %s)", a.Path, render.OrDash(ha.Uname.Release), b.Path, render.OrDash(hb.Uname.Release)))
 	}
 	names := func(c *Capture) map[string]bool {
 		m := map[string]bool{}

@@ -28,11 +28,11 @@ func TestMissingData(t *testing.T) {
 	c := openVM(t, "drop-6.1.pwru")
 	o := PrintOptions{OutputMeta: true, OutputStack: true, OutputSkbCB: true, OutputSkb: true, OutputCaller: true}
 	notes := MissingData(c, &o)
-	want := []string{
-		"--output-stack: " + c.Path + " has no kernel stacks: record with --output-stack",
-		"--output-skb-cb: " + c.Path + " has no skb->cb bytes: record with --output-skb-cb",
-		"--output-skb: " + c.Path + " has no struct sk_buff bytes: record with --output-skb",
-		"--output-caller: " + c.Path + " has no callers: record with --output-caller",
+	want := []MissingNote{
+		{"OutputStack", c.Path + " has no kernel stacks: record with --output-stack"},
+		{"OutputSkbCB", c.Path + " has no skb->cb bytes: record with --output-skb-cb"},
+		{"OutputSkb", c.Path + " has no struct sk_buff bytes: record with --output-skb"},
+		{"OutputCaller", c.Path + " has no callers: record with --output-caller"},
 	}
 	if diff := cmp.Diff(want, notes); diff != "" {
 		t.Errorf("notes (-want +got):\n%s", diff)

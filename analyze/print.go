@@ -4,11 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -131,7 +130,7 @@ func (p *printer) appendQuoted(b []byte, s string) []byte {
 		if p.quoted == nil || len(p.quoted) > 4096 {
 			p.quoted = map[string][]byte{}
 		}
-		q = appendJSONString(nil, s)
+		q = render.AppendJSONString(nil, s)
 		p.quoted[s] = q
 	}
 	return append(b, q...)
@@ -158,7 +157,7 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 	switch o.Timestamp {
 	case "", TimestampNone, TimestampCurrent, TimestampRelative, TimestampAbsolute:
 	default:
-		return fmt.Errorf("parse --timestamp: %q is not none, relative, absolute or current", o.Timestamp)
+		return fmt.Errorf("print: timestamp mode %q is not none, relative, absolute or current", o.Timestamp)
 	}
 	oc := *o
 	MissingData(c, &oc)
@@ -180,7 +179,9 @@ func Print(w io.Writer, c *Capture, o *PrintOptions) error {
 		p.nsWidth = 10
 	}
 	if !o.JSON {
-		p.header()
+		if err := p.header(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
 	}
 	handle := func(e *format.Event, l *life) error {
 		if o.LimitLines != 0 && p.n >= o.LimitLines {
@@ -217,56 +218,6 @@ func (p *printer) ts() string {
 	return p.o.Timestamp
 }
 
-func (p *printer) header() {
-	b := p.buf[:0]
-	ts := p.ts()
-	if ts == TimestampAbsolute {
-		b = fmt.Appendf(b, "%-29s ", "TIME")
-	}
-	b = fmt.Appendf(b, "%-18s %-3s %-16s", "SKB", "CPU", "PROCESS")
-	if ts != TimestampNone {
-		b = fmt.Appendf(b, " %-16s", "TIMESTAMP")
-	}
-	if p.o.OutputMeta {
-		b = fmt.Appendf(b, " %-10s %-8s %16s %-6s %-5s %-5s", "NETNS", "MARK/x", centerAlign("IFACE", 16), "PROTO", "MTU", "LEN")
-		if p.o.OutputSkbCB {
-			b = fmt.Appendf(b, " %-56s", "__sk_buff->cb[]")
-		}
-	}
-	if p.o.OutputNetnsNames {
-		b = append(b, centerAlign("NETNS NAME", p.nsWidth)...)
-	}
-	if p.o.OutputTuple {
-		b = append(b, " TUPLE"...)
-	}
-	b = append(b, " FUNC"...)
-	if p.o.OutputCaller {
-		b = append(b, " CALLER"...)
-	}
-	if p.o.OutputTunnel {
-		b = append(b, " TUNNEL"...)
-	}
-	b = append(b, '\n')
-	p.w.Write(b)
-	p.buf = b[:0]
-}
-
-func centerAlign(s string, width int) string {
-	if len(s) >= width {
-		return s
-	}
-	left := (width - len(s)) / 2
-	return strings.Repeat(" ", left) + s + strings.Repeat(" ", width-len(s)-left)
-}
-
-// tildeTrim keeps the last 16 bytes of s, marking the cut with '~' (pwru).
-func tildeTrim(s string) string {
-	if len(s) <= 16 {
-		return s
-	}
-	return "~" + s[len(s)-15:]
-}
-
 func (p *printer) process(e *format.Event) string { return p.proc(e).text }
 
 func (p *printer) proc(e *format.Event) procName {
@@ -281,7 +232,7 @@ func (p *printer) proc(e *format.Event) procName {
 		p.procs = map[uint32]procName{}
 	}
 	text := processText(e)
-	pn := procName{e.Comm, text, appendJSONString(nil, text)}
+	pn := procName{e.Comm, text, render.AppendJSONString(nil, text)}
 	p.procs[e.PID] = pn
 	p.lastPID, p.lastProc = e.PID, pn
 	return pn
@@ -297,11 +248,11 @@ func (p *printer) funcQuoted(e *format.Event) []byte {
 		if q := p.funcsQ[e.ProbeID]; q != nil {
 			return q
 		}
-		q := appendJSONString(nil, p.funcBase(e))
+		q := render.AppendJSONString(nil, p.funcBase(e))
 		p.funcsQ[e.ProbeID] = q
 		return q
 	}
-	return appendJSONString(nil, p.funcBase(e))
+	return render.AppendJSONString(nil, p.funcBase(e))
 }
 
 func processText(e *format.Event) string {
@@ -309,7 +260,7 @@ func processText(e *format.Event) string {
 	if comm == "" {
 		comm = "<empty>"
 	}
-	return tildeTrim(comm + ":" + strconv.FormatUint(uint64(e.PID), 10))
+	return render.TildeTrim(comm + ":" + strconv.FormatUint(uint64(e.PID), 10))
 }
 
 func (p *printer) iface(e *format.Event) string {
@@ -319,7 +270,7 @@ func (p *printer) iface(e *format.Event) string {
 	}
 	s := strconv.FormatUint(uint64(e.Ifindex), 10)
 	if n := p.c.IfName(e.Netns, e.Ifindex); n != "" {
-		s = tildeTrim(n + ":" + s)
+		s = render.TildeTrim(n + ":" + s)
 	}
 	p.ifNames[k] = s
 	return s
@@ -366,67 +317,6 @@ func (p *printer) funcBase(e *format.Event) string {
 	return name
 }
 
-func protoName(proto uint8) string {
-	switch proto {
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 1:
-		return "icmp"
-	case 58:
-		return "icmp6"
-	}
-	return ""
-}
-
-func appendAddr(b []byte, a netip.Addr) []byte {
-	switch {
-	case !a.IsValid():
-		return b
-	case a.Is4():
-		return a.AppendTo(b)
-	default:
-		b = append(b, '[')
-		b = a.AppendTo(b)
-		return append(b, ']')
-	}
-}
-
-var tcpFlagNames = [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
-
-func appendTCPFlags(b []byte, f uint8) []byte {
-	first := true
-	for i, n := range tcpFlagNames {
-		if f&(1<<i) != 0 {
-			if !first {
-				b = append(b, '|')
-			}
-			b = append(b, n...)
-			first = false
-		}
-	}
-	return b
-}
-
-// appendTuple formats a tuple as pwru: "10.0.0.1:80->10.0.0.2:4242(tcp)".
-func appendTuple(b []byte, t *format.Tuple, flags uint8, withFlags bool) []byte {
-	b = appendAddr(b, t.Src)
-	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(t.Sport), 10)
-	b = append(b, "->"...)
-	b = appendAddr(b, t.Dst)
-	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(t.Dport), 10)
-	b = append(b, '(')
-	b = append(b, protoName(t.Proto)...)
-	if withFlags && t.Proto == 6 && flags != 0 {
-		b = append(b, ':')
-		b = appendTCPFlags(b, flags)
-	}
-	return append(b, ')')
-}
-
 // packet returns the decoded payload of e (cached by payload id).
 func (p *printer) packet(e *format.Event) pktInfo {
 	if e.PayloadID == 0 {
@@ -467,243 +357,4 @@ func (p *printer) absolute(e *format.Event) string {
 // wall is the event's wall-clock time (the capture's clock).
 func (p *printer) wall(e *format.Event) time.Time {
 	return time.Unix(0, int64(e.Time)+p.c.File.Header().MonoOffset)
-}
-
-const (
-	colorRed   = "\x1b[31m"
-	colorDim   = "\x1b[2m"
-	colorReset = "\x1b[0m"
-)
-
-// line formats one event as pwru's text output into p.buf.
-func (p *printer) line(e *format.Event, l *life) {
-	b := p.buf
-	ts := p.ts()
-	if ts == TimestampAbsolute {
-		b = fmt.Appendf(b, "%-29s ", p.absolute(e))
-	}
-	start := len(b)
-	b = append(b, '0', 'x')
-	b = strconv.AppendUint(b, e.SKB, 16)
-	b = pad(b, start, 18)
-	b = append(b, ' ')
-	start = len(b)
-	b = strconv.AppendUint(b, uint64(e.CPU), 10)
-	b = pad(b, start, 3)
-	b = append(b, ' ')
-	start = len(b)
-	b = append(b, p.process(e)...)
-	b = pad(b, start, 16)
-	if ts != TimestampNone {
-		b = append(b, ' ')
-		start = len(b)
-		b = strconv.AppendUint(b, p.timestamp(e, l), 10)
-		b = pad(b, start, 16)
-	}
-	if p.o.OutputMeta {
-		b = append(b, ' ')
-		start = len(b)
-		b = strconv.AppendUint(b, uint64(e.Netns), 10)
-		b = pad(b, start, 10)
-		b = append(b, ' ')
-		start = len(b)
-		b = strconv.AppendUint(b, uint64(e.Mark), 16)
-		b = pad(b, start, 8)
-		b = append(b, ' ')
-		b = append(b, p.ifaceCol(e)...)
-		// %#04x
-		b = append(b, ' ', '0', 'x')
-		pr := e.Protocol
-		b = append(b, hexDigits[pr>>12&0xf], hexDigits[pr>>8&0xf], hexDigits[pr>>4&0xf], hexDigits[pr&0xf])
-		b = append(b, ' ')
-		start = len(b)
-		b = strconv.AppendUint(b, uint64(e.MTU), 10)
-		b = pad(b, start, 5)
-		b = append(b, ' ')
-		start = len(b)
-		b = strconv.AppendUint(b, uint64(e.Len), 10)
-		b = pad(b, start, 5)
-		if p.o.OutputSkbCB {
-			b = append(b, ' ')
-			b = p.appendCB(b, e)
-		}
-	}
-	if p.o.OutputNetnsNames {
-		if n := p.c.NetnsName(e.Netns); n != "" {
-			if len(n) > p.nsWidth {
-				n = n[:p.nsWidth]
-			}
-			b = append(b, centerAlign(n, p.nsWidth)...)
-		} else {
-			b = append(b, strings.Repeat(" ", p.nsWidth)...)
-		}
-	}
-	var pi pktInfo
-	if p.o.OutputTCPFlags || p.o.OutputTunnel {
-		pi = p.packet(e)
-	}
-	if p.o.OutputTuple {
-		start := len(b) + 1
-		b = append(b, ' ')
-		b = append(b, p.tuple(&e.Tuple, pi.tcpFlags, appendTuple)...)
-		if n := len(b) - start; n > p.maxTuple {
-			p.maxTuple = n
-		} else {
-			for range p.maxTuple - n {
-				b = append(b, ' ')
-			}
-		}
-	}
-	fn := p.funcName(e)
-	color := ""
-	if p.o.Color {
-		switch {
-		case e.Flags&format.FlagDropReason != 0:
-			color = colorRed
-		case e.Flags&format.FlagTracked != 0:
-			color = colorDim
-		}
-	}
-	b = append(b, ' ')
-	b = append(b, color...)
-	b = append(b, fn...)
-	if color != "" {
-		b = append(b, colorReset...)
-	}
-	if p.o.OutputCaller {
-		if len(fn) > p.maxFunc {
-			p.maxFunc = len(fn)
-		}
-		for range p.maxFunc - len(fn) {
-			b = append(b, ' ')
-		}
-		b = append(b, ' ')
-		if e.Caller != 0 {
-			b = append(b, p.c.Sym(e.Caller)...)
-		}
-	}
-	if e.Flags&format.FlagRetval != 0 {
-		b = append(b, " retval="...)
-		b = p.retvalText(b, e)
-	}
-	if e.Blobs[format.BlobMeta] != 0 {
-		b = p.appendMetaText(b, e, format.BlobMeta)
-	}
-	if e.Blobs[format.BlobXDPMeta] != 0 {
-		b = p.appendMetaText(b, e, format.BlobXDPMeta)
-	}
-	if p.o.OutputStack && e.StackID != 0 {
-		if ips := p.c.stack(e.StackID); ips != nil {
-			for _, ip := range ips {
-				if ip != 0 {
-					b = append(b, '\n')
-					b = append(b, p.c.Sym(ip)...)
-				}
-			}
-		}
-	}
-	if p.o.OutputSkb {
-		b = p.appendStruct(b, e, format.BlobSKB, "sk_buff")
-	}
-	if p.o.OutputShinfo {
-		b = p.appendStruct(b, e, format.BlobSharedInfo, "skb_shared_info")
-	}
-	if e.Blobs[format.BlobBPFMap] != 0 {
-		b = p.appendBPFMapText(b, e)
-	}
-	if p.o.OutputTunnel {
-		b = append(b, ' ')
-		var zero format.Tuple
-		if pi.innerOK {
-			b = appendTuple(b, &pi.inner, pi.innerTCP, p.o.OutputTCPFlags)
-		} else {
-			b = appendTuple(b, &zero, 0, false)
-		}
-	}
-	p.buf = append(b, '\n')
-}
-
-// pad appends spaces so that b[start:] is at least width bytes wide
-// (fmt's %-*s).
-func pad(b []byte, start, width int) []byte {
-	for n := len(b) - start; n < width; n++ {
-		b = append(b, ' ')
-	}
-	return b
-}
-
-// ifaceCol is the IFACE column: the interface centered in 16 columns.
-func (p *printer) ifaceCol(e *format.Event) string {
-	k := ifKey{e.Netns, e.Ifindex}
-	if s, ok := p.ifCols[k]; ok {
-		return s
-	}
-	s := centerAlign(p.iface(e), 16)
-	if p.ifCols == nil {
-		p.ifCols = map[ifKey]string{}
-	}
-	p.ifCols[k] = s
-	return s
-}
-
-// cbWords returns __sk_buff->cb[]: the 5 words of qdisc_skb_cb.data, at
-// offset 8 of skb->cb.
-func (p *printer) cbWords(e *format.Event) ([5]uint32, bool) {
-	var w [5]uint32
-	id := e.Blobs[format.BlobCB]
-	if id == 0 {
-		return w, false
-	}
-	_, data, err := p.c.blob(id)
-	if err != nil || len(data) < 28 {
-		return w, false
-	}
-	order := p.c.ByteOrder()
-	for i := range w {
-		w[i] = order.Uint32(data[8+4*i:])
-	}
-	return w, true
-}
-
-func (p *printer) appendCB(b []byte, e *format.Event) []byte {
-	w, ok := p.cbWords(e)
-	if !ok {
-		// Not recorded for this event: said, never shown as zeros.
-		return fmt.Appendf(b, "%-56s", "(no skb->cb recorded)")
-	}
-	b = append(b, '[')
-	for i, v := range w {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = fmt.Appendf(b, "0x%08X", v)
-	}
-	return append(b, ']')
-}
-
-// appendStruct appends "\n" and the BTF rendering of the event's blob of
-// the given kind as struct name.
-func (p *printer) appendStruct(b []byte, e *format.Event, kind int, name string) []byte {
-	s := p.structText(e, kind, name)
-	if s == nil {
-		return b
-	}
-	b = append(b, '\n')
-	return append(b, s...)
-}
-
-func (p *printer) structText(e *format.Event, kind int, name string) []byte {
-	id := e.Blobs[kind]
-	if id == 0 {
-		return nil
-	}
-	_, data, err := p.c.blob(id)
-	if err != nil {
-		return nil
-	}
-	typ := p.c.StructType(name)
-	if typ == nil {
-		return fmt.Appendf(nil, "(struct %s){ %d bytes, no BTF in capture }\n", name, len(data))
-	}
-	return AppendBTF(nil, typ, data, p.c.ByteOrder())
 }

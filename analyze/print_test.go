@@ -3,11 +3,12 @@ package analyze
 import (
 	"bytes"
 
-	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pwru-record/pwru-record/analyze/analyzetest"
 )
 
 func TestPrintGolden(t *testing.T) {
@@ -24,8 +25,8 @@ func TestPrintGolden(t *testing.T) {
 			OutputCaller: true, OutputSkbCB: true, Timestamp: TimestampCurrent}},
 		{"print-dropped.golden", PrintOptions{OutputTuple: true, Filter: Filter{Dropped: true}}},
 		{"print-reason.golden", PrintOptions{OutputTuple: true, Filter: Filter{Reason: "no_socket"}}},
-		{"print-track.golden", PrintOptions{OutputTuple: true, Filter: Filter{SKB: "ffff888001000200", Track: true}}},
-		{"print-netns.golden", PrintOptions{OutputMeta: true, Filter: Filter{Netns: "pod1"}, LimitLines: 3}},
+		{"print-track.golden", PrintOptions{OutputTuple: true, Filter: Filter{SKB: 0xffff888001000200, Track: true}}},
+		{"print-netns.golden", PrintOptions{OutputMeta: true, Filter: Filter{Netns: &NetnsRef{Name: "pod1"}}, LimitLines: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,7 +45,7 @@ func TestPathsGolden(t *testing.T) {
 		opts           PathsOptions
 	}{
 		{"paths-basic.golden", "basic", PathsOptions{}},
-		{"paths-nogroup.golden", "basic", PathsOptions{NoGroup: true, Filter: Filter{Track: true, SKB: "0xffff888001000200"}}},
+		{"paths-nogroup.golden", "basic", PathsOptions{NoGroup: true, Filter: Filter{Track: true, SKB: 0xffff888001000200}}},
 		{"paths-good.golden", "good", PathsOptions{}},
 	}
 	for _, tt := range tests {

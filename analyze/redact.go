@@ -3,6 +3,8 @@ package analyze
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/cilium/ebpf/btf"
@@ -87,8 +89,14 @@ func newRedactor(c *Capture) *redactor {
 	if spec := c.BTF(); spec != nil {
 		for kind, name := range map[int]string{format.BlobSKB: "sk_buff", format.BlobSharedInfo: "skb_shared_info"} {
 			var s *btf.Struct
-			if err := spec.TypeByName(name, &s); err == nil {
-				r.words[kind] = pointerWords(s)
+			err := spec.TypeByName(name, &s)
+			if err == nil {
+				// A layout that does not resolve leaves words nil: every
+				// aligned word is redacted.
+				r.words[kind], err = pointerWords(s)
+			}
+			if err != nil && !errors.Is(err, btf.ErrNotFound) {
+				c.noteUnusable(fmt.Errorf("find the pointers of struct %s: %w", name, err))
 			}
 		}
 	}
@@ -179,9 +187,11 @@ func (r *redactor) blob(kind int, data []byte) []byte {
 }
 
 // pointerWords lists the byte offsets of the 8-byte pointer and integer
-// members of s, nested structs, unions and arrays included.
-func pointerWords(s *btf.Struct) []int {
+// members of s, nested structs, unions and arrays included; an error
+// when an array's element size does not resolve.
+func pointerWords(s *btf.Struct) ([]int, error) {
 	seen := map[int]bool{}
+	var sizeErr error
 	var walk func(t btf.Type, off int, depth int)
 	walk = func(t btf.Type, off int, depth int) {
 		if depth > 16 {
@@ -208,6 +218,9 @@ func pointerWords(s *btf.Struct) []int {
 			}
 		case *btf.Array:
 			size, err := btf.Sizeof(v.Type)
+			if err != nil && sizeErr == nil {
+				sizeErr = fmt.Errorf("size of %s: %w", v.Type, err)
+			}
 			if err != nil || size == 0 || v.Nelems > 4096 {
 				return
 			}
@@ -217,6 +230,9 @@ func pointerWords(s *btf.Struct) []int {
 		}
 	}
 	walk(s, 0, 0)
+	if sizeErr != nil {
+		return nil, sizeErr
+	}
 	out := make([]int, 0, len(seen))
 	for off := range seen {
 		if off%8 == 0 {
@@ -224,7 +240,7 @@ func pointerWords(s *btf.Struct) []int {
 		}
 	}
 	slices.Sort(out)
-	return out
+	return out, nil
 }
 
 // headersOnly returns a copy of the packet whose bytes after the L2-L4

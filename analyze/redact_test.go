@@ -120,8 +120,8 @@ func sectionPayloads(tb testing.TB, path string, c *Capture) map[string][]byte {
 	return out
 }
 
-// render runs the analyzer commands whose output must not change.
-func render(tb testing.TB, c *Capture) map[string]string {
+// renderAll runs the analyzer commands whose output must not change.
+func renderAll(tb testing.TB, c *Capture) map[string]string {
 	tb.Helper()
 	out := map[string]string{}
 	var b bytes.Buffer
@@ -209,7 +209,7 @@ func TestRedact(t *testing.T) {
 			if itR.Next(&er) {
 				t.Errorf("redacted capture has more than the %d events of the original", n)
 			}
-			want, got := render(t, orig), render(t, red)
+			want, got := renderAll(t, orig), renderAll(t, red)
 			for k := range want {
 				w, g := kernelNumber.ReplaceAllString(want[k], "ADDR"), kernelNumber.ReplaceAllString(got[k], "ADDR")
 				if diff := cmp.Diff(w, g); diff != "" {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -264,7 +265,7 @@ func collectStats(c *Capture, flt *Filter, onEnd func()) (*StatsResult, error) {
 		}
 	}
 	for t, n := range perFlow {
-		r.PerFlow[string(appendTuple(nil, &t, 0, false))] += n
+		r.PerFlow[render.Flow(&t)] += n
 	}
 	perIf.flush()
 	for i, k := range perIf.keys {

@@ -49,7 +49,10 @@ Example:
 				_, err := os.Stat(args[0])
 				return fmt.Errorf("open %s: %w", args[0], oneLineErr(err))
 			}
-			flt := filterFrom(c, args[n:])
+			flt, err := filterFrom(c, args[n:])
+			if err != nil {
+				return err
+			}
 			for _, path := range args[:n] {
 				capt, err := openCapture(e, c, path)
 				if err != nil {

@@ -5,19 +5,15 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pwru-record/pwru-record/analyze"
-	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/buildinfo"
 	"github.com/pwru-record/pwru-record/internal/suggest"
 )
@@ -61,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer, tty bool) int {
 		// The reader went away (pwru-replay print x.pwru | head).
 		return 0
 	}
-	msg := oneLine(err.Error())
+	msg := oneLine(cliMessage(err))
 	usage := errors.As(err, new(usageError))
 	if strings.HasPrefix(msg, "Required flag") {
 		// urfave/cli's message for a missing required flag.
@@ -178,214 +174,4 @@ Example:
 		}
 	}
 	return app
-}
-
-// env is what the commands write to.
-type env struct {
-	stdout, stderr io.Writer
-	tty            bool
-}
-
-// done reports what could not be loaded from a capture (as warnings on
-// stderr) and closes it.
-func (e *env) done(c *analyze.Capture) {
-	hint := ""
-	if c.Incomplete() && !c.File.Options().SkipCorrupt {
-		hint = "; exit status non-zero, --skip-corrupt accepts the answer"
-	}
-	for _, err := range c.Problems() {
-		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: %s%s\n", c.Path, oneLine(err.Error()), hint)
-	}
-	c.Close()
-}
-
-// complete fails (exit status 1, diff 2) when an answer was computed
-// without data the capture should have had (a corrupt payload, stack,
-// blob, kallsyms or BTF section: done names it in a warning), unless
-// --skip-corrupt accepts that.
-func (e *env) complete(c *cli.Context, status int, capts ...*analyze.Capture) error {
-	if c.Bool("skip-corrupt") {
-		return nil
-	}
-	for _, capt := range capts {
-		if capt.Incomplete() {
-			return exitError(status)
-		}
-	}
-	return nil
-}
-
-// notes prints what a command cannot show from a capture, one line each.
-func (e *env) notes(lines []string) {
-	for _, l := range lines {
-		fmt.Fprintf(e.stderr, "pwru-replay: note: %s\n", l)
-	}
-}
-
-// writeInfoJSON writes info --json: one document per line.
-func writeInfoJSON(e *env, capt *analyze.Capture, o *analyze.InfoOptions) error {
-	doc, err := analyze.InfoJSON(capt, o)
-	if err != nil {
-		return err
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return fmt.Errorf("encode info: %w", err)
-	}
-	if _, err := e.stdout.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	return nil
-}
-
-// filterFlags are the filters every subcommand shares.
-func filterFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "func", Aliases: []string{"filter-func"}, Usage: "only functions whose name matches this RE2 `REGEX`", Category: "Filters"},
-		&cli.StringFlag{Name: "netns", Aliases: []string{"filter-netns"}, Usage: "only events in this network namespace (`INODE` or recorded name)", Category: "Filters"},
-		&cli.StringFlag{Name: "mark", Aliases: []string{"filter-mark"}, Usage: "only skbs with this `MARK[/MASK]`", Category: "Filters"},
-		&cli.StringFlag{Name: "ifname", Aliases: []string{"filter-ifname"}, Usage: "only events on this interface `NAME`", Category: "Filters"},
-		&cli.UintFlag{Name: "ifindex", Usage: "only events on this interface `INDEX`", Category: "Filters"},
-		&cli.StringFlag{Name: "skb", Usage: "only this skb `ADDR` (hex)", Category: "Filters"},
-		&cli.StringFlag{Name: "since", Usage: "only events from `TIME` on: a duration from the first event (1.5s) or RFC 3339", Category: "Filters"},
-		&cli.StringFlag{Name: "until", Usage: "only events up to `TIME` (same forms as --since)", Category: "Filters"},
-		&cli.BoolFlag{Name: "dropped", Usage: "only skbs that were dropped", Category: "Filters"},
-		&cli.StringFlag{Name: "reason", Usage: "only skbs dropped with this `REASON` (NO_SOCKET)", Category: "Filters"},
-		&cli.BoolFlag{Name: "track", Usage: "include clones of matching skbs (same track id)", Category: "Filters"},
-		&cli.DurationFlag{Name: "window", Usage: "an skb silent for this long starts a new journey", Value: time.Second, Category: "Filters"},
-		&cli.BoolFlag{Name: "skip-corrupt", Usage: "skip corrupt sections instead of failing (answers that lack their data still warn, but exit 0)", Category: "Input"},
-	}
-}
-
-// filterFrom turns the shared flags and the pcap expression (the
-// arguments after the file) into an analyze.Filter, warning on stderr
-// about an expression that can match nothing.
-func filterFrom(c *cli.Context, pcapArgs []string) analyze.Filter {
-	pcap := strings.Join(pcapArgs, " ")
-	if w := analyze.PcapWarning(pcap); w != "" {
-		fmt.Fprintf(c.App.ErrWriter, "pwru-replay: warning: %s\n", w)
-	}
-	return analyze.Filter{
-		Func:    c.String("func"),
-		Netns:   c.String("netns"),
-		Mark:    c.String("mark"),
-		Ifname:  c.String("ifname"),
-		Ifindex: uint32(c.Uint("ifindex")),
-		SKB:     c.String("skb"),
-		Since:   c.String("since"),
-		Until:   c.String("until"),
-		Dropped: c.Bool("dropped"),
-		Reason:  c.String("reason"),
-		Track:   c.Bool("track"),
-		Window:  c.Duration("window"),
-		Pcap:    pcap,
-	}
-}
-
-// openCapture opens path; the error is one line naming the file. A
-// truncated capture or skipped sections are reported on stderr, once.
-// A glob pattern matching several files (a rotated recording) is read
-// as one capture.
-func openCapture(e *env, c *cli.Context, path string) (*analyze.Capture, error) {
-	opts := &format.ReaderOptions{SkipCorrupt: c.Bool("skip-corrupt")}
-	paths, err := expandSet(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(paths) > 1 {
-		return mergeToTemp(e.stderr, path, paths, opts)
-	}
-	path = paths[0]
-	capt, err := analyze.OpenWith(path, opts)
-	if err != nil {
-		// A pipe is not sniffed: opening it would wait for a writer.
-		if errors.Is(err, format.ErrNotSeekable) {
-			return nil, err
-		}
-		if what := otherFormat(path); what != "" {
-			return nil, errors.New(what)
-		}
-		return nil, err
-	}
-	sum := capt.File.Summary()
-	switch {
-	case sum.Truncated && sum.ZeroTail:
-		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s ends at offset %d, followed by %d zero bytes (crash before the data reached the disk?); reading what was written\n", path, sum.TruncatedAt, sum.Trailing)
-	case sum.Truncated:
-		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s is truncated at offset %d (recorder killed?); reading what was written\n", path, sum.TruncatedAt)
-	case sum.Trailing > 0 && sum.ZeroTail:
-		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: complete capture followed by %d zero bytes, ignored\n", path, sum.Trailing)
-	case sum.Trailing > 0:
-		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: complete capture followed by %d bytes of trailing junk, ignored\n", path, sum.Trailing)
-	}
-	if sum.Skipped > 0 {
-		fmt.Fprintf(e.stderr, "pwru-replay: warning: %s: skipped %d corrupt sections\n", path, sum.Skipped)
-	}
-	return capt, nil
-}
-
-// fileAndFilter splits "FILE [pcap-filter...]".
-func fileAndFilter(c *cli.Context) (string, []string, error) {
-	if c.NArg() < 1 {
-		return "", nil, usagef("%s: missing FILE (see pwru-replay %s --help)", c.Command.Name, c.Command.Name)
-	}
-	return c.Args().First(), c.Args().Tail(), nil
-}
-
-func infoCommand(e *env) *cli.Command {
-	return &cli.Command{
-		Name:      "info",
-		Usage:     "summarize captures: host, kernel, options, time range, sections, counts, losses, top functions",
-		ArgsUsage: "FILE...",
-		Description: `Example:
-   pwru-replay info capture.pwru
-   pwru-replay info --top 20 a.pwru b.pwru
-   pwru-replay info --no-scan huge.pwru`,
-		Flags: append([]cli.Flag{
-			&cli.IntFlag{Name: "top", Value: 10, Usage: "list the `N` busiest functions (0 = all)"},
-			&cli.BoolFlag{Name: "no-scan", Usage: "do not read the events: header, sections, totals and losses only (instant on any size)"},
-			&cli.BoolFlag{Name: "json", Usage: "one JSON document per capture (fields: analyze/JSON.md)"},
-		}, filterFlags()...),
-		Action: func(c *cli.Context) error {
-			if c.NArg() < 1 {
-				return usagef("info: missing FILE (see pwru-replay info --help)")
-			}
-			for i, path := range c.Args().Slice() {
-				if i > 0 && !c.Bool("json") {
-					fmt.Fprintln(e.stdout)
-				}
-				capt, err := openCapture(e, c, path)
-				if err != nil {
-					return err
-				}
-				var size int64
-				if st, err := os.Stat(path); err == nil {
-					size = st.Size()
-				}
-				io := &analyze.InfoOptions{
-					Filter:   filterFrom(c, nil),
-					Top:      allIfZero(c.Int("top")),
-					Size:     size,
-					Location: time.Local,
-					NoScan:   c.Bool("no-scan"),
-				}
-				if c.Bool("json") {
-					err = writeInfoJSON(e, capt, io)
-				} else {
-					err = analyze.Info(e.stdout, capt, io)
-				}
-				if err == nil {
-					err = e.complete(c, 1, capt)
-				}
-				e.done(capt)
-				if ee := exitError(0); errors.As(err, &ee) {
-					return err
-				}
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-			}
-			return nil
-		},
-	}
 }

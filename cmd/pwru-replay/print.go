@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -57,8 +58,17 @@ Example:
 			if c.Bool("utc") {
 				loc = time.UTC
 			}
+			flt, err := filterFrom(c, pcap)
+			if err != nil {
+				return err
+			}
+			switch ts := c.String("timestamp"); ts {
+			case "", analyze.TimestampNone, analyze.TimestampCurrent, analyze.TimestampRelative, analyze.TimestampAbsolute:
+			default:
+				return fmt.Errorf("parse --timestamp: %q is not none, relative, absolute or current", ts)
+			}
 			o := &analyze.PrintOptions{
-				Filter:              filterFrom(c, pcap),
+				Filter:              flt,
 				OutputMeta:          c.Bool("output-meta"),
 				OutputTuple:         c.Bool("output-tuple"),
 				OutputTunnel:        c.Bool("output-tunnel"),
@@ -76,7 +86,7 @@ Example:
 				Color:               color,
 				Location:            loc,
 			}
-			e.notes(analyze.MissingData(capt, o))
+			e.notes(missingNotes(analyze.MissingData(capt, o)))
 			e.notes(analyze.FilterNotes(capt, &o.Filter))
 			if err := analyze.Print(e.stdout, capt, o); err != nil {
 				return err
@@ -97,4 +107,22 @@ func colorMode(mode string, tty bool) (bool, error) {
 		return false, nil
 	}
 	return false, usagef("--color: %q is not auto, always or never", mode)
+}
+
+// printFlagNames are the flags of analyze.PrintOptions' output fields.
+var printFlagNames = map[string]string{
+	"OutputStack": "output-stack", "OutputSkbCB": "output-skb-cb", "OutputSkb": "output-skb",
+	"OutputShinfo": "output-skb-shared-info", "OutputCaller": "output-caller", "OutputTCPFlags": "output-tcp-flags",
+	"OutputTunnel": "output-tunnel", "OutputNetnsNames": "output-netns-names",
+}
+
+// missingNotes names each option whose data the capture lacks by its
+// flag: "--output-stack: x.pwru has no kernel stacks: record with
+// --output-stack".
+func missingNotes(ns []analyze.MissingNote) []string {
+	var lines []string
+	for _, n := range ns {
+		lines = append(lines, "--"+printFlagNames[n.Option]+": "+n.Text)
+	}
+	return lines
 }

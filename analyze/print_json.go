@@ -3,8 +3,8 @@ package analyze
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -35,12 +35,12 @@ func (p *printer) json(e *format.Event, l *life) {
 	b = append(b, p.funcQuoted(e)...)
 	if p.o.OutputCaller && e.Caller != 0 {
 		b = append(b, `,"caller_func":`...)
-		b = appendJSONString(b, p.c.Sym(e.Caller))
+		b = render.AppendJSONString(b, p.c.Sym(e.Caller))
 	}
 	switch p.ts() {
 	case TimestampAbsolute:
 		b = append(b, `,"time":`...)
-		b = appendJSONString(b, p.absolute(e))
+		b = render.AppendJSONString(b, p.absolute(e))
 	case TimestampCurrent, TimestampRelative:
 		b = append(b, `,"time":`...)
 		b = strconv.AppendUint(b, p.timestamp(e, l), 10)
@@ -74,7 +74,7 @@ func (p *printer) json(e *format.Event, l *life) {
 	if p.o.OutputNetnsNames {
 		if n := p.c.NetnsName(e.Netns); n != "" {
 			b = append(b, `,"netns_name":`...)
-			b = appendJSONString(b, n)
+			b = render.AppendJSONString(b, n)
 		}
 	}
 	var pi pktInfo
@@ -83,11 +83,11 @@ func (p *printer) json(e *format.Event, l *life) {
 	}
 	if p.o.OutputTuple {
 		b = append(b, `,"tuple":`...)
-		b = append(b, p.tuple(&e.Tuple, pi.tcpFlags, appendJSONTuple)...)
+		b = append(b, p.tuple(&e.Tuple, pi.tcpFlags, render.AppendJSONTuple)...)
 	}
 	if p.o.OutputTunnel && pi.innerOK {
 		b = append(b, `,"tunnel_tuple":`...)
-		b = appendJSONTuple(b, &pi.inner, pi.innerTCP, p.o.OutputTCPFlags)
+		b = render.AppendJSONTuple(b, &pi.inner, pi.innerTCP, p.o.OutputTCPFlags)
 	}
 	if p.o.OutputStack && e.StackID != 0 {
 		if ips := p.c.stack(e.StackID); ips != nil {
@@ -101,7 +101,7 @@ func (p *printer) json(e *format.Event, l *life) {
 					b = append(b, ',')
 				}
 				first = false
-				b = appendJSONString(b, p.c.Sym(ip))
+				b = render.AppendJSONString(b, p.c.Sym(ip))
 			}
 			b = append(b, ']')
 		}
@@ -109,25 +109,25 @@ func (p *printer) json(e *format.Event, l *life) {
 	if p.o.OutputSkb {
 		if s := p.structText(e, format.BlobSKB, "sk_buff"); s != nil {
 			b = append(b, `,"skb_metadata":`...)
-			b = appendJSONString(b, string(s))
+			b = render.AppendJSONString(b, string(s))
 		}
 	}
 	if p.o.OutputShinfo {
 		if s := p.structText(e, format.BlobSharedInfo, "skb_shared_info"); s != nil {
 			b = append(b, `,"skb_shared_info":`...)
-			b = appendJSONString(b, string(s))
+			b = render.AppendJSONString(b, string(s))
 		}
 	}
 	if e.Flags&format.FlagDropReason != 0 {
 		b = append(b, `,"drop_reason":`...)
 		if r, ok := p.c.DropReason(e.DropReason); ok {
-			b = appendJSONString(b, r)
+			b = render.AppendJSONString(b, r)
 		} else {
 			b = strconv.AppendUint(b, uint64(e.DropReason), 10)
 		}
 	} else if p.c.reasonlessDrop(e) {
 		b = append(b, `,"drop_reason":`...)
-		b = appendJSONString(b, NoReasonText)
+		b = render.AppendJSONString(b, NoReasonText)
 	}
 	if e.Flags&format.FlagRetval != 0 {
 		b = append(b, `,"retval":`...)
@@ -179,71 +179,4 @@ func (p *printer) appendUTC(b []byte, e *format.Event) []byte {
 		b = append(b, d[:n]...)
 	}
 	return append(b, 'Z')
-}
-
-func appendJSONTuple(b []byte, t *format.Tuple, flags uint8, withFlags bool) []byte {
-	b = append(b, `{"saddr":"`...)
-	if t.Src.IsValid() {
-		b = t.Src.AppendTo(b)
-	}
-	b = append(b, `","daddr":"`...)
-	if t.Dst.IsValid() {
-		b = t.Dst.AppendTo(b)
-	}
-	b = append(b, `","sport":`...)
-	b = strconv.AppendUint(b, uint64(t.Sport), 10)
-	b = append(b, `,"dport":`...)
-	b = strconv.AppendUint(b, uint64(t.Dport), 10)
-	b = append(b, `,"proto":`...)
-	b = strconv.AppendUint(b, uint64(t.Proto), 10)
-	if withFlags && t.Proto == 6 && flags != 0 {
-		b = append(b, `,"flags":"`...)
-		b = appendTCPFlags(b, flags)
-		b = append(b, '"')
-	}
-	return append(b, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\r':
-				b = append(b, '\\', 'r')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

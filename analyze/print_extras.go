@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pwru-record/pwru-record/analyze/internal/render"
 	"github.com/pwru-record/pwru-record/format"
 )
 
@@ -153,7 +154,7 @@ func (p *printer) appendMetaJSON(b []byte, e *format.Event, kind int) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"expr":`...)
-		b = appendJSONString(b, f.expr)
+		b = render.AppendJSONString(b, f.expr)
 		b = append(b, `,"value":`...)
 		b = strconv.AppendUint(b, f.value, 10)
 		b = append(b, '}')
@@ -257,7 +258,7 @@ func (p *printer) appendBPFMapJSON(b []byte, e *format.Event) []byte {
 	a, raw, err := p.bpfMap(e)
 	if err != nil {
 		b = append(b, `,"bpfmap":{"error":`...)
-		b = appendJSONString(b, err.Error())
+		b = render.AppendJSONString(b, err.Error())
 		if raw != nil {
 			b = append(b, `,"raw":"`...)
 			b = hex.AppendEncode(b, raw)
@@ -271,7 +272,7 @@ func (p *printer) appendBPFMapJSON(b []byte, e *format.Event) []byte {
 	b = append(b, `,"bpfmap":{"id":`...)
 	b = strconv.AppendUint(b, uint64(a.ID), 10)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, a.Name)
+	b = render.AppendJSONString(b, a.Name)
 	b = append(b, `,"type":`...)
 	b = strconv.AppendUint(b, uint64(a.Type), 10)
 	b = append(b, `,"op":"`...)
