@@ -33,7 +33,6 @@ char __license[] SEC("license") = "GPL";
 #define FILTER_STACK 256   // stack the filter placeholders may use
 #define PAYLOAD_HASH_WORDS 8
 #define SKB_COPY_MAX 512 // bytes of struct sk_buff copied per probe hit
-#define DEV_SPAN 256	 // bytes of struct net_device read at once for mtu, ifindex, nd_net
 #define MAX_STACK_DEPTH 64 // frames hashed into a stack id (track_stack keys)
 #define OUT_STACK_DEPTH 50 // --output-stack frames copied into the record
 #define OUT_STACK_BYTES (OUT_STACK_DEPTH * 8)
@@ -220,7 +219,6 @@ struct scratch {
 	struct chain_key key;
 	struct chain_val val;
 	u8 skb[SKB_COPY_MAX]; // the probed sk_buff (skb_copy_in)
-	u8 dev[DEV_SPAN];     // mtu .. nd_net of its net_device (dev_fields)
 };
 
 struct {
@@ -1139,59 +1137,9 @@ static __always_inline struct sk_buff *skb_copy_in(struct scratch *s, struct sk_
 
 // fill_skb fills the fields of ev that describe skb (k: its copy); the
 // tuple unless have_tuple.
-// dev_fields fills mtu, ifindex and netns of ev from the skb's device
-// (the skb's copy k; netns by its socket when the device has none): where
-// mtu, ifindex and nd_net lie within DEV_SPAN bytes of each other (CO-RE
-// offsets, so the verifier prunes the other path), with one read of that
-// span instead of one per field.
-static __always_inline void dev_fields(struct scratch *s, struct sk_buff *k, struct event *ev)
+static __always_inline void fill_skb(struct event *ev, struct sk_buff *skb, struct sk_buff *k, bool have_tuple)
 {
 	struct net_device *dev = k->dev;
-	u32 o_mtu = bpf_core_field_offset(struct net_device, mtu);
-	u32 o_idx = bpf_core_field_offset(struct net_device, ifindex);
-	u32 o_net = bpf_core_field_offset(struct net_device, nd_net);
-	u32 lo = o_mtu;
-	u32 hi = o_mtu + 4;
-	struct net *net = NULL;
-	struct sock *sk;
-	u32 ino = 0;
-	u32 im, ii, in;
-
-	if (o_idx < lo)
-		lo = o_idx;
-	if (o_net < lo)
-		lo = o_net;
-	if (o_idx + 4 > hi)
-		hi = o_idx + 4;
-	if (o_net + 8 > hi)
-		hi = o_net + 8;
-	// The offsets are constants to the verifier (it prunes the path not
-	// taken); the bounds spell out what it knows.
-	im = o_mtu - lo;
-	ii = o_idx - lo;
-	in = o_net - lo;
-	if (dev && hi - lo <= DEV_SPAN && im <= DEV_SPAN - 4 && ii <= DEV_SPAN - 4 && in <= DEV_SPAN - 8) {
-		if (bpf_probe_read_kernel(s->dev, hi - lo, (void *)dev + lo) == 0) {
-			__builtin_memcpy(&ev->mtu, &s->dev[im], 4);
-			__builtin_memcpy(&ev->ifindex, &s->dev[ii], 4);
-			__builtin_memcpy(&net, &s->dev[in], 8);
-			ino = BPF_CORE_READ(net, ns.inum);
-		}
-	} else {
-		ev->ifindex = BPF_CORE_READ(dev, ifindex);
-		ev->mtu = BPF_CORE_READ(dev, mtu);
-		ino = BPF_CORE_READ(dev, nd_net.net, ns.inum);
-	}
-	if (ino == 0) {
-		sk = k->sk;
-		ino = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	}
-	ev->netns = ino;
-}
-
-static __always_inline void fill_skb(struct scratch *s, struct sk_buff *skb, struct sk_buff *k, bool have_tuple)
-{
-	struct event *ev = &s->ev;
 
 	ev->skb = (u64)skb;
 	if (!(ABLATE & ABL_TUPLE) && !have_tuple)
@@ -1202,7 +1150,9 @@ static __always_inline void fill_skb(struct scratch *s, struct sk_buff *skb, str
 	ev->len = k->len;
 	ev->protocol = k->protocol;
 	ev->pkt_type = BPF_CORE_READ_BITFIELD(k, pkt_type);
-	dev_fields(s, k, ev);
+	ev->ifindex = BPF_CORE_READ(dev, ifindex);
+	ev->mtu = BPF_CORE_READ(dev, mtu);
+	ev->netns = skb_netns(k);
 }
 
 // handle_skb is the whole probe path for one sk_buff. sp: the stack pointer
@@ -1254,7 +1204,7 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 		got = pkt_read(s, &d);
 	if (got && !(ABLATE & ABL_TUPLE))
 		have_tuple = pkt_tuple(s, got, &d, &s->ev);
-	fill_skb(s, skb, k, have_tuple);
+	fill_skb(&s->ev, skb, k, have_tuple);
 
 	if (CFG.track_stackid && s->ev.stack_id >= 0 && s->ev.track_id) {
 		u32 sid = s->ev.stack_id;
@@ -1503,7 +1453,7 @@ static __always_inline int handle_non_skb(struct pt_regs *ctx)
 		if (!s->ev.probe_id)
 			return 0;
 		s->ev.caller = kprobe_caller(ctx);
-		fill_skb(s, (struct sk_buff *)s->val.skb, skb_copy_in(s, (struct sk_buff *)s->val.skb), false);
+		fill_skb(&s->ev, (struct sk_buff *)s->val.skb, skb_copy_in(s, (struct sk_buff *)s->val.skb), false);
 		emit(s, put_taken_stack(s, 0, n));
 		return 0;
 	}

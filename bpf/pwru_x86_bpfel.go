@@ -132,7 +132,6 @@ type PwruScratch struct {
 	Key  PwruChainKey
 	Val  PwruChainVal
 	Skb  [512]uint8
-	Dev  [256]uint8
 }
 
 // Names of all BPF objects in the ELF.
