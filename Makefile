@@ -36,7 +36,7 @@ kernel-matrix: ## rewrite README.md's kernel matrix from the last vmtest run's r
 	$(GO) run ./vmtest/kernelmatrix -results '$(RESULTS)' -readme README.md
 
 vmtest-filters: ## injected pcap/skb/xdp filters loaded by real kernel verifiers (KERNEL=5.10|6.1|6.12|latest|all)
-	$(GO) test -tags vmtest -count=1 -timeout 40m -v ./internal/filterverify/ -run TestVerifier $(if $(filter-out all,$(KERNEL)),-args -kernels=$(KERNEL))
+	$(GO) test -tags vmtest -count=1 -timeout 40m -v ./internal/bpffilter/verify/ -run TestVerifier $(if $(filter-out all,$(KERNEL)),-args -kernels=$(KERNEL))
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfe[lb]\.go$$'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)

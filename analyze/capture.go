@@ -47,6 +47,13 @@ type Capture struct {
 	// spareTracker is the skb tracker of the last finished pass, whose
 	// memory the next pass reuses.
 	spareTracker *tracker
+
+	// trigger is the event that fired a flight recorder capture (nil:
+	// none named); triggerAlias the time of the dropping function's
+	// event the trigger (a drop tracepoint hit) was merged into by the
+	// current pass (dropmerge.go), 0 when it was not.
+	trigger      *FlightTriggerEvent
+	triggerAlias uint64
 }
 
 type ifKey struct{ netns, ifindex uint32 }
@@ -113,6 +120,9 @@ func NewCapture(f *format.File) *Capture {
 	}
 	if h := f.Header(); h != nil {
 		c.noReasons = h.Lacks(format.LackDropReason)
+		if t, ok := FlightTriggerOf(h); ok {
+			c.trigger = &t
+		}
 		switch h.Uname.Machine {
 		case "s390x", "ppc64", "mips", "mips64", "sparc64":
 			c.order = binary.BigEndian
@@ -417,4 +427,11 @@ func (c *Capture) StructType(name string) btf.Type {
 		return s
 	}
 	return nil
+}
+
+// isTrigger says whether e is the event that fired the flight recorder
+// capture, or the dropping function's event it was merged into.
+func (c *Capture) isTrigger(e *format.Event) bool {
+	t := c.trigger
+	return t != nil && e.SKB == t.SKB && (e.Time == t.Time || (c.triggerAlias != 0 && e.Time == c.triggerAlias))
 }

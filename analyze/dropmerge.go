@@ -74,6 +74,7 @@ type eventSource interface {
 // an event of the same CPU shows it will not come, or the lookahead
 // bounds pass.
 type dropIter struct {
+	c      *Capture
 	it     *format.EventIter
 	fn, tp []bool
 	q      []pendingEvent // held back events, in order
@@ -93,7 +94,8 @@ func newDropIter(c *Capture, it *format.EventIter) eventSource {
 	if tp == nil {
 		return it
 	}
-	return &dropIter{it: it, fn: fn, tp: tp}
+	c.triggerAlias = 0
+	return &dropIter{c: c, it: it, fn: fn, tp: tp}
 }
 
 func (d *dropIter) Err() error { return d.it.Err() }
@@ -157,6 +159,9 @@ func (d *dropIter) push(e *format.Event) {
 		switch {
 		case tp && p.e.SKB == e.SKB && p.e.CPU == e.CPU:
 			p.waiting = false
+			if d.c.isTrigger(e) {
+				d.c.triggerAlias = p.e.Time // the trigger is shown on this event
+			}
 			if p.e.Flags&format.FlagDropReason == 0 {
 				p.e.Flags |= format.FlagDropReason
 				p.e.DropReason = e.DropReason

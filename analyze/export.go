@@ -49,7 +49,7 @@ type ExportEvent struct {
 	DropReason string   `parquet:"drop_reason,optional,dict"`
 	Retval     *int64   `parquet:"retval,optional"`
 	Verdict    string   `parquet:"verdict,optional,dict"`
-	Stack      []string `parquet:"stack,list"`
+	Stack      []string `parquet:"stack,optional,list"` // nil: NULL, not recorded
 	Caller     string   `parquet:"caller,optional,dict"`
 }
 
@@ -198,6 +198,7 @@ type exporter struct {
 	addrs   map[netip.Addr]string
 	callers map[uint64]string
 	stacks  map[uint32][]string
+	ifaces  map[uint64]string // ifaceText by netns<<32 | ifindex
 	pkts    map[uint32]pktInfo
 	reasons map[uint32]string
 	kinds   []string // by probe id
@@ -225,7 +226,7 @@ func Export(c *Capture, o *ExportOptions, sink ExportSink) (*ExportCapture, erro
 	x := &exporter{
 		c: c, id: CaptureID(c), kernel: h.Uname.Release, offset: h.MonoOffset, sink: sink,
 		jb:    newJourneyBuilder(512),
-		addrs: map[netip.Addr]string{}, callers: map[uint64]string{}, stacks: map[uint32][]string{},
+		addrs: map[netip.Addr]string{}, callers: map[uint64]string{}, stacks: map[uint32][]string{}, ifaces: map[uint64]string{},
 		pkts: map[uint32]pktInfo{}, reasons: map[uint32]string{}, missing: map[string]string{},
 	}
 	x.kinds = make([]string, len(c.probes))
@@ -336,7 +337,7 @@ func (x *exporter) end(l *life) {
 		r.Path[i] = c.ProbeName(st.probe)
 		known := st.netns != 0 || st.ifidx != 0
 		if i == 0 || (known && (st.netns != ns || st.ifidx != ifi)) {
-			r.Interfaces = append(r.Interfaces, c.ifaceText(st.netns, st.ifidx))
+			r.Interfaces = append(r.Interfaces, x.iface(st.netns, st.ifidx))
 			if i == 0 || st.netns != ns {
 				r.NetnsSeen = append(r.NetnsSeen, int64(st.netns))
 			}
@@ -416,6 +417,21 @@ func (x *exporter) addr(a netip.Addr) string {
 	return s
 }
 
+// iface is c.ifaceText, cached: a journey's interfaces are few and the
+// same for many skbs.
+func (x *exporter) iface(netns, ifindex uint32) string {
+	k := uint64(netns)<<32 | uint64(ifindex)
+	s, ok := x.ifaces[k]
+	if !ok {
+		if len(x.ifaces) > 1<<14 {
+			clear(x.ifaces)
+		}
+		s = x.c.ifaceText(netns, ifindex)
+		x.ifaces[k] = s
+	}
+	return s
+}
+
 func (x *exporter) reason(v uint32) string {
 	s, ok := x.reasons[v]
 	if !ok {
@@ -440,16 +456,19 @@ func (x *exporter) caller(a uint64) string {
 	return s
 }
 
-// stack symbolizes a recorded stack (cached by id); a stack the capture
-// does not hold is counted in the captures table's missing column.
+// stack symbolizes a recorded stack (cached by id): never nil, empty
+// when it has no frame. A stack the capture does not hold is nil (NULL,
+// like one not recorded) and named in the captures table's missing
+// column.
 func (x *exporter) stack(id uint32) []string {
 	if s, ok := x.stacks[id]; ok {
 		return s
 	}
 	ips, err := x.c.File.Stack(id)
-	var s []string
+	s := []string{}
 	if err != nil {
 		x.missing["stacks"] = err.Error()
+		s = nil
 	}
 	for _, ip := range ips {
 		if ip != 0 {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,6 +129,18 @@ func Info(w io.Writer, c *Capture, o *InfoOptions) error {
 	if tr, ok := h.Options[FlightTrigger]; ok {
 		kv("flight recorder", "window %s, trigger %s at %s, then %s; %d events of the window let go of before the trigger",
 			orDash(h.Options[FlightWindow]), tr, orDash(h.Options[FlightTriggerTime]), orDash(h.Options[FlightAfter]), c.File.Losses().Other["flight_window_evicted"])
+		if ev, ok := FlightTriggerOf(h); ok {
+			fn := orDash(ev.Probe)
+			if ev.HasReason {
+				r, ok := c.DropReason(ev.Reason)
+				if !ok {
+					r = strconv.FormatUint(uint64(ev.Reason), 10)
+				}
+				fn += " (" + r + ")"
+			}
+			kv("trigger event", "%s (%d), skb 0x%x, %s",
+				time.Unix(0, int64(ev.Time)+h.MonoOffset).In(loc).Format(time.RFC3339Nano), ev.Time, ev.SKB, fn)
+		}
 	}
 	if sum.Events > 0 {
 		wall := func(t uint64) string {

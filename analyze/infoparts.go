@@ -44,7 +44,40 @@ const (
 	FlightTrigger     = "flight-recorder.trigger"
 	FlightTriggerTime = "flight-recorder.trigger-time"
 	FlightAfter       = "flight-recorder.trigger-after"
+	// The event that fired it (absent for a trigger by hand): kernel
+	// time (ns), skb address, probe name and drop reason value.
+	FlightTriggerKtime  = "flight-recorder.trigger-ktime"
+	FlightTriggerSKB    = "flight-recorder.trigger-skb"
+	FlightTriggerProbe  = "flight-recorder.trigger-probe"
+	FlightTriggerReason = "flight-recorder.trigger-drop-reason"
 )
+
+// FlightTriggerEvent is the event that fired a flight recorder capture,
+// as its header names it.
+type FlightTriggerEvent struct {
+	Time      uint64 // kernel time, ns
+	SKB       uint64
+	Probe     string
+	Reason    uint32
+	HasReason bool
+}
+
+// FlightTriggerOf returns the event that fired the flight recorder
+// capture of h; false when h names none (not a flight recorder capture,
+// a trigger by hand, or values that do not parse).
+func FlightTriggerOf(h *format.Header) (FlightTriggerEvent, bool) {
+	var ev FlightTriggerEvent
+	t, err1 := strconv.ParseUint(h.Options[FlightTriggerKtime], 10, 64)
+	skb, err2 := strconv.ParseUint(strings.TrimPrefix(h.Options[FlightTriggerSKB], "0x"), 16, 64)
+	if err1 != nil || err2 != nil {
+		return ev, false
+	}
+	ev.Time, ev.SKB, ev.Probe = t, skb, h.Options[FlightTriggerProbe]
+	if r, err := strconv.ParseUint(h.Options[FlightTriggerReason], 10, 32); err == nil {
+		ev.Reason, ev.HasReason = uint32(r), true
+	}
+	return ev, true
+}
 
 // UsedOptions returns the recorder options that were on, as
 // "--name=value" ("--filter-track-skb" for a true switch), sorted, and

@@ -44,6 +44,10 @@ type journey struct {
 	last      uint64
 	truncated int
 	parent    uint64 // skb address of the skb this one was cloned from
+	// fired: one of its events fired the flight recorder capture;
+	// firedStep is that step's index + 1 (0 when past the step limit).
+	fired     bool
+	firedStep int
 	// Export only: the address as text, and the first decoded payload.
 	addr   string
 	pkt    pktInfo
@@ -55,6 +59,7 @@ type journey struct {
 type journeyBuilder struct {
 	maxSteps   int
 	trackFirst map[uint64]uint64 // track id -> addr of the first skb with it
+	capture    *Capture          // marks the journey of its flight recorder trigger (nil: none)
 }
 
 func newJourneyBuilder(maxSteps int) *journeyBuilder {
@@ -87,9 +92,14 @@ func (b *journeyBuilder) event(e *format.Event, l *life) *journey {
 		dt = e.Time - j.last
 	}
 	j.last = e.Time
+	fired := b.capture != nil && b.capture.isTrigger(e)
+	j.fired = j.fired || fired
 	if len(j.steps) >= b.maxSteps {
 		j.truncated++
 		return j
+	}
+	if fired {
+		j.firedStep = len(j.steps) + 1
 	}
 	j.steps = append(j.steps, step{probe: e.ProbeID, netns: e.Netns, ifidx: e.Ifindex, reason: e.DropReason, flags: e.Flags, dt: dt})
 	return j
@@ -222,6 +232,7 @@ func Paths(w io.Writer, c *Capture, o *PathsOptions) error {
 		}
 	}
 	jb := newJourneyBuilder(maxSteps)
+	jb.capture = c
 	err = s.run(func(e *format.Event, l *life) error {
 		jb.event(e, l)
 		return nil
@@ -270,6 +281,9 @@ func journeyKey(l *life, j *journey) string {
 	}
 	if j.parent != 0 {
 		b = append(b, 'c')
+	}
+	if j.fired {
+		b = append(b, 'T') // the journey that fired the capture stands alone
 	}
 	return string(b)
 }
@@ -321,6 +335,7 @@ type JourneyJSON struct {
 	DurationNs uint64     `json:"duration_ns"` // mean first-to-last time
 	Steps      []StepJSON `json:"steps"`
 	More       int        `json:"more_events,omitempty"` // events past the step limit
+	Trigger    bool       `json:"trigger,omitempty"`     // its event fired the flight recorder capture
 }
 
 // StepJSON is one function of a journey.
@@ -329,10 +344,12 @@ type StepJSON struct {
 	Reason string `json:"reason,omitempty"` // drop reason of this step, where it has one
 	DtNs   uint64 `json:"dt_ns"`            // mean time since the previous step
 	Iface  string `json:"iface,omitempty"`  // ifname@netns where it changed
+	// Trigger: this event fired the flight recorder capture.
+	Trigger bool `json:"trigger,omitempty"`
 }
 
 func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *pathGroup) *JourneyJSON {
-	r := &JourneyJSON{Count: count, Flow: string(appendTuple(nil, &j.tuple, 0, false)), Fate: l.fate.String(), More: j.truncated}
+	r := &JourneyJSON{Count: count, Flow: string(appendTuple(nil, &j.tuple, 0, false)), Fate: l.fate.String(), More: j.truncated, Trigger: j.fired}
 	if l.fate == FateDropped && l.hasRsn {
 		name, ok := c.DropReason(l.reason)
 		if !ok {
@@ -360,7 +377,7 @@ func journeyJSON(c *Capture, l *life, j *journey, count int, dtSum []uint64, g *
 			dt = dtSum[i] / uint64(count)
 		}
 		r.DurationNs += dt
-		s := StepJSON{Func: c.ProbeName(st.probe), DtNs: dt}
+		s := StepJSON{Func: c.ProbeName(st.probe), DtNs: dt, Trigger: j.firedStep == i+1}
 		if st.flags&format.FlagDropReason != 0 {
 			if name, ok := c.DropReason(st.reason); ok {
 				s.Reason = name
@@ -414,6 +431,9 @@ func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum
 	if j.parent != 0 {
 		fmt.Fprintf(&b, "  clone of skb 0x%x (track %d)\n", j.parent, l.track)
 	}
+	if j.fired {
+		b.WriteString("  fired the flight recorder capture\n")
+	}
 	var ns, ifi uint32
 	for i, st := range j.steps {
 		dt := st.dt
@@ -436,6 +456,9 @@ func writeJourney(w io.Writer, c *Capture, l *life, j *journey, count int, dtSum
 				where = "-> " + where
 			}
 			ns, ifi = st.netns, st.ifidx
+		}
+		if j.firedStep == i+1 {
+			where += "  <- trigger"
 		}
 		line := fmt.Sprintf("  %12s  %-32s %s", "+"+fmtDur(dt), fn, where)
 		b.WriteString(strings.TrimRight(line, " "))

@@ -129,7 +129,7 @@
 // # Filter placeholders
 //
 // The programs call six static __noinline subprograms that
-// internal/pcapfilter and internal/skbexpr rewrite before load (see
+// internal/bpffilter/pcap and internal/bpffilter/skbexpr rewrite before load (see
 // DESIGN.md): filter_pcap_l2, filter_pcap_l3, filter_pcap_tunnel_l2,
 // filter_pcap_tunnel_l3 (R1 = kernel address of the first byte, R2 = R1 +
 // min(linear length, 512)), filter_skb_expr (R1 = struct sk_buff *) and

@@ -61,6 +61,7 @@ char __license[] SEC("license") = "GPL";
 #define F_TRACKED (1 << 3)
 #define F_XDP (1 << 4)
 #define F_NON_SKB (1 << 5)
+#define F_TRIGGER (1 << 6) // the packet matches --trigger-pcap
 
 // payload_flags bits.
 #define PAYLOAD_L3 (1 << 0)
@@ -80,6 +81,10 @@ enum counter {
 	COUNTER_PROBE_UNKNOWN, // kprobe hit at an address probe_addrs lacks (no_attach_cookie)
 	NUM_COUNTERS,
 };
+
+// The BTF of enum counter for bpf2go -type counter (BTF holds an enum only
+// when something uses it; an array map's key must stay a plain u32).
+const volatile enum counter counter_btf SEC(".rodata") = NUM_COUNTERS;
 
 // event is the fixed-size core of every ring buffer record. Variable parts
 // follow it in this order, each of the stated length: payload
@@ -155,6 +160,7 @@ struct config {
 	u8 filter_tunnel;
 	u8 filter_skb_expr;
 	u8 filter_xdp_expr;
+	u8 trigger_pcap; // --trigger-pcap: flag (F_TRIGGER) the events whose packet matches
 	u8 payload_every;
 	u8 track_skb;
 	u8 track_stackid;
@@ -380,7 +386,7 @@ static __always_inline u64 kprobe_cookie(struct pt_regs *ctx)
 	return *c;
 }
 
-// Filter placeholders. internal/pcapfilter and internal/skbexpr replace the
+// Filter placeholders. internal/bpffilter/pcap and .../skbexpr replace the
 // bodies before load; the defaults match everything. The asm statement
 // keeps the arguments live and the result opaque, so the compiler neither
 // drops parameters nor folds the call away. The probe paths that call them
@@ -407,6 +413,17 @@ static __noinline bool filter_pcap_tunnel_l2(void *data, void *data_end)
 }
 
 static __noinline bool filter_pcap_tunnel_l3(void *data, void *data_end)
+{
+	PLACEHOLDER_BODY(data, data_end)
+}
+
+// The flight recorder's --trigger-pcap: it flags events, it filters none.
+static __noinline bool trigger_pcap_l2(void *data, void *data_end)
+{
+	PLACEHOLDER_BODY(data, data_end)
+}
+
+static __noinline bool trigger_pcap_l3(void *data, void *data_end)
 {
 	PLACEHOLDER_BODY(data, data_end)
 }
@@ -493,6 +510,16 @@ static __always_inline bool run_pcap(struct skb_data *d)
 	if (d->l3)
 		return filter_pcap_l3(d->start, end);
 	return filter_pcap_l2(d->start, end);
+}
+
+static __always_inline bool run_trigger_pcap(struct skb_data *d)
+{
+	u32 n = d->linear < PCAP_BOUND ? d->linear : PCAP_BOUND;
+	void *end = d->start + n;
+
+	if (d->l3)
+		return trigger_pcap_l3(d->start, end);
+	return trigger_pcap_l2(d->start, end);
 }
 
 #define VXLAN_PORT 4789
@@ -1198,8 +1225,10 @@ static __always_inline int handle_skb(void *ctx, struct sk_buff *skb, u32 probe_
 	// A tracked skb skipped the filters: locate its packet now. Its
 	// first bytes are read once (pkt_read) for the tuple, the payload
 	// hash and the payload.
-	if (CFG.snaplen && !have_data && !(ABLATE & ABL_PAYLOAD))
+	if (((CFG.snaplen && !(ABLATE & ABL_PAYLOAD)) || CFG.trigger_pcap) && !have_data)
 		have_data = skb_locate(k, &d);
+	if (CFG.trigger_pcap && have_data && run_trigger_pcap(&d))
+		s->ev.flags |= F_TRIGGER;
 	if (CFG.snaplen && have_data && !(ABLATE & ABL_PAYLOAD))
 		got = pkt_read(s, &d);
 	if (got && !(ABLATE & ABL_TUPLE))
@@ -1657,6 +1686,9 @@ static __always_inline int handle_xdp(void *ctx, struct xdp_buff *xdp, u32 probe
 		return 0;
 
 	fill_common(&s->ev, probe_id, flags | F_XDP);
+	if (CFG.trigger_pcap &&
+	    trigger_pcap_l2(data, data + (len < PCAP_BOUND ? len : PCAP_BOUND)))
+		s->ev.flags |= F_TRIGGER;
 	s->ev.skb = (u64)xdp;
 	s->ev.retval = retval;
 	s->ev.len = len;

@@ -52,6 +52,7 @@ type PwruConfig struct {
 	FilterTunnel       uint8
 	FilterSkbExpr      uint8
 	FilterXdpExpr      uint8
+	TriggerPcap        uint8
 	PayloadEvery       uint8
 	TrackSkb           uint8
 	TrackStackid       uint8
@@ -67,7 +68,7 @@ type PwruConfig struct {
 	TrackNonSkb        uint8
 	NoAttachCookie     uint8
 	NoDropReason       uint8
-	_                  [2]byte
+	_                  [1]byte
 	Ncpus              uint32
 	Meta               [8]struct {
 		_        structs.HostLayout
@@ -78,6 +79,23 @@ type PwruConfig struct {
 		BitWidth uint8
 	}
 }
+
+type PwruCounter uint32
+
+const (
+	PwruCounterCOUNTER_RINGBUF_LOST     PwruCounter = 0
+	PwruCounterCOUNTER_STACK_LOST       PwruCounter = 1
+	PwruCounterCOUNTER_PAYLOAD_READ_ERR PwruCounter = 2
+	PwruCounterCOUNTER_TRACK_FULL       PwruCounter = 3
+	PwruCounterCOUNTER_NULL_SKB         PwruCounter = 4
+	PwruCounterCOUNTER_BPFMAP_TRUNCATED PwruCounter = 5
+	PwruCounterCOUNTER_BPFMAP_READ_ERR  PwruCounter = 6
+	PwruCounterCOUNTER_STACKID_LOST     PwruCounter = 7
+	PwruCounterCOUNTER_COPY_LOST        PwruCounter = 8
+	PwruCounterCOUNTER_CHAIN_LOST       PwruCounter = 9
+	PwruCounterCOUNTER_PROBE_UNKNOWN    PwruCounter = 10
+	PwruCounterNUM_COUNTERS             PwruCounter = 11
+)
 
 type PwruEvent struct {
 	_            structs.HostLayout
@@ -189,6 +207,7 @@ const (
 	PwruProgRawTpKfreeSkb          = "raw_tp_kfree_skb"
 	PwruVarABLATE                  = "ABLATE"
 	PwruVarCFG                     = "CFG"
+	PwruVarCounterBtf              = "counter_btf"
 )
 
 // LoadPwru returns the embedded CollectionSpec for Pwru.
@@ -294,8 +313,9 @@ type PwruMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PwruVariableSpecs struct {
-	ABLATE *ebpf.VariableSpec `ebpf:"ABLATE"`
-	CFG    *ebpf.VariableSpec `ebpf:"CFG"`
+	ABLATE     *ebpf.VariableSpec `ebpf:"ABLATE"`
+	CFG        *ebpf.VariableSpec `ebpf:"CFG"`
+	CounterBtf *ebpf.VariableSpec `ebpf:"counter_btf"`
 }
 
 // PwruObjects contains all objects after they have been loaded into the kernel.
@@ -355,8 +375,9 @@ func (m *PwruMaps) Close() error {
 //
 // It can be passed to LoadPwruObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PwruVariables struct {
-	ABLATE *ebpf.Variable `ebpf:"ABLATE"`
-	CFG    *ebpf.Variable `ebpf:"CFG"`
+	ABLATE     *ebpf.Variable `ebpf:"ABLATE"`
+	CFG        *ebpf.Variable `ebpf:"CFG"`
+	CounterBtf *ebpf.Variable `ebpf:"counter_btf"`
 }
 
 // PwruPrograms contains all programs after they have been loaded into the kernel.

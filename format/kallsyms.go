@@ -1,129 +1,17 @@
 package format
 
 import (
-	"bytes"
 	"cmp"
-	"fmt"
-	"io"
 	"slices"
 	"strconv"
 )
 
-// Symbol is one line of /proc/kallsyms.
+// Symbol is one kernel symbol (a line of /proc/kallsyms).
 type Symbol struct {
 	Addr   uint64
 	Type   byte   // 'T', 't', 'D', ...
 	Name   string // e.g. "ip_rcv"
 	Module string // "" = vmlinux
-}
-
-// ParseKallsyms parses /proc/kallsyms text: "addr type name [module]"
-// per line, fields separated by spaces or tabs (any other byte belongs
-// to a field, so "\r" is not a blank line). Lines are returned in input
-// order. It is [ParseKallsymsLine] applied to every line: the recorder
-// parses /proc/kallsyms with the same function.
-func ParseKallsyms(r io.Reader) ([]Symbol, error) {
-	text, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read kallsyms: %w", err)
-	}
-	var syms []Symbol
-	for n := 1; len(text) > 0; n++ {
-		line := text
-		if i := bytes.IndexByte(text, '\n'); i >= 0 {
-			line, text = text[:i], text[i+1:]
-		} else {
-			text = nil
-		}
-		l, ok, err := ParseKallsymsLine(line)
-		if err != nil {
-			return nil, fmt.Errorf("parse kallsyms line %d: %w", n, err)
-		}
-		if ok {
-			syms = append(syms, Symbol{Addr: l.Addr, Type: l.Type, Name: string(l.Name), Module: string(l.Module)})
-		}
-	}
-	return syms, nil
-}
-
-// KallsymsLine is one parsed /proc/kallsyms line; Name and Module are
-// sub-slices of the line.
-type KallsymsLine struct {
-	Addr         uint64
-	Type         byte
-	Name, Module []byte
-}
-
-// ParseKallsymsLine parses "addr type name [module]" (fields separated
-// by spaces or tabs) without allocating. ok is false for a blank line
-// (spaces and tabs only); err describes a malformed one.
-func ParseKallsymsLine(line []byte) (l KallsymsLine, ok bool, err error) {
-	addr, rest := symField(line)
-	if len(addr) == 0 {
-		return l, false, nil
-	}
-	typ, rest := symField(rest)
-	name, rest := symField(rest)
-	mod, rest := symField(rest)
-	if extra, _ := symField(rest); len(extra) > 0 || len(typ) != 1 || len(name) == 0 {
-		return l, false, fmt.Errorf("want \"addr type name [module]\", got %q", line)
-	}
-	if l.Addr, ok = parseHex64(addr); !ok {
-		return l, false, fmt.Errorf("bad address %q", addr)
-	}
-	if len(mod) > 0 {
-		if len(mod) < 3 || mod[0] != '[' || mod[len(mod)-1] != ']' {
-			return l, false, fmt.Errorf("bad module %q", mod)
-		}
-		mod = mod[1 : len(mod)-1]
-	} else {
-		mod = nil
-	}
-	l.Type, l.Name, l.Module = typ[0], name, mod
-	return l, true, nil
-}
-
-// symField cuts the first field off s, skipping leading spaces and tabs.
-func symField(s []byte) (f, rest []byte) {
-	i := 0
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-		i++
-	}
-	s = s[i:]
-	i = 0
-	for i < len(s) && s[i] != ' ' && s[i] != '\t' {
-		i++
-	}
-	return s[:i], s[i:]
-}
-
-// parseHex64 parses lowercase or uppercase hex digits that fit in 64
-// bits (as strconv.ParseUint(s, 16, 64) does).
-func parseHex64(b []byte) (uint64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	for len(b) > 16 && b[0] == '0' {
-		b = b[1:]
-	}
-	if len(b) > 16 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		v = v<<4 | uint64(c)
-	}
-	return v, true
 }
 
 // Symbols resolves kernel addresses to symbols. It is immutable and safe

@@ -1,61 +1,10 @@
 package format_test
 
 import (
-	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/pwru-record/pwru-record/format"
 )
-
-func TestParseKallsyms(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    []format.Symbol
-		wantErr string
-	}{
-		{
-			name: "vmlinux and modules",
-			in: "ffffffff81000000 T _stext\n" +
-				"ffffffff81a0b1c0 t ip_rcv_core\n" +
-				"\n" +
-				"ffffffffc0a01000 t br_handle_frame\t[bridge]\n",
-			want: []format.Symbol{
-				{Addr: 0xffffffff81000000, Type: 'T', Name: "_stext"},
-				{Addr: 0xffffffff81a0b1c0, Type: 't', Name: "ip_rcv_core"},
-				{Addr: 0xffffffffc0a01000, Type: 't', Name: "br_handle_frame", Module: "bridge"},
-			},
-		},
-		{name: "bad address", in: "xyz T foo\n", wantErr: "line 1: bad address"},
-		{name: "missing name", in: "ffffffff81000000 T\n", wantErr: "line 1"},
-		{name: "bad module", in: "ffffffff81000000 T foo bridge\n", wantErr: "bad module"},
-		{name: "long type", in: "ffffffff81000000 TT foo\n", wantErr: "line 1"},
-		// Only spaces and tabs separate fields: a carriage return is not
-		// a blank line (the recorder's parser agrees, FuzzKallsyms).
-		{name: "carriage return", in: "\r", wantErr: "line 1: want"},
-		{name: "crlf", in: "ffffffff81000000 T foo\r\n", want: []format.Symbol{{Addr: 0xffffffff81000000, Type: 'T', Name: "foo\r"}}},
-		{name: "no final newline", in: "ffffffff81000000 T foo", want: []format.Symbol{{Addr: 0xffffffff81000000, Type: 'T', Name: "foo"}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := format.ParseKallsyms(strings.NewReader(tt.in))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
-}
 
 func TestSymbolsLookup(t *testing.T) {
 	syms := format.NewSymbols([]format.Symbol{

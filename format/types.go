@@ -31,6 +31,10 @@ const (
 	// FlagNonSKB: the event comes from a function that has no skb argument
 	// (--filter-non-skb-funcs).
 	FlagNonSKB
+	// FlagTrigger: the event's packet matched the flight recorder's
+	// trigger expression (pwru-record --trigger-pcap), evaluated in the
+	// kernel.
+	FlagTrigger
 )
 
 // Blob kinds index [Event.Blobs]: raw bytes attached to an event.

@@ -2,15 +2,17 @@ package tracer
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
-// MapFunc is a kernel function implementing a map operation for some map
+// mapFunc is a kernel function implementing a map operation for some map
 // types (htab_map_update_elem, array_map_update_elem, ...).
-type MapFunc struct {
+type mapFunc struct {
 	Name string
 	Op   format.BPFMapOp
 	// HtabElem: the function returns a struct htab_elem *, not the value
@@ -25,7 +27,7 @@ const (
 )
 
 // cookie is the attach cookie of f's probe with the given probe id.
-func (f MapFunc) cookie(probeID uint32) uint64 {
+func (f mapFunc) cookie(probeID uint32) uint64 {
 	c := uint64(probeID) | uint64(f.Op)<<mapCookieOpShift
 	if f.HtabElem {
 		c |= mapCookieHtabElem
@@ -37,36 +39,32 @@ func (f MapFunc) cookie(probeID uint32) uint64 {
 // lookup(map, key), update(map, key, value, flags), delete(map, key).
 var mapOpArgs = map[format.BPFMapOp]int{format.BPFMapLookup: 2, format.BPFMapUpdate: 4, format.BPFMapDelete: 2}
 
-// MapFuncsFromRawBTF lists the functions of a raw vmlinux BTF blob that
+// mapFuncsFromRawBTF lists the functions of a raw vmlinux BTF blob that
 // --output-bpfmap attaches to: those named *_lookup_elem, *_update_elem or
 // *_delete_elem whose first parameter is a struct bpf_map * and whose
 // parameter count is the operation's (so bpf_fd_* and
 // *_lookup_and_delete_elem variants, whose arguments mean other things,
 // are left out), and that t says are traceable (nil t: all). The result
-// is sorted by name. Like [FuncsFromRawBTF] it reads the blob in one pass.
-func MapFuncsFromRawBTF(raw []byte, t Traceable) ([]MapFunc, error) {
-	r, err := parseRawBTF(raw, nil)
+// is sorted by name. Like [procfs.BTF.Funcs] it reads the blob in one pass.
+func mapFuncsFromRawBTF(raw []byte, t traceSet) ([]mapFunc, error) {
+	r, err := procfs.ParseBTF(raw, nil)
 	if err != nil {
 		return nil, err
 	}
-	return selectMapFuncs(r.mapFuncs(), t), nil
+	return selectMapFuncs(mapFuncsOf(r), t), nil
 }
 
-// mapFuncs lists r's BPF map functions (see [MapFuncsFromRawBTF]), sorted
-// by name, whether ftrace can attach to them or not.
-func (r *rawBTF) mapFuncs() []MapFunc {
+// mapFuncsOf lists r's BPF map functions (see [mapFuncsFromRawBTF]),
+// sorted by name, whether ftrace can attach to them or not.
+func mapFuncsOf(r *procfs.BTF) []mapFunc {
 	seen := make(map[string]bool)
-	var out []MapFunc
-	for i := range r.types {
-		fn := &r.types[i]
-		if fn.kind != btfKindFunc {
-			continue
-		}
-		name := string(r.nameBytes(fn.nameOff))
+	var out []mapFunc
+	r.EachFunc(func(nb []byte, params []uint32) {
+		name := string(nb)
 		var op format.BPFMapOp
 		switch {
 		case seen[name], strings.HasSuffix(name, "_lookup_and_delete_elem"):
-			continue
+			return
 		case strings.HasSuffix(name, "_lookup_elem"):
 			op = format.BPFMapLookup
 		case strings.HasSuffix(name, "_update_elem"):
@@ -74,49 +72,37 @@ func (r *rawBTF) mapFuncs() []MapFunc {
 		case strings.HasSuffix(name, "_delete_elem"):
 			op = format.BPFMapDelete
 		default:
-			continue
+			return
 		}
-		proto, _, ok := r.typ(fn.ref)
-		if !ok || proto.kind != btfKindFuncProto || int(proto.vlen) != mapOpArgs[op] ||
-			!r.isPointerTo(r.params[proto.params], "bpf_map") {
-			continue
+		if len(params) != mapOpArgs[op] || !r.IsPointerTo(params[0], "bpf_map") {
+			return
 		}
 		seen[name] = true
-		out = append(out, MapFunc{Name: name, Op: op, HtabElem: name == "__htab_map_lookup_elem"})
-	}
+		out = append(out, mapFunc{Name: name, Op: op, HtabElem: name == "__htab_map_lookup_elem"})
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
 // selectMapFuncs keeps the functions of fs that t says are traceable in
 // vmlinux (nil t: all).
-func selectMapFuncs(fs []MapFunc, t Traceable) []MapFunc {
+func selectMapFuncs(fs []mapFunc, t traceSet) []mapFunc {
 	if t == nil {
 		return fs
 	}
-	var out []MapFunc
+	var out []mapFunc
 	for _, f := range fs {
-		if contains(t[f.Name], "") {
+		if slices.Contains(t[f.Name], "") {
 			out = append(out, f)
 		}
 	}
 	return out
 }
 
-// isPointerTo says whether type id is a pointer to the struct name.
-func (r *rawBTF) isPointerTo(id uint32, name string) bool {
-	p, ok := r.skipMods(id)
-	if !ok || p.kind != btfKindPtr {
-		return false
-	}
-	s, ok := r.skipMods(p.ref)
-	return ok && s.kind == btfKindStruct && string(r.nameBytes(s.nameOff)) == name
-}
-
 // mapFuncsFor returns the map functions among cands (vmlinux's, see
-// [rawBTF.mapFuncs]) a recording with cfg attaches to: none without
+// [mapFuncsOf]) a recording with cfg attaches to: none without
 // --output-bpfmap; finding none traceable is a configuration error.
-func mapFuncsFor(cfg *Config, cands []MapFunc, t Traceable) ([]MapFunc, error) {
+func mapFuncsFor(cfg *Config, cands []mapFunc, t traceSet) ([]mapFunc, error) {
 	if !cfg.OutputBPFMap {
 		return nil, nil
 	}

@@ -1,20 +1,21 @@
 package tracer
 
 import (
+	"context"
 	"fmt"
-	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/pwru-record/pwru-record/bpf"
 	"github.com/pwru-record/pwru-record/format"
 )
 
 // Kernel programs of --output-bpfmap (bpf/pwru.c) per backend: the entry
 // probe of every map function and the return probe of the lookups.
 var mapProgs = map[string][2]string{
-	BackendKprobe:      {"kprobe_bpfmap", "kretprobe_bpfmap"},
-	BackendKprobeMulti: {"kprobe_multi_bpfmap", "kretprobe_multi_bpfmap"},
+	BackendKprobe:      {bpf.PwruProgKprobeBpfmap, bpf.PwruProgKretprobeBpfmap},
+	BackendKprobeMulti: {bpf.PwruProgKprobeMultiBpfmap, bpf.PwruProgKretprobeMultiBpfmap},
 }
 
 // planMapProbes describes a probe for every map function; their ids are
@@ -34,8 +35,8 @@ func (s *session) planMapProbes(d *discovery, backend string) {
 // attachMapFuncs attaches the --output-bpfmap probes: an entry probe on
 // every map function and a return probe on the lookups, with the probe id
 // and the operation in the attach cookie. A function whose probe fails
-// keeps the error in its Probe.
-func (s *session) attachMapFuncs(backend string) error {
+// keeps the error in its Probe; once ctx is done no more are attached.
+func (s *session) attachMapFuncs(ctx context.Context, backend string) error {
 	if len(s.mapFuncs) == 0 {
 		return nil
 	}
@@ -64,42 +65,20 @@ func (s *session) attachMapFuncs(backend string) error {
 		ret  bool
 	}{{entry, all, false}, {ret, lookups, true}} {
 		if backend == BackendKprobeMulti {
-			s.attachMapMulti(g.prog, g.idx, g.ret, probes)
+			s.attachHalving(probes, g.idx, func(part []int) (link.Link, error) {
+				return s.attachMapMulti(g.prog, part, g.ret, probes)
+			}, nil)
 			continue
 		}
-		s.attachMapSingles(g.prog, g.idx, g.ret, probes)
+		s.attachBatched(ctx, probes, g.idx, func(i int) (link.Link, error) {
+			return s.attachMapSingle(g.prog, i, g.ret, probes)
+		}, nil)
 	}
 	return nil
 }
 
-// attachMapSingles attaches one kprobe (or kretprobe) per function of idx,
-// KprobeBatch at a time (each attach waits for the kernel; a batch
-// overlaps the waits).
-func (s *session) attachMapSingles(prog *ebpf.Program, idx []int, ret bool, probes []format.Probe) {
-	var mu sync.Mutex
-	for start := 0; start < len(idx); start += s.cfg.KprobeBatch {
-		var wg sync.WaitGroup
-		for _, i := range idx[start:min(start+s.cfg.KprobeBatch, len(idx))] {
-			if probes[i].Error != "" {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				l, err := s.attachMapSingle(prog, i, ret, probes)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					probes[i].Error = err.Error()
-					return
-				}
-				s.links = append(s.links, l)
-			}()
-		}
-		wg.Wait()
-	}
-}
-
+// attachMapSingle attaches one kprobe (or kretprobe) of prog to map
+// function i.
 func (s *session) attachMapSingle(prog *ebpf.Program, i int, ret bool, probes []format.Probe) (link.Link, error) {
 	opts, err := s.kprobeOpts(&probes[i], s.mapFuncs[i].cookie(probes[i].ID))
 	if err != nil {
@@ -111,40 +90,18 @@ func (s *session) attachMapSingle(prog *ebpf.Program, i int, ret bool, probes []
 	return link.Kprobe(probes[i].Name, prog, opts)
 }
 
-// attachMapMulti attaches the functions idx with one kprobe.multi (or
-// kretprobe.multi) link, halving a group that fails until the failing
-// functions are isolated.
-func (s *session) attachMapMulti(prog *ebpf.Program, idx []int, ret bool, probes []format.Probe) {
-	var syms []string
-	var cookies []uint64
-	var use []int
-	for _, i := range idx {
-		if probes[i].Error == "" {
-			syms = append(syms, probes[i].Name)
-			cookies = append(cookies, s.mapFuncs[i].cookie(probes[i].ID))
-			use = append(use, i)
-		}
-	}
-	if len(use) == 0 {
-		return
+// attachMapMulti attaches the map functions part with one kprobe.multi
+// (or kretprobe.multi) link of prog.
+func (s *session) attachMapMulti(prog *ebpf.Program, part []int, ret bool, probes []format.Probe) (link.Link, error) {
+	syms := make([]string, len(part))
+	cookies := make([]uint64, len(part))
+	for k, i := range part {
+		syms[k] = probes[i].Name
+		cookies[k] = s.mapFuncs[i].cookie(probes[i].ID)
 	}
 	opts := link.KprobeMultiOptions{Symbols: syms, Cookies: cookies}
-	var l link.Link
-	var err error
 	if ret {
-		l, err = link.KretprobeMulti(prog, opts)
-	} else {
-		l, err = link.KprobeMulti(prog, opts)
+		return link.KretprobeMulti(prog, opts)
 	}
-	if err == nil {
-		s.links = append(s.links, l)
-		return
-	}
-	if len(use) == 1 {
-		probes[use[0]].Error = err.Error()
-		return
-	}
-	half := len(use) / 2
-	s.attachMapMulti(prog, use[:half], ret, probes)
-	s.attachMapMulti(prog, use[half:], ret, probes)
+	return link.KprobeMulti(prog, opts)
 }

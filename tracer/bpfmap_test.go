@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // mapFuncsBTF builds a raw BTF blob with functions of the given parameter
@@ -57,7 +58,7 @@ func TestMapFuncs(t *testing.T) {
 		"map_update_elem":                  {"void"},
 		"htab_map_get_next_key":            {"map", "void", "void"},
 	})
-	all := []MapFunc{
+	all := []mapFunc{
 		{Name: "__htab_map_lookup_elem", Op: format.BPFMapLookup, HtabElem: true},
 		{Name: "array_map_lookup_elem", Op: format.BPFMapLookup},
 		{Name: "htab_map_delete_elem", Op: format.BPFMapDelete},
@@ -65,44 +66,44 @@ func TestMapFuncs(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		avail Traceable
-		want  []MapFunc
+		avail traceSet
+		want  []mapFunc
 	}{
 		{"no ftrace list", nil, all},
-		{"only traceable", Traceable{"htab_map_update_elem": {""}, "array_map_lookup_elem": {""}, "htab_map_delete_elem": {"mod"}},
-			[]MapFunc{all[1], all[3]}},
-		{"none traceable", Traceable{}, nil},
+		{"only traceable", traceSet{"htab_map_update_elem": {""}, "array_map_lookup_elem": {""}, "htab_map_delete_elem": {"mod"}},
+			[]mapFunc{all[1], all[3]}},
+		{"none traceable", traceSet{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := MapFuncsFromRawBTF(raw, tt.avail)
+			got, err := mapFuncsFromRawBTF(raw, tt.avail)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("MapFuncsFromRawBTF (-want +got):\n%s", diff)
+				t.Errorf("mapFuncsFromRawBTF (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
 func TestMapFuncsBadBTF(t *testing.T) {
-	if _, err := MapFuncsFromRawBTF([]byte{0x9f, 0xeb, 1}, nil); !errors.Is(err, ErrBadBTF) {
-		t.Errorf("MapFuncsFromRawBTF of 3 bytes = %v, want ErrBadBTF", err)
+	if _, err := mapFuncsFromRawBTF([]byte{0x9f, 0xeb, 1}, nil); !errors.Is(err, procfs.ErrBadBTF) {
+		t.Errorf("mapFuncsFromRawBTF of 3 bytes = %v, want procfs.ErrBadBTF", err)
 	}
 }
 
 func TestMapFuncCookie(t *testing.T) {
 	tests := []struct {
 		name string
-		f    MapFunc
+		f    mapFunc
 		id   uint32
 		want uint64
 	}{
-		{"lookup", MapFunc{Op: format.BPFMapLookup}, 7, 1<<32 | 7},
-		{"update", MapFunc{Op: format.BPFMapUpdate}, 0xffffffff, 2<<32 | 0xffffffff},
-		{"delete", MapFunc{Op: format.BPFMapDelete}, 1, 3<<32 | 1},
-		{"htab elem", MapFunc{Op: format.BPFMapLookup, HtabElem: true}, 9, 1<<40 | 1<<32 | 9},
+		{"lookup", mapFunc{Op: format.BPFMapLookup}, 7, 1<<32 | 7},
+		{"update", mapFunc{Op: format.BPFMapUpdate}, 0xffffffff, 2<<32 | 0xffffffff},
+		{"delete", mapFunc{Op: format.BPFMapDelete}, 1, 3<<32 | 1},
+		{"htab elem", mapFunc{Op: format.BPFMapLookup, HtabElem: true}, 9, 1<<40 | 1<<32 | 9},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

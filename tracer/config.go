@@ -39,7 +39,7 @@ const (
 var ErrConfig = errors.New("invalid configuration")
 
 // Injector rewrites filter placeholders of the kernel program before it
-// is loaded (internal/pcapfilter, internal/skbexpr); kernel is the
+// is loaded (internal/bpffilter/pcap, internal/bpffilter/skbexpr); kernel is the
 // running kernel's BTF.
 type Injector func(spec *ebpf.CollectionSpec, kernel *btf.Spec) error
 
@@ -125,15 +125,21 @@ type Config struct {
 	// called; Rotate finishes the file it handed out last (sync, close,
 	// prune) and returns the next one. Every file gets the header and the
 	// snapshot sections again, so each opens alone.
-	RotateSize int64
-	Rotate     func() (io.Writer, error)
+	// RotateEvery > 0 (with Rotate) moves to a new file also when the
+	// current one is that old (tcpdump -G), at its next record.
+	RotateSize  int64
+	RotateEvery time.Duration
+	Rotate      func() (io.Writer, error)
 
 	// Flight recorder: when FlightBytes or FlightAge is set, records are
 	// kept in a window of compressed chunks (FlightBytes compressed bytes,
 	// FlightAge of kernel time) and nothing is written to out but the
 	// snapshots; a trigger (TriggerDrop: a drop, of one of TriggerReasons
 	// when given; TriggerFunc: a traced function matching it; Manual: a
-	// value sent) opens a capture with FlightOpen and writes the window
+	// value sent; TriggerPcap: an event whose packet matches this pcap
+	// expression, evaluated in the kernel after the filters, compiled
+	// into the program by an Injector, format.FlagTrigger) opens a
+	// capture with FlightOpen and writes the window
 	// and TriggerAfter after it; TriggerHoldOff after it ends, and after
 	// MaxTriggers captures (0 = no limit), triggers start none.
 	FlightBytes    int64
@@ -141,6 +147,7 @@ type Config struct {
 	TriggerDrop    bool
 	TriggerReasons []string // enum skb_drop_reason names, with or without SKB_DROP_REASON_
 	TriggerFunc    string   // regular expression on the traced function's name
+	TriggerPcap    string   // pcap expression (as typed; compiled by an Injector)
 	TriggerAfter   time.Duration
 	TriggerHoldOff time.Duration
 	MaxTriggers    int
@@ -154,9 +161,11 @@ type Config struct {
 
 	// Side channels.
 	ReadyFile string    // written (0600) once every probe is attached and Started returned
-	Log       io.Writer // progress, status line and detach notice (nil = silent)
-	Terminal  bool      // Log is a terminal: draw a progress bar and a status line
-	BPFStats  bool      // measure the kernel program's run time (kernel.bpf_stats_enabled)
+	Log       io.Writer // warnings, the attach summary and the detach notice (nil = silent)
+	// Progress, when set, is told how attaching and recording go on
+	// (the CLI draws a progress bar and a status line from it).
+	Progress func(ProgressEvent)
+	BPFStats bool // measure the kernel program's run time (kernel.bpf_stats_enabled)
 
 	// Started, when set, is called once every probe is attached, the
 	// capture's head (snapshots, probes) is written and the ring buffer is
@@ -248,8 +257,11 @@ func (c *Config) Validate() error {
 	if (c.FlightBytes > 0 || c.FlightAge > 0) && c.FlightOpen == nil {
 		return bad("the flight recorder needs files to write (not possible with stdout)")
 	}
-	if (c.FlightBytes > 0 || c.FlightAge > 0) && c.RotateSize > 0 {
+	if (c.FlightBytes > 0 || c.FlightAge > 0) && (c.RotateSize > 0 || c.RotateEvery > 0) {
 		return bad("--flight-recorder and --output-file-max-size do not go together")
+	}
+	if c.FlightBytes <= 0 && c.FlightAge <= 0 && (c.TriggerPcap != "" || c.TriggerFunc != "" || c.TriggerDrop) {
+		return bad("--trigger-drop, --trigger-func and --trigger-pcap need --flight-recorder")
 	}
 	if c.TriggerFunc != "" {
 		if _, err := regexp.Compile(c.TriggerFunc); err != nil {
@@ -259,7 +271,10 @@ func (c *Config) Validate() error {
 	if c.RotateSize < 0 {
 		return bad("--output-file-max-size must not be negative")
 	}
-	if c.RotateSize > 0 && c.Rotate == nil {
+	if c.RotateEvery < 0 {
+		return bad("the rotation interval must not be negative")
+	}
+	if (c.RotateSize > 0 || c.RotateEvery > 0) && c.Rotate == nil {
 		return bad("rotation needs a file to rotate to (not possible with stdout)")
 	}
 	if c.MaxSize < 0 || c.Duration < 0 {

@@ -83,6 +83,9 @@ type decoder struct {
 	payloads map[uint64]uint32 // skb -> last payload id
 	comms    map[string]string // interned comms
 	freeing  map[uint32]bool   // probe ids that end an skb's life
+	// carry (rotation, flight recorder): the payloads of live skbs
+	// stored in earlier files, re-added to this one (carry.go).
+	carry *payloadCarry
 
 	ev  format.Event
 	pkt format.Packet
@@ -100,7 +103,8 @@ func newDecoder(w *format.Writer, freeing map[uint32]bool) *decoder {
 
 // reset points d at the writer of a new file: the stack and payload ids
 // of the old file mean nothing there. An skb whose payload was stored in
-// the old file refers to no payload until the kernel captures one again.
+// the old file gets it again from carry (without carry, it refers to no
+// payload until the kernel captures one again).
 func (d *decoder) reset(w *format.Writer) {
 	d.w = w
 	clear(d.stackIDs)
@@ -187,7 +191,13 @@ func (d *decoder) decode(rec []byte) error {
 		}
 		e.PayloadID = id
 	} else if e.Flags&format.FlagXDP == 0 {
-		e.PayloadID = d.payloads[e.SKB]
+		id, ok := d.payloads[e.SKB]
+		if !ok && d.carry != nil {
+			if id, err = d.carried(e); err != nil {
+				return err
+			}
+		}
+		e.PayloadID = id
 	}
 	for _, part := range [...]struct {
 		kind int
@@ -267,5 +277,29 @@ func (d *decoder) stack(raw []byte) (uint32, error) {
 		clear(d.stackIDs)
 	}
 	d.stackIDs[string(raw)] = id
+	return id, nil
+}
+
+// carried re-adds the payload of e's skb stored in an earlier file (or
+// let go of by the flight recorder's window) to this one, once per skb
+// and file; an skb whose payload cannot be re-added is counted.
+func (d *decoder) carried(e *format.Event) (uint32, error) {
+	pkt, known := d.carry.packet(e.SKB, e.Time)
+	if !known {
+		return 0, nil
+	}
+	var id uint32
+	if pkt != nil {
+		var err error
+		if id, err = d.w.AddPacket(pkt); err != nil {
+			return 0, err
+		}
+	} else {
+		d.carry.missing++
+	}
+	if len(d.payloads) >= maxPayloadSKBs {
+		clear(d.payloads)
+	}
+	d.payloads[e.SKB] = id
 	return id, nil
 }

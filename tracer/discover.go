@@ -1,160 +1,33 @@
 package tracer
 
 import (
-	"fmt"
-	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
-// MaxSKBArg is the last argument position probed for a struct sk_buff *.
-const MaxSKBArg = 5
+// maxSKBArg is the last argument position probed for a struct sk_buff *.
+const maxSKBArg = procfs.MaxSKBArg
 
 // Func is a kernel function the recorder can attach to.
-type Func struct {
-	Name   string
-	Module string // "" = vmlinux
-	SKBArg int    // 1-based position of the struct sk_buff * argument; 0 = none
-}
+type Func = procfs.Func
 
-// String returns "name" or "name [module]".
-func (f Func) String() string {
-	if f.Module == "" {
-		return f.Name
-	}
-	return f.Name + " [" + f.Module + "]"
-}
-
-// SKBArgPos returns the 1-based position of the first parameter of proto
-// that is a struct sk_buff * among the first [MaxSKBArg], or 0.
-func SKBArgPos(proto *btf.FuncProto) int {
-	for i, p := range proto.Params {
-		if i >= MaxSKBArg {
-			break
-		}
-		if isSKBPointer(p.Type) {
-			return i + 1
-		}
-	}
-	return 0
-}
-
-func isSKBPointer(t btf.Type) bool {
-	ptr, ok := btf.UnderlyingType(t).(*btf.Pointer)
-	if !ok {
-		return false
-	}
-	s, ok := btf.UnderlyingType(ptr.Target).(*btf.Struct)
-	return ok && s.Name == "sk_buff"
-}
-
-// FuncsFromBTF lists the functions of spec: with skb true those with a
-// struct sk_buff * in argument 1..MaxSKBArg, with skb false those without
-// one. module names the spec's module ("" = vmlinux); for a module's split
-// spec only the functions the module itself defines are listed (the base
-// vmlinux types are skipped). Each name appears once; the result is
-// sorted by name.
-func FuncsFromBTF(spec *btf.Spec, module string, base *btf.Spec, skb bool) []Func {
-	seen := make(map[string]bool)
-	var out []Func
-	for typ := range spec.All() {
-		fn, ok := typ.(*btf.Func)
-		if !ok || seen[fn.Name] {
-			continue
-		}
-		if base != nil {
-			if _, err := base.TypeID(fn); err == nil {
-				continue
-			}
-		}
-		proto, ok := fn.Type.(*btf.FuncProto)
-		if !ok {
-			continue
-		}
-		pos := SKBArgPos(proto)
-		if (pos != 0) != skb {
-			continue
-		}
-		seen[fn.Name] = true
-		out = append(out, Func{Name: fn.Name, Module: module, SKBArg: pos})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// Traceable is the set of functions ftrace can attach to, from
+// traceSet is the set of functions ftrace can attach to, from
 // available_filter_functions: name -> modules it appears in ("" =
 // vmlinux).
-type Traceable map[string][]string
+type traceSet = procfs.TraceSet
 
-// ParseAvailableFilterFunctions reads the text of
-// /sys/kernel/tracing/available_filter_functions ("name" or
-// "name [module]" per line; newer kernels may prefix an address).
-func ParseAvailableFilterFunctions(r io.Reader) (Traceable, error) {
-	text, err := readLineText(r, textChunkSize)
-	if err != nil {
-		return nil, fmt.Errorf("read available_filter_functions: %w", err)
-	}
-	t := make(Traceable)
-	scanAvailableFilterFunctions(text, func(name, mod []byte) {
-		ms := t[string(name)]
-		if !contains(ms, string(mod)) {
-			t[string(name)] = append(ms, string(mod))
-		}
-	})
-	return t, nil
-}
-
-// traceableAmong is [ParseAvailableFilterFunctions] restricted to the
-// functions called names, on text already read: only their entries are
-// built, so the cost is one map lookup per line and nothing allocated but
-// for the names found. Module names are interned.
-func traceableAmong(text *lineText, names []string) Traceable {
-	t := make(Traceable, len(names))
-	for _, n := range names {
-		t[n] = nil
-	}
-	mods := map[string]string{"": ""}
-	scanAvailableFilterFunctions(text, func(name, mod []byte) {
-		ms, ok := t[string(name)]
-		if !ok {
-			return
-		}
-		m, ok := mods[string(mod)]
-		if !ok {
-			m = string(mod)
-			mods[m] = m
-		}
-		if !contains(ms, m) {
-			t[string(name)] = append(ms, m)
-		}
-	})
-	for n, ms := range t {
-		if len(ms) == 0 {
-			delete(t, n)
-		}
-	}
-	return t
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-// Select keeps the functions that ftrace can attach to (t nil = all) and
+// selectFuncs keeps the functions that ftrace can attach to (t nil = all) and
 // whose name matches re (nil = all).
-func Select(funcs []Func, t Traceable, re *regexp.Regexp) []Func {
+func selectFuncs(funcs []Func, t traceSet, re *regexp.Regexp) []Func {
 	var out []Func
 	for _, f := range funcs {
-		if t != nil && !contains(t[f.Name], f.Module) {
+		if t != nil && !slices.Contains(t[f.Name], f.Module) {
 			continue
 		}
 		if re != nil && !re.MatchString(f.Name) {
@@ -165,18 +38,18 @@ func Select(funcs []Func, t Traceable, re *regexp.Regexp) []Func {
 	return out
 }
 
-// BPFHelpers lists the kernel functions implementing BPF helpers, from
+// bpfHelpers lists the kernel functions implementing BPF helpers, from
 // the enum bpf_func_id of spec (BPF_FUNC_foo is implemented by bpf_foo),
 // that ftrace can attach to (t nil = all) and that are not already in
 // skip. The result is sorted by name.
-func BPFHelpers(spec *btf.Spec, t Traceable, skip []Func) []Func {
+func bpfHelpers(spec *btf.Spec, t traceSet, skip []Func) []Func {
 	have := make(map[string]bool, len(skip))
 	for _, f := range skip {
 		have[f.Name] = true
 	}
 	var out []Func
 	for _, name := range bpfHelperNames(spec) {
-		if have[name] || (t != nil && !contains(t[name], "")) {
+		if have[name] || (t != nil && !slices.Contains(t[name], "")) {
 			continue
 		}
 		have[name] = true

@@ -4,131 +4,42 @@ import (
 	"bytes"
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
-func mustLoadBTF(tb testing.TB, path string) *btf.Spec {
-	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { f.Close() })
-	spec, err := btf.LoadSpecFromReader(f)
-	if err != nil {
-		tb.Fatalf("load %s: %v", path, err)
-	}
-	return spec
-}
-
-func mustTraceable(tb testing.TB, path string) Traceable {
+func mustTraceable(tb testing.TB, path string) traceSet {
 	tb.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	t, err := ParseAvailableFilterFunctions(f)
+	t, err := procfs.ParseAvailableFilterFunctions(f)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return t
 }
 
-func TestFuncsFromBTF(t *testing.T) {
-	spec := mustLoadBTF(t, "testdata/funcs.btf")
-	tests := []struct {
-		name string
-		skb  bool
-		want []Func
-	}{
-		{"skb", true, []Func{
-			{Name: "fifth", SKBArg: 5},
-			{Name: "fourth", SKBArg: 4},
-			{Name: "ip_rcv", SKBArg: 1},
-			{Name: "nf_hook_slow", SKBArg: 2},
-			{Name: "third", SKBArg: 3},
-		}},
-		{"non-skb", false, []Func{
-			{Name: "double_ptr"},
-			{Name: "no_skb"},
-			{Name: "skb_by_value"},
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := FuncsFromBTF(spec, "", nil, tt.skb)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("FuncsFromBTF (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestSKBArgPosSixth(t *testing.T) {
-	skb := &btf.Pointer{Target: &btf.Struct{Name: "sk_buff"}}
-	i := &btf.Int{Name: "int", Size: 4}
-	params := func(n, at int) []btf.FuncParam {
-		var ps []btf.FuncParam
-		for k := 1; k <= n; k++ {
-			var typ btf.Type = i
-			if k == at {
-				typ = skb
-			}
-			ps = append(ps, btf.FuncParam{Type: typ})
-		}
-		return ps
-	}
-	tests := []struct {
-		name    string
-		n, at   int
-		wantPos int
-	}{
-		{"first", 1, 1, 1},
-		{"fifth", 6, 5, 5},
-		{"sixth is beyond reach", 6, 6, 0},
-		{"none", 3, 0, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := SKBArgPos(&btf.FuncProto{Return: i, Params: params(tt.n, tt.at)})
-			if got != tt.wantPos {
-				t.Errorf("SKBArgPos = %d, want %d", got, tt.wantPos)
-			}
-		})
-	}
-}
-
-func TestParseAvailableFilterFunctions(t *testing.T) {
-	got := mustTraceable(t, "testdata/available_filter_functions")
-	want := Traceable{
-		"ip_rcv":       {""},
-		"nf_hook_slow": {""},
-		"third":        {""},
-		"fifth":        {"dummy"},
-		"no_skb":       {""},
-		"double_ptr":   {""},
-		"with_addr":    {""},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ParseAvailableFilterFunctions (-want +got):\n%s", diff)
-	}
-	if _, err := ParseAvailableFilterFunctions(strings.NewReader(strings.Repeat("x", 2<<20))); err == nil {
-		t.Error("2 MiB line: want an error")
-	}
-}
-
 func TestSelect(t *testing.T) {
-	spec := mustLoadBTF(t, "testdata/funcs.btf")
-	avail := mustTraceable(t, "testdata/available_filter_functions")
-	funcs := FuncsFromBTF(spec, "", nil, true)
+	raw, err := os.ReadFile("internal/procfs/testdata/funcs.btf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := procfs.ParseBTF(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	avail := mustTraceable(t, "internal/procfs/testdata/available_filter_functions")
+	funcs := r.Funcs("", true)
 	tests := []struct {
 		name  string
-		avail Traceable
+		avail traceSet
 		re    string
 		want  []string
 	}{
@@ -144,11 +55,11 @@ func TestSelect(t *testing.T) {
 				re = regexp.MustCompile(tt.re)
 			}
 			var got []string
-			for _, f := range Select(funcs, tt.avail, re) {
+			for _, f := range selectFuncs(funcs, tt.avail, re) {
 				got = append(got, f.Name)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Select (-want +got):\n%s", diff)
+				t.Errorf("selectFuncs (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -174,10 +85,10 @@ func TestBPFHelpers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	avail := Traceable{"bpf_map_lookup_elem": {""}, "bpf_skb_store_bytes": {""}, "bpf_redirect": {"somemod"}}
+	avail := traceSet{"bpf_map_lookup_elem": {""}, "bpf_skb_store_bytes": {""}, "bpf_redirect": {"somemod"}}
 	tests := []struct {
 		name  string
-		avail Traceable
+		avail traceSet
 		skip  []Func
 		want  []string
 	}{
@@ -188,15 +99,29 @@ func TestBPFHelpers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, f := range BPFHelpers(spec, tt.avail, tt.skip) {
+			for _, f := range bpfHelpers(spec, tt.avail, tt.skip) {
 				got = append(got, f.Name)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("BPFHelpers (-want +got):\n%s", diff)
+				t.Errorf("bpfHelpers (-want +got):\n%s", diff)
 			}
 		})
 	}
-	if got := BPFHelpers(mustLoadBTF(t, "testdata/funcs.btf"), nil, nil); got != nil {
+	if got := bpfHelpers(mustLoadBTF(t, "internal/procfs/testdata/funcs.btf"), nil, nil); got != nil {
 		t.Errorf("spec without bpf_func_id: got %v, want nil", got)
 	}
+}
+
+func mustLoadBTF(tb testing.TB, path string) *btf.Spec {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	spec, err := btf.LoadSpecFromReader(f)
+	if err != nil {
+		tb.Fatalf("load %s: %v", path, err)
+	}
+	return spec
 }

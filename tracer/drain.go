@@ -15,18 +15,18 @@ import (
 	"github.com/pwru-record/pwru-record/format"
 )
 
-// Ring is the source of ring buffer records: a *ringbuf.Reader when
+// recordSource is the source of ring buffer records: a *ringbuf.Reader when
 // recording, a fake in tests. ReadInto blocks until a record arrives, the
 // deadline passes ([os.ErrDeadlineExceeded]) or Flush was called and the
 // pending records were read ([ringbuf.ErrFlushed]).
-type Ring interface {
+type recordSource interface {
 	ReadInto(rec *ringbuf.Record) error
 	SetDeadline(t time.Time)
 	Flush() error
 }
 
-// LossSource reads the kernel program's loss counters.
-type LossSource interface {
+// lossSource reads the kernel program's loss counters.
+type lossSource interface {
 	// Losses returns the failed ring buffer reservations per CPU and the
 	// other named counters.
 	Losses() (perCPU []uint64, other map[string]uint64, err error)
@@ -63,16 +63,18 @@ type drainOptions struct {
 	// losses are stored, it is closed, and NextFile gives the writer of
 	// the next file (its header and snapshots already written).
 	RotateSize int64
-	NextFile   func() (*format.Writer, error)
+	// RotateEvery > 0: also once the current file is this old.
+	RotateEvery time.Duration
+	NextFile    func() (*format.Writer, error)
 
 	// Flight != nil: flight recorder mode (flight.go).
 	Flight *flightOptions
 }
 
 type drainer struct {
-	ring   Ring
+	ring   recordSource
 	dec    *decoder
-	losses LossSource
+	losses lossSource
 	opts   drainOptions
 
 	start    time.Time
@@ -91,7 +93,8 @@ type drainer struct {
 	baseCPU    []uint64
 	baseOther  map[string]uint64
 	rotateDue  bool
-	fileBase   int64 // bytes of the current file before its first event (header and snapshots)
+	fileBase   int64     // bytes of the current file before its first event (header and snapshots)
+	fileStart  time.Time // when the current file started
 
 	flight        flightState
 	idle          *format.Writer // flight recorder: the writer between captures (never gets events)
@@ -109,6 +112,7 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 	}
 	d.start = time.Now()
 	d.fileBase = d.dec.w.Stats().Bytes
+	d.fileStart = d.start
 	d.idle = d.dec.w
 	var end time.Time
 	if d.opts.Duration > 0 {
@@ -161,6 +165,9 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 				if err := d.rotate(); err != nil {
 					return d.stats(reason), err
 				}
+			}
+			if d.dec.carry != nil {
+				d.dec.carry.note(rec.RawSample)
 			}
 			if d.opts.Flight != nil {
 				if err := d.flightRecord(rec.RawSample); err != nil {
@@ -228,6 +235,11 @@ func (d *drainer) tick(now, end time.Time, stop func(string)) error {
 	if err := d.maybeRotate(); err != nil {
 		return err
 	}
+	if d.opts.Flight != nil {
+		if err := d.flightTick(); err != nil {
+			return err
+		}
+	}
 	if d.opts.Status != nil {
 		d.opts.Status(d.stats(""))
 	}
@@ -253,6 +265,9 @@ func (d *drainer) updateLosses() error {
 	}
 	if d.bad > 0 {
 		l.Other["bad_record"] = d.bad
+	}
+	if c := d.dec.carry; c != nil && c.missing > 0 {
+		l.Other["payload_not_carried"] = c.missing
 	}
 	// This file's share: the counters less what the earlier files stored.
 	for i := range l.RingbufLost {
@@ -292,7 +307,13 @@ func (d *drainer) prevLost() uint64 {
 // maybeRotate notes that the current file is full: the next record goes
 // to the next file.
 func (d *drainer) maybeRotate() error {
-	if d.opts.RotateSize > 0 && d.opts.NextFile != nil && d.dec.w.Stats().Bytes-d.fileBase >= d.opts.RotateSize {
+	if d.opts.NextFile == nil {
+		return nil
+	}
+	if d.opts.RotateSize > 0 && d.dec.w.Stats().Bytes-d.fileBase >= d.opts.RotateSize {
+		d.rotateDue = true
+	}
+	if d.opts.RotateEvery > 0 && time.Since(d.fileStart) >= d.opts.RotateEvery {
 		d.rotateDue = true
 	}
 	return nil
@@ -324,6 +345,7 @@ func (d *drainer) rotate() error {
 	d.lastLoss = nil
 	d.dec.reset(w)
 	d.fileBase = w.Stats().Bytes
+	d.fileStart = time.Now()
 	return nil
 }
 

@@ -110,7 +110,7 @@ func (s *session) keepFentry(spec *ebpf.CollectionSpec, kprobePrefix string) {
 	if ps := spec.Programs["fentry_skb_any"]; ps != nil {
 		f.any = ps.Copy()
 	}
-	for n := 1; n <= MaxSKBArg; n++ {
+	for n := 1; n <= maxSKBArg; n++ {
 		if ps := spec.Programs[fmt.Sprintf("fentry_skb_%d", n)]; ps != nil {
 			f.specs[n] = ps.Copy()
 		}
@@ -162,7 +162,7 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 			multi = s.loadFentryMulti(byArg)
 		}
 	}
-	for n := 1; n <= MaxSKBArg; n++ {
+	for n := 1; n <= maxSKBArg; n++ {
 		group := byArg[n]
 		if len(group) == 0 {
 			continue
@@ -198,7 +198,7 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		back[n] = append(back[n], i)
 	}
 	fmt.Fprintf(s.log, "fentry: %d functions attached as %s instead (first: %s)\n", len(fallback), kprobeBackend, first)
-	for n := 1; n <= MaxSKBArg; n++ {
+	for n := 1; n <= maxSKBArg; n++ {
 		if len(back[n]) == 0 {
 			continue
 		}
@@ -248,7 +248,7 @@ func (s *session) loadFentryMulti(byArg map[int][]int) map[int]*ebpf.Program {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, fentryWorkers)
-	for n := 1; n <= MaxSKBArg; n++ {
+	for n := 1; n <= maxSKBArg; n++ {
 		if len(byArg[n]) == 0 || f.specs[n] == nil {
 			continue
 		}

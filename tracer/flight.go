@@ -24,9 +24,19 @@ type flightOptions struct {
 	Trigger func(rec []byte) string
 	// Manual fires a trigger by hand (SIGUSR1); nil = never.
 	Manual <-chan struct{}
-	// Open starts the capture of a trigger fired at t for reason.
-	Open func(reason string, t uint64) (*format.Writer, error)
+	// Now reads the kernel clock of the records: with it, the drain's
+	// tick fires a Manual trigger and completes a capture whose After
+	// has passed while no record comes (an idle host); nil = only
+	// records do.
+	Now func() uint64
+	// Open starts the capture of a trigger fired at t for reason by the
+	// record rec (nil for a trigger by hand; only valid during the call).
+	Open func(reason string, t uint64, rec []byte) (*format.Writer, error)
 }
+
+// flightIdleSlack is how long past the end of a capture the tick waits
+// for records still on their way before it completes the capture.
+const flightIdleSlack = 100 * time.Millisecond
 
 // flightState is the drain's flight recorder progress.
 type flightState struct {
@@ -35,6 +45,8 @@ type flightState struct {
 	holdUntil uint64 // no new trigger before this kernel time
 	triggers  int
 	lastTime  uint64 // newest record time seen
+	records   uint64 // records seen
+	tickSeen  uint64 // records at the previous tick
 	files     int
 }
 
@@ -47,6 +59,7 @@ func (d *drainer) flightRecord(rec []byte) error {
 	}
 	t := u64at(rec, offTime)
 	fs.lastTime = max(fs.lastTime, t)
+	fs.records++
 	if fs.capturing {
 		if t <= fs.until {
 			return d.decodeInto(rec)
@@ -56,18 +69,58 @@ func (d *drainer) flightRecord(rec []byte) error {
 		}
 	}
 	fo.Window.add(t, rec)
-	reason := fo.Trigger(rec)
+	reason, by := fo.Trigger(rec), rec
 	if reason == "" {
 		select {
 		case <-fo.Manual:
-			reason = "signal"
+			reason, by = "signal", nil
 		default:
 		}
 	}
-	if reason == "" || t < fs.holdUntil || (fo.MaxTriggers > 0 && fs.triggers >= fo.MaxTriggers) {
+	if reason == "" || !d.flightMayTrigger(t) {
 		return nil
 	}
-	return d.flightOpen(reason, t)
+	return d.flightOpen(reason, t, by)
+}
+
+// flightMayTrigger says whether a trigger at t starts a capture: not in
+// the hold-off, not after MaxTriggers.
+func (d *drainer) flightMayTrigger(t uint64) bool {
+	fo, fs := d.opts.Flight, &d.flight
+	return t >= fs.holdUntil && (fo.MaxTriggers <= 0 || fs.triggers < fo.MaxTriggers)
+}
+
+// flightTick is the flight recorder's part of the drain's periodic work,
+// for when records are rare or none come: a capture whose After has
+// passed while no record came since the previous tick is completed
+// (while records come, the first one past it completes it), and a
+// trigger by hand acts now.
+func (d *drainer) flightTick() error {
+	fo, fs := d.opts.Flight, &d.flight
+	if fo.Now == nil {
+		return nil
+	}
+	now := fo.Now()
+	idle := fs.records == fs.tickSeen
+	fs.tickSeen = fs.records
+	if fs.capturing && idle && now > fs.until+uint64(flightIdleSlack) {
+		fs.lastTime = max(fs.lastTime, fs.until)
+		if err := d.flightClose(); err != nil {
+			return err
+		}
+	}
+	if fs.capturing {
+		return nil
+	}
+	select {
+	case <-fo.Manual:
+	default:
+		return nil
+	}
+	if !d.flightMayTrigger(now) {
+		return nil
+	}
+	return d.flightOpen("signal", now, nil)
 }
 
 func (d *drainer) decodeInto(rec []byte) error {
@@ -81,9 +134,9 @@ func (d *drainer) decodeInto(rec []byte) error {
 
 // flightOpen starts the capture of a trigger at t: the window, then what
 // follows for After.
-func (d *drainer) flightOpen(reason string, t uint64) error {
+func (d *drainer) flightOpen(reason string, t uint64, rec []byte) error {
 	fo, fs := d.opts.Flight, &d.flight
-	w, err := fo.Open(reason, t)
+	w, err := fo.Open(reason, t, rec)
 	if err != nil {
 		return fmt.Errorf("start flight recorder capture: %w", err)
 	}

@@ -5,10 +5,12 @@ import (
 	"io"
 	"maps"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/format"
 )
@@ -16,9 +18,15 @@ import (
 // dropTriggerReasons resolves the --trigger-drop reason names with the
 // kernel's enum skb_drop_reason: the values that trigger (nil for any
 // drop) and those that mean "not dropped" (SKB_NOT_DROPPED_YET,
-// SKB_CONSUMED where the kernel has it), which never trigger.
-func dropTriggerReasons(cache *btf.Cache, names []string) (map[uint32]string, map[uint32]bool, error) {
+// SKB_CONSUMED where the kernel has it), which never trigger. Reasons
+// are refused on a kernel whose skb:kfree_skb tracepoint passes none
+// (haveReasons false, probed from its BTF prototype): no drop would ever
+// carry one.
+func dropTriggerReasons(cache *btf.Cache, names []string, haveReasons bool) (map[uint32]string, map[uint32]bool, error) {
 	notDropped := map[uint32]bool{0: true}
+	if len(names) > 0 && !haveReasons {
+		return nil, nil, fmt.Errorf("%w: --trigger-drop %s: this kernel reports no drop reasons (its skb:kfree_skb tracepoint passes none); only --trigger-drop any can fire", ErrConfig, strings.Join(names, ","))
+	}
 	spec, err := cache.Kernel()
 	var enum *btf.Enum
 	if err == nil {
@@ -101,7 +109,15 @@ func (s *session) flightOptions(cfg *Config, prefix []byte, hdr format.Header, r
 				return "drop-" + name
 			}
 		}
+		// The kernel evaluated --trigger-pcap (bpf/pwru.c).
+		if cfg.TriggerPcap != "" && format.EventFlags(u16at(rec, offFlags))&format.FlagTrigger != 0 {
+			return "pcap"
+		}
 		return ""
+	}
+	probeNames := map[uint32]string{}
+	for _, p := range s.probes {
+		probeNames[p.ID] = p.Name
 	}
 	var cur format.Header
 	var reason string
@@ -121,7 +137,14 @@ func (s *session) flightOptions(cfg *Config, prefix []byte, hdr format.Header, r
 		MaxTriggers: cfg.MaxTriggers,
 		Trigger:     trigger,
 		Manual:      cfg.Manual,
-		Open: func(r string, t uint64) (*format.Writer, error) {
+		Now: func() uint64 {
+			var ts unix.Timespec
+			if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+				return 0 // the tick then acts on nothing: records still do
+			}
+			return uint64(ts.Nano())
+		},
+		Open: func(r string, t uint64, rec []byte) (*format.Writer, error) {
 			reason, at = r, time.Unix(0, int64(t)+hdr.MonoOffset).UTC()
 			cur = hdr
 			cur.Options = maps.Clone(hdr.Options)
@@ -133,6 +156,15 @@ func (s *session) flightOptions(cfg *Config, prefix []byte, hdr format.Header, r
 			cur.Options["flight-recorder.trigger"] = r
 			cur.Options["flight-recorder.trigger-time"] = at.Format(time.RFC3339Nano)
 			cur.Options["flight-recorder.trigger-after"] = cfg.TriggerAfter.String()
+			if rec != nil {
+				// The event that fired it, for info and paths.
+				cur.Options["flight-recorder.trigger-ktime"] = strconv.FormatUint(t, 10)
+				cur.Options["flight-recorder.trigger-skb"] = "0x" + strconv.FormatUint(u64at(rec, offSKB), 16)
+				cur.Options["flight-recorder.trigger-probe"] = probeNames[u32at(rec, offProbeID)]
+				if format.EventFlags(u16at(rec, offFlags))&format.FlagDropReason != 0 {
+					cur.Options["flight-recorder.trigger-drop-reason"] = strconv.FormatUint(uint64(u32at(rec, offDropReason)), 10)
+				}
+			}
 			return next()
 		},
 	}, nil

@@ -5,17 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // Errors of the preflight checks, for the CLI to recognise.
@@ -25,7 +21,7 @@ var (
 	// ErrNoBTF: the kernel exposes no BTF (CONFIG_DEBUG_INFO_BTF).
 	ErrNoBTF = errors.New("kernel without BTF: /sys/kernel/btf/vmlinux is missing (CONFIG_DEBUG_INFO_BTF=y needed)")
 	// ErrKallsymsHidden: /proc/kallsyms shows zero addresses.
-	ErrKallsymsHidden = errors.New("/proc/kallsyms addresses read as zero: run as root or lower kernel.kptr_restrict")
+	ErrKallsymsHidden = procfs.ErrKallsymsHidden
 )
 
 const (
@@ -48,8 +44,8 @@ func CheckPrivileges() error {
 	return ErrPrivileges
 }
 
-// CheckBTF reports [ErrNoBTF] when the kernel has no vmlinux BTF.
-func CheckBTF() error {
+// checkBTF reports [ErrNoBTF] when the kernel has no vmlinux BTF.
+func checkBTF() error {
 	if _, err := os.Stat(vmlinuxBTFPath); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return ErrNoBTF
@@ -59,19 +55,11 @@ func CheckBTF() error {
 	return nil
 }
 
-// Paths of the procfs and tracefs files read at startup.
-const kallsymsPath = "/proc/kallsyms"
-
-var availPaths = []string{
-	"/sys/kernel/tracing/available_filter_functions",
-	"/sys/kernel/debug/tracing/available_filter_functions",
-}
-
 // addBPFKallsyms stores the symbols of BPF code loaded since the kallsyms
 // snapshot (known: the addresses of BPF symbols it had) as another kallsyms
 // section.
 func addBPFKallsyms(w *format.Writer, known map[uint64]bool) error {
-	f, err := os.Open("/proc/kallsyms")
+	f, err := os.Open(procfs.KallsymsPath)
 	if err != nil {
 		return fmt.Errorf("read kallsyms: %w", err)
 	}
@@ -91,7 +79,7 @@ func addBPFKallsyms(w *format.Writer, known map[uint64]bool) error {
 
 // textResult is a text file read by [readTextAsync].
 type textResult struct {
-	text *lineText
+	text *procfs.Text
 	took time.Duration
 	err  error
 }
@@ -102,7 +90,7 @@ func readTextAsync(paths ...string) <-chan textResult {
 	ch := make(chan textResult, 1)
 	go func() {
 		t := time.Now()
-		text, err := readTextFile(paths)
+		text, err := procfs.ReadFirst(paths...)
 		ch <- textResult{text, time.Since(t), err}
 	}()
 	return ch
@@ -111,7 +99,7 @@ func readTextAsync(paths ...string) <-chan textResult {
 // kallsymsResult is /proc/kallsyms read and checked by
 // [readKallsymsAsync].
 type kallsymsResult struct {
-	syms *kallsymsText
+	syms *procfs.Kallsyms
 	took time.Duration
 	err  error
 }
@@ -122,36 +110,15 @@ func readKallsymsAsync() <-chan kallsymsResult {
 	ch := make(chan kallsymsResult, 1)
 	go func() {
 		t := time.Now()
-		text, err := readTextFile([]string{kallsymsPath})
+		text, err := procfs.ReadFirst(procfs.KallsymsPath)
 		if err != nil {
 			ch <- kallsymsResult{err: fmt.Errorf("read kallsyms: %w", err), took: time.Since(t)}
 			return
 		}
-		syms, err := checkKallsyms(text)
+		syms, err := procfs.CheckKallsyms(text)
 		ch <- kallsymsResult{syms, time.Since(t), err}
 	}()
 	return ch
-}
-
-func readTextFile(paths []string) (*lineText, error) {
-	var firstErr error
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			// A refusal says more than a missing mount point.
-			if firstErr == nil || errors.Is(firstErr, fs.ErrNotExist) && !errors.Is(err, fs.ErrNotExist) {
-				firstErr = err
-			}
-			continue
-		}
-		defer f.Close()
-		text, err := readLineText(f, textChunkSize)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, err)
-		}
-		return text, nil
-	}
-	return nil, firstErr
 }
 
 // lockdownPath is the kernel lockdown state ("none [integrity]
@@ -231,106 +198,11 @@ func monoOffset() (int64, error) {
 	return off, nil
 }
 
-// netnsRef is a way into a network namespace.
-type netnsRef struct {
-	inode uint32
-	name  string // under /run/netns ("" = none)
-	path  string
-}
-
-// listNetns finds the network namespaces in reach: the named ones under
-// /run/netns (and /var/run/netns) and those of every process.
-func listNetns() []netnsRef {
-	seen := make(map[uint32]int)
-	var out []netnsRef
-	add := func(path, name string) {
-		var st unix.Stat_t
-		if err := unix.Stat(path, &st); err != nil {
-			return
-		}
-		ino := uint32(st.Ino)
-		if i, ok := seen[ino]; ok {
-			if out[i].name == "" && name != "" {
-				out[i].name = name
-			}
-			return
-		}
-		seen[ino] = len(out)
-		out = append(out, netnsRef{inode: ino, name: name, path: path})
-	}
-	add("/proc/self/ns/net", "")
-	for _, dir := range []string{"/run/netns", "/var/run/netns"} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			add(filepath.Join(dir, e.Name()), e.Name())
-		}
-	}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
-		}
-		add(filepath.Join("/proc", p.Name(), "ns/net"), "")
-	}
-	return out
-}
-
-// snapshotInterfaces lists the links of every network namespace in reach.
-// Namespaces that cannot be entered are skipped.
-func snapshotInterfaces() ([]format.Interface, []format.Netns, []netnsRef) {
-	refs := listNetns()
-	var ifs []format.Interface
-	var nss []format.Netns
-	for _, r := range refs {
-		links, err := linksIn(r.path)
-		if err != nil {
-			continue
-		}
-		nss = append(nss, format.Netns{Inode: r.inode, Name: r.name})
-		for _, l := range links {
-			a := l.Attrs()
-			ifs = append(ifs, format.Interface{
-				Netns:   r.inode,
-				Ifindex: uint32(a.Index),
-				Name:    a.Name,
-				MAC:     append([]byte(nil), a.HardwareAddr...),
-				MTU:     uint32(a.MTU),
-				Kind:    l.Type(),
-			})
-		}
-	}
-	sort.Slice(ifs, func(i, j int) bool {
-		if ifs[i].Netns != ifs[j].Netns {
-			return ifs[i].Netns < ifs[j].Netns
-		}
-		return ifs[i].Ifindex < ifs[j].Ifindex
-	})
-	return ifs, nss, refs
-}
-
-func linksIn(path string) ([]netlink.Link, error) {
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return nil, fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", path, err)
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("list links in %s: %w", path, err)
-	}
-	return links, nil
-}
-
 // resolveIfname finds the ifindex of name in the netns with inode ino
 // (0 = the recorder's own).
-func resolveIfname(ifs []format.Interface, refs []netnsRef, ino uint32, name string) (uint32, error) {
+func resolveIfname(ifs []format.Interface, refs []procfs.NetnsRef, ino uint32, name string) (uint32, error) {
 	if ino == 0 && len(refs) > 0 {
-		ino = refs[0].inode // /proc/self/ns/net comes first
+		ino = refs[0].Inode // /proc/self/ns/net comes first
 	}
 	for _, i := range ifs {
 		if i.Netns == ino && i.Name == name {

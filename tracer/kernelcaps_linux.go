@@ -13,7 +13,9 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/pwru-record/pwru-record/bpf"
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // kernelCaps is what the running kernel offers the recorder, probed at
@@ -26,7 +28,7 @@ type kernelCaps struct {
 }
 
 // probeKernelCaps probes the running kernel; vmlinux is its BTF.
-func probeKernelCaps(vmlinux *rawBTF) kernelCaps {
+func probeKernelCaps(vmlinux *procfs.BTF) kernelCaps {
 	return kernelCaps{
 		attachCookie: features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie) == nil,
 		dropReason:   tracepointHasDropReason(vmlinux),
@@ -38,8 +40,8 @@ func probeKernelCaps(vmlinux *rawBTF) kernelCaps {
 // tracepointHasDropReason tells whether skb:kfree_skb passes a reason
 // (skb, location, reason, ...); without its prototype it is assumed to
 // (the tracepoint attach then says).
-func tracepointHasDropReason(vmlinux *rawBTF) bool {
-	n, ok := vmlinux.tracepointArgs("kfree_skb")
+func tracepointHasDropReason(vmlinux *procfs.BTF) bool {
+	n, ok := vmlinux.TracepointArgs("kfree_skb")
 	return !ok || n >= 3
 }
 
@@ -107,10 +109,10 @@ func (k kernelCaps) lacksLine() string {
 // unseenModuleFuncs counts the module functions ftrace lists (of the
 // modules in want, or of every module with all) that a kernel without
 // module BTF keeps from being traced; it returns the modules, sorted.
-func unseenModuleFuncs(text *lineText, want map[string]bool, all bool) ([]string, int) {
+func unseenModuleFuncs(text *procfs.Text, want map[string]bool, all bool) ([]string, int) {
 	n := 0
 	mods := make(map[string]bool)
-	scanAvailableFilterFunctions(text, func(_, mod []byte) {
+	procfs.ScanAvailableFilterFunctions(text, func(_, mod []byte) {
 		if len(mod) == 0 || !all && !want[string(mod)] {
 			return
 		}
@@ -138,7 +140,7 @@ func (s *session) kprobeOpts(p *format.Probe, cookie uint64) (*link.KprobeOption
 	if p.Addr == 0 {
 		return nil, errNoAddr
 	}
-	if err := s.coll.Maps["probe_addrs"].Update(p.Addr, cookie, ebpf.UpdateAny); err != nil {
+	if err := s.coll.Maps[bpf.PwruMapProbeAddrs].Update(p.Addr, cookie, ebpf.UpdateAny); err != nil {
 		return nil, fmt.Errorf("store probe address: %w", err)
 	}
 	return nil, nil

@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 func TestHaveModuleBTF(t *testing.T) {
@@ -45,7 +48,10 @@ func TestHaveModuleBTF(t *testing.T) {
 }
 
 func TestUnseenModuleFuncs(t *testing.T) {
-	text := mustLineText(t, []byte("ip_rcv\nveth_xmit [veth]\nveth_poll [veth]\nbr_handle_frame [bridge]\nnf_hook_slow\n"), 64)
+	text, err := procfs.ReadText(strings.NewReader("ip_rcv\nveth_xmit [veth]\nveth_poll [veth]\nbr_handle_frame [bridge]\nnf_hook_slow\n"), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		want  map[string]bool

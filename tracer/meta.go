@@ -14,11 +14,11 @@ import (
 // (MAX_META_DEREF in bpf/pwru.c).
 const maxMetaDeref = 3
 
-// MetaField is a resolved --output-skb-metadata or --output-xdp-metadata
+// metaField is a resolved --output-skb-metadata or --output-xdp-metadata
 // path: starting at the sk_buff (xdp_buff), load a pointer at each of Derefs (each relative to the previous
 // pointer), then read Size bytes at Off; for a bitfield shift right by
 // BitShift and keep BitWidth bits.
-type MetaField struct {
+type metaField struct {
 	Path     string
 	Derefs   []uint32
 	Off      uint32
@@ -27,25 +27,25 @@ type MetaField struct {
 	BitWidth uint8
 }
 
-// ResolveMetadata resolves a path like "skb->hash", "skb->dev->ifindex"
+// resolveMetadata resolves a path like "skb->hash", "skb->dev->ifindex"
 // or "skb->sk->__sk_common.skc_family" against the struct sk_buff of spec.
-func ResolveMetadata(spec *btf.Spec, path string) (MetaField, error) {
+func resolveMetadata(spec *btf.Spec, path string) (metaField, error) {
 	return resolveMeta(spec, path, "skb->", "sk_buff")
 }
 
-// ResolveXDPMetadata resolves a path rooted at the XDP program's context,
+// resolveXDPMetadata resolves a path rooted at the XDP program's context,
 // like "xdp->rxq->queue_index", "xdp->rxq->dev->ifindex" or
 // "xdp->data_end", against the struct xdp_buff of spec (pwru's
 // --output-xdp-metadata).
-func ResolveXDPMetadata(spec *btf.Spec, path string) (MetaField, error) {
+func resolveXDPMetadata(spec *btf.Spec, path string) (metaField, error) {
 	return resolveMeta(spec, path, "xdp->", "xdp_buff")
 }
 
 // resolveMeta resolves path, which starts with prefix, from struct root.
-func resolveMeta(spec *btf.Spec, path, prefix, root string) (MetaField, error) {
-	mf := MetaField{Path: path}
-	fail := func(format string, args ...any) (MetaField, error) {
-		return MetaField{}, fmt.Errorf("resolve metadata %q: "+format, append([]any{path}, args...)...)
+func resolveMeta(spec *btf.Spec, path, prefix, root string) (metaField, error) {
+	mf := metaField{Path: path}
+	fail := func(format string, args ...any) (metaField, error) {
+		return metaField{}, fmt.Errorf("resolve metadata %q: "+format, append([]any{path}, args...)...)
 	}
 	rest, ok := strings.CutPrefix(strings.TrimSpace(path), prefix)
 	if !ok {
@@ -165,11 +165,11 @@ func members(t btf.Type) ([]btf.Member, bool) {
 // metaConfig stores resolved fields in the kernel program's configuration:
 // the sk_buff fields in the first MaxMetadata entries of cfg.Meta, the
 // xdp_buff fields in the next MaxMetadata.
-func metaConfig(cfg *bpf.PwruConfig, skb, xdp []MetaField) error {
+func metaConfig(cfg *bpf.PwruConfig, skb, xdp []metaField) error {
 	if len(skb) > MaxMetadata || len(xdp) > MaxMetadata || 2*MaxMetadata > len(cfg.Meta) {
 		return errors.New("too many metadata fields")
 	}
-	put := func(slot int, f MetaField) {
+	put := func(slot int, f metaField) {
 		m := &cfg.Meta[slot]
 		copy(m.Off[:], f.Derefs)
 		m.Off[len(f.Derefs)] = f.Off

@@ -78,14 +78,14 @@ func TestResolveMetadata(t *testing.T) {
 	spec := metaSpec(t)
 	tests := []struct {
 		path    string
-		want    MetaField
+		want    metaField
 		wantErr bool
 	}{
-		{path: "skb->hash", want: MetaField{Off: 28, Size: 4}},
-		{path: "skb->dev->ifindex", want: MetaField{Derefs: []uint32{8}, Off: 8, Size: 4}},
-		{path: "skb->dev", want: MetaField{Off: 8, Size: 8}},
-		{path: "skb->sk->__sk_common.skc_family", want: MetaField{Derefs: []uint32{16}, Off: 12, Size: 4}},
-		{path: "skb->pkt_type", want: MetaField{Off: 24, Size: 1, BitShift: 3, BitWidth: 3}},
+		{path: "skb->hash", want: metaField{Off: 28, Size: 4}},
+		{path: "skb->dev->ifindex", want: metaField{Derefs: []uint32{8}, Off: 8, Size: 4}},
+		{path: "skb->dev", want: metaField{Off: 8, Size: 8}},
+		{path: "skb->sk->__sk_common.skc_family", want: metaField{Derefs: []uint32{16}, Off: 12, Size: 4}},
+		{path: "skb->pkt_type", want: metaField{Off: 24, Size: 1, BitShift: 3, BitWidth: 3}},
 		{path: "hash", wantErr: true},
 		{path: "skb->nope", wantErr: true},
 		{path: "skb->cb", wantErr: true},
@@ -95,7 +95,7 @@ func TestResolveMetadata(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			got, err := ResolveMetadata(spec, tt.path)
+			got, err := resolveMetadata(spec, tt.path)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
@@ -104,7 +104,7 @@ func TestResolveMetadata(t *testing.T) {
 			}
 			tt.want.Path = tt.path
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("ResolveMetadata (-want +got):\n%s", diff)
+				t.Errorf("resolveMetadata (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -114,25 +114,25 @@ func TestResolveXDPMetadata(t *testing.T) {
 	spec := metaSpec(t)
 	tests := []struct {
 		path    string
-		want    MetaField
+		want    metaField
 		wantErr string
 	}{
-		{path: "xdp->data_end", want: MetaField{Off: 8, Size: 8}},
-		{path: "xdp->rxq->queue_index", want: MetaField{Derefs: []uint32{16}, Off: 8, Size: 4}},
-		{path: "xdp->rxq->dev->ifindex", want: MetaField{Derefs: []uint32{16, 0}, Off: 8, Size: 4}},
-		{path: "xdp->flags", want: MetaField{Off: 28, Size: 4}},
-		{path: " xdp->frame_sz", want: MetaField{Off: 24, Size: 4}},
+		{path: "xdp->data_end", want: metaField{Off: 8, Size: 8}},
+		{path: "xdp->rxq->queue_index", want: metaField{Derefs: []uint32{16}, Off: 8, Size: 4}},
+		{path: "xdp->rxq->dev->ifindex", want: metaField{Derefs: []uint32{16, 0}, Off: 8, Size: 4}},
+		{path: "xdp->flags", want: metaField{Off: 28, Size: 4}},
+		{path: " xdp->frame_sz", want: metaField{Off: 24, Size: 4}},
 		{path: "skb->hash", wantErr: "must start with xdp->"},
 		{path: "xdp", wantErr: "must start with xdp->"},
 		{path: "xdp->hash", wantErr: "no field hash in xdp_buff"},
 		{path: "xdp->pad", wantErr: "want an integer"},
-		{path: "xdp->rxq", want: MetaField{Off: 16, Size: 8}},
+		{path: "xdp->rxq", want: metaField{Off: 16, Size: 8}},
 		{path: "xdp->rxq.queue_index", wantErr: "not a struct"},
 		{path: "xdp->rxq->", wantErr: "ends with"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			got, err := ResolveXDPMetadata(spec, tt.path)
+			got, err := resolveXDPMetadata(spec, tt.path)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -144,7 +144,7 @@ func TestResolveXDPMetadata(t *testing.T) {
 			}
 			tt.want.Path = tt.path
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("ResolveXDPMetadata (-want +got):\n%s", diff)
+				t.Errorf("resolveXDPMetadata (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -178,34 +178,34 @@ func TestResolveXDPMetadataKernel(t *testing.T) {
 	}
 	tests := []struct {
 		path string
-		want MetaField
+		want metaField
 	}{
-		{path: "xdp->data_end", want: MetaField{Off: off("xdp_buff", "data_end"), Size: 8}},
-		{path: "xdp->rxq->queue_index", want: MetaField{Derefs: []uint32{off("xdp_buff", "rxq")}, Off: off("xdp_rxq_info", "queue_index"), Size: 4}},
-		{path: "xdp->rxq->dev->ifindex", want: MetaField{Derefs: []uint32{off("xdp_buff", "rxq"), off("xdp_rxq_info", "dev")}, Off: off("net_device", "ifindex"), Size: 4}},
-		{path: "xdp->rxq->dev->mtu", want: MetaField{Derefs: []uint32{off("xdp_buff", "rxq"), off("xdp_rxq_info", "dev")}, Off: off("net_device", "mtu"), Size: 4}},
+		{path: "xdp->data_end", want: metaField{Off: off("xdp_buff", "data_end"), Size: 8}},
+		{path: "xdp->rxq->queue_index", want: metaField{Derefs: []uint32{off("xdp_buff", "rxq")}, Off: off("xdp_rxq_info", "queue_index"), Size: 4}},
+		{path: "xdp->rxq->dev->ifindex", want: metaField{Derefs: []uint32{off("xdp_buff", "rxq"), off("xdp_rxq_info", "dev")}, Off: off("net_device", "ifindex"), Size: 4}},
+		{path: "xdp->rxq->dev->mtu", want: metaField{Derefs: []uint32{off("xdp_buff", "rxq"), off("xdp_rxq_info", "dev")}, Off: off("net_device", "mtu"), Size: 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			got, err := ResolveXDPMetadata(spec, tt.path)
+			got, err := resolveXDPMetadata(spec, tt.path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.want.Path = tt.path
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("ResolveXDPMetadata (-want +got):\n%s", diff)
+				t.Errorf("resolveXDPMetadata (-want +got):\n%s", diff)
 			}
 		})
 	}
-	if _, err := ResolveXDPMetadata(spec, "xdp->rxq->dev->nope"); err == nil {
+	if _, err := resolveXDPMetadata(spec, "xdp->rxq->dev->nope"); err == nil {
 		t.Error("xdp->rxq->dev->nope resolved")
 	}
 }
 
 func TestMetaConfig(t *testing.T) {
 	var kc bpf.PwruConfig
-	skb := []MetaField{{Off: 28, Size: 4}}
-	xdp := []MetaField{{Derefs: []uint32{32, 0}, Off: 224, Size: 4}, {Off: 8, Size: 8}}
+	skb := []metaField{{Off: 28, Size: 4}}
+	xdp := []metaField{{Derefs: []uint32{32, 0}, Off: 224, Size: 4}, {Off: 8, Size: 8}}
 	if err := metaConfig(&kc, skb, xdp); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestMetaConfig(t *testing.T) {
 	if m := kc.Meta[1]; m.Size != 0 {
 		t.Errorf("unused skb slot 1 = %+v", m)
 	}
-	if err := metaConfig(&kc, nil, make([]MetaField, MaxMetadata+1)); err == nil {
+	if err := metaConfig(&kc, nil, make([]metaField, MaxMetadata+1)); err == nil {
 		t.Error("5 xdp fields accepted")
 	}
 }
@@ -237,7 +237,7 @@ func FuzzResolveMetadata(f *testing.F) {
 	}
 	spec := metaSpec(f)
 	f.Fuzz(func(t *testing.T, path string) {
-		for _, resolve := range []func(*btf.Spec, string) (MetaField, error){ResolveMetadata, ResolveXDPMetadata} {
+		for _, resolve := range []func(*btf.Spec, string) (metaField, error){resolveMetadata, resolveXDPMetadata} {
 			mf, err := resolve(spec, path)
 			if err != nil {
 				continue

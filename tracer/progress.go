@@ -1,39 +1,57 @@
 package tracer
 
-import (
-	"fmt"
-	"io"
-	"strings"
-	"time"
+import "time"
+
+// ProgressKind says what a [ProgressEvent] reports.
+type ProgressKind int
+
+// Kinds of [ProgressEvent].
+const (
+	// ProgressAttach: Done of Total function probes are attached (or
+	// failed to); sent as attaching goes on.
+	ProgressAttach ProgressKind = iota
+	// ProgressAttachDone: attaching the function probes ended (Total
+	// probes tried). Sent once, also when there was nothing to attach.
+	ProgressAttachDone
+	// ProgressStatus: the recording so far (Stats, at At), once per drain
+	// tick; Probes is the number of probes attached.
+	ProgressStatus
+	// ProgressEnd: recording ended; no status follows.
+	ProgressEnd
 )
 
-// progress draws an attach progress bar on a terminal; elsewhere it stays
-// silent. Not safe for concurrent use.
-type progress struct {
-	w     io.Writer
-	total int
-	n     int
-	last  time.Time
-	on    bool
+// ProgressEvent is one report to [Config.Progress]. Events come from one
+// goroutine at a time, in order.
+type ProgressEvent struct {
+	Kind        ProgressKind
+	Done, Total int       // ProgressAttach, ProgressAttachDone
+	Stats       Stats     // ProgressStatus
+	Probes      int       // ProgressStatus
+	At          time.Time // ProgressStatus: when Stats was taken
 }
 
-func newProgress(cfg *Config, w io.Writer, total int) *progress {
-	return &progress{w: w, total: total, on: cfg.Terminal && total > 0}
+// progress reports attach progress to a Config.Progress callback; the
+// zero value (or a nil emit) reports nothing. Not safe for concurrent
+// use.
+type progress struct {
+	emit  func(ProgressEvent)
+	total int
+	n     int
+}
+
+func newProgress(cfg *Config, total int) *progress {
+	return &progress{emit: cfg.Progress, total: total}
 }
 
 func (p *progress) add(n int) {
 	p.n += n
-	if !p.on || (time.Since(p.last) < 100*time.Millisecond && p.n < p.total) {
-		return
+	if p.emit != nil {
+		p.emit(ProgressEvent{Kind: ProgressAttach, Done: p.n, Total: p.total})
 	}
-	p.last = time.Now()
-	const width = 40
-	filled := width * p.n / p.total
-	fmt.Fprintf(p.w, "\r\033[Kattaching [%s%s] %d/%d", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), p.n, p.total)
 }
 
 func (p *progress) done() {
-	if p.on {
-		fmt.Fprintln(p.w)
+	if p.emit != nil {
+		p.emit(ProgressEvent{Kind: ProgressAttachDone, Done: p.n, Total: p.total})
 	}
 }

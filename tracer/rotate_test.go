@@ -5,14 +5,30 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/pwru-record/pwru-record/format"
 )
 
-// TestDrainRotates floods the drainer with a small rotation size: every
-// file opens alone with the snapshots of the first, and the files' events
-// and losses add up to what the drain counted.
+// TestDrainRotates floods the drainer, rotating by a small size or by
+// time (tcpdump -G): every file opens alone with the snapshots of the
+// first, every event has its skb's payload (carried into later files),
+// and the files' events and losses add up to what the drain counted.
 func TestDrainRotates(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts drainOptions
+	}{
+		{"by size", drainOptions{RotateSize: 32 << 10}},
+		{"by time", drainOptions{RotateEvery: time.Nanosecond}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			testDrainRotates(t, tt.opts)
+		})
+	}
+}
+
+func testDrainRotates(t *testing.T, opts drainOptions) {
 	hdr := &format.Header{WriterVersion: "test", Hostname: "h"}
 	var first bytes.Buffer
 	tee := &teeWriter{w: &first, tee: new(bytes.Buffer)}
@@ -38,6 +54,7 @@ func TestDrainRotates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.NextFile = next
 	var recs [][]byte
 	x := uint64(88172645463325252) // xorshift: events that do not compress away
 	for i := range 4096 {
@@ -59,8 +76,9 @@ func TestDrainRotates(t *testing.T) {
 		ring:   &fakeRing{recs: recs, loops: loops},
 		dec:    newDecoder(w, nil),
 		losses: fakeLosses{perCPU: []uint64{3, 4}},
-		opts:   drainOptions{RotateSize: 32 << 10, NextFile: next},
+		opts:   opts,
 	}
+	d.dec.carry = newPayloadCarry(nil, 1<<20)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.ring.(*fakeRing).loopsDone = cancel
 	st, err := d.run(ctx)
@@ -100,10 +118,9 @@ func TestDrainRotates(t *testing.T) {
 		var e format.Event
 		for it.Next(&e) {
 			events++
-			if e.PayloadID != 0 {
-				if _, err := f.Packet(e.PayloadID); err != nil {
-					t.Errorf("file %d: event refers to payload %d: %v", i, e.PayloadID, err)
-				}
+			// Every skb's payload is in every file (carried).
+			if _, err := f.Packet(e.PayloadID); e.PayloadID == 0 || err != nil {
+				t.Errorf("file %d: event refers to payload %d: %v", i, e.PayloadID, err)
 			}
 		}
 		if err := it.Err(); err != nil {
@@ -117,6 +134,9 @@ func TestDrainRotates(t *testing.T) {
 	}
 	if want := uint64(len(recs) * loops); events != want || st.Events != want {
 		t.Errorf("files hold %d events, drain counted %d, want %d", events, st.Events, want)
+	}
+	if d.dec.carry.missing != 0 {
+		t.Errorf("payload_not_carried %d, want 0", d.dec.carry.missing)
 	}
 	if lost != 7 || st.Lost != 7 {
 		t.Errorf("files count %d lost, drain %d, want 7 (counted once over the set)", lost, st.Lost)

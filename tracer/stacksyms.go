@@ -1,12 +1,12 @@
 package tracer
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 
 	"github.com/pwru-record/pwru-record/format"
+	"github.com/pwru-record/pwru-record/tracer/internal/procfs"
 )
 
 // bpfKallsyms returns the symbols of JIT-compiled BPF code (module "bpf":
@@ -15,27 +15,26 @@ import (
 // after the kallsyms snapshot, yet their frames are on the stacks of
 // tracepoint and fentry/fexit events: these symbols name them.
 func bpfKallsyms(r io.Reader, known map[uint64]bool) ([]format.Symbol, error) {
-	var lines bytes.Buffer
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if b := bytes.TrimRight(sc.Bytes(), " \t"); bytes.HasSuffix(b, []byte("[bpf]")) {
-			lines.Write(b)
-			lines.WriteByte('\n')
-		}
-	}
-	if err := sc.Err(); err != nil {
+	text, err := procfs.ReadText(r, procfs.ChunkSize)
+	if err != nil {
 		return nil, fmt.Errorf("read kallsyms: %w", err)
 	}
-	syms, err := format.ParseKallsyms(&lines)
+	var out []format.Symbol
+	err = text.Lines(func(n int, line []byte) error {
+		if !bytes.HasSuffix(bytes.TrimRight(line, " \t"), []byte("[bpf]")) {
+			return nil
+		}
+		l, ok, err := procfs.ParseKallsymsLine(line)
+		if err != nil {
+			return fmt.Errorf("parse kallsyms line %d: %w", n, err)
+		}
+		if ok && string(l.Module) == "bpf" && l.Addr != 0 && !known[l.Addr] {
+			out = append(out, format.Symbol{Addr: l.Addr, Type: l.Type, Name: string(l.Name), Module: "bpf"})
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	out := syms[:0]
-	for _, s := range syms {
-		if s.Module == "bpf" && s.Addr != 0 && !known[s.Addr] {
-			out = append(out, s)
-		}
 	}
 	return out, nil
 }

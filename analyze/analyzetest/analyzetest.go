@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -78,6 +79,12 @@ type Builder struct {
 // NewBuilder writes the header, BTF, kallsyms, probes and interfaces
 // shared by all scenarios.
 func NewBuilder(w io.Writer, chunk int) (*Builder, error) {
+	return NewBuilderOptions(w, chunk, nil)
+}
+
+// NewBuilderOptions is [NewBuilder] with more header options (e.g. what
+// a flight recorder stores).
+func NewBuilderOptions(w io.Writer, chunk int, options map[string]string) (*Builder, error) {
 	h := &format.Header{
 		WriterVersion: "pwru-record analyzetest",
 		Hostname:      "testhost",
@@ -90,6 +97,7 @@ func NewBuilder(w io.Writer, chunk int) (*Builder, error) {
 		PcapFilter:    "host 10.0.0.2",
 		Snaplen:       256,
 	}
+	maps.Copy(h.Options, options)
 	fw, err := format.NewWriter(w, h, &format.WriterOptions{ChunkEvents: chunk, FlushInterval: -1})
 	if err != nil {
 		return nil, err

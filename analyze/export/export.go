@@ -58,10 +58,10 @@ var zstdFastest = zstd.Codec{Level: zstd.SpeedFastest}
 // writerOptions are those of every table: zstd pages, row groups of a
 // million rows, column index bounds for the numbers and times only (those
 // of the strings and lists prune nothing and cost a comparison per value).
-func writerOptions(row any) []parquet.WriterOption {
+func writerOptions(row any, groupRows int64) []parquet.WriterOption {
 	opts := []parquet.WriterOption{
 		parquet.Compression(&zstdFastest),
-		parquet.MaxRowsPerRowGroup(1 << 20),
+		parquet.MaxRowsPerRowGroup(groupRows),
 		parquet.PageBufferSize(1 << 20),
 		parquet.DataPageStatistics(false),
 		parquet.CreatedBy("pwru-replay", "", ""),
@@ -144,9 +144,14 @@ func (s *sink) flushSKBs() error {
 // Parquet file each) and returns its captures row. It is the twin of
 // [WriteCapture] that tests and benchmarks use.
 func WriteTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyze.ExportOptions) (*analyze.ExportCapture, error) {
+	return writeTables(events, skbs, captures, c, o, 1<<20)
+}
+
+// writeTables is WriteTables with row groups of groupRows rows.
+func writeTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyze.ExportOptions, groupRows int64) (*analyze.ExportCapture, error) {
 	s := &sink{
-		ev:      parquet.NewGenericWriter[analyze.ExportEvent](events, writerOptions(new(analyze.ExportEvent))...),
-		sk:      parquet.NewGenericWriter[analyze.ExportSKB](skbs, writerOptions(new(analyze.ExportSKB))...),
+		ev:      parquet.NewGenericWriter[analyze.ExportEvent](events, writerOptions(new(analyze.ExportEvent), groupRows)...),
+		sk:      parquet.NewGenericWriter[analyze.ExportSKB](skbs, writerOptions(new(analyze.ExportSKB), groupRows)...),
 		events:  make([]analyze.ExportEvent, 0, batch),
 		retvals: make([]int64, batch),
 		skbs:    make([]analyze.ExportSKB, 0, batch),
@@ -167,7 +172,7 @@ func WriteTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyz
 	if err := s.sk.Close(); err != nil {
 		return nil, fmt.Errorf("write skbs table: %w", err)
 	}
-	cw := parquet.NewGenericWriter[analyze.ExportCapture](captures, writerOptions(new(analyze.ExportCapture))...)
+	cw := parquet.NewGenericWriter[analyze.ExportCapture](captures, writerOptions(new(analyze.ExportCapture), groupRows)...)
 	if _, err := cw.Write([]analyze.ExportCapture{*row}); err != nil {
 		return nil, fmt.Errorf("write captures table: %w", err)
 	}

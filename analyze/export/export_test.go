@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/pwru-record/pwru-record/analyze"
@@ -182,24 +183,7 @@ func synthCapture(b *testing.B) *analyze.Capture {
 			b.Fatal(err)
 		}
 		benchFile.path = filepath.Join(dir, "1m.pwru")
-		s := synth.Generate(synth.Config{Seed: 1, SKBs: 25000, PayloadPercent: 20})
-		f, err := os.Create(benchFile.path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		w, err := format.NewWriter(f, &s.Header, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := synth.Write(w, s); err != nil {
-			b.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
+		writeSynth(b, benchFile.path, synth.Config{Seed: 1, SKBs: 25000, PayloadPercent: 20})
 	})
 	c := open(b, benchFile.path)
 	runtime.GC()
@@ -244,4 +228,118 @@ func BenchmarkExport(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(js.n)/float64(n), "json-B/event")
+}
+
+// rowsSink keeps copies of the rows analyze.Export gives.
+type rowsSink struct {
+	events []analyze.ExportEvent
+	skbs   []analyze.ExportSKB
+}
+
+func (s *rowsSink) Event(r *analyze.ExportEvent) error {
+	e := *r
+	if r.Retval != nil {
+		e.Retval = ptr(*r.Retval)
+	}
+	s.events = append(s.events, e)
+	return nil
+}
+
+func (s *rowsSink) SKB(r *analyze.ExportSKB) error {
+	s.skbs = append(s.skbs, *r)
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestRowsRoundTrip: every field of every row analyze.Export gives is in
+// the files, read back with parquet-go's reflection reader (independent
+// of the column writer), for the real captures and a synthetic one, with
+// row groups of 4096 rows (the last one partial).
+func TestRowsRoundTrip(t *testing.T) {
+	paths := vmCaptures(t)
+	synthPath := filepath.Join(t.TempDir(), "synth.pwru")
+	writeSynth(t, synthPath, synth.Config{Seed: 3, SKBs: 500, PayloadPercent: 30, DropPercent: 10})
+	for _, path := range append(paths, synthPath) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			c := open(t, path)
+			var want rowsSink
+			if _, err := analyze.Export(c, nil, &want); err != nil {
+				t.Fatal(err)
+			}
+			if len(want.events) == 0 || len(want.skbs) == 0 {
+				t.Fatalf("%d events, %d skbs: the test proves nothing", len(want.events), len(want.skbs))
+			}
+			var ev, sk bytes.Buffer
+			const groupRows = 4 * batch
+			if _, err := writeTables(&ev, &sk, io.Discard, c, nil, groupRows); err != nil {
+				t.Fatal(err)
+			}
+			f, err := parquet.OpenFile(bytes.NewReader(ev.Bytes()), int64(ev.Len()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, want := len(f.RowGroups()), (len(want.events)+groupRows-1)/groupRows; n != want {
+				t.Errorf("events table: %d row groups, want %d", n, want)
+			}
+			events := readAll[analyze.ExportEvent](t, ev.Bytes())
+			skbs := readAll[analyze.ExportSKB](t, sk.Bytes())
+			// A NULL stack is nil, an empty one []string{}.
+			if d := cmp.Diff(want.events, events); d != "" {
+				t.Errorf("events table (-rows +parquet):\n%s", d)
+			}
+			if d := cmp.Diff(want.skbs, skbs, cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("skbs table (-rows +parquet):\n%s", d)
+			}
+		})
+	}
+}
+
+// writeSynth writes a synthetic capture.
+func writeSynth(tb testing.TB, path string, cfg synth.Config) {
+	tb.Helper()
+	s := synth.Generate(cfg)
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w, err := format.NewWriter(f, &s.Header, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := synth.Write(w, s); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// nullSink discards the rows.
+type nullSink struct{}
+
+func (nullSink) Event(*analyze.ExportEvent) error { return nil }
+func (nullSink) SKB(*analyze.ExportSKB) error     { return nil }
+
+// BenchmarkExportRows is BenchmarkExport without the Parquet writer: the
+// cost of computing the rows (scanner, skb tracker, journeys, symbols),
+// which bounds the export's speed.
+func BenchmarkExportRows(b *testing.B) {
+	c := synthCapture(b)
+	n := c.File.Summary().Events
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := analyze.Export(c, nil, nullSink{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if cpu := processCPU() - cpu0; cpu > 0 && cpu0 > 0 {
+		b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "cpu-events/s")
+	}
 }

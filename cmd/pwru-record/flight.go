@@ -23,9 +23,9 @@ func flightName(path, reason string, at time.Time) string {
 }
 
 // flightConfig reads the flight recorder flags into cfg. The files are
-// created new (O_EXCL, 0600); the previous one is synced and closed when
+// created new (O_EXCL) with the mode, group and owner of oo; the previous one is synced and closed when
 // the next one opens, and the last one by the returned function.
-func flightConfig(c *cli.Context, cfg *tracer.Config, path string) (finish func() error, err error) {
+func flightConfig(c *cli.Context, cfg *tracer.Config, path string, oo outputOptions) (finish func() error, err error) {
 	spec := c.String("flight-recorder")
 	if d, err := time.ParseDuration(spec); err == nil {
 		if d <= 0 {
@@ -51,6 +51,7 @@ func flightConfig(c *cli.Context, cfg *tracer.Config, path string) (finish func(
 		}
 	}
 	cfg.TriggerFunc = c.String("trigger-func")
+	cfg.TriggerPcap = c.String("trigger-pcap")
 	cfg.TriggerAfter = c.Duration("trigger-after")
 	cfg.TriggerHoldOff = c.Duration("trigger-holdoff")
 	cfg.MaxTriggers = c.Int("max-triggers")
@@ -91,9 +92,9 @@ func flightConfig(c *cli.Context, cfg *tracer.Config, path string) (finish func(
 			return nil, err
 		}
 		name := flightName(path, reason, at)
-		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		f, err := createSetFile(name, oo)
 		if err != nil {
-			return nil, fmt.Errorf("create capture: %w", err)
+			return nil, err
 		}
 		fmt.Fprintf(os.Stderr, "pwru-record: flight recorder triggered (%s at %s): writing %s\n", reason, at.Format(time.RFC3339Nano), name)
 		cur = f

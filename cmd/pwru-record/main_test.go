@@ -98,6 +98,12 @@ func TestFlags(t *testing.T) {
 			return c.OutputBPFMap && c.TrackBPFHelpers
 		}},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
+		{name: "trigger without flight recorder", args: []string{"--trigger-pcap", "udp"}, wantErr: "--trigger-pcap needs --flight-recorder"},
+		{name: "bad trigger pcap", args: []string{"--flight-recorder", "5m", "--trigger-pcap", "udp port"}, wantErr: `--trigger-pcap: compile pcap filter "udp port"`},
+		{name: "flight recorder does not rotate", args: []string{"--flight-recorder", "5m", "-G", "60"}, wantErr: "--flight-recorder writes one capture per trigger: it does not rotate (--output-file-max-seconds)"},
+		{name: "trigger pcap is no filter", args: []string{"--flight-recorder", "5m", "--trigger-pcap", "udp"}, check: func(c *tracer.Config) bool {
+			return c.PcapFilter == "" && len(c.Injectors) == 2
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,5 +208,42 @@ func TestDisplayNote(t *testing.T) {
 	}
 	if want := "note: --output-tuple, --timestamp: the data is always recorded; choose the view with pwru-replay print"; note != want {
 		t.Errorf("note = %q, want %q", note, want)
+	}
+}
+
+// TestRotateBackups: tcpdump's -W counts every file of the set, the
+// current one included; --output-file-max-backups the completed ones.
+func TestRotateBackups(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    int
+		wantErr string
+	}{
+		{nil, 3, ""},
+		{[]string{"--output-file-max-backups", "0"}, 0, ""},
+		{[]string{"-W", "5"}, 4, ""},
+		{[]string{"-W", "1"}, 0, "-W 1: want at least 2 files"},
+		{[]string{"-W", "3", "--output-file-max-backups", "2"}, 0, "-W and --output-file-max-backups say the same"},
+		{[]string{"--output-file-max-backups", "-1"}, 0, "must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			app := newApp()
+			var got int
+			var err error
+			app.Action = func(c *cli.Context) error {
+				got, err = rotateBackups(c)
+				return nil
+			}
+			if rerr := app.Run(append([]string{"pwru-record", "-C", "10", "-G", "60"}, tt.args...)); rerr != nil {
+				t.Fatal(rerr)
+			}
+			switch {
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("err %v, want %q", err, tt.wantErr)
+			case tt.wantErr == "" && (err != nil || got != tt.want):
+				t.Errorf("backups %d, %v; want %d", got, err, tt.want)
+			}
+		})
 	}
 }

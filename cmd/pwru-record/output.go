@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,6 +25,10 @@ type outputOptions struct {
 	Mode  fs.FileMode // permission bits; 0 = defaultMode (groupMode with a Group)
 	Group int         // group owner; -1 = the recorder's
 	Force bool        // write through a symbolic link at the final name
+	// Owner (-Z) owns every file of a rotated or flight recorder set:
+	// those created before the privileges are dropped are given to it,
+	// the later ones it creates itself.
+	Owner *identity
 }
 
 func (o outputOptions) mode() fs.FileMode {
@@ -229,6 +234,61 @@ func (o *output) Close() error {
 	}
 	if err != nil {
 		return fmt.Errorf("close capture: %w", err)
+	}
+	return nil
+}
+
+// createSetFile creates a file of a rotated or flight recorder set at
+// name: new (O_EXCL, never through a symbolic link), with the mode, group
+// and lock of every capture, owned by o.Owner when set.
+func createSetFile(name string, o outputOptions) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create capture: %w", err)
+	}
+	err = setupFile(f, o)
+	if err == nil && o.Owner != nil && os.Geteuid() != o.Owner.uid {
+		gid := o.Owner.gid
+		if o.Group >= 0 {
+			gid = o.Group
+		}
+		if err = f.Chown(o.Owner.uid, gid); err != nil {
+			err = fmt.Errorf("create capture: --user: %w", err)
+		}
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(name)
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkSetDir fails when, after dropping to id, the recorder could not
+// create the next files of a set in the directory of path, or give them
+// the group of o: said at start, not at the first rotation or trigger.
+func checkSetDir(path string, o outputOptions, id *identity) error {
+	if id == nil {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("--user %s: %s: %w", id.name, dir, err)
+	}
+	member := func(g int) bool { return g == id.gid || slices.Contains(id.groups, g) }
+	perm := st.Mode & 0o7
+	switch {
+	case int(st.Uid) == id.uid:
+		perm = st.Mode >> 6 & 0o7
+	case member(int(st.Gid)):
+		perm = st.Mode >> 3 & 0o7
+	}
+	if perm&0o3 != 0o3 {
+		return fmt.Errorf("--user %s: cannot create the next files of the set in %s (mode %04o, owner %d:%d)", id.name, dir, st.Mode&0o7777, st.Uid, st.Gid)
+	}
+	if o.Group >= 0 && !member(o.Group) {
+		return fmt.Errorf("--user %s is not in --group %d: the next files of the set could not get it", id.name, o.Group)
 	}
 	return nil
 }

@@ -11,11 +11,13 @@ import (
 
 // fileSet is the set of files of a rotated capture: STEM-000001.pwru,
 // STEM-000002.pwru, ... (STEM is --output without ".pwru"), so that the
-// names sort in time order. Each file is created new (O_EXCL, mode
-// 0600: a capture holds packet bytes) and synced and closed before the
+// names sort in time order. Each file is created new (O_EXCL) with the
+// mode, group and owner of the options (default 0600: a capture holds
+// packet bytes) and synced and closed before the
 // next one starts; beyond backups old files the oldest is removed
 // (backups 0 keeps every file).
 type fileSet struct {
+	opts    outputOptions // mode, group and owner of every file
 	stem    string
 	backups int
 	seq     int
@@ -28,8 +30,8 @@ func rotatedName(path string, seq int) string {
 	return fmt.Sprintf("%s-%06d.pwru", strings.TrimSuffix(path, ".pwru"), seq)
 }
 
-func newFileSet(path string, backups int) (*fileSet, error) {
-	s := &fileSet{stem: path, backups: backups}
+func newFileSet(path string, backups int, o outputOptions) (*fileSet, error) {
+	s := &fileSet{stem: path, backups: backups, opts: o}
 	if _, err := s.next(); err != nil {
 		return nil, err
 	}
@@ -48,9 +50,9 @@ func (s *fileSet) next() (io.Writer, error) {
 	}
 	s.seq++
 	name := rotatedName(s.stem, s.seq)
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_TRUNC, 0o600)
+	f, err := createSetFile(name, s.opts)
 	if err != nil {
-		return nil, fmt.Errorf("create capture: %w", err)
+		return nil, err
 	}
 	s.cur = f
 	return f, nil

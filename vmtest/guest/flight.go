@@ -3,23 +3,47 @@
 package main
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/format"
 )
 
 const (
 	flightPort     = 5650 // steady traffic, delivered
-	flightDropPort = 5651 // one datagram, dropped by nftables
+	flightDropPort = 5651 // rare datagrams, dropped by nftables
+	flightPcapPort = 5652 // one datagram, delivered, fires --trigger-pcap
 	flightSport    = 40020
 )
 
-// scenarioFlight: steady UDP traffic for 40 s with one datagram dropped
-// by nftables after 20 s, recorded by the flight recorder (window 10s,
-// 2s after the trigger): no file before the drop, then exactly one.
+// The schedule of scenarioFlight, from the first datagram on.
+const (
+	flightDrop1   = 25 * time.Second // fires capture 1
+	flightStorm1  = 26 * time.Second // during capture 1: no file
+	flightStorm2  = 30 * time.Second // in its hold-off: no file
+	flightPcapAt  = 55 * time.Second // fires capture 2 (--trigger-pcap)
+	flightDrop2   = 85 * time.Second // fires capture 3
+	flightEnd     = 110 * time.Second
+	flightRSSTick = 3 * time.Second
+)
+
+// scenarioFlight: steady UDP traffic (about 100 datagrams/s of 1 KiB
+// random payload, stored whole) for 110 s, recorded by the flight
+// recorder (window 10s, 2s after the trigger, 5s hold-off) with
+// --trigger-drop any and --trigger-pcap on a port of its own. Datagrams
+// dropped by nftables at 25 s (then at 26 s and 30 s: within the capture
+// and its hold-off) and at 85 s, and one delivered to the trigger port
+// at 55 s, make exactly three captures. The recorder's VmRSS is sampled
+// every 3 s (values rss_kb_at_SSS).
 func scenarioFlight(e *env) error {
 	p, err := e.newPair("flight")
 	if err != nil {
@@ -34,55 +58,97 @@ func scenarioFlight(e *env) error {
 	}
 	defer rx.Close()
 	defer tx.Close()
+	prx, err := newUDP(p.nsB, addrB, flightPcapPort)
+	if err != nil {
+		return err
+	}
+	defer prx.Close()
 	e.step("topology")
 	rec, err := e.startRecorder("flight", "--flight-recorder", "10s", "--trigger-drop", "any", "--trigger-after", "2s",
-		"--trigger-holdoff", "5s", "--filter-func", netFuncs, "udp and host "+addrB)
+		"--trigger-holdoff", "5s", "--trigger-pcap", fmt.Sprintf("udp dst port %d", flightPcapPort),
+		"--snaplen", "1500", "--filter-func", netFuncs, "udp and host "+addrB)
 	if err != nil {
 		return err
 	}
 	e.step("attach")
+	pid := rec.cmd.Process.Pid
 	glob := filepath.Join(e.dir, "flight-*.pwru")
+	body := make([]byte, 1024)
 	start := time.Now()
-	n := 0
-	send := func(until time.Duration) error {
-		for time.Since(start) < until {
-			if _, err := tx.send(addrB, flightPort, payload("flight", n, 64)); err != nil {
+	var sent, bytesSent uint64
+	type shot struct {
+		at   time.Duration
+		port uint16
+		name string
+	}
+	shots := []shot{
+		{flightDrop1, flightDropPort, "drop1"}, {flightStorm1, flightDropPort, "storm1"},
+		{flightStorm2, flightDropPort, "storm2"}, {flightPcapAt, flightPcapPort, "pcap"},
+		{flightDrop2, flightDropPort, "drop2"},
+	}
+	var fired []time.Time // when each shot that starts a capture was sent
+	nextRSS := time.Duration(0)
+	complete := map[string]bool{}
+	for {
+		el := time.Since(start)
+		if el >= flightEnd {
+			break
+		}
+		if el >= nextRSS {
+			if kb, err := vmRSS(pid); err == nil {
+				e.value(fmt.Sprintf("rss_kb_at_%03d", int(el.Seconds())), kb)
+			}
+			nextRSS += flightRSSTick
+		}
+		if len(shots) > 0 && el >= shots[0].at {
+			s := shots[0]
+			shots = shots[1:]
+			if s.name == "drop1" {
+				if m, _ := filepath.Glob(glob); len(m) != 0 {
+					e.value("files_before_drop", uint64(len(m)))
+				}
+			}
+			pkt, err := tx.send(addrB, s.port, payload("flight-"+s.name, 0, 64))
+			if err != nil {
 				return err
 			}
-			n++
-			rx.drain()
-			time.Sleep(20 * time.Millisecond)
+			e.rep.Traffic = append(e.rep.Traffic, pkt)
+			if s.name == "drop1" || s.name == "pcap" || s.name == "drop2" {
+				fired = append(fired, time.Now())
+			}
+			e.logf("sent %s at %v", s.name, el.Round(time.Millisecond))
 		}
-		return nil
-	}
-	if err := send(20 * time.Second); err != nil {
-		return err
-	}
-	if m, _ := filepath.Glob(glob); len(m) != 0 {
-		e.value("files_before_drop", uint64(len(m)))
-	}
-	pkt, err := tx.send(addrB, flightDropPort, payload("flight-drop", 0, 64))
-	if err != nil {
-		return err
-	}
-	e.rep.Traffic = append(e.rep.Traffic, pkt)
-	dropAt := time.Now()
-	e.step("drop")
-	// Time until the capture is complete (trailer written), traffic going on.
-	for time.Since(start) < 40*time.Second {
-		if err := send(time.Since(start) + 200*time.Millisecond); err != nil {
+		if _, err := rand.Read(body); err != nil {
 			return err
 		}
-		if m, _ := filepath.Glob(glob); len(m) == 1 && e.rep.Values["trigger_to_file_ms"] == 0 {
-			if f, err := format.Open(m[0], nil); err == nil {
-				if f.Summary().Complete {
-					e.value("trigger_to_file_ms", uint64(time.Since(dropAt).Milliseconds()))
+		if _, err := tx.send(addrB, flightPort, body); err != nil {
+			return err
+		}
+		sent++
+		bytesSent += uint64(len(body))
+		drainNow(rx)
+		drainNow(prx)
+		// Time from each trigger until its capture is complete.
+		if sent%10 == 0 {
+			m, _ := filepath.Glob(glob)
+			for i, name := range m {
+				if complete[name] || i >= len(fired) {
+					continue
 				}
-				f.Close()
+				if f, err := format.Open(name, nil); err == nil {
+					if f.Summary().Complete {
+						complete[name] = true
+						e.value(fmt.Sprintf("trigger_to_file_ms_%d", i+1), uint64(time.Since(fired[i]).Milliseconds()))
+					}
+					f.Close()
+				}
 			}
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	e.value("sent", uint64(n))
+	e.value("sent", sent)
+	e.value("sent_bytes", bytesSent)
+	e.value("traffic_ms", uint64(time.Since(start).Milliseconds()))
 	e.step("traffic")
 	if err := rec.stop(syscall.SIGINT); err != nil {
 		return err
@@ -93,5 +159,34 @@ func scenarioFlight(e *env) error {
 	if len(m) == 0 {
 		return fmt.Errorf("no flight recorder capture after the drop")
 	}
+	// Drop reasons as a trigger: refused at start where the kernel
+	// reports none.
+	e.runRecorder("flight-reasons", nil, "-o", filepath.Join(e.dir, "reasons.pwru"), "--flight-recorder", "10s",
+		"--trigger-drop", "NETFILTER_DROP", "--duration", "1s", "--filter-func", "^ip_rcv$")
 	return nil
+}
+
+// drainNow reads the datagrams waiting on u without blocking.
+func drainNow(u *udpSocket) {
+	buf := make([]byte, 2048)
+	for {
+		_, _, err := unix.Recvfrom(u.fd, buf, unix.MSG_DONTWAIT)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
+}
+
+// vmRSS reads VmRSS (kB) of pid from /proc/PID/status.
+func vmRSS(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
 }

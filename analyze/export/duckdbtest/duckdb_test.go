@@ -197,6 +197,78 @@ func TestStatsMillion(t *testing.T) {
 	checkStats(t, openDB(t, dir), c, id, analyze.Filter{})
 }
 
+// TestStackNull: an event's stack is NULL when the capture has none for
+// it, the list of its frames when it has one: each exported event is
+// compared with the capture's event of the same time and CPU, on the
+// real captures (recorded without stacks) and a synthetic one where some
+// skbs have a stack.
+func TestStackNull(t *testing.T) {
+	synthPath := filepath.Join(t.TempDir(), "stacks.pwru")
+	writeSynth(t, synthPath, synth.Config{Seed: 11, SKBs: 2000, StackPercent: 30}, "")
+	type key struct {
+		ns  int64
+		cpu int32
+	}
+	for _, path := range append(vmCaptures(t), synthPath) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			c := open(t, path)
+			// frames of the capture's events by time and CPU; -1: no stack.
+			frames := map[key][]int{}
+			it := c.File.Events(nil)
+			for e := it.NextShared(); e != nil; e = it.NextShared() {
+				n := -1
+				if e.StackID != 0 {
+					ips, err := c.File.Stack(e.StackID)
+					if err != nil {
+						t.Fatalf("stack %d: %v", e.StackID, err)
+					}
+					n = 0
+					for _, ip := range ips {
+						if ip != 0 {
+							n++
+						}
+					}
+				}
+				k := key{int64(e.Time), int32(e.CPU)}
+				frames[k] = append(frames[k], n)
+			}
+			if err := it.Err(); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			id := exportTo(t, dir, c, analyze.Filter{})
+			db := openDB(t, dir)
+			rows, err := db.Query("SELECT time_ns, cpu, CASE WHEN stack IS NULL THEN -1 ELSE len(stack) END FROM events WHERE capture_id = ?", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var nulls, lists int
+			for rows.Next() {
+				var k key
+				var n int
+				if err := rows.Scan(&k.ns, &k.cpu, &n); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Contains(frames[k], n) {
+					t.Fatalf("event at %d on CPU %d: stack of %d frames (-1: NULL), the capture's: %v", k.ns, k.cpu, n, frames[k])
+				}
+				if n < 0 {
+					nulls++
+				} else {
+					lists++
+				}
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if nulls == 0 || (path == synthPath && lists == 0) {
+				t.Fatalf("%d events with a NULL stack, %d with one: the test proves nothing", nulls, lists)
+			}
+		})
+	}
+}
+
 // journeyKey is a journey as "skb|func,func,...|fate|reason".
 func journeyKey(skb string, path []string, fate, reason string) string {
 	return skb + "|" + strings.Join(path, ",") + "|" + fate + "|" + reason
