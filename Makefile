@@ -64,7 +64,7 @@ bench: ## Go benchmarks as one table
 VMBENCH_KERNELS ?= 6.1,6.12
 vmbench: ## recorder figures in the test VM (attach, BPF cost, zero-loss rate, bytes/event) as one table (VMBENCH_KERNELS=6.1,6.12; VMBENCH_BASELINE=<pwru-record binary> measured first in each boot; VMBENCH_LEAN=1: the same paced datagrams and flood for pwru-record, its VMBENCH_ABLATE=payload,meta,... variants and VMBENCH_PWRU=<cilium/pwru binary>)
 	$(GO) run ./vmtest/vmbench -kernels '$(VMBENCH_KERNELS)' $(if $(VMBENCH_BASELINE),-baseline '$(VMBENCH_BASELINE)') \
-		$(if $(VMBENCH_LEAN),-lean -timeout 45m) $(if $(VMBENCH_ABLATE),-ablate '$(VMBENCH_ABLATE)') $(if $(VMBENCH_PWRU),-pwru '$(VMBENCH_PWRU)') $(if $(VMBENCH_BACKENDS),-backends '$(VMBENCH_BACKENDS)') $(if $(VMBENCH_CONCURRENT),-concurrent)
+		$(if $(VMBENCH_LEAN),-lean -timeout 45m) $(if $(VMBENCH_ABLATE),-ablate '$(VMBENCH_ABLATE)') $(if $(VMBENCH_PWRU),-pwru '$(VMBENCH_PWRU)') $(if $(VMBENCH_BACKENDS),-backends '$(VMBENCH_BACKENDS)') $(if $(VMBENCH_CONCURRENT),-concurrent) $(if $(VMBENCH_ICOUNT),-icount $(VMBENCH_ICOUNT))
 
 LIBPCAP := $(CURDIR)/.cache/libpcap
 

@@ -15,11 +15,12 @@ import (
 // functions, and the skb functions fentry cannot attach), with the
 // multi-link layout when the skb functions use it. auto is kprobe-multi,
 // else kprobe: fentry is taken only when asked for. It is not proven
-// cheaper here: in one vmbench boot of 7.2 the fentry multi-link cost
-// 3.5x kprobe-multi's BPF time per run, and one fentry link per function
-// (6.1, 6.12) attaches several times slower than single kprobes (every
-// program is verified on its own); see README. Every choice is
-// feature-probed on the running kernel.
+// cheaper here: in every vmbench boot of 7.2 the fentry multi-link cost
+// several times kprobe-multi's BPF time per run, also with the program's
+// body left out (vmbench -lean -ablate body: the cost is the trampoline
+// path's), and one fentry link per function (6.1, 6.12) attaches several
+// times slower than single kprobes (every program is verified on its
+// own); see README. Every choice is feature-probed on the running kernel.
 func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string, *tracingmulti.Layout, error) {
 	kprobe := BackendKprobe
 	if features.HaveBPFLinkKprobeMulti() == nil {

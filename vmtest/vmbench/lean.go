@@ -88,12 +88,9 @@ func printLean(w io.Writer, series, dir string) {
 		series, r.Kernel, r.Backend, r.Filter, r.PacedPackets, r.PacedRate, r.FloodTime, strings.Join(ups, ", "))
 	var rows []leanRow
 	defPaced, defFlood := map[string][]float64{}, map[string][]float64{}
-	ref := 0.0
+	ref := refPerPkt(r.Runs, dir)
 	for _, run := range r.Runs {
 		lr := leanCells(&run, dir, untraced, ref)
-		if lr.isDefault && lr.err == "" && ref == 0 {
-			ref = lr.perPkt
-		}
 		if lr.isDefault && lr.err == "" {
 			defPaced[lr.backend] = append(defPaced[lr.backend], lr.nsPaced)
 			defFlood[lr.backend] = append(defFlood[lr.backend], lr.nsFlood)
@@ -146,12 +143,9 @@ func printConcurrent(w io.Writer, series string, r *benchres.LeanResults, dir st
 	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(concColumns, " | "), strings.Repeat("---|", len(concColumns)))
 	var rows []leanRow
 	defPaced, defFlood := map[string][]float64{}, map[string][]float64{}
-	ref := 0.0
+	ref := refPerPkt(r.Concurrent, dir)
 	for _, run := range r.Concurrent {
 		lr := leanCells(&run, dir, 0, ref)
-		if lr.isDefault && lr.err == "" && ref == 0 {
-			ref = lr.perPkt
-		}
 		if lr.isDefault && lr.err == "" {
 			defPaced[lr.backend] = append(defPaced[lr.backend], lr.nsPaced)
 			defFlood[lr.backend] = append(defFlood[lr.backend], lr.nsFlood)
@@ -227,9 +221,6 @@ func leanCells(run *benchres.LeanRun, dir string, untraced, ref float64) leanRow
 	lr.nsPaced, lr.nsFlood = ns(run.Paced), ns(run.Flood)
 	lr.perPkt = float64(paced) / float64(max(run.Paced.Sent, 1))
 	perPkt := float64(paced) / float64(max(run.Paced.Sent, 1))
-	if lr.isDefault && ref == 0 {
-		ref = perPkt
-	}
 	expect := ref * float64(run.Flood.Sent)
 	share := "-"
 	if expect > 0 {
@@ -262,4 +253,15 @@ func argValue(args []string, flag string) string {
 		}
 	}
 	return ""
+}
+
+// refPerPkt is the paced events per packet of the first pwru-record run
+// with the defaults (0: none).
+func refPerPkt(runs []benchres.LeanRun, dir string) float64 {
+	for _, run := range runs {
+		if lr := leanCells(&run, dir, 0, 0); lr.isDefault && lr.err == "" {
+			return lr.perPkt
+		}
+	}
+	return 0
 }

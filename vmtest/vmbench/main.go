@@ -37,6 +37,7 @@ func main() {
 	flag.BoolVar(&leanCfg.on, "lean", false, "run the lean scenario instead of the bench: pwru-record with the defaults, with each -ablate part left out, and -pwru, over the same traffic")
 	ablate := flag.String("ablate", "", "-lean: comma-separated --debug-ablate values, one run each (e.g. payload,meta,tuple,common,ring,cookie,post,body)")
 	flag.BoolVar(&leanCfg.concurrent, "concurrent", false, "-lean: the -ablate runs (with the defaults first and last, -baseline and -pwru) attached all at once over one paced phase and flood")
+	flag.IntVar(&icount, "icount", -1, "run the guest clock on instruction counting (qemu -icount shift=N): every time figure counts guest instructions (2^N ns each), whatever the host's load; -1 = the host's clock")
 	backends := flag.String("backends", "", "-lean: comma-separated pwru-record backends, each with the defaults and every -ablate part (default: the kernel's best kprobe backend)")
 	flag.StringVar(&leanCfg.pwru, "pwru", "", "-lean: a cilium/pwru binary (statically linked) run in the same boot")
 	flag.StringVar(&baseline, "baseline", "", "another pwru-record binary (e.g. built from main) measured first in the same boot, with the defaults")
@@ -63,6 +64,9 @@ func list(s string) []string {
 
 // baseline is the -baseline recorder ("" = none).
 var baseline string
+
+// icount is the -icount shift (-1: off).
+var icount = -1
 
 // leanCfg is the -lean configuration.
 var leanCfg lean
@@ -168,6 +172,9 @@ func runKernel(ctx context.Context, series, out, guest, recorder string, timeout
 	}
 	if verbose {
 		cfg.Console = os.Stderr
+	}
+	if icount >= 0 {
+		cfg.Icount = &icount
 	}
 	if baseline != "" {
 		cfg.Files["/bin/pwru-record-base"] = baseline

@@ -53,6 +53,12 @@ type Config struct {
 	Console io.Writer
 	// Cmdline is appended to the kernel command line.
 	Cmdline string
+	// Icount, when >= 0, runs the guest clock on instruction counting
+	// (qemu -icount shift=Icount,sleep=on: 2^Icount ns per instruction),
+	// so that time measured in the guest counts instructions, whatever
+	// the load of the host; -1 = the host's clock (the zero value is
+	// shift 0: set it on purpose).
+	Icount *int
 	// Gzip compresses the initramfs (smaller, slower to unpack under TCG).
 	Gzip bool
 	// KeepWork keeps the work directory (initramfs, disk image) and
@@ -233,6 +239,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		"-kernel", cfg.Kernel.Vmlinuz, "-initrd", initrd,
 		"-drive", "file=" + disk + ",format=raw,if=virtio,cache=unsafe",
 		"-append", strings.TrimSpace(kernelCmdline + " " + cfg.Cmdline),
+	}
+	if cfg.Icount != nil && *cfg.Icount >= 0 {
+		args = append(args, "-icount", fmt.Sprintf("shift=%d,sleep=on", *cfg.Icount))
 	}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
