@@ -1638,19 +1638,32 @@ static __always_inline void set_cur_prog(u64 ptr, u64 xdp)
 // program: the helpers they call themselves (bpf_ktime_get_ns,
 // bpf_ringbuf_output, ...) would otherwise be reported as the traced
 // program's, from a nested run that reuses the per-CPU scratch buffer.
-SEC("fentry/tc")
-int BPF_PROG(fentry_tc, struct sk_buff *skb)
+// tc_skb reads the traced tc program's skb argument as a plain number: the
+// verifier types the BPF_PROG argument as a kernel pointer and refuses the
+// arithmetic handle_skb does on the address (payload slot hash, tag).
+static __always_inline struct sk_buff *tc_skb(u64 *ctx)
 {
+	u64 a = 0;
+
+	bpf_probe_read_kernel(&a, sizeof(a), &ctx[0]);
+	return (struct sk_buff *)a;
+}
+
+SEC("fentry/tc")
+int BPF_PROG(fentry_tc)
+{
+	struct sk_buff *skb = tc_skb(ctx);
+
 	handle_skb(ctx, skb, CFG.prog_probe_id, 0, 0, 0, 0, 0);
 	set_cur_prog((u64)skb, 0);
 	return 0;
 }
 
 SEC("fexit/tc")
-int BPF_PROG(fexit_tc, struct sk_buff *skb, int verdict)
+int BPF_PROG(fexit_tc, struct sk_buff *unused, int verdict)
 {
 	set_cur_prog(0, 0);
-	return handle_skb(ctx, skb, CFG.prog_probe_id, 0, F_EXIT | F_RETVAL, verdict, 0, 0);
+	return handle_skb(ctx, tc_skb(ctx), CFG.prog_probe_id, 0, F_EXIT | F_RETVAL, verdict, 0, 0);
 }
 
 // handle_xdp is the probe path for an xdp_buff (--filter-trace-xdp).
