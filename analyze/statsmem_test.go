@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -14,22 +13,7 @@ import (
 // writeSynthFile writes the synthetic stream of cfg to path as a capture.
 func writeSynthFile(tb testing.TB, path string, cfg fakecapture.Config, opts *format.WriterOptions) {
 	tb.Helper()
-	s := fakecapture.Generate(cfg)
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w, err := format.NewWriter(f, &s.Header, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := fakecapture.WriteStream(w, s); err != nil {
-		tb.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := fakecapture.WriteFile(path, fakecapture.Generate(cfg), opts); err != nil {
 		tb.Fatal(err)
 	}
 }

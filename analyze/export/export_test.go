@@ -16,7 +16,6 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/pwru-record/pwru-record/analyze"
-	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
@@ -298,22 +297,7 @@ func TestRowsRoundTrip(t *testing.T) {
 // writeSynth writes a synthetic capture.
 func writeSynth(tb testing.TB, path string, cfg fakecapture.Config) {
 	tb.Helper()
-	s := fakecapture.Generate(cfg)
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w, err := format.NewWriter(f, &s.Header, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := fakecapture.WriteStream(w, s); err != nil {
-		tb.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := fakecapture.WriteFile(path, fakecapture.Generate(cfg), nil); err != nil {
 		tb.Fatal(err)
 	}
 }

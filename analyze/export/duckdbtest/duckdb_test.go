@@ -17,7 +17,6 @@ import (
 
 	"github.com/pwru-record/pwru-record/analyze"
 	"github.com/pwru-record/pwru-record/analyze/export"
-	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/testsupport/fakecapture"
 )
 
@@ -431,21 +430,7 @@ func writeSynth(tb testing.TB, path string, cfg fakecapture.Config, host string)
 	if host != "" {
 		s.Header.Hostname = host
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w, err := format.NewWriter(f, &s.Header, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := fakecapture.WriteStream(w, s); err != nil {
-		tb.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := fakecapture.WriteFile(path, s, nil); err != nil {
 		tb.Fatal(err)
 	}
 }

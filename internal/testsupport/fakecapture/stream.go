@@ -1,7 +1,9 @@
 package fakecapture
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/pwru-record/pwru-record/format"
@@ -140,6 +142,27 @@ func WriteStream(w *format.Writer, s *Stream) error {
 		}
 	}
 	return w.SetLosses(&s.Losses)
+}
+
+// WriteFile writes s as a complete capture file at path (created or
+// truncated; opts as for [format.NewWriter]).
+func WriteFile(path string, s *Stream, opts *format.WriterOptions) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write synthetic capture: %w", err)
+	}
+	defer func() { err = errors.Join(err, f.Close()) }()
+	w, err := format.NewWriter(f, &s.Header, opts)
+	if err != nil {
+		return fmt.Errorf("write synthetic capture %s: %w", path, err)
+	}
+	if err := WriteStream(w, s); err != nil {
+		return fmt.Errorf("write synthetic capture %s: %w", path, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("write synthetic capture %s: %w", path, err)
+	}
+	return nil
 }
 
 // SortedEvents returns a copy of the events in time order, the order a
