@@ -204,7 +204,9 @@ func TestFlightTick(t *testing.T) {
 	}
 }
 
-// flightBenchRecords are records shaped as BenchmarkWindowAdd's.
+// flightBenchRecords are the benchmarks' records: 16,384 records as the
+// kernel program writes them, 8 skbs, varying times, marks and lengths, a
+// 98-byte payload on one event in 8.
 func flightBenchRecords(tb testing.TB) [][]byte {
 	x := uint64(88172645463325252)
 	recs := make([][]byte, 16384)

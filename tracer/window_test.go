@@ -139,22 +139,7 @@ func BenchmarkWindowAdd(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	x := uint64(88172645463325252)
-	recs := make([][]byte, 16384) // 2.6 MB: more than the zstd window, so repeats do not compress away
-	for i := range recs {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		ev := testEvent(0xffff888000000000+uint64(i%8)*0x100, uint32(i%64+1))
-		ev.Time = uint64(i)<<20 | x&0xfffff
-		ev.Mark = uint32(x >> 32)
-		ev.Len = uint32(x>>20) & 0xffff
-		var payload []byte
-		if i%8 == 0 {
-			payload = windowRec(x, 98)
-		}
-		recs[i] = encodeRecord(b, ev, payload)
-	}
+	recs := flightBenchRecords(b) // 2.6 MB: more than the zstd window, so repeats do not compress away
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
