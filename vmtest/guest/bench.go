@@ -94,29 +94,45 @@ func benchRuns() []benchRun {
 	return runs
 }
 
+// startFlooder sets up what the bench scenarios flood through: the
+// namespace pair name, a UDP socket pair to port with a 4 MiB send buffer,
+// bpf_stats on, and a flooder whose receiver runs; stop ends the receiver
+// and closes the sockets.
+func startFlooder(e *env, name string, port uint16) (f *flooder, stop func(), err error) {
+	p, err := e.newPair(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	rx, tx, err := p.udpPair(port, 40010)
+	if err != nil {
+		return nil, nil, err
+	}
+	unix.SetsockoptInt(tx.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	if err := sysctl("kernel/bpf_stats_enabled", "1"); err != nil {
+		tx.Close()
+		rx.Close()
+		return nil, nil, err
+	}
+	f = &flooder{fd: tx.fd, rx: rx.fd, buf: payload(name, 0, benchPayload),
+		dst: unix.SockaddrInet4{Addr: ip4(addrB), Port: int(port)}}
+	go f.receive()
+	return f, func() {
+		f.stop.Store(true)
+		tx.Close()
+		rx.Close()
+	}, nil
+}
+
 // scenarioBench measures the recorder for `make vmbench`: a bounded UDP
 // flood between two namespaces at stepped rates, without a recorder and
 // then under each backend tracing every sk_buff function, with the
 // kernel's ring buffer loss counter and bpf_stats read around each step.
 func scenarioBench(e *env) error {
-	p, err := e.newPair("bench")
+	f, stop, err := startFlooder(e, "bench", benchPort)
 	if err != nil {
 		return err
 	}
-	rx, tx, err := p.udpPair(benchPort, 40010)
-	if err != nil {
-		return err
-	}
-	defer rx.Close()
-	defer tx.Close()
-	unix.SetsockoptInt(tx.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
-	if err := sysctl("kernel/bpf_stats_enabled", "1"); err != nil {
-		return err
-	}
-	f := &flooder{fd: tx.fd, rx: rx.fd, buf: payload("bench", 0, benchPayload),
-		dst: unix.SockaddrInet4{Addr: ip4(addrB), Port: benchPort}}
-	go f.receive()
-	defer f.stop.Store(true)
+	defer stop()
 	filter := fmt.Sprintf("udp and dst port %d", benchPort)
 	res := &benchres.Results{Kernel: e.rep.Kernel, RingbufSize: benchRing, Filter: filter,
 		Payload: benchPayload, StepTime: benchStep}

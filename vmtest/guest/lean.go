@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/features"
-	"golang.org/x/sys/unix"
 
 	"github.com/pwru-record/pwru-record/vmtest/vmbench/benchres"
 )
@@ -43,24 +42,11 @@ func scenarioLean(e *env) error {
 			return fmt.Errorf("lean config: %w", err)
 		}
 	}
-	p, err := e.newPair("lean")
+	f, stop, err := startFlooder(e, "lean", leanPort)
 	if err != nil {
 		return err
 	}
-	rx, tx, err := p.udpPair(leanPort, 40010)
-	if err != nil {
-		return err
-	}
-	defer rx.Close()
-	defer tx.Close()
-	unix.SetsockoptInt(tx.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
-	if err := sysctl("kernel/bpf_stats_enabled", "1"); err != nil {
-		return err
-	}
-	f := &flooder{fd: tx.fd, rx: rx.fd, buf: payload("lean", 0, benchPayload),
-		dst: unix.SockaddrInet4{Addr: ip4(addrB), Port: leanPort}}
-	go f.receive()
-	defer f.stop.Store(true)
+	defer stop()
 	backend := "kprobe"
 	if features.HaveBPFLinkKprobeMulti() == nil {
 		backend = "kprobe-multi"
