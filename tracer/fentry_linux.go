@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -39,6 +40,31 @@ type fentryState struct {
 
 	mu    sync.Mutex
 	progs []*ebpf.Program
+
+	took fentryTimes
+}
+
+// fentryTimes is where attachFentry's time went, logged once it is done.
+type fentryTimes struct {
+	load      time.Duration // the multi-link programs (verifier)
+	ids       time.Duration // BTF type ids of the functions
+	link      time.Duration // BPF_LINK_CREATE of the multi-links, failed ones included
+	links     int           // multi-links created
+	refused   int           // BPF_LINK_CREATE calls the kernel refused
+	linked    int           // functions on the multi-links
+	skipped   int           // functions whose prototype no trampoline takes
+	each      time.Duration // one program and link per function
+	eachN     int
+	fallback  time.Duration // the kprobe fallback (its programs' load included)
+	fallbackN int
+}
+
+// String renders the times, e.g. "multi-link program load 1.2s, BTF ids
+// 20ms, link_create 3s (1500 functions on 1 links, 12 calls refused)".
+func (t fentryTimes) String() string {
+	ms := func(d time.Duration) time.Duration { return d.Truncate(time.Millisecond) }
+	return fmt.Sprintf("multi-link program load %s, BTF ids %s (%d functions no trampoline takes), link_create %s (%d functions on %d links, %d calls refused), %d one by one %s, %d kprobe fallback %s",
+		ms(t.load), ms(t.ids), t.skipped, ms(t.link), t.linked, t.links, t.refused, t.eachN, ms(t.each), t.fallbackN, ms(t.fallback))
 }
 
 // fentryProbe says whether one fentry program with an attach cookie loads
@@ -151,7 +177,10 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		// One program and link for every vmlinux function, the skb
 		// argument position in the cookie; by position if it fails to
 		// load.
-		if prog := s.loadFentryAny(); prog != nil {
+		t0 := time.Now()
+		prog := s.loadFentryAny()
+		s.fentry.took.load += time.Since(t0)
+		if prog != nil {
 			rest := s.attachFentryMulti(prog, idx, true, bar, fail)
 			byArg = make(map[int][]int)
 			for _, i := range rest {
@@ -159,7 +188,9 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 				byArg[n] = append(byArg[n], i)
 			}
 		} else {
+			t0 := time.Now()
 			multi = s.loadFentryMulti(byArg)
+			s.fentry.took.load += time.Since(t0)
 		}
 	}
 	for n := 1; n <= maxSKBArg; n++ {
@@ -171,11 +202,22 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		if prog := multi[n]; prog != nil {
 			rest = s.attachFentryMulti(prog, group, false, bar, fail)
 		}
+		t0 := time.Now()
 		s.attachFentryEach(ctx, n, rest, bar, fail)
+		s.fentry.took.each += time.Since(t0)
+		s.fentry.took.eachN += len(rest)
+	}
+	if s.fentry.multi != nil {
+		defer func() { fmt.Fprintf(s.log, "fentry: %v\n", s.fentry.took) }()
 	}
 	if len(fallback) == 0 {
 		return
 	}
+	t0 := time.Now()
+	defer func() {
+		s.fentry.took.fallback = time.Since(t0)
+		s.fentry.took.fallbackN = len(fallback)
+	}()
 	// The kprobe fallback, by skb argument position.
 	var first string
 	kind := format.ProbeKprobe
