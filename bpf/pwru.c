@@ -1330,6 +1330,41 @@ KPROBE_SKB(3)
 KPROBE_SKB(4)
 KPROBE_SKB(5)
 
+// kprobe_multi_skb_any is kprobe_multi_skb_N for every N on one
+// kprobe.multi link (the functions fentry cannot take): the cookie carries
+// the skb argument position N above the probe id, so one program is
+// verified instead of one per position.
+SEC("kprobe.multi/skb_any")
+int kprobe_multi_skb_any(struct pt_regs *ctx)
+{
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	u32 id = (ABLATE & ABL_COOKIE) ? 1 : (u32)cookie;
+	u64 skb;
+
+	switch (cookie >> 32) {
+	case 1:
+		skb = PT_REGS_PARM1(ctx);
+		break;
+	case 2:
+		skb = PT_REGS_PARM2(ctx);
+		break;
+	case 3:
+		skb = PT_REGS_PARM3(ctx);
+		break;
+	case 4:
+		skb = PT_REGS_PARM4(ctx);
+		break;
+	case 5:
+		skb = PT_REGS_PARM5(ctx);
+		break;
+	default:
+		return 0;
+	}
+	if (!id)
+		return 0;
+	return handle_skb(ctx, (struct sk_buff *)skb, id, kprobe_caller(ctx), 0, 0, 0, PT_REGS_SP(ctx));
+}
+
 // frame_check returns fp + 16 when fp is an x86 frame of the trampoline:
 // its return address (at fp + 8) lies a few bytes after the start ip of
 // the traced function (the call into the trampoline); else 0.

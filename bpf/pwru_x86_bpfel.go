@@ -194,6 +194,7 @@ const (
 	PwruProgKprobeMultiSkb3        = "kprobe_multi_skb_3"
 	PwruProgKprobeMultiSkb4        = "kprobe_multi_skb_4"
 	PwruProgKprobeMultiSkb5        = "kprobe_multi_skb_5"
+	PwruProgKprobeMultiSkbAny      = "kprobe_multi_skb_any"
 	PwruProgKprobeNonSkb           = "kprobe_non_skb"
 	PwruProgKprobeSkb1             = "kprobe_skb_1"
 	PwruProgKprobeSkb2             = "kprobe_skb_2"
@@ -277,6 +278,7 @@ type PwruProgramSpecs struct {
 	KprobeMultiSkb3        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_3"`
 	KprobeMultiSkb4        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_4"`
 	KprobeMultiSkb5        *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_5"`
+	KprobeMultiSkbAny      *ebpf.ProgramSpec `ebpf:"kprobe_multi_skb_any"`
 	KprobeNonSkb           *ebpf.ProgramSpec `ebpf:"kprobe_non_skb"`
 	KprobeSkb1             *ebpf.ProgramSpec `ebpf:"kprobe_skb_1"`
 	KprobeSkb2             *ebpf.ProgramSpec `ebpf:"kprobe_skb_2"`
@@ -409,6 +411,7 @@ type PwruPrograms struct {
 	KprobeMultiSkb3        *ebpf.Program `ebpf:"kprobe_multi_skb_3"`
 	KprobeMultiSkb4        *ebpf.Program `ebpf:"kprobe_multi_skb_4"`
 	KprobeMultiSkb5        *ebpf.Program `ebpf:"kprobe_multi_skb_5"`
+	KprobeMultiSkbAny      *ebpf.Program `ebpf:"kprobe_multi_skb_any"`
 	KprobeNonSkb           *ebpf.Program `ebpf:"kprobe_non_skb"`
 	KprobeSkb1             *ebpf.Program `ebpf:"kprobe_skb_1"`
 	KprobeSkb2             *ebpf.Program `ebpf:"kprobe_skb_2"`
@@ -449,6 +452,7 @@ func (p *PwruPrograms) Close() error {
 		p.KprobeMultiSkb3,
 		p.KprobeMultiSkb4,
 		p.KprobeMultiSkb5,
+		p.KprobeMultiSkbAny,
 		p.KprobeNonSkb,
 		p.KprobeSkb1,
 		p.KprobeSkb2,

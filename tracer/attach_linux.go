@@ -126,9 +126,19 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 	bar := newProgress(cfg, total)
 	// An interrupt during attach stops attaching; the recording then
 	// completes at once with what is attached.
+	// fentry takes every skb function at once: one program and one
+	// multi-link for all positions (attachFentry groups them itself).
+	var fentryIdx []int
 	for _, g := range groups {
 		if s.fentry != nil && strings.HasPrefix(s.progOf[g.idx[0]], "skb_") {
-			s.attachFentry(ctx, g.idx, backend, bar)
+			fentryIdx = append(fentryIdx, g.idx...)
+		}
+	}
+	if len(fentryIdx) > 0 {
+		s.attachFentry(ctx, fentryIdx, backend, bar)
+	}
+	for _, g := range groups {
+		if s.fentry != nil && strings.HasPrefix(s.progOf[g.idx[0]], "skb_") {
 			continue
 		}
 		if backend == BackendKprobeMulti {

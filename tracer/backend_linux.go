@@ -15,10 +15,11 @@ import (
 // functions, and the skb functions fentry cannot attach), with the
 // multi-link layout when the skb functions use it. auto is kprobe-multi,
 // else kprobe: fentry is taken only when asked for. It is not proven
-// cheaper here: in every vmbench boot of 7.2 the fentry multi-link cost
-// several times kprobe-multi's BPF time per run, also with the program's
-// body left out (vmbench -lean -ablate body: the cost is the trampoline
-// path's), and one fentry link per function (6.1, 6.12) attaches several
+// cheaper here: in the vmbench boots of 7.2 the fentry multi-link cost
+// more BPF time per run than kprobe-multi (1.1-1.7x in the latest, once
+// its load and attach had become shorter than kprobe-multi's; several
+// times in earlier ones, also with the program's body left out: vmbench
+// -lean -ablate body), and one fentry link per function (6.1, 6.12) attaches several
 // times slower than single kprobes (every program is verified on its
 // own); see README. Every choice is feature-probed on the running kernel.
 func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string, *tracingmulti.Layout, error) {

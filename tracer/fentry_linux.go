@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/pwru-record/pwru-record/bpf"
 	"github.com/pwru-record/pwru-record/format"
 	"github.com/pwru-record/pwru-record/internal/tracingmulti"
 )
@@ -30,7 +32,7 @@ type fentryState struct {
 	specs map[int]*ebpf.ProgramSpec // skb argument position -> fentry_skb_N
 	any   *ebpf.ProgramSpec         // fentry_skb_any: every position on one multi-link
 	// The kprobe programs of the skb functions (kprobe_skb_N or
-	// kprobe_multi_skb_N) for the functions fentry cannot attach, loaded
+	// kprobe_multi_skb_N and kprobe_multi_skb_any) for the functions fentry cannot attach, loaded
 	// only then (attachFentry).
 	kprobeSpecs map[string]*ebpf.ProgramSpec
 	maps        map[string]*ebpf.MapSpec // the object's map specs, for the batch collections
@@ -39,6 +41,31 @@ type fentryState struct {
 
 	mu    sync.Mutex
 	progs []*ebpf.Program
+
+	took fentryTimes
+}
+
+// fentryTimes is where attachFentry's time went, logged once it is done.
+type fentryTimes struct {
+	load      time.Duration // the multi-link programs (verifier)
+	ids       time.Duration // BTF type ids of the functions
+	link      time.Duration // BPF_LINK_CREATE of the multi-links, failed ones included
+	links     int           // multi-links created
+	refused   int           // BPF_LINK_CREATE calls the kernel refused
+	linked    int           // functions on the multi-links
+	skipped   int           // functions whose prototype no trampoline takes
+	each      time.Duration // one program and link per function
+	eachN     int
+	fallback  time.Duration // the kprobe fallback (its programs' load included)
+	fallbackN int
+}
+
+// String renders the times, e.g. "multi-link program load 1.2s, BTF ids
+// 20ms, link_create 3s (1500 functions on 1 links, 12 calls refused)".
+func (t fentryTimes) String() string {
+	ms := func(d time.Duration) time.Duration { return d.Truncate(time.Millisecond) }
+	return fmt.Sprintf("multi-link program load %s, BTF ids %s (%d functions no trampoline takes), link_create %s (%d functions on %d links, %d calls refused), %d one by one %s, %d kprobe fallback %s",
+		ms(t.load), ms(t.ids), t.skipped, ms(t.link), t.linked, t.links, t.refused, t.eachN, ms(t.each), t.fallbackN, ms(t.fallback))
 }
 
 // fentryProbe says whether one fentry program with an attach cookie loads
@@ -119,6 +146,10 @@ func (s *session) keepFentry(spec *ebpf.CollectionSpec, kprobePrefix string) {
 			f.kprobeSpecs[name] = ps.Copy()
 		}
 	}
+	if ps := spec.Programs[kprobePrefix+"any"]; ps != nil {
+		// kprobe_multi_skb_any (kprobe.multi: every position on one link).
+		f.kprobeSpecs[kprobePrefix+"any"] = ps.Copy()
+	}
 	f.maps = make(map[string]*ebpf.MapSpec, len(spec.Maps))
 	for name, m := range spec.Maps {
 		f.maps[name] = m.Copy()
@@ -127,12 +158,14 @@ func (s *session) keepFentry(spec *ebpf.CollectionSpec, kprobePrefix string) {
 }
 
 // attachFentry attaches the skb functions of idx (indexes into s.probes)
-// with fentry: one multi-link per skb argument position when the kernel
-// has them, else one program and link per function, fentryBatch programs
-// per collection, fentryWorkers batches at a time. A function fentry
-// cannot attach (more arguments than the trampoline takes, varargs, a
-// module without BTF, ...) falls back to a kprobe of kprobeBackend: its
-// probe kind says which, and the reasons are logged.
+// with fentry: one multi-link of fentry_skb_any for every vmlinux function
+// when the kernel has them (one per skb argument position if that program
+// does not load), else one program and link per function, fentryBatch
+// programs per collection, fentryWorkers batches at a time. A function
+// fentry cannot attach (more arguments than the trampoline takes, varargs,
+// a module the multi-link cannot take, ...) falls back to a kprobe of
+// kprobeBackend (with kprobe-multi one kprobe_multi_skb_any link for all
+// of them): its probe kind says which, and the reasons are logged.
 func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend string, bar *progress) {
 	byArg := make(map[int][]int)
 	for _, i := range idx {
@@ -151,15 +184,35 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		// One program and link for every vmlinux function, the skb
 		// argument position in the cookie; by position if it fails to
 		// load.
-		if prog := s.loadFentryAny(); prog != nil {
+		t0 := time.Now()
+		prog := s.loadFentryAny()
+		s.fentry.took.load += time.Since(t0)
+		if prog != nil {
 			rest := s.attachFentryMulti(prog, idx, true, bar, fail)
+			if kprobeBackend == BackendKprobeMulti && s.fentry.kprobeSpecs[bpf.PwruProgKprobeMultiSkbAny] != nil {
+				// What the multi-link cannot take (module functions where
+				// it takes no module BTF, functions without BTF) joins the
+				// kprobe.multi fallback, one program for all, rather than
+				// a program verified per function.
+				for _, i := range rest {
+					why := "no BTF for the multi-link"
+					if s.probes[i].Module != "" {
+						why = "module function: this kernel's multi-link takes no module BTF"
+					}
+					fail(i, errors.New(why))
+					bar.add(1)
+				}
+				rest = nil
+			}
 			byArg = make(map[int][]int)
 			for _, i := range rest {
 				n := int(s.probes[i].SKBArg)
 				byArg[n] = append(byArg[n], i)
 			}
 		} else {
+			t0 := time.Now()
 			multi = s.loadFentryMulti(byArg)
+			s.fentry.took.load += time.Since(t0)
 		}
 	}
 	for n := 1; n <= maxSKBArg; n++ {
@@ -171,11 +224,22 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		if prog := multi[n]; prog != nil {
 			rest = s.attachFentryMulti(prog, group, false, bar, fail)
 		}
+		t0 := time.Now()
 		s.attachFentryEach(ctx, n, rest, bar, fail)
+		s.fentry.took.each += time.Since(t0)
+		s.fentry.took.eachN += len(rest)
+	}
+	if s.fentry.multi != nil {
+		defer func() { fmt.Fprintf(s.log, "fentry: %v\n", s.fentry.took) }()
 	}
 	if len(fallback) == 0 {
 		return
 	}
+	t0 := time.Now()
+	defer func() {
+		s.fentry.took.fallback = time.Since(t0)
+		s.fentry.took.fallbackN = len(fallback)
+	}()
 	// The kprobe fallback, by skb argument position.
 	var first string
 	kind := format.ProbeKprobe
@@ -198,6 +262,9 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		back[n] = append(back[n], i)
 	}
 	fmt.Fprintf(s.log, "fentry: %d functions attached as %s instead (first: %s)\n", len(fallback), kprobeBackend, first)
+	if kprobeBackend == BackendKprobeMulti && s.attachKprobeAny(back) {
+		return
+	}
 	for n := 1; n <= maxSKBArg; n++ {
 		if len(back[n]) == 0 {
 			continue
@@ -217,6 +284,37 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 			s.attachSingle(ctx, prog, back[n], &progress{})
 		}
 	}
+}
+
+// attachKprobeAny attaches the fallback functions of back (by skb
+// argument position) with one kprobe.multi link of kprobe_multi_skb_any,
+// the position in the cookies above the probe id: one program verified
+// instead of one per position. false: the program did not load (nothing
+// attached; the caller goes by position).
+func (s *session) attachKprobeAny(back map[int][]int) bool {
+	ps := s.fentry.kprobeSpecs[bpf.PwruProgKprobeMultiSkbAny]
+	if ps == nil {
+		return false
+	}
+	progs, err := s.loadFentrySpecs(map[string]*ebpf.ProgramSpec{"any": ps})
+	if err != nil {
+		fmt.Fprintf(s.log, "warning: kprobe.multi program for every skb argument: %v; one program per argument position\n", shortErr(err))
+		return false
+	}
+	var idx []int
+	for n := 1; n <= maxSKBArg; n++ {
+		idx = append(idx, back[n]...)
+	}
+	s.attachHalving(s.probes, idx, func(part []int) (link.Link, error) {
+		syms := make([]string, len(part))
+		cookies := make([]uint64, len(part))
+		for k, i := range part {
+			syms[k] = s.probes[i].Name
+			cookies[k] = uint64(s.probes[i].ID) | uint64(s.probes[i].SKBArg)<<32
+		}
+		return link.KprobeMulti(progs["any"], link.KprobeMultiOptions{Symbols: syms, Cookies: cookies})
+	}, nil)
+	return true
 }
 
 // attachFentryEach attaches every function of group with its own

@@ -2,7 +2,10 @@ package tracer
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -65,28 +68,126 @@ func (s *session) loadFentryMulti(byArg map[int][]int) map[int]*ebpf.Program {
 	return out
 }
 
-// attachFentryMulti attaches the vmlinux functions of group with one
-// multi-link of prog (fentry_skb_n loaded by loadFentryMulti, or with
-// withArg fentry_skb_any: the cookies carry the skb argument position
-// above the probe id), splitting the group in halves on failure to
-// isolate the functions the kernel refuses. It returns the functions left
-// for per-function links (module functions).
+// maxTrampolineArgs is the most arguments a BPF trampoline takes
+// (MAX_BPF_FUNC_ARGS of the kernel's BTF checks).
+const maxTrampolineArgs = 12
+
+// trampolineRefuses says why the kernel refuses a trampoline on a function
+// of prototype proto ("" when it does not): the checks the kernel makes of
+// every fentry target's BTF (at most maxTrampolineArgs arguments, no
+// variable arguments, no struct or union returned, no struct or union
+// argument over 16 bytes). Functions it names never reach BPF_LINK_CREATE:
+// one of them in a multi-link fails the whole link, and finding it by
+// halving costs a link (and its fixed kernel time) per half that succeeds.
+func trampolineRefuses(proto *btf.FuncProto) string {
+	if len(proto.Params) > maxTrampolineArgs {
+		return fmt.Sprintf("%d arguments (a trampoline takes at most %d)", len(proto.Params), maxTrampolineArgs)
+	}
+	if n := len(proto.Params); n > 0 {
+		last := proto.Params[n-1]
+		if _, ok := last.Type.(*btf.Void); ok && last.Name == "" {
+			return "variable arguments"
+		}
+	}
+	switch btf.UnderlyingType(proto.Return).(type) {
+	case *btf.Struct, *btf.Union:
+		return "returns a struct or union"
+	}
+	for _, a := range proto.Params {
+		switch btf.UnderlyingType(a.Type).(type) {
+		case *btf.Struct, *btf.Union:
+			if size, err := btf.Sizeof(a.Type); err != nil || size > 16 {
+				return fmt.Sprintf("argument %s: struct or union over 16 bytes", a.Name)
+			}
+		}
+	}
+	return ""
+}
+
+// moduleBTF returns the BTF object of every module of group the
+// multi-link can take (its layout has the BTF object fds and the kernel
+// has the module's BTF loaded), keyed by module name.
+func (s *session) moduleBTF(group []int) map[string]*btf.Handle {
+	out := make(map[string]*btf.Handle)
+	if !s.fentry.multi.TakesModules() {
+		return out
+	}
+	want := make(map[string]bool)
+	for _, i := range group {
+		if m := s.probes[i].Module; m != "" {
+			want[m] = true
+		}
+	}
+	if len(want) == 0 {
+		return out
+	}
+	it := new(btf.HandleIterator)
+	for it.Next() {
+		info, err := it.Handle.Info()
+		if err != nil || !info.IsModule() || !want[info.Name] || out[info.Name] != nil {
+			continue
+		}
+		out[info.Name] = it.Take()
+	}
+	return out
+}
+
+// attachFentryMulti attaches the functions of group with one multi-link
+// of prog (fentry_skb_n loaded by loadFentryMulti, or with withArg
+// fentry_skb_any: the cookies carry the skb argument position above the
+// probe id). A function whose prototype the kernel refuses for any
+// trampoline (trampolineRefuses) goes to fail at once. vmlinux has one
+// link, each module another (when the layout takes modules). Should the kernel
+// still refuse the link, it is split in halves to isolate the functions
+// it refuses. It returns the functions left for per-function links
+// (module functions the multi-link cannot take, functions without BTF).
 func (s *session) attachFentryMulti(prog *ebpf.Program, group []int, withArg bool, bar *progress, fail func(int, error)) []int {
 	kernel, err := s.cache.Kernel()
 	if err != nil {
 		return group
 	}
 	f := s.fentry
-	var rest, vm []int
+	t0 := time.Now()
+	mods := s.moduleBTF(group)
+	defer func() {
+		for _, h := range mods {
+			h.Close()
+		}
+	}()
+	var rest []int
+	byObj := make(map[string][]int) // "" (vmlinux) or the module -> functions
 	targets := make(map[int]tracingmulti.Target)
 	for _, i := range group {
 		p := &s.probes[i]
+		spec := kernel
+		var h *btf.Handle
+		if p.Module != "" {
+			if h = mods[p.Module]; h == nil {
+				rest = append(rest, i)
+				continue
+			}
+			if spec, err = s.cache.Module(p.Module); err != nil {
+				rest = append(rest, i)
+				continue
+			}
+		}
 		var fn *btf.Func
-		if p.Module != "" || kernel.TypeByName(p.Name, &fn) != nil {
+		if spec.TypeByName(p.Name, &fn) != nil {
 			rest = append(rest, i)
 			continue
 		}
-		id, err := kernel.TypeID(fn)
+		proto, ok := fn.Type.(*btf.FuncProto)
+		if !ok {
+			rest = append(rest, i)
+			continue
+		}
+		if why := trampolineRefuses(proto); why != "" {
+			f.took.skipped++
+			fail(i, fmt.Errorf("no trampoline: %s", why))
+			bar.add(1)
+			continue
+		}
+		id, err := spec.TypeID(fn)
 		if err != nil {
 			rest = append(rest, i)
 			continue
@@ -95,9 +196,10 @@ func (s *session) attachFentryMulti(prog *ebpf.Program, group []int, withArg boo
 		if withArg {
 			cookie |= uint64(p.SKBArg) << 32
 		}
-		targets[i] = tracingmulti.Target{ID: id, Cookie: cookie}
-		vm = append(vm, i)
+		targets[i] = tracingmulti.Target{ID: id, Module: h, Cookie: cookie}
+		byObj[p.Module] = append(byObj[p.Module], i)
 	}
+	f.took.ids += time.Since(t0)
 	var attach func(part []int)
 	attach = func(part []int) {
 		if len(part) == 0 {
@@ -107,12 +209,17 @@ func (s *session) attachFentryMulti(prog *ebpf.Program, group []int, withArg boo
 		for k, i := range part {
 			ts[k] = targets[i]
 		}
+		t0 := time.Now()
 		l, err := f.multi.Attach(prog, f.multi.FentryMulti, ts)
+		f.took.link += time.Since(t0)
 		if err == nil {
+			f.took.links++
+			f.took.linked += len(part)
 			s.links = append(s.links, l)
 			bar.add(len(part))
 			return
 		}
+		f.took.refused++
 		if len(part) == 1 {
 			fail(part[0], err)
 			bar.add(1)
@@ -121,6 +228,12 @@ func (s *session) attachFentryMulti(prog *ebpf.Program, group []int, withArg boo
 		attach(part[:len(part)/2])
 		attach(part[len(part)/2:])
 	}
-	attach(vm)
+	// One link per BTF object: vmlinux, then each module.
+	attach(byObj[""])
+	for _, m := range slices.Sorted(maps.Keys(byObj)) {
+		if m != "" {
+			attach(byObj[m])
+		}
+	}
 	return rest
 }

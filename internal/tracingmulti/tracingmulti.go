@@ -147,6 +147,10 @@ func member(ms []btf.Member, name string) (btf.Member, int, bool) {
 	return btf.Member{}, 0, false
 }
 
+// TakesModules says whether a multi-link of this layout can take module
+// functions (it has the BTF object fds of [Target.Module]).
+func (l *Layout) TakesModules() bool { return l.objFDs >= 0 }
+
 // Target is one function of a multi-link: its BTF type id (a BTF_KIND_FUNC
 // of vmlinux or of a module), the module's BTF object (nil for vmlinux)
 // and the attach cookie the program reads with bpf_get_attach_cookie.
