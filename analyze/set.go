@@ -60,24 +60,10 @@ func MergeSet(w io.Writer, files []*format.File) (format.WriterStats, error) {
 // copySnapshots stores the BTF, kallsyms and probes of the first file and
 // the interfaces of all.
 func copySnapshots(w *format.Writer, fs []*format.File) error {
-	src := fs[0]
-	syms, err := src.Symbols()
-	if err != nil {
-		return fmt.Errorf("merge captures: kallsyms: %w", err)
-	}
-	if all := syms.All(); len(all) > 0 {
-		if err := w.AddKallsyms(all); err != nil {
-			return fmt.Errorf("merge captures: kallsyms: %w", err)
-		}
-	}
-	for _, m := range src.BTFModules() {
-		raw, err := src.RawBTF(m)
-		if err != nil {
-			return fmt.Errorf("merge captures: btf %q: %w", m, err)
-		}
-		if err := w.AddBTF(m, raw); err != nil {
-			return fmt.Errorf("merge captures: btf %q: %w", m, err)
-		}
+	// The first file's kallsyms and BTF as they are stored: checked, not
+	// decompressed and compressed again.
+	if err := w.CopySections(fs[0], format.SectionKallsyms, format.SectionBTF); err != nil {
+		return fmt.Errorf("merge captures: %w", err)
 	}
 	seenIf := map[ifSeen]bool{}
 	seenNs := map[uint32]bool{}
@@ -102,7 +88,7 @@ func copySnapshots(w *format.Writer, fs []*format.File) error {
 			}
 		}
 	}
-	if p := src.Probes(); len(p) > 0 {
+	if p := fs[0].Probes(); len(p) > 0 {
 		if err := w.AddProbes(p); err != nil {
 			return fmt.Errorf("merge captures: probes: %w", err)
 		}

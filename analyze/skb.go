@@ -67,7 +67,9 @@ func classifyName(name string) probeClass {
 		// freed plainly (skb_release_data, kfree_skbmem, __kfree_skb)
 		// once the application read it.
 		return classQueue
-	case "kfree_skbmem", "__kfree_skb", "skb_free_head", "__napi_kfree_skb", "kfree_skb_partial":
+	case "kfree_skbmem", "__kfree_skb", "skb_free_head", "__napi_kfree_skb", "kfree_skb_partial", "napi_skb_cache_put":
+		// napi_skb_cache_put: the sk_buff goes back to the per-CPU cache
+		// (7.2 frees read datagrams so, no kfree_skbmem).
 		return classFreed
 	}
 	if strings.Contains(name, "free") || strings.Contains(name, "release") ||

@@ -55,7 +55,8 @@ func TestTrackerMemoryBounded(t *testing.T) {
 func TestTrackerFate(t *testing.T) {
 	names := []string{"ip_rcv", "udp_queue_rcv_skb", "__udp_enqueue_schedule_skb", "sock_queue_rcv_skb",
 		"tcp_queue_rcv", "skb_release_data", "kfree_skbmem", "__kfree_skb", "skb_consume_udp",
-		"consume_skb", "kfree_skb_reason", "tcp_v4_rcv"}
+		"consume_skb", "kfree_skb_reason", "tcp_v4_rcv", "skb_attempt_defer_free", "skb_release_head_state",
+		"napi_skb_cache_put", "udp_send_skb", "ip_output"}
 	c := &Capture{reasons: map[uint32]string{3: "NO_SOCKET", 1: "SKB_CONSUMED"}, reasonsOK: true}
 	c.probes = make([]*format.Probe, len(names)+1)
 	ids := map[string]uint32{}
@@ -67,17 +68,24 @@ func TestTrackerFate(t *testing.T) {
 		name  string
 		funcs []string // "kfree_skb_reason" carries NO_SOCKET
 		want  Fate
+		next  int // lifetimes after the first (the address reused)
 	}{
-		{"udp queued then freed", []string{"ip_rcv", "udp_queue_rcv_skb", "__udp_enqueue_schedule_skb", "skb_release_data", "kfree_skbmem"}, FateDelivered},
-		{"udp read with skb_consume_udp", []string{"ip_rcv", "__udp_enqueue_schedule_skb", "skb_consume_udp", "kfree_skbmem"}, FateDelivered},
-		{"udp queued, capture ends", []string{"ip_rcv", "__udp_enqueue_schedule_skb"}, FateDelivered},
-		{"raw socket queue", []string{"ip_rcv", "sock_queue_rcv_skb", "kfree_skbmem"}, FateDelivered},
-		{"tcp data queued", []string{"tcp_v4_rcv", "tcp_queue_rcv", "__kfree_skb"}, FateDelivered},
-		{"udp receive queue full", []string{"ip_rcv", "__udp_enqueue_schedule_skb", "kfree_skb_reason", "kfree_skbmem"}, FateDropped},
-		{"freed without a socket", []string{"ip_rcv", "udp_queue_rcv_skb", "skb_release_data", "kfree_skbmem"}, FateFreed},
-		{"tcp_v4_rcv alone is no delivery", []string{"tcp_v4_rcv", "__kfree_skb"}, FateFreed},
-		{"consumed", []string{"ip_rcv", "consume_skb", "kfree_skbmem"}, FateDelivered},
-		{"no fate", []string{"ip_rcv", "udp_queue_rcv_skb"}, FateUnknown},
+		{"udp queued then freed", []string{"ip_rcv", "udp_queue_rcv_skb", "__udp_enqueue_schedule_skb", "skb_release_data", "kfree_skbmem"}, FateDelivered, 0},
+		{"udp read with skb_consume_udp", []string{"ip_rcv", "__udp_enqueue_schedule_skb", "skb_consume_udp", "kfree_skbmem"}, FateDelivered, 0},
+		{"udp queued, capture ends", []string{"ip_rcv", "__udp_enqueue_schedule_skb"}, FateDelivered, 0},
+		{"raw socket queue", []string{"ip_rcv", "sock_queue_rcv_skb", "kfree_skbmem"}, FateDelivered, 0},
+		{"tcp data queued", []string{"tcp_v4_rcv", "tcp_queue_rcv", "__kfree_skb"}, FateDelivered, 0},
+		{"udp receive queue full", []string{"ip_rcv", "__udp_enqueue_schedule_skb", "kfree_skb_reason", "kfree_skbmem"}, FateDropped, 0},
+		{"freed without a socket", []string{"ip_rcv", "udp_queue_rcv_skb", "skb_release_data", "kfree_skbmem"}, FateFreed, 0},
+		{"tcp_v4_rcv alone is no delivery", []string{"tcp_v4_rcv", "__kfree_skb"}, FateFreed, 0},
+		{"consumed", []string{"ip_rcv", "consume_skb", "kfree_skbmem"}, FateDelivered, 0},
+		{"no fate", []string{"ip_rcv", "udp_queue_rcv_skb"}, FateUnknown, 0},
+		{"freed into the skb cache", []string{"ip_rcv", "udp_queue_rcv_skb", "skb_release_data", "napi_skb_cache_put", "ip_output"}, FateFreed, 1},
+		// 7.2: a read datagram's skb goes back to the per-CPU cache, no
+		// kfree_skbmem; the next datagram sent reuses the address.
+		{"udp read, put back into the skb cache", []string{"ip_rcv", "__udp_enqueue_schedule_skb", "skb_consume_udp",
+			"skb_attempt_defer_free", "skb_release_head_state", "skb_release_data", "napi_skb_cache_put",
+			"udp_send_skb", "ip_output"}, FateDelivered, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,8 +100,8 @@ func TestTrackerFate(t *testing.T) {
 				tr.observe(&e)
 			}
 			tr.flush()
-			if len(got) != 1 || got[0] != tt.want {
-				t.Errorf("fates %v, want one %v", got, tt.want)
+			if len(got) != 1+tt.next || got[0] != tt.want {
+				t.Errorf("fates %v, want %v and %d more lifetimes", got, tt.want, tt.next)
 			}
 		})
 	}

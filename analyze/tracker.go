@@ -65,7 +65,7 @@ type tracker struct {
 func recentSlot(addr uint64) int { return int((addr * 0x9e3779b97f4a7c15) >> 58) }
 
 // finalBit marks, in tracker.classes, a function that frees the sk_buff
-// itself (kfree_skbmem).
+// itself (kfree_skbmem, or napi_skb_cache_put into the per-CPU cache).
 const finalBit probeClass = 0x80
 
 // newTracker returns a tracker for a pass over c. It reuses the memory
@@ -96,7 +96,7 @@ func newTracker(c *Capture, window uint64, onEnd func(*life)) *tracker {
 		t.classes[i] = classNone
 		if p != nil {
 			t.classes[i] = classifyName(p.Name)
-			if p.Name == "kfree_skbmem" {
+			if p.Name == "kfree_skbmem" || p.Name == "napi_skb_cache_put" {
 				t.classes[i] |= finalBit
 			}
 		}

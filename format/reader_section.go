@@ -16,6 +16,28 @@ import (
 // stored and raw are reusable buffers (may be nil); the returned payload
 // may alias them.
 func (f *File) readSection(s SectionInfo, stored, raw []byte) (sectionHeader, []byte, error) {
+	h, stored, err := f.readStored(s, stored)
+	if err != nil {
+		return h, nil, err
+	}
+	p := stored[sectionHeaderSize:]
+	if h.Flags&sectionZstd == 0 {
+		return h, p, nil
+	}
+	out, err := f.decompress(p, raw, int(h.Raw))
+	if err != nil {
+		return h, nil, &SectionError{Type: h.Type, Offset: s.Offset, Err: corruptf("decompress: %v", err)}
+	}
+	if len(out) != int(h.Raw) {
+		return h, nil, &SectionError{Type: h.Type, Offset: s.Offset, Err: corruptf("decompressed to %d bytes, header says %d", len(out), h.Raw)}
+	}
+	return h, out, nil
+}
+
+// readStored reads the section described by s as it is stored (its header
+// and its payload, compressed or not) into stored (reused when large
+// enough) and checks the header against s and the payload's checksum.
+func (f *File) readStored(s SectionInfo, stored []byte) (sectionHeader, []byte, error) {
 	var h sectionHeader
 	fail := func(err error) (sectionHeader, []byte, error) {
 		return h, nil, &SectionError{Type: s.Type, Offset: s.Offset, Err: err}
@@ -54,21 +76,10 @@ func (f *File) readSection(s SectionInfo, stored, raw []byte) (sectionHeader, []
 	if int64(h.Stored)+sectionHeaderSize != s.Size {
 		return fail(corruptf("section length %d, index says %d", h.Stored, s.Size-sectionHeaderSize))
 	}
-	p := stored[sectionHeaderSize:]
-	if got := crc32.Checksum(p, castagnoli); got != h.CRC {
+	if got := crc32.Checksum(stored[sectionHeaderSize:], castagnoli); got != h.CRC {
 		return fail(corruptf("payload checksum 0x%08x, want 0x%08x", got, h.CRC))
 	}
-	if h.Flags&sectionZstd == 0 {
-		return h, p, nil
-	}
-	out, err := f.decompress(p, raw, int(h.Raw))
-	if err != nil {
-		return fail(corruptf("decompress: %v", err))
-	}
-	if len(out) != int(h.Raw) {
-		return fail(corruptf("decompressed to %d bytes, header says %d", len(out), h.Raw))
-	}
-	return h, out, nil
+	return h, stored, nil
 }
 
 // decompress decodes the zstd frames in p into raw (reused when large

@@ -28,8 +28,8 @@ func (t *teeWriter) Write(p []byte) (int, error) {
 // capture: it asks next for the file and writes the header hdr and the
 // snapshot sections of prefix (the first file as it was when recording
 // started: BTF, kallsyms, probes, interfaces) into it. Only the
-// compressed prefix is kept in memory; it is read again at each
-// rotation.
+// compressed prefix is kept in memory; its sections are copied as they
+// are stored (checked, not compressed again) at each rotation.
 func rotator(prefix []byte, hdr *format.Header, next func() (io.Writer, error)) (func() (*format.Writer, error), error) {
 	snap, err := format.NewFile(bytes.NewReader(prefix), int64(len(prefix)), nil)
 	if err != nil {
@@ -44,8 +44,8 @@ func rotator(prefix []byte, hdr *format.Header, next func() (io.Writer, error)) 
 		if err != nil {
 			return nil, fmt.Errorf("start capture: %w", err)
 		}
-		if err := copySnapshots(w, snap); err != nil {
-			return nil, err
+		if err := w.CopySections(snap, snapshotSections...); err != nil {
+			return nil, fmt.Errorf("copy snapshots: %w", err)
 		}
 		if err := w.Flush(); err != nil {
 			return nil, fmt.Errorf("write capture: %w", err)
@@ -54,35 +54,6 @@ func rotator(prefix []byte, hdr *format.Header, next func() (io.Writer, error)) 
 	}, nil
 }
 
-// copySnapshots stores the snapshot sections of src into w.
-func copySnapshots(w *format.Writer, src *format.File) error {
-	syms, err := src.Symbols()
-	if err != nil {
-		return fmt.Errorf("copy kallsyms: %w", err)
-	}
-	if all := syms.All(); len(all) > 0 {
-		if err := w.AddKallsyms(all); err != nil {
-			return fmt.Errorf("copy kallsyms: %w", err)
-		}
-	}
-	for _, m := range src.BTFModules() {
-		raw, err := src.RawBTF(m)
-		if err != nil {
-			return fmt.Errorf("copy btf %q: %w", m, err)
-		}
-		if err := w.AddBTF(m, raw); err != nil {
-			return fmt.Errorf("copy btf %q: %w", m, err)
-		}
-	}
-	if ifs, nss := src.Interfaces(), src.Netns(); len(ifs) > 0 || len(nss) > 0 {
-		if err := w.AddInterfaces(ifs, nss); err != nil {
-			return fmt.Errorf("copy interfaces: %w", err)
-		}
-	}
-	if p := src.Probes(); len(p) > 0 {
-		if err := w.AddProbes(p); err != nil {
-			return fmt.Errorf("copy probes: %w", err)
-		}
-	}
-	return nil
-}
+// snapshotSections are the sections every file of a rotated capture
+// starts with, copied from the first as they are stored.
+var snapshotSections = []format.SectionType{format.SectionKallsyms, format.SectionBTF, format.SectionInterfaces, format.SectionProbes}
