@@ -77,13 +77,13 @@ type exporter struct {
 	reasons map[uint32]string
 	kinds   []string // by probe id
 	names   []string // c.ProbeName by probe id
+	err     error    // the sink's first error on an skb row
+	events  int64
+	skbs    int64
+	missing map[string]string
 	// lastSrc and lastDst are the previous event's tuple addresses as
 	// text: an skb's events mostly repeat them.
 	lastSrc, lastDst addrText
-	err              error // the sink's first error on an skb row
-	events           int64
-	skbs             int64
-	missing          map[string]string
 }
 
 // Export streams the selected events of c and the journeys of the
