@@ -76,10 +76,14 @@ type exporter struct {
 	pkts    map[uint32]pktInfo
 	reasons map[uint32]string
 	kinds   []string // by probe id
+	names   []string // c.ProbeName by probe id
 	err     error    // the sink's first error on an skb row
 	events  int64
 	skbs    int64
 	missing map[string]string
+	// lastSrc and lastDst are the previous event's tuple addresses as
+	// text: an skb's events mostly repeat them.
+	lastSrc, lastDst addrText
 }
 
 // Export streams the selected events of c and the journeys of the
@@ -104,10 +108,12 @@ func Export(c *Capture, o *ExportOptions, sink ExportSink) (*ExportCapture, erro
 		pkts: map[uint32]pktInfo{}, reasons: map[uint32]string{}, missing: map[string]string{},
 	}
 	x.kinds = make([]string, len(c.probes))
+	x.names = make([]string, len(c.probes))
 	for i, p := range c.probes {
 		if p != nil && int(p.Kind) < len(probeKindNames) {
 			x.kinds[i] = probeKindNames[p.Kind]
 		}
+		x.names[i] = c.ProbeName(uint32(i))
 	}
 	x.row.CaptureID, x.row.Kernel = x.id, x.kernel
 	x.skbRow.CaptureID, x.skbRow.Kernel = x.id, x.kernel
@@ -131,7 +137,7 @@ func (x *exporter) event(e *format.Event, l *life) error {
 	r.CPU = int32(e.CPU)
 	r.PID = int64(e.PID)
 	r.Process = e.Comm
-	r.Func = c.ProbeName(e.ProbeID)
+	r.Func = x.probeName(e.ProbeID)
 	r.ProbeKind = ""
 	if int(e.ProbeID) < len(x.kinds) {
 		r.ProbeKind = x.kinds[e.ProbeID]
@@ -160,7 +166,7 @@ func (x *exporter) event(e *format.Event, l *life) error {
 	r.Len = int64(e.Len)
 	r.MTU = int64(e.MTU)
 	r.PktType = int32(e.PktType)
-	r.Saddr, r.Daddr = x.addr(e.Tuple.Src), x.addr(e.Tuple.Dst)
+	r.Saddr, r.Daddr = x.lastSrc.text(x, e.Tuple.Src), x.lastDst.text(x, e.Tuple.Dst)
 	r.Sport, r.Dport, r.L4Proto = int32(e.Tuple.Sport), int32(e.Tuple.Dport), int32(e.Tuple.Proto)
 	r.DropReason = ""
 	if e.Flags&format.FlagDropReason != 0 {
@@ -188,11 +194,15 @@ func (x *exporter) event(e *format.Event, l *life) error {
 
 func (x *exporter) end(l *life) {
 	j := x.jb.end(l)
-	if j == nil || l.sel == 0 || x.err != nil {
+	if j == nil {
+		return
+	}
+	// The row keeps the journey's strings, never its steps.
+	defer x.jb.release(j)
+	if l.sel == 0 || x.err != nil {
 		return
 	}
 	xj := j
-	c := x.c
 	r := &x.skbRow
 	r.SKBID, r.SKB = int64(l.id), xj.addr
 	r.TrackID = int64(l.track)
@@ -208,7 +218,7 @@ func (x *exporter) end(l *life) {
 	r.NetnsSeen, r.Interfaces = nil, nil
 	var ns, ifi uint32
 	for i, st := range j.steps {
-		r.Path[i] = c.ProbeName(st.probe)
+		r.Path[i] = x.probeName(st.probe)
 		known := st.netns != 0 || st.ifidx != 0
 		if i == 0 || (known && (st.netns != ns || st.ifidx != ifi)) {
 			r.Interfaces = append(r.Interfaces, x.iface(st.netns, st.ifidx))
@@ -274,6 +284,28 @@ func (x *exporter) captureRow(o *ExportOptions) *ExportCapture {
 		r.Missing[k] = v
 	}
 	return r
+}
+
+// probeName is c.ProbeName, computed once per probe.
+func (x *exporter) probeName(id uint32) string {
+	if int(id) < len(x.names) {
+		return x.names[id]
+	}
+	return x.c.ProbeName(id)
+}
+
+// addrText is the last address x.addr turned into text at one place.
+type addrText struct {
+	a netip.Addr
+	s string
+}
+
+// text is x.addr(a), without the map lookup when a is the last address.
+func (t *addrText) text(x *exporter, a netip.Addr) string {
+	if a != t.a {
+		t.a, t.s = a, x.addr(a)
+	}
+	return t.s
 }
 
 func (x *exporter) addr(a netip.Addr) string {

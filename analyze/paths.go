@@ -55,6 +55,7 @@ type journeyBuilder struct {
 	maxSteps   int
 	trackFirst map[uint64]uint64 // track id -> addr of the first skb with it
 	capture    *Capture          // marks the journey of its flight recorder trigger (nil: none)
+	free       []*journey        // released journeys, reused with their steps' memory
 }
 
 func newJourneyBuilder(maxSteps int) *journeyBuilder {
@@ -69,7 +70,13 @@ func (b *journeyBuilder) event(e *format.Event, l *life) *journey {
 	}
 	j, _ := l.ext.(*journey)
 	if j == nil {
-		j = &journey{tuple: e.Tuple}
+		if n := len(b.free); n > 0 {
+			j = b.free[n-1]
+			b.free = b.free[:n-1]
+			*j = journey{steps: j.steps[:0], tuple: e.Tuple}
+		} else {
+			j = &journey{tuple: e.Tuple}
+		}
 		if l.track != 0 {
 			if a, ok := b.trackFirst[l.track]; ok && a != l.addr {
 				j.parent = a
@@ -111,6 +118,12 @@ func (b *journeyBuilder) end(l *life) *journey {
 		delete(b.trackFirst, l.track)
 	}
 	return j
+}
+
+// release gives back the journey of an ended lifetime that nothing
+// references any more: a later lifetime reuses it and its steps' memory.
+func (b *journeyBuilder) release(j *journey) {
+	b.free = append(b.free, j)
 }
 
 // pathGroup aggregates identical journeys.
