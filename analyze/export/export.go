@@ -92,24 +92,17 @@ func Schemas() string {
 	return b.String()
 }
 
-// sink batches the rows of analyze.Export into two Parquet writers.
+// sink hands the rows of analyze.Export to the tables' writers: the
+// events one by one, the skbs in batches.
 type sink struct {
-	ev      *parquet.GenericWriter[analyze.ExportEvent]
-	sk      *parquet.GenericWriter[analyze.ExportSKB]
-	events  []analyze.ExportEvent
-	retvals []int64 // the events' Retval point here
-	skbs    []analyze.ExportSKB
+	ev   *eventsWriter
+	sk   *parquet.GenericWriter[analyze.ExportSKB]
+	skbs []analyze.ExportSKB
 }
 
 func (s *sink) Event(r *analyze.ExportEvent) error {
-	i := len(s.events)
-	s.events = append(s.events, *r)
-	if r.Retval != nil {
-		s.retvals[i] = *r.Retval
-		s.events[i].Retval = &s.retvals[i]
-	}
-	if len(s.events) == batch {
-		return s.flushEvents()
+	if err := s.ev.Write(r); err != nil {
+		return fmt.Errorf("write events table: %w", err)
 	}
 	return nil
 }
@@ -119,15 +112,6 @@ func (s *sink) SKB(r *analyze.ExportSKB) error {
 	if len(s.skbs) == batch {
 		return s.flushSKBs()
 	}
-	return nil
-}
-
-func (s *sink) flushEvents() error {
-	if _, err := s.ev.Write(s.events); err != nil {
-		return fmt.Errorf("write events table: %w", err)
-	}
-	clear(s.events)
-	s.events = s.events[:0]
 	return nil
 }
 
@@ -144,23 +128,23 @@ func (s *sink) flushSKBs() error {
 // Parquet file each) and returns its captures row. It is the twin of
 // [WriteCapture] that tests and benchmarks use.
 func WriteTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyze.ExportOptions) (*analyze.ExportCapture, error) {
-	return writeTables(events, skbs, captures, c, o, 1<<20)
+	return writeTables(events, skbs, captures, c, o, 1<<20, pageBytes)
 }
 
-// writeTables is WriteTables with row groups of groupRows rows.
-func writeTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyze.ExportOptions, groupRows int64) (*analyze.ExportCapture, error) {
-	s := &sink{
-		ev:      parquet.NewGenericWriter[analyze.ExportEvent](events, writerOptions(new(analyze.ExportEvent), groupRows)...),
-		sk:      parquet.NewGenericWriter[analyze.ExportSKB](skbs, writerOptions(new(analyze.ExportSKB), groupRows)...),
-		events:  make([]analyze.ExportEvent, 0, batch),
-		retvals: make([]int64, batch),
-		skbs:    make([]analyze.ExportSKB, 0, batch),
-	}
-	row, err := analyze.Export(c, o, s)
+// writeTables is WriteTables with row groups of groupRows rows and
+// events pages of about pageSize bytes.
+func writeTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyze.ExportOptions, groupRows int64, pageSize int) (*analyze.ExportCapture, error) {
+	ev, err := newEventsWriter(events, groupRows, pageSize, writerOptions(new(analyze.ExportEvent), groupRows))
 	if err != nil {
 		return nil, err
 	}
-	if err := s.flushEvents(); err != nil {
+	s := &sink{
+		ev:   ev,
+		sk:   parquet.NewGenericWriter[analyze.ExportSKB](skbs, writerOptions(new(analyze.ExportSKB), groupRows)...),
+		skbs: make([]analyze.ExportSKB, 0, batch),
+	}
+	row, err := analyze.Export(c, o, s)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.flushSKBs(); err != nil {

@@ -254,7 +254,8 @@ func ptr[T any](v T) *T { return &v }
 // TestRowsRoundTrip: every field of every row analyze.Export gives is in
 // the files, read back with parquet-go's reflection reader (independent
 // of the column writer), for the real captures and a synthetic one, with
-// row groups of 4096 rows (the last one partial).
+// row groups of 4096 rows (the last one partial) and events pages of
+// 1024 rows.
 func TestRowsRoundTrip(t *testing.T) {
 	paths := vmCaptures(t)
 	synthPath := filepath.Join(t.TempDir(), "synth.pwru")
@@ -271,7 +272,7 @@ func TestRowsRoundTrip(t *testing.T) {
 			}
 			var ev, sk bytes.Buffer
 			const groupRows = 4 * batch
-			if _, err := writeTables(&ev, &sk, io.Discard, c, nil, groupRows); err != nil {
+			if _, err := writeTables(&ev, &sk, io.Discard, c, nil, groupRows, 1); err != nil {
 				t.Fatal(err)
 			}
 			f, err := parquet.OpenFile(bytes.NewReader(ev.Bytes()), int64(ev.Len()))
@@ -280,6 +281,15 @@ func TestRowsRoundTrip(t *testing.T) {
 			}
 			if n, want := len(f.RowGroups()), (len(want.events)+groupRows-1)/groupRows; n != want {
 				t.Errorf("events table: %d row groups, want %d", n, want)
+			}
+			for _, col := range f.RowGroups()[0].ColumnChunks() {
+				idx, err := col.OffsetIndex()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n, want := idx.NumPages(), min(len(want.events), groupRows)/batch; n < want {
+					t.Errorf("events column %d: %d pages in the first row group, want %d", col.Column(), n, want)
+				}
 			}
 			events := readAll[analyze.ExportEvent](t, ev.Bytes())
 			skbs := readAll[analyze.ExportSKB](t, sk.Bytes())

@@ -1,0 +1,301 @@
+package export
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go/encoding/delta"
+	"github.com/parquet-go/parquet-go/encoding/rle"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// A column buffers one leaf column's values of the page being filled.
+type column interface {
+	base() *chunk
+	// pending is the size of the buffered values in bytes (levels not
+	// counted).
+	pending() int
+	// flush encodes the buffered values as a page of the chunk.
+	flush(p *pqFile)
+	// dictionary returns the chunk's plain-encoded dictionary and its
+	// length (-1: no dictionary) and starts a new one.
+	dictionary() ([]byte, int)
+}
+
+// cacheBits sizes the address caches of the string dictionaries.
+const cacheBits = 8
+
+// strSlot remembers the dictionary index of a string by its address; it
+// holds the string, so the address cannot be reused while it is cached.
+type strSlot struct {
+	s string
+	i int32
+}
+
+// strDict is a dictionary-encoded string column.
+type strDict struct {
+	chunk
+	idx   []int32
+	table map[string]int32
+	cache [1 << cacheBits]strSlot
+	dict  []byte
+	n     int
+}
+
+func (c *strDict) base() *chunk { return &c.chunk }
+func (c *strDict) pending() int { return 4 * len(c.idx) }
+
+// add appends s; "" is NULL in an optional column.
+func (c *strDict) add(s string) {
+	if c.optional && s == "" {
+		c.null()
+		return
+	}
+	c.present()
+	p := unsafe.StringData(s)
+	h := (uint64(uintptr(unsafe.Pointer(p))) ^ uint64(len(s))) * 0x9e3779b97f4a7c15 >> (64 - cacheBits)
+	e := &c.cache[h]
+	if len(s) > 0 && unsafe.StringData(e.s) == p && len(e.s) == len(s) {
+		c.idx = append(c.idx, e.i)
+		return
+	}
+	i, ok := c.table[s]
+	if !ok {
+		if c.table == nil {
+			c.table = map[string]int32{}
+		}
+		i = int32(c.n)
+		c.n++
+		c.table[s] = i
+		c.dict = binary.LittleEndian.AppendUint32(c.dict, uint32(len(s)))
+		c.dict = append(c.dict, s...)
+	}
+	*e = strSlot{s, i}
+	c.idx = append(c.idx, i)
+}
+
+func (c *strDict) flush(p *pqFile) {
+	if c.entries == 0 {
+		return
+	}
+	data, err := (&rle.DictionaryEncoding{}).EncodeInt32(p.scratch, c.idx)
+	p.scratch = data
+	p.fail(err, &c.chunk)
+	p.page(&c.chunk, format.RLEDictionary, data)
+	c.idx = c.idx[:0]
+}
+
+func (c *strDict) dictionary() ([]byte, int) {
+	d, n := c.dict, c.n
+	c.dict, c.n = nil, 0
+	clear(c.table)
+	c.cache = [1 << cacheBits]strSlot{}
+	return d, n
+}
+
+// intDict is a dictionary-encoded required integer column (size 4 or 8
+// bytes), with a hash table of its own.
+type intDict struct {
+	chunk
+	size  int
+	idx   []int32
+	vals  []int64 // the dictionary
+	keys  []int64 // hash slots
+	slots []int32 // index+1 in vals, 0: empty
+	shift uint
+	last  int64
+	lastI int32 // index+1 of last, 0: none
+}
+
+func (c *intDict) base() *chunk { return &c.chunk }
+func (c *intDict) pending() int { return 4 * len(c.idx) }
+
+func (c *intDict) add(v int64) {
+	c.rows++
+	c.entries++
+	if v == c.last && c.lastI != 0 {
+		c.idx = append(c.idx, c.lastI-1)
+		return
+	}
+	if 2*len(c.vals) >= len(c.slots) {
+		c.grow()
+	}
+	mask := len(c.slots) - 1
+	h := int(uint64(v) * 0x9e3779b97f4a7c15 >> c.shift)
+	for {
+		s := c.slots[h]
+		if s == 0 {
+			c.vals = append(c.vals, v)
+			s = int32(len(c.vals))
+			c.slots[h], c.keys[h] = s, v
+		} else if c.keys[h] != v {
+			h = (h + 1) & mask
+			continue
+		}
+		c.last, c.lastI = v, s
+		c.idx = append(c.idx, s-1)
+		return
+	}
+}
+
+func (c *intDict) grow() {
+	n := max(64, 2*len(c.slots))
+	c.shift = uint(64 - bits.TrailingZeros(uint(n)))
+	c.keys, c.slots = make([]int64, n), make([]int32, n)
+	for i, v := range c.vals {
+		h := int(uint64(v) * 0x9e3779b97f4a7c15 >> c.shift)
+		for c.slots[h] != 0 {
+			h = (h + 1) & (n - 1)
+		}
+		c.slots[h], c.keys[h] = int32(i+1), v
+	}
+}
+
+func (c *intDict) flush(p *pqFile) {
+	if c.entries == 0 {
+		return
+	}
+	if len(c.idx) > 0 {
+		lo, hi := c.vals[c.idx[0]], c.vals[c.idx[0]]
+		for _, i := range c.idx {
+			v := c.vals[i]
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		c.bounds(lo, hi, true, c.size)
+	}
+	data, err := (&rle.DictionaryEncoding{}).EncodeInt32(p.scratch, c.idx)
+	p.scratch = data
+	p.fail(err, &c.chunk)
+	p.page(&c.chunk, format.RLEDictionary, data)
+	c.idx = c.idx[:0]
+}
+
+func (c *intDict) dictionary() ([]byte, int) {
+	b := make([]byte, 0, c.size*len(c.vals))
+	for _, v := range c.vals {
+		if c.size == 4 {
+			b = binary.LittleEndian.AppendUint32(b, uint32(v))
+		} else {
+			b = binary.LittleEndian.AppendUint64(b, uint64(v))
+		}
+	}
+	n := len(c.vals)
+	c.vals, c.lastI = c.vals[:0], 0
+	clear(c.slots)
+	return b, n
+}
+
+// int64s is an int64 column, DELTA_BINARY_PACKED or PLAIN encoded.
+type int64s struct {
+	chunk
+	delta bool
+	v     []int64
+}
+
+func (c *int64s) base() *chunk              { return &c.chunk }
+func (c *int64s) pending() int              { return 8 * len(c.v) }
+func (c *int64s) dictionary() ([]byte, int) { return nil, -1 }
+
+// add appends v; 0 is NULL in an optional column.
+func (c *int64s) add(v int64) {
+	if c.optional && v == 0 {
+		c.null()
+		return
+	}
+	c.present()
+	c.v = append(c.v, v)
+}
+
+// addPtr appends *v, NULL when v is nil.
+func (c *int64s) addPtr(v *int64) {
+	if v == nil {
+		c.null()
+		return
+	}
+	c.present()
+	c.v = append(c.v, *v)
+}
+
+func (c *int64s) flush(p *pqFile) {
+	if c.entries == 0 {
+		return
+	}
+	if len(c.v) > 0 {
+		lo, hi := c.v[0], c.v[0]
+		for _, v := range c.v {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		c.bounds(lo, hi, true, 8)
+	} else {
+		c.bounds(0, 0, false, 8)
+	}
+	var data []byte
+	enc := format.Plain
+	if c.delta {
+		var err error
+		data, err = (&delta.BinaryPackedEncoding{}).EncodeInt64(p.scratch, c.v)
+		p.fail(err, &c.chunk)
+		enc = format.DeltaBinaryPacked
+	} else {
+		data = p.scratch[:0]
+		for _, v := range c.v {
+			data = binary.LittleEndian.AppendUint64(data, uint64(v))
+		}
+	}
+	p.scratch = data
+	p.page(&c.chunk, enc, data)
+	c.v = c.v[:0]
+}
+
+// plainStrs is a PLAIN encoded string column, optional ("" is NULL) or
+// a list of strings (nil is NULL).
+type plainStrs struct {
+	chunk
+	data []byte
+}
+
+func (c *plainStrs) base() *chunk              { return &c.chunk }
+func (c *plainStrs) pending() int              { return len(c.data) }
+func (c *plainStrs) dictionary() ([]byte, int) { return nil, -1 }
+
+func (c *plainStrs) add(s string) {
+	if s == "" {
+		c.null()
+		return
+	}
+	c.present()
+	c.data = binary.LittleEndian.AppendUint32(c.data, uint32(len(s)))
+	c.data = append(c.data, s...)
+}
+
+// addList appends a list: definition level 0 for a NULL list, 1 for an
+// empty one, 2 for each element.
+func (c *plainStrs) addList(l []string) {
+	c.rows++
+	if len(l) == 0 {
+		var d byte
+		if l != nil {
+			d = 1
+		}
+		c.defs, c.reps = append(c.defs, d), append(c.reps, 0)
+		c.entries++
+		c.nuls++
+		return
+	}
+	for i, s := range l {
+		c.defs = append(c.defs, 2)
+		c.reps = append(c.reps, min(byte(i), 1))
+		c.data = binary.LittleEndian.AppendUint32(c.data, uint32(len(s)))
+		c.data = append(c.data, s...)
+	}
+	c.entries += len(l)
+}
+
+func (c *plainStrs) flush(p *pqFile) {
+	if c.entries == 0 {
+		return
+	}
+	p.page(&c.chunk, format.Plain, c.data)
+	c.data = c.data[:0]
+}
