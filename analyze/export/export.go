@@ -10,6 +10,8 @@
 // to a dataset writes new files and never rewrites old ones. The rows are
 // [analyze.Export]'s; the column names and types are the contract of
 // analyze/PARQUET.md. Pure Go (github.com/parquet-go/parquet-go): no cgo.
+// The events table, the large one, has a column writer of its own
+// (pqfile.go) built on parquet-go's encoders and schema.
 package export
 
 import (

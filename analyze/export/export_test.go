@@ -337,3 +337,23 @@ func BenchmarkExportRows(b *testing.B) {
 		b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "cpu-events/s")
 	}
 }
+
+// TestEmptySelection: an export whose filter selects nothing writes
+// events and skbs files without rows that read back.
+func TestEmptySelection(t *testing.T) {
+	c := open(t, vmCaptures(t)[0])
+	var ev, sk bytes.Buffer
+	row, err := WriteTables(&ev, &sk, io.Discard, c, &analyze.ExportOptions{Filter: analyze.Filter{Func: "^no such function$"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.ExportedEvents != 0 || row.ExportedSKBs != 0 {
+		t.Fatalf("captures row: %d events, %d skbs exported, want none", row.ExportedEvents, row.ExportedSKBs)
+	}
+	if events := readAll[analyze.ExportEvent](t, ev.Bytes()); len(events) != 0 {
+		t.Errorf("events table: %d rows, want 0", len(events))
+	}
+	if skbs := readAll[analyze.ExportSKB](t, sk.Bytes()); len(skbs) != 0 {
+		t.Errorf("skbs table: %d rows, want 0", len(skbs))
+	}
+}
