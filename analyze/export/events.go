@@ -61,15 +61,14 @@ func newEventsWriter(w io.Writer, groupRows int64, pageSize int, opts []parquet.
 		&e.protocol, &e.length, &e.mtu, &e.pktType, &e.saddr, &e.daddr, &e.sport, &e.dport,
 		&e.l4proto, &e.dropReason, &e.retval, &e.verdict, &e.stack, &e.caller,
 	}
-	paths, types, reps := f.leaves()
-	if len(paths) != len(e.cols) {
-		return nil, fmt.Errorf("events writer: schema has %d columns, writer %d", len(paths), len(e.cols))
+	leaves := f.leaves()
+	if len(leaves) != len(e.cols) {
+		return nil, fmt.Errorf("events writer: schema has %d columns, writer %d", len(leaves), len(e.cols))
 	}
 	for i, c := range e.cols {
-		b := c.base()
-		b.path, b.typ = paths[i], types[i]
-		b.repeated = len(paths[i]) > 1
-		b.optional = reps[i] == format.Optional || b.repeated
+		b, l := c.base(), leaves[i]
+		b.path, b.typ, b.maxDef, b.maxRep = l.path, l.typ, l.maxDef, l.maxRep
+		b.optional = l.maxRep == 0 && l.maxDef > 0
 		_, isDict := c.(*intDict)
 		_, isInts := c.(*int64s)
 		b.hasIndex = isDict || isInts
@@ -95,7 +94,7 @@ func (e *eventsWriter) check(i int, b *chunk) error {
 			want = format.Int32
 		}
 	}
-	if b.typ != want || (b.repeated && e.cols[i] != &e.stack) {
+	if b.typ != want || (b.maxRep > 0) != (e.cols[i] == &e.stack) {
 		return fmt.Errorf("events writer: column %d (%s) is %v, writer has %v", i, b.path[0], b.typ, want)
 	}
 	return nil

@@ -248,8 +248,8 @@ func (c *int64s) flush(p *pqFile) {
 	c.v = c.v[:0]
 }
 
-// plainStrs is a PLAIN encoded string column, optional ("" is NULL) or
-// a list of strings (nil is NULL).
+// plainStrs is a PLAIN encoded string column ("" is NULL in an optional
+// one) or a list of strings (nil is NULL in an optional list).
 type plainStrs struct {
 	chunk
 	data []byte
@@ -260,7 +260,7 @@ func (c *plainStrs) pending() int              { return len(c.data) }
 func (c *plainStrs) dictionary() ([]byte, int) { return nil, -1 }
 
 func (c *plainStrs) add(s string) {
-	if s == "" {
+	if c.optional && s == "" {
 		c.null()
 		return
 	}
@@ -269,14 +269,14 @@ func (c *plainStrs) add(s string) {
 	c.data = append(c.data, s...)
 }
 
-// addList appends a list: definition level 0 for a NULL list, 1 for an
-// empty one, 2 for each element.
+// addList appends a list: definition level maxDef for each element,
+// maxDef-1 for an empty list, 0 for a NULL one (optional lists: maxDef 2).
 func (c *plainStrs) addList(l []string) {
 	c.rows++
 	if len(l) == 0 {
 		var d byte
 		if l != nil {
-			d = 1
+			d = c.maxDef - 1
 		}
 		c.defs, c.reps = append(c.defs, d), append(c.reps, 0)
 		c.entries++
@@ -284,7 +284,7 @@ func (c *plainStrs) addList(l []string) {
 		return
 	}
 	for i, s := range l {
-		c.defs = append(c.defs, 2)
+		c.defs = append(c.defs, c.maxDef)
 		c.reps = append(c.reps, min(byte(i), 1))
 		c.data = binary.LittleEndian.AppendUint32(c.data, uint32(len(s)))
 		c.data = append(c.data, s...)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/rle"
@@ -38,8 +39,9 @@ const magic = "PAR1"
 type chunk struct {
 	path     []string
 	typ      format.Type
-	optional bool
-	repeated bool // a list: repetition levels, definition levels 0..2
+	optional bool // a scalar that may be NULL
+	maxDef   byte // definition and repetition levels of the leaf
+	maxRep   byte
 
 	defs    []byte // the page's definition levels (optional columns)
 	reps    []byte // the page's repetition levels (lists)
@@ -147,30 +149,44 @@ func newPQFile(w io.Writer, row any, opts []parquet.WriterOption) (*pqFile, erro
 	return p, p.err
 }
 
-// leaves returns the paths and types of the schema's leaf columns in order.
-func (p *pqFile) leaves() (paths [][]string, types []format.Type, reps []format.FieldRepetitionType) {
+// leaf is a leaf column of the schema.
+type leaf struct {
+	path           []string
+	typ            format.Type
+	maxDef, maxRep byte
+}
+
+// leaves returns the schema's leaf columns in order.
+func (p *pqFile) leaves() []leaf {
 	s := p.meta.Schema
-	var walk func(i int, path []string) int
-	walk = func(i int, path []string) int {
+	var out []leaf
+	var walk func(i int, parent leaf) int
+	walk = func(i int, parent leaf) int {
 		e := &s[i]
-		path = append(path[:len(path):len(path)], e.Name)
+		l := leaf{path: append(parent.path[:len(parent.path):len(parent.path)], e.Name), maxDef: parent.maxDef, maxRep: parent.maxRep}
+		switch e.RepetitionType.V {
+		case format.Optional:
+			l.maxDef++
+		case format.Repeated:
+			l.maxDef++
+			l.maxRep++
+		}
 		n := int(e.NumChildren.V)
 		if !e.NumChildren.Valid || n == 0 {
-			paths = append(paths, path)
-			types = append(types, e.Type.V)
-			reps = append(reps, e.RepetitionType.V)
+			l.typ = e.Type.V
+			out = append(out, l)
 			return i + 1
 		}
 		j := i + 1
 		for range n {
-			j = walk(j, path)
+			j = walk(j, l)
 		}
 		return j
 	}
 	for i := 1; i < len(s); {
-		i = walk(i, nil)
+		i = walk(i, leaf{})
 	}
-	return paths, types, reps
+	return out
 }
 
 // fail keeps the first error of encoding c.
@@ -222,17 +238,13 @@ func (p *pqFile) page(c *chunk, enc format.Encoding, data []byte) {
 	var err error
 	p.levels = p.levels[:0]
 	var repLen, defLen int
-	if c.repeated {
-		p.levels, err = (&rle.Encoding{BitWidth: 1}).EncodeLevels(p.levels, c.reps)
+	if c.maxRep > 0 {
+		p.levels, err = (&rle.Encoding{BitWidth: bits.Len8(c.maxRep)}).EncodeLevels(p.levels, c.reps)
 		repLen = len(p.levels)
 	}
-	if c.optional && err == nil {
-		width := 1
-		if c.repeated {
-			width = 2
-		}
+	if c.maxDef > 0 && err == nil {
 		var defs []byte
-		defs, err = (&rle.Encoding{BitWidth: width}).EncodeLevels(p.levels[repLen:], c.defs)
+		defs, err = (&rle.Encoding{BitWidth: bits.Len8(c.maxDef)}).EncodeLevels(p.levels[repLen:], c.defs)
 		p.levels = append(p.levels[:repLen], defs...)
 		defLen = len(defs)
 	}
@@ -322,7 +334,7 @@ func (p *pqFile) writeChunk(c *chunk, dict []byte, n int) format.ColumnChunk {
 	md.TotalCompressedSize = comp + int64(len(c.pages))
 	md.TotalUncompressedSize += c.unzipped
 	md.EncodingStats = append(md.EncodingStats, c.encStats...)
-	if c.optional || c.repeated {
+	if c.maxDef > 0 {
 		md.Encoding = append(md.Encoding, format.RLE)
 	}
 	for _, s := range c.encStats {
