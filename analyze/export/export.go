@@ -50,7 +50,8 @@ type Result struct {
 	Capture *analyze.ExportCapture
 }
 
-// batch is the number of rows handed to the Parquet writer at once.
+// batch is how many rows a table writes between checks of its pages'
+// sizes.
 const batch = 1024
 
 // zstdFastest compresses the pages: the dictionary and delta encodings
@@ -94,37 +95,14 @@ func Schemas() string {
 	return b.String()
 }
 
-// sink hands the rows of analyze.Export to the tables' writers: the
-// events one by one, the skbs in batches.
+// sink hands the rows of analyze.Export to the tables' writers.
 type sink struct {
-	ev   *eventsWriter
-	sk   *parquet.GenericWriter[analyze.ExportSKB]
-	skbs []analyze.ExportSKB
+	ev *eventsWriter
+	sk *skbsWriter
 }
 
-func (s *sink) Event(r *analyze.ExportEvent) error {
-	if err := s.ev.Write(r); err != nil {
-		return fmt.Errorf("write events table: %w", err)
-	}
-	return nil
-}
-
-func (s *sink) SKB(r *analyze.ExportSKB) error {
-	s.skbs = append(s.skbs, *r)
-	if len(s.skbs) == batch {
-		return s.flushSKBs()
-	}
-	return nil
-}
-
-func (s *sink) flushSKBs() error {
-	if _, err := s.sk.Write(s.skbs); err != nil {
-		return fmt.Errorf("write skbs table: %w", err)
-	}
-	clear(s.skbs)
-	s.skbs = s.skbs[:0]
-	return nil
-}
+func (s *sink) Event(r *analyze.ExportEvent) error { return s.ev.Write(r) }
+func (s *sink) SKB(r *analyze.ExportSKB) error     { return s.sk.Write(r) }
 
 // WriteTables writes c's three tables to events, skbs and captures (one
 // Parquet file each) and returns its captures row. It is the twin of
@@ -140,23 +118,19 @@ func writeTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyz
 	if err != nil {
 		return nil, err
 	}
-	s := &sink{
-		ev:   ev,
-		sk:   parquet.NewGenericWriter[analyze.ExportSKB](skbs, writerOptions(new(analyze.ExportSKB), groupRows)...),
-		skbs: make([]analyze.ExportSKB, 0, batch),
-	}
-	row, err := analyze.Export(c, o, s)
+	sk, err := newSKBsWriter(skbs, groupRows, pageSize, writerOptions(new(analyze.ExportSKB), groupRows))
 	if err != nil {
 		return nil, err
 	}
-	if err := s.flushSKBs(); err != nil {
+	row, err := analyze.Export(c, o, &sink{ev: ev, sk: sk})
+	if err != nil {
 		return nil, err
 	}
-	if err := s.ev.Close(); err != nil {
-		return nil, fmt.Errorf("write events table: %w", err)
+	if err := ev.Close(); err != nil {
+		return nil, err
 	}
-	if err := s.sk.Close(); err != nil {
-		return nil, fmt.Errorf("write skbs table: %w", err)
+	if err := sk.Close(); err != nil {
+		return nil, err
 	}
 	cw := parquet.NewGenericWriter[analyze.ExportCapture](captures, writerOptions(new(analyze.ExportCapture), groupRows)...)
 	if _, err := cw.Write([]analyze.ExportCapture{*row}); err != nil {

@@ -53,12 +53,24 @@ func (c *strDict) add(s string) {
 		return
 	}
 	c.present()
+	c.idx = append(c.idx, c.lookup(s))
+}
+
+// addList appends a list of strings.
+func (c *strDict) addList(l []string) {
+	c.list(len(l), l == nil)
+	for _, s := range l {
+		c.idx = append(c.idx, c.lookup(s))
+	}
+}
+
+// lookup returns the dictionary index of s, adding it when new.
+func (c *strDict) lookup(s string) int32 {
 	p := unsafe.StringData(s)
 	h := (uint64(uintptr(unsafe.Pointer(p))) ^ uint64(len(s))) * 0x9e3779b97f4a7c15 >> (64 - cacheBits)
 	e := &c.cache[h]
 	if len(s) > 0 && unsafe.StringData(e.s) == p && len(e.s) == len(s) {
-		c.idx = append(c.idx, e.i)
-		return
+		return e.i
 	}
 	i, ok := c.table[s]
 	if !ok {
@@ -72,7 +84,7 @@ func (c *strDict) add(s string) {
 		c.dict = append(c.dict, s...)
 	}
 	*e = strSlot{s, i}
-	c.idx = append(c.idx, i)
+	return i
 }
 
 func (c *strDict) flush(p *pqFile) {
@@ -186,9 +198,11 @@ func (c *intDict) dictionary() ([]byte, int) {
 	return b, n
 }
 
-// int64s is an int64 column, DELTA_BINARY_PACKED or PLAIN encoded.
+// int64s is an integer column (size 4 or 8 bytes), DELTA_BINARY_PACKED
+// (int64 only) or PLAIN encoded.
 type int64s struct {
 	chunk
+	size  int
 	delta bool
 	v     []int64
 }
@@ -217,6 +231,22 @@ func (c *int64s) addPtr(v *int64) {
 	c.v = append(c.v, *v)
 }
 
+// addPtr32 appends *v, NULL when v is nil.
+func (c *int64s) addPtr32(v *int32) {
+	if v == nil {
+		c.null()
+		return
+	}
+	c.present()
+	c.v = append(c.v, int64(*v))
+}
+
+// addList appends a list of integers.
+func (c *int64s) addList(l []int64) {
+	c.list(len(l), l == nil)
+	c.v = append(c.v, l...)
+}
+
 func (c *int64s) flush(p *pqFile) {
 	if c.entries == 0 {
 		return
@@ -226,9 +256,9 @@ func (c *int64s) flush(p *pqFile) {
 		for _, v := range c.v {
 			lo, hi = min(lo, v), max(hi, v)
 		}
-		c.bounds(lo, hi, true, 8)
+		c.bounds(lo, hi, true, c.size)
 	} else {
-		c.bounds(0, 0, false, 8)
+		c.bounds(0, 0, false, c.size)
 	}
 	var data []byte
 	enc := format.Plain
@@ -240,7 +270,11 @@ func (c *int64s) flush(p *pqFile) {
 	} else {
 		data = p.scratch[:0]
 		for _, v := range c.v {
-			data = binary.LittleEndian.AppendUint64(data, uint64(v))
+			if c.size == 4 {
+				data = binary.LittleEndian.AppendUint32(data, uint32(v))
+			} else {
+				data = binary.LittleEndian.AppendUint64(data, uint64(v))
+			}
 		}
 	}
 	p.scratch = data
@@ -269,27 +303,13 @@ func (c *plainStrs) add(s string) {
 	c.data = append(c.data, s...)
 }
 
-// addList appends a list: definition level maxDef for each element,
-// maxDef-1 for an empty list, 0 for a NULL one (optional lists: maxDef 2).
+// addList appends a list of strings.
 func (c *plainStrs) addList(l []string) {
-	c.rows++
-	if len(l) == 0 {
-		var d byte
-		if l != nil {
-			d = c.maxDef - 1
-		}
-		c.defs, c.reps = append(c.defs, d), append(c.reps, 0)
-		c.entries++
-		c.nuls++
-		return
-	}
-	for i, s := range l {
-		c.defs = append(c.defs, c.maxDef)
-		c.reps = append(c.reps, min(byte(i), 1))
+	c.list(len(l), l == nil)
+	for _, s := range l {
 		c.data = binary.LittleEndian.AppendUint32(c.data, uint32(len(s)))
 		c.data = append(c.data, s...)
 	}
-	c.entries += len(l)
 }
 
 func (c *plainStrs) flush(p *pqFile) {

@@ -40,6 +40,7 @@ type chunk struct {
 	path     []string
 	typ      format.Type
 	optional bool // a scalar that may be NULL
+	isList   bool // set by the table's writer: a list column
 	maxDef   byte // definition and repetition levels of the leaf
 	maxRep   byte
 
@@ -77,6 +78,30 @@ func (c *chunk) present() {
 	}
 	c.rows++
 	c.entries++
+}
+
+// list adds the levels of a row that is a list of n elements: maxDef for
+// each element, maxDef-1 for an empty list, 0 for a NULL one (isNil, in
+// an optional list).
+func (c *chunk) list(n int, isNil bool) {
+	c.rows++
+	if n == 0 {
+		d := c.maxDef - 1
+		if isNil {
+			d = 0
+		}
+		c.defs, c.reps = append(c.defs, d), append(c.reps, 0)
+		c.entries++
+		c.nuls++
+		return
+	}
+	c.defs = append(c.defs, c.maxDef)
+	c.reps = append(c.reps, 0)
+	for range n - 1 {
+		c.defs = append(c.defs, c.maxDef)
+		c.reps = append(c.reps, c.maxRep)
+	}
+	c.entries += n
 }
 
 // bounds records a page's min and max for the chunk's statistics and
