@@ -6,7 +6,6 @@ import (
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go/encoding/delta"
-	"github.com/parquet-go/parquet-go/encoding/rle"
 	"github.com/parquet-go/parquet-go/format"
 )
 
@@ -39,6 +38,7 @@ type strDict struct {
 	idx   []int32
 	table map[string]int32
 	cache [1 << cacheBits]strSlot
+	last  strSlot // the last value looked up
 	dict  []byte
 	n     int
 }
@@ -67,9 +67,13 @@ func (c *strDict) addList(l []string) {
 // lookup returns the dictionary index of s, adding it when new.
 func (c *strDict) lookup(s string) int32 {
 	p := unsafe.StringData(s)
+	if len(s) > 0 && unsafe.StringData(c.last.s) == p && len(c.last.s) == len(s) {
+		return c.last.i
+	}
 	h := (uint64(uintptr(unsafe.Pointer(p))) ^ uint64(len(s))) * 0x9e3779b97f4a7c15 >> (64 - cacheBits)
 	e := &c.cache[h]
 	if len(s) > 0 && unsafe.StringData(e.s) == p && len(e.s) == len(s) {
+		c.last = *e
 		return e.i
 	}
 	i, ok := c.table[s]
@@ -84,6 +88,7 @@ func (c *strDict) lookup(s string) int32 {
 		c.dict = append(c.dict, s...)
 	}
 	*e = strSlot{s, i}
+	c.last = *e
 	return i
 }
 
@@ -91,10 +96,7 @@ func (c *strDict) flush(p *pqFile) {
 	if c.entries == 0 {
 		return
 	}
-	data, err := (&rle.DictionaryEncoding{}).EncodeInt32(p.scratch, c.idx)
-	p.scratch = data
-	p.fail(err, &c.chunk)
-	p.page(&c.chunk, format.RLEDictionary, data)
+	p.page(&c.chunk, format.RLEDictionary, p.dictIndexes(&c.chunk, c.idx, c.n))
 	c.idx = c.idx[:0]
 }
 
@@ -102,7 +104,7 @@ func (c *strDict) dictionary() ([]byte, int) {
 	d, n := c.dict, c.n
 	c.dict, c.n = nil, 0
 	clear(c.table)
-	c.cache = [1 << cacheBits]strSlot{}
+	c.cache, c.last = [1 << cacheBits]strSlot{}, strSlot{}
 	return d, n
 }
 
@@ -176,10 +178,7 @@ func (c *intDict) flush(p *pqFile) {
 		}
 		c.bounds(lo, hi, true, c.size)
 	}
-	data, err := (&rle.DictionaryEncoding{}).EncodeInt32(p.scratch, c.idx)
-	p.scratch = data
-	p.fail(err, &c.chunk)
-	p.page(&c.chunk, format.RLEDictionary, data)
+	p.page(&c.chunk, format.RLEDictionary, p.dictIndexes(&c.chunk, c.idx, len(c.vals)))
 	c.idx = c.idx[:0]
 }
 

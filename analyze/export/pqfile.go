@@ -50,7 +50,8 @@ type chunk struct {
 	entries int    // level entries (values and nulls) of the page
 	nuls    int    // nulls of the page
 
-	pages      []byte // the row group's pages, headers included
+	pages      [][]byte // the row group's pages, headers included
+	pagesLen   int64
 	locs       []format.PageLocation
 	encStats   []format.PageEncodingStats
 	chunkRows  int64
@@ -214,6 +215,26 @@ func (p *pqFile) leaves() []leaf {
 	return out
 }
 
+// dictIndexes encodes idx, indexes into a dictionary of n values, as
+// RLE_DICTIONARY data: the bit width (of n-1, not scanned from idx), then
+// the RLE/bit-packed runs.
+func (p *pqFile) dictIndexes(c *chunk, idx []int32, n int) []byte {
+	width := bits.Len32(uint32(max(n, 1) - 1))
+	if need := 1 + 5*len(idx) + 64; cap(p.scratch) < need {
+		p.scratch = make([]byte, 0, 2*need)
+	}
+	buf := p.scratch[:1]
+	buf[0] = byte(width)
+	enc, err := (&rle.Encoding{BitWidth: width}).EncodeInt32(buf[1:], idx)
+	p.fail(err, c)
+	if len(enc) > 0 && &enc[0] != &p.scratch[:2][1] {
+		enc = append(buf, enc...)
+		p.scratch = enc
+		return enc
+	}
+	return p.scratch[:1+len(enc)]
+}
+
 // fail keeps the first error of encoding c.
 func (p *pqFile) fail(err error, c *chunk) {
 	if err != nil && p.err == nil {
@@ -295,10 +316,12 @@ func (p *pqFile) page(c *chunk, enc format.Encoding, data []byte) {
 		}),
 	})
 	size := len(h) + len(p.levels) + len(p.zbuf)
-	c.locs = append(c.locs, format.PageLocation{Offset: int64(len(c.pages)), CompressedPageSize: int32(size), FirstRowIndex: c.chunkRows})
-	c.pages = append(c.pages, h...)
-	c.pages = append(c.pages, p.levels...)
-	c.pages = append(c.pages, p.zbuf...)
+	c.locs = append(c.locs, format.PageLocation{Offset: c.pagesLen, CompressedPageSize: int32(size), FirstRowIndex: c.chunkRows})
+	pg := make([]byte, 0, size)
+	pg = append(pg, h...)
+	pg = append(pg, p.levels...)
+	c.pages = append(c.pages, append(pg, p.zbuf...))
+	c.pagesLen += int64(size)
 	c.unzipped += int64(len(h) + len(p.levels) + len(data))
 	c.encStats = addStat(c.encStats, format.DataPageV2, enc)
 	c.chunkRows += int64(c.rows)
@@ -355,8 +378,10 @@ func (p *pqFile) writeChunk(c *chunk, dict []byte, n int) format.ColumnChunk {
 	for i := range c.locs {
 		c.locs[i].Offset += p.off
 	}
-	p.write(c.pages)
-	md.TotalCompressedSize = comp + int64(len(c.pages))
+	for _, pg := range c.pages {
+		p.write(pg)
+	}
+	md.TotalCompressedSize = comp + c.pagesLen
 	md.TotalUncompressedSize += c.unzipped
 	md.EncodingStats = append(md.EncodingStats, c.encStats...)
 	if c.maxDef > 0 {
@@ -380,7 +405,7 @@ func (p *pqFile) writeChunk(c *chunk, dict []byte, n int) format.ColumnChunk {
 	}
 	p.colIdx[len(p.colIdx)-1] = append(p.colIdx[len(p.colIdx)-1], ci)
 
-	c.pages, c.locs, c.encStats = c.pages[:0:0], nil, nil
+	c.pages, c.pagesLen, c.locs, c.encStats = nil, 0, nil, nil
 	c.chunkRows, c.chunkVals, c.chunkNulls, c.unzipped = 0, 0, 0, 0
 	c.colIndex, c.minMax = format.ColumnIndex{}, false
 	return format.ColumnChunk{FileOffset: start, MetaData: md}
