@@ -10,7 +10,7 @@
 // to a dataset writes new files and never rewrites old ones. The rows are
 // [analyze.Export]'s; the column names and types are the contract of
 // analyze/PARQUET.md. Pure Go (github.com/parquet-go/parquet-go): no cgo.
-// The events table, the large one, has a column writer of its own
+// The events and skbs tables have a column writer of their own
 // (pqfile.go) built on parquet-go's encoders and schema.
 package export
 

@@ -14,21 +14,21 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 )
 
-// The events table is written by a column writer of its own (pqfile.go,
-// pqcolumns.go, events.go) rather than parquet-go's: parquet-go inserts
-// every string into a map-backed dictionary, walks each row by reflection
-// and computes bounds and level histograms per page, which cost the
-// export half its time. This writer appends each row's fields to typed
-// column buffers, looks strings up by their address first (the exporter
-// hands out the same strings again and again) and writes the pages with
-// parquet-go's encoders and thrift structs. The schema, column orders and
-// the rest of the footer's template come from parquet-go itself (an empty
-// file of analyze.ExportEvent), so the files have the same schema as
-// before; TestRowsRoundTrip reads them back with parquet-go's reader and
-// the duckdbtest with DuckDB.
+// The events and skbs tables are written by a column writer of their own
+// (pqfile.go, pqtable.go, pqcolumns.go, events.go, skbs.go) rather than
+// parquet-go's: parquet-go inserts every string into a map-backed
+// dictionary, walks each row by reflection and computes bounds and level
+// histograms per page, which cost the export half its time. This writer
+// appends each row's fields to typed column buffers, looks strings up by
+// their address first (the exporter hands out the same strings again and
+// again) and writes the pages with parquet-go's encoders and thrift
+// structs. The schema, column orders and the rest of the footer's
+// template come from parquet-go itself (an empty file of the row type),
+// so the files have the schema parquet-go gives them; TestRowsRoundTrip
+// reads them back with parquet-go's reader, the duckdbtest with DuckDB.
 
-// pageBytes is the size of an events column's buffered values (before
-// encoding) that ends a page.
+// pageBytes is the size of a column's buffered values (before encoding)
+// that ends a page.
 const pageBytes = 1 << 20
 
 // magic begins and ends a Parquet file.
