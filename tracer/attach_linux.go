@@ -128,9 +128,10 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 	// completes at once with what is attached.
 	// fentry takes every skb function at once: one program and one
 	// multi-link for all positions (attachFentry groups them itself).
+	byFentry := func(g *group) bool { return s.fentry != nil && strings.HasPrefix(s.progOf[g.idx[0]], "skb_") }
 	var fentryIdx []int
 	for _, g := range groups {
-		if s.fentry != nil && strings.HasPrefix(s.progOf[g.idx[0]], "skb_") {
+		if byFentry(g) {
 			fentryIdx = append(fentryIdx, g.idx...)
 		}
 	}
@@ -138,11 +139,11 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 		s.attachFentry(ctx, fentryIdx, backend, bar)
 	}
 	for _, g := range groups {
-		if s.fentry != nil && strings.HasPrefix(s.progOf[g.idx[0]], "skb_") {
+		if byFentry(g) {
 			continue
 		}
 		if backend == BackendKprobeMulti {
-			s.attachMulti(g.prog, g.idx, bar)
+			s.attachMulti(g.prog, g.idx, false, bar)
 		} else {
 			s.attachSingle(ctx, g.prog, g.idx, bar)
 		}
@@ -240,15 +241,26 @@ func (s *session) attachSingle(ctx context.Context, prog *ebpf.Program, idx []in
 	}, bar.add)
 }
 
+// probeCookie is the attach cookie of p: its probe id and, withArg, the
+// skb argument position above it (read by the *_skb_any programs).
+func probeCookie(p *format.Probe, withArg bool) uint64 {
+	cookie := uint64(p.ID)
+	if withArg {
+		cookie |= uint64(p.SKBArg) << 32
+	}
+	return cookie
+}
+
 // attachMulti attaches the functions of idx with kprobe.multi links of
-// prog.
-func (s *session) attachMulti(prog *ebpf.Program, idx []int, bar *progress) {
+// prog; withArg, their cookies carry the skb argument position
+// (probeCookie).
+func (s *session) attachMulti(prog *ebpf.Program, idx []int, withArg bool, bar *progress) {
 	s.attachHalving(s.probes, idx, func(part []int) (link.Link, error) {
 		syms := make([]string, len(part))
 		cookies := make([]uint64, len(part))
 		for k, i := range part {
 			syms[k] = s.probes[i].Name
-			cookies[k] = uint64(s.probes[i].ID)
+			cookies[k] = probeCookie(&s.probes[i], withArg)
 		}
 		return link.KprobeMulti(prog, link.KprobeMultiOptions{Symbols: syms, Cookies: cookies})
 	}, bar.add)

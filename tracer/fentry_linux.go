@@ -279,7 +279,7 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 		}
 		prog := progs[name]
 		if kprobeBackend == BackendKprobeMulti {
-			s.attachMulti(prog, back[n], &progress{})
+			s.attachMulti(prog, back[n], false, &progress{})
 		} else {
 			s.attachSingle(ctx, prog, back[n], &progress{})
 		}
@@ -305,15 +305,8 @@ func (s *session) attachKprobeAny(back map[int][]int) bool {
 	for n := 1; n <= maxSKBArg; n++ {
 		idx = append(idx, back[n]...)
 	}
-	s.attachHalving(s.probes, idx, func(part []int) (link.Link, error) {
-		syms := make([]string, len(part))
-		cookies := make([]uint64, len(part))
-		for k, i := range part {
-			syms[k] = s.probes[i].Name
-			cookies[k] = uint64(s.probes[i].ID) | uint64(s.probes[i].SKBArg)<<32
-		}
-		return link.KprobeMulti(progs["any"], link.KprobeMultiOptions{Symbols: syms, Cookies: cookies})
-	}, nil)
+	// The fallback functions were counted on the bar when they failed.
+	s.attachMulti(progs["any"], idx, true, &progress{})
 	return true
 }
 

@@ -192,11 +192,7 @@ func (s *session) attachFentryMulti(prog *ebpf.Program, group []int, withArg boo
 			rest = append(rest, i)
 			continue
 		}
-		cookie := uint64(p.ID)
-		if withArg {
-			cookie |= uint64(p.SKBArg) << 32
-		}
-		targets[i] = tracingmulti.Target{ID: id, Module: h, Cookie: cookie}
+		targets[i] = tracingmulti.Target{ID: id, Module: h, Cookie: probeCookie(p, withArg)}
 		byObj[p.Module] = append(byObj[p.Module], i)
 	}
 	f.took.ids += time.Since(t0)
