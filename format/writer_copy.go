@@ -28,14 +28,12 @@ func (w *Writer) CopySections(src *File, types ...SectionType) error {
 		if !slices.Contains(types, s.Type) {
 			continue
 		}
-		h, stored, err := src.readStored(s, buf)
+		// readStored also refuses a section over its type's size limit.
+		_, stored, err := src.readStored(s, buf)
 		if err != nil {
 			return fmt.Errorf("copy %s section: %w", s.Type, err)
 		}
 		buf = stored
-		if int64(h.Raw) > maxRaw(h.Type) {
-			return fmt.Errorf("copy %s section: %d bytes exceed the section limit of %d MiB", h.Type, h.Raw, maxRaw(h.Type)>>20)
-		}
 		info := s
 		info.Offset = w.off
 		if err := w.write(stored); err != nil {
