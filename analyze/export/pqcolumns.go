@@ -1,7 +1,6 @@
 package export
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"unsafe"
 
@@ -84,8 +83,7 @@ func (c *strDict) lookup(s string) int32 {
 		i = int32(c.n)
 		c.n++
 		c.table[s] = i
-		c.dict = binary.LittleEndian.AppendUint32(c.dict, uint32(len(s)))
-		c.dict = append(c.dict, s...)
+		c.dict = appendPlainString(c.dict, s)
 	}
 	*e = strSlot{s, i}
 	c.last = *e
@@ -185,11 +183,7 @@ func (c *intDict) flush(p *pqFile) {
 func (c *intDict) dictionary() ([]byte, int) {
 	b := make([]byte, 0, c.size*len(c.vals))
 	for _, v := range c.vals {
-		if c.size == 4 {
-			b = binary.LittleEndian.AppendUint32(b, uint32(v))
-		} else {
-			b = binary.LittleEndian.AppendUint64(b, uint64(v))
-		}
+		b = appendPlainInt(b, v, c.size)
 	}
 	n := len(c.vals)
 	c.vals, c.lastI = c.vals[:0], 0
@@ -269,11 +263,7 @@ func (c *int64s) flush(p *pqFile) {
 	} else {
 		data = p.scratch[:0]
 		for _, v := range c.v {
-			if c.size == 4 {
-				data = binary.LittleEndian.AppendUint32(data, uint32(v))
-			} else {
-				data = binary.LittleEndian.AppendUint64(data, uint64(v))
-			}
+			data = appendPlainInt(data, v, c.size)
 		}
 	}
 	p.scratch = data
@@ -298,16 +288,14 @@ func (c *plainStrs) add(s string) {
 		return
 	}
 	c.present()
-	c.data = binary.LittleEndian.AppendUint32(c.data, uint32(len(s)))
-	c.data = append(c.data, s...)
+	c.data = appendPlainString(c.data, s)
 }
 
 // addList appends a list of strings.
 func (c *plainStrs) addList(l []string) {
 	c.list(len(l), l == nil)
 	for _, s := range l {
-		c.data = binary.LittleEndian.AppendUint32(c.data, uint32(len(s)))
-		c.data = append(c.data, s...)
+		c.data = appendPlainString(c.data, s)
 	}
 }
 

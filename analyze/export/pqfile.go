@@ -132,12 +132,23 @@ func (c *chunk) bounds(minV, maxV int64, ok bool, size int) {
 	c.minMax = true
 }
 
-func plainInt(v int64, size int) []byte {
+// appendPlainInt appends v in PLAIN encoding, size (4 or 8) bytes.
+func appendPlainInt(b []byte, v int64, size int) []byte {
 	if size == 4 {
-		return binary.LittleEndian.AppendUint32(nil, uint32(v))
+		return binary.LittleEndian.AppendUint32(b, uint32(v))
 	}
-	return binary.LittleEndian.AppendUint64(nil, uint64(v))
+	return binary.LittleEndian.AppendUint64(b, uint64(v))
 }
+
+// appendPlainString appends s in PLAIN encoding: its length (4 bytes)
+// and its bytes.
+func appendPlainString(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// plainInt is v in PLAIN encoding, size (4 or 8) bytes.
+func plainInt(v int64, size int) []byte { return appendPlainInt(nil, v, size) }
 
 // pqFile writes the row groups and the footer of one Parquet file.
 type pqFile struct {
