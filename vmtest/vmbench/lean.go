@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/pwru-record/pwru-record/format"
@@ -46,7 +45,7 @@ var leanColumns = []string{
 	"kernel", "run", "attached (s)",
 	"paced: BPF ns/run (runs/pkt)", "paced: events written per packet",
 	"flood: BPF ns/run", "flood: sender pkt/s (untraced ÷ traced)",
-	"flood: events written (share of sent × the paced events/pkt of the same backend's defaults)", "flood: lost (counted)",
+	"flood: events written (share of sent × the paced events/pkt of the same backend's defaults)", "flood: lost (counted: ring buffer, recursion misses)",
 	"ns/run vs pwru-record defaults, same backend (paced, flood)",
 }
 
@@ -243,7 +242,7 @@ func leanCells(run *benchres.LeanRun, dir string, untraced float64, refs *perPkt
 	}
 	lost := "not counted (no loss counter)"
 	if run.Tool != "pwru" {
-		lost = strconv.FormatUint(run.Flood.Lost, 10)
+		lost = fmt.Sprintf("%d, %d", run.Flood.Lost, run.Flood.Misses)
 		if !run.Flood.Counted {
 			lost = "?"
 		}
