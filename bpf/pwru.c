@@ -1442,18 +1442,11 @@ FENTRY_SKB(3)
 FENTRY_SKB(4)
 FENTRY_SKB(5)
 
-// The preemption kfuncs, where the kernel's BTF has them (weak: a kernel
-// without them gets the address 0, see ksym_exists, and a call the
-// verifier never reaches).
-extern void bpf_preempt_disable(void) __ksym __weak;
-extern void bpf_preempt_enable(void) __ksym __weak;
-
-// ksym_exists is true when the weak kernel symbol sym was found in the
-// kernel's BTF at load time (the loader sets a missing one's address to 0;
-// the verifier knows the value and drops the branch not taken).
-#define ksym_exists(sym) (!!(sym))
-
-static __always_inline int fentry_skb_any_run(u64 *ctx)
+// fentry_skb_any is fentry_skb_N for every N on one tracing multi-link:
+// the cookie carries the skb argument position N above the probe id, so
+// one program is verified instead of five.
+SEC("fentry/skb_any")
+int fentry_skb_any(u64 *ctx)
 {
 	u64 cookie = bpf_get_attach_cookie(ctx);
 	u32 n = cookie >> 32;
@@ -1469,30 +1462,6 @@ static __always_inline int fentry_skb_any_run(u64 *ctx)
 		return 0;
 	return handle_skb(ctx, (struct sk_buff *)skb, (ABLATE & ABL_COOKIE) ? 1 : (u32)cookie,
 			  caller, 0, 0, 0, sp);
-}
-
-// fentry_skb_any is fentry_skb_N for every N on one tracing multi-link:
-// the cookie carries the skb argument position N above the probe id, so
-// one program is verified instead of five. It runs with preemption
-// disabled where the kernel has the kfuncs: the trampoline only disables
-// migration and skips a program already running on the CPU, and one
-// program serves every traced function, so a task preempted inside it
-// would make every traced function the next task on that CPU runs a
-// recursion miss (counted by the kernel, not recorded). With preemption
-// off, only the trampoline's few instructions before and after the
-// program stay preemptible.
-SEC("fentry/skb_any")
-int fentry_skb_any(u64 *ctx)
-{
-	bool preempt = ksym_exists(bpf_preempt_disable) && ksym_exists(bpf_preempt_enable);
-	int ret;
-
-	if (preempt)
-		bpf_preempt_disable();
-	ret = fentry_skb_any_run(ctx);
-	if (preempt)
-		bpf_preempt_enable();
-	return ret;
 }
 
 // Functions without an skb argument (--filter-non-skb-funcs): an event is
