@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,6 +41,38 @@ func TestTrampolineRefuses(t *testing.T) {
 			got := trampolineRefuses(tt.proto)
 			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
 				t.Errorf("trampolineRefuses = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestShardProbes(t *testing.T) {
+	tests := []struct {
+		name string
+		idx  []int
+		k    int
+		want [][]int
+	}{
+		{"one part", []int{7, 3, 9}, 1, [][]int{{7, 3, 9}}},
+		{"dealt in turn", []int{0, 1, 2, 3, 4, 5, 6}, 3, [][]int{{0, 3, 6}, {1, 4}, {2, 5}}},
+		{"as many as parts", []int{4, 2}, 2, [][]int{{4}, {2}}},
+		{"none", nil, 2, [][]int{nil, nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := shardProbes(tt.idx, tt.k)
+			if len(got) != len(tt.want) {
+				t.Fatalf("shardProbes(%v, %d) = %v, want %v", tt.idx, tt.k, got, tt.want)
+			}
+			n := 0
+			for i := range got {
+				n += len(got[i])
+				if !slices.Equal(got[i], tt.want[i]) {
+					t.Fatalf("shardProbes(%v, %d) = %v, want %v", tt.idx, tt.k, got, tt.want)
+				}
+			}
+			if n != len(tt.idx) {
+				t.Fatalf("shardProbes(%v, %d) holds %d functions, want %d", tt.idx, tt.k, n, len(tt.idx))
 			}
 		})
 	}
