@@ -23,9 +23,10 @@
 //     tracing multi-link; the cookie is the probe id. The caller and the
 //     stack pointer at entry (for caller chains) come from the
 //     trampoline's frame above the saved arguments (fentry_frame).
-//   - fentry_skb_any: fentry_skb_N for every N on one tracing multi-link
-//     (the tracer's first choice there: one program verified instead of
-//     five); the cookie is the probe id | N << 32.
+//   - fentry_skb_any: fentry_skb_N for every N on a tracing multi-link
+//     (the tracer's first choice there: one program for five, loaded in
+//     a few instances that share out the functions, see
+//     tracer.fentryAnyShards); the cookie is the probe id | N << 32.
 //   - kprobe_non_skb / kprobe_multi_non_skb: functions without an skb
 //     (--filter-non-skb-funcs); they emit only when they run within the
 //     frame of a traced skb function whose skb is tracked (see Caller

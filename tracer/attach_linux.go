@@ -126,8 +126,9 @@ func (s *session) attach(ctx context.Context, d *discovery, backend string) erro
 	bar := newProgress(cfg, total)
 	// An interrupt during attach stops attaching; the recording then
 	// completes at once with what is attached.
-	// fentry takes every skb function at once: one program and one
-	// multi-link for all positions (attachFentry groups them itself).
+	// fentry takes every skb function at once: one program (in
+	// fentryAnyShards instances) for all positions on the multi-link
+	// (attachFentry groups them itself).
 	byFentry := func(g *group) bool { return s.fentry != nil && strings.HasPrefix(s.progOf[g.idx[0]], "skb_") }
 	var fentryIdx []int
 	for _, g := range groups {

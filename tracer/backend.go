@@ -56,8 +56,9 @@ type autoProbes struct {
 // backend too: auto accepts whatever kprobe-multi accepts. The cost:
 // fentry programs are preemptible and the kernel skips one already
 // running on the CPU (counted as recursion_misses): 0.5% of the events
-// of the vmbench flood on one vCPU (-icount), none paced; kprobe-multi
-// none.
+// of the vmbench flood on one vCPU (-icount) with one program, 0.15%
+// (774 misses) with the functions dealt out to fentryAnyShards (4)
+// instances, none paced; kprobe-multi none.
 func autoBackend(cfg *Config, p autoProbes) (string, string) {
 	kprobe := func(why string) (string, string) {
 		if p.kprobeMulti != nil {

@@ -182,8 +182,9 @@ func shardProbes(idx []int, k int) [][]int {
 }
 
 // attachFentry attaches the skb functions of idx (indexes into s.probes)
-// with fentry: one multi-link of fentry_skb_any for every vmlinux function
-// when the kernel has them (one per skb argument position if that program
+// with fentry: fentry_skb_any on multi-links for every vmlinux function
+// (fentryAnyShards instances, the functions dealt out among them) when the
+// kernel has them (one per skb argument position if that program
 // does not load), else one program and link per function, fentryBatch
 // programs per collection, fentryWorkers batches at a time. A function
 // fentry cannot attach (more arguments than the trampoline takes, varargs,
@@ -205,9 +206,9 @@ func (s *session) attachFentry(ctx context.Context, idx []int, kprobeBackend str
 	}
 	var multi map[int]*ebpf.Program
 	if s.fentry.multi != nil {
-		// One program and link for every vmlinux function, the skb
-		// argument position in the cookie; by position if it fails to
-		// load.
+		// One program for every vmlinux function, the skb argument
+		// position in the cookie, in fentryAnyShards instances; by
+		// position if it fails to load.
 		t0 := time.Now()
 		var progs []*ebpf.Program
 		for range min(fentryAnyShards, len(idx)) {
