@@ -2,6 +2,7 @@ package export
 
 import (
 	"math/bits"
+	"slices"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go/encoding/delta"
@@ -19,6 +20,16 @@ type column interface {
 	// dictionary returns the chunk's plain-encoded dictionary and its
 	// length (-1: no dictionary) and starts a new one.
 	dictionary() ([]byte, int)
+	// reserve sizes the value buffer of a scalar column for a page of
+	// pageSize bytes, or for rows rows when fewer.
+	reserve(rows, pageSize int)
+}
+
+// pageValues is how many values of size bytes a page of pageSize bytes
+// holds at most (a page ends at the first check of its size, every batch
+// rows, after size*values+entries >= pageSize), or rows when fewer.
+func pageValues(rows, pageSize, size int) int {
+	return min(rows, pageSize/(size+1)+batch)
 }
 
 // cacheBits sizes the address caches of the string dictionaries.
@@ -52,12 +63,18 @@ func (c *strDict) add(s string) {
 		return
 	}
 	c.present()
+	if len(c.idx) == cap(c.idx) {
+		c.idx = grow(c.idx, 1)
+	}
 	c.idx = append(c.idx, c.lookup(s))
 }
 
 // addList appends a list of strings.
 func (c *strDict) addList(l []string) {
 	c.list(len(l), l == nil)
+	if len(c.idx)+len(l) > cap(c.idx) {
+		c.idx = grow(c.idx, len(l))
+	}
 	for _, s := range l {
 		c.idx = append(c.idx, c.lookup(s))
 	}
@@ -88,6 +105,12 @@ func (c *strDict) lookup(s string) int32 {
 	*e = strSlot{s, i}
 	c.last = *e
 	return i
+}
+
+func (c *strDict) reserve(rows, pageSize int) {
+	if !c.isList {
+		c.idx = slices.Grow(c.idx, pageValues(rows, pageSize, 4))
+	}
 }
 
 func (c *strDict) flush(p *pqFile) {
@@ -126,6 +149,9 @@ func (c *intDict) pending() int { return 4 * len(c.idx) }
 func (c *intDict) add(v int64) {
 	c.rows++
 	c.entries++
+	if len(c.idx) == cap(c.idx) {
+		c.idx = grow(c.idx, 1)
+	}
 	if v == c.last && c.lastI != 0 {
 		c.idx = append(c.idx, c.lastI-1)
 		return
@@ -162,6 +188,10 @@ func (c *intDict) grow() {
 		}
 		c.slots[h], c.keys[h] = int32(i+1), v
 	}
+}
+
+func (c *intDict) reserve(rows, pageSize int) {
+	c.idx = slices.Grow(c.idx, pageValues(rows, pageSize, 4))
 }
 
 func (c *intDict) flush(p *pqFile) {
@@ -211,7 +241,7 @@ func (c *int64s) add(v int64) {
 		return
 	}
 	c.present()
-	c.v = append(c.v, v)
+	c.push(v)
 }
 
 // addPtr appends *v, NULL when v is nil.
@@ -221,7 +251,7 @@ func (c *int64s) addPtr(v *int64) {
 		return
 	}
 	c.present()
-	c.v = append(c.v, *v)
+	c.push(*v)
 }
 
 // addPtr32 appends *v, NULL when v is nil.
@@ -231,13 +261,29 @@ func (c *int64s) addPtr32(v *int32) {
 		return
 	}
 	c.present()
-	c.v = append(c.v, int64(*v))
+	c.push(int64(*v))
 }
 
 // addList appends a list of integers.
 func (c *int64s) addList(l []int64) {
 	c.list(len(l), l == nil)
+	if len(c.v)+len(l) > cap(c.v) {
+		c.v = grow(c.v, len(l))
+	}
 	c.v = append(c.v, l...)
+}
+
+func (c *int64s) push(v int64) {
+	if len(c.v) == cap(c.v) {
+		c.v = grow(c.v, 1)
+	}
+	c.v = append(c.v, v)
+}
+
+func (c *int64s) reserve(rows, pageSize int) {
+	if !c.isList {
+		c.v = slices.Grow(c.v, pageValues(rows, pageSize, 8))
+	}
 }
 
 func (c *int64s) flush(p *pqFile) {
@@ -288,16 +334,27 @@ func (c *plainStrs) add(s string) {
 		return
 	}
 	c.present()
-	c.data = appendPlainString(c.data, s)
+	c.put(s)
 }
 
 // addList appends a list of strings.
 func (c *plainStrs) addList(l []string) {
 	c.list(len(l), l == nil)
 	for _, s := range l {
-		c.data = appendPlainString(c.data, s)
+		c.put(s)
 	}
 }
+
+func (c *plainStrs) put(s string) {
+	if len(c.data)+4+len(s) > cap(c.data) {
+		c.data = grow(c.data, 4+len(s))
+	}
+	c.data = appendPlainString(c.data, s)
+}
+
+// reserve leaves the buffer to grow: the size of the strings is not
+// known.
+func (c *plainStrs) reserve(rows, pageSize int) {}
 
 func (c *plainStrs) flush(p *pqFile) {
 	if c.entries == 0 {
