@@ -140,7 +140,10 @@ type intDict struct {
 	slots []int32 // index+1 in vals, 0: empty
 	shift uint
 	last  int64
-	lastI int32 // index+1 of last, 0: none
+	lastI int32 // index+1 of last, 0: none (the page's first value)
+	// lo and hi bound the page's values: a value equal to the last one
+	// changes neither.
+	lo, hi int64
 }
 
 func (c *intDict) base() *chunk { return &c.chunk }
@@ -171,6 +174,11 @@ func (c *intDict) add(v int64) {
 			h = (h + 1) & mask
 			continue
 		}
+		if c.lastI == 0 {
+			c.lo, c.hi = v, v
+		} else {
+			c.lo, c.hi = min(c.lo, v), max(c.hi, v)
+		}
 		c.last, c.lastI = v, s
 		c.idx = append(c.idx, s-1)
 		return
@@ -198,16 +206,9 @@ func (c *intDict) flush(p *pqFile) {
 	if c.entries == 0 {
 		return
 	}
-	if len(c.idx) > 0 {
-		lo, hi := c.vals[c.idx[0]], c.vals[c.idx[0]]
-		for _, i := range c.idx {
-			v := c.vals[i]
-			lo, hi = min(lo, v), max(hi, v)
-		}
-		c.bounds(lo, hi, true, c.size)
-	}
+	c.bounds(c.lo, c.hi, true, c.size)
 	p.page(&c.chunk, format.RLEDictionary, p.dictIndexes(&c.chunk, c.idx, len(c.vals)))
-	c.idx = c.idx[:0]
+	c.idx, c.lastI = c.idx[:0], 0
 }
 
 func (c *intDict) dictionary() ([]byte, int) {
