@@ -33,7 +33,7 @@ func pageValues(rows, pageSize, size int) int {
 }
 
 // cacheBits sizes the address caches of the string dictionaries.
-const cacheBits = 8
+const cacheBits = 10
 
 // strSlot remembers the dictionary index of a string by its address; it
 // holds the string, so the address cannot be reused while it is cached.
