@@ -13,34 +13,27 @@ import (
 // chooseBackend returns the backend of the skb functions and the kprobe
 // backend of everything else (non-skb functions, BPF helpers, map
 // functions, and the skb functions fentry cannot attach), with the
-// multi-link layout when the skb functions use it. auto is kprobe-multi,
-// else kprobe: fentry is taken only when asked for. It is not proven
-// cheaper here: in the vmbench boots of 7.2 the fentry multi-link cost
-// more BPF time per run than kprobe-multi (1.1-1.7x in the latest, once
-// its load and attach had become shorter than kprobe-multi's; several
-// times in earlier ones, also with the program's body left out: vmbench
-// -lean -ablate body), and one fentry link per function (6.1, 6.12) attaches several
-// times slower than single kprobes (every program is verified on its
-// own); see README. Every choice is feature-probed on the running kernel.
+// multi-link layout when the skb functions use it. auto is decided by
+// autoBackend (and logged in one line): fentry on the tracing multi-link
+// where the kernel has it, else kprobe-multi, else kprobe. Every choice
+// is feature-probed on the running kernel.
 func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string, *tracingmulti.Layout, error) {
+	kmultiErr := features.HaveBPFLinkKprobeMulti()
 	kprobe := BackendKprobe
-	if features.HaveBPFLinkKprobeMulti() == nil {
+	if kmultiErr == nil {
 		kprobe = BackendKprobeMulti
 	}
 	switch cfg.Backend {
 	case BackendKprobe:
 		return BackendKprobe, BackendKprobe, nil, nil
 	case BackendKprobeMulti:
-		if err := features.HaveBPFLinkKprobeMulti(); err != nil {
-			return "", "", nil, fmt.Errorf("%w: --backend kprobe-multi: kernel does not support it: %w", ErrConfig, err)
+		if kmultiErr != nil {
+			return "", "", nil, fmt.Errorf("%w: --backend kprobe-multi: kernel does not support it: %w", ErrConfig, kmultiErr)
 		}
 		return BackendKprobeMulti, BackendKprobeMulti, nil, nil
 	case BackendFentry:
-		if cfg.NonSKBFuncs != "" {
-			// The caller chains are matched on kprobe stacks; an fentry
-			// program's stack starts in its trampoline (not verified to
-			// line up: refused rather than losing events silently).
-			return "", "", nil, fmt.Errorf("%w: --backend fentry does not support --filter-non-skb-funcs (use a kprobe backend)", ErrConfig)
+		if why := fentryRefuses(cfg); why != "" {
+			return "", "", nil, fmt.Errorf("%w: --backend fentry does not support %s (use a kprobe backend)", ErrConfig, why)
 		}
 		if err := fentryProbe(cache); err != nil {
 			return "", "", nil, fmt.Errorf("%w: --backend fentry: kernel does not support it: %w", ErrConfig, err)
@@ -51,5 +44,23 @@ func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string
 		}
 		return BackendFentry, kprobe, multi, nil
 	}
-	return kprobe, kprobe, nil, nil
+	var multi *tracingmulti.Layout
+	skb, why := autoBackend(cfg, autoProbes{
+		kprobeMulti: kmultiErr,
+		fentry:      func() error { return fentryProbe(cache) },
+		multi: func() error {
+			var err error
+			multi, err = multiProbe(cache)
+			return err
+		},
+	})
+	name := skb
+	if skb == BackendFentry {
+		name = "fentry multi-link"
+	}
+	fmt.Fprintf(log, "backend auto: %s (%s)\n", name, why)
+	if skb == BackendFentry {
+		return BackendFentry, kprobe, multi, nil
+	}
+	return skb, skb, nil, nil
 }

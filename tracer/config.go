@@ -53,7 +53,7 @@ type Config struct {
 	AllKmods        bool     // also trace functions of every loaded module with BTF
 	Kmods           []string // also trace functions of these modules
 	TrackBPFHelpers bool     // also trace BPF helper functions (bpf_skb_*, bpf_xdp_*)
-	Backend         string   // auto | kprobe | kprobe-multi | fentry (the skb functions; the rest uses kprobes)
+	Backend         string   // auto | kprobe | kprobe-multi | fentry (the skb functions; the rest uses kprobes; auto: see autoBackend)
 	KprobeBatch     int      // single kprobes attached per batch
 
 	// Filters evaluated in the kernel.

@@ -18,10 +18,11 @@ import (
 var datagramTag = regexp.MustCompile(`pwru-vmtest ([a-z-]+) #([0-9]+) `)
 
 // TestBackends: the same five datagrams recorded with each skb backend
-// the kernel has (kprobe, kprobe-multi, fentry) give the same functions
+// the kernel has (kprobe, kprobe-multi, fentry) and auto give the same functions
 // and the same number of events per function for every datagram, and the
 // same caller per function; the fentry probes say fentry in the capture
-// (or the kprobe kind they fell back to).
+// (or the kprobe kind they fell back to); auto took fentry exactly where
+// the kernel has the tracing multi-link (checkAuto).
 func TestBackends(t *testing.T) {
 	forKernels(t, "backends", func(t *testing.T, c *checkCtx) {
 		type seen struct {
@@ -88,6 +89,9 @@ func TestBackends(t *testing.T) {
 			if r.Name == "fentry" && kinds[format.ProbeFentry] == 0 {
 				t.Errorf("fentry: no probe of kind fentry in the capture (kinds %v)", kinds)
 			}
+			if r.Name == "auto" {
+				checkAuto(t, c, r.Stderr, kinds)
+			}
 		}
 		if !slices.Contains(names, "kprobe") || (len(names) < 2 && !refused) {
 			t.Fatalf("runs %v: want kprobe and another backend at least", names)
@@ -111,6 +115,36 @@ func TestBackends(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkAuto: --backend auto took fentry (on the tracing multi-link, the
+// functions it cannot take recorded as kprobe-multi) where the guest found
+// the multi-link in the kernel's BTF, else kprobe-multi or kprobe only,
+// and said which in one line.
+func checkAuto(t *testing.T, c *checkCtx, stderr string, kinds map[format.ProbeKind]int) {
+	t.Helper()
+	multi, ok := c.rep.Values["multi_supported"]
+	if !ok {
+		t.Fatalf("no multi-link probe result in the report (log %v)", c.rep.Log)
+	}
+	line := regexp.MustCompile(`backend auto: [^\n]*`).FindString(stderr)
+	t.Logf("auto on %s: %s", c.rep.Kernel, line)
+	switch {
+	case multi == 1:
+		if kinds[format.ProbeFentry] == 0 || kinds[format.ProbeKprobe] != 0 {
+			t.Errorf("auto with the tracing multi-link: probe kinds %v, want fentry (kprobe-multi fallbacks only)", kinds)
+		}
+		if !strings.HasPrefix(line, "backend auto: fentry multi-link") {
+			t.Errorf("auto with the tracing multi-link logged %q, want fentry multi-link", line)
+		}
+	default:
+		if kinds[format.ProbeFentry] != 0 {
+			t.Errorf("auto without the tracing multi-link: %d fentry probes (kinds %v)", kinds[format.ProbeFentry], kinds)
+		}
+		if !strings.HasPrefix(line, "backend auto: kprobe") {
+			t.Errorf("auto without the tracing multi-link logged %q, want a kprobe backend", line)
+		}
+	}
 }
 
 func countsString(m map[string]int) string {

@@ -33,7 +33,7 @@ const backendFuncs = `^(ip_output|ip_finish_output|ip_finish_output2|__dev_queue
 func backendPort(i int) uint16 { return uint16(9200 + i) }
 
 // scenarioBackends records the same traffic (5 datagrams A -> B) with
-// every skb backend the kernel has, one recording each, with skb
+// every skb backend the kernel has and auto, one recording each, with skb
 // tracking and callers: the host test compares what each saw per
 // datagram.
 func scenarioBackends(e *env) error {
@@ -46,6 +46,18 @@ func scenarioBackends(e *env) error {
 	if features.HaveBPFLinkKprobeMulti() == nil {
 		backends = append(backends, "kprobe-multi")
 	}
+	// auto last: the host test checks that it took the tracing multi-link
+	// exactly where the kernel's BTF describes one.
+	backends = append(backends, "auto")
+	multi := uint64(0)
+	if kernel, err := btf.LoadKernelSpec(); err == nil {
+		if _, err := tracingmulti.Probe(kernel); err == nil {
+			multi = 1
+		} else {
+			e.logf("tracing multi-link: %v", err)
+		}
+	}
+	e.value("multi_supported", multi)
 	for i, b := range backends {
 		port := backendPort(i)
 		rx, err := newUDP(p.nsB, addrB, port)

@@ -288,6 +288,7 @@ func (f *flooder) phase(rate int, limit uint64, d time.Duration, objs *recorderO
 		st.Lost = after.lost - before.lost
 		st.ProgRuns = after.runs - before.runs
 		st.ProgRuntime = after.runtime - before.runtime
+		st.Misses = after.misses - before.misses
 	}
 	return st, nil
 }
@@ -306,7 +307,7 @@ type recorderObjects struct {
 	counters *ebpf.Map // nil for another tool (no loss counter)
 }
 
-type counterSnapshot struct{ lost, runs, runtime uint64 }
+type counterSnapshot struct{ lost, runs, runtime, misses uint64 }
 
 func openRecorderObjects(pid int) (*recorderObjects, error) {
 	o, err := openProgs(pid)
@@ -392,6 +393,7 @@ func (o *recorderObjects) snapshot() (s counterSnapshot, ok bool) {
 		}
 		s.runs += st.RunCount
 		s.runtime += uint64(st.Runtime.Nanoseconds())
+		s.misses += st.RecursionMisses
 	}
 	return s, true
 }

@@ -281,6 +281,7 @@ func phaseAll(f *flooder, rate int, limit uint64, d time.Duration, ts []*leanTra
 		s.Lost = after.lost - before[i].lost
 		s.ProgRuns = after.runs - before[i].runs
 		s.ProgRuntime = after.runtime - before[i].runtime
+		s.Misses = after.misses - before[i].misses
 		out[i] = s
 	}
 	return out, nil

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/pwru-record/pwru-record/format"
@@ -46,7 +45,7 @@ var leanColumns = []string{
 	"kernel", "run", "attached (s)",
 	"paced: BPF ns/run (runs/pkt)", "paced: events written per packet",
 	"flood: BPF ns/run", "flood: sender pkt/s (untraced ÷ traced)",
-	"flood: events written (share of sent × pwru-record's paced events/pkt)", "flood: lost (counted)",
+	"flood: events written (share of sent × the paced events/pkt of the same backend's defaults)", "flood: lost (counted: ring buffer, recursion misses)",
 	"ns/run vs pwru-record defaults, same backend (paced, flood)",
 }
 
@@ -88,9 +87,9 @@ func printLean(w io.Writer, series, dir string) {
 		series, r.Kernel, r.Backend, r.Filter, r.PacedPackets, r.PacedRate, r.FloodTime, strings.Join(ups, ", "))
 	var rows []leanRow
 	defPaced, defFlood := map[string][]float64{}, map[string][]float64{}
-	ref := refPerPkt(r.Runs, dir)
+	refs := refsPerPkt(r.Runs, dir, r.Backend)
 	for _, run := range r.Runs {
-		lr := leanCells(&run, dir, untraced, ref)
+		lr := leanCells(&run, dir, untraced, refs)
 		if lr.isDefault && lr.err == "" {
 			defPaced[lr.backend] = append(defPaced[lr.backend], lr.nsPaced)
 			defFlood[lr.backend] = append(defFlood[lr.backend], lr.nsFlood)
@@ -143,9 +142,9 @@ func printConcurrent(w io.Writer, series string, r *benchres.LeanResults, dir st
 	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(concColumns, " | "), strings.Repeat("---|", len(concColumns)))
 	var rows []leanRow
 	defPaced, defFlood := map[string][]float64{}, map[string][]float64{}
-	ref := refPerPkt(r.Concurrent, dir)
+	refs := refsPerPkt(r.Concurrent, dir, r.Backend)
 	for _, run := range r.Concurrent {
-		lr := leanCells(&run, dir, 0, ref)
+		lr := leanCells(&run, dir, 0, refs)
 		if lr.isDefault && lr.err == "" {
 			defPaced[lr.backend] = append(defPaced[lr.backend], lr.nsPaced)
 			defFlood[lr.backend] = append(defFlood[lr.backend], lr.nsFlood)
@@ -177,11 +176,26 @@ func printConcurrent(w io.Writer, series string, r *benchres.LeanResults, dir st
 	}
 }
 
-// leanCells reads one run's figures; ref is the events per packet of the
-// first pwru-record run with the defaults (0 = none yet): the share written
-// of another tool is counted against it.
-func leanCells(run *benchres.LeanRun, dir string, untraced, ref float64) leanRow {
+// leanCells reads one run's figures. refs holds the paced events per
+// packet of the defaults (see refsPerPkt; nil = none yet): the flood's
+// share written is counted against those of the run's own backend (a
+// backend recording more or fewer events per packet is not a loss), the
+// paced events per packet against the first defaults'.
+func leanCells(run *benchres.LeanRun, dir string, untraced float64, refs *perPktRefs) leanRow {
 	lr := leanRow{name: run.Name, backend: argValue(run.Args, "--backend"), tool: run.Tool, isDefault: run.Tool == "pwru-record" && run.Bin == "" && !reAblate.MatchString(strings.Join(run.Args, " "))}
+	if lr.backend == "auto" {
+		if m := reAutoChoice.FindStringSubmatch(run.Stderr); m != nil {
+			lr.name = strings.Replace(lr.name, "auto", "auto ("+m[1]+")", 1)
+		}
+	}
+	var ref, first float64
+	firstName := "pwru-record"
+	if refs != nil {
+		ref, first = refs.of(lr), refs.first
+		if len(refs.byBackend) > 1 {
+			firstName = refs.firstBackend
+		}
+	}
 	if run.Error != "" {
 		lr.err = "not measured: " + firstLine(run.Error)
 		return lr
@@ -228,7 +242,7 @@ func leanCells(run *benchres.LeanRun, dir string, untraced, ref float64) leanRow
 	}
 	lost := "not counted (no loss counter)"
 	if run.Tool != "pwru" {
-		lost = strconv.FormatUint(run.Flood.Lost, 10)
+		lost = fmt.Sprintf("%d, %d", run.Flood.Lost, run.Flood.Misses)
 		if !run.Flood.Counted {
 			lost = "?"
 		}
@@ -236,7 +250,7 @@ func leanCells(run *benchres.LeanRun, dir string, untraced, ref float64) leanRow
 	lr.cells = []string{
 		fmt.Sprintf("%.2f", run.Ready.Seconds()),
 		fmt.Sprintf("%.0f (%.1f)", lr.nsPaced, float64(run.Paced.ProgRuns)/float64(max(run.Paced.Sent, 1))),
-		fmt.Sprintf("%.1f (%d events, %d sent; %.1f%% of pwru-record's)", perPkt, paced, run.Paced.Sent, 100*perPkt/max(ref, 1e-9)),
+		fmt.Sprintf("%.1f (%d events, %d sent; %.1f%% of %s's)", perPkt, paced, run.Paced.Sent, 100*perPkt/max(first, 1e-9), firstName),
 		fmt.Sprintf("%.0f", lr.nsFlood),
 		fmt.Sprintf("%.0f (%.2f×)", pps(run.Flood), ratio(untraced, pps(run.Flood))),
 		fmt.Sprintf("%d (%s)", flood, share),
@@ -255,13 +269,48 @@ func argValue(args []string, flag string) string {
 	return ""
 }
 
-// refPerPkt is the paced events per packet of the first pwru-record run
-// with the defaults (0: none).
-func refPerPkt(runs []benchres.LeanRun, dir string) float64 {
+// reAutoChoice finds the backend --backend auto took in the recorder's
+// log.
+var reAutoChoice = regexp.MustCompile(`backend auto: ([^(\n]+?) \(`)
+
+// perPktRefs are the paced events per packet of the pwru-record runs with
+// the defaults: the first of each backend, and the first of all.
+type perPktRefs struct {
+	byBackend    map[string]float64
+	first        float64
+	firstBackend string
+	pwruBackend  string // cilium/pwru's backend: its runs are counted against this one's
+}
+
+// of is the reference of lr's backend (cilium/pwru: pwruBackend's), else
+// the first defaults' (0: none).
+func (r *perPktRefs) of(lr leanRow) float64 {
+	b := lr.backend
+	if lr.tool == "pwru" {
+		b = r.pwruBackend
+	}
+	if v, ok := r.byBackend[b]; ok {
+		return v
+	}
+	return r.first
+}
+
+// refsPerPkt reads the references of runs; pwruBackend is cilium/pwru's
+// backend.
+func refsPerPkt(runs []benchres.LeanRun, dir, pwruBackend string) *perPktRefs {
+	refs := &perPktRefs{byBackend: map[string]float64{}, pwruBackend: pwruBackend}
 	for _, run := range runs {
-		if lr := leanCells(&run, dir, 0, 0); lr.isDefault && lr.err == "" {
-			return lr.perPkt
+		lr := leanCells(&run, dir, 0, nil)
+		if !lr.isDefault || lr.err != "" {
+			continue
+		}
+		if _, ok := refs.byBackend[lr.backend]; ok {
+			continue
+		}
+		refs.byBackend[lr.backend] = lr.perPkt
+		if refs.firstBackend == "" {
+			refs.first, refs.firstBackend = lr.perPkt, lr.backend
 		}
 	}
-	return 0
+	return refs
 }

@@ -346,7 +346,7 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 	best, firstLoss, unknown := -1, -1, false
 	for i, st := range b.Steps {
 		switch {
-		case st.Counted && st.Lost == 0, !st.Counted && totalLost == 0:
+		case st.Counted && st.Lost+st.Misses == 0, !st.Counted && totalLost == 0:
 			best = i
 		case st.Counted:
 			if firstLoss < 0 {
@@ -372,8 +372,9 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 	}
 	if firstLoss >= 0 {
 		st := b.Steps[firstLoss]
-		c = append(c, fmt.Sprintf("%s: %d written, %d lost (%.1f%%), %.0f events/s", offered(st), written[firstLoss], st.Lost,
-			100*float64(st.Lost)/float64(max(st.Lost+written[firstLoss], 1)), float64(written[firstLoss])/st.Flood.Seconds()))
+		lost := st.Lost + st.Misses
+		c = append(c, fmt.Sprintf("%s: %d written, %d lost (%.1f%%; %d recursion misses among them), %.0f events/s", offered(st), written[firstLoss], lost,
+			100*float64(lost)/float64(max(lost+written[firstLoss], 1)), st.Misses, float64(written[firstLoss])/st.Flood.Seconds()))
 	} else {
 		c = append(c, fmt.Sprintf("none (all %d steps lossless)", len(b.Steps)))
 	}
@@ -401,6 +402,9 @@ func analyze(r *benchres.Results, b *benchres.Backend, dir string) row {
 		lost := "lost ?"
 		if st.Counted {
 			lost = fmt.Sprintf("%d lost", st.Lost)
+			if st.Misses > 0 {
+				lost += fmt.Sprintf(" (+%d recursion misses)", st.Misses)
+			}
 		}
 		want := "unpaced"
 		if st.Offered > 0 {

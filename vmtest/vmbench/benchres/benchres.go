@@ -35,8 +35,12 @@ type Step struct {
 	Flood      time.Duration // time spent sending
 	// Kernel counters of the recorder during the step (deltas); Counted
 	// is false when they could not be read.
-	Counted     bool
-	Lost        uint64 // ring buffer reservations that failed
+	Counted bool
+	Lost    uint64 // ring buffer reservations that failed
+	// Program runs the kernel skipped because the same program was
+	// already running on the CPU (bpf_prog_info recursion_misses): an
+	// fentry program is preemptible, a kprobe's is not.
+	Misses      uint64
 	ProgRuns    uint64 // bpf_stats run_cnt
 	ProgRuntime uint64 // bpf_stats run_time_ns
 }
