@@ -84,6 +84,16 @@ type exporter struct {
 	// lastSrc and lastDst are the previous event's tuple addresses as
 	// text: an skb's events mostly repeat them.
 	lastSrc, lastDst addrText
+	// lastIf is the previous event's netns and interface, with their
+	// names: they repeat as well.
+	lastIf lastIface
+}
+
+// lastIface caches the names of an event's netns and interface.
+type lastIface struct {
+	netns, ifindex    uint32
+	ok                bool
+	netnsName, ifname string
 }
 
 // Export streams the selected events of c and the journeys of the
@@ -158,8 +168,10 @@ func (x *exporter) event(e *format.Event, l *life) error {
 		r.SKB = "0x" + strconv.FormatUint(e.SKB, 16)
 	}
 	r.Netns = int64(e.Netns)
-	r.NetnsName = c.NetnsName(e.Netns)
-	r.Ifname = c.IfName(e.Netns, e.Ifindex)
+	if li := &x.lastIf; !li.ok || li.netns != e.Netns || li.ifindex != e.Ifindex {
+		*li = lastIface{netns: e.Netns, ifindex: e.Ifindex, ok: true, netnsName: c.NetnsName(e.Netns), ifname: c.IfName(e.Netns, e.Ifindex)}
+	}
+	r.NetnsName, r.Ifname = x.lastIf.netnsName, x.lastIf.ifname
 	r.Ifindex = int64(e.Ifindex)
 	r.Mark = int64(e.Mark)
 	r.Protocol = int32(e.Protocol)

@@ -34,8 +34,8 @@ type eventsWriter struct {
 
 // newEventsWriter writes the events table to w in row groups of
 // groupRows rows and pages of about pageSize bytes (before encoding),
-// with the footer template of opts.
-func newEventsWriter(w io.Writer, groupRows int64, pageSize int, opts []parquet.WriterOption) (*eventsWriter, error) {
+// with the footer template of opts; rowsHint is newTable's.
+func newEventsWriter(w io.Writer, groupRows int64, pageSize int, rowsHint int64, opts []parquet.WriterOption) (*eventsWriter, error) {
 	e := &eventsWriter{}
 	for _, c := range []*int64s{&e.time, &e.timeNs, &e.skbID, &e.trackID} {
 		c.size, c.delta = 8, true
@@ -54,7 +54,7 @@ func newEventsWriter(w io.Writer, groupRows int64, pageSize int, opts []parquet.
 		&e.protocol, &e.length, &e.mtu, &e.pktType, &e.saddr, &e.daddr, &e.sport, &e.dport,
 		&e.l4proto, &e.dropReason, &e.retval, &e.verdict, &e.stack, &e.caller,
 	}
-	t, err := newTable("events", w, new(analyze.ExportEvent), cols, groupRows, pageSize, opts)
+	t, err := newTable("events", w, new(analyze.ExportEvent), cols, groupRows, pageSize, rowsHint, opts)
 	if err != nil {
 		return nil, err
 	}

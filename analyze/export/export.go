@@ -114,11 +114,13 @@ func WriteTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyz
 // writeTables is WriteTables with row groups of groupRows rows and
 // events pages of about pageSize bytes.
 func writeTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyze.ExportOptions, groupRows int64, pageSize int) (*analyze.ExportCapture, error) {
-	ev, err := newEventsWriter(events, groupRows, pageSize, writerOptions(new(analyze.ExportEvent), groupRows))
+	// The capture's events bound the events table's rows (the filter may
+	// select fewer); the skbs table's rows are not known ahead.
+	ev, err := newEventsWriter(events, groupRows, pageSize, int64(c.File.Summary().Events), writerOptions(new(analyze.ExportEvent), groupRows))
 	if err != nil {
 		return nil, err
 	}
-	sk, err := newSKBsWriter(skbs, groupRows, pageSize, writerOptions(new(analyze.ExportSKB), groupRows))
+	sk, err := newSKBsWriter(skbs, groupRows, pageSize, 0, writerOptions(new(analyze.ExportSKB), groupRows))
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +134,10 @@ func writeTables(events, skbs, captures io.Writer, c *analyze.Capture, o *analyz
 	if err := sk.Close(); err != nil {
 		return nil, err
 	}
-	cw := parquet.NewGenericWriter[analyze.ExportCapture](captures, writerOptions(new(analyze.ExportCapture), groupRows)...)
+	// One row: page buffers of 1 MiB per column would be most of the
+	// export's allocations.
+	copts := append(writerOptions(new(analyze.ExportCapture), groupRows), parquet.PageBufferSize(4<<10))
+	cw := parquet.NewGenericWriter[analyze.ExportCapture](captures, copts...)
 	if _, err := cw.Write([]analyze.ExportCapture{*row}); err != nil {
 		return nil, fmt.Errorf("write captures table: %w", err)
 	}

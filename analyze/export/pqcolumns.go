@@ -2,6 +2,7 @@ package export
 
 import (
 	"math/bits"
+	"slices"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go/encoding/delta"
@@ -19,10 +20,20 @@ type column interface {
 	// dictionary returns the chunk's plain-encoded dictionary and its
 	// length (-1: no dictionary) and starts a new one.
 	dictionary() ([]byte, int)
+	// reserve sizes the value buffer of a scalar column for a page of
+	// pageSize bytes, or for rows rows when fewer.
+	reserve(rows, pageSize int)
+}
+
+// pageValues is how many values of size bytes a page of pageSize bytes
+// holds at most (a page ends at the first check of its size, every batch
+// rows, after size*values+entries >= pageSize), or rows when fewer.
+func pageValues(rows, pageSize, size int) int {
+	return min(rows, pageSize/(size+1)+batch)
 }
 
 // cacheBits sizes the address caches of the string dictionaries.
-const cacheBits = 8
+const cacheBits = 10
 
 // strSlot remembers the dictionary index of a string by its address; it
 // holds the string, so the address cannot be reused while it is cached.
@@ -52,12 +63,18 @@ func (c *strDict) add(s string) {
 		return
 	}
 	c.present()
+	if len(c.idx) == cap(c.idx) {
+		c.idx = grow(c.idx, 1)
+	}
 	c.idx = append(c.idx, c.lookup(s))
 }
 
 // addList appends a list of strings.
 func (c *strDict) addList(l []string) {
 	c.list(len(l), l == nil)
+	if len(c.idx)+len(l) > cap(c.idx) {
+		c.idx = grow(c.idx, len(l))
+	}
 	for _, s := range l {
 		c.idx = append(c.idx, c.lookup(s))
 	}
@@ -90,6 +107,12 @@ func (c *strDict) lookup(s string) int32 {
 	return i
 }
 
+func (c *strDict) reserve(rows, pageSize int) {
+	if !c.isList {
+		c.idx = slices.Grow(c.idx, pageValues(rows, pageSize, 4))
+	}
+}
+
 func (c *strDict) flush(p *pqFile) {
 	if c.entries == 0 {
 		return
@@ -117,7 +140,10 @@ type intDict struct {
 	slots []int32 // index+1 in vals, 0: empty
 	shift uint
 	last  int64
-	lastI int32 // index+1 of last, 0: none
+	lastI int32 // index+1 of last, 0: none (the page's first value)
+	// lo and hi bound the page's values: a value equal to the last one
+	// changes neither.
+	lo, hi int64
 }
 
 func (c *intDict) base() *chunk { return &c.chunk }
@@ -126,6 +152,9 @@ func (c *intDict) pending() int { return 4 * len(c.idx) }
 func (c *intDict) add(v int64) {
 	c.rows++
 	c.entries++
+	if len(c.idx) == cap(c.idx) {
+		c.idx = grow(c.idx, 1)
+	}
 	if v == c.last && c.lastI != 0 {
 		c.idx = append(c.idx, c.lastI-1)
 		return
@@ -144,6 +173,11 @@ func (c *intDict) add(v int64) {
 		} else if c.keys[h] != v {
 			h = (h + 1) & mask
 			continue
+		}
+		if c.lastI == 0 {
+			c.lo, c.hi = v, v
+		} else {
+			c.lo, c.hi = min(c.lo, v), max(c.hi, v)
 		}
 		c.last, c.lastI = v, s
 		c.idx = append(c.idx, s-1)
@@ -164,20 +198,17 @@ func (c *intDict) grow() {
 	}
 }
 
+func (c *intDict) reserve(rows, pageSize int) {
+	c.idx = slices.Grow(c.idx, pageValues(rows, pageSize, 4))
+}
+
 func (c *intDict) flush(p *pqFile) {
 	if c.entries == 0 {
 		return
 	}
-	if len(c.idx) > 0 {
-		lo, hi := c.vals[c.idx[0]], c.vals[c.idx[0]]
-		for _, i := range c.idx {
-			v := c.vals[i]
-			lo, hi = min(lo, v), max(hi, v)
-		}
-		c.bounds(lo, hi, true, c.size)
-	}
+	c.bounds(c.lo, c.hi, true, c.size)
 	p.page(&c.chunk, format.RLEDictionary, p.dictIndexes(&c.chunk, c.idx, len(c.vals)))
-	c.idx = c.idx[:0]
+	c.idx, c.lastI = c.idx[:0], 0
 }
 
 func (c *intDict) dictionary() ([]byte, int) {
@@ -211,7 +242,7 @@ func (c *int64s) add(v int64) {
 		return
 	}
 	c.present()
-	c.v = append(c.v, v)
+	c.push(v)
 }
 
 // addPtr appends *v, NULL when v is nil.
@@ -221,7 +252,7 @@ func (c *int64s) addPtr(v *int64) {
 		return
 	}
 	c.present()
-	c.v = append(c.v, *v)
+	c.push(*v)
 }
 
 // addPtr32 appends *v, NULL when v is nil.
@@ -231,13 +262,29 @@ func (c *int64s) addPtr32(v *int32) {
 		return
 	}
 	c.present()
-	c.v = append(c.v, int64(*v))
+	c.push(int64(*v))
 }
 
 // addList appends a list of integers.
 func (c *int64s) addList(l []int64) {
 	c.list(len(l), l == nil)
+	if len(c.v)+len(l) > cap(c.v) {
+		c.v = grow(c.v, len(l))
+	}
 	c.v = append(c.v, l...)
+}
+
+func (c *int64s) push(v int64) {
+	if len(c.v) == cap(c.v) {
+		c.v = grow(c.v, 1)
+	}
+	c.v = append(c.v, v)
+}
+
+func (c *int64s) reserve(rows, pageSize int) {
+	if !c.isList {
+		c.v = slices.Grow(c.v, pageValues(rows, pageSize, 8))
+	}
 }
 
 func (c *int64s) flush(p *pqFile) {
@@ -288,16 +335,27 @@ func (c *plainStrs) add(s string) {
 		return
 	}
 	c.present()
-	c.data = appendPlainString(c.data, s)
+	c.put(s)
 }
 
 // addList appends a list of strings.
 func (c *plainStrs) addList(l []string) {
 	c.list(len(l), l == nil)
 	for _, s := range l {
-		c.data = appendPlainString(c.data, s)
+		c.put(s)
 	}
 }
+
+func (c *plainStrs) put(s string) {
+	if len(c.data)+4+len(s) > cap(c.data) {
+		c.data = grow(c.data, 4+len(s))
+	}
+	c.data = appendPlainString(c.data, s)
+}
+
+// reserve leaves the buffer to grow: the size of the strings is not
+// known.
+func (c *plainStrs) reserve(rows, pageSize int) {}
 
 func (c *plainStrs) flush(p *pqFile) {
 	if c.entries == 0 {

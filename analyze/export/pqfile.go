@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/rle"
@@ -44,11 +45,14 @@ type chunk struct {
 	maxDef   byte // definition and repetition levels of the leaf
 	maxRep   byte
 
-	defs    []byte // the page's definition levels (optional columns)
-	reps    []byte // the page's repetition levels (lists)
-	rows    int    // rows of the page
-	entries int    // level entries (values and nulls) of the page
-	nuls    int    // nulls of the page
+	// The page's levels are computed when it is written, from nulls
+	// (optional scalars: a bit set for each entry that is NULL) and lens
+	// (lists: each row's length, -1 for a NULL list).
+	nulls   []uint64
+	lens    []int32
+	rows    int // rows of the page
+	entries int // level entries (values and nulls) of the page
+	nuls    int // nulls of the page
 
 	pages      [][]byte // the row group's pages, headers included
 	pagesLen   int64
@@ -66,43 +70,103 @@ type chunk struct {
 
 // null adds a NULL row to an optional column.
 func (c *chunk) null() {
-	c.defs = append(c.defs, 0)
+	w := c.entries >> 6
+	for w >= len(c.nulls) {
+		if len(c.nulls) == cap(c.nulls) {
+			c.nulls = grow(c.nulls, 1)
+		}
+		c.nulls = append(c.nulls, 0)
+	}
+	c.nulls[w] |= 1 << (c.entries & 63)
 	c.rows++
 	c.entries++
 	c.nuls++
 }
 
-// present adds a level for a non-NULL value.
+// present adds a row with a value.
 func (c *chunk) present() {
-	if c.optional {
-		c.defs = append(c.defs, 1)
-	}
 	c.rows++
 	c.entries++
 }
 
-// list adds the levels of a row that is a list of n elements: maxDef for
-// each element, maxDef-1 for an empty list, 0 for a NULL one (isNil, in
-// an optional list).
+// list adds a row that is a list of n elements (isNil: a NULL list, in
+// an optional list). An empty or NULL list is one NULL entry.
 func (c *chunk) list(n int, isNil bool) {
 	c.rows++
+	l := int32(n)
 	if n == 0 {
-		d := c.maxDef - 1
-		if isNil {
-			d = 0
-		}
-		c.defs, c.reps = append(c.defs, d), append(c.reps, 0)
 		c.entries++
 		c.nuls++
-		return
+		if isNil {
+			l = -1
+		}
+	} else {
+		c.entries += n
 	}
-	c.defs = append(c.defs, c.maxDef)
-	c.reps = append(c.reps, 0)
-	for range n - 1 {
-		c.defs = append(c.defs, c.maxDef)
-		c.reps = append(c.reps, c.maxRep)
+	if len(c.lens) == cap(c.lens) {
+		c.lens = grow(c.lens, 1)
 	}
-	c.entries += n
+	c.lens = append(c.lens, l)
+}
+
+// grow returns s with room for n more elements; it at least doubles the
+// capacity, so a buffer that fills a page from empty is copied about as
+// much as it holds (append grows large slices by a quarter), and pages
+// after the first reuse it.
+func grow[S ~[]E, E any](s S, n int) S {
+	return slices.Grow(s, max(n, cap(s), 256))
+}
+
+// sized returns b with length n, reallocated when too small.
+func sized(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n, 2*n)
+	}
+	return b[:n]
+}
+
+// pageLevels returns the repetition and definition levels of c's page, in
+// scratch buffers of p: for a list, maxRep for each element but a row's
+// first and maxDef for each, maxDef-1 for an empty list and 0 for a NULL
+// one; for an optional scalar, 1 for a value and 0 for a NULL.
+func (p *pqFile) pageLevels(c *chunk) (reps, defs []byte) {
+	switch {
+	case c.maxRep > 0:
+		reps, defs = sized(p.reps, c.entries), sized(p.defs, c.entries)
+		i := 0
+		for _, n := range c.lens {
+			switch {
+			case n > 0:
+				reps[i] = 0
+				defs[i] = c.maxDef
+				for j := i + 1; j < i+int(n); j++ {
+					reps[j], defs[j] = c.maxRep, c.maxDef
+				}
+				i += int(n)
+				continue
+			case n == 0:
+				defs[i] = c.maxDef - 1
+			default:
+				defs[i] = 0
+			}
+			reps[i] = 0
+			i++
+		}
+		p.reps, p.defs = reps, defs
+	case c.maxDef > 0:
+		defs = sized(p.defs, c.entries)
+		for i := range defs {
+			defs[i] = c.maxDef
+		}
+		for w, bs := range c.nulls {
+			for bs != 0 {
+				defs[w<<6+bits.TrailingZeros64(bs)] = 0
+				bs &= bs - 1
+			}
+		}
+		p.defs = defs
+	}
+	return reps, defs
 }
 
 // bounds records a page's min and max for the chunk's statistics and
@@ -162,6 +226,8 @@ type pqFile struct {
 	hdr     bytes.Buffer
 	enc     *thrift.Encoder
 	levels  []byte // scratch: encoded levels
+	reps    []byte // scratch: a page's repetition levels
+	defs    []byte // scratch: a page's definition levels
 	scratch []byte // scratch: encoded values
 	zbuf    []byte // scratch: compressed values
 	err     error
@@ -295,13 +361,13 @@ func (p *pqFile) page(c *chunk, enc format.Encoding, data []byte) {
 	var err error
 	p.levels = p.levels[:0]
 	var repLen, defLen int
+	reps, defs := p.pageLevels(c)
 	if c.maxRep > 0 {
-		p.levels, err = (&rle.Encoding{BitWidth: bits.Len8(c.maxRep)}).EncodeLevels(p.levels, c.reps)
+		p.levels, err = (&rle.Encoding{BitWidth: bits.Len8(c.maxRep)}).EncodeLevels(p.levels, reps)
 		repLen = len(p.levels)
 	}
 	if c.maxDef > 0 && err == nil {
-		var defs []byte
-		defs, err = (&rle.Encoding{BitWidth: bits.Len8(c.maxDef)}).EncodeLevels(p.levels[repLen:], c.defs)
+		defs, err = (&rle.Encoding{BitWidth: bits.Len8(c.maxDef)}).EncodeLevels(p.levels[repLen:], defs)
 		p.levels = append(p.levels[:repLen], defs...)
 		defLen = len(defs)
 	}
@@ -338,7 +404,8 @@ func (p *pqFile) page(c *chunk, enc format.Encoding, data []byte) {
 	c.chunkRows += int64(c.rows)
 	c.chunkVals += int64(c.entries)
 	c.chunkNulls += int64(c.nuls)
-	c.defs, c.reps = c.defs[:0], c.reps[:0]
+	clear(c.nulls)
+	c.nulls, c.lens = c.nulls[:0], c.lens[:0]
 	c.rows, c.entries, c.nuls = 0, 0, 0
 }
 

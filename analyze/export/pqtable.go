@@ -24,7 +24,10 @@ type table struct {
 // columns do not match the schema's types fails: a field added to a row
 // must be added to its writer) and starts the file on w, in row groups
 // of groupRows rows and pages of about pageSize bytes before encoding.
-func newTable(name string, w io.Writer, row any, cols []column, groupRows int64, pageSize int, opts []parquet.WriterOption) (*table, error) {
+// rowsHint is how many rows the table will have at most (0: unknown):
+// the columns' buffers are sized for it, or for a page when it has more,
+// instead of growing (and being copied) while the first page fills.
+func newTable(name string, w io.Writer, row any, cols []column, groupRows int64, pageSize int, rowsHint int64, opts []parquet.WriterOption) (*table, error) {
 	f, err := newPQFile(w, row, opts)
 	if err != nil {
 		return nil, fmt.Errorf("start %s table: %w", name, err)
@@ -43,6 +46,11 @@ func newTable(name string, w io.Writer, row any, cols []column, groupRows int64,
 		if want := typeOf(c); l.typ != want || b.isList != (l.maxRep > 0) {
 			return nil, fmt.Errorf("start %s table: column %d (%s) is %v (list: %v), writer has %v (list: %v)",
 				name, i, l.path[0], l.typ, l.maxRep > 0, want, b.isList)
+		}
+	}
+	if rows := int(min(rowsHint, groupRows)); rows > 0 {
+		for _, c := range cols {
+			c.reserve(rows, pageSize)
 		}
 	}
 	return &table{name: name, f: f, cols: cols, groupRows: groupRows, pageSize: pageSize}, nil

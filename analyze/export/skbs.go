@@ -31,7 +31,7 @@ type skbsWriter struct {
 }
 
 // newSKBsWriter writes the skbs table to w, as newEventsWriter.
-func newSKBsWriter(w io.Writer, groupRows int64, pageSize int, opts []parquet.WriterOption) (*skbsWriter, error) {
+func newSKBsWriter(w io.Writer, groupRows int64, pageSize int, rowsHint int64, opts []parquet.WriterOption) (*skbsWriter, error) {
 	s := &skbsWriter{}
 	for _, c := range []*int64s{&s.skbID, &s.first, &s.last, &s.firstNs, &s.lastNs, &s.dur, &s.evs, &s.pathMore,
 		&s.netns, &s.packetIdent, &s.ipID, &s.tcpSeq, &s.tcpAck} {
@@ -49,7 +49,7 @@ func newSKBsWriter(w io.Writer, groupRows int64, pageSize int, opts []parquet.Wr
 		&s.saddr, &s.daddr, &s.sport, &s.dport, &s.l4proto, &s.netns, &s.interfaces, &s.packetFlow,
 		&s.packetIdent, &s.ipID, &s.tcpSeq, &s.tcpAck, &s.icmpID, &s.icmpSeq,
 	}
-	t, err := newTable("skbs", w, new(analyze.ExportSKB), cols, groupRows, pageSize, opts)
+	t, err := newTable("skbs", w, new(analyze.ExportSKB), cols, groupRows, pageSize, rowsHint, opts)
 	if err != nil {
 		return nil, err
 	}
