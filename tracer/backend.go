@@ -14,66 +14,26 @@ func fentryRefuses(cfg *Config) string {
 	return ""
 }
 
-// autoKeepsKprobes says why auto does not take fentry for cfg even where
-// the kernel has the multi-link ("" when nothing in cfg stops it): the
-// options --backend fentry refuses or records differently.
-func autoKeepsKprobes(cfg *Config) string {
-	if why := fentryRefuses(cfg); why != "" {
-		return why + " (fentry refuses it)"
-	}
-	if cfg.OutputStack {
-		// A kprobe event's stack starts in the traced function; an fentry
-		// event's in the recorder's program and its trampoline.
-		return "--output-stack (fentry stacks start in the recorder's program and trampoline, not in the traced function)"
-	}
-	if cfg.KernelBTF != "" {
-		// The functions and their skb positions come from the file;
-		// fentry attaches by the running kernel's BTF.
-		return "--kernel-btf (fentry attaches by the running kernel's BTF, not the file's)"
-	}
-	return ""
-}
-
-// autoProbes are the feature probes autoBackend decides by: the error of
-// kprobe-multi's, and the fentry probes (run only when needed, in order:
-// fentry with an attach cookie, then the tracing multi-link).
-type autoProbes struct {
-	kprobeMulti error
-	fentry      func() error
-	multi       func() error
-}
-
 // autoBackend is --backend auto's choice for the skb functions, and why
-// (for the startup log). fentry is taken on the tracing multi-link only:
-// in two instruction-counted (-icount) boots of 7.2, the one kernel with
-// BPF_TRACE_FENTRY_MULTI, its program cost 0.93x and 0.95x
-// kprobe-multi's per run (paced 2,735 vs 2,891 ns; flood 2,783 vs 2,842;
-// the sender slowed 20.0x vs 21.5x) and load + attach took 3.5 s vs
-// 4.2 s. With one fentry link per function (6.1, 6.12) every program is
-// verified on its own and attaching takes minutes, so without the
-// multi-link auto is kprobe-multi, else kprobe. The options fentry
-// refuses or records differently (autoKeepsKprobes) keep the kprobe
-// backend too: auto accepts whatever kprobe-multi accepts. The cost:
-// fentry programs are preemptible and the kernel skips one already
-// running on the CPU (counted as recursion_misses): 0.5% of the events
-// of the vmbench flood on one vCPU (-icount) with one program, 0.15%
-// (774 misses) with the functions dealt out to fentryAnyShards (4)
-// instances, none paced; kprobe-multi none.
-func autoBackend(cfg *Config, p autoProbes) (string, string) {
-	kprobe := func(why string) (string, string) {
-		if p.kprobeMulti != nil {
-			return BackendKprobe, fmt.Sprintf("%s; no kprobe-multi: %v", why, p.kprobeMulti)
-		}
-		return BackendKprobeMulti, why
+// (for the startup log), from kprobe-multi's feature probe: kprobe-multi,
+// else kprobe. Never fentry, although on the tracing multi-link (7.2) it
+// costs less per run: instruction-counted (-icount) vmbench boots gave
+// 0.93x-0.95x kprobe-multi's BPF ns per run (paced 2,744 vs 2,875;
+// flood 2,832 vs 2,841; sender slowdown 20.2x vs 21.4x; load + attach
+// 4.1 s vs 4.2 s with fentryAnyShards instances). It is not complete: the
+// trampoline runs a program with migration disabled but not preemption
+// and skips it while it already runs on the CPU, so a task preempted
+// inside it makes the other tasks of that CPU miss its functions (counted
+// as recursion_misses): 0.5% of the events of the flood with one
+// instance, 0.15% (774) with four, none paced; bpf_preempt_disable in the
+// program does not help (the preemption is taken at bpf_preempt_enable,
+// still inside the window). kprobe-multi missed none, and auto takes
+// fentry only where it is both cheaper and complete. With one fentry link
+// per function (6.1, 6.12) attaching takes minutes besides.
+// --backend fentry takes it when asked for.
+func autoBackend(kprobeMulti error) (string, string) {
+	if kprobeMulti != nil {
+		return BackendKprobe, fmt.Sprintf("no kprobe-multi: %v", kprobeMulti)
 	}
-	if why := autoKeepsKprobes(cfg); why != "" {
-		return kprobe(why)
-	}
-	if err := p.fentry(); err != nil {
-		return kprobe(fmt.Sprintf("no fentry with attach cookies: %v", err))
-	}
-	if err := p.multi(); err != nil {
-		return kprobe(fmt.Sprintf("no tracing multi-link: %v", err))
-	}
-	return BackendFentry, "the kernel has the tracing multi-link, which costs less per run than kprobe-multi"
+	return BackendKprobeMulti, "fentry would skip the runs of a program a preempted task is inside; --backend fentry takes it"
 }

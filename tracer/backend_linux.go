@@ -14,9 +14,8 @@ import (
 // backend of everything else (non-skb functions, BPF helpers, map
 // functions, and the skb functions fentry cannot attach), with the
 // multi-link layout when the skb functions use it. auto is decided by
-// autoBackend (and logged in one line): fentry on the tracing multi-link
-// where the kernel has it, else kprobe-multi, else kprobe. Every choice
-// is feature-probed on the running kernel.
+// autoBackend (and logged in one line): kprobe-multi, else kprobe. Every
+// choice is feature-probed on the running kernel.
 func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string, *tracingmulti.Layout, error) {
 	kmultiErr := features.HaveBPFLinkKprobeMulti()
 	kprobe := BackendKprobe
@@ -44,23 +43,7 @@ func chooseBackend(cfg *Config, cache *btf.Cache, log io.Writer) (string, string
 		}
 		return BackendFentry, kprobe, multi, nil
 	}
-	var multi *tracingmulti.Layout
-	skb, why := autoBackend(cfg, autoProbes{
-		kprobeMulti: kmultiErr,
-		fentry:      func() error { return fentryProbe(cache) },
-		multi: func() error {
-			var err error
-			multi, err = multiProbe(cache)
-			return err
-		},
-	})
-	name := skb
-	if skb == BackendFentry {
-		name = "fentry multi-link"
-	}
-	fmt.Fprintf(log, "backend auto: %s (%s)\n", name, why)
-	if skb == BackendFentry {
-		return BackendFentry, kprobe, multi, nil
-	}
+	skb, why := autoBackend(kmultiErr)
+	fmt.Fprintf(log, "backend auto: %s (%s)\n", skb, why)
 	return skb, skb, nil, nil
 }

@@ -29,7 +29,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "filter-tunnel-pcap-l2", Usage: "pcap filter on the inner Ethernet frame of VXLAN/Geneve packets"},
 		&cli.StringFlag{Name: "filter-tunnel-pcap-l3", Usage: "pcap filter on the inner IP packet of VXLAN/Geneve packets"},
 		&cli.IntFlag{Name: "filter-kprobe-batch", Value: tracer.DefaultBatch, Usage: "single kprobes attached at a time"},
-		&cli.StringFlag{Name: "backend", Value: tracer.BackendAuto, Usage: "auto, kprobe, kprobe-multi or fentry (skb functions; auto: fentry on the tracing multi-link where the kernel has it, else kprobe-multi, else kprobe)"},
+		&cli.StringFlag{Name: "backend", Value: tracer.BackendAuto, Usage: "auto, kprobe, kprobe-multi or fentry (skb functions; auto: kprobe-multi, else kprobe)"},
 		&cli.BoolFlag{Name: "all-kmods", Usage: "also trace functions of every loaded kernel module"},
 		&cli.StringSliceFlag{Name: "kmods", Usage: "also trace functions of these kernel modules"},
 		&cli.BoolFlag{Name: "output-skb", Usage: "record the raw struct sk_buff bytes"},
