@@ -16,4 +16,9 @@
 //
 // Scenarios that the recorder cannot pass yet are listed as pending and
 // run only when named in -scenarios (or with -scenarios=all).
+//
+// -backend NAME (e.g. fentry) passes --backend NAME to every recorder run
+// whose scenario neither picks its own --backend nor uses an option the
+// fentry backend refuses (--filter-non-skb-funcs); the guest log names
+// the runs it leaves alone.
 package vmtest

@@ -29,6 +29,7 @@ var (
 	flagTimeout   = flag.Duration("vm-timeout", 60*time.Minute, "time limit for one guest run")
 	flagFixtures  = flag.String("fixtures", "", "when every test passed, copy the analyzer fixtures (see fixtures) into this directory, e.g. ../testdata/vm")
 	flagParallel  = flag.Int("parallel-kernels", 2, "kernels booted at the same time (each guest uses one host core)")
+	flagBackend   = flag.String("backend", "", "pass --backend NAME to the recorder runs of every scenario that chooses no backend itself and uses no option fentry refuses (the guest logs those it leaves alone); \"\" = the recorder's default")
 	flagResults   = flag.String("results", "", "write the run's results (kernels, versions, features, test outcomes, wall times) to this file (default: "+report.ResultsFile+" in the module root; - = none)")
 )
 
@@ -262,6 +263,9 @@ func setup(tmp string) error {
 	if needRec {
 		files["/bin/pwru-record"] = bins["pwru-record"]
 		args += " -recorder /bin/pwru-record"
+		if *flagBackend != "" {
+			args += " -backend " + *flagBackend
+		}
 	}
 	script := "/bin/guest -out /out " + args + " 2>&1\n"
 	// Each guest is one TCG thread (-smp 1): the kernels boot side by side,

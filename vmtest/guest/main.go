@@ -22,6 +22,7 @@ type env struct {
 	ctx      context.Context
 	dir      string // /out/<scenario>
 	recorder string // path of pwru-record
+	backend  string // -backend: added to recorder runs as --backend (see withBackend); "" = the recorder's default
 	rep      *report.Scenario
 	cleanups []func()
 	last     time.Time
@@ -89,6 +90,7 @@ func main() {
 	out := flag.String("out", "/out", "output directory")
 	list := flag.String("scenarios", "", "comma-separated scenarios to run")
 	timeout := flag.Duration("timeout", 20*time.Minute, "time limit per scenario")
+	backend := flag.String("backend", "", "add --backend NAME to every recorder run that neither chooses its own --backend nor uses an option the fentry backend refuses (\"\" = the recorder's default)")
 	flag.Parse()
 	// Kernels that charge BPF memory to RLIMIT_MEMLOCK (before 5.11)
 	// count it per user: the recorder's maps, also root's, would leave the
@@ -128,7 +130,7 @@ func main() {
 			os.Exit(2)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-		e := &env{ctx: ctx, dir: dir, recorder: *recorder, last: time.Now(),
+		e := &env{ctx: ctx, dir: dir, recorder: *recorder, backend: *backend, last: time.Now(),
 			rep: &report.Scenario{Name: name, Kernel: release, Netns: map[string]uint32{}}}
 		start := time.Now()
 		logf("%s: start", name)

@@ -47,7 +47,7 @@ func (e *env) startRecorderAt(name, path string, args ...string) (*recording, er
 	capture := name + ".pwru"
 	ready := filepath.Join("/tmp", e.rep.Name+"-"+name+".ready")
 	os.Remove(ready)
-	full := append([]string{"--ready-file", ready, "-o", path}, args...)
+	full := append([]string{"--ready-file", ready, "-o", path}, e.withBackend(name, args)...)
 	r := &recording{e: e, run: report.Run{Name: name, Args: full, Capture: capture}, done: make(chan struct{})}
 	r.cmd = exec.Command(e.recorder, full...)
 	r.cmd.Stderr = &r.stderr
@@ -89,6 +89,28 @@ func (e *env) startRecorderAt(name, path string, args ...string) (*recording, er
 		case <-tick.C:
 		}
 	}
+}
+
+// withBackend adds --backend e.backend (the -backend flag) to a recorder
+// run's args, unless the flag is unset or the run keeps its own choice:
+// it passes --backend itself, or an option the fentry backend refuses
+// (tracer fentryRefuses: --filter-non-skb-funcs), which is logged.
+func (e *env) withBackend(name string, args []string) []string {
+	if e.backend == "" {
+		return args
+	}
+	for _, a := range args {
+		opt, _, _ := strings.Cut(a, "=")
+		switch opt {
+		case "--backend":
+			e.logf("recorder %s: keeps its own --backend (-backend %s not applied)", name, e.backend)
+			return args
+		case "--filter-non-skb-funcs":
+			e.logf("recorder %s: %s, which --backend fentry refuses: keeps the default backend (-backend %s not applied)", name, opt, e.backend)
+			return args
+		}
+	}
+	return append([]string{"--backend", e.backend}, args...)
 }
 
 func exitText(code int) string {
