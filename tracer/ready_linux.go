@@ -75,9 +75,9 @@ func (s *session) ready() error {
 func (s *session) close() {
 	t0 := time.Now()
 	if len(s.links) > 100 {
-		fmt.Fprintf(s.log, "capture complete; detaching %d probes (this takes a while with single kprobes)\n", len(s.links))
+		fmt.Fprintf(s.log, "capture complete; detaching %d probes (this takes a while with one link per function: single kprobes or fentry)\n", len(s.links))
 	}
-	// Closing a kprobe link waits for the kernel (RCU grace periods,
+	// Closing a kprobe or fentry link waits for the kernel (RCU grace periods,
 	// ftrace updates); a few at a time overlap those waits.
 	var wg sync.WaitGroup
 	work := make(chan link.Link)

@@ -486,7 +486,8 @@ func stackNames(syms *format.Symbols, ips []uint64) []string {
 
 // checkStack asserts that e, from a capture made with --output-stack, has a
 // stack that makes sense: every frame symbolizes, a kprobe's stack starts
-// in the traced function, the kfree_skb tracepoint's in the recorder's own
+// in the traced function (an fentry program's in the recorder's program
+// and its trampoline, then the traced function), the kfree_skb tracepoint's in the recorder's own
 // program (named through the BPF symbols the recorder adds) with the
 // freeing function among the callers, and the chain reaches the system
 // call or softirq the packet came from.
@@ -523,6 +524,19 @@ func checkStack(t *testing.T, cp *capture, syms *format.Symbols, e *format.Event
 		// pointer: the unwinder's second frame.
 		if e.Caller != 0 && ips[1] != e.Caller {
 			t.Errorf("%s stack's caller frame %s, --output-caller says %s", fn, syms.Format(ips[1]), syms.Format(e.Caller))
+		}
+	case p.Kind == format.ProbeFentry:
+		// The program, its trampoline, then the traced function (the
+		// trampoline is called from its first instructions).
+		if len(names) < 4 || !strings.HasPrefix(names[0], "bpf_prog_") || !strings.Contains(names[0], "_fentry_skb_") ||
+			!strings.HasPrefix(names[1], "bpf_trampoline_") || names[2] != p.Name {
+			t.Errorf("%s stack %v, want the recorder's fentry_skb program, its trampoline, then the traced function", fn, names)
+			break
+		}
+		// --output-caller reads the traced function's return address:
+		// the frame after it.
+		if e.Caller != 0 && ips[3] != e.Caller {
+			t.Errorf("%s stack's caller frame %s, --output-caller says %s", fn, syms.Format(ips[3]), syms.Format(e.Caller))
 		}
 	case p.Kind == format.ProbeTracepoint:
 		if !strings.HasPrefix(names[0], "bpf_prog_") || !strings.HasSuffix(names[0], "raw_tp_kfree_skb") {

@@ -92,7 +92,7 @@ func (e *env) startRecorderAt(name, path string, args ...string) (*recording, er
 }
 
 // withBackend adds --backend e.backend (the -backend flag) to a recorder
-// run's args, unless the flag is unset or the run keeps its own choice:
+// run's args (startRecorderAt, runRecorder), unless the flag is unset or the run keeps its own choice:
 // it passes --backend itself, or an option the fentry backend refuses
 // (tracer fentryRefuses: --filter-non-skb-funcs), which is logged.
 func (e *env) withBackend(name string, args []string) []string {
@@ -190,6 +190,7 @@ func (r *recording) finish() {
 func (e *env) runRecorder(name string, cred *syscall.Credential, args ...string) report.Run {
 	ctx, cancel := context.WithTimeout(e.ctx, 2*time.Minute)
 	defer cancel()
+	args = e.withBackend(name, args)
 	run := report.Run{Name: name, Args: args}
 	cmd := exec.CommandContext(ctx, e.recorder, args...)
 	var out bytes.Buffer
