@@ -28,8 +28,10 @@ type recordSource interface {
 // lossSource reads the kernel program's loss counters.
 type lossSource interface {
 	// Losses returns the failed ring buffer reservations per CPU and the
-	// other named counters.
-	Losses() (perCPU []uint64, other map[string]uint64, err error)
+	// other named counters. periodic says the read is the idle tick's,
+	// which may reuse counters that are costly to read (see mapLosses);
+	// the reads at a stop, a rotation or a flight capture are exact.
+	Losses(periodic bool) (perCPU []uint64, other map[string]uint64, err error)
 }
 
 // Stop reasons reported in [Stats.StopReason].
@@ -206,12 +208,12 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 			if reason == "" {
 				reason = StopInterrupted
 			}
-			return d.stats(reason), d.updateLosses()
+			return d.stats(reason), d.updateLosses(false)
 		case errors.Is(err, ringbuf.ErrClosed):
 			if reason == "" {
 				reason = StopInterrupted
 			}
-			return d.stats(reason), d.updateLosses()
+			return d.stats(reason), d.updateLosses(false)
 		default:
 			return d.stats(reason), fmt.Errorf("read ring buffer: %w", err)
 		}
@@ -223,7 +225,7 @@ func (d *drainer) tick(now, end time.Time, stop func(string)) error {
 	if err := d.dec.w.Flush(); err != nil {
 		return fmt.Errorf("flush capture: %w", err)
 	}
-	if err := d.updateLosses(); err != nil {
+	if err := d.updateLosses(true); err != nil {
 		return err
 	}
 	if !end.IsZero() && !now.Before(end) {
@@ -246,10 +248,10 @@ func (d *drainer) tick(now, end time.Time, stop func(string)) error {
 	return nil
 }
 
-func (d *drainer) updateLosses() error {
+func (d *drainer) updateLosses(periodic bool) error {
 	l := format.Losses{ProbesFailed: d.opts.ProbesFailed, Other: map[string]uint64{}}
 	if d.losses != nil {
-		perCPU, other, err := d.losses.Losses()
+		perCPU, other, err := d.losses.Losses(periodic)
 		if err != nil {
 			return fmt.Errorf("read loss counters: %w", err)
 		}
@@ -325,7 +327,7 @@ func (d *drainer) rotate() error {
 	// The last losses of this file, with the counters as they are now:
 	// they become the next file's base.
 	d.lastLoss = nil
-	if err := d.updateLosses(); err != nil {
+	if err := d.updateLosses(false); err != nil {
 		return err
 	}
 	stored := d.lastLoss

@@ -53,7 +53,7 @@ func (r *fakeRing) Flush() error          { r.flushed.Store(true); return nil }
 
 type fakeLosses struct{ perCPU []uint64 }
 
-func (l fakeLosses) Losses() ([]uint64, map[string]uint64, error) {
+func (l fakeLosses) Losses(bool) ([]uint64, map[string]uint64, error) {
 	return l.perCPU, map[string]uint64{"stack_lost": 0}, nil
 }
 

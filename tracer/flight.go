@@ -147,7 +147,7 @@ func (d *drainer) flightOpen(reason string, t uint64, rec []byte) error {
 	// The kernel's loss counters so far are not this capture's: they
 	// become the base.
 	d.lastLoss = nil
-	if err := d.updateLosses(); err != nil {
+	if err := d.updateLosses(false); err != nil {
 		return err
 	}
 	d.addBase(d.lastLoss)
@@ -172,7 +172,7 @@ func (d *drainer) flightClose() error {
 	fs.capturing = false
 	fs.holdUntil = fs.lastTime + uint64(d.opts.Flight.HoldOff)
 	d.lastLoss = nil
-	if err := d.updateLosses(); err != nil {
+	if err := d.updateLosses(false); err != nil {
 		return err
 	}
 	w := d.dec.w

@@ -43,7 +43,7 @@ func (s *session) ready() error {
 		return fmt.Errorf("open ring buffer: %w", err)
 	}
 	s.rd = rd
-	s.losses = mapLosses{s.coll.Maps[bpf.PwruMapCounters], s.allPrograms()}
+	s.losses = &mapLosses{m: s.coll.Maps[bpf.PwruMapCounters], progs: s.allPrograms()}
 	if cfg.Started != nil {
 		if err := cfg.Started(); err != nil {
 			return err
@@ -51,7 +51,7 @@ func (s *session) ready() error {
 		// Without privileges a kernel may refuse bpf() map lookups
 		// (kernel.unprivileged_bpf_disabled before the checks moved to
 		// program load): record without loss counters, and say so.
-		if _, _, err := s.losses.Losses(); err != nil {
+		if _, _, err := s.losses.Losses(false); err != nil {
 			res.LossCounters = err.Error()
 			s.losses = unreadableLosses{}
 			fmt.Fprintf(log, "warning: loss counters unreadable now (%v): the capture counts them as loss_counters_unreadable\n", err)
