@@ -127,6 +127,13 @@ const (
 	missesStale     = 5 * time.Second
 )
 
+// missesDue says whether a read of the loss counters (periodic: the idle
+// tick's) at now reads the recursion misses of n programs again, last
+// read at statsAt (zero: never).
+func missesDue(periodic bool, n int, statsAt, now time.Time) bool {
+	return !periodic || n <= missesEveryTick || statsAt.IsZero() || now.Sub(statsAt) >= missesStale
+}
+
 func (m *mapLosses) Losses(periodic bool) ([]uint64, map[string]uint64, error) {
 	other := make(map[string]uint64)
 	var perCPU []uint64
@@ -149,7 +156,7 @@ func (m *mapLosses) Losses(periodic bool) ([]uint64, map[string]uint64, error) {
 		}
 		other[name] = sum
 	}
-	if now := time.Now(); !periodic || len(m.progs) <= missesEveryTick || m.statsAt.IsZero() || now.Sub(m.statsAt) >= missesStale {
+	if now := time.Now(); missesDue(periodic, len(m.progs), m.statsAt, now) {
 		var misses uint64
 		for _, p := range m.progs {
 			if st, err := p.Stats(); err == nil {
