@@ -30,7 +30,7 @@ var (
 	flagFixtures  = flag.String("fixtures", "", "when every test passed, copy the analyzer fixtures (see fixtures) into this directory, e.g. ../testdata/vm")
 	flagParallel  = flag.Int("parallel-kernels", 2, "kernels booted at the same time (each guest uses one host core)")
 	flagBackend   = flag.String("backend", "", "pass --backend NAME to the recorder runs of every scenario that chooses no backend itself and uses no option fentry refuses (the guest logs those it leaves alone); \"\" = the recorder's default")
-	flagResults   = flag.String("results", "", "write the run's results (kernels, versions, features, test outcomes, wall times) to this file (default: "+report.ResultsFile+" in the module root; - = none)")
+	flagResults   = flag.String("results", "", "write the run's results (kernels, versions, features, test outcomes, wall times) to this file (default: "+report.ResultsFile+" in the module root, none with -backend; - = none)")
 )
 
 // scenario ties a guest scenario to its host test.
@@ -560,6 +560,12 @@ func printSummary(total time.Duration) {
 // writeResults stores the run for make kernel-matrix (see -results).
 func writeResults(start time.Time) error {
 	if *flagResults == "-" || len(runs) == 0 {
+		return nil
+	}
+	if *flagBackend != "" && *flagResults == "" {
+		// The kernel matrix is the default backend's; a run with another
+		// one writes its results only where -results says.
+		fmt.Fprintf(os.Stderr, "vmtest: -backend %s: results not written to %s (give -results FILE)\n", *flagBackend, report.ResultsFile)
 		return nil
 	}
 	root, err := vm.ModuleRoot()
