@@ -208,12 +208,16 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 			if reason == "" {
 				reason = StopInterrupted
 			}
-			return d.stats(reason), d.updateLosses(false)
+			// The last loss counters first: the stats must count them.
+			err := d.updateLosses(false)
+			return d.stats(reason), err
 		case errors.Is(err, ringbuf.ErrClosed):
 			if reason == "" {
 				reason = StopInterrupted
 			}
-			return d.stats(reason), d.updateLosses(false)
+			// The last loss counters first: the stats must count them.
+			err := d.updateLosses(false)
+			return d.stats(reason), err
 		default:
 			return d.stats(reason), fmt.Errorf("read ring buffer: %w", err)
 		}
