@@ -204,14 +204,7 @@ func (d *drainer) run(ctx context.Context) (Stats, error) {
 			}
 			nextTick = now.Add(d.opts.Tick)
 			d.ring.SetDeadline(nextTick)
-		case errors.Is(err, ringbuf.ErrFlushed):
-			if reason == "" {
-				reason = StopInterrupted
-			}
-			// The last loss counters first: the stats must count them.
-			err := d.updateLosses(false)
-			return d.stats(reason), err
-		case errors.Is(err, ringbuf.ErrClosed):
+		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
 			if reason == "" {
 				reason = StopInterrupted
 			}
