@@ -285,10 +285,7 @@ func (f *flooder) phase(rate int, limit uint64, d time.Duration, objs *recorderO
 	if st.Counted {
 		after, ok := objs.snapshot()
 		st.Counted = ok
-		st.Lost = after.lost - before.lost
-		st.ProgRuns = after.runs - before.runs
-		st.ProgRuntime = after.runtime - before.runtime
-		st.Misses = after.misses - before.misses
+		after.since(before, &st)
 	}
 	return st, nil
 }
@@ -308,6 +305,14 @@ type recorderObjects struct {
 }
 
 type counterSnapshot struct{ lost, runs, runtime, misses uint64 }
+
+// since sets st's kernel counters to what they grew by from before to s.
+func (s counterSnapshot) since(before counterSnapshot, st *benchres.Step) {
+	st.Lost = s.lost - before.lost
+	st.ProgRuns = s.runs - before.runs
+	st.ProgRuntime = s.runtime - before.runtime
+	st.Misses = s.misses - before.misses
+}
 
 func openRecorderObjects(pid int) (*recorderObjects, error) {
 	o, err := openProgs(pid)

@@ -278,10 +278,7 @@ func phaseAll(f *flooder, rate int, limit uint64, d time.Duration, ts []*leanTra
 		after, aok := t.objs.snapshot()
 		s := st
 		s.Counted = ok[i] && aok && t.objs.counters != nil
-		s.Lost = after.lost - before[i].lost
-		s.ProgRuns = after.runs - before[i].runs
-		s.ProgRuntime = after.runtime - before[i].runtime
-		s.Misses = after.misses - before[i].misses
+		after.since(before[i], &s)
 		out[i] = s
 	}
 	return out, nil
