@@ -191,7 +191,7 @@ func leanCells(run *benchres.LeanRun, dir string, untraced float64, refs *perPkt
 	var ref, first float64
 	firstName := "pwru-record"
 	if refs != nil {
-		ref, first = refs.of(lr), refs.first
+		ref, first = refs.of(lr), refs.byBackend[refs.firstBackend]
 		if len(refs.byBackend) > 1 {
 			firstName = refs.firstBackend
 		}
@@ -277,8 +277,7 @@ var reAutoChoice = regexp.MustCompile(`backend auto: ([^(\n]+?) \(`)
 // the defaults: the first of each backend, and the first of all.
 type perPktRefs struct {
 	byBackend    map[string]float64
-	first        float64
-	firstBackend string
+	firstBackend string // the first defaults' backend (byBackend empty: none)
 	pwruBackend  string // cilium/pwru's backend: its runs are counted against this one's
 }
 
@@ -292,7 +291,7 @@ func (r *perPktRefs) of(lr leanRow) float64 {
 	if v, ok := r.byBackend[b]; ok {
 		return v
 	}
-	return r.first
+	return r.byBackend[r.firstBackend]
 }
 
 // refsPerPkt reads the references of runs; pwruBackend is cilium/pwru's
@@ -307,10 +306,10 @@ func refsPerPkt(runs []benchres.LeanRun, dir, pwruBackend string) *perPktRefs {
 		if _, ok := refs.byBackend[lr.backend]; ok {
 			continue
 		}
-		refs.byBackend[lr.backend] = lr.perPkt
-		if refs.firstBackend == "" {
-			refs.first, refs.firstBackend = lr.perPkt, lr.backend
+		if len(refs.byBackend) == 0 {
+			refs.firstBackend = lr.backend
 		}
+		refs.byBackend[lr.backend] = lr.perPkt
 	}
 	return refs
 }

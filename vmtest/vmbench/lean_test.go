@@ -3,7 +3,7 @@ package main
 import "testing"
 
 func TestPerPktRefs(t *testing.T) {
-	refs := &perPktRefs{byBackend: map[string]float64{"kprobe-multi": 2.0, "fentry": 1.99}, first: 2.0, firstBackend: "kprobe-multi", pwruBackend: "kprobe-multi"}
+	refs := &perPktRefs{byBackend: map[string]float64{"kprobe-multi": 2.0, "fentry": 1.99}, firstBackend: "kprobe-multi", pwruBackend: "kprobe-multi"}
 	tests := []struct {
 		lr   leanRow
 		want float64
